@@ -1,0 +1,223 @@
+"""The report folder of a backtest: pyfolio tearsheets, plots, trades, metrics, index.html.
+
+Rendered headless with matplotlib's Agg backend (backtrader's own plotting would force
+TkAgg, which needs a display). Layout::
+
+    REPORT/summary.txt           the printed summary, byte for byte
+    REPORT/metrics.json|csv      every symbol's metrics
+    REPORT/trades.csv            every trade of every symbol
+    REPORT/index.html            one page with the tables and pictures
+    REPORT/<SYMBOL>/metrics.json, trades.csv, returns.csv, performance.csv,
+                    returns_vs_market.png, signal_distribution.png,
+                    tearsheet_returns.png, tearsheet_positions.png, tearsheet_transactions.png
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import json
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
+DIRECTION_LABELS = {1: "BUY", 0: "NEUTRAL", -1: "SELL"}
+
+
+def _quiet():
+    """pyfolio prints IPython placeholders and warns about zipline; keep stdout clean."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+def _utc(frame):
+    frame = frame.copy()
+    index = pd.DatetimeIndex(frame.index)
+    frame.index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    frame.index = frame.index.normalize()
+    return frame
+
+
+def write_tearsheets(result, folder: Path) -> list[Path]:
+    """pyfolio's returns, positions and transactions tear sheets as PNG files."""
+    with _quiet():
+        import pyfolio as pf
+
+    returns = _utc(result.returns)
+    benchmark = _utc(result.benchmark).rename(f"{result.symbol} buy & hold")
+    positions = _utc(result.positions)
+    positions = positions.loc[positions.index >= returns.index[0]]
+    transactions = _utc(result.transactions) if len(result.transactions) else result.transactions
+    written = []
+    with _quiet():
+        sheets = {
+            "tearsheet_returns.png": lambda: pf.create_returns_tear_sheet(
+                returns, positions=positions, transactions=transactions,
+                benchmark_rets=benchmark, return_fig=True),
+            "tearsheet_positions.png": lambda: pf.create_position_tear_sheet(
+                returns, positions, return_fig=True),
+            "tearsheet_transactions.png": lambda: pf.create_txn_tear_sheet(
+                returns, positions, transactions, return_fig=True),
+        }
+        for name, make in sheets.items():
+            if name == "tearsheet_transactions.png" and len(transactions) == 0:
+                fig = _message_figure("No transactions: the strategy never traded in this window.")
+            else:
+                fig = make()
+            written.append(_save(fig, folder / name, dpi=70))
+        stats = pf.timeseries.perf_stats(returns, factor_returns=benchmark, positions=positions,
+                                         transactions=transactions if len(transactions) else None)
+    stats.rename("value").to_csv(folder / "performance.csv")
+    written.append(folder / "performance.csv")
+    return written
+
+
+def _message_figure(text: str):
+    fig, ax = plt.subplots(figsize=(8, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
+def _save(fig, path: Path, dpi: int = 100) -> Path:
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_returns_vs_market(result, path: Path) -> Path:
+    """Cumulative return of the strategy against buying and holding the symbol."""
+    strategy = (1.0 + result.returns).cumprod() - 1.0
+    market = (1.0 + result.benchmark).cumprod() - 1.0
+    drawdown = (1.0 + strategy) / (1.0 + strategy).cummax() - 1.0
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(strategy.index, 100 * strategy, label="strategy", color="#1f77b4")
+    top.plot(market.index, 100 * market, label=f"{result.symbol} buy & hold", color="#7f7f7f")
+    top.axhline(0, color="black", lw=0.5)
+    top.set_ylabel("cumulative return (%)")
+    top.set_title(f"{result.symbol}: strategy vs market")
+    top.legend(loc="upper left")
+    bottom.fill_between(drawdown.index, 100 * drawdown, 0, color="#d62728", alpha=0.4)
+    bottom.set_ylabel("drawdown (%)")
+    return _save(fig, path)
+
+
+def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
+    """Predicted direction over time against the realized direction (where it is known)."""
+    lines = result.lines
+    column = next((c for c in lines.columns if c.endswith(".direction")), None)
+    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 1, 1]})
+    price = result.bars["close"]
+    axes[0].plot(price.index, price, color="black", lw=0.8)
+    axes[0].set_title(f"{result.symbol}: predicted signal (shaded) and price")
+    if column is None:
+        axes[1].text(0.5, 0.5, "no direction line", ha="center")
+    else:
+        predicted = pd.Series(lines[column].to_numpy(),
+                              index=pd.DatetimeIndex(pd.to_datetime(lines["date"])))
+        predicted = predicted.reindex(price.index)
+        for value, color in DIRECTION_COLORS.items():
+            axes[0].fill_between(price.index, price.min(), price.max(),
+                                 where=(predicted == value).to_numpy(), color=color, alpha=0.15,
+                                 step="mid", label=DIRECTION_LABELS[value])
+        axes[0].legend(loc="upper left", ncol=3)
+        for ax, series, title in ((axes[1], predicted, "predicted direction (monthly share)"),
+                                  (axes[2], realized.reindex(price.index),
+                                   "realized direction (monthly share, next sessions)")):
+            _monthly_shares(ax, series, title)
+    return _save(fig, path)
+
+
+def _monthly_shares(ax, series: pd.Series, title: str) -> None:
+    known = series.dropna()
+    ax.set_title(title, fontsize=10)
+    ax.set_ylim(0, 1)
+    if known.empty:
+        ax.text(0.5, 0.5, "not known yet", ha="center", transform=ax.transAxes)
+        return
+    counts = known.groupby([known.index.to_period("M"), known]).size().unstack(fill_value=0)
+    shares = counts.div(counts.sum(axis=1), axis=0)
+    months = shares.index.to_timestamp()
+    bottom = np.zeros(len(shares))
+    width = 25 if len(shares) > 1 else 20
+    for value in (1, 0, -1):
+        if value in shares.columns:
+            share = shares[value].to_numpy()
+            ax.bar(months, share, bottom=bottom, width=width, align="edge",
+                   color=DIRECTION_COLORS[value], label=DIRECTION_LABELS[value])
+            bottom += share
+
+
+def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [
+        plot_returns_vs_market(result, folder / "returns_vs_market.png"),
+        plot_signal_distribution(result, folder / "signal_distribution.png", realized),
+    ]
+    written += write_tearsheets(result, folder)
+    result.trades.to_csv(folder / "trades.csv", index=False)
+    pd.DataFrame({"strategy": result.returns, "market": result.benchmark}).to_csv(
+        folder / "returns.csv", index_label="date")
+    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    written += [folder / "trades.csv", folder / "returns.csv", folder / "metrics.json"]
+    return written
+
+
+def write_report(folder: Path, results: list, summary: str, header: dict,
+                 realized_for) -> list[Path]:
+    """Write the whole report folder; ``realized_for(result)`` gives the realized direction."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in results:
+        written += write_symbol_report(result, folder / result.symbol, realized_for(result))
+    (folder / "summary.txt").write_text(summary)
+    metrics = {r.symbol: r.metrics for r in results}
+    (folder / "metrics.json").write_text(json.dumps({"run": header, "symbols": metrics},
+                                                    indent=2) + "\n")
+    flat = pd.DataFrame({s: {k: v for k, v in m.items() if not isinstance(v, dict)}
+                         for s, m in metrics.items()}).T
+    flat.to_csv(folder / "metrics.csv", index_label="symbol")
+    pd.concat([r.trades for r in results], ignore_index=True).to_csv(folder / "trades.csv",
+                                                                     index=False)
+    (folder / "index.html").write_text(_index_html(results, summary, header))
+    written += [folder / n for n in ("summary.txt", "metrics.json", "metrics.csv",
+                                     "trades.csv", "index.html")]
+    return written
+
+
+def _index_html(results, summary: str, header: dict) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Backtest report</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "img{max-width:100%}pre{background:#f4f4f4;padding:1em}</style></head><body>",
+             "<h1>Backtest report</h1>", "<table>"]
+    for key, value in header.items():
+        parts.append(f"<tr><th align=left>{html.escape(str(key))}</th>"
+                     f"<td>{html.escape(str(value))}</td></tr>")
+    parts += ["</table>", f"<pre>{html.escape(summary)}</pre>"]
+    for result in results:
+        name = html.escape(result.symbol)
+        parts.append(f"<h2>{name}</h2>")
+        for picture in ("returns_vs_market.png", "signal_distribution.png",
+                        "tearsheet_returns.png", "tearsheet_positions.png",
+                        "tearsheet_transactions.png"):
+            parts.append(f"<h3>{picture[:-4].replace('_', ' ')}</h3>"
+                         f"<img src='{name}/{picture}' alt='{picture}'>")
+        parts.append(f"<p><a href='{name}/trades.csv'>trades.csv</a> · "
+                     f"<a href='{name}/metrics.json'>metrics.json</a> · "
+                     f"<a href='{name}/performance.csv'>performance.csv</a></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,188 @@
+"""The spine of a backtest: source -> feed -> signal indicator -> strategy -> analyzers.
+
+One backtrader run per symbol, each with the full starting cash, so every symbol gets its
+own honest return line (``SPY: Return: 12.45%``). Bars before ``start`` warm the indicators
+up; the strategy trades, and metrics count, from ``start`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import backtrader as bt
+import empyrical
+import numpy as np
+import pandas as pd
+
+from analyzers import BarProgress, LineRecorder, TradeList
+from feeds.base import DataError, MarketSource
+from feeds.btfeed import make_feed
+from indicators import RuleSignal
+from strategies import EquityConfig, EquityStrategy
+
+STRATEGIES = {"equity": EquityStrategy}
+SIGNALS = {"rule": RuleSignal}
+WARMUP_SESSIONS = 60
+#: horizon (sessions) of the realized direction a signal is scored against in reports
+SCORING_HORIZON = 20
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """What one backtest run needs besides the source and the symbol."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    strategy: str = "equity"
+    signals: str = "rule"
+    cash: float = 100_000.0
+    commission: float = 0.0005  # fraction of traded value (5 bp), both ways
+    equity: EquityConfig = field(default_factory=EquityConfig)
+    record_lines: bool = True
+    progress: bool = True
+
+
+@dataclass
+class SymbolResult:
+    """Everything a report needs about one symbol's run."""
+
+    symbol: str
+    metrics: dict
+    returns: pd.Series
+    benchmark: pd.Series
+    positions: pd.DataFrame
+    transactions: pd.DataFrame
+    trades: pd.DataFrame
+    lines: pd.DataFrame
+    bars: pd.DataFrame
+
+
+def load_window(source: MarketSource, symbol: str, start, end) -> pd.DataFrame:
+    """Bars from WARMUP_SESSIONS before ``start`` through ``end``."""
+    history = source.bars(symbol, None, end)
+    first = int(np.searchsorted(history.index, pd.Timestamp(start)))
+    window = history.iloc[max(first - WARMUP_SESSIONS, 0):]
+    if (window.index >= pd.Timestamp(start)).sum() < 2:
+        raise DataError(f"{symbol}: fewer than 2 bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}; "
+                        f"{source.name} has {symbol} from {history.index[0]:%Y-%m-%d} "
+                        f"to {history.index[-1]:%Y-%m-%d}")
+    return window
+
+
+def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) -> SymbolResult:
+    """Run the configured strategy on one symbol and collect analyzers' output."""
+    symbol = source.check_symbol(symbol)
+    bars = load_window(source, symbol, settings.start, settings.end)
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(bars, symbol))
+    cerebro.broker.setcash(settings.cash)
+    cerebro.broker.setcommission(commission=settings.commission)
+    cerebro.addstrategy(
+        STRATEGIES[settings.strategy],
+        config=settings.equity,
+        signal_factory=SIGNALS[settings.signals],
+        trade_start=settings.start.date(),
+    )
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
+                        annualize=True, riskfreerate=0.0)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
+    cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
+    cerebro.addanalyzer(TradeList, _name="trades")
+    if settings.record_lines:
+        cerebro.addanalyzer(LineRecorder, _name="lines")
+    cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
+    strategy = cerebro.run()[0]
+    return collect(symbol, strategy, bars, settings)
+
+
+def _in_window(series: pd.Series, settings: BacktestSettings) -> pd.Series:
+    index = pd.DatetimeIndex(series.index).tz_localize(None).normalize()
+    series = pd.Series(series.to_numpy(), index=index)
+    return series[(index >= settings.start) & (index <= settings.end)]
+
+
+def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSettings) -> SymbolResult:
+    """Turn the analyzers of a finished run into a SymbolResult with its metrics."""
+    an = strategy.analyzers
+    returns, positions, transactions, _ = an.pyfolio.get_pf_items()
+    returns = _in_window(returns, settings)
+    close = bars["close"]
+    benchmark = _in_window(close.pct_change().fillna(0.0), settings)
+    lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
+    trades = an.trades.get_analysis()
+    metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(),
+                                  settings.cash)
+    metrics.update(signal_scores(lines, close, settings))
+    metrics["backtrader"] = backtrader_metrics(an)
+    window = bars[(bars.index >= settings.start) & (bars.index <= settings.end)]
+    return SymbolResult(symbol, metrics, returns, benchmark, positions, transactions,
+                        trades, lines, window)
+
+
+def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.DataFrame,
+                        final_value: float, cash: float) -> dict:
+    """Return, risk and trade statistics over the scored window (empyrical's formulas)."""
+    closed = trades[trades["status"] == "closed"]
+    wins = closed[closed["pnl_net"] > 0]
+    return {
+        "start": f"{returns.index[0]:%Y-%m-%d}",
+        "end": f"{returns.index[-1]:%Y-%m-%d}",
+        "sessions": int(len(returns)),
+        "total_return": float(final_value / cash - 1.0),
+        "annual_return": float(empyrical.annual_return(returns)),
+        "annual_volatility": float(empyrical.annual_volatility(returns)),
+        "sharpe": _finite(empyrical.sharpe_ratio(returns)),
+        "sortino": _finite(empyrical.sortino_ratio(returns)),
+        "max_drawdown": float(empyrical.max_drawdown(returns)),
+        "benchmark_return": float((1.0 + benchmark).prod() - 1.0),
+        "final_value": float(final_value),
+        "trades": int(len(closed)),
+        "open_trades": int((trades["status"] == "open").sum()),
+        "win_rate": float(len(wins) / len(closed)) if len(closed) else None,
+        "net_pnl_closed": float(closed["pnl_net"].sum()),
+    }
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def realized_direction(close: pd.Series, horizon: int = SCORING_HORIZON,
+                       threshold: float = 0.01) -> pd.Series:
+    """What happened next: +1 / -1 when the close ``horizon`` sessions later is more than
+    ``threshold`` above / below today's, 0 otherwise, NaN where the future is unknown.
+    Used only to score signals after the fact, never as an input."""
+    future = close.shift(-horizon) / close - 1.0
+    out = np.sign(future.where(future.abs() > threshold, 0.0))
+    return out.where(future.notna())
+
+
+def signal_scores(lines: pd.DataFrame, close: pd.Series, settings: BacktestSettings) -> dict:
+    """Hit rate of BUY/SELL calls against the realized direction over SCORING_HORIZON."""
+    column = next((c for c in lines.columns if c.endswith(".direction")), None)
+    if lines.empty or column is None:
+        return {}
+    predicted = pd.Series(lines[column].to_numpy(),
+                          index=pd.DatetimeIndex(pd.to_datetime(lines["date"])))
+    actual = realized_direction(close).reindex(predicted.index)
+    scored = (predicted.index >= settings.start) & actual.notna().to_numpy() & (predicted != 0)
+    calls = predicted[scored]
+    hits = (calls == actual[scored]).sum()
+    return {"signal_calls": int(len(calls)),
+            "signal_hit_rate": float(hits / len(calls)) if len(calls) else None}
+
+
+def backtrader_metrics(an) -> dict:
+    """The headline numbers of backtrader's own analyzers, over the whole run."""
+    trade = an.tradeanalyzer.get_analysis()
+    return {
+        "returns_rtot": float(an.returns.get_analysis().get("rtot", 0.0)),
+        "sharpe_ratio": _finite(an.sharpe.get_analysis().get("sharperatio") or np.nan),
+        "max_drawdown_pct": float(an.drawdown.get_analysis().max.drawdown),
+        "trades_total": int(trade.get("total", {}).get("total", 0)),
+        "trades_won": int(trade.get("won", {}).get("total", 0)) if "won" in trade else 0,
+        "trades_lost": int(trade.get("lost", {}).get("total", 0)) if "lost" in trade else 0,
+    }

@@ -1,0 +1,91 @@
+"""The contract every market source honours, and the column names the rest of the code reads.
+
+A source hands out one pandas DataFrame of daily bars per symbol, indexed by session date
+(tz-naive, normalized, ascending, unique), with at least ``open high low close volume``.
+Extra columns (``EXTRA_COLUMNS``) are optional; a source that does not have one leaves it
+out and the backtrader feed shows NaN for that line. ``true_regime`` is ground truth that
+only the simulated market knows: tests and reports may read it, strategies never see it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pandas as pd
+
+OHLCV = ("open", "high", "low", "close", "volume")
+
+#: Columns a source may add to its bars; each becomes a line of ``feeds.MarketData``.
+EXTRA_COLUMNS = (
+    "call_volume",
+    "put_volume",
+    "put_call_ratio",
+    "option_volume_ratio",
+    "call_premium",
+    "put_premium",
+    "unusual_score",
+    "dark_pool_ratio",
+    "open_interest",
+    "atm_iv",
+    "call_iv",
+    "put_iv",
+    "iv_skew",
+    "risk_free_rate",
+    "cpi_release",
+    "consumer_confidence_release",
+)
+
+#: The five named market states of seed 000, in index order.
+REGIME_NAMES = (
+    "low_volatility_uptrend",
+    "momentum_uptrend",
+    "consolidation",
+    "high_volatility_downtrend",
+    "high_volatility_rally",
+)
+
+
+class DataError(ValueError):
+    """Bad or missing market data, with a message that names the file, symbol or row."""
+
+
+class MarketSource(ABC):
+    """Where bars and option chains come from (sample, bundled, csv, polygon)."""
+
+    #: short name used on the command line (``--source NAME``)
+    name: str = ""
+
+    @abstractmethod
+    def symbols(self) -> list[str]:
+        """Symbols this source can serve."""
+
+    @abstractmethod
+    def bars(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        """Daily bars for ``symbol`` between ``start`` and ``end`` inclusive."""
+
+    @abstractmethod
+    def option_chain(self, symbol: str):
+        """An ``feeds.chain.OptionChain`` for ``symbol`` (quotes by date), or None."""
+
+    def describe(self) -> str:
+        """One line for the run header: what this source is and whether prices are real."""
+        return self.name
+
+    def check_symbol(self, symbol: str) -> str:
+        """Return the canonical symbol or raise DataError listing what is available."""
+        canonical = symbol.upper()
+        if canonical not in self.symbols():
+            raise DataError(
+                f"unknown symbol {symbol!r} for source {self.name!r}; "
+                f"available: {', '.join(self.symbols())}"
+            )
+        return canonical
+
+
+def clip_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
+    """Rows of ``frame`` between ``start`` and ``end`` (inclusive; None means open)."""
+    if start is not None:
+        frame = frame.loc[frame.index >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame.loc[frame.index <= pd.Timestamp(end)]
+    return frame

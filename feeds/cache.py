@@ -1,0 +1,77 @@
+"""On-disk cache of derived or downloaded frames, as Parquet files.
+
+Writes are atomic (a temporary file in the same folder, then ``os.replace``), so an
+interrupted run never leaves half a file under the final name. A file that cannot be read
+back (truncated, corrupt, foreign) is reported, deleted and rebuilt, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$BTML_CACHE_DIR``, else ``$XDG_CACHE_HOME/btml``, else ``~/.cache/btml``."""
+    if os.environ.get("BTML_CACHE_DIR"):
+        return Path(os.environ["BTML_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "btml"
+
+
+class ParquetCache:
+    """Frames stored under ``root`` by a key such as ``("sample", "v1", "SPY")``."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path_for(self, key: Sequence[str]) -> Path:
+        """Readable file name from the key, with a short hash so distinct keys never collide."""
+        parts = [re.sub(r"[^A-Za-z0-9._=-]+", "_", str(k)) for k in key]
+        digest = hashlib.sha1("\x1f".join(map(str, key)).encode()).hexdigest()[:10]
+        return self.root.joinpath(*parts[:-1], f"{parts[-1]}-{digest}.parquet")
+
+    def load(self, key: Sequence[str]) -> pd.DataFrame | None:
+        """The cached frame, or None when absent or unreadable (an unreadable file is removed)."""
+        path = self.path_for(key)
+        if not path.exists():
+            return None
+        try:
+            return pq.read_table(path).to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            log.warning("cache file %s is unreadable (%s); rebuilding it", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def save(self, key: Sequence[str], frame: pd.DataFrame) -> Path:
+        """Write atomically: readers see the old file or the new one, never a partial one."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            pq.write_table(pa.Table.from_pandas(frame), tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The cached frame, building and storing it first when missing or unreadable."""
+        frame = self.load(key)
+        if frame is None:
+            frame = build()
+            self.save(key, frame)
+        return frame

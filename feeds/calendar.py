@@ -1,0 +1,54 @@
+"""Trading sessions and listed option expiries from exchange-calendars (NYSE)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+CALENDAR_START = "2000-01-03"
+CALENDAR_END = "2026-12-31"
+
+
+@lru_cache(maxsize=1)
+def nyse():
+    """The NYSE calendar over the span every source in this project needs."""
+    return xcals.get_calendar("XNYS", start=CALENDAR_START, end=CALENDAR_END)
+
+
+def sessions(start, end) -> pd.DatetimeIndex:
+    """NYSE sessions between ``start`` and ``end`` inclusive, tz-naive."""
+    out = nyse().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+    return pd.DatetimeIndex(out).tz_localize(None)
+
+
+@lru_cache(maxsize=1)
+def _session_array() -> np.ndarray:
+    return pd.DatetimeIndex(nyse().sessions).tz_localize(None).values.astype("datetime64[D]")
+
+
+def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
+    """Options expiring on a Friday holiday expire on the session before it (e.g. Good Friday)."""
+    days = _session_array()
+    i = np.searchsorted(days, friday, side="right") - 1
+    return days[i]
+
+
+@lru_cache(maxsize=8192)
+def listed_expiries(date: pd.Timestamp, weekly_days: int = 63, monthly_days: int = 200) -> tuple:
+    """Expiries listed on ``date``: every Friday up to ``weekly_days`` out, and the monthly
+    (third Friday) expiries up to ``monthly_days`` out. Returns sorted ``datetime64[D]``."""
+    today = np.datetime64(pd.Timestamp(date).date(), "D")
+    # 1970-01-02 was a Friday: day-of-week offsets count from it
+    first_friday = today + ((np.datetime64("1970-01-02") - today).astype(int) % 7)
+    if first_friday == today:
+        first_friday = today + 7  # same-day expiries are not offered to new positions
+    fridays = first_friday + 7 * np.arange(0, monthly_days // 7 + 1)
+    fridays = fridays[fridays <= today + monthly_days]
+    day_of_month = (fridays - fridays.astype("datetime64[M]")).astype(int) + 1
+    third_friday = (day_of_month >= 15) & (day_of_month <= 21)
+    keep = (fridays <= today + weekly_days) | third_friday
+    expiries = {expiry_for_friday(f) for f in fridays[keep]}
+    return tuple(sorted(e for e in expiries if e > today))

@@ -1,0 +1,199 @@
+"""Option chains priced by a stated model: Black-Scholes on a volatility surface.
+
+Every source without quotes of its own (the sample market, the bundled indexes, CSV files)
+gets its chain here, from three per-bar inputs: the close, a 30-day at-the-money implied
+volatility (``atm_iv``) and the risk-free rate. The surface:
+
+* term structure: ``atm(T) = L + (atm_iv - L) * exp(-3 * (T - 30/365))``, mean-reverting to
+  the long-run level ``L`` (inverted when volatility is high, upward sloping when calm);
+* skew and smile: ``iv = atm(T) * (1 - skew * x + 0.02 * x**2)`` with the standardized
+  moneyness ``x = ln(K / F) / (atm(T) * sqrt(T))`` clipped to [-3, 3]; ``skew`` comes from the
+  bar's ``iv_skew`` column (default 0.08);
+* quotes: ``mid`` is the model value; ``bid``/``ask`` sit half a spread either side, rounded
+  outwards to the cent, the spread being 4 % of mid scaled by ``iv / 20 %`` and kept between
+  $0.02 and $1.00, so it widens with volatility;
+* volume and open interest: the bar's ``call_volume``/``put_volume``/``open_interest`` totals
+  (or, when a source has none, 2 % of the share volume and 8 days of that) spread over the
+  contracts by moneyness and expiry with seeded noise, in whole contracts that sum exactly
+  to the bar totals.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from feeds.calendar import listed_expiries
+from models.pricing import black_scholes_greeks, black_scholes_price
+
+CHAIN_COLUMNS = (
+    "symbol", "expiry", "dte", "strike", "right", "bid", "ask", "mid", "iv",
+    "delta", "gamma", "theta", "vega", "volume", "open_interest", "underlying",
+)
+_NICE_STEPS = np.array([0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0])
+
+
+def strike_step(spot: float) -> float:
+    """Strike spacing of a listed chain: the smallest round step of at least spot / 200."""
+    i = int(np.searchsorted(_NICE_STEPS, spot / 200.0))
+    return float(_NICE_STEPS[min(i, len(_NICE_STEPS) - 1)])
+
+
+def occ_symbol(root: str, expiry, right: str, strike: float) -> str:
+    """OCC option symbol, e.g. ``SPY251219P00650000``."""
+    day = pd.Timestamp(expiry)
+    return f"{root}{day:%y%m%d}{right}{int(round(strike * 1000)):08d}"
+
+
+def _largest_remainder(total: float, weights: np.ndarray) -> np.ndarray:
+    """Whole numbers proportional to ``weights`` that add up exactly to ``total``."""
+    total = int(round(total)) if np.isfinite(total) else 0
+    if total <= 0 or weights.sum() <= 0:
+        return np.zeros(len(weights), dtype=np.int64)
+    raw = weights / weights.sum() * total
+    counts = np.floor(raw).astype(np.int64)
+    short = total - counts.sum()
+    if short > 0:
+        counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def surface_vol(spot, rate, atm30, skew, long_run, years, strike):
+    """Implied volatility of the model surface (see the module docstring); broadcasts."""
+    atm = np.maximum(long_run + (atm30 - long_run) * np.exp(-3.0 * (years - 30.0 / 365.0)), 0.03)
+    forward = spot * np.exp(rate * years)
+    x = np.clip(np.log(strike / forward) / (atm * np.sqrt(years)), -3.0, 3.0)
+    return np.maximum(atm * (1.0 - skew * x + 0.02 * x * x), 0.5 * atm)
+
+
+class OptionChain:
+    """Per-date option chains for one symbol, priced from its bars by the model above."""
+
+    def __init__(self, symbol: str, bars: pd.DataFrame, seed: int = 7, cache_size: int = 256):
+        if "atm_iv" not in bars or "risk_free_rate" not in bars:
+            raise ValueError("option chain needs 'atm_iv' and 'risk_free_rate' columns")
+        self.symbol = symbol
+        self.bars = bars
+        self.seed = seed
+        valid_iv = bars["atm_iv"].dropna()
+        self.long_run_vol = float(valid_iv.median()) if len(valid_iv) else 0.2
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = cache_size
+
+    def has_date(self, date) -> bool:
+        return pd.Timestamp(date) in self.bars.index
+
+    def _bar(self, date) -> pd.Series:
+        day = pd.Timestamp(date)
+        if day not in self.bars.index:
+            raise KeyError(f"no bar for {self.symbol} on {day:%Y-%m-%d}: no option chain that day")
+        return self.bars.loc[day]
+
+    @staticmethod
+    def _years(date, expiry) -> np.ndarray:
+        days = (np.asarray(expiry, dtype="datetime64[D]")
+                - np.datetime64(pd.Timestamp(date).date(), "D")).astype(float)
+        return np.maximum(days, 0.5) / 365.0
+
+    def _surface(self, bar: pd.Series, years: np.ndarray, strike: np.ndarray) -> np.ndarray:
+        skew = float(bar["iv_skew"]) if "iv_skew" in bar and np.isfinite(bar["iv_skew"]) else 0.08
+        return surface_vol(float(bar["close"]), float(bar["risk_free_rate"]), float(bar["atm_iv"]),
+                           skew, self.long_run_vol, years, strike)
+
+    def chain(self, date) -> pd.DataFrame:
+        """Every listed contract on ``date`` with quotes, greeks, volume and open interest."""
+        day = pd.Timestamp(date)
+        if day in self._cache:
+            self._cache.move_to_end(day)
+            return self._cache[day]
+        frame = self._build(day)
+        self._cache[day] = frame
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return frame
+
+    def _build(self, day: pd.Timestamp) -> pd.DataFrame:
+        bar = self._bar(day)
+        spot = float(bar["close"])
+        step = strike_step(spot)
+        expiries, strikes = [], []
+        for expiry in listed_expiries(day):
+            years = self._years(day, expiry)
+            vol = max(float(bar["atm_iv"]), 0.05)
+            half_range = max(3.0 * vol * np.sqrt(years), 0.06) * spot
+            lo = np.ceil((spot - half_range) / step) * step
+            hi = np.floor((spot + half_range) / step) * step
+            grid = np.arange(lo, hi + step / 2, step)
+            grid = grid[grid > 0]
+            expiries.append(np.full(len(grid), expiry))
+            strikes.append(grid)
+        expiry = np.concatenate(expiries).astype("datetime64[D]")
+        strike = np.concatenate(strikes)
+        # calls and puts on the same (expiry, strike) grid
+        expiry = np.concatenate([expiry, expiry])
+        strike = np.concatenate([strike, strike])
+        is_call = np.repeat([True, False], len(strike) // 2)
+        return self._price(day, bar, expiry, strike, is_call, with_activity=True)
+
+    def _price(self, day, bar, expiry, strike, is_call, with_activity: bool) -> pd.DataFrame:
+        spot, rate = float(bar["close"]), float(bar["risk_free_rate"])
+        years = self._years(day, expiry)
+        iv = self._surface(bar, years, strike)
+        mid = black_scholes_price(spot, strike, years, rate, iv, is_call)
+        greeks = black_scholes_greeks(spot, strike, years, rate, iv, is_call)
+        half = 0.5 * np.clip(0.04 * mid * (iv / 0.20), 0.02, 1.00)
+        bid = np.maximum(np.floor((mid - half) * 100.0 + 1e-9) / 100.0, 0.0)
+        ask = np.ceil((mid + half) * 100.0 - 1e-9) / 100.0
+        frame = pd.DataFrame({
+            "symbol": [occ_symbol(self.symbol, e, "C" if c else "P", k)
+                       for e, c, k in zip(expiry, is_call, strike, strict=True)],
+            "expiry": pd.DatetimeIndex(expiry),
+            "dte": (expiry - np.datetime64(day.date(), "D")).astype(int),
+            "strike": strike,
+            "right": np.where(is_call, "C", "P"),
+            "bid": bid, "ask": ask, "mid": mid, "iv": iv,
+            **greeks,
+            "underlying": spot,
+        })
+        if with_activity:
+            frame["volume"], frame["open_interest"] = self._activity(day, bar, frame)
+        return frame.loc[:, [c for c in CHAIN_COLUMNS if c in frame]]
+
+    def _activity(self, day, bar, frame) -> tuple[np.ndarray, np.ndarray]:
+        key = [self.seed, zlib.crc32(self.symbol.encode()), int(day.value // 86_400_000_000_000)]
+        rng = np.random.default_rng(key)
+        spot = float(bar["close"])
+        x = np.log(frame["strike"].to_numpy() / spot) / np.maximum(frame["iv"].to_numpy(), 0.05)
+        is_call = frame["right"].to_numpy() == "C"
+        out_of_money = np.where(is_call, x > 0, x < 0)
+        dte = frame["dte"].to_numpy()
+        noise = rng.lognormal(0.0, 0.5, len(frame))
+        near = np.exp(-0.5 * (x / 0.6) ** 2) * (1.0 + out_of_money)
+        volume_weight = near * np.exp(-dte / 30.0) * noise
+        oi_weight = near * np.exp(-dte / 90.0) * noise
+        share_volume = float(bar["volume"]) if np.isfinite(bar["volume"]) else 0.0
+        calls = bar.get("call_volume", np.nan)
+        puts = bar.get("put_volume", np.nan)
+        if not np.isfinite(calls) or not np.isfinite(puts):
+            calls, puts = 0.01 * share_volume, 0.01 * share_volume
+        total_oi = bar.get("open_interest", np.nan)
+        if not np.isfinite(total_oi):
+            total_oi = 8.0 * (calls + puts)
+        volume = np.zeros(len(frame), dtype=np.int64)
+        volume[is_call] = _largest_remainder(calls, volume_weight[is_call])
+        volume[~is_call] = _largest_remainder(puts, volume_weight[~is_call])
+        open_interest = _largest_remainder(total_oi, oi_weight)
+        return volume, open_interest
+
+    def quote(self, date, expiry, strike: float, right: str) -> pd.Series:
+        """Quote one contract on ``date`` by the same model, listed on the grid or not
+        (a held contract can drift outside the strikes listed around today's price)."""
+        day = pd.Timestamp(date)
+        bar = self._bar(day)
+        expiry_arr = np.array([np.datetime64(pd.Timestamp(expiry).date(), "D")])
+        frame = self._price(day, bar, expiry_arr, np.array([float(strike)]),
+                            np.array([right.upper() == "C"]), with_activity=False)
+        return frame.iloc[0]

@@ -1,0 +1,160 @@
+"""Daily bars from CSV files: one file per symbol, or a folder of ``SYMBOL.csv`` files.
+
+Accepts the common OHLCV layouts (``date, open, high, low, close, [adj close], volume``,
+any case, a few usual spellings). Bad input is refused with an error naming the file and
+line: unparseable dates, duplicate or unsorted dates, NaN or non-positive prices,
+high < low, negative or missing volume, missing columns. Nothing is dropped or filled.
+When an adjusted close is present, open/high/low/close are scaled by ``adj close / close``
+so splits and dividends do not look like price jumps; volume is left as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.base import OHLCV, DataError, MarketSource, clip_dates
+from feeds.chain import OptionChain
+from feeds.volatility import implied_volatility_estimate
+
+COLUMN_ALIASES = {
+    "date": ("date", "datetime", "timestamp", "time", "day"),
+    "open": ("open", "o"),
+    "high": ("high", "h"),
+    "low": ("low", "l"),
+    "close": ("close", "c", "last"),
+    "adj_close": ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close",
+                  "adj. close"),
+    "volume": ("volume", "vol", "v"),
+}
+
+
+def _column_map(header: list[str], path: Path) -> dict[str, str]:
+    normalized = {h.strip().lower(): h for h in header}
+    found, missing = {}, []
+    for name, spellings in COLUMN_ALIASES.items():
+        match = next((normalized[s] for s in spellings if s in normalized), None)
+        if match is not None:
+            found[name] = match
+        elif name != "adj_close":
+            missing.append(name)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; "
+                        f"found {', '.join(header)}")
+    return found
+
+
+def _first_bad(mask: np.ndarray) -> int | None:
+    bad = np.flatnonzero(mask)
+    return int(bad[0]) if len(bad) else None
+
+
+def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
+    """Parse and validate one CSV file into a bars frame indexed by date."""
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+    columns = _column_map(list(raw.columns), path)
+    if raw.empty:
+        raise DataError(f"{path}: no rows")
+    line = lambda i: i + 2  # noqa: E731 -- the header is line 1
+
+    text_dates = raw[columns["date"]].str.strip()
+    dates = pd.to_datetime(text_dates, errors="coerce", format="mixed")
+    i = _first_bad(dates.isna().to_numpy())
+    if i is not None:
+        raise DataError(f"{path}: line {line(i)}: unparseable date {text_dates.iloc[i]!r}")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert(None)
+    dates = pd.DatetimeIndex(dates).normalize()
+
+    steps = np.diff(dates.values)
+    i = _first_bad(steps == np.timedelta64(0))
+    if i is not None:
+        raise DataError(f"{path}: line {line(i + 1)}: duplicate date {dates[i + 1]:%Y-%m-%d} "
+                        f"(also on line {line(i)})")
+    i = _first_bad(steps < np.timedelta64(0))
+    if i is not None:
+        raise DataError(f"{path}: line {line(i + 1)}: dates not in ascending order "
+                        f"({dates[i + 1]:%Y-%m-%d} after {dates[i]:%Y-%m-%d})")
+
+    values = {}
+    for name in ("open", "high", "low", "close", "adj_close", "volume"):
+        if name not in columns:
+            continue
+        text = raw[columns[name]].str.strip()
+        number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        i = _first_bad(~np.isfinite(number))
+        if i is not None:
+            raise DataError(f"{path}: line {line(i)}: {columns[name]} is not a number "
+                            f"({text.iloc[i]!r})")
+        limit_ok = number >= 0 if name == "volume" else number > 0
+        i = _first_bad(~limit_ok)
+        if i is not None:
+            kind = "negative" if name == "volume" else "non-positive"
+            raise DataError(f"{path}: line {line(i)}: {kind} {columns[name]} {number[i]:g}")
+        values[name] = number
+    i = _first_bad(values["high"] < values["low"])
+    if i is not None:
+        raise DataError(f"{path}: line {line(i)}: high {values['high'][i]:g} is below "
+                        f"low {values['low'][i]:g}")
+
+    frame = pd.DataFrame({k: values[k] for k in OHLCV}, index=pd.DatetimeIndex(dates, name="date"))
+    if "adj_close" in values:
+        factor = values["adj_close"] / values["close"]
+        for name in ("open", "high", "low", "close"):
+            frame[name] = frame[name] * factor
+    return frame
+
+
+class CsvMarket(MarketSource):
+    """Bars from CSV files; option chains priced from a realized-volatility estimate and a
+    constant risk-free rate (``risk_free_rate``, default 2 %)."""
+
+    name = "csv"
+
+    def __init__(self, path: str | Path, risk_free_rate: float = 0.02, seed: int = 7):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(f"CSV path {self.path} does not exist")
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".csv")
+            if not files:
+                raise DataError(f"{self.path}: folder holds no .csv files")
+        else:
+            files = [self.path]
+        self.files = {p.stem.upper(): p for p in files}
+        self.risk_free_rate = risk_free_rate
+        self.seed = seed
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._chains: dict[str, OptionChain] = {}
+
+    def symbols(self) -> list[str]:
+        return list(self.files)
+
+    def describe(self) -> str:
+        return f"csv: {self.path} (option chains priced by model from realized volatility)"
+
+    def bars(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        symbol = self.check_symbol(symbol)
+        if symbol not in self._frames:
+            frame = read_ohlcv_csv(self.files[symbol])
+            frame["atm_iv"] = implied_volatility_estimate(frame["close"])
+            frame["risk_free_rate"] = self.risk_free_rate
+            self._frames[symbol] = frame
+        frame = self._frames[symbol]
+        out = clip_dates(frame, start, end)
+        if out.empty:
+            raise DataError(f"{self.files[symbol]}: no bars between {start} and {end}; "
+                            f"the file covers {frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d}")
+        return out
+
+    def option_chain(self, symbol: str) -> OptionChain:
+        symbol = self.check_symbol(symbol)
+        if symbol not in self._chains:
+            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
+        return self._chains[symbol]

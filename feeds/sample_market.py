@@ -1,0 +1,279 @@
+"""The embedded sample market: a seeded, regime-switching model of a market (not real prices).
+
+One hidden Markov chain of the five named market states of seed 000 drives every symbol:
+each state has its own drift, volatility, volume and options-flow profile, and the chain is
+sticky (states last weeks to months). A symbol's daily log return is ``beta * market +
+idiosyncratic noise`` with Student-t(5) shocks; its 30-day implied volatility mean-reverts
+towards ``realized volatility x a variance premium`` of the current state and jumps up on
+down days; option flow (put/call volumes, premium, unusual activity, dark-pool share) and an
+economic calendar (CPI releases, Conference Board consumer confidence) are drawn from the
+same states. ``true_regime`` holds the hidden state of every bar for tests and reports.
+
+Everything is a pure function of ``seed``: the same seed gives the same market, bar for bar.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from feeds.base import REGIME_NAMES, DataError, MarketSource, clip_dates
+from feeds.cache import ParquetCache
+from feeds.calendar import sessions
+from feeds.chain import OptionChain, surface_vol
+from models.pricing import black_scholes_price
+
+GENERATOR_VERSION = 1
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True)
+class RegimeProfile:
+    """How the market behaves in one hidden state (annualised drift and volatility)."""
+
+    name: str
+    drift: float
+    volatility: float
+    volume_multiplier: float
+    put_share: float
+    iv_premium: float
+    iv_skew: float
+    dark_pool_shift: float
+
+
+REGIMES = (
+    RegimeProfile(REGIME_NAMES[0], 0.10, 0.09, 0.85, 0.42, 1.20, 0.10, 0.02),
+    RegimeProfile(REGIME_NAMES[1], 0.25, 0.15, 1.10, 0.38, 1.15, 0.07, 0.00),
+    RegimeProfile(REGIME_NAMES[2], -0.02, 0.11, 0.90, 0.47, 1.20, 0.09, 0.05),
+    RegimeProfile(REGIME_NAMES[3], -0.55, 0.34, 1.60, 0.58, 1.25, 0.14, -0.04),
+    RegimeProfile(REGIME_NAMES[4], 0.60, 0.40, 1.45, 0.45, 1.10, 0.06, -0.03),
+)
+
+# Row = today's state, column = tomorrow's. Diagonals give mean durations of about
+# 60, 40, 45, 20 and 12 sessions; downtrends mostly end in rallies or consolidation.
+TRANSITIONS = np.array([
+    [1 - 1 / 60, 0.40 / 60, 0.40 / 60, 0.15 / 60, 0.05 / 60],
+    [0.35 / 40, 1 - 1 / 40, 0.35 / 40, 0.20 / 40, 0.10 / 40],
+    [0.35 / 45, 0.30 / 45, 1 - 1 / 45, 0.25 / 45, 0.10 / 45],
+    [0.05 / 20, 0.05 / 20, 0.30 / 20, 1 - 1 / 20, 0.60 / 20],
+    [0.20 / 12, 0.40 / 12, 0.30 / 12, 0.10 / 12, 1 - 1 / 12],
+])
+
+
+@dataclass(frozen=True)
+class SymbolProfile:
+    """A symbol of the sample market: its first price, market beta, own noise and volume."""
+
+    symbol: str
+    first_price: float
+    beta: float
+    idiosyncratic_vol: float
+    base_volume: float
+
+
+SYMBOLS = (
+    SymbolProfile("SPY", 130.0, 1.00, 0.02, 120e6),
+    SymbolProfile("QQQ", 45.0, 1.15, 0.06, 50e6),
+    SymbolProfile("IWM", 70.0, 1.10, 0.08, 30e6),
+    SymbolProfile("AAPL", 25.0, 1.20, 0.20, 100e6),
+    SymbolProfile("MSFT", 30.0, 1.00, 0.17, 40e6),
+    SymbolProfile("GOOGL", 15.0, 1.10, 0.20, 35e6),
+    SymbolProfile("AMZN", 5.0, 1.30, 0.25, 60e6),
+    SymbolProfile("TSLA", 20.0, 1.60, 0.45, 30e6),
+)
+SAMPLE_START = "2008-01-02"
+SAMPLE_END = "2025-12-31"
+
+
+def _stream(seed: int, label: str) -> np.random.Generator:
+    """An independent, named random stream: adding a symbol never changes another's prices."""
+    return np.random.default_rng([seed, zlib.crc32(label.encode())])
+
+
+def _student_t(rng: np.random.Generator, size: int, dof: float = 5.0) -> np.ndarray:
+    """Fat-tailed shocks with unit variance."""
+    return rng.standard_t(dof, size) / np.sqrt(dof / (dof - 2.0))
+
+
+def regime_path(seed: int, n: int) -> np.ndarray:
+    """The hidden state of each of ``n`` sessions (starting calm)."""
+    rng = _stream(seed, "regimes")
+    uniforms = rng.random(n)
+    cumulative = TRANSITIONS.cumsum(axis=1)
+    states = np.empty(n, dtype=np.int64)
+    state = 0
+    for i in range(n):
+        states[i] = state
+        state = min(int(np.searchsorted(cumulative[state], uniforms[i], side="right")), 4)
+    return states
+
+
+def release_calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """CPI (first session on or after the 12th) and consumer confidence (last Tuesday
+    session of the month) release flags, 1.0 on release days."""
+    frame = pd.DataFrame({"day": days, "month": days.to_period("M")})
+    cpi_days = frame[frame["day"].dt.day >= 12].groupby("month")["day"].min()
+    tuesdays = frame[frame["day"].dt.dayofweek == 1].groupby("month")["day"].max()
+    cpi = days.isin(cpi_days).astype(float)
+    confidence = days.isin(tuesdays).astype(float)
+    return cpi, confidence
+
+
+def _ar1(target: np.ndarray, speed: float, shocks: np.ndarray, first: float) -> np.ndarray:
+    """x[t] = x[t-1] + speed * (target[t] - x[t-1]) + shocks[t]."""
+    out = np.empty(len(target))
+    level = first
+    for i in range(len(target)):
+        level = level + speed * (target[i] - level) + shocks[i]
+        out[i] = level
+    return out
+
+
+def _trailing(values: pd.Series, window: int = 20):
+    """Trailing mean and std over the ``window`` sessions before today (today excluded)."""
+    past = values.shift(1).rolling(window, min_periods=5)
+    return past.mean(), past.std()
+
+
+class SampleMarket(MarketSource):
+    """Seeded regime-switching market with option chains and flow columns (see module doc)."""
+
+    name = "sample"
+
+    def __init__(self, seed: int = 42, cache: ParquetCache | None = None,
+                 start: str = SAMPLE_START, end: str = SAMPLE_END):
+        self.seed = seed
+        self.cache = cache
+        self.days = sessions(start, end)
+        self._states = regime_path(seed, len(self.days))
+        self._market = self._market_returns()
+        self._rate = self._rate_path()
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._chains: dict[str, OptionChain] = {}
+
+    def symbols(self) -> list[str]:
+        return [p.symbol for p in SYMBOLS]
+
+    def describe(self) -> str:
+        return (f"sample: simulated regime-switching market, seed {self.seed} "
+                "(a model of a market, not real prices)")
+
+    def true_regimes(self) -> pd.Series:
+        """The hidden state of every session, as an integer index into ``REGIME_NAMES``."""
+        return pd.Series(self._states, index=self.days, name="true_regime")
+
+    def _market_returns(self) -> np.ndarray:
+        rng = _stream(self.seed, "market")
+        drift = np.array([r.drift for r in REGIMES])[self._states] / TRADING_DAYS
+        vol = np.array([r.volatility for r in REGIMES])[self._states] / np.sqrt(TRADING_DAYS)
+        cpi, _ = release_calendar(self.days)
+        event_boost = 1.0 + 0.4 * cpi  # CPI days move more
+        return drift + vol * event_boost * _student_t(rng, len(self.days))
+
+    def _rate_path(self) -> np.ndarray:
+        rng = _stream(self.seed, "rates")
+        steps = rng.normal(0.0, 0.0004, len(self.days))
+        rate = np.empty(len(steps))
+        level = 0.02
+        for i, step in enumerate(steps):
+            level = min(max(level + step, 0.0), 0.06)
+            rate[i] = level
+        return rate
+
+    def bars(self, symbol: str, start=None, end=None) -> pd.DataFrame:
+        symbol = self.check_symbol(symbol)
+        frame = self._frames.get(symbol)
+        if frame is None:
+            key = ("sample", f"v{GENERATOR_VERSION}", f"seed{self.seed}", symbol,
+                   f"{self.days[0]:%Y%m%d}-{self.days[-1]:%Y%m%d}")
+            build = lambda: self._generate(symbol)  # noqa: E731
+            frame = self.cache.load_or_build(key, build) if self.cache else build()
+            self._frames[symbol] = frame
+        out = clip_dates(frame, start, end)
+        if out.empty:
+            raise DataError(f"sample market has no {symbol} bars between {start} and {end}; "
+                            f"it covers {self.days[0]:%Y-%m-%d}..{self.days[-1]:%Y-%m-%d}")
+        return out
+
+    def option_chain(self, symbol: str) -> OptionChain:
+        symbol = self.check_symbol(symbol)
+        if symbol not in self._chains:
+            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
+        return self._chains[symbol]
+
+    def _generate(self, symbol: str) -> pd.DataFrame:
+        profile = next(p for p in SYMBOLS if p.symbol == symbol)
+        rng = _stream(self.seed, symbol)
+        n, states = len(self.days), self._states
+        regime = lambda attr: np.array([getattr(r, attr) for r in REGIMES])[states]  # noqa: E731
+
+        daily_idio = profile.idiosyncratic_vol / np.sqrt(TRADING_DAYS)
+        log_ret = profile.beta * self._market + daily_idio * _student_t(rng, n)
+        close = profile.first_price * np.exp(np.cumsum(log_ret))
+        daily_vol = np.sqrt((profile.beta * regime("volatility")) ** 2
+                            + profile.idiosyncratic_vol ** 2) / np.sqrt(TRADING_DAYS)
+        gap = 0.3 * daily_vol * rng.standard_normal(n)
+        prev_close = np.concatenate([[profile.first_price], close[:-1]])
+        open_ = prev_close * np.exp(gap)
+        wick = 0.5 * daily_vol * np.abs(rng.standard_normal((2, n)))
+        high = np.maximum(open_, close) * np.exp(wick[0])
+        low = np.minimum(open_, close) * np.exp(-wick[1])
+        surprise = np.abs(log_ret) / daily_vol
+        volume = (profile.base_volume * regime("volume_multiplier") * (0.7 + 0.3 * surprise)
+                  * rng.lognormal(0.0, 0.2, n))
+
+        # 30-day implied vol: mean-reverts to realized x premium, jumps up on down days
+        annual_vol = daily_vol * np.sqrt(TRADING_DAYS)
+        target = np.log(annual_vol * regime("iv_premium"))
+        # (the jump's average, 0.4 x daily vol, is taken back out so the level stays on target)
+        shocks = (0.04 * rng.standard_normal(n)
+                  + 1.5 * (np.maximum(-log_ret, 0.0) - 0.4 * daily_vol))
+        atm_iv = np.exp(_ar1(target, 0.10, shocks, target[0]))
+        iv_skew = regime("iv_skew") + 0.01 * rng.standard_normal(n)
+
+        # option flow drawn from the state: more puts and more activity when it is stressed
+        option_volume = 0.02 * volume * regime("volume_multiplier") * rng.lognormal(0, 0.3, n)
+        sweeps = rng.random(n) < 0.03  # occasional unusual block activity
+        option_volume *= np.where(sweeps, rng.uniform(2.0, 4.0, n), 1.0)
+        put_share = 1.0 / (1.0 + np.exp(-(np.log(regime("put_share") / (1 - regime("put_share")))
+                                           + 0.25 * rng.standard_normal(n))))
+        put_volume = np.round(option_volume * put_share)
+        call_volume = np.round(option_volume) - put_volume
+        total_options = pd.Series(call_volume + put_volume, index=self.days)
+        log_total = np.log(total_options.clip(lower=1.0))
+        past_mean, past_std = _trailing(log_total)
+        unusual = ((log_total - past_mean) / past_std).clip(lower=0.0).fillna(0.0)
+        volume_ratio = total_options / total_options.shift(1).rolling(20, min_periods=1).mean()
+        open_interest = np.round(8.0 * total_options.rolling(20, min_periods=1).mean())
+        dark_pool = np.clip(0.38 + regime("dark_pool_shift") + 0.03 * rng.standard_normal(n),
+                            0.05, 0.9)
+
+        years = np.full(n, 30.0 / 365.0)
+        long_run = float(np.median(atm_iv))
+        atm_call = black_scholes_price(close, close, years, self._rate, atm_iv, True)
+        atm_put = black_scholes_price(close, close, years, self._rate, atm_iv, False)
+        forward = close * np.exp(self._rate * years)
+        call_iv = surface_vol(close, self._rate, atm_iv, iv_skew, long_run, years, 1.05 * forward)
+        put_iv = surface_vol(close, self._rate, atm_iv, iv_skew, long_run, years, 0.95 * forward)
+        cpi, confidence = release_calendar(self.days)
+
+        frame = pd.DataFrame({
+            "open": open_, "high": high, "low": low, "close": close,
+            "volume": np.round(volume),
+            "call_volume": call_volume, "put_volume": put_volume,
+            "put_call_ratio": put_volume / np.maximum(call_volume, 1.0),
+            "option_volume_ratio": volume_ratio.fillna(1.0).to_numpy(),
+            "call_premium": call_volume * atm_call * 100.0,
+            "put_premium": put_volume * atm_put * 100.0,
+            "unusual_score": unusual.to_numpy(),
+            "dark_pool_ratio": dark_pool,
+            "open_interest": open_interest.to_numpy(),
+            "atm_iv": atm_iv, "call_iv": call_iv, "put_iv": put_iv, "iv_skew": iv_skew,
+            "risk_free_rate": self._rate,
+            "cpi_release": cpi, "consumer_confidence_release": confidence,
+            "true_regime": states,
+        }, index=pd.DatetimeIndex(self.days, name="date"))
+        return frame

@@ -1,0 +1,45 @@
+"""Choosing a market source by name, as the command line does (``--source``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from feeds.base import DataError, MarketSource
+from feeds.bundled import ALIASES, BundledMarket
+from feeds.cache import ParquetCache
+from feeds.csv_source import CsvMarket
+from feeds.sample_market import SampleMarket
+
+SOURCE_NAMES = ("auto", "bundled", "sample", "csv", "polygon")
+
+
+def resolve_auto(symbols: list[str]) -> tuple[str, str]:
+    """``auto`` means real bundled data when it has every symbol, else the sample market.
+    Returns the source name and the reason, which the run prints."""
+    bundled = set(BundledMarket().symbols()) | set(ALIASES)
+    missing = [s for s in symbols if s.upper() not in bundled]
+    if not missing:
+        return "bundled", "real index data shipped with arch covers every symbol"
+    return "sample", (f"{', '.join(missing)} not in the bundled real data (SP500, NASDAQ): "
+                      "using the simulated sample market")
+
+
+def make_source(name: str, *, seed: int = 42, cache: ParquetCache | None = None,
+                csv_path: str | Path | None = None) -> MarketSource:
+    """The source called ``name`` (not ``auto``: resolve that first)."""
+    if name == "sample":
+        return SampleMarket(seed=seed, cache=cache)
+    if name == "bundled":
+        return BundledMarket(cache=cache)
+    if name == "csv":
+        if not csv_path:
+            raise DataError("--source csv needs --csv PATH (a file, or a folder of SYMBOL.csv)")
+        return CsvMarket(csv_path)
+    if name == "polygon":
+        if not (os.environ.get("POLYGON_API_KEY") or os.environ.get("MASSIVE_API_KEY")):
+            raise DataError("--source polygon needs POLYGON_API_KEY (or MASSIVE_API_KEY) in the "
+                            "environment or a .env file; keys are never taken on the command line")
+        raise DataError("the Polygon source is not available in this version yet; "
+                        "use --source bundled, sample or csv")
+    raise DataError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")

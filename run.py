@@ -1,0 +1,217 @@
+"""The one command line: ``python run.py backtest ...`` (``--help`` on each command).
+
+Commands arrive with their issues; today: ``backtest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # reports render headless
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pandas as pd  # noqa: E402
+
+from feeds.base import DataError  # noqa: E402
+
+log = logging.getLogger("btml")
+
+DEFAULT_SYMBOLS = "SP500,NASDAQ"
+DEFAULT_YEARS = 3
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _symbols(text: str) -> list[str]:
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise argparse.ArgumentTypeError("give at least one symbol, e.g. SPY or SPY,QQQ")
+    return symbols
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="ML-driven options and equity trading on backtrader.",
+        epilog="Example: python run.py backtest --symbols SPY,QQQ --source sample "
+               "--start-date 2024-01-01 --end-date 2025-06-30",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bt_parser = commands.add_parser(
+        "backtest", help="run a historical backtest and write a report",
+        description="Backtest a strategy per symbol, print a results summary and write a "
+                    "report folder (pyfolio tearsheets, plots, trades, metrics).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_backtest_options(bt_parser)
+    return parser
+
+
+def add_backtest_options(p: argparse.ArgumentParser) -> None:
+    data = p.add_argument_group("data")
+    data.add_argument("--symbols", type=_symbols, default=_symbols(DEFAULT_SYMBOLS),
+                      help="comma-separated symbols; bundled has SP500,NASDAQ, the sample "
+                           "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA")
+    data.add_argument("--source", default="auto",
+                      choices=("auto", "bundled", "sample", "csv", "polygon"),
+                      help="where bars come from: bundled = real S&P 500 / NASDAQ daily bars "
+                           "shipped with the arch package (1999-2018); sample = the seeded "
+                           "simulated market (2008-2025); csv = your files (--csv); auto = "
+                           "bundled when it has every symbol, else sample")
+    data.add_argument("--csv", metavar="PATH",
+                      help="with --source csv: a CSV file or a folder of SYMBOL.csv files")
+    data.add_argument("--start-date", type=_date,
+                      help="first traded session (default: 3 years before the end date)")
+    data.add_argument("--end-date", type=_date,
+                      help="last session (default: the last bar the source has)")
+    data.add_argument("--seed", type=int, default=42,
+                      help="seed of the sample market and of anything random")
+    data.add_argument("--cache-dir", type=Path,
+                      help="cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
+    trading = p.add_argument_group("trading")
+    trading.add_argument("--strategy", default="equity", choices=("equity",),
+                         help="equity: shares from the direction/confidence lines")
+    trading.add_argument("--signals", default="rule", choices=("rule",),
+                         help="rule: the trend + RSI baseline indicator")
+    trading.add_argument("--cash", type=float, default=100_000.0, help="starting cash per symbol")
+    trading.add_argument("--commission", type=float, default=0.0005,
+                         help="commission as a fraction of traded value")
+    trading.add_argument("--min-confidence", type=_fraction, default=0.25,
+                         help="enter only on signals at least this confident")
+    trading.add_argument("--allow-short", action="store_true", help="short on SELL signals")
+    output = p.add_argument_group("output")
+    output.add_argument("--report", type=Path, metavar="DIR",
+                        help="report folder (default: reports/<source>_<strategy>_<start>_<end>)")
+    output.add_argument("--no-report", action="store_true", help="print the summary only")
+    output.add_argument("--export-lines", type=Path, metavar="FILE",
+                        help="write every indicator line of every bar to this CSV")
+    verbosity = output.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true",
+                           help="print only the results summary")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+
+def format_summary(results, header: dict) -> str:
+    """The printed results: seed 003's ``SYMBOL: Return: x%`` lines, then a metrics table."""
+    lines = [f"Backtest: {header['strategy']} strategy on {header['signals']} signals, "
+             f"{header['start']}..{header['end']}, cash {header['cash']:,.0f} per symbol",
+             f"Source: {header['source_description']}", "", "Results Summary:"]
+    lines += [f"{r.symbol}: Return: {100 * r.metrics['total_return']:.2f}%" for r in results]
+    columns = ("return", "annual", "sharpe", "max dd", "trades", "win rate", "hit rate",
+               "buy&hold")
+    lines += ["", f"{'symbol':<8}" + "".join(f"{c:>10}" for c in columns)]
+    for r in results:
+        m = r.metrics
+        cells = (_pct(m["total_return"]), _pct(m["annual_return"]), _num(m["sharpe"]),
+                 _pct(m["max_drawdown"]), str(m["trades"]), _pct(m["win_rate"]),
+                 _pct(m.get("signal_hit_rate")), _pct(m["benchmark_return"]))
+        lines.append(f"{r.symbol:<8}" + "".join(f"{c:>10}" for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def run_backtest_command(args) -> int:
+    from tqdm import tqdm
+
+    from analyzers.report import write_report
+    from backtest import BacktestSettings, realized_direction, run_symbol
+    from feeds.cache import ParquetCache
+    from feeds.sources import make_source, resolve_auto
+    from strategies import EquityConfig
+
+    source_name, reason = args.source, ""
+    if source_name == "auto":
+        source_name, reason = resolve_auto(args.symbols)
+    source = make_source(source_name, seed=args.seed, cache=ParquetCache(args.cache_dir),
+                         csv_path=args.csv)
+    symbols = [source.check_symbol(s) for s in args.symbols]
+    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
+    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
+    if start >= end:
+        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    settings = BacktestSettings(
+        start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
+        commission=args.commission,
+        equity=EquityConfig(min_confidence=args.min_confidence, allow_short=args.allow_short),
+        record_lines=True, progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+    results = [run_symbol(source, symbol, settings)
+               for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
+                                  disable=args.quiet or len(symbols) == 1)]
+    header = {"command": "backtest", "source": source_name,
+              "source_description": source.describe(), "strategy": args.strategy,
+              "signals": args.signals, "symbols": ",".join(symbols),
+              "start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}", "cash": args.cash,
+              "commission": args.commission, "seed": args.seed}
+    summary = format_summary(results, header)
+    if args.quiet:
+        print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
+                        line == "Results Summary:"))
+    else:
+        print(summary, end="")
+    if args.export_lines:
+        args.export_lines.parent.mkdir(parents=True, exist_ok=True)
+        pd.concat([r.lines for r in results], ignore_index=True).to_csv(args.export_lines,
+                                                                        index=False)
+        if not args.quiet:
+            print(f"\nLines exported to {args.export_lines}")
+    if not args.no_report:
+        folder = args.report or Path("reports") / (
+            f"{source_name}_{args.strategy}_{start:%Y%m%d}_{end:%Y%m%d}")
+        with tqdm(total=len(results), desc="report", unit="symbol", leave=False,
+                  disable=args.quiet) as bar:
+            def realized_for(result):
+                bar.update(1)
+                return realized_direction(source.bars(result.symbol)["close"])
+            write_report(folder, results, summary, header, realized_for)
+        if not args.quiet:
+            print(f"\nReport written to {folder}/ (open {folder}/index.html)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        if args.command == "backtest":
+            return run_backtest_command(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Trade shares from any indicator that has ``direction`` and ``confidence`` lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import backtrader as bt
+
+from indicators.rule_signal import RuleSignal
+
+
+@dataclass(frozen=True)
+class EquityConfig:
+    """How the equity strategy turns signal lines into positions."""
+
+    #: enter only when the signal's confidence is at least this (0..1)
+    min_confidence: float = 0.25
+    #: share of the portfolio held per symbol when long, split evenly across symbols
+    target_percent: float = 0.95
+    #: go short on SELL instead of only going flat
+    allow_short: bool = False
+    #: scale the position by confidence instead of holding the full target
+    scale_by_confidence: bool = False
+
+
+class EquityStrategy(bt.Strategy):
+    """Long (optionally short) shares on BUY/SELL, with standard backtrader orders.
+
+    BUY with enough confidence: hold ``target_percent`` of the portfolio (split across the
+    symbols). SELL: go flat, or short with ``allow_short``. NEUTRAL: keep what is held.
+    Orders are market orders filled at the next bar's open (no same-bar lookahead).
+    """
+
+    params = (
+        ("config", EquityConfig()),
+        ("signal_factory", RuleSignal),
+        ("trade_start", None),  # a date: bars before it only warm the indicators up
+    )
+
+    def __init__(self):
+        self.signals = {data: self.p.signal_factory(data) for data in self.datas}
+        self._side = {data: 0 for data in self.datas}  # +1 long, 0 flat, -1 short
+        self._side_before = dict(self._side)
+        self._pending = {data: None for data in self.datas}
+
+    def _wanted_side(self, direction: float, confidence: float, side: int) -> int:
+        cfg = self.p.config
+        if direction > 0 and confidence >= cfg.min_confidence:
+            return 1
+        if direction < 0:
+            return -1 if cfg.allow_short and confidence >= cfg.min_confidence else 0
+        return side
+
+    def next(self):
+        if self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start:
+            return
+        cfg = self.p.config
+        share = cfg.target_percent / len(self.datas)
+        for data, signal in self.signals.items():
+            if self._pending[data] is not None:
+                continue
+            confidence = signal.confidence[0]
+            side = self._wanted_side(signal.direction[0], confidence, self._side[data])
+            if side == self._side[data]:
+                continue
+            size = share * (confidence if cfg.scale_by_confidence else 1.0)
+            self._side_before[data], self._side[data] = self._side[data], side
+            self._pending[data] = self.order_target_percent(data=data, target=side * size)
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted, order.Partial):
+            return
+        if order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
+            # not filled: back to the side actually held, so a later bar may try again
+            self._side[order.data] = self._side_before[order.data]
+        self._pending[order.data] = None

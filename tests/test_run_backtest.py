@@ -1,0 +1,124 @@
+"""End to end: ``run.py backtest`` prints the summary and writes every report file."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import run
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOW = ["--start-date", "2024-01-02", "--end-date", "2024-06-28"]
+SYMBOL_FILES = ("metrics.json", "trades.csv", "returns.csv", "performance.csv",
+                "returns_vs_market.png", "signal_distribution.png", "tearsheet_returns.png",
+                "tearsheet_positions.png", "tearsheet_transactions.png")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    argv = ["backtest", "--source", "sample", "--symbols", "SPY,QQQ", *WINDOW,
+            "--report", str(out / "report"), "--export-lines", str(out / "lines.csv")]
+    return out, argv
+
+
+def test_backtest_writes_summary_and_every_report_file(sample_run, capsys):
+    out, argv = sample_run
+    assert run.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Results Summary:" in printed
+    for symbol in ("SPY", "QQQ"):
+        assert re.search(rf"^{symbol}: Return: -?\d+\.\d\d%$", printed, re.MULTILINE)
+        for name in SYMBOL_FILES:
+            path = out / "report" / symbol / name
+            assert path.is_file() and path.stat().st_size > 0, path
+    for name in ("summary.txt", "metrics.json", "metrics.csv", "trades.csv", "index.html"):
+        assert (out / "report" / name).stat().st_size > 0
+    summary = (out / "report" / "summary.txt").read_text()
+    assert summary in printed
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    spy = metrics["symbols"]["SPY"]
+    assert spy["start"] == "2024-01-02" and spy["end"] == "2024-06-28"
+    assert f"SPY: Return: {100 * spy['total_return']:.2f}%" in printed
+    # broker value change is the P&L of the trades when nothing is left open
+    if spy["open_trades"] == 0:
+        assert spy["final_value"] - 100_000 == pytest.approx(spy["net_pnl_closed"], abs=1e-6)
+
+
+def test_exported_lines_cover_every_bar_and_indicator_line(sample_run, sample_market):
+    out, _ = sample_run
+    lines = pd.read_csv(out / "lines.csv")
+    for column in ("date", "symbol", "close", "RuleSignal.signal", "RuleSignal.direction",
+                   "RuleSignal.confidence"):
+        assert column in lines.columns
+    spy = lines[lines["symbol"] == "SPY"]
+    bars = sample_market.bars("SPY", None, "2024-06-28")
+    assert spy["date"].iloc[-1] == "2024-06-28"
+    assert (bars.loc[pd.to_datetime(spy["date"]), "close"].to_numpy()
+            == pytest.approx(spy["close"].to_numpy()))
+
+
+def test_same_inputs_give_byte_identical_summaries(tmp_path, capsys):
+    argv = ["backtest", "--source", "sample", "--symbols", "AAPL", *WINDOW, "--seed", "7"]
+    outputs = []
+    for i in range(2):
+        assert run.main([*argv, "--report", str(tmp_path / f"r{i}")]) == 0
+        capsys.readouterr()
+        outputs.append((tmp_path / f"r{i}" / "summary.txt").read_bytes())
+    assert outputs[0] == outputs[1]
+    assert run.main([*argv, "--no-report", "--seed", "8"]) == 0
+    assert capsys.readouterr().out.encode() != outputs[0]
+
+
+def test_quiet_prints_only_the_results(capsys):
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
+                     "--no-report", "-q"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "Results Summary:"
+    assert len(printed) == 2 and printed[1].startswith("SPY: Return: ")
+
+
+def test_bundled_is_the_default_for_index_symbols(capsys):
+    assert run.main(["backtest", "--symbols", "SPX", "--start-date", "2018-01-02",
+                     "--end-date", "2018-03-29", "--no-report"]) == 0
+    captured = capsys.readouterr()
+    assert "SP500: Return: " in captured.out
+    assert "real S&P 500" in captured.out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source", "sample", "--symbols", "NOPE"], "unknown symbol 'NOPE'"),
+    (["--source", "sample", "--symbols", "SPY", "--start-date", "2024-05-01",
+      "--end-date", "2024-01-01"], "is not before"),
+    (["--source", "csv"], "--csv PATH"),
+    (["--source", "bundled", "--symbols", "SP500", "--start-date", "2021-01-04",
+      "--end-date", "2021-06-30"], "bundled has SP500 from 1999-01-04 to 2018-12-31"),
+])
+def test_bad_requests_exit_2_with_a_clear_error(argv, message, capsys):
+    assert run.main(["backtest", *argv, "--no-report"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_malformed_csv_is_refused_naming_file_and_line(tmp_path, capsys):
+    path = tmp_path / "XYZ.csv"
+    path.write_text("date,open,high,low,close,volume\n2024-01-02,10,11,9,10,100\n"
+                    "2024-01-03,10,9,11,10,100\n")
+    assert run.main(["backtest", "--source", "csv", "--csv", str(path), "--symbols", "XYZ",
+                     "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "XYZ.csv" in err and "line 3" in err and "below" in err
+
+
+def test_help_explains_every_option():
+    result = subprocess.run([sys.executable, "run.py", "backtest", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    for option in ("--symbols", "--start-date", "--end-date", "--source", "--strategy",
+                   "--signals", "--cash", "--report", "--export-lines", "--seed", "--quiet",
+                   "--verbose", "--csv"):
+        assert option in result.stdout
