@@ -1,0 +1,349 @@
+"""The simulated options broker: backtrader's BackBroker plus vertical credit spreads.
+
+Shares trade exactly as in ``bt.brokers.BackBroker``. Spreads follow the protocol of
+``brokers.spreads`` and the pricing rules of ``brokers.spread_pricing``:
+
+* **No lookahead.** A request is validated and its legs chosen from the chain of the bar
+  it is placed on; it fills on the next bar at that bar's quotes of the same two
+  contracts. A limit that the next bar's fill credit does not reach expires the order
+  (status Expired, ``info['reason']`` says why): a day order, never a silent wait.
+* **Cash and margin.** On an opening fill the credit goes into the account and the
+  margin ``(width - credit) x 100 x contracts`` moves out of ``getcash()`` into
+  ``reserved_margin()`` until the spread closes, so ``getcash()`` is always the free cash
+  that new orders (spreads and shares) may use. A new spread needs margin + commission
+  <= free cash (the credit it brings is not counted), else the order gets status Margin.
+* **Value.** ``getvalue() = getcash() + reserved_margin() + share positions - sum of
+  mark x 100 x contracts`` with ``mark = short mid - long mid`` of the current bar, so
+  Returns, DrawDown, TimeReturn and PyFolio see option P&L bar by bar.
+* **Costs.** ``commission_per_contract`` x contracts x 2 legs per opening or closing
+  order (at least ``min_commission_per_order``); none at expiry.
+* **Expiry.** On the first bar dated on or after the expiry the spread is cash-settled at
+  intrinsic value from the underlying's close that day (an assigned short leg is treated
+  as cash-settled: no shares are delivered). Expiry settles before any pending close of
+  the same spread, which is then rejected.
+
+Spread orders are backtrader orders (``SpreadOpenOrder``/``SpreadCloseOrder``) with their
+fill in ``order.info`` and ``order.executed.price/comm/dt``; ``order.executed.size`` stays
+0 so backtrader does not book them as share trades. Fund mode is not supported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import backtrader as bt
+import pandas as pd
+
+from brokers import spread_pricing as sp
+from brokers.spreads import MULTIPLIER, SpreadPosition, SpreadRequest, spread_margin
+
+_EPS = 1e-9
+
+
+class SpreadOpenOrder(bt.order.SellOrder):
+    """Selling a credit spread to open; ``info['request']`` holds the SpreadRequest."""
+
+
+class SpreadCloseOrder(bt.order.BuyOrder):
+    """Buying a credit spread back; ``info['position_id']`` says which."""
+
+
+class OptionsBroker(bt.brokers.BackBroker):
+    """BackBroker that also opens, marks, closes and settles vertical credit spreads.
+
+    ``chains`` maps an underlying symbol to its ``feeds.chain.OptionChain``; ``fill`` is
+    'natural' (cross the bid/ask) or 'mid' (mid prices, ``slippage`` per share against
+    the trader).
+    """
+
+    params = (
+        ("chains", None),
+        ("fill", "natural"),
+        ("slippage", 0.0),
+        ("commission_per_contract", 0.65),
+        ("min_commission_per_order", 0.0),
+    )
+
+    def init(self):
+        super().init()
+        if self.p.fill not in sp.FILL_RULES:
+            raise ValueError(f"fill must be one of {', '.join(sp.FILL_RULES)}, "
+                             f"got {self.p.fill!r}")
+        self.chains: Mapping = dict(self.p.chains or {})
+        self._positions: dict[int, SpreadPosition] = {}
+        self._position_data: dict[int, object] = {}
+        self._spread_orders: list = []
+        self._reserved = 0.0
+        self._liability = 0.0
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ protocol
+    def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
+        """Place ``request`` on this bar; it fills on the next one (see module doc)."""
+        size = request.contracts if isinstance(request.contracts, int) else 0
+        order = SpreadOpenOrder(owner=strategy, data=data, size=size)
+        order.addinfo(request=request, action="open", position_id=None)
+        self._submit(order)
+        try:
+            order.addinfo(**self._prepare_open(data, request))
+        except sp.SpreadRejected as exc:
+            self._refuse(order, exc)
+            return order
+        self._accept(order)
+        return order
+
+    def close_spread(self, strategy, position_id: int, tag: str = "close") -> SpreadCloseOrder:
+        """Buy back open spread ``position_id`` on the next bar; ``tag`` is kept on it."""
+        position = self._positions.get(position_id)
+        data = self._position_data.get(position_id, strategy.datas[0])
+        contracts = position.contracts if position else 0
+        order = SpreadCloseOrder(owner=strategy, data=data, size=contracts)
+        order.addinfo(action="close", position_id=position_id, tag=tag)
+        self._submit(order)
+        if position is None or not position.is_open:
+            state = "unknown" if position is None else "already closed"
+            self._refuse(order, sp.SpreadRejected(f"spread {position_id!r} is {state}"))
+            return order
+        if any(o.info.get("position_id") == position_id and o.info["action"] == "close"
+               for o in self._spread_orders):
+            self._refuse(order, sp.SpreadRejected(f"spread {position_id} has a close pending"))
+            return order
+        self._accept(order)
+        return order
+
+    def open_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
+        return [p for p in self._positions.values()
+                if p.is_open and underlying in (None, p.underlying)]
+
+    def closed_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
+        return [p for p in self._positions.values()
+                if not p.is_open and underlying in (None, p.underlying)]
+
+    def get_spread(self, position_id: int) -> SpreadPosition | None:
+        return self._positions.get(position_id)
+
+    def reserved_margin(self) -> float:
+        return self._reserved
+
+    def spread_liability(self) -> float:
+        """Dollars it would cost to close every open spread at the last marks (mid)."""
+        return self._liability
+
+    # ------------------------------------------------------------ order plumbing
+    def commission(self, contracts: int) -> float:
+        """Commission of one spread order: per contract, two legs, with the minimum."""
+        return max(self.p.commission_per_contract * contracts * 2,
+                   self.p.min_commission_per_order)
+
+    def _submit(self, order) -> None:
+        order.submit(self)
+        self.orders.append(order)
+        self.notify(order)
+
+    def _accept(self, order) -> None:
+        order.accept(self)
+        self._spread_orders.append(order)
+        self.notify(order)
+
+    def _refuse(self, order, exc: sp.SpreadRejected) -> None:
+        order.addinfo(reason=exc.reason)
+        if exc.margin:
+            order.margin()
+        else:
+            order.reject(self)
+        self.notify(order)
+
+    def cancel(self, order, bracket=False):
+        if order in self._spread_orders:
+            self._spread_orders.remove(order)
+            order.addinfo(reason="cancelled by the strategy")
+            order.cancel()
+            self.notify(order)
+            return True
+        return super().cancel(order, bracket=bracket)
+
+    def get_orders_open(self, safe=False):
+        spread_orders = [o.clone() if safe else o for o in self._spread_orders]
+        return list(super().get_orders_open(safe=safe)) + spread_orders
+
+    # ------------------------------------------------------------------ opening
+    def _chain_for(self, underlying: str, day: dt.date, when: str):
+        chain = self.chains.get(underlying)
+        if chain is None:
+            have = ", ".join(sorted(self.chains)) or "none"
+            raise sp.SpreadRejected(f"no option chain for underlying {underlying!r} "
+                                    f"(chains: {have})")
+        if not chain.has_date(day):
+            raise sp.SpreadRejected(f"no option chain for {underlying} on {day:%Y-%m-%d} "
+                                    f"({when})")
+        return chain
+
+    def _prepare_open(self, data, request: SpreadRequest) -> dict:
+        """Validate ``request`` against this bar's chain; the legs and limit it fixes."""
+        problems = request.problems()
+        if problems:
+            raise sp.SpreadRejected("; ".join(problems))
+        day = data.datetime.date(0)
+        chain = self._chain_for(request.underlying, day, "request bar")
+        frame = chain.chain(day)
+        short, long = sp.resolve_legs(frame, request, float(frame["underlying"].iloc[0]))
+        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
+        credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
+        if credit <= _EPS:
+            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
+                                    f"on {day:%Y-%m-%d} ({short.symbol} / {long.symbol})")
+        limit = request.limit_credit
+        if request.mid_allowance is not None:
+            limit = sp.mid_credit(sq, lq) - request.mid_allowance
+        need = (spread_margin(request.width, credit, request.contracts)
+                + self.commission(request.contracts))
+        committed = sum(o.info["estimated_need"] for o in self._spread_orders
+                        if o.info["action"] == "open")
+        free = self.cash - committed
+        if need > free + _EPS:
+            raise sp.SpreadRejected(
+                f"insufficient buying power: margin + commission {need:.2f} > free cash "
+                f"{free:.2f}", margin=True)
+        return {"short": short, "long": long, "limit": limit, "placed": day,
+                "quoted_credit": credit, "estimated_need": need}
+
+    def _fill_open(self, order, day: dt.date) -> None:
+        info = order.info
+        request: SpreadRequest = info["request"]
+        chain = self._chain_for(request.underlying, day, "fill bar")
+        short, long = info["short"], info["long"]
+        if short.expiry <= day:
+            raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
+        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
+        credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
+        if credit <= _EPS:
+            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
+                                    f"on {day:%Y-%m-%d}")
+        if info["limit"] is not None and credit < info["limit"] - _EPS:
+            info["reason"] = (f"limit credit {info['limit']:.2f} not reached: "
+                              f"{self.p.fill} credit {credit:.2f} on {day:%Y-%m-%d}")
+            order.status = order.Expired
+            order.executed.dt = order.data.datetime[0]
+            return
+        n = request.contracts
+        margin = spread_margin(request.width, credit, n)
+        comm = self.commission(n)
+        if margin + comm > self.cash + _EPS:
+            raise sp.SpreadRejected(f"insufficient buying power at fill: margin + commission "
+                                    f"{margin + comm:.2f} > free cash {self.cash:.2f}",
+                                    margin=True)
+        self.cash += credit * MULTIPLIER * n - comm - margin
+        self._reserved += margin
+        position = SpreadPosition(
+            id=self._next_id, underlying=request.underlying, kind=request.kind, short=short,
+            long=long, contracts=n, entry_date=day, entry_credit=credit, commission=comm,
+            margin=margin, mark=sp.mark(sq, lq), dte=(short.expiry - day).days)
+        self._next_id += 1
+        self._positions[position.id] = position
+        self._position_data[position.id] = order.data
+        info.update(position_id=position.id, credit=credit, commission=comm, margin=margin)
+        self._complete(order, price=credit, comm=comm)
+
+    def _complete(self, order, price: float, comm: float) -> None:
+        order.executed.dt = order.data.datetime[0]
+        order.executed.price = price
+        order.executed.comm = comm
+        order.completed()
+
+    # ------------------------------------------------------------------ closing
+    def _fill_close(self, order, day: dt.date) -> None:
+        position = self._positions[order.info["position_id"]]
+        if not position.is_open:
+            raise sp.SpreadRejected(f"spread {position.id} was settled at expiry on "
+                                    f"{position.exit_date} before the close could fill")
+        chain = self._chain_for(position.underlying, day, "fill bar")
+        sq = sp.leg_quote(chain, day, position.short)
+        lq = sp.leg_quote(chain, day, position.long)
+        debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+        comm = self.commission(position.contracts)
+        self._finish(position, day, debit, comm, "close", order.info["tag"])
+        order.info.update(debit=debit, commission=comm, realized_pnl=position.realized_pnl)
+        self._complete(order, price=debit, comm=comm)
+
+    def _finish(self, position: SpreadPosition, day, debit: float, comm: float,
+                reason: str, tag: str) -> None:
+        """Pay ``debit`` per share (+ ``comm``), release the margin, book realized P&L."""
+        self.cash += position.margin - debit * MULTIPLIER * position.contracts - comm
+        self._reserved -= position.margin
+        position.commission += comm
+        position.status = "closed"
+        position.exit_date, position.exit_debit = day, debit
+        position.exit_reason, position.tag = reason, tag
+        position.mark = debit
+        position.realized_pnl = ((position.entry_credit - debit) * MULTIPLIER
+                                 * position.contracts - position.commission)
+        position.unrealized_pnl = 0.0
+        position.dte = max((position.expiry - day).days, 0)
+
+    def _settle_expired(self) -> None:
+        for position in self.open_spreads():
+            data = self._position_data[position.id]
+            day = data.datetime.date(0)
+            if day < position.expiry:
+                continue
+            chain = self.chains[position.underlying]
+            if chain.has_date(day):
+                spot = float(chain.bars.loc[pd.Timestamp(day), "close"])
+            else:  # no chain that day: the feed's close is the underlying's close
+                spot = float(data.close[0])
+            value = sp.settlement(spot, position.short, position.long)
+            self._finish(position, day, value, 0.0, "expiry", "expiry")
+            position.extra["settlement_spot"] = spot
+
+    # ------------------------------------------------------------------ each bar
+    def _process_spread_orders(self) -> None:
+        still = []
+        for order in self._spread_orders:
+            day = order.data.datetime.date(0)
+            if order.info["action"] == "open" and day <= order.info["placed"]:
+                still.append(order)  # never on the bar it was placed on
+                continue
+            try:
+                if order.info["action"] == "open":
+                    self._fill_open(order, day)
+                else:
+                    self._fill_close(order, day)
+            except sp.SpreadRejected as exc:
+                self._refuse(order, exc)
+                continue
+            self.notify(order)
+        self._spread_orders = still
+
+    def _mark_open(self) -> None:
+        liability = 0.0
+        for position in self.open_spreads():
+            day = self._position_data[position.id].datetime.date(0)
+            chain = self.chains[position.underlying]
+            if chain.has_date(day):  # a day without quotes keeps the last mark
+                sq = sp.leg_quote(chain, day, position.short)
+                lq = sp.leg_quote(chain, day, position.long)
+                position.mark = sp.mark(sq, lq)
+                position.dte = (position.expiry - day).days
+            units = MULTIPLIER * position.contracts
+            position.unrealized_pnl = ((position.entry_credit - position.mark) * units
+                                       - position.commission)
+            liability += position.mark * units
+        self._liability = liability
+
+    def next(self):
+        """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
+        self._settle_expired()
+        self._process_spread_orders()
+        self._mark_open()
+        super().next()  # shares; ends with _get_value, which adds the spreads
+
+    def _get_value(self, datas=None, lever=False):
+        value = super()._get_value(datas=datas, lever=lever)
+        if datas:  # one data's value: share positions only
+            return value
+        net = self._reserved - self._liability
+        self._value += net
+        self._valuelever += net
+        self._fundval = self._value / self._fundshares
+        return self._value if not lever else self._valuelever
