@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from analyzers import BarProgress, LineRecorder, TradeList
+from analyzers.spread_trades import SpreadTrades
+from brokers.options_broker import OptionsBroker
 from feeds.base import DataError, MarketSource
 from feeds.btfeed import make_feed
 from indicators import RuleSignal
-from strategies import EquityConfig, EquityStrategy
+from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
 
-STRATEGIES = {"equity": EquityStrategy}
+STRATEGIES = {"equity": EquityStrategy, "credit-spread": CreditSpreadStrategy}
 SIGNALS = {"rule": RuleSignal}
 WARMUP_SESSIONS = 60
 #: horizon (sessions) of the realized direction a signal is scored against in reports
@@ -38,6 +40,10 @@ class BacktestSettings:
     cash: float = 100_000.0
     commission: float = 0.0005  # fraction of traded value (5 bp), both ways
     equity: EquityConfig = field(default_factory=EquityConfig)
+    credit_spread: CreditSpreadConfig = field(default_factory=CreditSpreadConfig)
+    #: options fills: 'natural' (cross bid/ask) or 'mid' (mid + slippage per share)
+    option_fill: str = "natural"
+    commission_per_contract: float = 0.65
     record_lines: bool = True
     progress: bool = True
 
@@ -55,6 +61,7 @@ class SymbolResult:
     trades: pd.DataFrame
     lines: pd.DataFrame
     bars: pd.DataFrame
+    spreads: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_window(source: MarketSource, symbol: str, start, end) -> pd.DataFrame:
@@ -75,11 +82,17 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     bars = load_window(source, symbol, settings.start, settings.end)
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
+    spreads = settings.strategy == "credit-spread"
+    if spreads:
+        cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
+                                       fill=settings.option_fill,
+                                       commission_per_contract=settings.commission_per_contract)
+        cerebro.addanalyzer(SpreadTrades, _name="spreads")
     cerebro.broker.setcash(settings.cash)
     cerebro.broker.setcommission(commission=settings.commission)
     cerebro.addstrategy(
         STRATEGIES[settings.strategy],
-        config=settings.equity,
+        config=settings.credit_spread if spreads else settings.equity,
         signal_factory=SIGNALS[settings.signals],
         trade_start=settings.start.date(),
     )
@@ -112,13 +125,29 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
     benchmark = _in_window(close.pct_change().fillna(0.0), settings)
     lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
     trades = an.trades.get_analysis()
+    spreads = an.spreads.get_analysis() if hasattr(an, "spreads") else pd.DataFrame()
     metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(),
                                   settings.cash)
+    if hasattr(an, "spreads"):
+        metrics.update(spread_metrics(spreads))
     metrics.update(signal_scores(lines, close, settings))
     metrics["backtrader"] = backtrader_metrics(an)
     window = bars[(bars.index >= settings.start) & (bars.index <= settings.end)]
     return SymbolResult(symbol, metrics, returns, benchmark, positions, transactions,
-                        trades, lines, window)
+                        trades, lines, window, spreads)
+
+
+def spread_metrics(spreads: pd.DataFrame) -> dict:
+    """Spread counts and P&L; ``trades``/``win_rate`` count spreads for spread strategies."""
+    closed = spreads[spreads["status"] == "closed"]
+    return {
+        "trades": int(len(closed)),
+        "open_trades": int((spreads["status"] == "open").sum()),
+        "win_rate": float((closed["pnl"] > 0).mean()) if len(closed) else None,
+        "net_pnl_closed": float(closed["pnl"].sum()),
+        "spread_unrealized_pnl": float(spreads.loc[spreads["status"] == "open", "pnl"].sum()),
+        "spread_commissions": float(spreads["commission"].sum()),
+    }
 
 
 def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.DataFrame,

@@ -85,8 +85,10 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     data.add_argument("--cache-dir", type=Path,
                       help="cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
     trading = p.add_argument_group("trading")
-    trading.add_argument("--strategy", default="equity", choices=("equity",),
-                         help="equity: shares from the direction/confidence lines")
+    trading.add_argument("--strategy", default="equity", choices=("equity", "credit-spread"),
+                         help="equity: shares from the direction/confidence lines; "
+                              "credit-spread: put/call credit spreads from the signal line, "
+                              "on the options broker (legs priced from the option chain)")
     trading.add_argument("--signals", default="rule", choices=("rule",),
                          help="rule: the trend + RSI baseline indicator")
     trading.add_argument("--cash", type=float, default=100_000.0, help="starting cash per symbol")
@@ -95,6 +97,21 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     trading.add_argument("--min-confidence", type=_fraction, default=0.25,
                          help="enter only on signals at least this confident")
     trading.add_argument("--allow-short", action="store_true", help="short on SELL signals")
+    spreads = p.add_argument_group("credit spreads (--strategy credit-spread)")
+    spreads.add_argument("--target-delta", type=_fraction, default=0.30,
+                         help="short leg's |delta|")
+    spreads.add_argument("--width", type=float,
+                         help="strike width in dollars (default: one strike step, >= $5)")
+    spreads.add_argument("--dte-min", type=int, default=30, help="shortest days to expiry")
+    spreads.add_argument("--dte-max", type=int, default=45, help="longest days to expiry")
+    spreads.add_argument("--profit-take", type=_fraction, default=0.5,
+                         help="close when this share of the credit is earned")
+    spreads.add_argument("--stop-multiple", type=float, default=2.0,
+                         help="close when the cost to close reaches this multiple of the credit")
+    spreads.add_argument("--risk-per-trade", type=_fraction, default=0.02,
+                         help="max loss of a new spread as a fraction of the account")
+    spreads.add_argument("--option-fill", choices=("natural", "mid"), default="natural",
+                         help="natural: sell at the bid, buy at the ask; mid: mid prices")
     output = p.add_argument_group("output")
     output.add_argument("--report", type=Path, metavar="DIR",
                         help="report folder (default: reports/<source>_<strategy>_<start>_<end>)")
@@ -140,7 +157,7 @@ def run_backtest_command(args) -> int:
     from backtest import BacktestSettings, realized_direction, run_symbol
     from feeds.cache import ParquetCache
     from feeds.sources import make_source, resolve_auto
-    from strategies import EquityConfig
+    from strategies import CreditSpreadConfig, EquityConfig
 
     source_name, reason = args.source, ""
     if source_name == "auto":
@@ -156,6 +173,11 @@ def run_backtest_command(args) -> int:
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission,
         equity=EquityConfig(min_confidence=args.min_confidence, allow_short=args.allow_short),
+        credit_spread=CreditSpreadConfig(
+            target_delta=args.target_delta, width=args.width, dte_min=args.dte_min,
+            dte_max=args.dte_max, profit_take=args.profit_take,
+            stop_multiple=args.stop_multiple, risk_per_trade=args.risk_per_trade),
+        option_fill=args.option_fill,
         record_lines=True, progress=not args.quiet,
     )
     if not args.quiet:

@@ -173,6 +173,21 @@ def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]
         folder / "returns.csv", index_label="date")
     (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
     written += [folder / "trades.csv", folder / "returns.csv", folder / "metrics.json"]
+    if len(result.spreads.columns):
+        written += write_spread_tables(result.spreads, folder)
+    return written
+
+
+def write_spread_tables(spreads: pd.DataFrame, folder: Path) -> list[Path]:
+    """spreads.csv (every spread with both legs' OCC symbols) and the summary tables."""
+    from analyzers.spread_trades import spread_summaries
+
+    spreads.to_csv(folder / "spreads.csv", index=False)
+    written = [folder / "spreads.csv"]
+    for name, table in spread_summaries(spreads).items():
+        path = folder / f"spreads_{name}.csv"
+        table.to_csv(path)
+        written.append(path)
     return written
 
 
@@ -216,6 +231,18 @@ def _index_html(results, summary: str, header: dict) -> str:
                         "tearsheet_transactions.png"):
             parts.append(f"<h3>{picture[:-4].replace('_', ' ')}</h3>"
                          f"<img src='{name}/{picture}' alt='{picture}'>")
+        if len(result.spreads.columns):
+            from analyzers.spread_trades import spread_summaries
+
+            parts.append(f"<h3>credit spreads (<a href='{name}/spreads.csv'>spreads.csv</a>)"
+                         "</h3>")
+            legs = result.spreads[["entry_date", "exit_date", "kind", "short_leg", "long_leg",
+                                   "contracts", "entry_credit", "exit_debit", "pnl", "tag",
+                                   "exit_reason"]]
+            parts.append(legs.to_html(index=False, float_format=lambda v: f"{v:,.2f}"))
+            for table_name, table in spread_summaries(result.spreads).items():
+                parts.append(f"<h4>{table_name.replace('_', ' ')}</h4>"
+                             + table.to_html(float_format=lambda v: f"{v:,.2f}"))
         parts.append(f"<p><a href='{name}/trades.csv'>trades.csv</a> · "
                      f"<a href='{name}/metrics.json'>metrics.json</a> · "
                      f"<a href='{name}/performance.csv'>performance.csv</a></p>")

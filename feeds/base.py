@@ -83,9 +83,10 @@ class MarketSource(ABC):
 
 
 def clip_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
-    """Rows of ``frame`` between ``start`` and ``end`` (inclusive; None means open)."""
+    """A copy of the rows of ``frame`` between ``start`` and ``end`` (inclusive; None means
+    open), so callers never edit a source's own frame."""
     if start is not None:
         frame = frame.loc[frame.index >= pd.Timestamp(start)]
     if end is not None:
         frame = frame.loc[frame.index <= pd.Timestamp(end)]
-    return frame
+    return frame.copy()

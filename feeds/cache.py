@@ -38,7 +38,7 @@ class ParquetCache:
 
     def path_for(self, key: Sequence[str]) -> Path:
         """Readable file name from the key, with a short hash so distinct keys never collide."""
-        parts = [re.sub(r"[^A-Za-z0-9._=-]+", "_", str(k)) for k in key]
+        parts = [re.sub(r"[^A-Za-z0-9._=-]+", "_", str(k)).lstrip(".") or "_" for k in key]
         digest = hashlib.sha1("\x1f".join(map(str, key)).encode()).hexdigest()[:10]
         return self.root.joinpath(*parts[:-1], f"{parts[-1]}-{digest}.parquet")
 

@@ -8,8 +8,8 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
-CALENDAR_START = "2000-01-03"
-CALENDAR_END = "2026-12-31"
+CALENDAR_START = "1995-01-03"
+CALENDAR_END = "2030-12-31"
 
 
 @lru_cache(maxsize=1)
@@ -32,6 +32,8 @@ def _session_array() -> np.ndarray:
 def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
     """Options expiring on a Friday holiday expire on the session before it (e.g. Good Friday)."""
     days = _session_array()
+    if friday < days[0] or friday > days[-1]:
+        return friday  # outside the calendar's span no holiday is known: keep the Friday
     i = np.searchsorted(days, friday, side="right") - 1
     return days[i]
 

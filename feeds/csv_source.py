@@ -55,7 +55,8 @@ def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     """Parse and validate one CSV file into a bars frame indexed by date."""
     path = Path(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                          skip_blank_lines=False)  # keeps line numbers true
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
     columns = _column_map(list(raw.columns), path)

@@ -1,0 +1,98 @@
+"""Every credit spread of a run as a row, and the summaries an options trader reads.
+
+Rows: entry/exit dates, both legs' OCC symbols and strikes, contracts, credit, exit debit
+(intrinsic value when settled at expiry), P&L after commissions, days held, exit reason,
+and at entry: days to expiry, the short leg's delta, the regime (when the signal
+indicator has a ``regime`` line). Summaries: by spread kind and by regime (win rate,
+average credit, average loss, expectancy), and optopsy-style buckets by DTE and by delta.
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+SPREAD_COLUMNS = ("id", "underlying", "kind", "status", "entry_date", "exit_date", "expiry",
+                  "short_leg", "long_leg", "short_strike", "long_strike", "contracts",
+                  "entry_credit", "exit_debit", "pnl", "commission", "max_loss", "days_held",
+                  "exit_reason", "tag", "dte_at_entry", "short_delta_at_entry",
+                  "regime_at_entry")
+
+
+class SpreadTrades(bt.Analyzer):
+    """Collects the broker's spreads at the end of the run (needs the spread protocol)."""
+
+    def start(self):
+        self._regime_at: dict = {}
+
+    def next(self):
+        # remember the regime line (if any) per symbol and date, for regime attribution
+        signals = getattr(self.strategy, "signals", {})
+        for data, indicator in signals.items():
+            if hasattr(indicator.lines, "regime") and len(data):
+                self._regime_at[(data._name, data.datetime.date(0))] = indicator.regime[0]
+
+    def get_analysis(self) -> pd.DataFrame:
+        broker = self.strategy.broker
+        if not hasattr(broker, "closed_spreads"):
+            return pd.DataFrame(columns=list(SPREAD_COLUMNS))
+        spreads = sorted([*broker.closed_spreads(), *broker.open_spreads()], key=lambda p: p.id)
+        rows = [self._row(broker, p) for p in spreads]
+        return pd.DataFrame(rows, columns=list(SPREAD_COLUMNS))
+
+    def _row(self, broker, p) -> dict:
+        delta = np.nan
+        chain = getattr(broker, "chains", {}).get(p.underlying)
+        if chain is not None:
+            try:
+                delta = float(chain.quote(p.entry_date, p.short.expiry, p.short.strike,
+                                          p.short.right)["delta"])
+            except KeyError:
+                pass
+        closed = not p.is_open
+        return {
+            "id": p.id, "underlying": p.underlying, "kind": p.kind, "status": p.status,
+            "entry_date": p.entry_date, "exit_date": p.exit_date, "expiry": p.expiry,
+            "short_leg": p.short.symbol, "long_leg": p.long.symbol,
+            "short_strike": p.short.strike, "long_strike": p.long.strike,
+            "contracts": p.contracts, "entry_credit": p.entry_credit,
+            "exit_debit": p.exit_debit,
+            "pnl": p.realized_pnl if closed else p.unrealized_pnl,
+            "commission": p.commission, "max_loss": p.max_loss,
+            "days_held": ((p.exit_date - p.entry_date).days if closed else None),
+            "exit_reason": p.exit_reason, "tag": p.tag,
+            "dte_at_entry": (p.expiry - p.entry_date).days,
+            "short_delta_at_entry": delta,
+            "regime_at_entry": self._regime_at.get((p.underlying, p.entry_date), np.nan),
+        }
+
+
+def summarize(spreads: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Win rate, average credit, average win and loss, expectancy per group of closed
+    spreads (``by`` is a column, e.g. 'kind', 'regime_at_entry', 'dte_bucket')."""
+    closed = spreads[spreads["status"] == "closed"]
+    if closed.empty:
+        return pd.DataFrame(columns=["spreads", "win_rate", "avg_credit", "avg_win",
+                                     "avg_loss", "expectancy", "total_pnl"])
+    groups = closed.groupby(by, observed=True, dropna=False)
+    return pd.DataFrame({
+        "spreads": groups.size(),
+        "win_rate": groups["pnl"].apply(lambda s: (s > 0).mean()),
+        "avg_credit": groups["entry_credit"].mean(),
+        "avg_win": groups["pnl"].apply(lambda s: s[s > 0].mean()),
+        "avg_loss": groups["pnl"].apply(lambda s: s[s <= 0].mean()),
+        "expectancy": groups["pnl"].mean(),
+        "total_pnl": groups["pnl"].sum(),
+    })
+
+
+def spread_summaries(spreads: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The tables of the report: by kind, by regime, by DTE bucket, by delta bucket."""
+    frame = spreads.copy()
+    frame["dte_bucket"] = pd.cut(frame["dte_at_entry"], [0, 14, 30, 45, 60, 400])
+    frame["delta_bucket"] = pd.cut(frame["short_delta_at_entry"].abs(),
+                                   [0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0])
+    return {name: summarize(frame, column) for name, column in (
+        ("by_kind", "kind"), ("by_regime", "regime_at_entry"),
+        ("by_dte", "dte_bucket"), ("by_delta", "delta_bucket"))}

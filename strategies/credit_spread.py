@@ -1,0 +1,130 @@
+"""Sell vertical credit spreads from any indicator that has a ``signal`` line.
+
+``signal`` 2 (put credit spread, bullish) sells a put spread, 1 (call credit spread,
+bearish) sells a call spread, 0 holds. If the indicator also has a ``regime`` line, the
+regimes in ``skip_regimes`` open nothing new. The strategy asks the broker by intent
+(``brokers.spreads.SpreadRequest``), so it runs unchanged on any broker that implements
+the spread protocol (the simulated ``OptionsBroker`` now, the IB broker later).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import backtrader as bt
+
+from brokers.spreads import MULTIPLIER, SpreadRequest
+from indicators.rule_signal import CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD, RuleSignal
+
+
+@dataclass(frozen=True)
+class CreditSpreadConfig:
+    """Entry, exit and sizing rules of the credit-spread strategy."""
+
+    #: short leg's |delta| target
+    target_delta: float = 0.30
+    #: distance between the strikes in dollars; None = one strike step of the listed grid
+    #: (``feeds.chain.strike_step``), at least $5
+    width: float | None = None
+    #: days-to-expiry window of the expiry to sell
+    dte_min: int = 30
+    dte_max: int = 45
+    #: buy back when the spread has lost this share of its credit (0.5 = keep 50 %)
+    profit_take: float = 0.50
+    #: buy back when the cost to close reaches this multiple of the credit received
+    stop_multiple: float = 2.0
+    #: buy back this many calendar days before expiry (0 = hold to expiry settlement)
+    close_days_before_expiry: int = 5
+    #: open spreads at most, per symbol
+    max_open_spreads: int = 3
+    #: sessions to wait between two new spreads on the same symbol
+    entry_spacing: int = 5
+    #: dollars at risk per new spread (its max loss) as a fraction of the account value
+    risk_per_trade: float = 0.02
+    #: regimes (indices into ``feeds.base.REGIME_NAMES``) that open nothing new
+    skip_regimes: tuple[int, ...] = ()
+
+
+def default_width(price: float) -> float:
+    """One strike step of the listed grid at ``price``, at least $5."""
+    from feeds.chain import strike_step
+
+    step = strike_step(price)
+    return step * max(1, math.ceil(5.0 / step))
+
+
+class CreditSpreadStrategy(bt.Strategy):
+    """Put credit spreads on bullish signals, call credit spreads on bearish ones."""
+
+    params = (
+        ("config", CreditSpreadConfig()),
+        ("signal_factory", RuleSignal),
+        ("trade_start", None),  # a date: bars before it only warm the indicators up
+    )
+
+    def __init__(self):
+        self.signals = {data: self.p.signal_factory(data) for data in self.datas}
+        self._last_entry = {data: -10**9 for data in self.datas}
+        self._pending_open = {data: None for data in self.datas}
+        self._closing: set[int] = set()
+        self.rejections: list[str] = []
+
+    def next(self):
+        if self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start:
+            return
+        for data in self.datas:
+            self._manage_exits(data)
+            self._maybe_enter(data)
+
+    def _manage_exits(self, data) -> None:
+        cfg = self.p.config
+        for spread in self.broker.open_spreads(data._name):
+            if spread.id in self._closing:
+                continue
+            tag = None
+            if spread.mark <= (1.0 - cfg.profit_take) * spread.entry_credit:
+                tag = "profit_take"
+            elif spread.mark >= cfg.stop_multiple * spread.entry_credit:
+                tag = "stop_loss"
+            elif cfg.close_days_before_expiry and spread.dte <= cfg.close_days_before_expiry:
+                tag = "time_exit"
+            if tag:
+                self._closing.add(spread.id)
+                self.broker.close_spread(self, spread.id, tag=tag)
+
+    def _maybe_enter(self, data) -> None:
+        cfg = self.p.config
+        signal = self.signals[data]
+        wanted = {PUT_CREDIT_SPREAD: "put_credit", CALL_CREDIT_SPREAD: "call_credit"}.get(
+            int(signal.signal[0]) if signal.signal[0] == signal.signal[0] else -1)
+        if wanted is None or self._pending_open[data] is not None:
+            return
+        if hasattr(signal.lines, "regime") and int(signal.regime[0]) in cfg.skip_regimes:
+            return
+        if len(self) - self._last_entry[data] < cfg.entry_spacing:
+            return
+        if len(self.broker.open_spreads(data._name)) >= cfg.max_open_spreads:
+            return
+        width = cfg.width or default_width(data.close[0])
+        contracts = int(cfg.risk_per_trade * self.broker.getvalue() // (width * MULTIPLIER))
+        if contracts < 1:
+            return
+        request = SpreadRequest(underlying=data._name, kind=wanted,
+                                target_delta=cfg.target_delta, width=width,
+                                dte_min=cfg.dte_min, dte_max=cfg.dte_max, contracts=contracts)
+        self._last_entry[data] = len(self)
+        self._pending_open[data] = self.broker.open_credit_spread(self, data, request)
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        info = order.info
+        pending = self._pending_open.get(order.data)
+        # brokers notify with clones of the order: compare references, not identity
+        if info.get("action") == "open" and pending is not None and pending.ref == order.ref:
+            self._pending_open[order.data] = None
+        if info.get("action") == "close" and order.status != order.Completed:
+            self._closing.discard(info.get("position_id"))
+        if order.status in (order.Rejected, order.Margin, order.Expired):
+            self.rejections.append(f"{order.data._name}: {info.get('reason', 'rejected')}")

@@ -1,0 +1,80 @@
+"""Choosing a source by name (``--source``) and what ``auto`` resolves to."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds.base import DataError
+from feeds.bundled import BundledMarket
+from feeds.cache import ParquetCache
+from feeds.csv_source import CsvMarket
+from feeds.sample_market import SampleMarket
+from feeds.sources import make_source, resolve_auto
+
+
+@pytest.mark.parametrize("symbols", [["SP500"], ["SP500", "NASDAQ"], ["spx", "^IXIC"]])
+def test_auto_picks_bundled_when_it_has_every_symbol(symbols):
+    name, reason = resolve_auto(symbols)
+    assert name == "bundled"
+    assert reason
+
+
+def test_auto_picks_sample_for_spy():
+    name, reason = resolve_auto(["SPY"])
+    assert name == "sample"
+    assert "SPY" in reason
+
+
+def test_auto_names_only_the_missing_symbols():
+    name, reason = resolve_auto(["SP500", "AAPL", "TSLA"])
+    assert name == "sample"
+    named = {part.strip() for part in reason.split(" not in ")[0].split(",")}
+    assert named == {"AAPL", "TSLA"}
+
+
+def test_make_source_sample_and_bundled(tmp_path):
+    cache = ParquetCache(tmp_path)
+    sample = make_source("sample", seed=7, cache=cache)
+    assert isinstance(sample, SampleMarket)
+    assert sample.seed == 7 and sample.cache is cache
+    bundled = make_source("bundled", cache=cache)
+    assert isinstance(bundled, BundledMarket)
+    assert bundled.cache is cache
+
+
+def test_make_source_csv(tmp_path):
+    (tmp_path / "abc.csv").write_text("Date,Open,High,Low,Close,Volume\n"
+                                      "2020-01-02,1,2,0.5,1.5,10\n")
+    source = make_source("csv", csv_path=tmp_path)
+    assert isinstance(source, CsvMarket)
+    assert source.symbols() == ["ABC"]
+
+
+@pytest.mark.parametrize("path", [None, ""])
+def test_csv_without_path_raises(path):
+    with pytest.raises(DataError, match="--csv"):
+        make_source("csv", csv_path=path)
+
+
+def test_polygon_without_key_raises(monkeypatch):
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    with pytest.raises(DataError, match="POLYGON_API_KEY"):
+        make_source("polygon")
+
+
+@pytest.mark.parametrize("variable", ["POLYGON_API_KEY", "MASSIVE_API_KEY"])
+def test_polygon_with_key_is_refused_without_network(monkeypatch, variable):
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    monkeypatch.setenv(variable, "dummy-not-a-key")
+    with pytest.raises(DataError) as info:
+        make_source("polygon")
+    assert "POLYGON_API_KEY" not in str(info.value)  # the key was found; not the key error
+    assert "dummy-not-a-key" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["yahoo", "", "auto"])
+def test_unknown_source_raises(name):
+    with pytest.raises(DataError, match="unknown source"):
+        make_source(name)
