@@ -125,10 +125,11 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
     benchmark = _in_window(close.pct_change().fillna(0.0), settings)
     lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
     trades = an.trades.get_analysis()
-    spreads = an.spreads.get_analysis() if hasattr(an, "spreads") else pd.DataFrame()
     metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(),
                                   settings.cash)
+    spreads = pd.DataFrame()
     if hasattr(an, "spreads"):
+        spreads = an.spreads.get_analysis()
         metrics.update(spread_metrics(spreads))
     metrics.update(signal_scores(lines, close, settings))
     metrics["backtrader"] = backtrader_metrics(an)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import backtrader as bt
-
 from brokers.spreads import MULTIPLIER, SpreadRequest
-from indicators.rule_signal import CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD, RuleSignal
+from indicators.rule_signal import CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD
+from strategies.base import SignalStrategy
+
+#: which spread each ``signal`` value sells (hold sells nothing)
+KIND_FOR_SIGNAL = {PUT_CREDIT_SPREAD: "put_credit", CALL_CREDIT_SPREAD: "call_credit"}
 
 
 @dataclass(frozen=True)
@@ -54,24 +56,20 @@ def default_width(price: float) -> float:
     return step * max(1, math.ceil(5.0 / step))
 
 
-class CreditSpreadStrategy(bt.Strategy):
+class CreditSpreadStrategy(SignalStrategy):
     """Put credit spreads on bullish signals, call credit spreads on bearish ones."""
 
-    params = (
-        ("config", CreditSpreadConfig()),
-        ("signal_factory", RuleSignal),
-        ("trade_start", None),  # a date: bars before it only warm the indicators up
-    )
+    params = (("config", CreditSpreadConfig()),)
 
     def __init__(self):
-        self.signals = {data: self.p.signal_factory(data) for data in self.datas}
+        super().__init__()
         self._last_entry = {data: -10**9 for data in self.datas}
         self._pending_open = {data: None for data in self.datas}
         self._closing: set[int] = set()
         self.rejections: list[str] = []
 
     def next(self):
-        if self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start:
+        if self.warming_up():
             return
         for data in self.datas:
             self._manage_exits(data)
@@ -96,8 +94,8 @@ class CreditSpreadStrategy(bt.Strategy):
     def _maybe_enter(self, data) -> None:
         cfg = self.p.config
         signal = self.signals[data]
-        wanted = {PUT_CREDIT_SPREAD: "put_credit", CALL_CREDIT_SPREAD: "call_credit"}.get(
-            int(signal.signal[0]) if signal.signal[0] == signal.signal[0] else -1)
+        value = signal.signal[0]
+        wanted = None if math.isnan(value) else KIND_FOR_SIGNAL.get(int(value))
         if wanted is None or self._pending_open[data] is not None:
             return
         if hasattr(signal.lines, "regime") and int(signal.regime[0]) in cfg.skip_regimes:

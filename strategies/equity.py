@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import backtrader as bt
-
-from indicators.rule_signal import RuleSignal
+from strategies.base import SignalStrategy
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,7 @@ class EquityConfig:
     scale_by_confidence: bool = False
 
 
-class EquityStrategy(bt.Strategy):
+class EquityStrategy(SignalStrategy):
     """Long (optionally short) shares on BUY/SELL, with standard backtrader orders.
 
     BUY with enough confidence: hold ``target_percent`` of the portfolio (split across the
@@ -31,14 +29,10 @@ class EquityStrategy(bt.Strategy):
     Orders are market orders filled at the next bar's open (no same-bar lookahead).
     """
 
-    params = (
-        ("config", EquityConfig()),
-        ("signal_factory", RuleSignal),
-        ("trade_start", None),  # a date: bars before it only warm the indicators up
-    )
+    params = (("config", EquityConfig()),)
 
     def __init__(self):
-        self.signals = {data: self.p.signal_factory(data) for data in self.datas}
+        super().__init__()
         self._side = {data: 0 for data in self.datas}  # +1 long, 0 flat, -1 short
         self._side_before = dict(self._side)
         self._pending = {data: None for data in self.datas}
@@ -52,7 +46,7 @@ class EquityStrategy(bt.Strategy):
         return side
 
     def next(self):
-        if self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start:
+        if self.warming_up():
             return
         cfg = self.p.config
         share = cfg.target_percent / len(self.datas)
