@@ -1,6 +1,8 @@
 """The one command line: ``python run.py backtest ...`` (``--help`` on each command).
 
-Commands arrive with their issues; today: ``backtest``.
+Each command lives with its code and registers itself here through a ``register(commands)``
+function that adds its sub-parser and sets ``handler`` (a function of the parsed args that
+returns the exit code). ``DataError`` from any handler becomes ``error: ...`` and exit code 2.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_backtest_options(bt_parser)
+    bt_parser.set_defaults(handler=run_backtest_command)
+    for register in _command_registrars():
+        register(commands)
     return parser
+
+
+def _command_registrars() -> list:
+    """The ``register(commands)`` functions of commands defined outside this file."""
+    return []
 
 
 def add_backtest_options(p: argparse.ArgumentParser) -> None:
@@ -224,15 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         from dotenv import load_dotenv
 
         load_dotenv()
-        if args.command == "backtest":
-            return run_backtest_command(args)
+        return args.handler(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 1
 
 
 if __name__ == "__main__":
