@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers import BarProgress, LineRecorder, TradeList
+from analyzers.portfolio import PortfolioPositions, merge_transactions
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
 from feeds.base import DataError, MarketSource
@@ -102,6 +103,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
     cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
+    cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
     cerebro.addanalyzer(TradeList, _name="trades")
     if settings.record_lines:
         cerebro.addanalyzer(LineRecorder, _name="lines")
@@ -119,7 +121,10 @@ def _in_window(series: pd.Series, settings: BacktestSettings) -> pd.Series:
 def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSettings) -> SymbolResult:
     """Turn the analyzers of a finished run into a SymbolResult with its metrics."""
     an = strategy.analyzers
-    returns, positions, transactions, _ = an.pyfolio.get_pf_items()
+    returns, _, share_transactions, _ = an.pyfolio.get_pf_items()
+    portfolio = an.portfolio.get_analysis()  # shares and option legs, pyfolio format
+    positions = portfolio["positions"]
+    transactions = merge_transactions(share_transactions, portfolio["transactions"])
     returns = _in_window(returns, settings)
     close = bars["close"]
     benchmark = _in_window(close.pct_change().fillna(0.0), settings)

@@ -36,7 +36,7 @@ import backtrader as bt
 import pandas as pd
 
 from brokers import spread_pricing as sp
-from brokers.spreads import MULTIPLIER, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spreads import MULTIPLIER, LegFill, SpreadPosition, SpreadRequest, spread_margin
 
 _EPS = 1e-9
 
@@ -239,6 +239,9 @@ class OptionsBroker(bt.brokers.BackBroker):
             id=self._next_id, underlying=request.underlying, kind=request.kind, short=short,
             long=long, contracts=n, entry_date=day, entry_credit=credit, commission=comm,
             margin=margin, mark=sp.mark(sq, lq), dte=(short.expiry - day).days)
+        _set_leg_marks(position, sq, lq)
+        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, True),
+                   opening=True, reason="open")
         self._next_id += 1
         self._positions[position.id] = position
         self._position_data[position.id] = order.data
@@ -262,6 +265,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         lq = sp.leg_quote(chain, day, position.long)
         debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
         comm = self.commission(position.contracts)
+        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, False),
+                   opening=False, reason="close")
         self._finish(position, day, debit, comm, "close", order.info["tag"])
         order.info.update(debit=debit, commission=comm, realized_pnl=position.realized_pnl)
         self._complete(order, price=debit, comm=comm)
@@ -293,6 +298,8 @@ class OptionsBroker(bt.brokers.BackBroker):
             else:  # no chain that day: the feed's close is the underlying's close
                 spot = float(data.close[0])
             value = sp.settlement(spot, position.short, position.long)
+            _book_legs(position, day, sp.leg_settlements(spot, position.short, position.long),
+                       opening=False, reason="expiry")
             self._finish(position, day, value, 0.0, "expiry", "expiry")
             position.extra["settlement_spot"] = spot
 
@@ -324,6 +331,7 @@ class OptionsBroker(bt.brokers.BackBroker):
                 sq = sp.leg_quote(chain, day, position.short)
                 lq = sp.leg_quote(chain, day, position.long)
                 position.mark = sp.mark(sq, lq)
+                _set_leg_marks(position, sq, lq)
                 position.dte = (position.expiry - day).days
             units = MULTIPLIER * position.contracts
             position.unrealized_pnl = ((position.entry_credit - position.mark) * units
@@ -347,3 +355,17 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._valuelever += net
         self._fundval = self._value / self._fundshares
         return self._value if not lever else self._valuelever
+
+
+def _set_leg_marks(position: SpreadPosition, short: sp.Quote, long: sp.Quote) -> None:
+    position.leg_marks = {position.short.symbol: short.mid, position.long.symbol: long.mid}
+
+
+def _book_legs(position: SpreadPosition, day: dt.date, prices: tuple[float, float],
+               opening: bool, reason: str) -> None:
+    """Record the two leg transactions of a fill: opening sells the short leg and buys the
+    long one; closing and expiry do the reverse."""
+    sign = 1 if opening else -1
+    for leg, price in zip((position.short, position.long), prices, strict=True):
+        quantity = sign * leg.ratio * position.contracts
+        position.leg_fills.append(LegFill(day, leg.symbol, quantity, float(price), reason))

@@ -97,6 +97,9 @@ def resolve_legs(frame: pd.DataFrame, request: SpreadRequest,
 def leg_quote(chain, date, leg: SpreadLeg) -> Quote:
     """Quote ``leg`` on ``date`` with ``OptionChain.quote``: the same model as the listed
     chain, and it also prices a contract that drifted off the listed strikes."""
+    fast = getattr(chain, "quote_prices", None)
+    if fast is not None:
+        return Quote(*fast(date, leg.expiry, leg.strike, leg.right))
     row = chain.quote(date, leg.expiry, leg.strike, leg.right)
     return Quote(float(row["bid"]), float(row["ask"]), float(row["mid"]))
 
@@ -120,9 +123,28 @@ def close_debit(short: Quote, long: Quote, fill: str, slippage: float) -> float:
     return short.mid - long.mid + slippage
 
 
+def leg_prices(short: Quote, long: Quote, fill: str, slippage: float,
+               opening: bool) -> tuple[float, float]:
+    """Per-share price of each leg of a fill, so that short - long is exactly the credit
+    (``opening``) or debit of ``open_credit``/``close_debit``; mid fills split the
+    slippage evenly between the legs. Used to book each leg as its own transaction."""
+    if fill == "natural":
+        return (short.bid, long.ask) if opening else (short.ask, long.bid)
+    half = slippage / 2.0
+    if opening:
+        return short.mid - half, long.mid + half
+    return short.mid + half, long.mid - half
+
+
 def mark(short: Quote, long: Quote) -> float:
     """Mid cost to close per share, what open spreads are valued at."""
     return short.mid - long.mid
+
+
+def leg_settlements(spot: float, short: SpreadLeg, long: SpreadLeg) -> tuple[float, float]:
+    """Each leg's intrinsic value per share at expiry (short, long)."""
+    return (float(intrinsic_value(spot, short.strike, short.right == "C")),
+            float(intrinsic_value(spot, long.strike, long.right == "C")))
 
 
 def settlement(spot: float, short: SpreadLeg, long: SpreadLeg) -> float:

@@ -97,6 +97,18 @@ class SpreadLeg:
     ratio: int
 
 
+@dataclass(frozen=True)
+class LegFill:
+    """One leg's share of a spread fill: ``quantity`` contracts signed (+ bought, - sold),
+    at ``price`` per share (the dollar value is ``quantity * price * 100``)."""
+
+    date: dt.date
+    symbol: str
+    quantity: int
+    price: float
+    reason: str
+
+
 @dataclass
 class SpreadPosition:
     """An open or closed credit spread, all money in dollars except per-share prices.
@@ -107,7 +119,9 @@ class SpreadPosition:
     ``(entry_credit - mark) * 100 * contracts - commission`` while open, so that the
     broker value moves by exactly that amount; ``realized_pnl`` is
     ``(entry_credit - exit_debit) * 100 * contracts - commission`` once closed, where
-    ``commission`` counts entry and exit.
+    ``commission`` counts entry and exit. ``leg_marks`` maps each leg's OCC symbol to
+    its last mid (per share) and ``leg_fills`` lists every leg transaction (open, close,
+    expiry), which is how pyfolio sees the option legs as positions and transactions.
     """
 
     id: int
@@ -129,6 +143,8 @@ class SpreadPosition:
     exit_debit: float | None = None
     exit_reason: str | None = None
     tag: str = ""
+    leg_marks: dict[str, float] = field(default_factory=dict)
+    leg_fills: list[LegFill] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -69,6 +69,14 @@ def surface_vol(spot, rate, atm30, skew, long_run, years, strike):
     return np.maximum(atm * (1.0 - skew * x + 0.02 * x * x), 0.5 * atm)
 
 
+def _bid_ask(mid: np.ndarray, iv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half a spread either side of mid, rounded outwards to the cent (module docstring)."""
+    half = 0.5 * np.clip(0.04 * mid * (iv / 0.20), 0.02, 1.00)
+    bid = np.maximum(np.floor((mid - half) * 100.0 + 1e-9) / 100.0, 0.0)
+    ask = np.ceil((mid + half) * 100.0 - 1e-9) / 100.0
+    return bid, ask
+
+
 class OptionChain:
     """Per-date option chains for one symbol, priced from its bars by the model above."""
 
@@ -82,6 +90,7 @@ class OptionChain:
         self.long_run_vol = float(valid_iv.median()) if len(valid_iv) else 0.2
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
+        self._input_rows: dict | None = None
 
     def has_date(self, date) -> bool:
         return pd.Timestamp(date) in self.bars.index
@@ -144,9 +153,7 @@ class OptionChain:
         iv = self._surface(bar, years, strike)
         mid = black_scholes_price(spot, strike, years, rate, iv, is_call)
         greeks = black_scholes_greeks(spot, strike, years, rate, iv, is_call)
-        half = 0.5 * np.clip(0.04 * mid * (iv / 0.20), 0.02, 1.00)
-        bid = np.maximum(np.floor((mid - half) * 100.0 + 1e-9) / 100.0, 0.0)
-        ask = np.ceil((mid + half) * 100.0 - 1e-9) / 100.0
+        bid, ask = _bid_ask(mid, iv)
         frame = pd.DataFrame({
             "symbol": [occ_symbol(self.symbol, e, "C" if c else "P", k)
                        for e, c, k in zip(expiry, is_call, strike, strict=True)],
@@ -187,6 +194,36 @@ class OptionChain:
         volume[~is_call] = _largest_remainder(puts, volume_weight[~is_call])
         open_interest = _largest_remainder(total_oi, oi_weight)
         return volume, open_interest
+
+    def quote_prices(self, date, expiry, strike: float, right: str) -> tuple[float, float, float]:
+        """``(bid, ask, mid)`` of one contract, the same numbers as ``quote`` without building
+        a pandas row: the broker marks every open leg on every bar through this."""
+        day = pd.Timestamp(date)
+        spot, rate, atm30, skew = self._inputs(day)
+        years = self._years(day, np.datetime64(pd.Timestamp(expiry).date(), "D"))
+        strike_arr = np.array([float(strike)])
+        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike_arr)
+        mid = black_scholes_price(spot, strike_arr, years, rate, iv,
+                                  np.array([right.upper() == "C"]))
+        bid, ask = _bid_ask(mid, iv)
+        return float(bid[0]), float(ask[0]), float(mid[0])
+
+    def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float]:
+        """close, rate, atm_iv and skew of ``day`` from a dict built once (pandas row
+        lookups cost more than the pricing itself)."""
+        if self._input_rows is None:
+            skew = (self.bars["iv_skew"].to_numpy(dtype=float) if "iv_skew" in self.bars
+                    else np.full(len(self.bars), np.nan))
+            skew = np.where(np.isfinite(skew), skew, 0.08)
+            columns = zip(self.bars["close"].to_numpy(dtype=float),
+                          self.bars["risk_free_rate"].to_numpy(dtype=float),
+                          self.bars["atm_iv"].to_numpy(dtype=float), skew, strict=True)
+            self._input_rows = dict(zip(self.bars.index, columns, strict=True))
+        try:
+            return self._input_rows[day]
+        except KeyError:
+            raise KeyError(f"no bar for {self.symbol} on {day:%Y-%m-%d}: "
+                           "no option chain that day") from None
 
     def quote(self, date, expiry, strike: float, right: str) -> pd.Series:
         """Quote one contract on ``date`` by the same model, listed on the grid or not

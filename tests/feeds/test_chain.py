@@ -426,3 +426,16 @@ def test_chain_is_deterministic_across_fresh_markets():
 def test_chain_is_deterministic_across_bundled_instances(bundled_market):
     fresh = BundledMarket(cache=None).option_chain("SP500").chain(SP500_DATE)
     pd.testing.assert_frame_equal(fresh, bundled_market.option_chain("SP500").chain(SP500_DATE))
+
+
+def test_quote_prices_match_quote_exactly(sample_market):
+    chain = sample_market.option_chain("SPY")
+    day = sample_market.bars("SPY").index[-300]
+    frame = chain.chain(day)
+    for _, row in frame.iloc[:: max(len(frame) // 25, 1)].iterrows():
+        slow = chain.quote(day, row["expiry"], row["strike"], row["right"])
+        fast = chain.quote_prices(day, row["expiry"], row["strike"], row["right"])
+        assert fast == (slow["bid"], slow["ask"], slow["mid"])
+        assert fast == (row["bid"], row["ask"], row["mid"])
+    with pytest.raises(KeyError, match="no bar"):
+        chain.quote_prices("1990-01-02", row["expiry"], row["strike"], "P")

@@ -1,0 +1,89 @@
+"""pyfolio's positions and transactions with the option legs in them.
+
+backtrader's ``PyFolio`` analyzer sees only shares and cash, and pyfolio applies contract
+multipliers only through zipline. This analyzer records, on every bar, the dollar value of
+every holding: shares of each data, and each open option leg under its OCC symbol at its
+mid x 100 x contracts (negative for a short leg), plus ``cash`` = free cash + reserved
+margin, so that the row sums to ``broker.getvalue()``. Leg fills become transactions with
+the multiplier applied by us: ``amount`` = signed contracts x 100, ``price`` per share.
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+import pandas as pd
+
+from brokers.spreads import MULTIPLIER
+
+TRANSACTION_COLUMNS = ["amount", "price", "sid", "symbol", "value"]
+
+
+class PortfolioPositions(bt.Analyzer):
+    """Per-bar holdings (shares and option legs) and option-leg transactions for pyfolio."""
+
+    def start(self):
+        self.rows: dict = {}
+
+    def next(self):
+        broker = self.strategy.broker
+        row: dict[str, float] = {}
+        for data in self.strategy.datas:
+            size = broker.getposition(data).size
+            if size:
+                row[data._name] = size * data.close[0]
+        for position in _open_spreads(broker):
+            for leg in (position.short, position.long):
+                mid = position.leg_marks.get(leg.symbol)
+                if mid is not None:
+                    row[leg.symbol] = leg.ratio * position.contracts * MULTIPLIER * mid
+        reserved = broker.reserved_margin() if hasattr(broker, "reserved_margin") else 0.0
+        row["cash"] = broker.getcash() + reserved
+        self.rows[self.strategy.datetime.date(0)] = row
+
+    def positions(self) -> pd.DataFrame:
+        """Dollar value per holding and bar, ``cash`` last, UTC index as pyfolio wants."""
+        frame = pd.DataFrame.from_dict(self.rows, orient="index").fillna(0.0)
+        if frame.empty:
+            return frame
+        holdings = sorted(c for c in frame.columns if c != "cash")
+        frame = frame[holdings + ["cash"]]
+        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC")
+        frame.index.name = "Date"
+        return frame
+
+    def option_transactions(self) -> pd.DataFrame:
+        """Every option-leg fill (open, close, expiry) in pyfolio's transaction format."""
+        records = []
+        for position in _all_spreads(self.strategy.broker):
+            for fill in position.leg_fills:
+                amount = fill.quantity * MULTIPLIER
+                records.append({"date": pd.Timestamp(fill.date), "amount": amount,
+                                "price": fill.price, "sid": fill.symbol, "symbol": fill.symbol,
+                                "value": -amount * fill.price})
+        if not records:
+            return pd.DataFrame(columns=TRANSACTION_COLUMNS)
+        frame = pd.DataFrame.from_records(records).set_index("date").sort_index(kind="stable")
+        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC")
+        return frame[TRANSACTION_COLUMNS]
+
+    def get_analysis(self):
+        return {"positions": self.positions(), "transactions": self.option_transactions()}
+
+
+def _open_spreads(broker) -> list:
+    return broker.open_spreads() if hasattr(broker, "open_spreads") else []
+
+
+def _all_spreads(broker) -> list:
+    if not hasattr(broker, "closed_spreads"):
+        return []
+    return broker.closed_spreads() + broker.open_spreads()
+
+
+def merge_transactions(shares: pd.DataFrame, options: pd.DataFrame) -> pd.DataFrame:
+    """Share transactions from backtrader's PyFolio analyzer plus the option legs, by date."""
+    frames = [f for f in (shares, options) if len(f)]
+    if not frames:
+        return shares
+    merged = pd.concat(frames)
+    return merged.sort_index(kind="stable")
