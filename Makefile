@@ -27,6 +27,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_credit_spread.py
+	$(BIN)/python bench/bench_ml.py
+	$(BIN)/python bench/bench_data_fetch.py
+	$(BIN)/python bench/bench_ib_latency.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ up; the strategy trades, and metrics count, from ``start`` only.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import backtrader as bt
@@ -21,10 +22,11 @@ from brokers.options_broker import OptionsBroker
 from feeds.base import DataError, MarketSource
 from feeds.btfeed import make_feed
 from indicators import RuleSignal
+from indicators.strategy_signal import StrategySignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
 
 STRATEGIES = {"equity": EquityStrategy, "credit-spread": CreditSpreadStrategy}
-SIGNALS = {"rule": RuleSignal}
+SIGNALS = {"rule": RuleSignal, "ml": StrategySignal}
 WARMUP_SESSIONS = 60
 #: horizon (sessions) of the realized direction a signal is scored against in reports
 SCORING_HORIZON = 20
@@ -47,6 +49,9 @@ class BacktestSettings:
     commission_per_contract: float = 0.65
     record_lines: bool = True
     progress: bool = True
+    #: ``signals="ml"``: the fitted ``models.StrategyModel`` of each symbol, trained on bars
+    #: before ``start`` only (run_symbol refuses one whose training window reaches it)
+    signal_models: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,11 +70,12 @@ class SymbolResult:
     spreads: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def load_window(source: MarketSource, symbol: str, start, end) -> pd.DataFrame:
-    """Bars from WARMUP_SESSIONS before ``start`` through ``end``."""
+def load_window(source: MarketSource, symbol: str, start, end,
+                warmup: int = WARMUP_SESSIONS) -> pd.DataFrame:
+    """Bars from ``warmup`` sessions before ``start`` through ``end``."""
     history = source.bars(symbol, None, end)
     first = int(np.searchsorted(history.index, pd.Timestamp(start)))
-    window = history.iloc[max(first - WARMUP_SESSIONS, 0):]
+    window = history.iloc[max(first - warmup, 0):]
     if (window.index >= pd.Timestamp(start)).sum() < 2:
         raise DataError(f"{symbol}: fewer than 2 bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}; "
                         f"{source.name} has {symbol} from {history.index[0]:%Y-%m-%d} "
@@ -80,7 +86,8 @@ def load_window(source: MarketSource, symbol: str, start, end) -> pd.DataFrame:
 def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) -> SymbolResult:
     """Run the configured strategy on one symbol and collect analyzers' output."""
     symbol = source.check_symbol(symbol)
-    bars = load_window(source, symbol, settings.start, settings.end)
+    signal_factory, warmup = signal_factory_for(symbol, settings)
+    bars = load_window(source, symbol, settings.start, settings.end, warmup)
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
     spreads = settings.strategy == "credit-spread"
@@ -94,7 +101,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.addstrategy(
         STRATEGIES[settings.strategy],
         config=settings.credit_spread if spreads else settings.equity,
-        signal_factory=SIGNALS[settings.signals],
+        signal_factory=signal_factory,
         trade_start=settings.start.date(),
     )
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
@@ -110,6 +117,23 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
     strategy = cerebro.run()[0]
     return collect(symbol, strategy, bars, settings)
+
+
+def signal_factory_for(symbol: str, settings: BacktestSettings):
+    """The indicator class (or partial) that makes the signal lines, and the warm-up
+    sessions it needs before ``start``."""
+    if settings.signals != "ml":
+        return SIGNALS[settings.signals], WARMUP_SESSIONS
+    model = settings.signal_models.get(symbol)
+    if model is None:
+        raise DataError(f"{symbol}: --signals ml needs a trained model for {symbol}")
+    trained_until = model.report_.train_end
+    if trained_until >= settings.start:
+        raise DataError(f"{symbol}: the model was trained on data up to "
+                        f"{trained_until:%Y-%m-%d}, which overlaps the backtest starting "
+                        f"{settings.start:%Y-%m-%d}")
+    return (functools.partial(StrategySignal, model=model),
+            max(WARMUP_SESSIONS, model.warmup_bars + 5))
 
 
 def _in_window(series: pd.Series, settings: BacktestSettings) -> pd.Series:

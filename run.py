@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_registrars() -> list:
     """The ``register(commands)`` functions of commands defined outside this file."""
-    return []
+    import train
+    from brokers import paper_cli
+    from feeds import data_cli
+
+    return [data_cli.register, train.register, paper_cli.register]
 
 
 def add_backtest_options(p: argparse.ArgumentParser) -> None:
@@ -94,13 +98,27 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
                       help="seed of the sample market and of anything random")
     data.add_argument("--cache-dir", type=Path,
                       help="cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
+    data.add_argument("--free", action="store_true",
+                      help="Polygon free tier: pace every request of the run under 5 per minute")
     trading = p.add_argument_group("trading")
     trading.add_argument("--strategy", default="equity", choices=("equity", "credit-spread"),
                          help="equity: shares from the direction/confidence lines; "
                               "credit-spread: put/call credit spreads from the signal line, "
                               "on the options broker (legs priced from the option chain)")
-    trading.add_argument("--signals", default="rule", choices=("rule",),
-                         help="rule: the trend + RSI baseline indicator")
+    trading.add_argument("--signals", default="rule", choices=("rule", "ml"),
+                         help="rule: the trend + RSI baseline indicator; ml: the HMM + LSTM "
+                              "StrategySignal (stored with --model, else trained on the "
+                              "history before --start-date within the run)")
+    ml = p.add_argument_group("ml signals (--signals ml)")
+    ml.add_argument("--model", help="'latest', a store timestamp folder name or a path; its "
+                                    "training window must end before --start-date (default: "
+                                    "train in the run)")
+    ml.add_argument("--models-dir", type=Path, default=Path("Trained_Models"),
+                    help="root of the model store")
+    ml.add_argument("--mode", default="lstm_poc", help="mode label of the store folder")
+    ml.add_argument("--epochs", type=int, help="LSTM epochs at most when training in the run")
+    ml.add_argument("--config", type=Path,
+                    help="TOML or YAML file overriding [lstm], [hmm], [labels] settings")
     trading.add_argument("--cash", type=float, default=100_000.0, help="starting cash per symbol")
     trading.add_argument("--commission", type=float, default=0.0005,
                          help="commission as a fraction of traded value")
@@ -173,12 +191,19 @@ def run_backtest_command(args) -> int:
     if source_name == "auto":
         source_name, reason = resolve_auto(args.symbols)
     source = make_source(source_name, seed=args.seed, cache=ParquetCache(args.cache_dir),
-                         csv_path=args.csv)
+                         csv_path=args.csv, free=args.free)
+    if hasattr(source, "chain_window"):  # fetch only the expiries the strategy can pick
+        from feeds.polygon_options import ChainWindow
+
+        source.chain_window = ChainWindow(dte_min=args.dte_min, dte_max=args.dte_max)
     symbols = [source.check_symbol(s) for s in args.symbols]
     end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
     start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
     if start >= end:
         raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    signal_models = {}
+    if args.signals == "ml":
+        signal_models = ml_models(args, source, symbols, start)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission,
@@ -188,7 +213,7 @@ def run_backtest_command(args) -> int:
             dte_max=args.dte_max, profit_take=args.profit_take,
             stop_multiple=args.stop_multiple, risk_per_trade=args.risk_per_trade),
         option_fill=args.option_fill,
-        record_lines=True, progress=not args.quiet,
+        record_lines=True, progress=not args.quiet, signal_models=signal_models,
     )
     if not args.quiet:
         print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)
@@ -226,7 +251,37 @@ def run_backtest_command(args) -> int:
     return 0
 
 
+def ml_models(args, source, symbols: list[str], start: pd.Timestamp) -> dict:
+    """A StrategyModel per symbol: from the store (refused if its training window reaches
+    ``start``), else trained on the history before ``start``."""
+    from models.store import check_training_window, load_strategy_model, resolve_model_dir
+    from models.training import make_spec, train_strategy_model
+
+    models = {}
+    for symbol in symbols:
+        if args.model:
+            folder = resolve_model_dir(args.model, args.models_dir, args.mode, symbol)
+            model = load_strategy_model(folder)
+            check_training_window(model.metadata_, start, str(folder))
+        else:
+            spec = make_spec(args.config, args.epochs)
+            history = source.bars(symbol, None, start)
+            before = history.index[history.index < start]
+            if len(before) == 0:
+                raise DataError(f"{symbol}: no history before {start:%Y-%m-%d} to train on")
+            if not args.quiet:
+                print(f"training the ML signal for {symbol} on data up to "
+                      f"{before[-1]:%Y-%m-%d} ...", file=sys.stderr)
+            model = train_strategy_model(source, symbol, before[-1], spec,
+                                         progress=not args.quiet)
+        models[symbol] = model
+    return models
+
+
 def main(argv: list[str] | None = None) -> int:
+    from feeds.secrets import refuse_key_flags
+
+    refuse_key_flags(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -1,14 +1,30 @@
-"""Brokers: the simulated options broker and the spread protocol it shares with live ones."""
+"""Brokers: the simulated options broker and the spread protocol it shares with live ones.
 
-from brokers.options_broker import OptionsBroker, SpreadCloseOrder, SpreadOpenOrder
-from brokers.spreads import SpreadBroker, SpreadLeg, SpreadPosition, SpreadRequest
+Names are imported on first use, so the pure modules (``brokers.spreads``,
+``brokers.spread_pricing``) can be used without importing backtrader, as ``models.labels``
+does to price its labels by the broker's own rules.
+"""
 
-__all__ = [
-    "OptionsBroker",
-    "SpreadBroker",
-    "SpreadCloseOrder",
-    "SpreadLeg",
-    "SpreadOpenOrder",
-    "SpreadPosition",
-    "SpreadRequest",
-]
+from importlib import import_module
+
+_EXPORTS = {
+    "OptionsBroker": "brokers.options_broker",
+    "SpreadCloseOrder": "brokers.options_broker",
+    "SpreadOpenOrder": "brokers.options_broker",
+    "SpreadBroker": "brokers.spreads",
+    "SpreadLeg": "brokers.spreads",
+    "SpreadPosition": "brokers.spreads",
+    "SpreadRequest": "brokers.spreads",
+    "IBBroker": "brokers.ib_broker",
+    "IBData": "brokers.ib_feed",
+    "IBStore": "brokers.ib_store",
+    "Journal": "brokers.journal",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'brokers' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -42,6 +42,13 @@ def strike_step(spot: float) -> float:
     return float(_NICE_STEPS[min(i, len(_NICE_STEPS) - 1)])
 
 
+def default_width(price: float) -> float:
+    """Spread width the strategies and labels use by default: one strike step of the listed
+    grid at ``price``, at least $5."""
+    step = strike_step(price)
+    return step * max(1, int(np.ceil(5.0 / step - 1e-9)))
+
+
 def occ_symbol(root: str, expiry, right: str, strike: float) -> str:
     """OCC option symbol, e.g. ``SPY251219P00650000``."""
     day = pd.Timestamp(expiry)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from feeds.base import DataError, MarketSource
@@ -26,8 +25,9 @@ def resolve_auto(symbols: list[str]) -> tuple[str, str]:
 
 
 def make_source(name: str, *, seed: int = 42, cache: ParquetCache | None = None,
-                csv_path: str | Path | None = None) -> MarketSource:
-    """The source called ``name`` (not ``auto``: resolve that first)."""
+                csv_path: str | Path | None = None, free: bool = False) -> MarketSource:
+    """The source called ``name`` (not ``auto``: resolve that first). ``free``: Polygon's
+    free tier (a client-side limit of 5 requests a minute for the whole process)."""
     if name == "sample":
         return SampleMarket(seed=seed, cache=cache)
     if name == "bundled":
@@ -37,9 +37,7 @@ def make_source(name: str, *, seed: int = 42, cache: ParquetCache | None = None,
             raise DataError("--source csv needs --csv PATH (a file, or a folder of SYMBOL.csv)")
         return CsvMarket(csv_path)
     if name == "polygon":
-        if not (os.environ.get("POLYGON_API_KEY") or os.environ.get("MASSIVE_API_KEY")):
-            raise DataError("--source polygon needs POLYGON_API_KEY (or MASSIVE_API_KEY) in the "
-                            "environment or a .env file; keys are never taken on the command line")
-        raise DataError("the Polygon source is not available in this version yet; "
-                        "use --source bundled, sample or csv")
+        from feeds.polygon import polygon_from_environment
+
+        return polygon_from_environment(seed=seed, cache=cache, free=free)
     raise DataError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")

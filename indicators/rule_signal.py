@@ -50,3 +50,28 @@ class RuleSignal(bt.Indicator):
         self.l.signal = bt.If(up, float(PUT_CREDIT_SPREAD),
                               bt.If(down, float(CALL_CREDIT_SPREAD), float(HOLD)))
         self.l.confidence = bt.If(bt.Or(up, down), strength, 0.0)
+
+
+def rule_signal_series(bars):
+    """The rule signal (0/1/2) of every bar of a bar frame, computed by the indicator
+    itself in a bare backtrader run (used as a baseline in model evaluation)."""
+    import pandas as pd
+
+    from feeds.btfeed import make_feed
+
+    class _Record(bt.Strategy):
+        def __init__(self):
+            self.rule = RuleSignal(self.data)
+            self.values = []
+
+        def prenext(self):
+            self.values.append(float("nan"))
+
+        def next(self):
+            self.values.append(self.rule.signal[0])
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(bars, "RULE"))
+    cerebro.addstrategy(_Record)
+    values = cerebro.run()[0].values
+    return pd.Series(values, index=bars.index, name="rule_signal")

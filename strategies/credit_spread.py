@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from brokers.spreads import MULTIPLIER, SpreadRequest
+from feeds.chain import default_width
 from indicators.rule_signal import CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD
 from strategies.base import SignalStrategy
 
@@ -46,14 +47,6 @@ class CreditSpreadConfig:
     risk_per_trade: float = 0.02
     #: regimes (indices into ``feeds.base.REGIME_NAMES``) that open nothing new
     skip_regimes: tuple[int, ...] = ()
-
-
-def default_width(price: float) -> float:
-    """One strike step of the listed grid at ``price``, at least $5."""
-    from feeds.chain import strike_step
-
-    step = strike_step(price)
-    return step * max(1, math.ceil(5.0 / step))
 
 
 class CreditSpreadStrategy(SignalStrategy):

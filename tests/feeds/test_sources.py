@@ -63,17 +63,6 @@ def test_polygon_without_key_raises(monkeypatch):
         make_source("polygon")
 
 
-@pytest.mark.parametrize("variable", ["POLYGON_API_KEY", "MASSIVE_API_KEY"])
-def test_polygon_with_key_is_refused_without_network(monkeypatch, variable):
-    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
-    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
-    monkeypatch.setenv(variable, "dummy-not-a-key")
-    with pytest.raises(DataError) as info:
-        make_source("polygon")
-    assert "POLYGON_API_KEY" not in str(info.value)  # the key was found; not the key error
-    assert "dummy-not-a-key" not in str(info.value)
-
-
 @pytest.mark.parametrize("name", ["yahoo", "", "auto"])
 def test_unknown_source_raises(name):
     with pytest.raises(DataError, match="unknown source"):

@@ -1,0 +1,97 @@
+"""Plots of a trained strategy model (seed 000's plots): confusion matrix, actual vs
+predicted signals over time, training history, feature importance, market states."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from feeds.base import REGIME_NAMES  # noqa: E402
+from models.labels import CLASS_NAMES  # noqa: E402
+
+REGIME_COLORS = ("#2ca02c", "#1f77b4", "#7f7f7f", "#d62728", "#ff7f0e")
+CLASS_COLORS = ("#7f7f7f", "#d62728", "#2ca02c")
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(matrix, path: Path, title: str = "Confusion matrix") -> Path:
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black")
+    ticks = range(len(CLASS_NAMES))
+    ax.set_xticks(ticks, [n.replace("_", "\n") for n in CLASS_NAMES])
+    ax.set_yticks(ticks, [n.replace("_", " ") for n in CLASS_NAMES])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual (label)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_signal_timeline(predictions: pd.DataFrame, close: pd.Series, path: Path,
+                         column: str = "lstm") -> Path:
+    """Price with actual (label) and predicted classes as colour bands under it."""
+    fig, axes = plt.subplots(3, 1, figsize=(11, 6), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 1, 1]})
+    axes[0].plot(close.index, close.to_numpy(), color="black", lw=1)
+    axes[0].set_title("Signals: actual (best spread in hindsight) vs predicted")
+    for ax, col, name in ((axes[1], "label", "actual"), (axes[2], column, "predicted")):
+        values = predictions[col].to_numpy()
+        for k, color in enumerate(CLASS_COLORS):
+            ax.fill_between(predictions.index, 0, 1, where=values == k, color=color,
+                            step="post", label=CLASS_NAMES[k])
+        ax.set_yticks([])
+        ax.set_ylabel(name)
+    axes[2].legend(loc="upper left", ncol=3, fontsize=8)
+    return _save(fig, path)
+
+
+def plot_training_history(history: dict, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        for name in (key, f"val_{key}"):
+            if name in history:
+                ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_feature_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
+    data = importance.sort_values().tail(top)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(data) + 1.5))
+    ax.barh(data.index, data.to_numpy(), color="#1f77b4")
+    ax.set_xlabel("accuracy drop when the feature is shuffled (validation data)")
+    ax.set_title("Permutation feature importance")
+    return _save(fig, path)
+
+
+def plot_market_states(close: pd.Series, regime: pd.Series, path: Path) -> Path:
+    """Price coloured by the filtered regime of each bar."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    regime = regime.reindex(close.index)
+    for k, (name, color) in enumerate(zip(REGIME_NAMES, REGIME_COLORS, strict=True)):
+        ax.scatter(close.index[regime == k], close[regime == k], s=4, color=color,
+                   label=name.replace("_", " "))
+    ax.plot(close.index, close.to_numpy(), color="black", lw=0.4, alpha=0.5)
+    ax.set_title("Market states (filtered HMM regime)")
+    ax.legend(loc="upper left", fontsize=8, markerscale=3)
+    return _save(fig, path)

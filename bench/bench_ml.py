@@ -1,0 +1,104 @@
+"""The ML indicators' costs, each compared in one run with its alternative:
+
+(a) the causal forward filter of the regime classifier vs hmmlearn's predict_proba
+    (forward-backward, which reads the future) on the same series;
+(b) LSTM batch inference in windows/second through the compiled fixed-batch path vs
+    keras ``model.predict``, and single-bar latency of both;
+(c) a backtest with StrategySignal (the ML indicator) vs the same backtest with the rule
+    baseline indicator, on the same bars.
+
+Seed 000's LSTM sizes (128/64/32 units, sequence 60) unless --tiny. The LSTM is trained for
+one epoch only: speed does not depend on how well it learned.
+Usage: python bench/bench_ml.py [--symbol SPY] [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backtest import BacktestSettings, run_symbol  # noqa: E402
+from feeds.sample_market import SampleMarket  # noqa: E402
+from models.features import LOOKBACK, build_features  # noqa: E402
+from models.lstm import LSTMConfig  # noqa: E402
+from models.regimes import MarketStateClassifier  # noqa: E402
+from models.training import TrainingSpec, train_strategy_model  # noqa: E402
+
+
+def best(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbol", default="SPY")
+    parser.add_argument("--tiny", action="store_true", help="tiny LSTM (quick check)")
+    args = parser.parse_args()
+    market = SampleMarket(seed=42)
+
+    bars = market.bars(args.symbol, "2010-01-01", "2025-12-31")
+    feats = build_features(bars).iloc[LOOKBACK - 1:]
+    hmm = MarketStateClassifier(n_init=1).fit(feats[feats.index < "2020-01-01"])
+    forward = best(lambda: hmm.filtered_state_probabilities(feats))
+    smoothed = best(lambda: hmm.smoothed_state_probabilities(feats))
+    print(f"(a) {len(feats):,} bars: forward filter {forward * 1e3:.1f} ms "
+          f"({len(feats) / forward:,.0f} bars/s), hmmlearn predict_proba "
+          f"{smoothed * 1e3:.1f} ms; ratio filter/predict_proba time {forward / smoothed:.2f}")
+
+    lstm = (LSTMConfig(sequence_length=20, lstm_units=(8, 4, 4), dense_units=(8, 4), epochs=1)
+            if args.tiny else LSTMConfig(epochs=1))
+    spec = TrainingSpec(lstm=lstm, lstm_start=pd.Timestamp("2021-01-01"),
+                        hmm_start=pd.Timestamp("2012-01-01"))
+    model = train_strategy_model(market, args.symbol, pd.Timestamp("2022-12-30"), spec)
+    scored = market.bars(args.symbol, "2021-06-01", "2025-12-31")
+    inputs = model.model_inputs(scored)
+    scaled = model.scaler_.transform(inputs.to_numpy(dtype=float)).astype(np.float32)
+    ends = np.arange(model.warmup_bars, len(scored))
+    windows = np.ascontiguousarray(model._windows(scaled, ends))
+    net = model.lstm_.model_
+    model.lstm_.predict_proba(windows[:1])  # compile once
+    net.predict(windows[:64], verbose=0)
+    compiled = best(lambda: model.lstm_.predict_proba(windows))
+    keras_predict = best(lambda: net.predict(windows, verbose=0, batch_size=64))
+    one = windows[-1:]
+    single_compiled = best(lambda: model.lstm_.predict_proba(one), 20)
+    single_predict = best(lambda: net.predict(one, verbose=0), 20)
+    print(f"(b) {len(windows):,} windows of {windows.shape[1]}x{windows.shape[2]}: compiled "
+          f"{len(windows) / compiled:,.0f} windows/s, model.predict "
+          f"{len(windows) / keras_predict:,.0f} windows/s (ratio "
+          f"{keras_predict / compiled:.2f}x); single bar: compiled "
+          f"{single_compiled * 1e3:.1f} ms, model.predict {single_predict * 1e3:.1f} ms")
+
+    start, end = pd.Timestamp("2023-01-03"), pd.Timestamp("2025-12-31")
+    rule = BacktestSettings(start=start, end=end, progress=False)
+    ml = BacktestSettings(start=start, end=end, signals="ml", progress=False,
+                          signal_models={args.symbol: model})
+    n = len(market.bars(args.symbol, start, end))
+    t_rule = best(lambda: run_symbol(market, args.symbol, rule))
+    from indicators.strategy_signal import _CACHE
+
+    def uncached():
+        _CACHE.clear()
+        run_symbol(market, args.symbol, ml)
+    t_ml = best(uncached)
+    t_cached = best(lambda: run_symbol(market, args.symbol, ml))
+    print(f"(c) equity backtest, {n:,} bars: rule {n / t_rule:,.0f} bars/s, ML "
+          f"{n / t_ml:,.0f} bars/s (ratio {t_rule / t_ml:.2f}x), ML with cached inference "
+          f"{n / t_cached:,.0f} bars/s")
+
+
+if __name__ == "__main__":
+    main()

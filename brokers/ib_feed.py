@@ -1,0 +1,213 @@
+"""Live bars from IB as a backtrader feed: historical backfill, then live bars.
+
+``IBData`` first delivers completed historical bars (``reqHistoricalData``; the bar still
+forming is dropped) so indicators warm up, then live bars, one of two ways:
+
+* ``live='realtime'``: IB's 5-second real-time bars, resampled to ``bar_size`` (a bar is
+  delivered as soon as the 5-second bar that ends its period arrives, or when a bar of a
+  later period shows up); daily bars close on the first bar of the next date;
+* ``live='keep_up'``: ``reqHistoricalData(keepUpToDate=True)`` bars of ``bar_size``; a bar
+  is delivered when IB starts the next one.
+
+Bars travel from the store's loop thread through a queue; ``_load`` waits on it at most
+``qcheck`` seconds, so backtrader's loop keeps turning (broker notifications) without any
+``sleep``. After a reconnect the store re-subscribes; bars at or before the last delivered
+one are dropped, so nothing is delivered twice. The feed has every line of
+``feeds.MarketData`` (extra lines read NaN) so all our indicators accept it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import math
+import queue
+from zoneinfo import ZoneInfo
+
+import backtrader as bt
+from ib_async import Stock
+
+from brokers.ib_store import IBStore
+from feeds.base import EXTRA_COLUMNS
+
+BAR_SECONDS = {"5 secs": 5, "10 secs": 10, "15 secs": 15, "30 secs": 30, "1 min": 60,
+               "2 mins": 120, "3 mins": 180, "5 mins": 300, "10 mins": 600, "15 mins": 900,
+               "20 mins": 1200, "30 mins": 1800, "1 hour": 3600, "2 hours": 7200,
+               "3 hours": 10800, "4 hours": 14400, "8 hours": 28800, "1 day": 86400}
+_DAY = 86400
+
+
+class IBData(bt.feed.DataBase):
+    """Backfilled live bars of one stock; ``dataname`` is the IB symbol (e.g. 'SPY')."""
+
+    lines = EXTRA_COLUMNS
+    params = (
+        ("store", None),
+        ("bar_size", "1 day"),
+        ("backfill", "1 Y"),
+        ("live", "realtime"),
+        ("what", "TRADES"),
+        ("use_rth", True),
+        ("tz", "America/New_York"),
+        ("max_live_bars", None),
+        ("qcheck", 0.5),
+    )
+
+    def __init__(self):
+        if self.p.bar_size not in BAR_SECONDS:
+            raise ValueError(f"bar_size must be one of {', '.join(BAR_SECONDS)}, "
+                             f"got {self.p.bar_size!r}")
+        if self.p.live not in ("realtime", "keep_up"):
+            raise ValueError(f"live must be 'realtime' or 'keep_up', got {self.p.live!r}")
+        self.seconds = BAR_SECONDS[self.p.bar_size]
+        self.zone = ZoneInfo(self.p.tz)
+        self.backfilling = False
+        self.live_bars = 0
+        self.last_bar_received: float | None = None
+
+    def islive(self) -> bool:
+        return True
+
+    def haslivedata(self) -> bool:
+        return bool(self._backfill) or not self._queue.empty()
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self):
+        super().start()
+        store: IBStore = self.p.store
+        self._queue: queue.Queue = queue.Queue()
+        self._backfill: collections.deque = collections.deque()
+        self._pending: list | None = None  # the bar being built from 5-second bars
+        self._last_dt: dt.datetime | None = None
+        self._announced_live = False
+        self.contract = store.qualify(Stock(self.p.dataname, "SMART", "USD"))[0]
+        history = store.historical_bars(self.contract, self.p.backfill, self.p.bar_size,
+                                        self.p.what, self.p.use_rth)
+        now = dt.datetime.now(self.zone).replace(tzinfo=None)
+        for bar in history:
+            when = self._naive(bar.date)
+            if self._period_end(when) <= now:  # drop the bar still forming
+                self._backfill.append((when, bar.open, bar.high, bar.low, bar.close,
+                                       bar.volume))
+        self.put_notification(self.DELAYED)
+        self._sub = store.subscribe(self._subscribe, self._unsubscribe)
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "_sub", None) is not None:
+            self.p.store.unsubscribe(self._sub)
+            self._sub = None
+
+    def _subscribe(self, ib):
+        """On the store's loop: start the live subscription, hook it to our queue."""
+        if self.p.live == "realtime":
+            bars = ib.reqRealTimeBars(self.contract, 5, self.p.what, self.p.use_rth)
+            bars.updateEvent += self._on_realtime
+            return bars
+        return asyncio.ensure_future(self._keep_up(ib))
+
+    def _unsubscribe(self, ib, handle) -> None:
+        if self.p.live == "realtime":
+            ib.cancelRealTimeBars(handle)
+        elif not handle.done():
+            handle.cancel()
+        elif not handle.cancelled() and handle.exception() is None:
+            ib.cancelHistoricalData(handle.result())
+
+    async def _keep_up(self, ib):
+        duration = f"{max(2 * self.seconds, 60)} S" if self.seconds < _DAY else "5 D"
+        bars = await ib.reqHistoricalDataAsync(self.contract, "", duration, self.p.bar_size,
+                                               self.p.what, self.p.use_rth,
+                                               keepUpToDate=True)
+        for bar in bars[:-1]:  # completed ones; anything already delivered is dropped later
+            self._queue.put(("bar", self._naive(bar.date), bar.open, bar.high, bar.low,
+                             bar.close, bar.volume))
+        bars.updateEvent += self._on_keep_up
+        return bars
+
+    def _on_realtime(self, bars, has_new: bool) -> None:
+        b = bars[-1]
+        self._queue.put(("5s", b.time.timestamp(), b.open_, b.high, b.low, b.close, b.volume))
+        del bars[:-1]  # ib_async keeps every bar otherwise
+
+    def _on_keep_up(self, bars, has_new: bool) -> None:
+        if has_new and len(bars) >= 2:
+            b = bars[-2]
+            self._queue.put(("bar", self._naive(b.date), b.open, b.high, b.low, b.close,
+                             b.volume))
+
+    # ------------------------------------------------------------------ time
+    def _naive(self, when) -> dt.datetime:
+        if isinstance(when, dt.datetime):
+            return when.astimezone(self.zone).replace(tzinfo=None) if when.tzinfo else when
+        return dt.datetime(when.year, when.month, when.day)
+
+    def _period_start(self, when: dt.datetime) -> dt.datetime:
+        if self.seconds >= _DAY:
+            return dt.datetime(when.year, when.month, when.day)
+        midnight = dt.datetime(when.year, when.month, when.day)
+        offset = (when - midnight).total_seconds()
+        return midnight + dt.timedelta(seconds=offset - offset % self.seconds)
+
+    def _period_end(self, start: dt.datetime) -> dt.datetime:
+        return self._period_start(start) + dt.timedelta(seconds=min(self.seconds, _DAY))
+
+    # ------------------------------------------------------------------ bars
+    def _load(self):
+        if self._backfill:
+            self.backfilling = True
+            return self._fill(*self._backfill.popleft())
+        self.backfilling = False
+        if not self._announced_live:
+            self._announced_live = True
+            self.put_notification(self.LIVE)
+        if self.p.max_live_bars is not None and self.live_bars >= self.p.max_live_bars:
+            return False
+        wait = self._qcheck
+        while True:
+            try:
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            wait = 0
+            bar = self._ingest(item)
+            if bar is not None:
+                self.live_bars += 1
+                return self._fill(*bar)
+
+    def _ingest(self, item) -> tuple | None:
+        """A completed bar from a queue item, if the item completes one."""
+        kind, *values = item
+        if kind == "bar":
+            when = values[0]
+            return None if self._last_dt is not None and when <= self._last_dt else tuple(values)
+        epoch, o, h, lo, c, v = values
+        self.last_bar_received = epoch
+        when = dt.datetime.fromtimestamp(epoch, dt.UTC).astimezone(self.zone).replace(
+            tzinfo=None)
+        start = self._period_start(when)
+        if self._last_dt is not None and start <= self._last_dt:
+            return None
+        done = None
+        if self._pending is not None and start > self._pending[0]:
+            done, self._pending = tuple(self._pending), None
+        if self._pending is None:
+            self._pending = [start, o, h, lo, c, v]
+        else:
+            p = self._pending
+            p[2], p[3], p[4], p[5] = max(p[2], h), min(p[3], lo), c, p[5] + v
+        if done is None and self.seconds < _DAY and \
+                when + dt.timedelta(seconds=5) >= self._period_end(start):
+            done, self._pending = tuple(self._pending), None
+        return done
+
+    def _fill(self, when, o, h, lo, c, v) -> bool:
+        self._last_dt = when
+        self.lines.datetime[0] = bt.date2num(when)
+        self.lines.open[0], self.lines.high[0], self.lines.low[0] = o, h, lo
+        self.lines.close[0], self.lines.volume[0] = c, v
+        self.lines.openinterest[0] = 0.0
+        for name in EXTRA_COLUMNS:
+            getattr(self.lines, name)[0] = math.nan
+        return True

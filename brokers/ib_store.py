@@ -1,0 +1,484 @@
+"""One connection to TWS / IB Gateway through ib_async, on its own asyncio loop and thread.
+
+backtrader is synchronous and ib_async is asyncio; a ``time.sleep`` in either would freeze
+the other (orders stuck in PendingSubmit). So the store owns a private event loop on a
+daemon thread and everything ib_async does happens there. The backtrader side talks to it
+in two ways only:
+
+* ``run(coro)`` / ``call(fn)``: run something on the loop and wait for its result (with a
+  timeout), e.g. qualify contracts, place an order;
+* listeners: callbacks invoked *on the loop thread* with plain, immutable snapshots
+  (``OrderUpdate``, ``FillUpdate``, ``Sync``, ...) that the broker and feeds put into
+  their own queues. Snapshots, not ib_async objects, because ib_async replaces its Trade
+  objects on every reconnect and mutates them from the loop thread.
+
+Reliability: a dropped socket starts a reconnect loop (tenacity, exponential backoff, the
+same clientId, a first wait so TWS can release the id); error 326 (clientId in use) fails
+the attempt at once instead of waiting for the connect timeout, and the backoff retries.
+Every successful (re)connect emits a ``Sync`` snapshot (open orders, today's orders,
+executions with commissions, positions, account values) for reconciliation and then
+re-subscribes the bar feeds. 1101 (connectivity restored, data lost) re-subscribes and
+re-syncs, 1102 (data kept) re-syncs, 1100 is reported. Pacing errors (162) on historical
+requests back off and retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ib_async import IB, Contract
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from brokers.ib_events import (
+    AccountUpdate,
+    CommissionUpdate,
+    ErrorUpdate,
+    LinkUpdate,
+    Sync,
+    fill_update,
+    order_update,
+    position_update,
+)
+from feeds.base import DataError
+
+log = logging.getLogger("btml.ib")
+
+#: informational codes (farm status and the like): logged, never fatal
+INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 2100, 2150, 10167})
+WARNING_CODES = frozenset({2103, 2105, 2157, 2110, 399, 404, 434, 321, 110, 105, 165})
+LINK_CODES = {1100: "lost", 1101: "restored, data lost", 1102: "restored, data kept"}
+
+
+class IBError(DataError):
+    """A problem talking to TWS/Gateway, with a message a trader can act on."""
+
+
+class ClientIdInUse(IBError):
+    """TWS answered 326: the clientId is still held (often by the socket that just dropped)."""
+
+
+@dataclass
+class _Subscription:
+    """A bar subscription the store re-creates after every reconnect."""
+
+    start: Callable[[IB], Any]
+    handle: Any = None
+    stop: Callable[[IB, Any], None] | None = None
+
+
+@dataclass
+class StoreSettings:
+    host: str = "127.0.0.1"
+    port: int = 7497
+    client_id: int = 1
+    account: str = ""
+    #: seconds for the connect handshake and the initial sync
+    connect_timeout: float = 8.0
+    #: seconds any other request may take
+    request_timeout: float = 15.0
+    #: first wait before reconnecting (TWS must notice the old socket is gone), doubling
+    #: up to ``reconnect_max_delay``; ``reconnect_attempts`` 0 = keep trying
+    reconnect_delay: float = 1.0
+    reconnect_max_delay: float = 30.0
+    reconnect_attempts: int = 0
+    #: backoff base for error 162 (pacing) on historical data, and how often to retry
+    pacing_delay: float = 15.0
+    pacing_attempts: int = 4
+
+
+class IBStore:
+    """The connection; ``start()`` connects (or raises ``IBError``), ``stop()`` ends it."""
+
+    def __init__(self, settings: StoreSettings | None = None, **kwargs):
+        self.settings = settings or StoreSettings(**kwargs)
+        self.ib: IB | None = None
+        self.accounts: tuple[str, ...] = ()
+        self.connected = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[Any], None]] = []
+        self._subscriptions: list[_Subscription] = []
+        self._stopping = False
+        self._connecting = False
+        self._reconnect_task: asyncio.Task | None = None
+        self.reconnects = 0
+        #: why reconnect attempts failed, oldest first (e.g. error 326)
+        self.failures: list[str] = []
+        #: the latest ``Sync`` (a listener added after connecting starts from it)
+        self.last_sync: Sync | None = None
+
+    # ------------------------------------------------------------------ threads
+    def start(self) -> IBStore:
+        """Start the loop thread and connect; raises ``IBError`` when TWS cannot be reached."""
+        if self._thread is None:
+            ready = threading.Event()
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._run_loop, args=(ready,),
+                                            name="ib-store", daemon=True)
+            self._thread.start()
+            ready.wait()
+        s = self.settings
+        try:
+            self.run(self._connect(reconnect=False), timeout=s.connect_timeout + 5)
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            self.stop()
+            raise IBError(f"cannot connect to TWS/Gateway at {s.host}:{s.port} with clientId "
+                          f"{s.client_id}: {exc!r}. Is TWS/Gateway running with the API "
+                          f"enabled on that port?") from exc
+        except IBError:
+            self.stop()
+            raise
+        return self
+
+    def _run_loop(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self.ib = IB()
+        self.ib.disconnectedEvent += self._on_disconnected
+        self.ib.errorEvent += self._on_error
+        self.ib.orderStatusEvent += self._on_trade
+        self.ib.openOrderEvent += self._on_trade
+        self.ib.execDetailsEvent += self._on_exec
+        self.ib.commissionReportEvent += self._on_commission
+        self.ib.positionEvent += self._on_position
+        self.ib.updatePortfolioEvent += self._on_portfolio
+        self.ib.accountValueEvent += self._on_account_value
+        ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        """Disconnect and end the loop thread (open orders stay at IB)."""
+        self._stopping = True
+        if self._loop is None or self._thread is None:
+            return
+        if self._loop.is_running():
+            with contextlib.suppress(Exception):
+                self.call(self._shutdown, timeout=5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = None
+        self.connected.clear()
+
+    def _shutdown(self) -> None:
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        if self.ib is not None:
+            self.ib.disconnect()
+
+    def run(self, coro, timeout: float | None = None):
+        """Run ``coro`` on the store's loop; wait at most ``timeout`` seconds for it."""
+        if self._loop is None:
+            raise IBError("the IB store is not started")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout if timeout is not None
+                                 else self.settings.request_timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def call(self, fn: Callable, *args, timeout: float | None = None):
+        """Run the plain function ``fn(*args)`` on the loop thread and return its result."""
+        async def wrapper():
+            return fn(*args)
+        return self.run(wrapper(), timeout=timeout)
+
+    def add_listener(self, listener: Callable[[Any], None]) -> None:
+        """``listener(update)`` is called on the loop thread; it must only enqueue."""
+        self._listeners.append(listener)
+
+    def _emit(self, update) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(update)
+            except Exception:  # a broken listener must not kill the connection
+                log.exception("IB listener failed on %r", update)
+
+    # ------------------------------------------------------------------ connecting
+    async def _connect(self, reconnect: bool) -> None:
+        s, ib = self.settings, self.ib
+        loop = asyncio.get_running_loop()
+        refused: asyncio.Future = loop.create_future()
+
+        def on_error(req_id, code, message, contract):
+            if code == 326 and not refused.done():
+                refused.set_exception(ClientIdInUse(
+                    f"clientId {s.client_id} is in use at {s.host}:{s.port} (error 326)"))
+
+        def on_api_error(message):
+            if not refused.done():
+                refused.set_exception(ConnectionError(message))
+
+        def on_socket_closed(message):
+            if not refused.done():
+                refused.set_exception(ConnectionError(
+                    f"TWS/Gateway closed the socket during the handshake {message}".strip()))
+
+        ib.errorEvent += on_error
+        ib.client.apiError += on_api_error
+        ib.client.conn.disconnected += on_socket_closed
+        self._connecting = True
+        task = asyncio.ensure_future(ib.connectAsync(
+            s.host, s.port, s.client_id, timeout=s.connect_timeout, account=s.account,
+            raiseSyncErrors=True))
+        try:
+            done, _ = await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                refused.result()
+            task.result()
+        finally:
+            self._connecting = False
+            ib.errorEvent -= on_error
+            ib.client.apiError -= on_api_error
+            ib.client.conn.disconnected -= on_socket_closed
+            if not refused.done():
+                refused.cancel()
+            elif not refused.cancelled():
+                refused.exception()  # retrieved: the task's own error is the one raised
+        self.accounts = tuple(ib.managedAccounts())
+        self.connected.set()
+        log.info("connected to %s:%s clientId %s, accounts %s", s.host, s.port, s.client_id,
+                 ",".join(self.accounts))
+        self._emit(LinkUpdate("connected"))
+        self._emit(self._sync(reconnect))
+        await self._resubscribe()
+
+    def _sync(self, reconnect: bool) -> Sync:
+        ib = self.ib
+        trades = ib.trades()
+        self.last_sync = Sync(
+            reconnect=reconnect, accounts=tuple(ib.managedAccounts()),
+            orders=tuple(order_update(t) for t in trades),
+            open_order_refs=frozenset(t.order.orderRef for t in ib.openTrades()
+                                      if t.order.orderRef),
+            fills=tuple(fill_update(f) for f in ib.fills()),
+            positions=tuple(position_update(p.account, p.contract, p.position, p.avgCost)
+                            for p in ib.positions()),
+            account_values=tuple(AccountUpdate(v.account, v.tag, v.value, v.currency)
+                                 for v in ib.accountValues()))
+        return self.last_sync
+
+    def _on_disconnected(self) -> None:
+        self.connected.clear()
+        if self._stopping or self._connecting:
+            return
+        log.warning("disconnected from TWS/Gateway; reconnecting with clientId %s",
+                    self.settings.client_id)
+        self._emit(LinkUpdate("disconnected"))
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        s = self.settings
+        await asyncio.sleep(s.reconnect_delay)  # let TWS release the clientId first
+        stop = stop_after_attempt(s.reconnect_attempts) if s.reconnect_attempts else None
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=s.reconnect_delay, max=s.reconnect_max_delay),
+            retry=retry_if_exception_type((OSError, TimeoutError, ConnectionError, IBError)),
+            reraise=True, **({"stop": stop} if stop else {}),
+            before_sleep=self._failed_attempt)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if self._stopping:
+                        return
+                    await self._connect(reconnect=True)
+            self.reconnects += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("giving up reconnecting to TWS/Gateway: %r", exc)
+            self._emit(LinkUpdate("gave_up"))
+
+    def _failed_attempt(self, state) -> None:
+        exc = state.outcome.exception()
+        self.failures.append(repr(exc))
+        log.warning("reconnect attempt %d failed: %r", state.attempt_number, exc)
+
+    # ------------------------------------------------------------------ events -> snapshots
+    def _on_error(self, req_id, code, message, contract) -> None:
+        if code in LINK_CODES:
+            log.warning("IB connectivity %s (%d): %s", LINK_CODES[code], code, message)
+            self._emit(LinkUpdate(LINK_CODES[code], code))
+            if code == 1101:
+                asyncio.ensure_future(self._resubscribe())
+            if code in (1101, 1102):
+                self._emit(self._sync(reconnect=True))
+            return
+        if code in INFO_CODES:
+            log.info("IB notice %d: %s", code, message)
+        elif code in WARNING_CODES:
+            log.warning("IB warning %d (reqId %s): %s", code, req_id, message)
+        self._emit(ErrorUpdate(req_id, code, message))
+
+    def _on_trade(self, trade) -> None:
+        self._emit(order_update(trade))
+
+    def _on_exec(self, trade, fill) -> None:
+        self._emit(fill_update(fill))
+
+    def _on_commission(self, trade, fill, report) -> None:
+        self._emit(CommissionUpdate(report.execId, report.commission, report.realizedPNL))
+
+    def _on_position(self, position) -> None:
+        self._emit(position_update(position.account, position.contract, position.position,
+                                   position.avgCost))
+
+    def _on_portfolio(self, item) -> None:
+        self._emit(position_update(item.account, item.contract, item.position,
+                                   item.averageCost, item.marketPrice))
+
+    def _on_account_value(self, value) -> None:
+        self._emit(AccountUpdate(value.account, value.tag, value.value, value.currency))
+
+    # ------------------------------------------------------------------ requests
+    def qualify(self, *contracts: Contract) -> list[Contract]:
+        """Qualify stock/option contracts (never a BAG); error 200 -> ``IBError`` naming it."""
+        for c in contracts:
+            if c.secType == "BAG":
+                raise IBError("a BAG combo is never qualified; qualify its legs")
+        result = self.run(self.ib.qualifyContractsAsync(*contracts))
+        missing = [c for c, q in zip(contracts, result, strict=True) if q is None]
+        if missing:
+            raise IBError("IB has no (unique) contract for "
+                          + "; ".join(describe(c) for c in missing)
+                          + " (error 200 or ambiguous)")
+        return list(result)
+
+    def place(self, contract: Contract, order) -> int:
+        """Send ``order``; returns the orderId ib_async gave it."""
+        def place():
+            return self.ib.placeOrder(contract, order).order.orderId
+        return self.call(place)
+
+    def cancel(self, order_ref: str = "", perm_id: int = 0, order_id: int = 0) -> bool:
+        """Cancel our open order found by orderRef/permId/orderId; False if not open."""
+        def cancel():
+            for trade in self.ib.openTrades():
+                o = trade.order
+                if (order_ref and o.orderRef == order_ref) or (perm_id and o.permId == perm_id) \
+                        or (order_id and o.orderId == order_id):
+                    self.ib.cancelOrder(o)
+                    return True
+            return False
+        return self.call(cancel)
+
+    def option_chain(self, symbol: str, under_con_id: int) -> tuple[list[str], list[float]]:
+        """Expirations (YYYYMMDD) and strikes of the SMART row of reqSecDefOptParams."""
+        async def chain():
+            return await asyncio.wait_for(self.ib.reqSecDefOptParamsAsync(
+                symbol, "", "STK", under_con_id), self.settings.request_timeout)
+        rows = self.run(chain())
+        smart = [r for r in rows if r.exchange == "SMART" and r.tradingClass == symbol] or rows
+        if not smart:
+            raise IBError(f"IB lists no options for {symbol} (conId {under_con_id})")
+        return sorted(set(smart[0].expirations)), sorted(set(smart[0].strikes))
+
+    def snapshots(self, contracts: list[Contract]) -> list[dict]:
+        """bid/ask/model greeks of qualified contracts (one snapshot each)."""
+        async def snap():
+            return await asyncio.wait_for(self.ib.reqTickersAsync(*contracts),
+                                          self.settings.request_timeout)
+        out = []
+        for t in self.run(snap(), timeout=self.settings.request_timeout + 2):
+            g = t.modelGreeks
+            out.append({"bid": _num(t.bid), "ask": _num(t.ask), "last": _num(t.last),
+                        "delta": g.delta if g else None, "iv": g.impliedVol if g else None,
+                        "underlying": g.undPrice if g else None})
+        return out
+
+    def fill_commissions(self, exec_ids: set[str]) -> dict[str, CommissionUpdate]:
+        """Commission reports that arrived for ``exec_ids`` (also those no event announced:
+        executions replayed by reqExecutions after a reconnect fire no events)."""
+        def read():
+            out = {}
+            for fill in self.ib.fills():
+                r = fill.commissionReport
+                if fill.execution.execId in exec_ids and r.execId:
+                    out[r.execId] = CommissionUpdate(r.execId, r.commission, r.realizedPNL)
+            return out
+        return self.call(read)
+
+    def historical_bars(self, contract: Contract, duration: str, bar_size: str,
+                        what: str = "TRADES", use_rth: bool = True) -> list:
+        """Completed historical bars; error 162 (pacing / no data) backs off and retries."""
+        s = self.settings
+        errors: list[int] = []
+
+        def on_error(req_id, code, message, c):
+            if code == 162:
+                errors.append(code)
+
+        async def request():
+            self.ib.errorEvent += on_error
+            try:
+                async for attempt in AsyncRetrying(
+                        wait=wait_exponential(multiplier=s.pacing_delay, max=600),
+                        stop=stop_after_attempt(s.pacing_attempts),
+                        retry=retry_if_exception_type(_Paced), reraise=True):
+                    with attempt:
+                        errors.clear()
+                        bars = await self.ib.reqHistoricalDataAsync(
+                            contract, "", duration, bar_size, what, use_rth,
+                            timeout=s.request_timeout)
+                        if not bars and errors:
+                            raise _Paced()
+                        return list(bars)
+            finally:
+                self.ib.errorEvent -= on_error
+        wait = s.request_timeout * s.pacing_attempts + s.pacing_delay * 2 ** s.pacing_attempts
+        try:
+            return self.run(request(), timeout=wait)
+        except _Paced as exc:
+            raise IBError(f"historical data for {describe(contract)} refused {s.pacing_attempts} "
+                          f"times with error 162 (pacing or no data)") from exc
+
+    def subscribe(self, start: Callable[[IB], Any],
+                  stop: Callable[[IB, Any], None] | None = None) -> _Subscription:
+        """Run ``start(ib)`` on the loop now and after every reconnect (it returns a handle
+        that ``stop(ib, handle)`` cancels)."""
+        sub = _Subscription(start, stop=stop)
+        self._subscriptions.append(sub)
+        if self.connected.is_set():
+            self.call(lambda: setattr(sub, "handle", start(self.ib)))
+        return sub
+
+    def unsubscribe(self, sub: _Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+        if sub.stop is not None and sub.handle is not None and self.connected.is_set():
+            with contextlib.suppress(Exception):
+                self.call(sub.stop, self.ib, sub.handle)
+
+    async def _resubscribe(self) -> None:
+        for sub in list(self._subscriptions):
+            try:
+                sub.handle = sub.start(self.ib)
+            except Exception:
+                log.exception("re-subscribing bars failed")
+
+
+class _Paced(Exception):
+    """Historical request answered by error 162: back off and retry."""
+
+
+def _num(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def describe(contract: Contract) -> str:
+    """A contract in words for error messages (``SPY STK``, ``SPY 20240119 470 P OPT``)."""
+    parts = [contract.symbol or f"conId {contract.conId}"]
+    if contract.secType == "OPT":
+        parts += [contract.lastTradeDateOrContractMonth, f"{contract.strike:g}", contract.right]
+    parts.append(contract.secType or "?")
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,220 @@
+"""``python run.py paper``: the backtest strategies on an IB paper account (TWS/Gateway).
+
+Wires one ``IBStore`` connection, one ``IBData`` feed per symbol (backfill, then live bars),
+the ``IBBroker`` (paper-account check, limits, journal) and the very strategy class that
+``run.py backtest`` uses, then runs backtrader's live loop. Fills and refusals are printed
+as they happen and a status line after every live bar. Ctrl-C stops cleanly: open orders
+stay at IB unless ``--cancel-on-exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import backtrader as bt
+
+from brokers.ib_broker import IBBroker
+from brokers.ib_feed import BAR_SECONDS, IBData
+from brokers.ib_store import IBError, IBStore, StoreSettings
+from brokers.journal import Journal
+
+
+@dataclass
+class PaperSettings:
+    """Everything a paper run needs; the command line fills it."""
+
+    strategy: str = "equity"
+    symbols: list[str] = field(default_factory=lambda: ["SPY"])
+    signals: str = "rule"
+    store: StoreSettings = field(default_factory=StoreSettings)
+    journal: str = ":memory:"
+    bar_size: str = "1 day"
+    backfill: str = "1 Y"
+    live: str = "realtime"
+    use_rth: bool = True
+    tz: str = "America/New_York"
+    max_bars: int | None = None
+    allow_live: bool = False
+    cancel_on_exit: bool = False
+    max_daily_loss: float | None = None
+    max_open_spreads: int | None = None
+    trade_start: dt.date | None = None
+    qcheck: float = 0.5
+    strategy_config: object = None
+
+
+class PaperStatus(bt.Analyzer):
+    """Prints one status line per live bar (value, cash, positions, spreads, orders, link)."""
+
+    params = (("out", None),)
+
+    def next(self):
+        data = self.strategy.datas[0]
+        if getattr(data, "backfilling", False) or self.p.out is None:
+            return
+        broker = self.strategy.broker
+        held = [f"{d._name} {broker.getposition(d).size:g}" for d in self.strategy.datas
+                if broker.getposition(d).size]
+        closes = " ".join(f"{d._name} {d.close[0]:.2f}" for d in self.strategy.datas)
+        self.p.out(f"{data.datetime.datetime(0):%Y-%m-%d %H:%M:%S} {closes} | value "
+                   f"{broker.getvalue():,.2f} cash {broker.getcash():,.2f} | positions "
+                   f"{', '.join(held) or 'none'} | spreads {len(broker.open_spreads())} open | "
+                   f"orders {len(broker.get_orders_open())} open | IB {broker.link_state}")
+
+
+def build(settings: PaperSettings, store: IBStore | None = None, journal: Journal | None = None,
+          out=print) -> tuple[bt.Cerebro, IBStore, IBBroker, list[IBData]]:
+    """A ready-to-run cerebro on IB (the store is started, so connection errors show here)."""
+    from backtest import SIGNALS, STRATEGIES
+    from strategies import CreditSpreadConfig, EquityConfig
+
+    store = store or IBStore(settings.store)
+    if not store.connected.is_set():
+        store.start()
+    journal = journal or Journal(settings.journal)
+    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
+    datas = []
+    for symbol in settings.symbols:
+        data = IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
+                      backfill=settings.backfill, live=settings.live, use_rth=settings.use_rth,
+                      tz=settings.tz, max_live_bars=settings.max_bars, qcheck=settings.qcheck)
+        cerebro.adddata(data, name=symbol)
+        datas.append(data)
+    broker = IBBroker(store=store, journal=journal, account=settings.store.account,
+                      allow_live=settings.allow_live, max_daily_loss=settings.max_daily_loss,
+                      max_open_spreads=settings.max_open_spreads,
+                      cancel_on_exit=settings.cancel_on_exit, on_event=out)
+    broker.set_backfill_check(lambda: any(d.backfilling for d in datas))
+    cerebro.setbroker(broker)
+    spreads = settings.strategy == "credit-spread"
+    config = settings.strategy_config or (CreditSpreadConfig() if spreads else EquityConfig())
+    trade_start = settings.trade_start
+    if trade_start is None:  # backfill bars (before today) only warm up
+        trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
+    cerebro.addstrategy(STRATEGIES[settings.strategy], config=config,
+                        signal_factory=SIGNALS[settings.signals], trade_start=trade_start)
+    cerebro.addanalyzer(PaperStatus, out=out)
+    return cerebro, store, broker, datas
+
+
+def register(commands) -> None:
+    p = commands.add_parser(
+        "paper", help="run a strategy on an Interactive Brokers paper account",
+        description="Run the backtest strategy class unchanged against TWS / IB Gateway: "
+                    "historical backfill, then live bars; orders go to the paper account "
+                    "(managed account DU...), shares as stock orders, credit spreads as one "
+                    "BAG combo order. Prints fills and a status line per bar; Ctrl-C stops "
+                    "(open orders stay at IB unless --cancel-on-exit).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--strategy", default="equity", choices=("equity", "credit-spread"),
+                   help="the backtest strategy class to run (shares, or credit spreads as BAGs)")
+    p.add_argument("--symbols", default="SPY", help="comma-separated IB stock symbols")
+    p.add_argument("--signals", default="rule", choices=("rule",),
+                   help="rule: the trend + RSI baseline indicator")
+    rules = p.add_argument_group("strategy rules (as in run.py backtest)")
+    rules.add_argument("--min-confidence", type=float, default=0.25,
+                       help="equity: enter only above this confidence")
+    rules.add_argument("--allow-short", action="store_true", help="equity: short on SELL")
+    rules.add_argument("--target-delta", type=float, default=0.30, help="short leg's |delta|")
+    rules.add_argument("--width", type=float, help="spread width (default: one strike step)")
+    rules.add_argument("--dte-min", type=int, default=30, help="shortest days to expiry")
+    rules.add_argument("--dte-max", type=int, default=45, help="longest days to expiry")
+    rules.add_argument("--profit-take", type=float, default=0.5, help="share of credit kept")
+    rules.add_argument("--stop-multiple", type=float, default=2.0,
+                       help="close when the cost to close reaches this multiple of the credit")
+    rules.add_argument("--risk-per-trade", type=float, default=0.02,
+                       help="max loss of a new spread as a fraction of the account")
+    ib = p.add_argument_group("connection")
+    ib.add_argument("--ib-host", default="127.0.0.1", help="TWS/Gateway host")
+    ib.add_argument("--ib-port", type=int, default=7497,
+                    help="TWS paper 7497, TWS live 7496, Gateway paper 4002, live 4001")
+    ib.add_argument("--client-id", type=int, default=1, help="API client id (kept on reconnect)")
+    ib.add_argument("--account", default="", help="managed account (needed when several)")
+    ib.add_argument("--connect-timeout", type=float, default=8.0, help="seconds")
+    bars = p.add_argument_group("bars")
+    bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
+                      help="the strategy's bar")
+    bars.add_argument("--backfill", default="1 Y", help="IB duration of the historical "
+                                                        "backfill (e.g. '1 Y', '5 D', '3600 S')")
+    bars.add_argument("--live-bars", default="realtime", choices=("realtime", "keep_up"),
+                      help="5-second real-time bars resampled, or keepUpToDate bars")
+    bars.add_argument("--all-hours", action="store_true", help="include bars outside RTH")
+    bars.add_argument("--timezone", default="America/New_York", help="bar time zone")
+    bars.add_argument("--max-bars", type=int, help="stop after this many live bars per symbol")
+    risk = p.add_argument_group("safety")
+    risk.add_argument("--live", action="store_true",
+                      help="allow a live (non-DU) account; asks to type the account id")
+    risk.add_argument("--confirm-live", metavar="ACCOUNT",
+                      help="with --live: confirm without a prompt by naming the live account")
+    risk.add_argument("--max-daily-loss", type=float, help="dollars; no new positions beyond")
+    risk.add_argument("--max-open-spreads", type=int, help="no new spreads beyond this many")
+    risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
+    risk.add_argument("--journal", type=Path, default=Path("paper_journal.sqlite"),
+                      help="SQLite journal of intents, orders, fills, commissions")
+    p.set_defaults(handler=run_paper)
+
+
+def _confirm_live(args, store: IBStore) -> None:
+    accounts = store.accounts
+    account = args.account or (accounts[0] if len(accounts) == 1 else "")
+    if account.startswith("DU") or not args.live:
+        return
+    if args.confirm_live:
+        if args.confirm_live != account:
+            raise IBError(f"--confirm-live {args.confirm_live} does not match the live account "
+                          f"{account}")
+        return
+    if not sys.stdin.isatty():
+        raise IBError(f"account {account} is LIVE: confirm with --confirm-live {account}")
+    typed = input(f"Account {account} is a LIVE account. Type its id to trade real money: ")
+    if typed.strip() != account:
+        raise IBError("live trading not confirmed")
+
+
+def run_paper(args) -> int:
+    from strategies import CreditSpreadConfig, EquityConfig
+
+    if args.strategy == "credit-spread":
+        config = CreditSpreadConfig(
+            target_delta=args.target_delta, width=args.width, dte_min=args.dte_min,
+            dte_max=args.dte_max, profit_take=args.profit_take,
+            stop_multiple=args.stop_multiple, risk_per_trade=args.risk_per_trade)
+    else:
+        config = EquityConfig(min_confidence=args.min_confidence, allow_short=args.allow_short)
+    settings = PaperSettings(
+        strategy=args.strategy,
+        symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+        store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
+                            account=args.account, connect_timeout=args.connect_timeout),
+        journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
+        live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
+        max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
+        max_daily_loss=args.max_daily_loss, max_open_spreads=args.max_open_spreads,
+        strategy_config=config)
+    store = IBStore(settings.store).start()
+    try:
+        _confirm_live(args, store)
+        cerebro, store, broker, _ = build(settings, store=store)
+        print(f"paper: {settings.strategy} on {','.join(settings.symbols)} via "
+              f"{args.ib_host}:{args.ib_port} clientId {args.client_id}, journal {args.journal}",
+              flush=True)
+        try:
+            cerebro.run()
+        except KeyboardInterrupt:
+            print("stopping on Ctrl-C", flush=True)
+            broker.stop()
+            left = len(broker.get_orders_open())
+            print(f"{left} open order(s) " + ("cancelled" if args.cancel_on_exit
+                                              else "left at IB"), flush=True)
+            return 130
+        fills = [f for f in broker.journal.fills() if f["booked"] == 1]
+        print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
+              f"{len(broker.open_spreads())} open spread(s)", flush=True)
+        return 0
+    finally:
+        store.stop()

@@ -1,0 +1,152 @@
+"""``run.py data fetch``: download into the cache ahead of a backtest, with progress.
+
+On Polygon's free tier (5 requests a minute) an option-chain backtest needs hours of
+requests; this command makes them once, shows progress with an estimate, and can be
+stopped (Ctrl-C, a lost connection, a rate-limit error) and run again: every finished piece
+(a year of bars, a day's contract list, a contract's bars, a day of flow) is already a
+cache file, so the rerun sends requests only for what is missing. A backtest over the same
+dates with the same cache then sends none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from feeds.base import DataError
+
+DESCRIPTION = """\
+Fetch Polygon (and, with UNUSUAL_WHALES_API_KEY, Unusual Whales) data into the cache.
+
+Daily bars are fetched for the window a backtest ending at --end-date loads (its dates plus
+the default history before them), together with Treasury yields and CPI release dates;
+--options adds the near-the-money option chain of every session from --start-date to
+--end-date (contract lists and option bars), --minutes the minute bars of those sessions.
+Keys come from POLYGON_API_KEY (or MASSIVE_API_KEY) and UNUSUAL_WHALES_API_KEY in the
+environment or a .env file, never from the command line; POLYGON_API_BASE and
+UNUSUAL_WHALES_API_BASE point the clients at another server. Interrupt at any time and run
+the same command again to resume."""
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _symbols(text: str) -> list[str]:
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise argparse.ArgumentTypeError("give at least one symbol, e.g. SPY or SPY,QQQ")
+    return symbols
+
+
+def register(commands) -> None:
+    """Add ``data`` (with its ``fetch`` sub-command) to run.py's commands."""
+    data = commands.add_parser("data", help="download market data into the cache",
+                               description="Work with the data cache.")
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = actions.add_parser(
+        "fetch", help="pre-fill the cache from Polygon / Unusual Whales (resumable)",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fetch.add_argument("--source", default="polygon", choices=("polygon",),
+                       help="where to fetch from (default: polygon)")
+    fetch.add_argument("--symbols", type=_symbols, required=True,
+                       help="comma-separated tickers, e.g. SPY,QQQ")
+    fetch.add_argument("--start-date", type=_date, required=True,
+                       help="first session of the backtest to prepare")
+    fetch.add_argument("--end-date", type=_date, required=True,
+                       help="last session (capped at the last complete session)")
+    fetch.add_argument("--free", action="store_true",
+                       help="Polygon free tier: pace requests under 5 per minute (process-wide)")
+    fetch.add_argument("--options", action="store_true",
+                       help="also fetch the option chain of every session (many requests)")
+    fetch.add_argument("--minutes", action="store_true",
+                       help="also fetch minute bars of every session")
+    fetch.add_argument("--dte-min", type=int, default=30,
+                       help="option chains: shortest days to expiry (default: 30)")
+    fetch.add_argument("--dte-max", type=int, default=45,
+                       help="option chains: longest days to expiry (default: 45)")
+    fetch.add_argument("--seed", type=int, default=42,
+                       help="sample market seed for the simulated flow columns used when no "
+                            "UNUSUAL_WHALES_API_KEY is set (default: 42)")
+    fetch.add_argument("--cache-dir", type=Path,
+                       help="cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
+    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(handler=run_fetch)
+
+
+def run_fetch(args) -> int:
+    """Handler of ``data fetch``: fetch, report what was sent and what was already cached."""
+    from feeds.cache import ParquetCache
+    from feeds.calendar import sessions
+    from feeds.polygon import polygon_from_environment
+    from feeds.polygon_options import ChainWindow
+
+    if args.start_date > args.end_date:
+        raise DataError(f"--start-date {args.start_date:%Y-%m-%d} is after --end-date "
+                        f"{args.end_date:%Y-%m-%d}")
+    if not 0 <= args.dte_min <= args.dte_max:
+        raise DataError(f"need 0 <= --dte-min <= --dte-max, got {args.dte_min}, {args.dte_max}")
+    cache = ParquetCache(args.cache_dir)
+    source = polygon_from_environment(seed=args.seed, cache=cache, free=args.free,
+                                      chain_window=ChainWindow(args.dte_min, args.dte_max))
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    say(f"source: {source.describe()}")
+    say(f"cache: {cache.root}")
+    if args.free:
+        say("free tier: at most 5 requests per minute; every finished piece is cached, so "
+            "stopping and running again resumes")
+    began = time.monotonic()
+    days = []
+    try:
+        for symbol in args.symbols:
+            end = min(args.end_date, source.last_complete)
+            bars = source.bars(symbol, None, end)
+            if args.start_date < bars.index[0]:
+                bars = source.bars(symbol, args.start_date, end)
+            days = sessions(max(args.start_date, bars.index[0]), end)
+            say(f"{symbol}: {len(bars)} daily bars {bars.index[0]:%Y-%m-%d}..{end:%Y-%m-%d} "
+                f"({source.requests} requests so far)")
+            if args.minutes:
+                _each_day(source, symbol, days, "minute bars", args.quiet,
+                          lambda day, s=symbol: source.minute_bars(s, day, day))
+            if args.options:
+                chain = source.option_chain(symbol)
+                _each_day(source, symbol, days, "option chains", args.quiet, chain.chain)
+    except KeyboardInterrupt:
+        print(f"interrupted after {source.requests} requests: what was fetched is cached; run "
+              "the same command again to resume", file=sys.stderr)
+        raise
+    waited = source.limiter.waited if source.limiter is not None else 0.0
+    say(f"done in {time.monotonic() - began:.1f} s: {source.requests} requests sent, "
+        f"{source.store.from_cache} pieces found in the cache, {waited:.0f} s waiting for the "
+        "rate limit")
+    return 0
+
+
+def _each_day(source, symbol, days, what, quiet, fetch_day) -> None:
+    """``fetch_day(day)`` for each session with a progress bar (rate, estimate, requests);
+    a day Polygon has nothing for is reported and skipped, an API failure stops the run."""
+    from tqdm import tqdm
+
+    from feeds.rate_limit import ApiError
+
+    skipped = []
+    with tqdm(days, desc=f"{symbol} {what}", unit="day", disable=quiet, file=sys.stderr) as bar:
+        for day in bar:
+            try:
+                fetch_day(day)
+            except ApiError:
+                raise
+            except (DataError, KeyError) as exc:  # no contracts, or no bar that day
+                skipped.append(f"{day:%Y-%m-%d}: {exc}")
+            bar.set_postfix(requests=source.requests, cached=source.store.from_cache)
+    if skipped and not quiet:
+        print(f"{symbol} {what}: {len(skipped)} session(s) without data, e.g. {skipped[0]}",
+              file=sys.stderr)

@@ -1,0 +1,95 @@
+"""API keys: read from the environment or a ``.env`` file, never from the command line, and
+never written anywhere (logs, errors, reports, cache files).
+
+* Polygon / Massive: ``POLYGON_API_KEY``, else ``MASSIVE_API_KEY`` (the name the renamed
+  official client reads);
+* Unusual Whales: ``UNUSUAL_WHALES_API_KEY``.
+
+The environment wins over ``.env`` (``.env`` in the working folder, read without changing
+``os.environ``). ``redact`` masks every known key in a text, for messages built from
+server answers or URLs. ``refuse_key_flags`` stops a command line that carries a key:
+command lines are visible to every user of the machine in the process list.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+POLYGON_KEY_NAMES = ("POLYGON_API_KEY", "MASSIVE_API_KEY")
+UNUSUAL_WHALES_KEY_NAMES = ("UNUSUAL_WHALES_API_KEY",)
+#: flags earlier tools took keys with; refused, value never echoed
+KEY_FLAGS = ("--polygon-key", "--uw-key", "--unusual-whales-key", "--api-key")
+MASK = "***"
+
+
+def _dotenv(path: str | os.PathLike | None = None) -> Mapping[str, str | None]:
+    from dotenv import dotenv_values
+
+    env_file = Path(path) if path is not None else Path.cwd() / ".env"
+    return dotenv_values(env_file) if env_file.is_file() else {}
+
+
+def find_key(names: Sequence[str], env: Mapping[str, str] | None = None,
+             dotenv_path: str | os.PathLike | None = None) -> str | None:
+    """The first non-empty value of ``names`` in ``env`` (default ``os.environ``), else in
+    the ``.env`` file; None when no key is set."""
+    env = os.environ if env is None else env
+    for name in names:
+        value = (env.get(name) or "").strip()
+        if value:
+            return value
+    file_values = _dotenv(dotenv_path)
+    for name in names:
+        value = (file_values.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def polygon_key(env: Mapping[str, str] | None = None,
+                dotenv_path: str | os.PathLike | None = None) -> str | None:
+    """``POLYGON_API_KEY`` (or ``MASSIVE_API_KEY``) from the environment or ``.env``."""
+    return find_key(POLYGON_KEY_NAMES, env, dotenv_path)
+
+
+def unusual_whales_key(env: Mapping[str, str] | None = None,
+                       dotenv_path: str | os.PathLike | None = None) -> str | None:
+    """``UNUSUAL_WHALES_API_KEY`` from the environment or ``.env``."""
+    return find_key(UNUSUAL_WHALES_KEY_NAMES, env, dotenv_path)
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret (at least 4 characters, to never mask ordinary words)
+    replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def key_flag_in(argv: Sequence[str]) -> str | None:
+    """The key flag ``argv`` carries (``--polygon-key`` or ``--polygon-key=...``), or None.
+    Only the flag name is returned, never its value."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in KEY_FLAGS:
+            return name
+    return None
+
+
+def key_flag_message(flag: str) -> str:
+    return (f"error: {flag} is not accepted: API keys never go on the command line (other "
+            "users can read it in the process list). Put them in the environment or in a "
+            ".env file: POLYGON_API_KEY (or MASSIVE_API_KEY) for Polygon, "
+            "UNUSUAL_WHALES_API_KEY for Unusual Whales.")
+
+
+def refuse_key_flags(argv: Sequence[str]) -> None:
+    """Exit with code 2 and a message (without the value) when ``argv`` carries a key flag."""
+    flag = key_flag_in(argv)
+    if flag is not None:
+        print(key_flag_message(flag), file=sys.stderr)
+        raise SystemExit(2)

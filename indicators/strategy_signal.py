@@ -1,0 +1,97 @@
+"""The LSTM strategy model of seed 000 as a backtrader indicator.
+
+Lines: ``signal`` (0 hold, 1 call credit spread, 2 put credit spread: the most probable
+class), ``p_hold``, ``p_call``, ``p_put``; ``direction`` (+1 on put, -1 on call, 0 on hold)
+and ``confidence`` (the winning probability) so the equity strategy can read it too; and
+the HMM's ``regime`` with one filtered probability line per named state, so strategies can
+skip regimes and the spread analyzer can attribute trades to them.
+
+Causal: the model is fitted before the first bar it scores (walk-forward, checked by
+``backtest.py``), and every value at bar t uses bars <= t. In ``once`` mode the whole series
+is scored in one compiled batch (cached per model and data); in ``next`` mode one bar at a
+time through ``StrategyModel.stream()``; both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import backtrader as bt
+import numpy as np
+
+from feeds.base import REGIME_NAMES
+from indicators.bar_frames import bars_until, current_bar
+from models.strategy_model import StrategyModel
+
+REGIME_LINES = tuple(f"p_{name}" for name in REGIME_NAMES)
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def cached_scores(model: StrategyModel, bars) -> np.ndarray:
+    """``model.predict_proba(bars)`` as an array, cached by model identity and data bytes
+    (sweeps and reports score the same bars with the same model more than once)."""
+    digest = hashlib.sha1(bars.to_numpy(dtype=float).tobytes())
+    digest.update(bars.index.asi8.tobytes())
+    key = (id(model), digest.hexdigest())
+    if key not in _CACHE:
+        _CACHE[key] = model.predict_proba(bars).to_numpy(dtype=float)
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return _CACHE[key]
+
+
+def line_values(values: np.ndarray) -> dict[str, float]:
+    """One bar's lines from the model output (3 class + 5 regime probabilities)."""
+    probs, regimes = values[:3], values[3:]
+    out = dict(zip(("p_hold", "p_call", "p_put", *REGIME_LINES), map(float, values),
+                   strict=True))
+    out["regime"] = float(np.argmax(regimes)) if np.isfinite(regimes).all() else np.nan
+    out["signal"] = out["direction"] = out["confidence"] = np.nan
+    if np.isfinite(probs).all():
+        winner = int(np.argmax(probs))
+        out["signal"] = float(winner)
+        out["direction"] = {0: 0.0, 1: -1.0, 2: 1.0}[winner]
+        out["confidence"] = float(probs[winner])
+    return out
+
+
+class StrategySignal(bt.Indicator):
+    """LSTM hold / call credit spread / put credit spread, with the HMM regime lines."""
+
+    lines = ("signal", "p_hold", "p_call", "p_put", "direction", "confidence", "regime",
+             *REGIME_LINES)
+    params = (("model", None),)
+    plotinfo = dict(subplot=True, plotname="StrategySignal")
+
+    def __init__(self):
+        if not isinstance(self.p.model, StrategyModel):
+            raise ValueError("StrategySignal needs model=<fitted models.StrategyModel>")
+        self.p.model._check_fitted()
+        self.addminperiod(self.p.model.warmup_bars + 1)
+        self._stream = None
+
+    def once(self, start, end):
+        scores = cached_scores(self.p.model, bars_until(self.data, end))
+        for i in range(start, end):
+            for name, value in line_values(scores[i]).items():
+                getattr(self.lines, name).array[i] = value
+
+    def prenext(self):
+        self._update(write=False)
+
+    def nextstart(self):
+        self.next()
+
+    def next(self):
+        self._update(write=True)
+
+    def _update(self, write: bool) -> None:
+        if self._stream is None:
+            self._stream = self.p.model.stream()
+        day, bar = current_bar(self.data)
+        values = self._stream.update(day, bar)
+        if write:
+            for name, value in line_values(values).items():
+                getattr(self.lines, name)[0] = value

@@ -1,0 +1,210 @@
+"""Causal features of daily bars for the regime and strategy models.
+
+Every feature at bar t is a function of the bars t - LOOKBACK + 1 .. t only, computed over
+each trailing window on its own (``numpy.lib.stride_tricks.sliding_window_view``), never by
+a running sum or an exponential recursion over the whole history. So the value at t is the
+same, bit for bit, whether the series starts ten years earlier or LOOKBACK bars earlier:
+that is what lets an indicator compute the whole series at once (backtrader ``once``) or
+the newest bar from a short tail (``next``) and get identical numbers. Exponential averages
+(MACD) use weights truncated to a finite window for the same reason.
+
+Groups (a group is used when the bars have its columns with data):
+
+* price: log returns over 1/5/10/20 bars, realized volatility over 10/20 bars, volatility
+  ratio 10/60, close relative to SMA 20 and 50, SMA 20 vs 50, 20-bar trend slope in units
+  of volatility, RSI 14 (simple averages), MACD histogram / close, high-low range;
+* volume: volume relative to its 20-bar mean, 10-bar vs 30-bar mean volume, 20-bar on-balance-volume share (the signed
+  volume of the window over its total volume);
+* options: ATM/call/put implied volatility, IV skew, ATM IV minus realized volatility,
+  put/call ratio (and its 10-bar mean), option volume ratio, 5-bar open-interest change;
+* flow: unusual-activity score, dark-pool share (and its 10-bar mean);
+* calendar: CPI and consumer-confidence release days, sessions since the last CPI release
+  (capped at 30).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+
+from feeds.base import DataError
+
+#: bars a feature looks back at most (the first LOOKBACK - 1 rows are NaN)
+LOOKBACK = 80
+TRADING_DAYS = 252
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "price": ("ret_1", "ret_5", "ret_10", "ret_20", "vol_10", "vol_20", "vol_ratio", "close_sma20",
+              "close_sma50", "sma20_sma50", "trend_slope", "rsi_14", "macd_hist", "range_10"),
+    "volume": ("volume_ratio", "volume_ratio_10", "obv_share"),
+    "options": ("atm_iv", "call_iv", "put_iv", "iv_skew", "iv_minus_rv", "put_call_ratio",
+                "put_call_ratio_10", "option_volume_ratio", "oi_change_5"),
+    "flow": ("unusual_score", "dark_pool_ratio", "dark_pool_ratio_10"),
+    "calendar": ("cpi_release", "consumer_confidence_release", "days_since_cpi"),
+}
+#: the bar columns each optional group needs
+GROUP_INPUTS: dict[str, tuple[str, ...]] = {
+    "price": ("open", "high", "low", "close"),
+    "volume": ("volume",),
+    "options": ("atm_iv", "call_iv", "put_iv", "put_call_ratio", "option_volume_ratio",
+                "open_interest"),
+    "flow": ("unusual_score", "dark_pool_ratio"),
+    "calendar": ("cpi_release", "consumer_confidence_release"),
+}
+#: what the regime classifier reads, in order of preference: the ones the bars have (at
+#: least the return and volatility, which every source has)
+HMM_FEATURES = ("ret_10", "vol_10", "volume_ratio_10", "put_call_ratio_10",
+                "dark_pool_ratio_10", "atm_iv")
+
+
+def _windows(values: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) trailing windows, rows before the first full window filled with NaN."""
+    out = np.full((len(values), n), np.nan)
+    if len(values) >= n:
+        out[n - 1:] = sliding_window_view(values, n)
+    return out
+
+
+def rolling_mean(values: np.ndarray, n: int) -> np.ndarray:
+    return _windows(values, n).mean(axis=1)
+
+
+def rolling_std(values: np.ndarray, n: int) -> np.ndarray:
+    return _windows(values, n).std(axis=1, ddof=1)
+
+
+def rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
+    return _windows(values, n).sum(axis=1)
+
+
+def truncated_ema(values: np.ndarray, span: int, window: int) -> np.ndarray:
+    """EMA with weights ``(1 - a)**k`` for the last ``window`` bars, normalized."""
+    alpha = 2.0 / (span + 1.0)
+    weights = (1.0 - alpha) ** np.arange(window - 1, -1, -1)
+    return _weighted(_windows(values, window), weights / weights.sum())
+
+
+def _slope(values: np.ndarray, n: int) -> np.ndarray:
+    x = np.arange(n) - (n - 1) / 2.0
+    return _weighted(_windows(values, n), x / (x * x).sum())
+
+
+def _weighted(windows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise weighted sums without BLAS, whose blocking can change the last bit of a
+    row with the number of rows (and the values must not depend on the series length)."""
+    return (windows * weights[None, :]).sum(axis=1)
+
+
+def available_groups(bars: pd.DataFrame) -> tuple[str, ...]:
+    """Groups whose input columns the bars have, with at least one value each."""
+    out = []
+    for group, columns in GROUP_INPUTS.items():
+        if all(c in bars and bars[c].notna().any() for c in columns):
+            out.append(group)
+    if "price" not in out:
+        raise DataError("features need open, high, low and close columns")
+    return tuple(out)
+
+
+def feature_names(groups) -> tuple[str, ...]:
+    return tuple(name for group in GROUPS if group in groups for name in GROUPS[group])
+
+
+def build_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
+    """Feature frame on the bars' index (see the module docstring). ``groups`` defaults to
+    every group the bars have; the first LOOKBACK - 1 rows are NaN (warm-up)."""
+    groups = tuple(groups) if groups is not None else available_groups(bars)
+    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in bars]
+    if missing:
+        raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
+    close = bars["close"].to_numpy(dtype=float)
+    if np.any(~np.isfinite(close)) or np.any(close <= 0):
+        bad = bars.index[~np.isfinite(close) | (close <= 0)][0]
+        raise DataError(f"close is NaN or not positive on {bad:%Y-%m-%d}")
+    log_close = np.log(close)
+    ret = np.concatenate([[np.nan], np.diff(log_close)])
+    f: dict[str, np.ndarray] = {}
+    if "price" in groups:
+        _price_features(f, bars, close, log_close, ret)
+    if "volume" in groups:
+        volume = bars["volume"].to_numpy(dtype=float)
+        f["volume_ratio"] = volume / rolling_mean(volume, 20)
+        f["volume_ratio_10"] = rolling_mean(volume, 10) / rolling_mean(volume, 30)
+        f["obv_share"] = rolling_sum(np.sign(np.nan_to_num(ret)) * volume, 20) / rolling_sum(
+            volume, 20)
+    if "options" in groups:
+        col = {c: bars[c].to_numpy(dtype=float) for c in GROUP_INPUTS["options"]}
+        f["atm_iv"], f["call_iv"], f["put_iv"] = col["atm_iv"], col["call_iv"], col["put_iv"]
+        f["iv_skew"] = col["put_iv"] - col["call_iv"]
+        f["iv_minus_rv"] = col["atm_iv"] - rolling_std(ret, 20) * np.sqrt(TRADING_DAYS)
+        f["put_call_ratio"] = col["put_call_ratio"]
+        f["put_call_ratio_10"] = rolling_mean(col["put_call_ratio"], 10)
+        f["option_volume_ratio"] = col["option_volume_ratio"]
+        oi = col["open_interest"]
+        f["oi_change_5"] = oi / np.concatenate([np.full(5, np.nan), oi[:-5]]) - 1.0
+    if "flow" in groups:
+        f["unusual_score"] = bars["unusual_score"].to_numpy(dtype=float)
+        f["dark_pool_ratio"] = bars["dark_pool_ratio"].to_numpy(dtype=float)
+        f["dark_pool_ratio_10"] = rolling_mean(f["dark_pool_ratio"], 10)
+    if "calendar" in groups:
+        cpi = np.nan_to_num(bars["cpi_release"].to_numpy(dtype=float))
+        f["cpi_release"] = cpi
+        f["consumer_confidence_release"] = np.nan_to_num(
+            bars["consumer_confidence_release"].to_numpy(dtype=float))
+        f["days_since_cpi"] = _days_since(cpi, cap=30) / 30.0
+    frame = pd.DataFrame(f, index=bars.index)[list(feature_names(groups))]
+    frame.iloc[: LOOKBACK - 1] = np.nan  # one warm-up length for every feature
+    return frame
+
+
+def _price_features(f, bars, close, log_close, ret) -> None:
+    high, low = bars["high"].to_numpy(dtype=float), bars["low"].to_numpy(dtype=float)
+    f["ret_1"] = ret
+    f["ret_5"] = log_close - np.concatenate([np.full(5, np.nan), log_close[:-5]])
+    f["ret_10"] = log_close - np.concatenate([np.full(10, np.nan), log_close[:-10]])
+    f["ret_20"] = log_close - np.concatenate([np.full(20, np.nan), log_close[:-20]])
+    annual = np.sqrt(TRADING_DAYS)
+    f["vol_10"] = rolling_std(ret, 10) * annual
+    f["vol_20"] = rolling_std(ret, 20) * annual
+    f["vol_ratio"] = f["vol_10"] / (rolling_std(ret, 60) * annual)
+    sma20, sma50 = rolling_mean(close, 20), rolling_mean(close, 50)
+    f["close_sma20"] = close / sma20 - 1.0
+    f["close_sma50"] = close / sma50 - 1.0
+    f["sma20_sma50"] = sma20 / sma50 - 1.0
+    f["trend_slope"] = _slope(log_close, 20) / (rolling_std(ret, 20) + 1e-12)
+    gains = rolling_mean(np.maximum(np.nan_to_num(ret), 0.0), 14)
+    losses = rolling_mean(np.maximum(-np.nan_to_num(ret), 0.0), 14)
+    f["rsi_14"] = 100.0 * gains / (gains + losses + 1e-12)
+    macd = truncated_ema(close, 12, 24) - truncated_ema(close, 26, 52)
+    signal = np.full(len(close), np.nan)
+    valid = np.flatnonzero(np.isfinite(macd))
+    if len(valid):
+        signal[valid[0]:] = truncated_ema(macd[valid[0]:], 9, 18)
+    f["macd_hist"] = (macd - signal) / close
+    f["range_10"] = rolling_mean((high - low) / close, 10)
+
+
+def _days_since(events: np.ndarray, cap: int) -> np.ndarray:
+    """Sessions since the last event within the last ``cap`` sessions (``cap`` if none)."""
+    window = _windows(events, cap + 1)[:, ::-1]  # column k = k sessions ago
+    hit = window > 0
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), cap).astype(float)
+    first[np.isnan(window).any(axis=1)] = np.nan
+    return first
+
+
+def check_finite(frame: pd.DataFrame, what: str = "features") -> None:
+    """Raise a DataError naming the first column and date with NaN or infinite values."""
+    values = frame.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"{what}: {frame.columns[col]} is NaN or infinite on "
+                        f"{frame.index[row]:%Y-%m-%d} (missing input data there?)")
+
+
+def groups_for(names) -> tuple[str, ...]:
+    """The feature groups that produce ``names`` (always including price)."""
+    wanted = {g for g, cols in GROUPS.items() if any(n in cols for n in names)} | {"price"}
+    return tuple(g for g in GROUPS if g in wanted)

@@ -1,0 +1,188 @@
+"""Seed 000's LSTM strategy model: hold / call credit spread / put credit spread.
+
+The architecture is the seed's, unchanged::
+
+    Input -> BiLSTM(128) + LayerNorm + Dropout(0.4) -> BiLSTM(64) + LayerNorm + Dropout(0.4)
+          -> LSTM(32) + LayerNorm + Dropout(0.3) -> Dense(64) + LayerNorm + Dropout(0.3)
+          -> Dense(32) + LayerNorm + Dropout(0.2) -> Dense(3, softmax)
+
+trained with class weights (balanced) and early stopping on the validation loss. Inputs
+are windows of ``sequence_length`` already-scaled feature rows, the last row being the bar
+scored (``models.strategy_model`` builds them and owns the scaler).
+
+Inference runs through one compiled function (``tf.function``) over fixed-size batches:
+a batch of windows and a single window (padded to the same batch shape) go through the same
+kernels, so scoring a whole series at once and one bar at a time give the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # same numbers whatever the batch
+
+import numpy as np  # noqa: E402
+
+N_CLASSES = 3
+#: windows per compiled inference call; single windows are padded to it
+INFER_BATCH = 64
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters of the LSTM (seed 000's LSTM_CONFIG, plus training controls)."""
+
+    #: bars per input window
+    sequence_length: int = 60
+    #: informational in the seed; the real count is the number of feature columns
+    num_features: int = 50
+    #: units of the BiLSTM, BiLSTM and LSTM layers
+    lstm_units: tuple[int, ...] = (128, 64, 32)
+    #: units of the two dense layers
+    dense_units: tuple[int, ...] = (64, 32)
+    #: dropout after each of the five hidden layers
+    dropout_rates: tuple[float, ...] = (0.4, 0.4, 0.3, 0.3, 0.2)
+    learning_rate: float = 0.001
+    batch_size: int = 32
+    #: at most; early stopping usually ends sooner
+    epochs: int = 100
+    #: epochs without a better validation loss before stopping
+    patience: int = 10
+    #: seed of weights, dropout and shuffling
+    seed: int = 42
+    #: keras fit verbosity
+    verbose: int = 0
+
+
+LSTM_CONFIG = {k: v for k, v in asdict(LSTMConfig()).items()
+               if k in ("sequence_length", "num_features", "lstm_units", "dropout_rates",
+                        "learning_rate", "batch_size", "epochs")}
+
+
+def build_network(sequence_length: int, n_features: int, cfg: LSTMConfig):
+    """The seed's layer stack as a keras Model."""
+    import keras
+    from keras import layers
+
+    u1, u2, u3 = cfg.lstm_units
+    d1, d2 = cfg.dense_units
+    r = cfg.dropout_rates
+    inputs = keras.Input(shape=(sequence_length, n_features), name="windows")
+    x = layers.Bidirectional(layers.LSTM(u1, return_sequences=True))(inputs)
+    x = layers.Dropout(r[0])(layers.LayerNormalization()(x))
+    x = layers.Bidirectional(layers.LSTM(u2, return_sequences=True))(x)
+    x = layers.Dropout(r[1])(layers.LayerNormalization()(x))
+    x = layers.LSTM(u3)(x)
+    x = layers.Dropout(r[2])(layers.LayerNormalization()(x))
+    x = layers.Dense(d1, activation="relu")(x)
+    x = layers.Dropout(r[3])(layers.LayerNormalization()(x))
+    x = layers.Dense(d2, activation="relu")(x)
+    x = layers.Dropout(r[4])(layers.LayerNormalization()(x))
+    outputs = layers.Dense(N_CLASSES, activation="softmax", name="strategy")(x)
+    model = keras.Model(inputs, outputs, name="lstm_strategy")
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """Balanced weights n / (k * count) for the classes present in ``y``."""
+    classes, counts = np.unique(y.astype(int), return_counts=True)
+    return {int(c): float(len(y) / (len(classes) * n)) for c, n in zip(classes, counts,
+                                                                         strict=True)}
+
+
+class LSTMModel:
+    """Keras LSTM classifier over (n, sequence_length, n_features) windows.
+
+    Learned attributes: ``model_`` (keras), ``history_`` (per-epoch loss and accuracy),
+    ``n_features_in_``.
+    """
+
+    def __init__(self, sequence_length: int = 60, num_features: int = 50,
+                 config: LSTMConfig | None = None, **overrides):
+        base = asdict(config or LSTMConfig())
+        base.update(sequence_length=sequence_length, num_features=num_features)
+        base.update(overrides)
+        self.config = LSTMConfig(**base)
+
+    @property
+    def sequence_length(self) -> int:
+        return self.config.sequence_length
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None) -> LSTMModel:
+        import keras
+
+        X = self._check_windows(X)
+        y = np.asarray(y).astype(int)
+        if len(X) != len(y):
+            raise ValueError(f"{len(X)} windows but {len(y)} labels")
+        if len(X) < 2:
+            raise ValueError("need at least two training windows")
+        keras.utils.set_random_seed(self.config.seed)
+        self.n_features_in_ = X.shape[2]
+        self.model_ = build_network(X.shape[1], X.shape[2], self.config)
+        callbacks, validation = [], None
+        if X_val is not None and len(X_val):
+            validation = (self._check_windows(X_val), np.asarray(y_val).astype(int))
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=self.config.patience, restore_best_weights=True))
+        history = self.model_.fit(
+            X, y, validation_data=validation, epochs=self.config.epochs,
+            batch_size=self.config.batch_size, class_weight=class_weights(y),
+            callbacks=callbacks, shuffle=True, verbose=self.config.verbose)
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self._infer = None
+        return self
+
+    def train(self, X_train, y_train, X_val=None, y_val=None) -> dict:
+        """Seed 000's call: fit and return the training history."""
+        self.fit(X_train, y_train, X_val, y_val)
+        return self.history_
+
+    def _check_windows(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 3 or X.shape[1] != self.sequence_length:
+            raise ValueError(f"expected windows of shape (n, {self.sequence_length}, "
+                             f"n_features), got {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError("windows contain NaN or infinite values")
+        return X
+
+    def _compiled(self):
+        import tensorflow as tf
+
+        if getattr(self, "_infer", None) is None:
+            if not hasattr(self, "model_"):
+                raise RuntimeError("LSTMModel is not fitted: call fit(X, y) first")
+            spec = tf.TensorSpec((INFER_BATCH, self.sequence_length, self.n_features_in_),
+                                 tf.float32)
+            model = self.model_
+            self._infer = tf.function(lambda x: model(x, training=False),
+                                      input_signature=[spec], reduce_retracing=True)
+        return self._infer
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 3) through the compiled, fixed-batch path."""
+        X = self._check_windows(X)
+        infer = self._compiled()
+        out = np.empty((len(X), N_CLASSES), dtype=np.float32)
+        for start in range(0, len(X), INFER_BATCH):
+            chunk = X[start:start + INFER_BATCH]
+            padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
+            padded[: len(chunk)] = chunk
+            out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Most probable class per window (0 hold, 1 call credit spread, 2 put credit)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_infer", None)
+        state.pop("model_", None)  # keras models are saved as model.keras by the store
+        return state

@@ -1,0 +1,230 @@
+"""The market-state classifier of seed 000: a Gaussian HMM with five named regimes, causal.
+
+hmmlearn's ``predict`` (Viterbi) and ``predict_proba`` (forward-backward) both read the
+whole array they are given, so the state they report for bar t depends on bars after t:
+using them on a backtest series leaks the future. ``filtered_state_probabilities`` runs
+the forward recursion alone over the fitted parameters,
+
+    alpha_t = normalize((alpha_{t-1} @ transmat_) * p(x_t | state)),  alpha_0 = startprob_,
+
+so the probability at bar t uses bars <= t only; it is O(T x K^2) over a series, one step
+per new bar live (``RegimeFilter``), and the two give the same numbers because the batch
+path loops over the same step.
+
+States get the five names of ``feeds.base.REGIME_NAMES`` by a rule on each state's mean
+daily return and daily volatility on the training data (the ``ret_1`` feature weighted by
+the filtered state probabilities, whatever features the HMM reads):
+the two most volatile states are the high-volatility ones, the one with the lower return
+is the downtrend and the other the rally; of the three calmer states the calmest is the
+low-volatility uptrend, the next consolidation, and the liveliest the momentum uptrend
+(seed 000: "medium volatility with strong upward momentum"). Volatility orders the calm
+states because it is measured far more precisely than a mean return over a few years. The rule reads what a state does, not its arbitrary index, so names are
+stable across refits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from hmmlearn.hmm import GaussianHMM
+from sklearn.preprocessing import StandardScaler
+
+from feeds.base import REGIME_NAMES, DataError
+from models.features import HMM_FEATURES, check_finite
+
+
+@dataclass(frozen=True)
+class HMMConfig:
+    """Hyper-parameters of the regime classifier (seed 000's HMM_CONFIG and defaults)."""
+
+    #: hidden states; the naming rule needs exactly five
+    n_components: int = 5
+    #: hmmlearn covariance type
+    covariance_type: str = "full"
+    #: seed of hmmlearn's initialisation
+    random_state: int = 42
+    #: EM iterations at most
+    n_iter: int = 200
+    #: EM convergence threshold on the log-likelihood gain
+    tol: float = 1e-4
+    #: EM restarts (seeds random_state, random_state + 1, ...); the best likelihood wins
+    n_init: int = 4
+    #: feature columns the HMM may read; those the data has are used (ret and vol at least)
+    features: tuple[str, ...] = HMM_FEATURES
+
+
+HMM_CONFIG = {k: v for k, v in asdict(HMMConfig()).items() if k in
+              ("n_components", "covariance_type", "random_state")}
+
+#: minimum bars to fit: a few per covariance parameter
+MIN_FIT_BARS = 120
+
+
+class MarketStateClassifier:
+    """Gaussian HMM over standardized features with named, causal state probabilities.
+
+    Learned attributes: ``scaler_``, ``hmm_``, ``state_names_`` (name of each HMM state),
+    ``order_`` (HMM state index of each name in ``REGIME_NAMES`` order), ``state_stats_``.
+    """
+
+    def __init__(self, config: HMMConfig | None = None, **overrides):
+        self.config = HMMConfig(**{**asdict(config or HMMConfig()), **overrides})
+        if self.config.n_components != len(REGIME_NAMES):
+            raise ValueError(f"the naming rule needs n_components={len(REGIME_NAMES)}, "
+                             f"got {self.config.n_components}")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, features: pd.DataFrame, y=None) -> MarketStateClassifier:
+        """Fit on a feature frame (rows in time order, no NaN)."""
+        self.features_ = tuple(c for c in self.config.features if c in features
+                               and features[c].notna().any())
+        if len(self.features_) < 2:
+            raise DataError(f"the regime classifier needs at least two of "
+                            f"{', '.join(self.config.features)}; the features have "
+                            f"{', '.join(self.features_) or 'none'}")
+        X = self._select(features)
+        if len(X) < MIN_FIT_BARS:
+            raise DataError(f"the regime classifier needs at least {MIN_FIT_BARS} bars of "
+                            f"features to fit, got {len(X)}")
+        self.scaler_ = StandardScaler().fit(X)
+        Z = self.scaler_.transform(X)
+        self.hmm_ = self._best_of_restarts(Z)
+        self._prepare_emissions()
+        probs = self._filter(Z)
+        self.state_stats_ = state_stats(features, probs)
+        self.state_names_ = name_states(self.state_stats_["mean_return"].to_numpy(),
+                                        self.state_stats_["volatility"].to_numpy())
+        self.order_ = np.array([self.state_names_.index(n) for n in REGIME_NAMES])
+        self.n_features_in_ = X.shape[1]
+        self.training_log_likelihood_ = float(self.hmm_.score(Z))
+        return self
+
+    def _best_of_restarts(self, Z: np.ndarray) -> GaussianHMM:
+        cfg, best, best_score = self.config, None, -np.inf
+        for i in range(max(cfg.n_init, 1)):
+            hmm = GaussianHMM(n_components=cfg.n_components, covariance_type=cfg.covariance_type,
+                              random_state=cfg.random_state + i, n_iter=cfg.n_iter, tol=cfg.tol)
+            hmm.fit(Z)
+            score = hmm.score(Z)
+            if score > best_score:
+                best, best_score = hmm, score
+        return best
+
+    def train(self, features: pd.DataFrame) -> MarketStateClassifier:
+        """Seed 000's name for ``fit``."""
+        return self.fit(features)
+
+    def _select(self, features: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.features_ if c not in features]
+        if missing:
+            raise DataError(f"the regime classifier was fitted on {', '.join(self.features_)}; "
+                            f"the features lack {', '.join(missing)}")
+        X = features.loc[:, list(self.features_)]
+        check_finite(X, "regime features")
+        return X
+
+    def _prepare_emissions(self) -> None:
+        """Cholesky factors of each state's covariance, for p(x | state) per bar."""
+        covars = self.hmm_.covars_  # full (K, F, F) whatever the covariance type
+        self._chol_inv = np.linalg.inv(np.linalg.cholesky(covars))
+        self._log_norm = -0.5 * covars.shape[1] * np.log(2 * np.pi) - np.log(
+            np.diagonal(np.linalg.cholesky(covars), axis1=1, axis2=2)).sum(axis=1)
+        self._log_trans = None
+
+    # ------------------------------------------------------------------ filtering
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "hmm_"):
+            raise RuntimeError("MarketStateClassifier is not fitted: call fit(features) first")
+
+    def log_emission(self, z: np.ndarray) -> np.ndarray:
+        """log p(z | state) for one standardized row ``z`` (F,), per state (K,)."""
+        diff = z[None, :] - self.hmm_.means_  # (K, F)
+        solved = np.einsum("kij,kj->ki", self._chol_inv, diff)
+        return self._log_norm - 0.5 * np.einsum("ki,ki->k", solved, solved)
+
+    def step(self, alpha: np.ndarray | None, z: np.ndarray) -> np.ndarray:
+        """One forward step: the filtered probabilities after row ``z`` given the previous
+        ones (``None`` at the first bar). HMM state order."""
+        prior = self.hmm_.startprob_ if alpha is None else alpha @ self.hmm_.transmat_
+        log_b = self.log_emission(z)
+        weighted = prior * np.exp(log_b - log_b.max())
+        total = weighted.sum()
+        if not total > 0 or not np.isfinite(total):  # far outside every state: keep prior
+            return prior / prior.sum()
+        return weighted / total
+
+    def _filter(self, Z: np.ndarray) -> np.ndarray:
+        out = np.empty((len(Z), self.hmm_.n_components))
+        alpha = None
+        for t in range(len(Z)):
+            alpha = self.step(alpha, Z[t])
+            out[t] = alpha
+        return out
+
+    def standardize(self, features: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        return self.scaler_.transform(self._select(features))
+
+    def filtered_state_probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Causal P(state_t | x_1..x_t) per bar, columns in ``REGIME_NAMES`` order.
+
+        The recursion starts at the first row of ``features``: give it the same start to get
+        the same numbers (the indicator starts at its first bar with features)."""
+        probs = self._filter(self.standardize(features))[:, self.order_]
+        return pd.DataFrame(probs, index=features.index, columns=list(REGIME_NAMES))
+
+    def predict_states(self, features: pd.DataFrame) -> pd.Series:
+        """Most probable named state per bar (index into REGIME_NAMES), causal."""
+        probs = self.filtered_state_probabilities(features)
+        return pd.Series(probs.to_numpy().argmax(axis=1), index=features.index, name="regime")
+
+    def smoothed_state_probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
+        """hmmlearn's forward-backward probabilities: they read the future, for comparison
+        and benchmarks only, never for a backtest."""
+        probs = self.hmm_.predict_proba(self.standardize(features))[:, self.order_]
+        return pd.DataFrame(probs, index=features.index, columns=list(REGIME_NAMES))
+
+
+def state_stats(features: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """Per HMM state: probability-weighted mean and standard deviation of the daily log
+    return (annualized), and the share of bars, from the training features."""
+    if "ret_1" not in features:
+        raise DataError("naming the regimes needs the ret_1 feature (daily log return)")
+    ret = features["ret_1"].to_numpy(dtype=float)
+    weights = probs / probs.sum(axis=0, keepdims=True)
+    mean = weights.T @ ret
+    var = (weights * (ret[:, None] - mean[None, :]) ** 2).sum(axis=0)
+    return pd.DataFrame({"mean_return": mean * 252, "volatility": np.sqrt(var * 252),
+                         "share": probs.mean(axis=0)})
+
+
+def name_states(mean_return: np.ndarray, mean_vol: np.ndarray) -> list[str]:
+    """Name each of five states by the rule in the module docstring."""
+    order_by_vol = np.argsort(mean_vol, kind="stable")
+    calm, volatile = order_by_vol[:3], order_by_vol[3:]
+    names = [""] * len(mean_return)
+    down, rally = sorted(volatile, key=lambda k: mean_return[k])
+    names[down], names[rally] = "high_volatility_downtrend", "high_volatility_rally"
+    calmest, middle, livelier = sorted(calm, key=lambda k: mean_vol[k])
+    names[calmest] = "low_volatility_uptrend"
+    names[middle] = "consolidation"
+    names[livelier] = "momentum_uptrend"
+    return names
+
+
+class RegimeFilter:
+    """The forward recursion bar by bar, for live use: ``update(feature_row)`` returns the
+    filtered probabilities in REGIME_NAMES order, identical to the batch path."""
+
+    def __init__(self, classifier: MarketStateClassifier):
+        classifier._check_fitted()
+        self.classifier = classifier
+        self.alpha: np.ndarray | None = None
+
+    def update(self, row: pd.Series | pd.DataFrame) -> np.ndarray:
+        frame = row.to_frame().T if isinstance(row, pd.Series) else row
+        z = self.classifier.standardize(frame)[-1]
+        self.alpha = self.classifier.step(self.alpha, z)
+        return self.alpha[self.classifier.order_]

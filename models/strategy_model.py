@@ -1,0 +1,236 @@
+"""The whole strategy model of seed 000 as one estimator: features, HMM regime
+probabilities, a scaler fitted on training rows only, and the LSTM over windows.
+
+``fit(bars, labels)`` trains on the bars it is given and nothing else (walk-forward code
+hands it only the past). Samples are the bars with a full window and a known label; the
+last ``validation_fraction`` of them validate early stopping, and every training sample
+whose label window (``label_end``) reaches the first validation bar, plus an ``embargo`` of
+bars before it, is purged so the validation loss is not flattered by overlapping labels.
+
+``predict_proba(bars)`` scores every bar that has a full window, causally: the value at t
+uses bars <= t. ``stream()`` gives the same numbers one bar at a time for live use.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import StandardScaler
+
+from feeds.base import REGIME_NAMES, DataError
+from models.features import GROUP_INPUTS, LOOKBACK, available_groups, build_features, check_finite
+from models.lstm import LSTMConfig, LSTMModel
+from models.regimes import HMMConfig, MarketStateClassifier, RegimeFilter
+
+PROBA_COLUMNS = ("p_hold", "p_call", "p_put")
+REGIME_COLUMNS = tuple(f"p_{name}" for name in REGIME_NAMES)
+#: bar columns the model reads (OHLCV and, when present, the extra feed lines)
+INPUT_COLUMNS = ("open", "high", "low", "close", "volume", "atm_iv", "call_iv", "put_iv",
+                 "put_call_ratio", "option_volume_ratio", "open_interest", "unusual_score",
+                 "dark_pool_ratio", "cpi_release", "consumer_confidence_release")
+
+
+@dataclass
+class FitReport:
+    """What a fit saw: windows, class counts, purged samples, training history."""
+
+    train_start: pd.Timestamp | None = None
+    train_end: pd.Timestamp | None = None
+    n_train: int = 0
+    n_validation: int = 0
+    n_purged: int = 0
+    class_counts: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+
+
+class StrategyModel:
+    """Features -> filtered regime probabilities -> scaler -> LSTM -> hold/call/put."""
+
+    def __init__(self, lstm_config: LSTMConfig | None = None,
+                 hmm_config: HMMConfig | None = None, feature_groups=None,
+                 validation_fraction: float = 0.2, embargo: int = 5):
+        self.lstm_config = lstm_config or LSTMConfig()
+        self.hmm_config = hmm_config or HMMConfig()
+        self.feature_groups = tuple(feature_groups) if feature_groups else None
+        self.validation_fraction = validation_fraction
+        self.embargo = embargo
+
+    @property
+    def sequence_length(self) -> int:
+        return self.lstm_config.sequence_length
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars before the first bar that gets a score."""
+        return LOOKBACK - 1 + self.sequence_length - 1
+
+    # ------------------------------------------------------------------ inputs
+    def features(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """The feature frame of the fitted feature groups (NaN during warm-up)."""
+        missing = [c for g in self.groups_ for c in GROUP_INPUTS[g] if c not in bars]
+        if missing:
+            raise DataError(f"this model was trained on the feature groups "
+                            f"{', '.join(self.groups_)}; the data lacks "
+                            f"{', '.join(missing)} (a different source or feature set)")
+        return build_features(bars, self.groups_)
+
+    def model_inputs(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Features plus the HMM's filtered regime probabilities, per bar (warm-up NaN).
+        The regime filter starts at the first bar with features."""
+        feats = self.features(bars)
+        inputs = pd.DataFrame(np.nan, index=bars.index,
+                              columns=list(feats.columns) + list(REGIME_COLUMNS))
+        ready = feats.index[LOOKBACK - 1:]
+        if len(ready):
+            body = feats.loc[ready]
+            check_finite(body, "model features")
+            probs = self.hmm_.filtered_state_probabilities(body).to_numpy()
+            inputs.loc[ready] = np.hstack([body.to_numpy(), probs])
+        return inputs
+
+    def _windows(self, scaled: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Windows of ``sequence_length`` rows ending at each row index in ``ends``."""
+        L = self.sequence_length
+        view = np.lib.stride_tricks.sliding_window_view(scaled, (L, scaled.shape[1]))[:, 0]
+        return view[ends - (L - 1)]
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, bars: pd.DataFrame, labels: pd.DataFrame,
+            hmm: MarketStateClassifier | None = None,
+            hmm_bars: pd.DataFrame | None = None) -> StrategyModel:
+        """Train on ``bars`` with ``labels`` (``models.labels.strategy_labels``). The HMM is
+        ``hmm`` if given (already fitted), else fitted on ``hmm_bars`` (a longer history,
+        as the seed does) or on ``bars``."""
+        self.groups_ = self.feature_groups or available_groups(bars)
+        if hmm is None:
+            source = hmm_bars if hmm_bars is not None else bars
+            hmm_features = build_features(source, self.groups_).iloc[LOOKBACK - 1:]
+            hmm = MarketStateClassifier(self.hmm_config).fit(hmm_features)
+        self.hmm_ = hmm
+        inputs = self.model_inputs(bars)
+        self.feature_names_ = tuple(inputs.columns)
+        labels = labels.reindex(bars.index)
+        first = LOOKBACK - 1 + self.sequence_length - 1
+        ends = np.arange(first, len(bars))
+        label_end = pd.DatetimeIndex(labels["label_end"])
+        known = np.isfinite(labels["label"].to_numpy()) & (label_end <= bars.index[-1])
+        ends = ends[known[ends]]  # a label reading bars after the training data is purged
+        if len(ends) < 10:
+            raise DataError(f"too little history to train the LSTM: {len(bars)} bars give "
+                            f"{len(ends)} labelled windows (need at least 10; warm-up is "
+                            f"{first} bars for features and sequence_length "
+                            f"{self.sequence_length})")
+        n_val = int(round(len(ends) * self.validation_fraction)) if len(ends) >= 20 else 0
+        train_ends, val_ends = ends[: len(ends) - n_val], ends[len(ends) - n_val:]
+        purged = 0
+        if n_val:
+            cutoff = bars.index[max(val_ends[0] - self.embargo, 0)]
+            label_end = pd.DatetimeIndex(labels["label_end"].to_numpy()[train_ends])
+            keep = label_end < cutoff
+            purged = int((~keep).sum())
+            train_ends = train_ends[keep]
+        rows = inputs.to_numpy(dtype=float)
+        first_train_row = train_ends[0] - (self.sequence_length - 1)
+        self.scaler_ = StandardScaler().fit(rows[first_train_row: train_ends[-1] + 1])
+        scaled = np.nan_to_num(self.scaler_.transform(rows)).astype(np.float32)
+        y = labels["label"].to_numpy()
+        self.lstm_ = LSTMModel(config=self.lstm_config,
+                               sequence_length=self.sequence_length,
+                               num_features=scaled.shape[1])
+        X_val = self._windows(scaled, val_ends) if n_val else None
+        self.lstm_.fit(self._windows(scaled, train_ends), y[train_ends], X_val,
+                       y[val_ends] if n_val else None)
+        self.report_ = FitReport(
+            train_start=bars.index[first_train_row], train_end=bars.index[-1],
+            n_train=len(train_ends), n_validation=int(n_val), n_purged=purged,
+            class_counts={int(k): int(v) for k, v in zip(*np.unique(y[train_ends],
+                                                                      return_counts=True),
+                                                         strict=True)},
+            history=self.lstm_.history_)
+        return self
+
+    # ------------------------------------------------------------------ scoring
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "lstm_"):
+            raise RuntimeError("StrategyModel is not fitted: call fit(bars, labels) first")
+
+    def predict_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """``p_hold, p_call, p_put`` and the regime probabilities per bar (NaN until a full
+        window exists)."""
+        self._check_fitted()
+        inputs = self.model_inputs(bars)
+        self._check_columns(inputs.columns)
+        out = pd.DataFrame(np.nan, index=bars.index, columns=list(PROBA_COLUMNS))
+        ends = np.arange(self.warmup_bars, len(bars))
+        if len(ends):
+            scaled = self.scaler_.transform(inputs.to_numpy(dtype=float)).astype(np.float32)
+            out.iloc[ends] = self.lstm_.predict_proba(self._windows(scaled, ends))
+        return pd.concat([out, inputs.loc[:, list(REGIME_COLUMNS)]], axis=1)
+
+    def permutation_importance(self, bars: pd.DataFrame, labels: pd.DataFrame, start,
+                               seed: int = 42) -> pd.Series:
+        """Accuracy drop when one input column is shuffled across the labelled windows
+        scored from ``start`` on (validation data the model did not train on)."""
+        self._check_fitted()
+        inputs = self.model_inputs(bars)
+        scaled = self.scaler_.transform(inputs.to_numpy(dtype=float)).astype(np.float32)
+        y = labels["label"].reindex(bars.index).to_numpy()
+        ends = np.arange(self.warmup_bars, len(bars))
+        ends = ends[(bars.index[ends] >= pd.Timestamp(start)) & np.isfinite(y[ends])]
+        if len(ends) < 5:
+            raise DataError("too few labelled bars to measure feature importance")
+        X, target = self._windows(scaled, ends).copy(), y[ends].astype(int)
+        base = float((self.lstm_.predict(X) == target).mean())
+        rng = np.random.default_rng(seed)
+        drops = {}
+        for j, name in enumerate(self.feature_names_):
+            shuffled = X.copy()
+            shuffled[:, :, j] = X[rng.permutation(len(X)), :, j]
+            drops[name] = base - float((self.lstm_.predict(shuffled) == target).mean())
+        return pd.Series(drops, name="importance").sort_values(ascending=False)
+
+    def _check_columns(self, columns) -> None:
+        if tuple(columns) != self.feature_names_:
+            raise DataError("this model was trained on the features "
+                            f"{', '.join(self.feature_names_)}; the data gives "
+                            f"{', '.join(columns)} (a different source or feature set)")
+
+    def stream(self) -> SignalStream:
+        """Bar-by-bar scoring with the same numbers as ``predict_proba``."""
+        self._check_fitted()
+        return SignalStream(self)
+
+
+class SignalStream:
+    """Feeds one bar at a time (a dict or Series of bar columns) and returns the class and
+    regime probabilities of that bar (NaN during warm-up)."""
+
+    def __init__(self, model: StrategyModel):
+        self.model = model
+        self.bars: deque = deque(maxlen=LOOKBACK)
+        self.window: deque = deque(maxlen=model.sequence_length)
+        self.regimes = RegimeFilter(model.hmm_)
+        self.dates: deque = deque(maxlen=LOOKBACK)
+
+    def update(self, date, bar) -> np.ndarray:
+        """Probabilities ``p_hold, p_call, p_put`` followed by the five regime ones."""
+        self.dates.append(pd.Timestamp(date))
+        self.bars.append({c: float(bar[c]) for c in INPUT_COLUMNS if c in bar})
+        out = np.full(len(PROBA_COLUMNS) + len(REGIME_COLUMNS), np.nan)
+        if len(self.bars) < LOOKBACK:
+            return out
+        frame = pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))
+        feats = self.model.features(frame).iloc[[-1]]
+        check_finite(feats, "model features")
+        regimes = self.regimes.update(feats)
+        row = np.concatenate([feats.to_numpy()[0], regimes])
+        self.model._check_columns(list(feats.columns) + list(REGIME_COLUMNS))
+        self.window.append(self.model.scaler_.transform(row[None, :])[0].astype(np.float32))
+        out[len(PROBA_COLUMNS):] = regimes
+        if len(self.window) == self.model.sequence_length:
+            out[: len(PROBA_COLUMNS)] = self.model.lstm_.predict_proba(
+                np.stack(self.window)[None])[0]
+        return out

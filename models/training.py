@@ -1,0 +1,130 @@
+"""Training the strategy model for one symbol from a market source, as seed 000 does:
+the HMM on a long history, the LSTM on recent years, labels priced on the source's chain.
+
+Everything here ends at ``end`` (inclusive): no bar after it is read, labels that would
+need bars after it are purged, so a model trained with ``end`` = the day before a backtest
+starts has never seen the backtest.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+from feeds.base import DataError, MarketSource
+from models.features import LOOKBACK
+from models.labels import LabelConfig, strategy_labels
+from models.lstm import LSTMConfig
+from models.regimes import HMMConfig
+from models.strategy_model import StrategyModel
+
+#: default history lengths before ``end``: HMM 12 years, LSTM 4 (seed: 2010 and 2020)
+HMM_YEARS, LSTM_YEARS = 12, 4
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What to train on and with which settings."""
+
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)
+    hmm: HMMConfig = field(default_factory=HMMConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    #: first bar of the HMM's history (None: HMM_YEARS before the end)
+    hmm_start: pd.Timestamp | None = None
+    #: first labelled bar of the LSTM's history (None: LSTM_YEARS before the end)
+    lstm_start: pd.Timestamp | None = None
+    validation_fraction: float = 0.2
+    embargo: int = 5
+
+    def make_model(self) -> StrategyModel:
+        return StrategyModel(lstm_config=self.lstm, hmm_config=self.hmm,
+                             validation_fraction=self.validation_fraction,
+                             embargo=self.embargo)
+
+
+def load_config_file(path: Path | str) -> dict:
+    """A TOML or YAML file with optional tables ``[lstm]``, ``[hmm]``, ``[labels]`` (keys
+    as in LSTM_CONFIG / HMM_CONFIG / LabelConfig), e.g. ``[lstm]\\nepochs = 5``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise DataError(f"{path}: cannot parse ({exc})") from None
+    unknown = set(data) - {"lstm", "hmm", "labels"}
+    if unknown:
+        raise DataError(f"{path}: unknown sections {', '.join(sorted(unknown))} "
+                        "(use lstm, hmm, labels)")
+    return data
+
+
+def _override(config, values: dict, where: str):
+    names = {f.name for f in fields(config)}
+    unknown = set(values) - names
+    if unknown:
+        raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(names))}")
+    merged = asdict(config)
+    for key, value in values.items():
+        merged[key] = tuple(value) if isinstance(value, list) else value
+    return type(config)(**merged)
+
+
+def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
+              hmm_start=None, lstm_start=None) -> TrainingSpec:
+    """A TrainingSpec from the seed's defaults, a config file and command-line overrides."""
+    data = load_config_file(config_file) if config_file else {}
+    where = str(config_file)
+    lstm = _override(LSTMConfig(), data.get("lstm", {}), where)
+    if epochs is not None:
+        lstm = _override(lstm, {"epochs": epochs}, "--epochs")
+    return TrainingSpec(lstm=lstm, hmm=_override(HMMConfig(), data.get("hmm", {}), where),
+                        labels=_override(LabelConfig(), data.get("labels", {}), where),
+                        hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,
+                        lstm_start=pd.Timestamp(lstm_start) if lstm_start else None)
+
+
+@dataclass
+class TrainingData:
+    bars: pd.DataFrame
+    hmm_bars: pd.DataFrame
+    labels: pd.DataFrame
+    chain: object
+
+
+def training_data(source: MarketSource, symbol: str, end: pd.Timestamp, spec: TrainingSpec,
+                  progress: bool = False) -> TrainingData:
+    """Bars (with warm-up before the LSTM start), HMM bars and labels, all ending at ``end``."""
+    history = source.bars(symbol, None, end)
+    if history.empty:
+        raise DataError(f"{symbol}: no bars on or before {end:%Y-%m-%d} to train on")
+    end = history.index[-1]
+    lstm_start = spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS)
+    hmm_start = spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS)
+    first = history.index.searchsorted(lstm_start)
+    warmup = LOOKBACK + spec.lstm.sequence_length
+    bars = history.iloc[max(first - warmup, 0):]
+    hmm_bars = history[history.index >= hmm_start]
+    chain = source.option_chain(symbol)
+    if chain is None:
+        raise DataError(f"{symbol}: the source has no option chain to price labels with")
+    labels = strategy_labels(chain, spec.labels, start=bars.index[0], end=end,
+                             progress=progress)
+    return TrainingData(bars, hmm_bars, labels, chain)
+
+
+def train_strategy_model(source: MarketSource, symbol: str, end: pd.Timestamp,
+                         spec: TrainingSpec, progress: bool = False) -> StrategyModel:
+    """Fit a StrategyModel on ``symbol``'s history up to ``end`` (inclusive)."""
+    data = training_data(source, symbol, end, spec, progress)
+    return spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)

@@ -1,0 +1,232 @@
+"""Test helpers for the IB side: a paper run on the fake TWS, driven bar by bar.
+
+``PaperRun`` starts a ``FakeTWS``, builds the paper cerebro (``brokers.paper_cli.build``)
+and runs it on a thread; ``push(bar)`` streams one live bar and returns when the strategy
+has processed it *and* the fake has received every order the broker sent on it, so the
+next bar (which fills market orders at its open in 'next_bar_open' mode) never races an
+order. ``ib_log`` fails a test on any ib_async decoder error and on unexpected ERRORs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+
+import backtrader as bt
+import pytest
+from fake_tws import FakeTWS
+
+from brokers.ib_store import StoreSettings
+from brokers.paper_cli import PaperSettings, build
+
+FAST = dict(reconnect_delay=0.05, reconnect_max_delay=0.2, connect_timeout=3.0,
+            request_timeout=3.0, pacing_delay=0.01)
+
+
+class IBLogCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+        self.allowed: list[str] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def allow(self, *patterns: str) -> None:
+        """ERROR messages matching these regexes are expected in this test."""
+        self.allowed += patterns
+
+    def problems(self) -> list[str]:
+        out = []
+        for r in self.records:
+            text = r.getMessage()
+            if r.name == "ib_async.Decoder":
+                out.append(f"decoder: {text}")
+            elif r.levelno >= logging.ERROR and not any(re.search(p, text)
+                                                        for p in self.allowed):
+                out.append(f"{r.name}: {text}")
+            elif "No order found" in text or "Unknown reqId" in text:
+                out.append(f"{r.name}: {text}")
+        return out
+
+
+@pytest.fixture(name="ib_log")
+def ib_log_fixture():
+    """Collects ib_async's log; the test fails on decoder errors and unexpected ERRORs."""
+    collector = IBLogCollector()
+    logger = logging.getLogger("ib_async")
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(collector)
+    yield collector
+    logger.removeHandler(collector)
+    logger.setLevel(old)
+    problems = collector.problems()
+    assert not problems, "ib_async logged:\n" + "\n".join(problems)
+
+
+def zigzag_bars(n: int, start: dt.date = dt.date(2024, 1, 1), base: float = 100.0,
+                slope: float = 0.3) -> list[tuple]:
+    """Daily bars of a noisy uptrend (RuleSignal says BUY with confidence once warm)."""
+    out = []
+    for i in range(n):
+        p = base + i * slope + (2.0 if i % 3 == 0 else 0.0)
+        out.append((start + dt.timedelta(days=i), p, p + 1.0, p - 1.0, p + 0.2, 1000.0))
+    return out
+
+
+def ib_history(bars: list[tuple]) -> list[tuple]:
+    return [(d.strftime("%Y%m%d"), o, h, lo, c, v) for d, o, h, lo, c, v in bars]
+
+
+def epoch(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+class Progress(bt.Analyzer):
+    """Counts live bars the strategy has finished (after its ``next``); records every order
+    notification the strategy receives."""
+
+    params = (("run", None),)
+
+    def notify_order(self, order):
+        self.p.run.record(order)
+
+    def next(self):
+        if not self.strategy.datas[0].backfilling:
+            self.p.run.bar_done()
+
+
+class Scripted(bt.Strategy):
+    """Does ``actions[k](strategy)`` on the k-th live bar (0-based); records notifications."""
+
+    params = (("actions", None), ("run", None), ("signal_factory", None), ("trade_start", None),
+              ("config", None))
+
+    def __init__(self):
+        self.live = 0
+        self.orders = []
+
+    def next(self):
+        if self.datas[0].backfilling:
+            return
+        action = (self.p.actions or {}).get(self.live)
+        self.live += 1
+        if action is not None:
+            action(self)
+
+
+class PaperRun:
+    """A paper run on a fake TWS; use as a context manager."""
+
+    def __init__(self, tws: FakeTWS, bars: list[tuple], live: list[tuple], strategy: str = "equity",
+                 actions: dict | None = None, client_id: int = 11, settings: dict | None = None,
+                 journal=None):
+        self.tws = tws
+        self.bars = bars
+        self.live = list(live)
+        self.pushed = 0
+        self.notes: list = []
+        self.orders: list = []  # every notified order (clones), in notification order
+        self.events: list[str] = []
+        self._cond = threading.Condition()
+        self._done_bars = 0
+        self.error: BaseException | None = None
+        options = dict(strategy="equity" if strategy == "scripted" else strategy,
+                       symbols=["SPY"],
+                       store=StoreSettings(port=tws.port, client_id=client_id, **FAST),
+                       bar_size="5 secs", tz="UTC", max_bars=len(live), qcheck=0.02,
+                       trade_start=bars[-1][0] + dt.timedelta(days=1))
+        self.settings = PaperSettings(**{**options, **(settings or {})})
+        self.cerebro, self.store, self.broker, self.datas = build(
+            self.settings, journal=journal, out=self._out)
+        if strategy == "scripted":
+            self.cerebro.strats.clear()
+            self.cerebro.addstrategy(Scripted, actions=actions, run=self)
+        self.cerebro.addanalyzer(Progress, run=self)
+        self.thread = threading.Thread(target=self._run, name="cerebro", daemon=True)
+
+    def _out(self, text: str) -> None:
+        with self._cond:
+            self.events.append(text)
+            self._cond.notify_all()
+
+    def _run(self):
+        try:
+            self.result = self.cerebro.run()
+        except BaseException as exc:  # surfaced by finish()
+            self.error = exc
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def __enter__(self) -> PaperRun:
+        self.thread.start()
+        self.tws.wait_until(lambda: self.tws.subscribers("SPY") > 0, what="bar subscription")
+        return self
+
+    def __exit__(self, *exc):
+        self.store.stop()
+        self.thread.join(10)
+
+    # called from the cerebro thread
+    def bar_done(self):
+        with self._cond:
+            self._done_bars += 1
+            self._cond.notify_all()
+
+    def record(self, order):
+        with self._cond:
+            self.notes.append((order.getstatusname(), dict(order.info), order.executed.size,
+                               order.executed.price, order.executed.comm, order.ref))
+            self.orders.append(order)
+            self._cond.notify_all()
+
+    # called from the test thread
+    def wait(self, predicate, timeout: float = 5.0, what: str = "condition") -> None:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: predicate() or self.error is not None, timeout)
+        if self.error is not None:
+            raise self.error
+        assert ok, f"timed out waiting for {what}; events: {self.events[-5:]}"
+
+    def push(self) -> tuple:
+        """Stream the next live bar; return when it is processed and its orders arrived."""
+        bar = self.live[self.pushed]
+        self.pushed += 1
+        day, o, h, lo, c, v = bar
+        target = self._done_bars + 1
+        self.tws.push_bar("SPY", epoch(day), o, h, lo, c, v)
+        self.wait(lambda: self._done_bars >= target, what=f"bar {day} processed")
+        sent = self.broker.sent
+        self.tws.wait_until(lambda: len(self.tws.placed) >= sent, what="orders at the fake")
+        return bar
+
+    def wait_bars(self, n: int, what: str = "") -> None:
+        """Wait until the strategy has finished ``n`` live bars in total."""
+        self.wait(lambda: self._done_bars >= n, what=what or f"{n} live bar(s)")
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for cerebro to stop by itself (after --max-bars)."""
+        self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        assert not self.thread.is_alive(), "cerebro did not stop after --max-bars"
+
+    def statuses(self) -> list[str]:
+        with self._cond:
+            return [n[0] for n in self.notes]
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """Stream the remaining live bars, then wait for cerebro to stop (--max-bars)."""
+        while self.pushed < len(self.live):
+            self.push()
+        self.join(timeout)
+
+
+def frame_bars(frame) -> list[tuple]:
+    """(date, open, high, low, close, volume) rows of a bars DataFrame indexed by date."""
+    return [(ts.date(), float(r.open), float(r.high), float(r.low), float(r.close),
+             float(r.volume)) for ts, r in zip(frame.index, frame.itertuples(), strict=True)]

@@ -1,0 +1,104 @@
+"""The IB feed: 5-second bars resampled, keepUpToDate bars, and pacing (error 162)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fake_tws import FakeTWS
+from ib_async import Stock
+from ib_harness import (
+    FAST,
+    PaperRun,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+)
+
+from brokers.ib_store import IBError, IBStore
+
+START = dt.datetime(2024, 1, 2, 9, 30)
+
+
+def minute_history(n: int = 60) -> list[tuple]:
+    return [((START + dt.timedelta(minutes=i)).strftime("%Y%m%d %H:%M:%S"), 100.0 + i % 5,
+             101.0 + i % 5, 99.0 + i % 5, 100.5 + i % 5, 500.0) for i in range(n)]
+
+
+def utc_epoch(when: dt.datetime) -> int:
+    return int(when.replace(tzinfo=dt.UTC).timestamp())
+
+
+def bars_of(data, n: int) -> list[tuple]:
+    """The last ``n`` bars the feed delivered: (datetime, open, high, low, close, volume)."""
+    out = []
+    for ago in range(n - 1, -1, -1):
+        out.append((data.datetime.datetime(-ago), data.open[-ago], data.high[-ago],
+                    data.low[-ago], data.close[-ago], data.volume[-ago]))
+    return out
+
+
+@pytest.fixture
+def tws():
+    with FakeTWS() as fake:
+        fake.add_stock("SPY", 756733, price=100.0)
+        fake.set_history("SPY", minute_history())
+        yield fake
+
+
+def test_realtime_5s_bars_resampled_to_minutes(tws, ib_log):
+    history = [(START.date(), 0, 0, 0, 0, 0)]
+    settings = {"bar_size": "1 min", "trade_start": START.date()}
+    minute = START + dt.timedelta(minutes=60)
+    with PaperRun(tws, history, [None, None], strategy="scripted", actions={},
+                  settings=settings) as run:
+        for k in range(12):  # 10:30:00 .. 10:30:55: the bar closes on the 12th
+            price = 200.0 + 0.1 * k
+            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), price,
+                         210.0 if k == 4 else price + 0.5, 190.0 if k == 7 else price - 0.5,
+                         price + 0.25, 10.0)
+        run.wait_bars(1, "the 10:30 bar as soon as its last 5-second bar arrived")
+        for k in range(12, 24):
+            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), 300.0, 301.0,
+                         299.0, 300.5, 1.0)
+        run.join()
+    first, second = bars_of(run.datas[0], 2)
+    assert first[0] == minute
+    assert first[1:] == pytest.approx((200.0, 210.0, 190.0, 201.35, 120.0))
+    assert second == (minute + dt.timedelta(minutes=1), 300.0, 301.0, 299.0, 300.5, 12.0)
+    assert len(run.datas[0]) == 62  # 60 backfilled minutes + 2 live ones
+
+
+def test_keep_up_to_date_bars_close_when_the_next_one_starts(tws, ib_log):
+    history = [(START.date(), 0, 0, 0, 0, 0)]
+    settings = {"bar_size": "1 min", "live": "keep_up", "trade_start": START.date()}
+    minute = START + dt.timedelta(minutes=60)
+    with PaperRun(tws, history, [None, None], strategy="scripted", actions={},
+                  settings=settings) as run:
+        for close in (150.0, 152.0, 151.0):  # the 10:30 bar, updated three times
+            tws.push_bar("SPY", utc_epoch(minute), 150.0, 152.0, 149.0, close, 30.0)
+        tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=1)), 151.0, 151.0,
+                     151.0, 151.0, 1.0)
+        run.wait_bars(1, "10:30 delivered when 10:31 starts")
+        tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=2)), 153.0, 153.0,
+                     153.0, 153.0, 1.0)
+        run.join()
+    assert bars_of(run.datas[0], 2) == [
+        (minute, 150.0, 152.0, 149.0, 151.0, 30.0),
+        (minute + dt.timedelta(minutes=1), 151.0, 151.0, 151.0, 151.0, 1.0)]
+
+
+def test_pacing_error_162_backs_off_then_gives_up_clearly(tws, ib_log):
+    ib_log.allow(r"Error 162", r"Error 200")
+    store = IBStore(port=tws.port, client_id=5, **FAST).start()
+    try:
+        [spy] = store.qualify(Stock("SPY", "SMART", "USD"))
+        tws.history_errors["SPY"] = [162, 162]
+        bars = store.historical_bars(spy, "3600 S", "1 min")
+        assert len(bars) == 60
+        assert sum(f[0] == "20" for _, f in tws.received) == 3
+        tws.history_errors["SPY"] = [162] * 4
+        with pytest.raises(IBError, match="refused 4 times with error 162"):
+            store.historical_bars(spy, "3600 S", "1 min")
+        with pytest.raises(IBError, match="no .*contract for QQQQ STK"):
+            store.qualify(Stock("QQQQ", "SMART", "USD"))
+    finally:
+        store.stop()

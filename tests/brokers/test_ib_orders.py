@@ -1,0 +1,114 @@
+"""Stock orders on the IB broker against the fake TWS: fill, partial fill, reject, cancel.
+
+The real ib_async client talks to the fake over a socket; the strategy runs in backtrader's
+live loop on a thread and the test streams bars one at a time (``ib_harness.PaperRun``).
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+import pytest
+from fake_tws import FakeTWS
+from ib_harness import (
+    PaperRun,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    zigzag_bars,
+)
+
+HISTORY = zigzag_bars(80)
+LIVE = zigzag_bars(86)[80:]
+
+
+@pytest.fixture
+def tws():
+    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
+        fake.add_stock("SPY", 756733, price=HISTORY[-1][4])
+        fake.set_history("SPY", ib_history(HISTORY))
+        yield fake
+
+
+def test_equity_strategy_market_order_fills_at_next_bar_open(tws, ib_log):
+    tws.order_mode = "next_bar_open"
+    with PaperRun(tws, HISTORY, LIVE[:2]) as run:
+        run.push()
+        assert len(tws.placed) == 1
+        placed = tws.placed[0]
+        assert (placed.action, placed.order_type) == ("BUY", "MKT")
+        assert placed.order_ref.startswith("btml/EquityStrategy/buy/SPY/")
+        run.push()
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Completed"]
+    _, info, size, price, comm, _ = run.notes[-1]
+    open_next = LIVE[1][1]
+    assert size == placed.quantity and price == pytest.approx(open_next)
+    assert comm == pytest.approx(0.005 * placed.quantity)
+    broker = run.broker
+    assert broker.getposition(run.datas[0]).size == placed.quantity
+    expected_cash = 100_000 - placed.quantity * open_next - 0.005 * placed.quantity
+    assert broker.cash_total() == pytest.approx(expected_cash)
+    assert broker.getvalue() == pytest.approx(expected_cash + placed.quantity * LIVE[1][4])
+    order = broker.journal.order(info["order_ref"])
+    assert (order["status"], order["filled"], order["perm_id"]) == ("completed",
+                                                                    placed.quantity, 900001)
+    fills = broker.journal.fills(info["order_ref"])
+    assert len(fills) == 1 and fills[0]["booked"] == 1 and fills[0]["commission"] > 0
+
+
+def test_partial_fill_then_the_rest(tws, ib_log):
+    tws.order_mode = "hold"
+    actions = {0: lambda s: setattr(s, "o", s.buy(size=100))}
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions=actions) as run:
+        run.push()
+        order = tws.wait_for_order()
+        tws.fill(order, quantity=40, price=101.0)
+        run.wait(lambda: "Partial" in run.statuses(), what="Partial")
+        assert run.notes[-1][2] == 40
+        tws.fill(order, price=102.0)
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Partial", "Completed"]
+    _, _, size, price, comm, _ = run.notes[-1]
+    assert size == 100 and price == pytest.approx((40 * 101 + 60 * 102) / 100)
+    assert comm == pytest.approx(0.005 * 100)
+    assert run.broker.getposition(run.datas[0]).size == 100
+    assert len(tws.placed) == 1
+
+
+@pytest.mark.parametrize("reason, status", [
+    ("The order quantity exceeds the maximum allowed for this account", "Rejected"),
+    ("YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH "
+     "LOAN VALUE MUST EXCEED THE INITIAL MARGIN", "Margin"),
+])
+def test_rejection_201_carries_ibs_reason(tws, ib_log, reason, status):
+    ib_log.allow(r"Error 201")
+    tws.order_mode, tws.reject_reason = "reject", reason
+    actions = {0: lambda s: s.buy(size=100)}
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions=actions) as run:
+        run.push()
+        run.wait(lambda: status in run.statuses(), what=status)
+        run.finish()
+    assert run.statuses() == ["Submitted", status]
+    info = run.notes[-1][1]
+    assert info["reason"] == reason
+    assert run.broker.journal.order(info["order_ref"])["status"] == status.lower()
+    assert run.broker.getposition(run.datas[0]).size == 0
+
+
+def test_cancel_202_gives_canceled(tws, ib_log):
+    ib_log.allow(r"Error 202")
+    tws.order_mode = "hold"
+    actions = {0: lambda s: setattr(s, "o", s.buy(size=10, exectype=bt.Order.Limit, price=50.0)),
+               1: lambda s: s.cancel(s.o)}
+    with PaperRun(tws, HISTORY, LIVE[:3], strategy="scripted", actions=actions) as run:
+        run.push()
+        assert tws.placed[0].order_type == "LMT" and tws.placed[0].limit == 50.0
+        run.wait(lambda: "Accepted" in run.statuses(), what="Accepted")
+        run.push()
+        run.wait(lambda: "Canceled" in run.statuses(), what="Canceled")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Canceled"]
+    assert tws.wait_for_order().status == "Cancelled"
+    assert any(f[0] == "4" for _, f in tws.received)  # cancelOrder went over the wire
+    assert run.broker.journal.order(run.notes[-1][1]["order_ref"])["status"] == "canceled"

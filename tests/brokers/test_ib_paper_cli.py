@@ -1,0 +1,126 @@
+"""``run.py paper`` against the fake TWS: a --max-bars smoke run, live-account refusals,
+and the connection handshake at the server versions the client supports."""
+
+from __future__ import annotations
+
+import _thread
+import datetime as dt
+import sqlite3
+import threading
+
+import pytest
+from fake_tws import FakeTWS
+from ib_async import Stock
+from ib_harness import (
+    FAST,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    zigzag_bars,
+)
+
+import run as cli
+from brokers.ib_store import IBStore
+
+
+def paper_args(tws, tmp_path, *extra) -> list[str]:
+    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
+            "--client-id", "21", "--bar-size", "5 secs", "--backfill", "1 D",
+            "--timezone", "UTC", "--journal", str(tmp_path / "journal.sqlite"),
+            "--connect-timeout", "3", *extra]
+
+
+def today_bars(n: int) -> list[tuple]:
+    """History up to yesterday (it only warms up), then ``n`` live bars of today."""
+    today = dt.datetime.now(dt.UTC).date()
+    bars = zigzag_bars(80 + n, start=today - dt.timedelta(days=80))
+    return bars
+
+
+def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
+    bars = today_bars(3)
+    midnight = dt.datetime.combine(bars[80][0], dt.time(), dt.UTC)
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=bars[79][4])
+        tws.set_history("SPY", ib_history(bars[:80]))
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault(
+            "code", cli.main(paper_args(tws, tmp_path, "--max-bars", "3"))))
+        thread.start()
+        tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
+        for k, (_, o, h, lo, c, v) in enumerate(bars[80:]):
+            when = int((midnight + dt.timedelta(seconds=5 * k)).timestamp())
+            tws.push_bar("SPY", when, o, h, lo, c, v)
+            if k == 0:  # the strategy buys on the first live bar; let the order arrive
+                tws.wait_until(lambda: len(tws.placed) == 1, what="the first order")
+        thread.join(20)
+        assert not thread.is_alive()
+    out = capsys.readouterr().out
+    assert result["code"] == 0
+    assert "paper: equity on SPY" in out
+    assert out.count(" | value ") == 3  # one status line per live bar
+    assert "fill BOT" in out and "done: 1 fill(s)" in out
+    db = sqlite3.connect(tmp_path / "journal.sqlite")
+    rows = db.execute("SELECT o.status, i.strategy, i.intent FROM orders o "
+                      "JOIN intents i USING (order_ref)").fetchall()
+    assert rows == [("completed", "EquityStrategy", "buy")]
+    assert db.execute("SELECT COUNT(*) FROM fills WHERE booked=1").fetchone()[0] == 1
+
+
+def test_live_account_is_refused_without_live(tmp_path, capsys, ib_log):
+    with FakeTWS(accounts=("U7654321",)) as tws:
+        tws.add_stock("SPY", 756733)
+        tws.set_history("SPY", ib_history(zigzag_bars(80)))
+        code = cli.main(paper_args(tws, tmp_path))
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "account U7654321 is not a paper account" in err and "--live" in err
+        code = cli.main(paper_args(tws, tmp_path, "--live"))  # stdin is not a terminal
+        assert code == 2
+        assert "confirm with --confirm-live U7654321" in capsys.readouterr().err
+        code = cli.main(paper_args(tws, tmp_path, "--live", "--confirm-live", "U1111111"))
+        assert code == 2
+        assert "does not match the live account" in capsys.readouterr().err
+        assert tws.placed == [] and tws.connected_client_ids == []
+
+
+@pytest.mark.parametrize("version", [157, 170, 176, 178])
+def test_handshake_negotiates_the_server_version(version, ib_log):
+    with FakeTWS(server_version=version, cash=25_000.0) as tws:
+        tws.add_stock("SPY", 756733)
+        store = IBStore(port=tws.port, client_id=4, **FAST).start()
+        try:
+            assert store.ib.client.serverVersion() == version
+            assert store.accounts == ("DU1234567",)
+            values = {v.tag: v.value for v in store.last_sync.account_values}
+            assert values["TotalCashValue"] == "25000.00"
+            [spy] = store.qualify(Stock("SPY", "SMART", "USD"))
+            assert spy.conId == 756733 and spy.primaryExchange == "ARCA"
+        finally:
+            store.stop()
+
+
+def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
+    ib_log.allow(r"Error 202")
+    bars = today_bars(1)
+    midnight = dt.datetime.combine(bars[80][0], dt.time(), dt.UTC)
+    with FakeTWS() as tws:
+        tws.order_mode = "hold"
+        tws.add_stock("SPY", 756733, price=bars[79][4])
+        tws.set_history("SPY", ib_history(bars[:80]))
+
+        def operator():
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+            _, o, h, lo, c, v = bars[80]
+            tws.push_bar("SPY", int(midnight.timestamp()), o, h, lo, c, v)
+            tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
+            _thread.interrupt_main()  # what Ctrl-C does
+
+        helper = threading.Thread(target=operator)
+        helper.start()
+        code = cli.main(paper_args(tws, tmp_path, "--cancel-on-exit"))
+        helper.join(10)
+        tws.wait_until(lambda: tws.wait_for_order().status == "Cancelled", what="cancelled")
+    out = capsys.readouterr().out
+    assert code == 130
+    assert "stopping on Ctrl-C" in out and "1 open order(s) cancelled" in out
+    assert [f[0] for _, f in tws.received].count("4") == 1  # one cancelOrder

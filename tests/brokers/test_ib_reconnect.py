@@ -1,0 +1,102 @@
+"""Reliability: a drop mid-order with the fill while disconnected, error 326, 1102.
+
+After every reconnect the broker reconciles with the journal: the fill that happened while
+disconnected (which IB replays only through reqExecutions, firing no events) is booked
+exactly once, the order is never sent again, and positions agree with IB.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fake_tws import FakeTWS
+from ib_harness import (
+    FAST,
+    PaperRun,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    zigzag_bars,
+)
+
+from brokers.ib_store import IBError, IBStore
+
+HISTORY = zigzag_bars(80)
+LIVE = zigzag_bars(84)[80:]
+DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Error 326",
+               r"clientId .* in use", r"Error 1102", r"Connection reset by peer")
+
+
+@pytest.fixture
+def tws():
+    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
+        fake.add_stock("SPY", 756733, price=HISTORY[-1][4])
+        fake.set_history("SPY", ib_history(HISTORY))
+        yield fake
+
+
+def reconciled(run, n):
+    return lambda: sum(e.startswith("reconciled") for e in run.events) >= n
+
+
+def test_fill_while_disconnected_is_booked_once_and_never_resent(tws, ib_log):
+    ib_log.allow(*DROP_ERRORS)
+    tws.order_mode = "hold"
+    actions = {0: lambda s: s.buy(size=100)}
+    with PaperRun(tws, HISTORY, LIVE, strategy="scripted", actions=actions) as run:
+        run.push()
+        order = tws.wait_for_order()
+        run.wait(lambda: "Accepted" in run.statuses(), what="Accepted")
+        tws.paused = True
+        tws.drop_connections()
+        run.wait(lambda: "IB connection disconnected" in run.events, what="disconnect seen")
+        tws.fill(order, price=101.0)  # nobody is connected: no message goes out
+        tws.wait_until(lambda: tws.refused_paused >= 1, what="a refused reconnect attempt")
+        tws.paused = False
+        run.wait(reconciled(run, 2), what="reconciliation after reconnect")
+        cash_after_reconnect = run.broker.cash_total()
+        run.push()
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed after reconcile")
+        tws.send_error(-1, 1102, "Connectivity between IB and TWS has been restored - data "
+                                 "maintained.")
+        run.wait(reconciled(run, 3), what="reconciliation after 1102")
+        run.finish()
+    broker = run.broker
+    ref = run.notes[-1][1]["order_ref"]
+    assert [p.order_ref for p in tws.placed] == [ref]  # sent once, never resent
+    assert run.statuses() == ["Submitted", "Accepted", "Completed"]
+    _, _, size, price, comm, _ = run.notes[-1]
+    assert (size, price, comm) == (100, 101.0, pytest.approx(0.5))
+    fills = broker.journal.fills(ref)
+    assert len(fills) == 1 and fills[0]["booked"] == 1
+    assert broker.getposition(run.datas[0]).size == 100
+    assert cash_after_reconnect == pytest.approx(100_000 - 100 * 101.0 - 0.5)
+    assert broker.cash_total() == pytest.approx(100_000 - 100 * 101.0 - 0.5)
+    first, after_reconnect, after_1102 = broker.reconcile_reports
+    assert after_reconnect == {"reconnect": True, "new_fills": 1, "lost_orders": [],
+                               "position_diffs": []}
+    assert after_1102["new_fills"] == 0 and after_1102["position_diffs"] == []
+    assert run.store.reconnects == 1 and tws.connected_client_ids == []
+
+
+def test_error_326_on_reconnect_backs_off_and_keeps_the_client_id(tws, ib_log):
+    ib_log.allow(*DROP_ERRORS)
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions={}) as run:
+        run.push()
+        tws.drop_connections(busy_reconnects=2)
+        run.wait(reconciled(run, 2), what="reconnected after two 326s")
+        assert tws.refused_326 == 2
+        assert len(run.store.failures) == 2 and all("326" in f for f in run.store.failures)
+        assert tws.connected_client_ids == [run.settings.store.client_id]
+        tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="bars re-subscribed")
+        run.finish()  # the bar after the reconnect still reaches the strategy
+    assert run.datas[0].live_bars == 2
+
+
+def test_first_connect_326_fails_fast_with_a_clear_error(tws, ib_log):
+    ib_log.allow(*DROP_ERRORS)
+    first = IBStore(port=tws.port, client_id=3, **FAST).start()
+    try:
+        with pytest.raises(IBError, match="clientId 3 is in use"):
+            IBStore(port=tws.port, client_id=3, **FAST).start()
+    finally:
+        first.stop()
+    assert tws.refused_326 == 1

@@ -1,0 +1,144 @@
+"""Credit spreads on the IB broker: legs from IB's chain and quotes, one BAG at a net limit.
+
+The fake TWS serves the sample market's SPY chain of the request day (contract details,
+reqSecDefOptParams, option snapshots with model greeks), so the legs IB must pick are the
+ones the simulated broker's rule picks from the same chain, computed here independently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+from fake_tws import FakeTWS
+from ib_harness import (
+    PaperRun,
+    frame_bars,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+)
+
+from brokers import spread_pricing as sp
+from brokers.spreads import SpreadRequest
+
+REQUEST = SpreadRequest("SPY", "put_credit", target_delta=0.30, width=5.0, dte_min=30,
+                        dte_max=45, contracts=2)
+
+
+@pytest.fixture(scope="module")
+def market(sample_market):
+    frame = sample_market.bars("SPY", "2022-09-01", "2023-01-31")
+    bars = frame_bars(frame)
+    return bars[:80], bars[80:84], sample_market.option_chain("SPY")
+
+
+def open_then_close(s):
+    s.opened = s.broker.open_credit_spread(s, s.data, REQUEST)
+
+
+def close_first(s):
+    spread = s.broker.open_spreads("SPY")[0]
+    s.closed = s.broker.close_spread(s, spread.id, tag="test")
+
+
+def test_credit_spread_is_one_bag_filled_at_the_limit_and_closed(market, ib_log):
+    history, live, chain = market
+    day = live[0][0]
+    frame = chain.chain(day)
+    short, long = sp.resolve_legs(frame, REQUEST, float(frame["underlying"].iloc[0]))
+    quotes = frame.set_index("symbol")
+    credit = round(quotes.at[short.symbol, "bid"] - quotes.at[long.symbol, "ask"], 2)
+    with FakeTWS(option_commission=0.65) as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        actions = {0: open_then_close, 1: close_first}
+        with PaperRun(tws, history, live, strategy="scripted", actions=actions) as run:
+            run.push()
+            bag = tws.placed[0]
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            cash_after_open = run.broker.cash_total()
+            spread = dataclasses.replace(run.broker.open_spreads()[0])
+            run.push()
+            close = tws.placed[1]
+            run.wait(lambda: run.statuses().count("Completed") == 2, what="close filled")
+            run.finish()
+        sc = tws.option("SPY", f"{short.expiry:%Y%m%d}", short.strike, "P")
+        lc = tws.option("SPY", f"{long.expiry:%Y%m%d}", long.strike, "P")
+    # one BAG: legs BUY short strike / SELL long strike, SOLD at the natural credit
+    assert bag.contract["secType"] == "BAG" and (bag.action, bag.order_type) == ("SELL", "LMT")
+    assert bag.limit == pytest.approx(credit) and bag.quantity == 2
+    assert [(leg.con_id, leg.ratio, leg.action) for leg in bag.legs] == [
+        (sc.con_id, 1, "BUY"), (lc.con_id, 1, "SELL")]
+    assert not bag.smart_combo_params  # guaranteed combo: never legged into a naked short
+    assert bag.order_ref.startswith("btml/Scripted/open_put_credit/SPY/")
+    # the BAG itself was never qualified
+    assert not any(f[0] == "9" and f[5] == "BAG" for _, f in tws.received)
+    # the spread: legs the backtest rule picks, credit = the limit, per-leg fills once
+    assert (spread.short, spread.long) == (short, long)
+    assert spread.contracts == 2 and spread.entry_credit == pytest.approx(credit)
+    assert spread.margin == pytest.approx((5.0 - credit) * 100 * 2)
+    open_fills = run.broker.journal.fills(bag.order_ref)
+    assert sorted(f["sec_type"] for f in open_fills) == ["BAG", "OPT", "OPT"]
+    assert sum(f["booked"] == 1 for f in open_fills) == 2  # the combo row is not money
+    assert cash_after_open == pytest.approx(100_000 + credit * 200 - 4 * 0.65)
+    # closing: one BAG BOUGHT back at the natural debit
+    debit = round(quotes.at[short.symbol, "ask"] - quotes.at[long.symbol, "bid"], 2)
+    assert (close.action, close.limit, close.quantity) == ("BUY", pytest.approx(debit), 2)
+    assert [(leg.con_id, leg.action) for leg in close.legs] == [(sc.con_id, "BUY"),
+                                                               (lc.con_id, "SELL")]
+    done = run.broker.closed_spreads()[0]
+    assert done.exit_debit == pytest.approx(debit) and done.tag == "test"
+    assert done.realized_pnl == pytest.approx((credit - debit) * 200 - 8 * 0.65)
+    assert run.broker.cash_total() == pytest.approx(100_000 + (credit - debit) * 200 - 8 * 0.65)
+    assert run.broker.position_diffs() == []
+    assert run.statuses() == ["Submitted", "Accepted", "Completed"] * 2
+
+
+def test_spread_refusals_width_and_max_open_spreads(market, ib_log):
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    over_width = SpreadRequest("SPY", "put_credit", width=0.5, contracts=1)
+    actions = {0: lambda s: s.broker.open_credit_spread(s, s.data, over_width),
+               1: lambda s: s.broker.open_credit_spread(s, s.data, REQUEST),
+               2: lambda s: s.broker.open_credit_spread(s, s.data, REQUEST)}
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        settings = {"max_open_spreads": 1}
+        with PaperRun(tws, history, live, strategy="scripted", actions=actions,
+                      settings=settings) as run:
+            run.finish()
+    reasons = [n[1]["reason"] for n in run.notes if n[0] == "Rejected"]
+    assert len(reasons) == 2 and "below the strike grid step" in reasons[0]
+    assert reasons[1] == "max open spreads reached (1 open, 0 pending, limit 1)"
+    assert len(tws.placed) == 1 and len(run.broker.open_spreads()) == 1
+    refused = run.broker.journal.order(run.notes[-1][1]["order_ref"])
+    assert refused["status"] == "refused" and pd.notna(refused["reason"])
+
+
+def test_expired_legs_close_the_spread_at_intrinsic(market, ib_log):
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    actions = {0: open_then_close}
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        with PaperRun(tws, history, live[:2], strategy="scripted", actions=actions) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            spread = run.broker.open_spreads()[0]
+            spot = spread.short.strike - 2.0  # the short put ends $2 in the money
+            tws.expire_options("SPY", f"{spread.expiry:%Y%m%d}", spot)
+            after = spread.expiry + dt.timedelta(days=1)
+            run.live[1] = (after, spot, spot, spot, spot, 1000.0)
+            run.finish()
+    done = run.broker.closed_spreads()[0]
+    assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 2.0, after)
+    assert done.realized_pnl == pytest.approx((done.entry_credit - 2.0) * 200 - 4 * 0.65)
+    assert done.extra["settlement_estimated"] and run.broker.open_spreads() == []
+    assert run.broker.reserved_margin() == 0.0

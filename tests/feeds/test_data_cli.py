@@ -1,0 +1,132 @@
+"""``run.py data fetch``: pre-fills the cache with progress, resumes after an interruption
+without fetching twice, honours ``--free``; and key flags are refused on every command."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fake_polygon import FakeClock, FakePolygon
+
+import run
+from feeds import rate_limit
+from feeds.polygon_options import PolygonOptionChain
+from feeds.secrets import find_key, redact
+
+WINDOW = ["--start-date", "2024-02-05", "--end-date", "2024-02-09"]
+
+
+@pytest.fixture
+def polygon(monkeypatch):
+    with FakePolygon() as fake:
+        monkeypatch.setenv("POLYGON_API_KEY", fake.api_key)
+        monkeypatch.setenv("POLYGON_API_BASE", fake.base)
+        monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+        monkeypatch.delenv("UNUSUAL_WHALES_API_KEY", raising=False)
+        yield fake
+
+
+def fetch(cache, *extra) -> int:
+    return run.main(["data", "fetch", "--symbols", "SPY", *WINDOW, "--options",
+                     "--cache-dir", str(cache), *extra])
+
+
+def test_fetch_fills_the_cache_so_a_backtest_sends_nothing(polygon, tmp_path, capsys,
+                                                           monkeypatch):
+    assert fetch(tmp_path) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"SPY option chains: 100%\|.*\| 5/5 \[\d\d:\d\d<00:00", err)  # progress
+    assert "requests=" in err and "requests sent" in err
+    sent = polygon.count()
+    assert sent > 20 and polygon.count("/v3/reference/options/contracts") >= 5
+    assert fetch(tmp_path) == 0
+    assert polygon.count() == sent
+    assert "done in" in capsys.readouterr().err
+    chain, asked = PolygonOptionChain.chain, []
+    monkeypatch.setattr(PolygonOptionChain, "chain",
+                        lambda self, date: asked.append(date) or chain(self, date))
+    assert run.main(["backtest", "--source", "polygon", "--symbols", "SPY", *WINDOW,
+                     "--strategy", "credit-spread", "--no-report", "-q",
+                     "--cache-dir", str(tmp_path)]) == 0
+    assert asked  # the strategy did ask for chains...
+    assert polygon.count() == sent  # ...and every one was in the cache
+
+
+def test_an_interrupted_fetch_resumes_without_fetching_twice(polygon, tmp_path, monkeypatch,
+                                                            capsys):
+    assert fetch(tmp_path / "whole", "-q") == 0
+    whole = polygon.count()
+    chain = PolygonOptionChain.chain
+    calls = []
+
+    def interrupted(self, date):
+        calls.append(date)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return chain(self, date)
+
+    monkeypatch.setattr(PolygonOptionChain, "chain", interrupted)
+    assert fetch(tmp_path / "resumed") == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    partial = polygon.count() - whole
+    assert 0 < partial < whole
+    monkeypatch.setattr(PolygonOptionChain, "chain", chain)
+    assert fetch(tmp_path / "resumed", "-q") == 0
+    assert polygon.count() - whole == whole  # the two halves sent what one run sends
+
+
+def test_free_tier_fetch_paces_requests(polygon, tmp_path, monkeypatch, capsys):
+    clock = FakeClock()
+    limiter = rate_limit.RateLimiter(5, 60.0, clock=clock, name="polygon-free")
+    monkeypatch.setitem(rate_limit._SHARED, "polygon-free", limiter)
+    assert run.main(["data", "fetch", "--symbols", "SPY", *WINDOW, "--free",
+                     "--cache-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "free tier" in err and "at most 5 requests per minute" in err
+    assert limiter.acquired == polygon.count() > 5
+    assert limiter.waited >= (limiter.acquired - 5) // 5 * 60.0
+    assert re.search(rf"{polygon.count()} requests sent, .* \d+ s waiting for the rate limit",
+                     err)
+
+
+def test_fetch_without_a_key_says_where_keys_go(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert run.main(["data", "fetch", "--symbols", "SPY", *WINDOW]) == 2
+    assert "POLYGON_API_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["backtest", "--polygon-key", "pk-LEAKME-1234"],
+    ["data", "fetch", "--uw-key=pk-LEAKME-1234", "--symbols", "SPY"],
+    ["--unusual-whales-key", "pk-LEAKME-1234", "backtest"],
+    ["backtest", "--api-key=pk-LEAKME-1234"],
+])
+def test_key_flags_are_refused_without_echoing_the_value(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        run.main(argv)
+    assert info.value.code == 2
+    out, err = capsys.readouterr()
+    assert "POLYGON_API_KEY" in err and "UNUSUAL_WHALES_API_KEY" in err and ".env" in err
+    assert "pk-LEAKME-1234" not in out + err
+
+
+def test_keys_come_from_the_environment_first_then_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("POLYGON_API_KEY=from-file-1234\nUNUSUAL_WHALES_API_KEY=uw-file-9876\n")
+    assert find_key(["POLYGON_API_KEY"], {}, dotenv) == "from-file-1234"
+    assert find_key(["POLYGON_API_KEY"], {"POLYGON_API_KEY": "env-wins"}, dotenv) == "env-wins"
+    assert find_key(["POLYGON_API_KEY", "MASSIVE_API_KEY"], {"MASSIVE_API_KEY": "massive-1"},
+                    tmp_path / "none") == "massive-1"
+    assert find_key(["POLYGON_API_KEY"], {"POLYGON_API_KEY": "  "}, tmp_path / "none") is None
+    assert redact("key=abcd1234 and abc", ["abcd1234", "abc", None]) == "key=*** and abc"
+
+
+def test_help_documents_the_command(capsys):
+    with pytest.raises(SystemExit):
+        run.main(["data", "fetch", "--help"])
+    text = capsys.readouterr().out
+    for word in ("--options", "--free", "POLYGON_API_KEY", "UNUSUAL_WHALES_API_KEY",
+                 "POLYGON_API_BASE", "resume"):
+        assert word in text

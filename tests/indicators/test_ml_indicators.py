@@ -1,0 +1,84 @@
+"""StrategySignal and RegimeIndicator: identical under every engine setting (batch `once`
+and bar-by-bar `next`), causal, and equal to the models they wrap."""
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.btfeed import make_feed
+from indicators.regime import PROBABILITY_LINES, RegimeIndicator
+from indicators.strategy_signal import StrategySignal
+
+ENGINE_SETTINGS = [
+    pytest.param(dict(preload=True, runonce=True), id="preload-runonce"),
+    pytest.param(dict(preload=True, runonce=False), id="preload-next"),
+    pytest.param(dict(preload=False, runonce=False), id="streaming"),
+    pytest.param(dict(preload=True, runonce=False, exactbars=1), id="exactbars"),
+]
+SIGNAL_LINES = ("signal", "p_hold", "p_call", "p_put", "direction", "confidence", "regime")
+
+
+class Record(bt.Strategy):
+    params = (("model", None),)
+
+    def __init__(self):
+        self.ml = StrategySignal(self.data, model=self.p.model)
+        self.regime = RegimeIndicator(self.data, model=self.p.model.hmm_)
+        self.rows = []
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        row = {"date": self.data.datetime.date(0)}
+        row.update({n: getattr(self.ml, n)[0] for n in SIGNAL_LINES})
+        row.update({f"hmm.{n}": getattr(self.regime, n)[0] for n in ("regime",) +
+                    PROBABILITY_LINES})
+        self.rows.append(row)
+
+
+def lines(model, bars, **engine) -> pd.DataFrame:
+    cerebro = bt.Cerebro(stdstats=False, **engine)
+    cerebro.adddata(make_feed(bars, "SPY"))
+    cerebro.addstrategy(Record, model=model)
+    return pd.DataFrame(cerebro.run()[0].rows).set_index("date")
+
+
+@pytest.fixture(scope="module")
+def bars(sample_market):
+    return sample_market.bars("SPY", "2022-01-03", "2022-09-30")
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model, bars):
+    return lines(tiny_model, bars, preload=True, runonce=True)
+
+
+@pytest.mark.parametrize("engine", ENGINE_SETTINGS[1:])
+def test_every_engine_setting_gives_the_same_lines(tiny_model, bars, reference, engine):
+    pd.testing.assert_frame_equal(lines(tiny_model, bars, **engine), reference)
+
+
+@pytest.mark.parametrize("engine", ENGINE_SETTINGS[:3])
+def test_appending_bars_changes_nothing_before(tiny_model, bars, reference, engine):
+    short = lines(tiny_model, bars.iloc[:120], **engine)
+    pd.testing.assert_frame_equal(short, reference.loc[short.index])
+
+
+def test_lines_are_the_models_numbers(tiny_model, bars, reference):
+    scores = tiny_model.predict_proba(bars)
+    scored = scores["p_hold"].notna().to_numpy()
+    assert scored.sum() > 60 and reference["signal"].isna().to_numpy()[~scored].all()
+    np.testing.assert_array_equal(reference["p_put"].to_numpy()[scored],
+                                  scores["p_put"].to_numpy()[scored])
+    probs = scores[["p_hold", "p_call", "p_put"]].to_numpy()[scored]
+    np.testing.assert_array_equal(reference["signal"].to_numpy()[scored], probs.argmax(axis=1))
+    direction = np.array([0.0, -1.0, 1.0])[probs.argmax(axis=1)]
+    np.testing.assert_array_equal(reference["direction"].to_numpy()[scored], direction)
+    # the standalone regime indicator starts its filter at the same bar: same numbers
+    hmm = reference[[f"hmm.{n}" for n in PROBABILITY_LINES]].to_numpy()
+    ml = scores[[f"p_{n[2:]}" for n in PROBABILITY_LINES]].to_numpy()
+    both = np.isfinite(hmm).all(axis=1)
+    assert both.sum() > 100
+    np.testing.assert_array_equal(hmm[both], ml[both])

@@ -1,0 +1,61 @@
+"""Features are causal, finite-window and bit-identical on any prefix or tail."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.base import DataError
+from models.features import LOOKBACK, available_groups, build_features, check_finite, groups_for
+
+
+@pytest.fixture(scope="module")
+def bars(sample_market):
+    return sample_market.bars("SPY", "2019-01-01", "2020-12-31")
+
+
+def test_appending_bars_changes_no_earlier_value(bars):
+    short, full = build_features(bars.iloc[:300]), build_features(bars)
+    pd.testing.assert_frame_equal(short, full.iloc[:300])
+
+
+def test_a_tail_of_lookback_bars_gives_the_same_last_row(bars):
+    full = build_features(bars)
+    for end in (LOOKBACK + 5, 250, len(bars)):
+        tail = build_features(bars.iloc[end - LOOKBACK:end])
+        np.testing.assert_array_equal(tail.iloc[-1].to_numpy(), full.iloc[end - 1].to_numpy())
+
+
+def test_warm_up_rows_are_nan_and_the_rest_finite(bars):
+    f = build_features(bars)
+    assert f.iloc[: LOOKBACK - 1].isna().all(axis=None)
+    check_finite(f.iloc[LOOKBACK - 1:])
+
+
+def test_groups_follow_the_columns_a_source_has(bars):
+    assert available_groups(bars) == ("price", "volume", "options", "flow", "calendar")
+    plain = bars[["open", "high", "low", "close", "volume"]]
+    assert available_groups(plain) == ("price", "volume")
+    assert groups_for(("ret_10", "put_call_ratio_10")) == ("price", "options")
+
+
+def test_rsi_and_returns_follow_their_formulas(bars):
+    f = build_features(bars)
+    t = 200
+    close = bars["close"].to_numpy()
+    assert f["ret_5"].iloc[t] == pytest.approx(np.log(close[t] / close[t - 5]))
+    ret = np.diff(np.log(close))[t - 14:t]
+    gains, losses = np.maximum(ret, 0).mean(), np.maximum(-ret, 0).mean()
+    assert f["rsi_14"].iloc[t] == pytest.approx(100 * gains / (gains + losses))
+
+
+def test_bad_inputs_are_named(bars):
+    broken = bars.copy()
+    broken.iloc[150, broken.columns.get_loc("close")] = np.nan
+    with pytest.raises(DataError, match="close is NaN"):
+        build_features(broken)
+    with pytest.raises(DataError, match="lack the columns"):
+        build_features(bars[["open", "high", "low", "close"]], ("price", "volume"))
+    f = build_features(bars)
+    f.iloc[100, 3] = np.nan
+    with pytest.raises(DataError, match=f"{f.columns[3]} is NaN"):
+        check_finite(f.iloc[LOOKBACK - 1:])

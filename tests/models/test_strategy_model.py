@@ -1,0 +1,93 @@
+"""The strategy model (features -> HMM -> scaler -> LSTM): causal, batch == bar by bar,
+deterministic, round-trips through the store, and refuses bad inputs clearly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.base import DataError
+from models.store import (
+    check_training_window,
+    load_hmm_model,
+    load_lstm_model,
+    load_strategy_model,
+    read_metadata,
+    save_models,
+)
+from models.strategy_model import PROBA_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def scored_bars(sample_market):
+    return sample_market.bars("SPY", "2021-06-01", "2022-06-30")
+
+
+def test_fit_purges_labels_that_read_past_the_training_data(tiny_model, tiny_training):
+    _, data = tiny_training
+    report = tiny_model.report_
+    assert report.train_end == data.bars.index[-1]
+    assert report.n_purged > 0 and report.n_train > 50 and report.n_validation > 10
+    assert data.labels["label_end"].max() > report.train_end  # such labels existed
+
+
+def test_scores_are_causal(tiny_model, scored_bars):
+    short = tiny_model.predict_proba(scored_bars.iloc[:180])
+    full = tiny_model.predict_proba(scored_bars)
+    pd.testing.assert_frame_equal(short, full.iloc[:180])
+
+
+def test_bar_by_bar_stream_equals_the_batch(tiny_model, scored_bars):
+    batch = tiny_model.predict_proba(scored_bars).to_numpy()
+    stream = tiny_model.stream()
+    live = np.array([stream.update(day, row) for day, row in scored_bars.iterrows()])
+    np.testing.assert_array_equal(live, batch)
+    assert np.isnan(batch[: tiny_model.warmup_bars, :3]).all(axis=None)
+    probs = batch[tiny_model.warmup_bars:, :3]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_training_is_deterministic(tiny_model, tiny_training, scored_bars):
+    spec, data = tiny_training
+    again = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
+    pd.testing.assert_frame_equal(again.predict_proba(scored_bars),
+                                  tiny_model.predict_proba(scored_bars))
+
+
+def test_store_round_trip(tiny_model, tiny_training, scored_bars, tmp_path):
+    _, data = tiny_training
+    folder = save_models(tiny_model, tmp_path, "test", "spy", training_bars=data.bars)
+    assert folder.parent.name == "SPY" and (folder.parent / "latest").is_dir()
+    for name in ("model.keras", "lstm_scaler.pkl", "hmm_model.pkl", "metadata.json"):
+        assert (folder / name).exists() and (folder.parent / "latest" / name).exists()
+    loaded = load_strategy_model(folder.parent / "latest")
+    pd.testing.assert_frame_equal(loaded.predict_proba(scored_bars),
+                                  tiny_model.predict_proba(scored_bars))
+    lstm, scaler = load_lstm_model(folder)
+    np.testing.assert_array_equal(scaler.mean_, tiny_model.scaler_.mean_)
+    assert load_hmm_model(folder).state_names_ == tiny_model.hmm_.state_names_
+    meta = read_metadata(folder)
+    assert meta["training_window"]["end"] == "2021-12-31"
+    assert meta["features"] == list(tiny_model.feature_names_) and len(meta["data_hash"]) == 64
+    assert "tensorflow-cpu" in meta["libraries"]
+    with pytest.raises(DataError, match="overlaps the backtest"):
+        check_training_window(meta, pd.Timestamp("2021-06-01"), str(folder))
+    check_training_window(meta, pd.Timestamp("2022-01-03"), str(folder))
+    with pytest.raises(DataError, match="no model folder"):
+        load_strategy_model(tmp_path / "nowhere")
+
+
+def test_bad_inputs_give_clear_errors(tiny_model, tiny_spec, scored_bars, tiny_training):
+    _, data = tiny_training
+    plain = scored_bars[["open", "high", "low", "close", "volume"]]
+    with pytest.raises(DataError, match="trained on the feature groups"):
+        tiny_model.predict_proba(plain)
+    holed = scored_bars.copy()
+    holed.iloc[120, holed.columns.get_loc("put_call_ratio")] = np.nan
+    with pytest.raises(DataError, match="put_call_ratio is NaN"):
+        tiny_model.predict_proba(holed)
+    with pytest.raises(DataError, match="too little history"):
+        tiny_spec.make_model().fit(data.bars.iloc[:95], data.labels,
+                                   hmm=tiny_model.hmm_)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        tiny_spec.make_model().predict_proba(scored_bars)
+    assert list(PROBA_COLUMNS) == ["p_hold", "p_call", "p_put"]

@@ -1,0 +1,76 @@
+"""`run.py train` and `run.py backtest --signals ml` end to end with a tiny model."""
+
+import json
+
+import pytest
+
+import run
+
+TINY = """
+[lstm]
+sequence_length = 10
+lstm_units = [8, 4, 4]
+dense_units = [8, 4]
+epochs = 2
+patience = 1
+batch_size = 64
+
+[hmm]
+n_init = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tiny_config,
+                                                                    capsys):
+    store, report = tmp_path / "store", tmp_path / "train"
+    code = run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
+                     "2021-12-31", "--lstm-start", "2021-03-01", "--hmm-start", "2016-01-01",
+                     "--config", str(tiny_config), "--save", "--mode", "test",
+                     "--models-dir", str(store), "--report", str(report), "-q"])
+    assert code == 0
+    latest = store / "test" / "SPY" / "latest"
+    meta = json.loads((latest / "metadata.json").read_text())
+    assert meta["training_window"]["end"] == "2021-12-31"
+    assert meta["lstm_config"]["sequence_length"] == 10
+    summary = json.loads((report / "training_summary.json").read_text())
+    assert set(summary["walk_forward"]) == {"lstm", "majority", "logistic", "rule"}
+    for name in ("confusion_matrix.png", "signal_distribution.png", "training_history.png",
+                 "feature_importance.png", "market_states.png", "walk_forward.csv"):
+        assert (report / name).stat().st_size > 0
+    capsys.readouterr()
+
+    args = ["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
+            "--model", "latest", "--models-dir", str(store), "--mode", "test",
+            "--strategy", "credit-spread", "--end-date", "2022-06-30", "-q"]
+    assert run.main(args + ["--start-date", "2022-01-03", "--no-report"]) == 0
+    assert "SPY: Return:" in capsys.readouterr().out
+    assert run.main(args + ["--start-date", "2021-11-01", "--no-report"]) == 2
+    assert "overlaps the backtest" in capsys.readouterr().err
+
+
+def test_backtest_trains_in_the_run_on_the_past_only(tmp_path, tiny_config, capsys):
+    lines = tmp_path / "lines.csv"
+    code = run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
+                     "--config", str(tiny_config), "--start-date", "2024-01-02",
+                     "--end-date", "2024-03-29", "--no-report", "--export-lines", str(lines),
+                     "-q"])
+    assert code == 0
+    assert "SPY: Return:" in capsys.readouterr().out
+    header = lines.read_text().splitlines()[0]
+    for name in ("StrategySignal.signal", "StrategySignal.p_put", "StrategySignal.regime",
+                 "StrategySignal.p_high_volatility_downtrend"):
+        assert name in header
+
+
+def test_config_file_errors_are_clear(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lstm]\nepoch = 3\n")
+    assert run.main(["train", "--source", "sample", "--config", str(bad), "-q"]) == 2
+    assert "unknown keys epoch" in capsys.readouterr().err

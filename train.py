@@ -1,0 +1,142 @@
+"""``python run.py train``: seed 000's training run, walk-forward evaluated, saved to the store.
+
+Trains the HMM on a long history and the LSTM on recent years of one symbol, evaluates the
+LSTM walk-forward against baselines (majority class, the rule signal, a logistic
+regression), fits the final model on everything up to ``--end-date``, writes the plots
+and, with ``--save``, stores it under ``Trained_Models/<mode>/<SYMBOL>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def register(commands) -> None:
+    p = commands.add_parser(
+        "train", help="train the HMM regime + LSTM strategy models for one symbol",
+        description="Train seed 000's models (HMM regimes on a long history, LSTM strategy "
+                    "signal on recent years), evaluate them walk-forward against baselines, "
+                    "write plots and optionally save them to the model store.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--symbol", default="SPY", type=str.upper, help="symbol to train on")
+    p.add_argument("-s", "--save", action="store_true",
+                   help="save to <models-dir>/<mode>/<SYMBOL>/<timestamp>/ and latest/")
+    p.add_argument("--mode", default="lstm_poc", help="mode label of the store folder")
+    p.add_argument("-f", "--free", action="store_true",
+                   help="Polygon free tier rate limit (5 requests/minute) for --source polygon")
+    p.add_argument("--source", default="auto",
+                   choices=("auto", "bundled", "sample", "csv", "polygon"),
+                   help="market source (auto: bundled when it has the symbol, else sample)")
+    p.add_argument("--csv", type=Path, help="with --source csv: a file or folder")
+    p.add_argument("--end-date", type=pd.Timestamp,
+                   help="last bar of training data (default: the source's last bar)")
+    p.add_argument("--hmm-start", type=pd.Timestamp,
+                   help="first bar of the HMM history (default: 12 years before the end)")
+    p.add_argument("--lstm-start", type=pd.Timestamp,
+                   help="first labelled bar of the LSTM (default: 4 years before the end)")
+    p.add_argument("--epochs", type=int, help="LSTM epochs at most (seed default 100)")
+    p.add_argument("--config", type=Path,
+                   help="TOML or YAML file overriding [lstm], [hmm] and [labels] settings")
+    p.add_argument("--folds", type=int, default=2,
+                   help="walk-forward folds over the last third of the LSTM history "
+                        "(0 skips the evaluation)")
+    p.add_argument("--models-dir", type=Path, default=Path("Trained_Models"),
+                   help="root of the model store")
+    p.add_argument("--report", type=Path,
+                   help="folder for plots and metrics (default reports/train_<SYMBOL>)")
+    p.add_argument("--seed", type=int, default=42, help="sample market seed")
+    p.add_argument("--cache-dir", type=Path, default=None, help="data cache folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the final lines")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and keras output")
+    p.set_defaults(handler=run_train_command)
+
+
+def run_train_command(args) -> int:
+    from analyzers import model_plots as plots
+    from feeds.cache import ParquetCache
+    from feeds.sources import make_source, resolve_auto
+    from indicators.rule_signal import rule_signal_series
+    from models.store import save_models
+    from models.training import make_spec, training_data
+    from models.walk_forward import make_folds, walk_forward
+
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    source_name = args.source
+    if source_name == "auto":
+        source_name, reason = resolve_auto([args.symbol])
+        say(f"source: {source_name} ({reason})")
+    source = make_source(source_name, seed=args.seed, cache=ParquetCache(args.cache_dir),
+                         csv_path=args.csv, free=args.free)
+    symbol = source.check_symbol(args.symbol)
+    spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
+    if args.verbose:
+        spec = type(spec)(**{**spec.__dict__, "lstm": type(spec.lstm)(
+            **{**spec.lstm.__dict__, "verbose": 2})})
+    end = args.end_date or source.bars(symbol).index[-1]
+    say(f"pricing labels for {symbol} up to {end:%Y-%m-%d} ...")
+    data = training_data(source, symbol, end, spec, progress=not args.quiet)
+    folder = args.report or Path("reports") / f"train_{symbol}"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
+    if args.folds > 0:
+        labelled = data.labels.index[data.labels["label"].notna()]
+        first_test = labelled[int(len(labelled) * 2 / 3)]
+        folds = make_folds(data.bars.index, first_test, args.folds, spec.embargo)
+        rule = rule_signal_series(data.bars)
+        report = walk_forward(data.bars, data.labels, spec.make_model, folds,
+                              hmm_bars=data.hmm_bars, rule_signal=rule,
+                              progress=not args.quiet)
+        report.table.to_csv(folder / "walk_forward.csv", index=False)
+        report.predictions.to_csv(folder / "predictions.csv")
+        summary["walk_forward"] = report.overall
+        plots.plot_confusion(report.overall["lstm"]["confusion"], folder / "confusion_matrix.png",
+                             "LSTM, walk-forward out of sample")
+        plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
+            report.predictions.index), folder / "signal_distribution.png")
+        last = report.models[-1]
+        importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
+        importance.to_csv(folder / "feature_importance.csv")
+        plots.plot_feature_importance(importance, folder / "feature_importance.png")
+        say(format_walk_forward(report))
+    say("fitting the final model on all history ...")
+    model = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
+    plots.plot_training_history(model.report_.history, folder / "training_history.png")
+    regimes = model.predict_proba(data.bars)[[c for c in model.feature_names_
+                                              if c.startswith("p_")]]
+    states = regimes.dropna().to_numpy().argmax(axis=1)
+    plots.plot_market_states(data.bars["close"].loc[regimes.dropna().index],
+                             pd.Series(states, index=regimes.dropna().index),
+                             folder / "market_states.png")
+    summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
+                        "train_end": f"{model.report_.train_end:%Y-%m-%d}",
+                        "samples": model.report_.n_train, "purged": model.report_.n_purged,
+                        "regime_names": list(model.hmm_.state_names_)}
+    if args.save:
+        saved = save_models(model, args.models_dir, args.mode, symbol,
+                            metadata={"walk_forward": summary.get("walk_forward"),
+                                      "source": source_name},
+                            training_bars=data.bars)
+        summary["saved_to"] = str(saved)
+        print(f"Model saved to {saved} (and {saved.parent / 'latest'})")
+    (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"Training report written to {folder}/")
+    return 0
+
+
+def format_walk_forward(report) -> str:
+    lines = ["", "Walk-forward (out of sample):",
+             f"{'model':<10}{'n':>6}{'accuracy':>10}{'bal. acc':>10}"
+             f"{'P(put)':>8}{'R(put)':>8}{'P(call)':>8}{'R(call)':>8}"]
+    for name, m in report.overall.items():
+        lines.append(f"{name:<10}{m['n']:>6}{m['accuracy']:>10.3f}{m['balanced_accuracy']:>10.3f}"
+                     f"{m['precision']['put_credit_spread']:>8.2f}"
+                     f"{m['recall']['put_credit_spread']:>8.2f}"
+                     f"{m['precision']['call_credit_spread']:>8.2f}"
+                     f"{m['recall']['call_credit_spread']:>8.2f}")
+    return "\n".join(lines)
+
