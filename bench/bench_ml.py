@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +24,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backtest import BacktestSettings, run_symbol  # noqa: E402
+from bench.timing import best_seconds  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 from models.features import LOOKBACK, build_features  # noqa: E402
 from models.lstm import LSTMConfig  # noqa: E402
 from models.regimes import MarketStateClassifier  # noqa: E402
 from models.training import TrainingSpec, train_strategy_model  # noqa: E402
-
-
-def best(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -52,8 +43,8 @@ def main() -> None:
     bars = market.bars(args.symbol, "2010-01-01", "2025-12-31")
     feats = build_features(bars).iloc[LOOKBACK - 1:]
     hmm = MarketStateClassifier(n_init=1).fit(feats[feats.index < "2020-01-01"])
-    forward = best(lambda: hmm.filtered_state_probabilities(feats))
-    smoothed = best(lambda: hmm.smoothed_state_probabilities(feats))
+    forward = best_seconds(lambda: hmm.filtered_state_probabilities(feats))
+    smoothed = best_seconds(lambda: hmm.smoothed_state_probabilities(feats))
     print(f"(a) {len(feats):,} bars: forward filter {forward * 1e3:.1f} ms "
           f"({len(feats) / forward:,.0f} bars/s), hmmlearn predict_proba "
           f"{smoothed * 1e3:.1f} ms; ratio filter/predict_proba time {forward / smoothed:.2f}")
@@ -71,11 +62,11 @@ def main() -> None:
     net = model.lstm_.model_
     model.lstm_.predict_proba(windows[:1])  # compile once
     net.predict(windows[:64], verbose=0)
-    compiled = best(lambda: model.lstm_.predict_proba(windows))
-    keras_predict = best(lambda: net.predict(windows, verbose=0, batch_size=64))
+    compiled = best_seconds(lambda: model.lstm_.predict_proba(windows))
+    keras_predict = best_seconds(lambda: net.predict(windows, verbose=0, batch_size=64))
     one = windows[-1:]
-    single_compiled = best(lambda: model.lstm_.predict_proba(one), 20)
-    single_predict = best(lambda: net.predict(one, verbose=0), 20)
+    single_compiled = best_seconds(lambda: model.lstm_.predict_proba(one), 20)
+    single_predict = best_seconds(lambda: net.predict(one, verbose=0), 20)
     print(f"(b) {len(windows):,} windows of {windows.shape[1]}x{windows.shape[2]}: compiled "
           f"{len(windows) / compiled:,.0f} windows/s, model.predict "
           f"{len(windows) / keras_predict:,.0f} windows/s (ratio "
@@ -87,14 +78,14 @@ def main() -> None:
     ml = BacktestSettings(start=start, end=end, signals="ml", progress=False,
                           signal_models={args.symbol: model})
     n = len(market.bars(args.symbol, start, end))
-    t_rule = best(lambda: run_symbol(market, args.symbol, rule))
+    t_rule = best_seconds(lambda: run_symbol(market, args.symbol, rule))
     from indicators.strategy_signal import _CACHE
 
     def uncached():
         _CACHE.clear()
         run_symbol(market, args.symbol, ml)
-    t_ml = best(uncached)
-    t_cached = best(lambda: run_symbol(market, args.symbol, ml))
+    t_ml = best_seconds(uncached)
+    t_cached = best_seconds(lambda: run_symbol(market, args.symbol, ml))
     print(f"(c) equity backtest, {n:,} bars: rule {n / t_rule:,.0f} bars/s, ML "
           f"{n / t_ml:,.0f} bars/s (ratio {t_rule / t_ml:.2f}x), ML with cached inference "
           f"{n / t_cached:,.0f} bars/s")

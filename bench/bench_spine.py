@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import backtrader as bt
@@ -21,6 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backtest import BacktestSettings, run_symbol  # noqa: E402
+from bench.timing import best_seconds  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 
 
@@ -45,14 +45,6 @@ def plain_backtrader(bars: pd.DataFrame) -> None:
     cerebro.addstrategy(SmaCross)
     cerebro.run()
 
-
-def best_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
