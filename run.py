@@ -19,25 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pandas as pd  # noqa: E402
 
 from feeds.base import DataError  # noqa: E402
+from feeds.cli_types import date_arg, symbols_arg  # noqa: E402
 
 log = logging.getLogger("btml")
 
 DEFAULT_SYMBOLS = "SP500,NASDAQ"
 DEFAULT_YEARS = 3
 
-
-def _date(text: str) -> pd.Timestamp:
-    try:
-        return pd.Timestamp(text).normalize()
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
-
-
-def _symbols(text: str) -> list[str]:
-    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
-    if not symbols:
-        raise argparse.ArgumentTypeError("give at least one symbol, e.g. SPY or SPY,QQQ")
-    return symbols
 
 
 def _fraction(text: str) -> float:
@@ -79,7 +67,7 @@ def _command_registrars() -> list:
 
 def add_backtest_options(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data")
-    data.add_argument("--symbols", type=_symbols, default=_symbols(DEFAULT_SYMBOLS),
+    data.add_argument("--symbols", type=symbols_arg, default=symbols_arg(DEFAULT_SYMBOLS),
                       help="comma-separated symbols; bundled has SP500,NASDAQ, the sample "
                            "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA")
     data.add_argument("--source", default="auto",
@@ -90,9 +78,9 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
                            "bundled when it has every symbol, else sample")
     data.add_argument("--csv", metavar="PATH",
                       help="with --source csv: a CSV file or a folder of SYMBOL.csv files")
-    data.add_argument("--start-date", type=_date,
+    data.add_argument("--start-date", type=date_arg,
                       help="first traded session (default: 3 years before the end date)")
-    data.add_argument("--end-date", type=_date,
+    data.add_argument("--end-date", type=date_arg,
                       help="last session (default: the last bar the source has)")
     data.add_argument("--seed", type=int, default=42,
                       help="seed of the sample market and of anything random")

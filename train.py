@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+
+from feeds.cli_types import date_arg, symbol_arg
 
 
 def register(commands) -> None:
@@ -23,7 +26,7 @@ def register(commands) -> None:
                     "signal on recent years), evaluate them walk-forward against baselines, "
                     "write plots and optionally save them to the model store.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--symbol", default="SPY", type=str.upper, help="symbol to train on")
+    p.add_argument("--symbol", default="SPY", type=symbol_arg, help="symbol to train on")
     p.add_argument("-s", "--save", action="store_true",
                    help="save to <models-dir>/<mode>/<SYMBOL>/<timestamp>/ and latest/")
     p.add_argument("--mode", default="lstm_poc", help="mode label of the store folder")
@@ -33,11 +36,11 @@ def register(commands) -> None:
                    choices=("auto", "bundled", "sample", "csv", "polygon"),
                    help="market source (auto: bundled when it has the symbol, else sample)")
     p.add_argument("--csv", type=Path, help="with --source csv: a file or folder")
-    p.add_argument("--end-date", type=pd.Timestamp,
+    p.add_argument("--end-date", type=date_arg,
                    help="last bar of training data (default: the source's last bar)")
-    p.add_argument("--hmm-start", type=pd.Timestamp,
+    p.add_argument("--hmm-start", type=date_arg,
                    help="first bar of the HMM history (default: 12 years before the end)")
-    p.add_argument("--lstm-start", type=pd.Timestamp,
+    p.add_argument("--lstm-start", type=date_arg,
                    help="first labelled bar of the LSTM (default: 4 years before the end)")
     p.add_argument("--epochs", type=int, help="LSTM epochs at most (seed default 100)")
     p.add_argument("--config", type=Path,
@@ -62,6 +65,7 @@ def run_train_command(args) -> int:
     from feeds.sources import make_source, resolve_auto
     from indicators.rule_signal import rule_signal_series
     from models.store import save_models
+    from models.strategy_model import REGIME_COLUMNS
     from models.training import make_spec, training_data
     from models.walk_forward import make_folds, walk_forward
 
@@ -75,8 +79,7 @@ def run_train_command(args) -> int:
     symbol = source.check_symbol(args.symbol)
     spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
-        spec = type(spec)(**{**spec.__dict__, "lstm": type(spec.lstm)(
-            **{**spec.lstm.__dict__, "verbose": 2})})
+        spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]
     say(f"pricing labels for {symbol} up to {end:%Y-%m-%d} ...")
     data = training_data(source, symbol, end, spec, progress=not args.quiet)
@@ -106,11 +109,9 @@ def run_train_command(args) -> int:
     say("fitting the final model on all history ...")
     model = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
     plots.plot_training_history(model.report_.history, folder / "training_history.png")
-    regimes = model.predict_proba(data.bars)[[c for c in model.feature_names_
-                                              if c.startswith("p_")]]
-    states = regimes.dropna().to_numpy().argmax(axis=1)
-    plots.plot_market_states(data.bars["close"].loc[regimes.dropna().index],
-                             pd.Series(states, index=regimes.dropna().index),
+    regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no LSTM needed
+    plots.plot_market_states(data.bars["close"].loc[regimes.index],
+                             pd.Series(regimes.to_numpy().argmax(axis=1), index=regimes.index),
                              folder / "market_states.png")
     summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
                         "train_end": f"{model.report_.train_end:%Y-%m-%d}",

@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from feeds.base import DataError
+from feeds.cli_types import date_arg, symbols_arg
 
 DESCRIPTION = """\
 Fetch Polygon (and, with UNUSUAL_WHALES_API_KEY, Unusual Whales) data into the cache.
@@ -32,19 +31,6 @@ UNUSUAL_WHALES_API_BASE point the clients at another server. Interrupt at any ti
 the same command again to resume."""
 
 
-def _date(text: str) -> pd.Timestamp:
-    try:
-        return pd.Timestamp(text).normalize()
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
-
-
-def _symbols(text: str) -> list[str]:
-    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
-    if not symbols:
-        raise argparse.ArgumentTypeError("give at least one symbol, e.g. SPY or SPY,QQQ")
-    return symbols
-
 
 def register(commands) -> None:
     """Add ``data`` (with its ``fetch`` sub-command) to run.py's commands."""
@@ -56,11 +42,11 @@ def register(commands) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     fetch.add_argument("--source", default="polygon", choices=("polygon",),
                        help="where to fetch from (default: polygon)")
-    fetch.add_argument("--symbols", type=_symbols, required=True,
+    fetch.add_argument("--symbols", type=symbols_arg, required=True,
                        help="comma-separated tickers, e.g. SPY,QQQ")
-    fetch.add_argument("--start-date", type=_date, required=True,
+    fetch.add_argument("--start-date", type=date_arg, required=True,
                        help="first session of the backtest to prepare")
-    fetch.add_argument("--end-date", type=_date, required=True,
+    fetch.add_argument("--end-date", type=date_arg, required=True,
                        help="last session (capped at the last complete session)")
     fetch.add_argument("--free", action="store_true",
                        help="Polygon free tier: pace requests under 5 per minute (process-wide)")

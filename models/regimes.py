@@ -128,10 +128,10 @@ class MarketStateClassifier:
     def _prepare_emissions(self) -> None:
         """Cholesky factors of each state's covariance, for p(x | state) per bar."""
         covars = self.hmm_.covars_  # full (K, F, F) whatever the covariance type
-        self._chol_inv = np.linalg.inv(np.linalg.cholesky(covars))
-        self._log_norm = -0.5 * covars.shape[1] * np.log(2 * np.pi) - np.log(
-            np.diagonal(np.linalg.cholesky(covars), axis1=1, axis2=2)).sum(axis=1)
-        self._log_trans = None
+        chol = np.linalg.cholesky(covars)
+        self._chol_inv = np.linalg.inv(chol)
+        self._log_norm = (-0.5 * covars.shape[1] * np.log(2 * np.pi)
+                          - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1))
 
     # ------------------------------------------------------------------ filtering
     def _check_fitted(self) -> None:
