@@ -121,18 +121,24 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
 
 def signal_factory_for(symbol: str, settings: BacktestSettings):
     """The indicator class (or partial) that makes the signal lines, and the warm-up
-    sessions it needs before ``start``."""
-    if settings.signals != "ml":
-        return SIGNALS[settings.signals], WARMUP_SESSIONS
+    sessions it needs before ``start``.
+
+    An indicator class with ``needs_model = True`` takes ``model=`` (the fitted model of
+    the symbol from ``settings.signal_models``); the model says through ``trained_until``
+    the last session its training saw, which must come before ``start``."""
+    indicator = SIGNALS[settings.signals]
+    if not getattr(indicator, "needs_model", False):
+        return indicator, WARMUP_SESSIONS
     model = settings.signal_models.get(symbol)
     if model is None:
-        raise DataError(f"{symbol}: --signals ml needs a trained model for {symbol}")
-    trained_until = model.report_.train_end
+        raise DataError(f"{symbol}: --signals {settings.signals} needs a trained model "
+                        f"for {symbol}")
+    trained_until = pd.Timestamp(model.trained_until)
     if trained_until >= settings.start:
         raise DataError(f"{symbol}: the model was trained on data up to "
                         f"{trained_until:%Y-%m-%d}, which overlaps the backtest starting "
                         f"{settings.start:%Y-%m-%d}")
-    return (functools.partial(StrategySignal, model=model),
+    return (functools.partial(indicator, model=model),
             max(WARMUP_SESSIONS, model.warmup_bars + 5))
 
 

@@ -64,6 +64,8 @@ class StrategySignal(bt.Indicator):
              *REGIME_LINES)
     params = (("model", None),)
     plotinfo = dict(subplot=True, plotname="StrategySignal")
+    #: backtest.py passes the symbol's fitted model as ``model=``
+    needs_model = True
 
     def __init__(self):
         if not isinstance(self.p.model, StrategyModel):

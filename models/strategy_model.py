@@ -153,6 +153,13 @@ class StrategyModel:
         return self
 
     # ------------------------------------------------------------------ scoring
+    @property
+    def trained_until(self) -> pd.Timestamp:
+        """The last session whose bars (and labels) went into training: a backtest scored
+        with this model must start after it."""
+        self._check_fitted()
+        return self.report_.train_end
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "lstm_"):
             raise RuntimeError("StrategyModel is not fitted: call fit(bars, labels) first")
