@@ -17,6 +17,12 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
 * **Safety.** Nothing is sent unless the account is a paper account (``DU...``) or
   ``allow_live``; a daily loss limit and a maximum of open spreads refuse new opening orders
   (closing orders still go); orders placed on historical backfill bars are refused.
+* **Spread fill rule** (the simulated broker's with ``quote_limits=True``): a spread order
+  is a limit at the request bar's natural price (credit short bid - long ask to open,
+  debit short ask - long bid to close, from IB's quotes, rounded to the cent) and is good
+  for ``spread_order_bars`` bars (1): if IB has not filled it when the next bar arrives,
+  the broker cancels it and, once IB confirms, reports it Expired with the reason, as the
+  simulated broker does with a limit the next bar's price does not reach.
 * **Reconciliation.** After every (re)connect the store's ``Sync`` is compared with the
   journal: executions are booked by execId (fills that happened while disconnected arrive
   only here), orders IB still has are re-attached by orderRef/permId, orders IB never
@@ -27,9 +33,11 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import logging
 import queue
+import time
 import uuid
 from collections.abc import Callable
 
@@ -41,7 +49,7 @@ from brokers.ib_events import ErrorUpdate, FillUpdate, PositionUpdate
 from brokers.ib_ledger import IBLedger
 from brokers.ib_spreads import ComboFills, SpreadResolver, combo, occ
 from brokers.ib_store import IBError, IBStore
-from brokers.journal import Journal
+from brokers.journal import TERMINAL, Journal
 from brokers.options_broker import SpreadCloseOrder, SpreadOpenOrder
 from brokers.spreads import SpreadPosition, SpreadRequest, spread_margin
 
@@ -68,6 +76,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         ("option_exchange", "SMART"),
         ("spread_candidates", 6),
         ("commission_per_contract", 0.65),
+        ("spread_order_bars", 1),
         ("on_event", None),
     )
 
@@ -192,7 +201,55 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         if self._waiting_commission:
             for update in self.store.fill_commissions(set(self._waiting_commission)).values():
                 self._on_commission(update)
+        self._link_assignments()
+        self._expire_spread_orders()
         self._mark_spreads()
+
+    def _expire_spread_orders(self) -> None:
+        """Spread orders still working ``spread_order_bars`` bars after their request bar
+        are cancelled at IB; IB's confirmation (awaited here, at most ``request_timeout``
+        seconds) makes them Expired on this very bar, as in the simulated broker. A fill
+        that beats the cancel is booked instead: IB is the authority."""
+        bars = self.p.spread_order_bars
+        if bars is None:
+            return
+        for ref, order in list(self._orders.items()):
+            info = order.info
+            if not order.alive() or info.get("expiring") or \
+                    info.get("action") not in ("open", "close") or "placed_len" not in info:
+                continue
+            if len(order.data) - info["placed_len"] < bars:
+                continue
+            what = "credit" if info["action"] == "open" else "debit"
+            info["expiring"] = True
+            info["expire_reason"] = (f"limit {what} {info['limit']:.2f} not filled by IB "
+                                     f"within {bars} bar(s) after the request bar: "
+                                     f"cancelled")
+            self._event(f"expiring {ref}: {info['expire_reason']}")
+            try:
+                sent = self.store.cancel(order_ref=ref)
+            except (IBError, TimeoutError) as exc:
+                self._event(f"could not cancel {ref}: {exc}")
+                continue
+            if sent:
+                self._await(lambda r=ref: self.journal.order(r)["status"] in TERMINAL,
+                            self.store.settings.request_timeout)
+
+    def _await(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Apply the store's snapshots as they come until ``done()`` (at most ``timeout``
+        seconds; waits on the queue, never sleeps)."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                update = self._queue.get(timeout=left)
+            except queue.Empty:
+                return done()
+            self._apply(update)
+            self._drain()
+        return True
 
     def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
             tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
@@ -353,6 +410,9 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         order.addinfo(short=resolved.short, long=resolved.long, limit=limit,
                       placed=data.datetime.date(0), quoted_credit=resolved.natural_credit,
                       con_ids=(resolved.short_contract.conId, resolved.long_contract.conId))
+        # what a later process needs to rebuild the spread from a fill of this order
+        self.journal.add_detail(ref, short=dataclasses.asdict(resolved.short),
+                                long=dataclasses.asdict(resolved.long))
         self._send_combo(order, ref, "spread_open", "SELL", request.contracts, limit, resolved)
         return order
 
@@ -409,6 +469,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
             self._refuse(order, reason)
             return order
         order.addinfo(limit=debit, con_ids=(short_c.conId, long_c.conId))
+        order.addinfo(contracts=position.contracts)
         self._send_combo(order, ref, "spread_close", "BUY", position.contracts, debit,
                          _Legs(short_c, long_c))
         return order
@@ -420,6 +481,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
                                               legs.long_contract.conId])
         bag = combo(order.data._name if kind == "spread_open" else legs.short_contract.symbol,
                     legs.short_contract, legs.long_contract, self.p.option_exchange)
+        order.addinfo(placed_len=len(order.data))
         ib = LimitOrder(action, contracts, limit, orderRef=ref, account=self.account, tif="DAY")
         self._orders[ref] = order
         self._combos[ref] = ComboFills(legs.short_contract.conId, legs.long_contract.conId)

@@ -11,8 +11,12 @@ forming is dropped) so indicators warm up, then live bars, one of two ways:
 
 Bars travel from the store's loop thread through a queue; ``_load`` waits on it at most
 ``qcheck`` seconds, so backtrader's loop keeps turning (broker notifications) without any
-``sleep``. After a reconnect the store re-subscribes; bars at or before the last delivered
-one are dropped, so nothing is delivered twice. The feed has every line of
+``sleep``. After a reconnect the store re-subscribes: keep_up bars come back with their
+recent history; real-time bars first re-fetch the bars missed while disconnected from
+historical data (completed ones are delivered, the one forming is continued by the
+5-second bars; a bar half built from 5-second bars before the drop is replaced by IB's
+complete one). Bars at or before the last delivered one are dropped, so nothing is
+delivered twice and nothing is missing. The feed has every line of
 ``feeds.MarketData`` (extra lines read NaN) so all our indicators accept it.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import logging
 import math
 import queue
 from zoneinfo import ZoneInfo
@@ -36,6 +41,16 @@ BAR_SECONDS = {"5 secs": 5, "10 secs": 10, "15 secs": 15, "30 secs": 30, "1 min"
                "20 mins": 1200, "30 mins": 1800, "1 hour": 3600, "2 hours": 7200,
                "3 hours": 10800, "4 hours": 14400, "8 hours": 28800, "1 day": 86400}
 _DAY = 86400
+log = logging.getLogger("btml.ib")
+
+
+class _Realtime:
+    """A real-time subscription: the 5-second bar list once started, and the catch-up
+    task that starts it after a reconnect."""
+
+    def __init__(self):
+        self.bars = None
+        self.task: asyncio.Task | None = None
 
 
 class IBData(bt.feed.DataBase):
@@ -100,16 +115,50 @@ class IBData(bt.feed.DataBase):
             self._sub = None
 
     def _subscribe(self, ib):
-        """On the store's loop: start the live subscription, hook it to our queue."""
+        """On the store's loop: start the live subscription, hook it to our queue. After
+        a reconnect (a bar was delivered already) real-time bars first catch up on the
+        bars missed while disconnected, from historical data."""
         if self.p.live == "realtime":
-            bars = ib.reqRealTimeBars(self.contract, 5, self.p.what, self.p.use_rth)
-            bars.updateEvent += self._on_realtime
-            return bars
+            handle = _Realtime()
+            if self._last_dt is None:
+                handle.bars = self._realtime(ib)
+            else:
+                handle.task = asyncio.ensure_future(self._catch_up(ib, handle))
+            return handle
         return asyncio.ensure_future(self._keep_up(ib))
+
+    def _realtime(self, ib):
+        bars = ib.reqRealTimeBars(self.contract, 5, self.p.what, self.p.use_rth)
+        bars.updateEvent += self._on_realtime
+        return bars
+
+    async def _catch_up(self, ib, handle: _Realtime) -> None:
+        """Queue the completed bars after the last delivered one (and the bar now forming,
+        to continue from), then start the 5-second bars again."""
+        since = self._last_dt
+        now = dt.datetime.now(self.zone).replace(tzinfo=None)
+        seconds = max((now - since).total_seconds(), 0.0) + 2 * self.seconds
+        duration = (f"{math.ceil(seconds / _DAY) + 1} D" if self.seconds >= _DAY
+                    or seconds > _DAY else f"{math.ceil(seconds)} S")
+        try:
+            bars = await self.p.store.fetch_history(self.contract, duration, self.p.bar_size,
+                                                    self.p.what, self.p.use_rth)
+        except Exception as exc:  # the gap stays; live bars must go on regardless
+            log.warning("%s: could not re-fetch the bars missed while disconnected: %r",
+                        self.p.dataname, exc)
+            bars = []
+        for bar in bars:
+            when = self._naive(bar.date)
+            kind = "bar" if self._period_end(when) <= now else "seed"
+            self._queue.put((kind, when, bar.open, bar.high, bar.low, bar.close, bar.volume))
+        handle.bars = self._realtime(ib)
 
     def _unsubscribe(self, ib, handle) -> None:
         if self.p.live == "realtime":
-            ib.cancelRealTimeBars(handle)
+            if handle.task is not None and not handle.task.done():
+                handle.task.cancel()
+            if handle.bars is not None:
+                ib.cancelRealTimeBars(handle.bars)
         elif not handle.done():
             handle.cancel()
         elif not handle.cancelled() and handle.exception() is None:
@@ -179,9 +228,16 @@ class IBData(bt.feed.DataBase):
     def _ingest(self, item) -> tuple | None:
         """A completed bar from a queue item, if the item completes one."""
         kind, *values = item
-        if kind == "bar":
-            when = values[0]
-            return None if self._last_dt is not None and when <= self._last_dt else tuple(values)
+        when = values[0]
+        if kind in ("bar", "seed"):
+            if self._last_dt is not None and when <= self._last_dt:
+                return None
+            if self._pending is not None and self._pending[0] <= when:
+                self._pending = None  # a bar built from 5-second bars before a drop
+            if kind == "seed":  # the bar forming at a reconnect: 5-second bars continue it
+                self._pending = list(values)
+                return None
+            return tuple(values)
         epoch, o, h, lo, c, v = values
         self.last_bar_received = epoch
         when = dt.datetime.fromtimestamp(epoch, dt.UTC).astimezone(self.zone).replace(

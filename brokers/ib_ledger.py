@@ -12,6 +12,7 @@ order-sending half.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import math
 import queue
@@ -29,7 +30,7 @@ from brokers.ib_events import (
 )
 from brokers.ib_spreads import ComboFills
 from brokers.journal import TERMINAL
-from brokers.spreads import MULTIPLIER, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spreads import MULTIPLIER, SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
 
 OPEN_STATES = frozenset({"PreSubmitted", "Submitted", "ApiPending"})
 CANCELLED_STATES = frozenset({"Cancelled", "ApiCancelled"})
@@ -45,9 +46,12 @@ class IBLedger:
                 update = self._queue.get_nowait()
             except queue.Empty:
                 return
-            handler = _HANDLERS.get(type(update))
-            if handler is not None:
-                handler(self, update)
+            self._apply(update)
+
+    def _apply(self, update) -> None:
+        handler = _HANDLERS.get(type(update))
+        if handler is not None:
+            handler(self, update)
 
     def _on_link(self, update: LinkUpdate) -> None:
         self.link_state = update.state
@@ -92,20 +96,31 @@ class IBLedger:
         if row["status"] in TERMINAL:
             return
         message = update.message or ""
+        info = order.info if order is not None else {}
+        margin = False
         if update.error_code == 201 or update.status == "Inactive":
             reason = _reason(message) or f"IB rejected the order ({update.status})"
             margin = any(w in reason.lower() for w in MARGIN_WORDS)
             state = "margin" if margin else "rejected"
+        elif info.get("expiring"):
+            reason, state = info["expire_reason"], "expired"
         else:
             reason = "cancelled" + (f": {_reason(message)}" if _reason(message) else "")
-            state, margin = "canceled", False
+            state = "canceled"
         self.journal.update_order(ref, status=state, reason=reason)
         self._event(f"{state} {ref}: {reason}")
+        if row["kind"] == "spread_close" and (row["filled"] or 0) > 0:
+            # the contracts bought back before the cancel are closed, the rest stay open
+            self._close_position(ref, self.journal.order(ref), order, self._combo(ref, row),
+                                 done=False)
         if order is None or not order.alive():
             return
         order.addinfo(reason=reason)
         if state == "canceled":
             order.cancel()
+        elif state == "expired":  # bt's expire() ignores market-type orders: set it
+            order.status = order.Expired
+            order.executed.dt = order.data.datetime[0]
         elif margin:
             order.margin()
         else:
@@ -177,9 +192,7 @@ class IBLedger:
 
     def _book_leg(self, fill: FillUpdate, commission: float, row: dict, order) -> None:
         ref = fill.order_ref
-        fills = self._combos.get(ref)
-        if fills is None:
-            fills = self._combos[ref] = self._combo_from_journal(row)
+        fills = self._combo(ref, row)
         before = fills.units
         fills.add(fill.exec_id, fill.con_id, fill.side, fill.shares, fill.price, commission)
         units = fills.units
@@ -187,7 +200,13 @@ class IBLedger:
             return
         quantity = int(row["quantity"])
         done = units >= quantity
-        self.journal.update_order(ref, status="completed" if done else "partial", filled=units)
+        status = self.journal.order(ref)["status"]
+        if done:
+            status = "completed"
+        elif status not in TERMINAL:
+            status = "partial"
+        self.journal.update_order(ref, status=status, filled=units)
+        row = self.journal.order(ref)
         if row["kind"] == "spread_open":
             position = self._open_position(ref, row, order, fills)
         else:
@@ -203,13 +222,29 @@ class IBLedger:
             order.addinfo(credit=fills.net_price, margin=position.margin)
         else:
             order.addinfo(debit=fills.net_price, realized_pnl=position.realized_pnl)
+        if not order.alive():
+            return  # a late fill of an order already cancelled: booked, nothing to notify
         order.completed() if done else order.partial()
         self.notify(order)
 
-    def _combo_from_journal(self, row: dict) -> ComboFills:
-        detail = json.loads(row["detail"])
-        con_ids = detail.get("con_ids") or [0, 0]
-        return ComboFills(int(con_ids[0]), int(con_ids[1]))
+    def _combo(self, ref: str, row: dict) -> ComboFills:
+        """The leg fills of combo order ``ref`` (rebuilt from the journal's booked fills
+        when the order was sent by an earlier process)."""
+        fills = self._combos.get(ref)
+        if fills is None:
+            detail = json.loads(row["detail"])
+            con_ids = detail.get("con_ids") or [0, 0]
+            fills = self._combos[ref] = ComboFills(int(con_ids[0]), int(con_ids[1]))
+            for f in self.journal.fills(ref):
+                if f["booked"] == 1 and f["sec_type"] != "BAG":
+                    fills.add(f["exec_id"], f["con_id"], f["side"], f["shares"], f["price"],
+                              f["commission"] or 0.0)
+        return fills
+
+    def _today(self, underlying: str) -> dt.date:
+        """The date of the underlying's latest bar (today when there is none)."""
+        data = self._datas.get(underlying)
+        return data.datetime.date(0) if data is not None and len(data) else dt.date.today()
 
     def _open_position(self, ref: str, row: dict, order, fills: ComboFills):
         units = fills.units
@@ -217,18 +252,8 @@ class IBLedger:
             return None
         position = next((p for p in self._spreads.values() if p.extra.get("order_ref") == ref),
                         None)
-        info = order.info if order is not None else {}
         if position is None:
-            if order is None:
-                return None  # legs of an order from an earlier process: positions report it
-            request: SpreadRequest = info["request"]
-            position = SpreadPosition(
-                id=max(self._spreads, default=0) + 1, underlying=request.underlying,
-                kind=request.kind, short=info["short"], long=info["long"], contracts=units,
-                entry_date=order.data.datetime.date(0), entry_credit=fills.net_price,
-                commission=fills.commission, margin=0.0, mark=fills.net_price,
-                dte=(info["short"].expiry - order.data.datetime.date(0)).days,
-                extra={"order_ref": ref, "con_ids": list(info["con_ids"])})
+            position = self._new_spread(ref, row, order, fills)
             self._spreads[position.id] = position
         position.contracts = units
         position.entry_credit = fills.net_price
@@ -237,24 +262,104 @@ class IBLedger:
         self.journal.save_spread(position, ref)
         return position
 
+    def _new_spread(self, ref: str, row: dict, order, fills: ComboFills) -> SpreadPosition:
+        """The spread an opening combo creates; for an order sent by an earlier process
+        (no order object here) the request and legs come from the journal."""
+        if order is not None:
+            info = order.info
+            request, short, long = info["request"], info["short"], info["long"]
+            day = order.data.datetime.date(0)
+            con_ids = list(info["con_ids"])
+        else:
+            detail = json.loads(row["detail"])
+            request = SpreadRequest(**detail["request"])
+            short, long = (SpreadLeg(**{**detail[leg], "expiry": dt.date.fromisoformat(
+                detail[leg]["expiry"])}) for leg in ("short", "long"))
+            day = self._today(request.underlying)
+            con_ids = [int(c) for c in detail["con_ids"]]
+            self._event(f"fill of {ref} (sent by an earlier process): spread opened")
+        return SpreadPosition(
+            id=max(self._spreads, default=0) + 1, underlying=request.underlying,
+            kind=request.kind, short=short, long=long, contracts=fills.units,
+            entry_date=day, entry_credit=fills.net_price, commission=fills.commission,
+            margin=0.0, mark=fills.net_price, dte=(short.expiry - day).days,
+            extra={"order_ref": ref, "con_ids": con_ids})
+
     def _close_position(self, ref: str, row: dict, order, fills: ComboFills, done: bool):
-        info = order.info if order is not None else {}
+        """Apply a closing combo's fills: all contracts bought back close the spread; while
+        the order works, the margin of the contracts bought back is released; once it ended
+        (cancelled, expired) after a partial fill, those contracts become their own closed
+        spread and the rest stays open (``_split``)."""
+        detail = json.loads(row["detail"])
+        info = order.info if order is not None else detail
         position = self._spreads.get(info.get("position_id"))
         if position is None or not fills.units:
             return position
-        position.extra["closed_contracts"] = fills.units
+        tag = info.get("tag", "close")
+        day = order.data.datetime.date(0) if order is not None else \
+            self._today(position.underlying)
+        quantity, units = int(row["quantity"]), fills.units
         if done:
             position.commission += fills.commission
             position.status = "closed"
-            position.exit_date = order.data.datetime.date(0)
+            position.exit_date = day
             position.exit_debit = position.mark = fills.net_price
-            position.exit_reason, position.tag = "close", info.get("tag", "close")
+            position.exit_reason, position.tag = "close", tag
             position.realized_pnl = ((position.entry_credit - fills.net_price) * MULTIPLIER
                                      * position.contracts - position.commission)
             position.unrealized_pnl = 0.0
             position.margin = 0.0
+            position.extra.pop("closed_contracts", None)
+        elif row["status"] in TERMINAL:
+            child = self._split(position, ref, quantity, units, fills.net_price,
+                                fills.commission, "close", f"{tag} (partial)", day)
+            if order is not None:
+                order.addinfo(closed_position_id=child.id)
+        else:
+            position.extra["closed_contracts"] = units
+            position.margin = spread_margin(position.width, position.entry_credit,
+                                            quantity - units)
         self.journal.save_spread(position, position.extra.get("order_ref", ref))
         return position
+
+    def _split(self, position: SpreadPosition, key: str, quantity: int, units: int,
+               debit: float, commission: float, reason: str, tag: str,
+               day: dt.date) -> SpreadPosition:
+        """``units`` of the ``quantity`` contracts of ``position`` ended (bought back at
+        ``debit`` paying ``commission``, or assigned): they become a closed spread of their
+        own with their share of the entry commission; ``position`` keeps the rest open with
+        its margin. Idempotent per ``key`` (a later fill of the same order updates it)."""
+        splits = position.extra.setdefault("splits", {})
+        known = splits.get(key)
+        entry_commission = known["entry_commission"] if known else position.commission
+        child_id = known["spread_id"] if known else max(self._spreads, default=0) + 1
+        share = entry_commission * units / quantity
+        child = SpreadPosition(
+            id=child_id, underlying=position.underlying, kind=position.kind,
+            short=position.short, long=position.long, contracts=units,
+            entry_date=position.entry_date, entry_credit=position.entry_credit,
+            commission=share + commission, margin=0.0, mark=debit,
+            dte=max((position.expiry - day).days, 0), status="closed",
+            realized_pnl=((position.entry_credit - debit) * MULTIPLIER * units
+                          - share - commission),
+            exit_date=day, exit_debit=debit, exit_reason=reason, tag=tag,
+            extra={"split_from": position.id, "order_ref": position.extra.get("order_ref"),
+                   "exit_ref": key, "con_ids": position.extra.get("con_ids")})
+        position.contracts = quantity - units
+        position.commission = entry_commission - share
+        position.margin = spread_margin(position.width, position.entry_credit,
+                                        position.contracts)
+        position.extra.pop("closed_contracts", None)
+        splits[key] = {"spread_id": child_id, "contracts": units,
+                       "entry_commission": entry_commission, "debit": debit}
+        if position.contracts <= 0:
+            position.status, position.exit_date = "closed", day
+        self._spreads[child_id] = child
+        self.journal.save_spread(child, key)
+        self.journal.save_spread(position, position.extra.get("order_ref", key))
+        self._event(f"spread {position.id}: {units} of {quantity} contract(s) {reason} "
+                    f"(now spread {child_id}), {position.contracts} still open")
+        return child
 
     def _settle_expired(self) -> None:
         """A spread past expiry whose legs IB no longer holds has been settled (or
@@ -275,9 +380,100 @@ class IBLedger:
                                      * position.contracts - position.commission)
             position.unrealized_pnl, position.margin, position.dte = 0.0, 0.0, 0
             position.extra.update(settlement_spot=spot, settlement_estimated=True)
+            for con_id, leg, side in zip(position.extra.get("con_ids", ()),
+                                         (position.short, position.long), ("BOT", "SLD"),
+                                         strict=False):
+                self._synthetic_fill(position, f"expire/{position.id}", int(con_id),
+                                     leg.symbol, "OPT", side, position.contracts, 0.0)
             self.journal.save_spread(position, position.extra.get("order_ref", ""))
             self._event(f"spread {position.id} expired: settled at {value:.2f} "
                         f"(estimated from {position.underlying} {spot:.2f})")
+
+    def _link_assignments(self) -> None:
+        """Shares IB delivered for an assigned short leg, linked to their spread.
+
+        IB announces an assignment only by positions (often overnight; an execution of the
+        shares, when one comes, carries no orderRef of ours): the short leg's position
+        shrinks by contracts none of our fills bought back, and the underlying's stock
+        position moves by 100 shares per contract (puts deliver shares, calls take them).
+        When both show, those contracts are closed as ``assigned``: the short leg leaves at
+        0 and its value is in the shares, bought (put) or sold (call) at the strike, which
+        the broker's stock position of the underlying now holds. The journal books the leg
+        and the shares as synthetic fills (execIds ``assign/...``; IB's cash already holds
+        the strike) and logs an ``assignment`` event, so positions reconcile."""
+        if not self.open_spreads():
+            return
+        expected = collections.defaultdict(float, self.journal.baseline())
+        for con_id, qty in self.journal.booked_quantities().items():
+            expected[con_id] += qty
+        for position in self.open_spreads():
+            short_id = int((position.extra.get("con_ids") or (0, 0))[0])
+            stock = next((p for p in self._ib_positions.values()
+                          if p.sec_type == "STK" and p.symbol == position.underlying), None)
+            if not short_id or stock is None:
+                continue
+            held = self._ib_positions[short_id].quantity if short_id in self._ib_positions \
+                else 0.0
+            gone = int(held - expected[short_id] + 1e-9)  # short contracts no fill explains
+            per = MULTIPLIER if position.short.right == "P" else -MULTIPLIER
+            delivered = (stock.quantity - expected[stock.con_id]) / per
+            assigned = min(gone, int(delivered + 1e-9), position.contracts)
+            if assigned < 1:
+                continue
+            self._assign(position, assigned, short_id, stock, per)
+            expected[short_id] += assigned
+            expected[stock.con_id] += assigned * per
+
+    def _synthetic_fill(self, position: SpreadPosition, key: str, con_id: int, symbol: str,
+                        sec_type: str, side: str, quantity: float, price: float) -> None:
+        """A position change IB made without an order of ours (assignment, expiry), booked
+        in the journal so its positions reconcile; cash is IB's to report."""
+        self.journal.add_fill(FillUpdate(
+            f"{key}/{con_id}", 0, 0, position.extra.get("order_ref", ""),
+            dt.datetime.now(dt.UTC), con_id, symbol, sec_type, "", 0.0, "",
+            MULTIPLIER if sec_type == "OPT" else 1.0, side, quantity, price, 0.0, None),
+            booked=1)
+
+    def _assign(self, position: SpreadPosition, assigned: int, short_id: int,
+                stock: PositionUpdate, per: int) -> None:
+        day = self._today(position.underlying)
+        key = f"assign/{position.id}/{day:%Y%m%d}"
+        strike = position.short.strike
+        shares = assigned * per
+        self._synthetic_fill(position, key, short_id, position.short.symbol, "OPT", "BOT",
+                             assigned, 0.0)
+        self._synthetic_fill(position, key, stock.con_id, position.underlying, "STK",
+                             "BOT" if shares > 0 else "SLD", abs(shares), strike)
+        long_id = int((position.extra.get("con_ids") or (0, 0))[1])
+        if day > position.expiry and long_id and long_id not in self._ib_positions:
+            self._synthetic_fill(position, f"expire/{position.id}", long_id,
+                                 position.long.symbol, "OPT", "SLD", assigned, 0.0)
+        data = self._datas.get(position.underlying)
+        if data is not None:
+            self.positions[data].update(shares, strike)
+        link = {"spread_id": position.id, "contracts": assigned, "shares": shares,
+                "price": strike, "stock_con_id": stock.con_id, "date": str(day),
+                "long_leg_held": int((position.extra.get("con_ids") or (0, 0))[1])
+                in self._ib_positions}
+        quantity = position.contracts
+        if assigned < quantity:
+            child = self._split(position, key, quantity, assigned, 0.0, 0.0, "assigned",
+                                "assigned", day)
+            child.extra["assignment"] = link
+            self.journal.save_spread(child, key)
+        else:
+            position.status, position.exit_date = "closed", day
+            position.exit_debit = position.mark = 0.0
+            position.exit_reason = position.tag = "assigned"
+            position.realized_pnl = (position.entry_credit * MULTIPLIER * quantity
+                                     - position.commission)
+            position.unrealized_pnl, position.margin = 0.0, 0.0
+            position.dte = max((position.expiry - day).days, 0)
+            position.extra["assignment"] = link
+            self.journal.save_spread(position, position.extra.get("order_ref", key))
+        self.journal.log("assignment", link)
+        self._event(f"spread {position.id}: {assigned} short {position.short.symbol} "
+                    f"assigned: {shares:+g} {position.underlying} at {strike:g}")
 
     def _mark_spreads(self) -> None:
         self._settle_expired()

@@ -17,9 +17,10 @@ same clientId, a first wait so TWS can release the id); error 326 (clientId in u
 the attempt at once instead of waiting for the connect timeout, and the backoff retries.
 Every successful (re)connect emits a ``Sync`` snapshot (open orders, today's orders,
 executions with commissions, positions, account values) for reconciliation and then
-re-subscribes the bar feeds. 1101 (connectivity restored, data lost) re-subscribes and
-re-syncs, 1102 (data kept) re-syncs, 1100 is reported. Pacing errors (162) on historical
-requests back off and retry.
+re-subscribes the bar feeds. 1100 (TWS lost IB) and 1101 (connectivity restored, data
+lost) force the same full cycle (the store disconnects, reconnects with the same clientId,
+re-syncs and re-subscribes); 1102 (restored, data kept) only re-syncs. Pacing errors (162)
+on historical requests back off and retry.
 """
 
 from __future__ import annotations
@@ -277,6 +278,12 @@ class IBStore:
         if self._reconnect_task is None or self._reconnect_task.done():
             self._reconnect_task = asyncio.ensure_future(self._reconnect())
 
+    def _force_reconnect(self, code: int) -> None:
+        if self._stopping or self._connecting or not self.ib.isConnected():
+            return
+        log.warning("IB error %d: disconnecting to reconnect and re-subscribe", code)
+        self.ib.disconnect()  # disconnectedEvent -> _on_disconnected -> _reconnect
+
     async def _reconnect(self) -> None:
         s = self.settings
         await asyncio.sleep(s.reconnect_delay)  # let TWS release the clientId first
@@ -309,9 +316,10 @@ class IBStore:
         if code in LINK_CODES:
             log.warning("IB connectivity %s (%d): %s", LINK_CODES[code], code, message)
             self._emit(LinkUpdate(LINK_CODES[code], code))
-            if code == 1101:
-                asyncio.ensure_future(self._resubscribe())
-            if code in (1101, 1102):
+            if code in (1100, 1101):
+                # as after a dropped socket: reconnect (same clientId), re-sync, re-subscribe
+                asyncio.get_running_loop().call_soon(self._force_reconnect, code)
+            else:
                 self._emit(self._sync(reconnect=True))
             return
         if code in INFO_CODES:
@@ -412,35 +420,42 @@ class IBStore:
                         what: str = "TRADES", use_rth: bool = True) -> list:
         """Completed historical bars; error 162 (pacing / no data) backs off and retries."""
         s = self.settings
+        wait = s.request_timeout * s.pacing_attempts + s.pacing_delay * 2 ** s.pacing_attempts
+        return self.run(self.fetch_history(contract, duration, bar_size, what, use_rth),
+                        timeout=wait)
+
+    async def fetch_history(self, contract: Contract, duration: str, bar_size: str,
+                            what: str = "TRADES", use_rth: bool = True) -> list:
+        """``historical_bars`` on the store's loop (for feeds catching up after a
+        reconnect); raises ``IBError`` after ``pacing_attempts`` answers of error 162."""
+        s = self.settings
         errors: list[int] = []
 
         def on_error(req_id, code, message, c):
             if code == 162:
                 errors.append(code)
 
-        async def request():
-            self.ib.errorEvent += on_error
-            try:
-                async for attempt in AsyncRetrying(
-                        wait=wait_exponential(multiplier=s.pacing_delay, max=600),
-                        stop=stop_after_attempt(s.pacing_attempts),
-                        retry=retry_if_exception_type(_Paced), reraise=True):
-                    with attempt:
-                        errors.clear()
-                        bars = await self.ib.reqHistoricalDataAsync(
-                            contract, "", duration, bar_size, what, use_rth,
-                            timeout=s.request_timeout)
-                        if not bars and errors:
-                            raise _Paced()
-                        return list(bars)
-            finally:
-                self.ib.errorEvent -= on_error
-        wait = s.request_timeout * s.pacing_attempts + s.pacing_delay * 2 ** s.pacing_attempts
+        self.ib.errorEvent += on_error
         try:
-            return self.run(request(), timeout=wait)
+            async for attempt in AsyncRetrying(
+                    wait=wait_exponential(multiplier=s.pacing_delay, max=600),
+                    stop=stop_after_attempt(s.pacing_attempts),
+                    retry=retry_if_exception_type(_Paced), reraise=True):
+                with attempt:
+                    errors.clear()
+                    bars = await self.ib.reqHistoricalDataAsync(
+                        contract, "", duration, bar_size, what, use_rth,
+                        timeout=s.request_timeout)
+                    if not bars and errors:
+                        raise _Paced()
+                    return list(bars)
         except _Paced as exc:
-            raise IBError(f"historical data for {describe(contract)} refused {s.pacing_attempts} "
-                          f"times with error 162 (pacing or no data)") from exc
+            raise IBError(f"historical data for {describe(contract)} refused "
+                          f"{s.pacing_attempts} times with error 162 (pacing or no data)"
+                          ) from exc
+        finally:
+            self.ib.errorEvent -= on_error
+        return []
 
     def subscribe(self, start: Callable[[IB], Any],
                   stop: Callable[[IB, Any], None] | None = None) -> _Subscription:

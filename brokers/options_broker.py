@@ -7,6 +7,12 @@ Shares trade exactly as in ``bt.brokers.BackBroker``. Spreads follow the protoco
   it is placed on; it fills on the next bar at that bar's quotes of the same two
   contracts. A limit that the next bar's fill credit does not reach expires the order
   (status Expired, ``info['reason']`` says why): a day order, never a silent wait.
+* **Limits at the request bar's price** (``quote_limits=True``, off by default): every
+  spread order without a limit of its own gets one at the request bar's fill price
+  (credit to open, debit to close, rounded to the cent), the rule the IB broker follows
+  (``brokers.ib_broker``): the order fills on the next bar at that bar's price only if
+  the price reaches the limit, else it expires. Off, an order takes the next bar's
+  price whatever it is (a market order on the combo), the backtests' default.
 * **Cash and margin.** On an opening fill the credit goes into the account and the
   margin ``(width - credit) x 100 x contracts`` moves out of ``getcash()`` into
   ``reserved_margin()`` until the spread closes, so ``getcash()`` is always the free cash
@@ -54,7 +60,8 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     ``chains`` maps an underlying symbol to its ``feeds.chain.OptionChain``; ``fill`` is
     'natural' (cross the bid/ask) or 'mid' (mid prices, ``slippage`` per share against
-    the trader).
+    the trader); ``quote_limits`` gives every spread order a limit at the request bar's
+    fill price (see the module docstring).
     """
 
     params = (
@@ -63,6 +70,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         ("slippage", 0.0),
         ("commission_per_contract", 0.65),
         ("min_commission_per_order", 0.0),
+        ("quote_limits", False),
     )
 
     def init(self):
@@ -109,6 +117,13 @@ class OptionsBroker(bt.brokers.BackBroker):
                for o in self._spread_orders):
             self._refuse(order, sp.SpreadRejected(f"spread {position_id} has a close pending"))
             return order
+        if self.p.quote_limits:
+            try:
+                order.addinfo(limit=round(self._close_debit(position, data.datetime.date(0),
+                                                            "request bar"), 2))
+            except sp.SpreadRejected as exc:
+                self._refuse(order, exc)
+                return order
         self._accept(order)
         return order
 
@@ -196,6 +211,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         limit = request.limit_credit
         if request.mid_allowance is not None:
             limit = sp.mid_credit(sq, lq) - request.mid_allowance
+        elif limit is None and self.p.quote_limits:
+            limit = round(credit, 2)
         need = (spread_margin(request.width, credit, request.contracts)
                 + self.commission(request.contracts))
         committed = sum(o.info["estimated_need"] for o in self._spread_orders
@@ -264,12 +281,26 @@ class OptionsBroker(bt.brokers.BackBroker):
         sq = sp.leg_quote(chain, day, position.short)
         lq = sp.leg_quote(chain, day, position.long)
         debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+        limit = order.info.get("limit")
+        if limit is not None and debit > limit + _EPS:
+            order.info["reason"] = (f"limit debit {limit:.2f} not reached: {self.p.fill} "
+                                    f"debit {debit:.2f} on {day:%Y-%m-%d}")
+            order.status = order.Expired
+            order.executed.dt = order.data.datetime[0]
+            return
         comm = self.commission(position.contracts)
         _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, False),
                    opening=False, reason="close")
         self._finish(position, day, debit, comm, "close", order.info["tag"])
         order.info.update(debit=debit, commission=comm, realized_pnl=position.realized_pnl)
         self._complete(order, price=debit, comm=comm)
+
+    def _close_debit(self, position: SpreadPosition, day: dt.date, when: str) -> float:
+        """Debit per share to buy ``position`` back on ``day`` by the fill rule."""
+        chain = self._chain_for(position.underlying, day, when)
+        return sp.close_debit(sp.leg_quote(chain, day, position.short),
+                              sp.leg_quote(chain, day, position.long), self.p.fill,
+                              self.p.slippage)
 
     def _finish(self, position: SpreadPosition, day, debit: float, comm: float,
                 reason: str, tag: str) -> None:

@@ -19,6 +19,13 @@ Method names every spread broker implements (``SpreadBroker``)::
 The returned order is a backtrader order: ``order.info`` carries ``request``,
 ``position_id`` (once known), ``reason`` (why it was rejected, expired or cancelled) and the
 fill (``credit`` or ``debit`` per share, ``commission``).
+
+One fill rule both brokers can follow: legs are chosen on the request bar; the order is a
+limit at the request bar's natural price (credit short bid - long ask to open, debit short
+ask - long bid to close, rounded to the cent) that fills on the next bar at that bar's
+natural price if it reaches the limit, else it expires (status Expired). The IB broker
+always trades this way (``spread_order_bars=1``); the simulated broker does with
+``quote_limits=True`` and by default fills at the next bar's price whatever it is.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ Tests script it per scenario: ``order_mode`` says what happens to a new order ('
 'hold', 'reject', 'partial', 'next_bar_open'), ``fill``/``reject``/``cancel_by_server`` act on
 an order explicitly (also while no client is connected), ``drop_connections`` closes every
 socket (optionally keeping the clientId busy, so reconnecting gets error 326), ``paused``
-makes TWS refuse connections, ``expire_options`` settles an expiry, ``history_errors``
+makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
+``settle_physically`` settles one with delivered shares (assignment/exercise),
+``send_error`` sends e.g. 1100/1101/1102, ``history_errors``
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
 """
@@ -107,6 +109,8 @@ class _Conn:
         self.account_updates = False
         self.positions = False
         self.realtime: dict[int, str] = {}
+        #: contracts in the last portfolio push (a vanished one gets a position-0 row)
+        self.portfolio: dict[int, Contract] = {}
         self.keep_up: dict[int, str] = {}
         self.alive = True
 
@@ -139,6 +143,8 @@ class FakeTWS:
         self.options: dict[int, Contract] = {}
         self._option_keys: dict[tuple, Contract] = {}
         self.quotes: dict[int, OptionQuote] = {}
+        #: conIds reqSecDefOptParams lists per symbol (every known option when absent)
+        self.listed: dict[str, set[int]] = {}
         self.last_price: dict[str, float] = {}
         self.history: dict[str, list[tuple]] = {}
         self.history_errors: dict[str, list[int]] = {}
@@ -273,12 +279,17 @@ class FakeTWS:
 
     def add_chain_frame(self, symbol: str, frame) -> None:
         """Every contract of one date's chain (``feeds.chain.OptionChain.chain``) with its
-        bid/ask/delta/iv as this fake's option market."""
+        bid/ask/delta/iv as this fake's option market; reqSecDefOptParams lists these
+        contracts only from now on (contracts listed earlier stay tradable and quoted)."""
+        listed = set()
         for row in frame.itertuples(index=False):
-            self.add_option(symbol, f"{row.expiry:%Y%m%d}", float(row.strike), row.right,
-                            OptionQuote(float(row.bid), float(row.ask), float(row.delta),
-                                        float(row.iv), float(row.gamma), float(row.vega),
-                                        float(row.theta), float(row.underlying)))
+            c = self.add_option(symbol, f"{row.expiry:%Y%m%d}", float(row.strike), row.right,
+                                OptionQuote(float(row.bid), float(row.ask), float(row.delta),
+                                            float(row.iv), float(row.gamma), float(row.vega),
+                                            float(row.theta), float(row.underlying)))
+            listed.add(c.con_id)
+        with self._lock:
+            self.listed[symbol] = listed
 
     def option(self, symbol: str, expiry: str, strike: float, right: str) -> Contract | None:
         return self._option_keys.get((symbol, expiry, round(float(strike), 4), right))
@@ -429,7 +440,7 @@ class FakeTWS:
         conn.account_updates = f[2] == "1"
         if conn.account_updates:
             enc = conn.encoder
-            conn.send(*self._account_messages(enc), enc.account_download_end(f[3]))
+            conn.send(*self._account_messages(conn), enc.account_download_end(f[3]))
 
     # reqAccountUpdatesMulti
     def _on_76(self, conn: _Conn, f: list[str]) -> None:
@@ -485,7 +496,9 @@ class FakeTWS:
         req_id, symbol = int(f[1]), f[2]
         enc = conn.encoder
         with self._lock:
-            mine = [c for c in self.options.values() if c.symbol == symbol]
+            listed = self.listed.get(symbol)
+            mine = [c for c in self.options.values() if c.symbol == symbol
+                    and (listed is None or c.con_id in listed)]
         out = []
         if mine:
             expirations = sorted({c.expiry for c in mine})
@@ -764,14 +777,19 @@ class FakeTWS:
                                                                "USD"),
                 ("AvailableFunds", f"{net:.2f}", "USD")]
 
-    def _account_messages(self, enc: Encoder) -> list[bytes]:
-        account = self.accounts[0]
+    def _account_messages(self, conn: _Conn) -> list[bytes]:
+        enc, account = conn.encoder, self.accounts[0]
         out = [enc.account_value(k, v, cur, account) for k, v, cur in self._account_values()]
         with self._lock:
+            held = {c.con_id: c for c, _, _ in self.positions.values()}
             for c, qty, avg in self.positions.values():
                 mark = self._mark(c)
                 out.append(enc.portfolio_value(c, qty, mark, qty * mark * c.mult, avg,
                                                qty * (mark * c.mult - avg), 0.0, account))
+            # IB_PROTOCOL 1.6: a portfolio row with position 0 removes the item
+            out += [enc.portfolio_value(c, 0, self._mark(c), 0.0, 0.0, 0.0, 0.0, account)
+                    for con_id, c in conn.portfolio.items() if con_id not in held]
+            conn.portfolio = held
         out.append(enc.account_time(dt.datetime.now().strftime("%H:%M")))
         return out
 
@@ -779,7 +797,7 @@ class FakeTWS:
         with self._lock:
             conns = [c for c in self._conns if c.alive and c.account_updates]
         for conn in conns:
-            conn.send(*self._account_messages(conn.encoder))
+            conn.send(*self._account_messages(conn))
 
     def expire_options(self, symbol: str, expiry: str, spot: float) -> None:
         """Expiry: every ``symbol`` option of ``expiry`` leaves the positions, cash-settled
@@ -795,6 +813,52 @@ class FakeTWS:
             conns = [x for x in self._conns if x.alive and x.positions]
         for conn in conns:
             conn.send(*[conn.encoder.position(self.accounts[0], c, 0.0, 0.0) for c, _ in gone])
+        self._push_account()
+        self._changed()
+
+    def settle_physically(self, symbol: str, expiry: str, spot: float,
+                          execution: bool = True) -> None:
+        """Expiry with delivery, as IB settles stock options: every ``symbol`` option of
+        ``expiry`` leaves the positions; an in-the-money one is exercised (long) or assigned
+        (short), moving 100 shares per contract of the underlying at the strike (cash pays
+        for them), an out-of-the-money one expires worthless. Position, portfolio and
+        account updates go out; with ``execution`` also one stock execution per delivery
+        with orderId 0, permId 0 and no orderRef (whether and how TWS reports the delivery
+        as an execution is unconfirmed; positions are what it is known to report)."""
+        stock = self.stocks[symbol]
+        with self._lock:
+            gone = [(c, qty) for c, qty, _ in self.positions.values()
+                    if c.sec_type == "OPT" and c.symbol == symbol and c.expiry == expiry]
+            moved, execs = [], []
+            when = dt.datetime.now().strftime("%Y%m%d %H:%M:%S US/Eastern")
+            for c, qty in gone:
+                del self.positions[c.con_id]
+                moved.append((c, 0.0, 0.0))
+                itm = spot > c.strike if c.right == "C" else spot < c.strike
+                if not itm:
+                    continue
+                shares = 100 * qty * (1 if c.right == "C" else -1)
+                self.cash -= shares * c.strike
+                _, have, avg = self.positions.get(stock.con_id, [stock, 0.0, 0.0])
+                new = have + shares
+                if abs(new) < 1e-9:
+                    self.positions.pop(stock.con_id, None)
+                else:
+                    self.positions[stock.con_id] = [stock, new, c.strike]
+                moved.append((stock, new, c.strike if abs(new) > 1e-9 else 0.0))
+                execs.append(ServerExecution(
+                    f"0000e0d5.{next(self._exec_ids):08x}.01.01", 0, 0, 0, stock,
+                    "BOT" if shares > 0 else "SLD", abs(shares), c.strike, abs(shares),
+                    c.strike, "", when, self.accounts[0], None))
+            if execution:
+                self.executions += execs
+            conns = [x for x in self._conns if x.alive and x.client_id is not None]
+        for conn in conns:
+            out = [conn.encoder.execution(-1, e) for e in execs] if execution else []
+            if conn.positions:
+                out += [conn.encoder.position(self.accounts[0], c, q, a) for c, q, a in moved]
+            if out:
+                conn.send(*out)
         self._push_account()
         self._changed()
 
@@ -836,6 +900,7 @@ class FakeTWS:
         with self._lock:
             self.last_price[symbol] = c
             conns = [x for x in self._conns if x.alive]
+        self._push_account()  # marks of the bar's quotes reach the client before the bar
         sent = time.perf_counter()
         for conn in conns:
             enc = conn.encoder
@@ -846,6 +911,5 @@ class FakeTWS:
                     for r, s in conn.keep_up.items() if s == symbol]
             if out:
                 conn.send(*out)
-        self._push_account()
         self._changed()
         return sent

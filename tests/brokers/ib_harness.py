@@ -198,6 +198,8 @@ class PaperRun:
         self.pushed += 1
         day, o, h, lo, c, v = bar
         target = self._done_bars + 1
+        # after a reconnect the feed re-subscribes only once it caught up on missed bars
+        self.tws.wait_until(lambda: self.tws.subscribers("SPY") > 0, what="bar subscription")
         self.tws.push_bar("SPY", epoch(day), o, h, lo, c, v)
         self.wait(lambda: self._done_bars >= target, what=f"bar {day} processed")
         sent = self.broker.sent

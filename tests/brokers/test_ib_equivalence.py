@@ -1,16 +1,21 @@
 """The same strategy class, the same bars: the same orders on the sim broker and on IB.
 
-The simulated side is the backtest spine's broker (BackBroker, fills at the next bar's
-open, 5 bp commission). The IB side is the paper loop on the fake TWS, which fills market
-orders at the next streamed bar's open and charges the same 5 bp, so every order (bar,
-side, size) and every fill (price, commission) must match exactly.
+Shares: the simulated side is the backtest spine's broker (BackBroker, fills at the next
+bar's open, 5 bp commission); the fake TWS fills market orders at the next streamed bar's
+open and charges the same 5 bp. Credit spreads: ``OptionsBroker(quote_limits=True)``
+against the IB broker, both following one rule (a limit at the request bar's natural
+price, filled on the next bar at that bar's natural price when it reaches the limit, else
+expired); the fake TWS quotes the sample market's chain of each bar and fills a BAG limit
+only when its natural price allows. Every order and every fill must match exactly.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS
+from fake_tws import FakeTWS, OptionQuote
 from ib_harness import (
     PaperRun,
     frame_bars,
@@ -72,43 +77,97 @@ def test_equity_strategy_same_orders_on_sim_and_ib(sample_market, ib_log):
     assert run.broker.getvalue() == pytest.approx(sim_value, abs=0.01)
 
 
-def spread_opens(orders) -> list[tuple]:
-    """(bar, kind, contracts, short OCC, long OCC) of every accepted opening spread order."""
-    return [(bt.num2date(o.created.dt).date(), o.info["request"].kind,
-             o.info["request"].contracts, o.info["short"].symbol, o.info["long"].symbol)
-            for o in orders if o.getstatusname() == "Accepted" and o.info.get("action") == "open"]
+def set_market(tws: FakeTWS, chain, day) -> None:
+    """The fake's option market on ``day``: the day's listed chain, and the held legs
+    quoted by the simulated broker's own model (a held leg can drift off the listed
+    strikes)."""
+    frame = chain.chain(day)
+    tws.add_chain_frame("SPY", frame)
+    listed = set(frame["symbol"])
+    for con_id, (c, _, _) in list(tws.positions.items()):
+        expiry = dt.datetime.strptime(c.expiry, "%Y%m%d").date()
+        if c.sec_type != "OPT" or c.local_symbol.replace(" ", "") in listed or expiry <= day:
+            continue
+        bid, ask, _ = chain.quote_prices(day, expiry, c.strike, c.right)
+        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2)
 
 
-def test_credit_spread_strategy_same_first_spread_on_sim_and_ib(sample_market, ib_log):
-    """Same bars and chain: the first spread (bar, side, size, both legs) is identical.
-    Later orders may differ by design: the simulated broker fills at the next bar's natural
-    credit whatever it is, IB gets a limit at the request bar's natural credit."""
-    frame = sample_market.bars("SPY", "2022-09-01", None).iloc[:95]
+class SpreadNotes(bt.Analyzer):
+    """Every spread order notification past Accepted (its request bar, the legs it concerns:
+    a closing order's legs are its spread's, size, limit, spread id, fill price and
+    commission). Not the bar it reached the strategy on: IB may report a fill while the
+    loop waits for the fill bar (the fake fills at that bar's quotes just before sending
+    it), the simulated broker reports it on the fill bar; both before the strategy's next
+    decision."""
+
+    def __init__(self):
+        self.notes = []
+
+    def notify_order(self, order):
+        if order.status in (order.Submitted, order.Accepted):
+            return
+        info = order.info
+        if info.get("action") == "open":
+            legs = (info["short"].symbol, info["long"].symbol)
+        else:
+            spread = self.strategy.broker.get_spread(info["position_id"])
+            legs = (spread.short.symbol, spread.long.symbol)
+        self.notes.append((
+            bt.num2date(order.created.dt).date(), info["action"], order.getstatusname(), abs(order.created.size), legs,
+            round(info["limit"], 2), info.get("position_id"), round(order.executed.price, 6),
+            round(order.executed.comm, 6)))
+
+    def get_analysis(self):
+        return self.notes
+
+
+def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_market, ib_log):
+    """One fill rule on both brokers: every spread order is a limit at the request bar's
+    natural price, filled on the next bar at that bar's natural price when it reaches the
+    limit, else expired. Over a run with several spreads opened and closed and some orders
+    expiring, every order and every fill (bar, legs, size, limit, price, commission) and
+    the final account value agree."""
+    ib_log.allow(r"Error 202")  # IB confirming the cancel of an expired spread order
+    frame = sample_market.bars("SPY", "2022-09-01", None).iloc[:119]
     chain = sample_market.option_chain("SPY")
     bars = frame_bars(frame)
     history, live = bars[:80], bars[80:]
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(frame, "SPY"))
-    cerebro.broker = OptionsBroker(chains={"SPY": chain})
+    cerebro.broker = OptionsBroker(chains={"SPY": chain}, quote_limits=True)
     cerebro.broker.setcash(100_000)
     cerebro.addstrategy(CreditSpreadStrategy, config=CreditSpreadConfig(),
                         signal_factory=RuleSignal, trade_start=live[0][0])
-    cerebro.addanalyzer(Orders, _name="orders")
-    sim = spread_opens(cerebro.run()[0].analyzers.orders.get_analysis())
+    cerebro.addanalyzer(SpreadNotes, _name="notes")
+    sim = cerebro.run()[0].analyzers.notes.get_analysis()
+    sim_broker = cerebro.broker
 
     with FakeTWS() as tws:
         tws.order_mode = "next_bar_open"
         tws.add_stock("SPY", 756733, price=history[-1][4])
         tws.set_history("SPY", ib_history(history))
-        with PaperRun(tws, history, live, strategy="credit-spread") as run:
+        run = PaperRun(tws, history, live, strategy="credit-spread")
+        run.cerebro.addanalyzer(SpreadNotes, _name="notes")
+        with run:
             while run.pushed < len(live):
-                tws.add_chain_frame("SPY", chain.chain(live[run.pushed][0]))
+                set_market(tws, chain, live[run.pushed][0])
                 run.push()
             run.join()
-    ib = spread_opens(run.orders)
-    assert sim and ib and ib[0] == sim[0]
-    bag = tws.placed[0]
-    day, _, contracts, short, long = sim[0]
-    legs = [tws.options[leg.con_id].local_symbol.replace(" ", "") for leg in bag.legs]
-    assert legs == [short, long] and bag.quantity == contracts and bag.action == "SELL"
-    assert bag.order_ref.startswith("btml/CreditSpreadStrategy/open_put_credit/SPY/")
+    ib = run.result[0].analyzers.notes.get_analysis()
+    statuses = [n[2] for n in sim]
+    opened = [n for n in sim if n[1] == "open" and n[2] == "Completed"]
+    closed = [n for n in sim if n[1] == "close" and n[2] == "Completed"]
+    assert len(opened) >= 3 and len(closed) >= 3 and "Expired" in statuses
+    # the order of notifications within one bar differs (IB reports fills as they arrive,
+    # expiries when the bar is processed); the set per request bar is the same
+    assert sorted(ib) == sorted(sim)
+    assert len(tws.placed) == len(sim)  # one BAG per order, nothing resent
+    broker = run.broker
+    def spreads(b):
+        return [(p.id, p.status, p.contracts, round(p.entry_credit, 6),
+                 round(p.exit_debit or 0.0, 6), p.exit_reason, round(p.realized_pnl, 4))
+                for p in b.closed_spreads() + b.open_spreads()]
+
+    assert spreads(broker) == spreads(sim_broker)
+    assert broker.getvalue() == pytest.approx(sim_broker.getvalue(), abs=0.01)
+    assert broker.position_diffs() == []

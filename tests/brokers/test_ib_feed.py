@@ -86,6 +86,46 @@ def test_keep_up_to_date_bars_close_when_the_next_one_starts(tws, ib_log):
         (minute + dt.timedelta(minutes=1), 151.0, 151.0, 151.0, 151.0, 1.0)]
 
 
+def test_realtime_bars_missed_while_disconnected_are_refetched(tws, ib_log):
+    """Real-time mode: after a reconnect (forced here by error 1101) the minutes missed
+    while disconnected come from historical data before 5-second bars resume; the minute
+    half built from 5-second bars before the drop is replaced by IB's complete bar; no
+    minute is delivered twice or missing."""
+    ib_log.allow(r"Error 1101", r"Peer closed connection", r"API connection failed")
+    history = [(START.date(), 0, 0, 0, 0, 0)]
+    settings = {"bar_size": "1 min", "trade_start": START.date()}
+    minute = START + dt.timedelta(minutes=60)  # 10:30, the first live minute
+    with PaperRun(tws, history, [None] * 5, strategy="scripted", actions={},
+                  settings=settings) as run:
+        for k in range(12):  # 10:30 complete
+            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), 200.0,
+                         201.0, 199.0, 200.5, 1.0)
+        run.wait_bars(1, "the 10:30 bar")
+        for k in range(6):  # half of 10:31, then the link goes
+            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=1, seconds=5 * k)),
+                         900.0, 901.0, 899.0, 900.5, 1.0)
+        missed = [((minute + dt.timedelta(minutes=m)).strftime("%Y%m%d %H:%M:%S"),
+                   300.0 + m, 302.0 + m, 298.0 + m, 301.0 + m, 50.0) for m in (1, 2, 3)]
+        tws.set_history("SPY", minute_history() + missed)  # what IB has meanwhile
+        tws.send_error(-1, 1101, "Connectivity between IB and Trader Workstation has been "
+                                 "restored - data lost.")
+        tws.wait_until(lambda: tws.connects == 2 and tws.subscribers("SPY") == 1,
+                       what="reconnected and re-subscribed")
+        run.wait_bars(4, "the three missed minutes")
+        for k in range(12):  # 10:34 from 5-second bars again
+            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=4, seconds=5 * k)),
+                         400.0, 401.0, 399.0, 400.5, 2.0)
+        run.join()
+    assert sum(f[0] == "20" for _, f in tws.received) == 2  # backfill + catch-up
+    assert bars_of(run.datas[0], 5) == [
+        (minute, 200.0, 201.0, 199.0, 200.5, 12.0),
+        (minute + dt.timedelta(minutes=1), 301.0, 303.0, 299.0, 302.0, 50.0),
+        (minute + dt.timedelta(minutes=2), 302.0, 304.0, 300.0, 303.0, 50.0),
+        (minute + dt.timedelta(minutes=3), 303.0, 305.0, 301.0, 304.0, 50.0),
+        (minute + dt.timedelta(minutes=4), 400.0, 401.0, 399.0, 400.5, 24.0)]
+    assert len(run.datas[0]) == 65  # 60 backfilled minutes + 5 live ones, none twice
+
+
 def test_pacing_error_162_backs_off_then_gives_up_clearly(tws, ib_log):
     ib_log.allow(r"Error 162", r"Error 200")
     store = IBStore(port=tws.port, client_id=5, **FAST).start()

@@ -100,3 +100,26 @@ def test_first_connect_326_fails_fast_with_a_clear_error(tws, ib_log):
     finally:
         first.stop()
     assert tws.refused_326 == 1
+
+
+@pytest.mark.parametrize("code, reconnects", [(1100, True), (1101, True), (1102, False)])
+def test_connectivity_errors(tws, ib_log, code, reconnects):
+    """1100 (TWS lost IB) and 1101 (restored, data lost) force the full cycle a dropped
+    socket gets: reconnect with the same clientId, reconcile, re-subscribe the bars.
+    1102 (restored, data kept) only reconciles on the same connection."""
+    ib_log.allow(*DROP_ERRORS, r"Error 110[01]")
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions={}) as run:
+        run.push()
+        tws.send_error(-1, code, "Connectivity between IB and Trader Workstation: "
+                                 f"notice {code}")
+        run.wait(reconciled(run, 2), what=f"reconciliation after {code}")
+        tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="bars subscribed")
+        run.finish()  # the next bar still reaches the strategy
+        assert run.datas[0].live_bars == 2
+    realtime_requests = sum(f[0] == "50" for _, f in tws.received)
+    assert tws.connects == (2 if reconnects else 1)
+    assert run.store.reconnects == (1 if reconnects else 0)
+    assert realtime_requests == (2 if reconnects else 1)
+    assert run.broker.reconcile_reports[-1]["reconnect"] is True
+    assert any(e == f"IB connection {'connected' if reconnects else 'restored, data kept'}"
+               for e in run.events[2:])

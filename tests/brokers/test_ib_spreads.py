@@ -142,3 +142,4 @@ def test_expired_legs_close_the_spread_at_intrinsic(market, ib_log):
     assert done.realized_pnl == pytest.approx((done.entry_credit - 2.0) * 200 - 4 * 0.65)
     assert done.extra["settlement_estimated"] and run.broker.open_spreads() == []
     assert run.broker.reserved_margin() == 0.0
+    assert run.broker.position_diffs() == []  # the vanished legs are booked as expired
