@@ -70,9 +70,13 @@ def write_tearsheets(result, folder: Path) -> list[Path]:
             "tearsheet_transactions.png": lambda: pf.create_txn_tear_sheet(
                 returns, positions, transactions, return_fig=True),
         }
+        held = positions.drop(columns="cash", errors="ignore")
+        never_held = held.empty or not np.abs(held.to_numpy(dtype=float)).any()
         for name, make in sheets.items():
             if name == "tearsheet_transactions.png" and len(transactions) == 0:
                 fig = _message_figure("No transactions: the strategy never traded in this window.")
+            elif name == "tearsheet_positions.png" and never_held:
+                fig = _message_figure("No positions: the strategy held nothing in this window.")
             else:
                 fig = make()
             written.append(_save(fig, folder / name, dpi=70))

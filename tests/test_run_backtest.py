@@ -99,6 +99,10 @@ def test_bundled_is_the_default_for_index_symbols(capsys):
     (["--source", "csv"], "--csv PATH"),
     (["--source", "bundled", "--symbols", "SP500", "--start-date", "2021-01-04",
       "--end-date", "2021-06-30"], "bundled has SP500 from 1999-01-04 to 2018-12-31"),
+    (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--model", "latest",
+      "--refit-every", "5"], "cannot use --model"),
+    (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--train-years", "1"],
+     "--train-years needs --refit-every N --window rolling"),
 ])
 def test_bad_requests_exit_2_with_a_clear_error(argv, message, capsys):
     assert run.main(["backtest", *argv, "--no-report"]) == 2
@@ -122,3 +126,48 @@ def test_help_explains_every_option():
                    "--signals", "--cash", "--report", "--export-lines", "--seed", "--quiet",
                    "--verbose", "--csv"):
         assert option in result.stdout
+
+
+TINY_ML = """
+[lstm]
+sequence_length = 10
+lstm_units = [8, 4, 4]
+dense_units = [8, 4]
+epochs = 2
+patience = 1
+batch_size = 64
+
+[hmm]
+n_init = 1
+n_iter = 20
+"""
+
+
+def test_ml_backtest_refits_a_model_every_n_sessions(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_ML)
+    lines = tmp_path / "lines.csv"
+    code = run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
+                     "--config", str(config), "--start-date", "2024-01-02",
+                     "--end-date", "2024-02-28", "--refit-every", "20", "--window", "rolling",
+                     "--train-years", "0.3", "--no-report", "--export-lines", str(lines)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "SPY: Return:" in captured.out
+    assert "a model every 20 sessions (rolling window)" in captured.err
+    assert "refits: 100%" in captured.err and "2/2" in captured.err
+    exported = pd.read_csv(lines, parse_dates=["date"])
+    scored = exported[exported["date"] >= "2024-01-02"]
+    assert len(scored) == 40
+    assert scored["StrategySignal.p_put"].notna().all()
+
+
+def test_a_strategy_that_never_trades_still_gets_every_report_file(tmp_path, capsys):
+    report = tmp_path / "report"
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
+                     "--min-confidence", "1.0", "--report", str(report), "-q"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "SPY: Return: 0.00%"
+    trades = pd.read_csv(report / "SPY" / "trades.csv")
+    assert trades.empty
+    for name in SYMBOL_FILES:
+        assert (report / "SPY" / name).stat().st_size > 0, name
