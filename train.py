@@ -2,8 +2,10 @@
 
 Trains the HMM on a long history and the LSTM on recent years of one symbol, evaluates the
 LSTM walk-forward against baselines (majority class, the rule signal, a logistic
-regression), fits the final model on everything up to ``--end-date``, writes the plots
-and, with ``--save``, stores it under ``Trained_Models/<mode>/<SYMBOL>/``.
+regression) in ``--folds`` equal blocks or blocks of ``--refit-every`` sessions, on an
+expanding or rolling ``--window``, fits the final model on everything up to
+``--end-date``, writes the plots (returns vs market from the out-of-sample predictions
+only) and, with ``--save``, stores it under ``Trained_Models/<mode>/<SYMBOL>/``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ def register(commands) -> None:
     p.add_argument("--folds", type=int, default=2,
                    help="walk-forward folds over the last third of the LSTM history "
                         "(0 skips the evaluation)")
+    p.add_argument("--refit-every", type=int, metavar="N",
+                   help="walk-forward test blocks of N sessions (a model refitted every N "
+                        "sessions) instead of --folds equal blocks")
+    p.add_argument("--window", choices=("expanding", "rolling"), default="expanding",
+                   help="walk-forward training window: all history before the block "
+                        "(expanding) or the last --train-years of it (rolling)")
+    p.add_argument("--train-years", type=float, default=4.0,
+                   help="with --window rolling: years of sessions (252 a year) per model")
     p.add_argument("--models-dir", type=Path, default=Path("Trained_Models"),
                    help="root of the model store")
     p.add_argument("--report", type=Path,
@@ -67,29 +77,30 @@ def run_train_command(args) -> int:
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
     from models.training import make_spec, training_data
-    from models.walk_forward import make_folds, walk_forward
+    from models.walk_forward import walk_forward
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     source_name = args.source
     if source_name == "auto":
         source_name, reason = resolve_auto([args.symbol])
         say(f"source: {source_name} ({reason})")
-    source = make_source(source_name, seed=args.seed, cache=ParquetCache(args.cache_dir),
-                         csv_path=args.csv, free=args.free)
+    cache = ParquetCache(args.cache_dir)
+    source = make_source(source_name, seed=args.seed, cache=cache, csv_path=args.csv,
+                         free=args.free)
     symbol = source.check_symbol(args.symbol)
     spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
         spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]
     say(f"pricing labels for {symbol} up to {end:%Y-%m-%d} ...")
-    data = training_data(source, symbol, end, spec, progress=not args.quiet)
+    data = training_data(source, symbol, end, spec, progress=not args.quiet, cache=cache)
     folder = args.report or Path("reports") / f"train_{symbol}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
     if args.folds > 0:
         labelled = data.labels.index[data.labels["label"].notna()]
         first_test = labelled[int(len(labelled) * 2 / 3)]
-        folds = make_folds(data.bars.index, first_test, args.folds, spec.embargo)
+        folds = evaluation_folds(args, data.bars.index, first_test, spec.embargo)
         rule = rule_signal_series(data.bars)
         report = walk_forward(data.bars, data.labels, spec.make_model, folds,
                               hmm_bars=data.hmm_bars, rule_signal=rule,
@@ -101,6 +112,12 @@ def run_train_command(args) -> int:
                              "LSTM, walk-forward out of sample")
         plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
             report.predictions.index), folder / "signal_distribution.png")
+        returns = plots.signal_returns(report.predictions, data.bars["close"])
+        returns.to_csv(folder / "returns_vs_market.csv")
+        plots.plot_returns_vs_market(returns, folder / "returns_vs_market.png", symbol)
+        summary["returns_vs_market"] = {
+            name: float((1.0 + returns[name]).prod() - 1.0)
+            for name in ("lstm", "rule", "market") if name in returns}
         last = report.models[-1]
         importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
         importance.to_csv(folder / "feature_importance.csv")
@@ -127,6 +144,23 @@ def run_train_command(args) -> int:
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"Training report written to {folder}/")
     return 0
+
+
+def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
+                     embargo: int) -> list:
+    """``--folds`` equal test blocks from ``first_test``, or blocks of ``--refit-every``
+    sessions; training windows per ``--window`` / ``--train-years``."""
+    from feeds.base import DataError
+    from models.refit import SESSIONS_PER_YEAR
+    from models.walk_forward import make_folds, refit_folds
+
+    if args.train_years <= 0:
+        raise DataError(f"--train-years must be positive, got {args.train_years}")
+    train_bars = max(int(round(args.train_years * SESSIONS_PER_YEAR)), 1)
+    if args.refit_every is not None:
+        return refit_folds(index, first_test, args.refit_every, embargo, args.window,
+                           train_bars)
+    return make_folds(index, first_test, args.folds, embargo, args.window, train_bars)
 
 
 def format_walk_forward(report) -> str:

@@ -95,3 +95,54 @@ def plot_market_states(close: pd.Series, regime: pd.Series, path: Path) -> Path:
     ax.set_title("Market states (filtered HMM regime)")
     ax.legend(loc="upper left", fontsize=8, markerscale=3)
     return _save(fig, path)
+
+
+#: position taken on each predicted class: a put credit spread is a bullish call (long),
+#: a call credit spread a bearish one (short), hold is flat
+CLASS_POSITION = {0: 0.0, 1: -1.0, 2: 1.0}
+
+
+def signal_returns(predictions: pd.DataFrame, close: pd.Series,
+                   columns=("lstm", "rule")) -> pd.DataFrame:
+    """Daily returns of trading out-of-sample class predictions against buying and holding.
+
+    For each scored bar t in ``predictions`` (the walk-forward's out-of-sample rows only),
+    the position of its predicted class (``CLASS_POSITION``: long on put, short on call,
+    flat on hold) is taken at t's close and held to the next session's close; the market
+    earns the same close-to-close return fully long. No costs. Rows are indexed by the
+    session the return is earned; ``decision_date`` is the scored bar.
+    """
+    close = close.sort_index()
+    following = close.shift(-1)
+    scored = predictions.index[predictions.index.isin(close.index)]
+    scored = scored[following.reindex(scored).notna().to_numpy()]
+    nxt = pd.Series(close.index, index=close.index).shift(-1).reindex(scored)
+    market = (following.reindex(scored) / close.reindex(scored) - 1.0).to_numpy()
+    out = pd.DataFrame({"decision_date": scored, "market": market},
+                       index=pd.DatetimeIndex(nxt.to_numpy(), name="date"))
+    for column in columns:
+        if column in predictions:
+            position = predictions.loc[scored, column].map(CLASS_POSITION).to_numpy(float)
+            out[f"{column}_position"] = position
+            out[column] = position * market
+    return out
+
+
+def plot_returns_vs_market(returns: pd.DataFrame, path: Path, symbol: str = "",
+                           columns=("lstm", "rule")) -> Path:
+    """Cumulative returns of ``signal_returns`` columns against buy and hold."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    names = {"lstm": "LSTM signal (out of sample)", "rule": "rule signal (baseline)"}
+    for column, color in zip(columns, ("#1f77b4", "#ff7f0e"), strict=False):
+        if column in returns:
+            curve = (1.0 + returns[column]).cumprod() - 1.0
+            ax.plot(curve.index, 100 * curve, color=color, label=names.get(column, column))
+    market = (1.0 + returns["market"]).cumprod() - 1.0
+    ax.plot(market.index, 100 * market, color="#7f7f7f", label=f"{symbol} buy & hold".strip())
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_ylabel("cumulative return (%)")
+    ax.set_title("Returns vs market over the walk-forward test folds: long on a predicted put "
+                 "credit spread,\nshort on a call credit spread, flat on hold, from each "
+                 "close to the next (no costs)", fontsize=10)
+    ax.legend(loc="upper left")
+    return _save(fig, path)

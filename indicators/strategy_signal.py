@@ -22,14 +22,15 @@ import numpy as np
 
 from feeds.base import REGIME_NAMES
 from indicators.bar_frames import bars_until, current_bar
-from models.strategy_model import StrategyModel
 
 REGIME_LINES = tuple(f"p_{name}" for name in REGIME_NAMES)
+#: what ``model=`` must offer: ``StrategyModel`` and ``models.refit.RefitModel`` do
+MODEL_PROTOCOL = ("predict_proba", "stream", "warmup_bars", "trained_until", "_check_fitted")
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 16
 
 
-def cached_scores(model: StrategyModel, bars) -> np.ndarray:
+def cached_scores(model, bars) -> np.ndarray:
     """``model.predict_proba(bars)`` as an array, cached by model identity and data bytes
     (sweeps and reports score the same bars with the same model more than once)."""
     digest = hashlib.sha1(bars.to_numpy(dtype=float).tobytes())
@@ -68,8 +69,9 @@ class StrategySignal(bt.Indicator):
     needs_model = True
 
     def __init__(self):
-        if not isinstance(self.p.model, StrategyModel):
-            raise ValueError("StrategySignal needs model=<fitted models.StrategyModel>")
+        if not all(hasattr(self.p.model, name) for name in MODEL_PROTOCOL):
+            raise ValueError("StrategySignal needs model=<fitted models.StrategyModel or "
+                             "models.refit.RefitModel>")
         self.p.model._check_fitted()
         self.addminperiod(self.p.model.warmup_bars + 1)
         self._stream = None

@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from feeds.base import DataError, MarketSource
+from feeds.cache import ParquetCache
 from models.features import LOOKBACK
-from models.labels import LabelConfig, strategy_labels
+from models.label_cache import cached_strategy_labels
+from models.labels import LabelConfig
 from models.lstm import LSTMConfig
 from models.regimes import HMMConfig
 from models.strategy_model import StrategyModel
@@ -102,29 +104,45 @@ class TrainingData:
     chain: object
 
 
+def training_starts(end: pd.Timestamp, spec: TrainingSpec) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First labelled LSTM bar and first HMM bar for training data ending at ``end``."""
+    return (spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS),
+            spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS))
+
+
+def warmup_sessions(spec: TrainingSpec) -> int:
+    """Bars kept before the first labelled bar (features, then the first LSTM window)."""
+    return LOOKBACK + spec.lstm.sequence_length
+
+
+def option_chain_of(source: MarketSource, symbol: str):
+    chain = source.option_chain(symbol)
+    if chain is None:
+        raise DataError(f"{symbol}: the source has no option chain to price labels with")
+    return chain
+
+
 def training_data(source: MarketSource, symbol: str, end: pd.Timestamp, spec: TrainingSpec,
-                  progress: bool = False) -> TrainingData:
-    """Bars (with warm-up before the LSTM start), HMM bars and labels, all ending at ``end``."""
+                  progress: bool = False, cache: ParquetCache | None = None) -> TrainingData:
+    """Bars (with warm-up before the LSTM start), HMM bars and labels, all ending at ``end``.
+    With ``cache`` the labels are read back when this exact pricing was stored before."""
     history = source.bars(symbol, None, end)
     if history.empty:
         raise DataError(f"{symbol}: no bars on or before {end:%Y-%m-%d} to train on")
     end = history.index[-1]
-    lstm_start = spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS)
-    hmm_start = spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS)
+    lstm_start, hmm_start = training_starts(end, spec)
     first = history.index.searchsorted(lstm_start)
-    warmup = LOOKBACK + spec.lstm.sequence_length
-    bars = history.iloc[max(first - warmup, 0):]
+    bars = history.iloc[max(first - warmup_sessions(spec), 0):]
     hmm_bars = history[history.index >= hmm_start]
-    chain = source.option_chain(symbol)
-    if chain is None:
-        raise DataError(f"{symbol}: the source has no option chain to price labels with")
-    labels = strategy_labels(chain, spec.labels, start=bars.index[0], end=end,
-                             progress=progress)
+    chain = option_chain_of(source, symbol)
+    labels = cached_strategy_labels(chain, spec.labels, start=bars.index[0], end=end,
+                                    cache=cache, source_name=source.name, progress=progress)
     return TrainingData(bars, hmm_bars, labels, chain)
 
 
 def train_strategy_model(source: MarketSource, symbol: str, end: pd.Timestamp,
-                         spec: TrainingSpec, progress: bool = False) -> StrategyModel:
+                         spec: TrainingSpec, progress: bool = False,
+                         cache: ParquetCache | None = None) -> StrategyModel:
     """Fit a StrategyModel on ``symbol``'s history up to ``end`` (inclusive)."""
-    data = training_data(source, symbol, end, spec, progress)
+    data = training_data(source, symbol, end, spec, progress, cache)
     return spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import run
@@ -42,8 +44,10 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     summary = json.loads((report / "training_summary.json").read_text())
     assert set(summary["walk_forward"]) == {"lstm", "majority", "logistic", "rule"}
     for name in ("confusion_matrix.png", "signal_distribution.png", "training_history.png",
-                 "feature_importance.png", "market_states.png", "walk_forward.csv"):
+                 "feature_importance.png", "market_states.png", "walk_forward.csv",
+                 "returns_vs_market.png", "returns_vs_market.csv"):
         assert (report / name).stat().st_size > 0
+    check_returns_vs_market(report, summary)
     capsys.readouterr()
 
     args = ["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
@@ -74,3 +78,42 @@ def test_config_file_errors_are_clear(tmp_path, capsys):
     bad.write_text("[lstm]\nepoch = 3\n")
     assert run.main(["train", "--source", "sample", "--config", str(bad), "-q"]) == 2
     assert "unknown keys epoch" in capsys.readouterr().err
+
+
+
+def check_returns_vs_market(report, summary):
+    """returns_vs_market.csv trades only the walk-forward's out-of-sample predictions, each
+    from a scored bar's close to the next session's, against the market's same return."""
+    from feeds.sample_market import SampleMarket
+
+    predictions = pd.read_csv(report / "predictions.csv", index_col=0, parse_dates=True)
+    returns = pd.read_csv(report / "returns_vs_market.csv", index_col=0, parse_dates=True)
+    walk = pd.read_csv(report / "walk_forward.csv")
+    first_test = pd.Timestamp(walk["test"].iloc[0].split("..")[0])
+    decided = pd.DatetimeIndex(returns["decision_date"])
+    assert len(decided) > 20 and decided.isin(predictions.index).all()
+    assert decided[0] == first_test  # nothing before the first test fold is traded
+    close = SampleMarket(seed=42).bars("SPY", None, "2021-12-31")["close"]
+    market = (close.shift(-1) / close - 1.0).reindex(decided).to_numpy()
+    position = predictions["lstm"].reindex(decided).map({0: 0.0, 1: -1.0, 2: 1.0})
+    np.testing.assert_allclose(returns["market"], market)
+    np.testing.assert_allclose(returns["lstm"], position.to_numpy() * market)
+    assert (returns.index > decided).all()  # earned in the session after the decision
+    assert summary["returns_vs_market"]["lstm"] == pytest.approx(
+        np.prod(1.0 + returns["lstm"]) - 1.0)
+
+
+def test_train_walk_forward_options_make_refit_and_rolling_folds():
+    from train import evaluation_folds
+
+    index = pd.bdate_range("2020-01-01", periods=400)
+    args = run.build_parser().parse_args(["train", "--refit-every", "25", "--window",
+                                          "rolling", "--train-years", "0.4"])
+    folds = evaluation_folds(args, index, index[300], embargo=5)
+    assert [index.get_loc(f.test_start) for f in folds] == [300, 325, 350, 375]
+    for fold in folds:
+        assert index.get_loc(fold.test_start) - index.get_loc(fold.train_end) == 6
+        assert index.get_loc(fold.train_end) - index.get_loc(fold.train_start) == 100
+    args = run.build_parser().parse_args(["train", "--folds", "3"])
+    folds = evaluation_folds(args, index, index[300], embargo=5)
+    assert len(folds) == 3 and all(f.train_start == index[0] for f in folds)

@@ -1,0 +1,158 @@
+"""A strategy model refitted every N sessions: one fitted ``StrategyModel`` per segment.
+
+The scored period is cut into segments of N sessions (``walk_forward.refit_folds``). The
+model of the segment starting at session s is fitted on bars before s only; labels whose
+window (``label_end``) reaches s are purged by ``StrategyModel.fit``, which drops every
+label reading past the last bar it is given. ``window="expanding"`` trains each model from
+the same first bar; ``"rolling"`` on a fixed number of sessions before the segment. The
+HMM of every segment is fitted on its long history, from one first bar for all segments,
+up to the segment's last training bar.
+
+``RefitModel`` behaves like one model for ``indicators.StrategySignal`` and ``backtest.py``:
+``predict_proba(bars)`` takes each bar's scores from the model of that bar's segment (bars
+before the first segment from the first model), ``stream()`` switches models at segment
+boundaries with the same numbers as the batch, ``trained_until`` is the first model's (the
+backtest refuses it unless it ends before the start) and ``warmup_bars`` the largest.
+Every segment model scores a series from its first bar, as a single model would, so its
+regime filter and features agree with the batch exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from feeds.base import DataError, MarketSource
+from feeds.cache import ParquetCache
+from models.label_cache import cached_strategy_labels
+from models.strategy_model import PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
+from models.training import (
+    LSTM_YEARS,
+    TrainingSpec,
+    option_chain_of,
+    training_starts,
+    warmup_sessions,
+)
+from models.walk_forward import Fold, refit_folds, training_slice
+
+SESSIONS_PER_YEAR = 252
+
+
+class RefitModel:
+    """Fitted models per segment; segment k scores bars from ``starts[k]`` until
+    ``starts[k + 1]``."""
+
+    def __init__(self, models: list[StrategyModel], folds: list[Fold]):
+        if not models or len(models) != len(folds):
+            raise ValueError("RefitModel needs one fitted model per fold")
+        for model, fold in zip(models, folds, strict=True):
+            if pd.Timestamp(model.trained_until) >= fold.test_start:
+                raise DataError(f"the model of the segment from {fold.test_start:%Y-%m-%d} "
+                                f"was trained up to {model.trained_until:%Y-%m-%d}")
+        self.models = list(models)
+        self.folds = list(folds)
+
+    @property
+    def starts(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex([f.test_start for f in self.folds])
+
+    @property
+    def trained_until(self) -> pd.Timestamp:
+        """The first model's last training session: the start must come after it."""
+        return self.models[0].trained_until
+
+    @property
+    def warmup_bars(self) -> int:
+        return max(m.warmup_bars for m in self.models)
+
+    def _check_fitted(self) -> None:
+        for model in self.models:
+            model._check_fitted()
+
+    def segment_of(self, dates) -> np.ndarray:
+        """Index of the model that scores each date (0 before the first segment)."""
+        positions = np.searchsorted(self.starts, pd.DatetimeIndex(dates), side="right") - 1
+        return np.maximum(positions, 0)
+
+    def predict_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Each bar's class and regime probabilities from the model of its segment."""
+        out = pd.DataFrame(np.nan, index=bars.index,
+                           columns=list(PROBA_COLUMNS) + list(REGIME_COLUMNS))
+        segment = self.segment_of(bars.index)
+        for k in np.unique(segment):
+            rows = np.flatnonzero(segment == k)  # consecutive: dates are sorted
+            scores = self.models[k].predict_proba(bars.iloc[: rows[-1] + 1])
+            out.iloc[rows] = scores.iloc[rows].to_numpy()
+        return out
+
+    def stream(self) -> RefitStream:
+        self._check_fitted()
+        return RefitStream(self)
+
+
+class RefitStream:
+    """Bar by bar: every model that may still score a bar keeps its own stream from the
+    first bar (so its state matches the batch); the bar's value comes from its segment's."""
+
+    def __init__(self, refit: RefitModel):
+        self.refit = refit
+        self.streams = [model.stream() for model in refit.models]
+
+    def update(self, date, bar) -> np.ndarray:
+        k = int(self.refit.segment_of([pd.Timestamp(date)])[0])
+        values = None
+        for j in range(k, len(self.streams)):
+            if self.streams[j] is not None:
+                row = self.streams[j].update(date, bar)
+                values = row if j == k else values
+        for j in range(k):  # segments that are over never score again
+            self.streams[j] = None
+        return values
+
+
+def fit_refit_model(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
+                    folds: list[Fold], hmm_bars: pd.DataFrame | None = None,
+                    progress: bool = False, warmup: int | None = None) -> RefitModel:
+    """Fit ``make_model()`` once per fold on ``training_slice(bars, fold, warmup)`` (bars up
+    to the fold's last training bar; ``warmup`` bars before its first, default the model's
+    ``warmup_bars``) and the HMM on ``hmm_bars`` up to the same bar."""
+    models = []
+    for fold in tqdm(folds, desc="refits", unit="model", disable=not progress):
+        model = make_model()
+        train = training_slice(bars, fold, model.warmup_bars if warmup is None else warmup)
+        hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
+        models.append(model.fit(train, labels, hmm_bars=hmm_train))
+    return RefitModel(models, folds)
+
+
+def train_refit_model(source: MarketSource, symbol: str, start: pd.Timestamp,
+                      end: pd.Timestamp, spec: TrainingSpec, every: int,
+                      window: str = "expanding", train_years: float | None = None,
+                      progress: bool = False, cache: ParquetCache | None = None) -> RefitModel:
+    """A model refitted every ``every`` sessions for scoring ``symbol`` from ``start`` to
+    ``end``. The expanding window starts where ``training.train_strategy_model`` would
+    start for the bars before ``start`` (``spec.lstm_start`` or LSTM_YEARS before), a
+    rolling one holds ``train_years`` (default LSTM_YEARS) of sessions; the HMM history
+    starts where it would for that first model. The labels of all segments are priced once
+    (and cached)."""
+    history = source.bars(symbol, None, end)
+    before = history.index[history.index < pd.Timestamp(start)]
+    if len(before) == 0:
+        raise DataError(f"{symbol}: no history before {start:%Y-%m-%d} to train on")
+    lstm_start, hmm_start = training_starts(before[-1], spec)
+    years = train_years if train_years is not None else LSTM_YEARS
+    folds = refit_folds(history.index, start, every, embargo=0, window=window,
+                        train_bars=max(int(round(years * SESSIONS_PER_YEAR)), 1),
+                        train_start=lstm_start)
+    first = int(np.searchsorted(history.index, folds[0].train_start))
+    bars = history.iloc[max(first - warmup_sessions(spec), 0):]
+    bars = bars[bars.index <= folds[-1].train_end]
+    labels = cached_strategy_labels(option_chain_of(source, symbol), spec.labels,
+                                    start=bars.index[0], end=folds[-1].train_end, cache=cache,
+                                    source_name=source.name, progress=progress)
+    hmm_bars = history[(history.index >= hmm_start) & (history.index <= folds[-1].train_end)]
+    return fit_refit_model(bars, labels, spec.make_model, folds, hmm_bars=hmm_bars,
+                           progress=progress, warmup=warmup_sessions(spec))
