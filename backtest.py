@@ -22,11 +22,12 @@ from brokers.options_broker import OptionsBroker
 from feeds.base import DataError, MarketSource
 from feeds.btfeed import make_feed
 from indicators import RuleSignal
+from indicators.direction import Direction
 from indicators.strategy_signal import StrategySignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
 
 STRATEGIES = {"equity": EquityStrategy, "credit-spread": CreditSpreadStrategy}
-SIGNALS = {"rule": RuleSignal, "ml": StrategySignal}
+SIGNALS = {"rule": RuleSignal, "ml": StrategySignal, "direction": Direction}
 WARMUP_SESSIONS = 60
 #: horizon (sessions) of the realized direction a signal is scored against in reports
 SCORING_HORIZON = 20

@@ -204,6 +204,17 @@ class SampleMarket(MarketSource):
             self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
         return self._chains[symbol]
 
+    def minute_bars(self, symbol: str, start, end) -> pd.DataFrame:
+        """One-minute bars of the regular sessions from ``start`` to ``end``, indexed by
+        New York time (bar start, tz-naive, like Polygon's). Each session is drawn from its
+        own seeded stream and pinned to its daily bar (see ``_minute_session``): the same
+        seed gives the same minutes, and they aggregate back to the daily bar exactly."""
+        daily = self.bars(symbol, pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize())
+        pieces = [_minute_session(_stream(self.seed, f"{symbol}/minutes/{day:%Y-%m-%d}"),
+                                  row, session_minutes(day))
+                  for day, row in daily.iterrows()]
+        return pd.concat(pieces)
+
     def _generate(self, symbol: str) -> pd.DataFrame:
         profile = next(p for p in SYMBOLS if p.symbol == symbol)
         rng = _stream(self.seed, symbol)
@@ -277,3 +288,56 @@ class SampleMarket(MarketSource):
             "true_regime": states,
         }, index=pd.DatetimeIndex(self.days, name="date"))
         return frame
+
+
+def session_minutes(day) -> pd.DatetimeIndex:
+    """Start times of the one-minute bars of the regular NYSE session on ``day``
+    (09:30..15:59 New York time, 390 bars; 210 on a 13:00 early close), tz-naive."""
+    from feeds.calendar import nyse
+
+    day = pd.Timestamp(day).normalize()
+    calendar = nyse()
+    if not calendar.is_session(day):
+        raise DataError(f"{day:%Y-%m-%d} is not an NYSE session")
+    open_, close = (calendar.session_open(day), calendar.session_close(day))
+    times = pd.date_range(open_, close, freq="min", inclusive="left")
+    return pd.DatetimeIndex(times.tz_convert("America/New_York").tz_localize(None), name="time")
+
+
+def _minute_session(rng: np.random.Generator, day_bar, times: pd.DatetimeIndex) -> pd.DataFrame:
+    """One session's minute bars, pinned to its daily bar.
+
+    A Brownian bridge in log price runs from the open to the close through the day's high
+    and low at two random minutes, reflected back inside [low, high]; each minute opens at the
+    previous minute's close and its wicks stay inside the day's range, so the minutes
+    aggregate back to exactly the daily open, high, low and close. Volume follows the
+    usual U shape (busy open and close) and sums to the daily volume."""
+    n = len(times)
+    o, h, lo, c = (float(day_bar[k]) for k in ("open", "high", "low", "close"))
+    log_o, log_h, log_l, log_c = np.log([o, h, lo, c])
+    spread = log_h - log_l
+    sigma = 0.35 * spread / np.sqrt(n)
+    t_high, t_low = rng.choice(np.arange(1, n), size=2, replace=False)
+    pins = sorted([(0, log_o), (int(t_high), log_h), (int(t_low), log_l), (n, log_c)])
+    path = np.empty(n + 1)
+    for (ta, xa), (tb, xb) in zip(pins, pins[1:], strict=False):
+        steps = tb - ta
+        walk = np.concatenate([[0.0], np.cumsum(sigma * rng.standard_normal(steps))])
+        frac = np.arange(steps + 1) / steps
+        path[ta:tb + 1] = xa + (xb - xa) * frac + walk - walk[-1] * frac
+    if spread > 0:  # fold excursions back inside [low, high] (a reflected walk, no flats)
+        folded = np.mod(path - log_l, 2.0 * spread)
+        path = log_l + np.where(folded <= spread, folded, 2.0 * spread - folded)
+    prices = np.clip(np.exp(path), lo, h)
+    for t, x in zip((0, t_high, t_low, n), (o, h, lo, c), strict=True):
+        prices[t] = x  # exact pins: exp(log(x)) may be off by an ulp
+    opens, closes = prices[:-1], prices[1:]
+    wicks = sigma * np.abs(rng.standard_normal((2, n))) * 0.5
+    highs = np.minimum(np.maximum(opens, closes) * np.exp(wicks[0]), h)
+    lows = np.maximum(np.minimum(opens, closes) * np.exp(-wicks[1]), lo)
+    minute = np.arange(n)
+    weights = (1.0 + 1.5 * np.exp(-minute / 30.0) + np.exp(-(n - 1 - minute) / 30.0)) \
+        * rng.lognormal(0.0, 0.3, n)
+    volume = rng.multinomial(int(round(float(day_bar["volume"]))), weights / weights.sum())
+    return pd.DataFrame({"open": opens, "high": highs, "low": lows, "close": closes,
+                         "volume": volume.astype(float)}, index=times)

@@ -162,7 +162,8 @@ class LSTMModel:
                                  tf.float32)
             model = self.model_
             self._infer = tf.function(lambda x: model(x, training=False),
-                                      input_signature=[spec], reduce_retracing=True)
+                                      input_signature=[spec], reduce_retracing=True,
+                                      autograph=False)  # plain graph: no Python control flow
         return self._infer
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

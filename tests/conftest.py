@@ -48,3 +48,32 @@ def tiny_training(sample_market, tiny_spec):
 def tiny_model(tiny_training):
     spec, data = tiny_training
     return spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
+
+
+#: issue 6's multi-model system, tiny: few trees, 4 units, one epoch, windows of 5 rows
+TINY_DIRECTION = dict(n_estimators=8, max_depth=2, rf_max_depth=3, units=4, epochs=1,
+                      sequence_length=5, tcn_dilations=(1, 2), n_folds=2, batch_size=64,
+                      min_train_samples=50)
+
+
+@pytest.fixture(scope="session")
+def direction_training_bars(sample_market):
+    """SPY bars the tiny direction models train on."""
+    return sample_market.bars("SPY", "2020-03-02", "2021-12-31")
+
+
+@pytest.fixture(scope="session")
+def fast_direction_config():
+    """Trees and one sequence member: for the tests that fit again (determinism, shuffling)."""
+    from models.direction_model import DirectionConfig
+
+    return DirectionConfig(**TINY_DIRECTION, members=("xgboost", "random_forest",
+                                                      "gradient_boosting", "gru"))
+
+
+@pytest.fixture(scope="session")
+def tiny_direction_model(direction_training_bars):
+    """Every member, tiny, fitted once per test session (model and indicator tests share it)."""
+    from models.direction_model import DirectionConfig, DirectionModel
+
+    return DirectionModel(DirectionConfig(**TINY_DIRECTION)).fit(direction_training_bars)

@@ -1,0 +1,300 @@
+"""The member models of the direction ensemble: each predicts SELL / NEUTRAL / BUY
+probabilities (classes 0, 1, 2).
+
+* tabular members read the feature row of bar t: ``XGBoostMember`` (xgboost, ``hist`` trees),
+  ``RandomForestMember`` and ``GradientBoostingMember`` (scikit-learn);
+* sequence members read the window of the last ``sequence_length`` feature rows ending at t,
+  standardized by a scaler fitted on their training windows: ``LSTMMember``, ``GRUMember``
+  and ``TCNMember`` (a temporal convolutional network: residual blocks of two dilated causal
+  ``Conv1D`` layers, dilations 1, 2, 4, ... so the receptive field covers the window; written
+  with plain keras layers, so a saved ``.keras`` file needs no custom objects).
+
+All follow the estimator contract (``__init__`` stores hyper-parameters, ``fit(X, y)``
+returns self, learned attributes end in ``_``). Every member is seeded (``random_state``,
+``keras.utils.set_random_seed``) and runs single-threaded where that matters, so two fits
+give identical predictions. Classes missing from a training set get probability 0, and
+training weights classes as ``n / (k * count)`` so a rare class is not ignored.
+
+A row's probabilities never depend on the other rows scored with it: trees score rows one
+by one, and the keras members run one compiled function over fixed batches of
+``models.lstm.INFER_BATCH`` windows (single windows padded, as ``models.lstm`` does), so
+scoring a series at once and one bar at a time give the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.lstm import INFER_BATCH, N_CLASSES, class_weights
+
+TABULAR, SEQUENCE = "tabular", "sequence"
+
+
+def full_proba(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Probabilities over the classes seen in training spread onto all three columns."""
+    out = np.zeros((len(proba), N_CLASSES))
+    out[:, np.asarray(classes, dtype=int)] = proba
+    return out
+
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Per-sample weights n / (k * count of the sample's class)."""
+    weights = class_weights(y)
+    return np.array([weights[int(c)] for c in y])
+
+
+class TabularMember:
+    """Base of the tree members: encodes the classes present, fits, spreads back to 3."""
+
+    kind = TABULAR
+    name = ""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TabularMember:
+        X, y = np.asarray(X, dtype=float), np.asarray(y).astype(int)
+        if len(X) != len(y) or len(X) < 2:
+            raise ValueError(f"{self.name}: need matching X and y with at least 2 rows")
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        if len(self.classes_) == 1:
+            self.model_ = None  # one class only: it gets probability 1
+        else:
+            encoded = np.searchsorted(self.classes_, y)
+            self.model_ = self._fit(X, encoded, balanced_weights(y))
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "classes_"):
+            raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
+        X = np.asarray(X, dtype=float)
+        if self.model_ is None:
+            return full_proba(self.classes_, np.ones((len(X), 1)))
+        return full_proba(self.classes_, self.model_.predict_proba(X))
+
+    def _fit(self, X, y, weights):
+        raise NotImplementedError
+
+
+class XGBoostMember(TabularMember):
+    """Gradient-boosted trees (xgboost ``hist``, softprob), one thread, seeded."""
+
+    name = "xgboost"
+
+    def __init__(self, n_estimators: int = 200, max_depth: int = 3,
+                 learning_rate: float = 0.05, seed: int = 42):
+        self.n_estimators, self.max_depth = n_estimators, max_depth
+        self.learning_rate, self.seed = learning_rate, seed
+
+    def _fit(self, X, y, weights):
+        from xgboost import XGBClassifier
+
+        model = XGBClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                              learning_rate=self.learning_rate, tree_method="hist",
+                              subsample=0.9, colsample_bytree=0.8, n_jobs=1,
+                              random_state=self.seed, importance_type="gain")
+        return model.fit(X, y, sample_weight=weights)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Gain importance per input column (zeros if it had one class only)."""
+        if self.model_ is None:
+            return np.zeros(self.n_features_in_)
+        return np.asarray(self.model_.feature_importances_, dtype=float)
+
+
+class RandomForestMember(TabularMember):
+    """scikit-learn random forest, balanced class weights, one job, seeded."""
+
+    name = "random_forest"
+
+    def __init__(self, n_estimators: int = 200, max_depth: int | None = 6,
+                 min_samples_leaf: int = 5, seed: int = 42):
+        self.n_estimators, self.max_depth = n_estimators, max_depth
+        self.min_samples_leaf, self.seed = min_samples_leaf, seed
+
+    def _fit(self, X, y, weights):
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                       min_samples_leaf=self.min_samples_leaf, n_jobs=1,
+                                       random_state=self.seed)
+        return model.fit(X, y, sample_weight=weights)
+
+
+class GradientBoostingMember(TabularMember):
+    """scikit-learn gradient boosting (multinomial deviance), seeded."""
+
+    name = "gradient_boosting"
+
+    def __init__(self, n_estimators: int = 200, max_depth: int = 3,
+                 learning_rate: float = 0.05, min_samples_leaf: int = 5, seed: int = 42):
+        self.n_estimators, self.max_depth = n_estimators, max_depth
+        self.learning_rate, self.min_samples_leaf, self.seed = (learning_rate,
+                                                                min_samples_leaf, seed)
+
+    def _fit(self, X, y, weights):
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        model = GradientBoostingClassifier(n_estimators=self.n_estimators,
+                                           max_depth=self.max_depth,
+                                           learning_rate=self.learning_rate,
+                                           min_samples_leaf=self.min_samples_leaf,
+                                           subsample=0.9, random_state=self.seed)
+        return model.fit(X, y, sample_weight=weights)
+
+
+class SequenceMember:
+    """Base of the keras members: scaler, seeded training, compiled fixed-batch inference."""
+
+    kind = SEQUENCE
+    name = ""
+
+    def __init__(self, units: int = 32, dropout: float = 0.2, epochs: int = 20,
+                 batch_size: int = 32, learning_rate: float = 0.001, seed: int = 42,
+                 verbose: int = 0, kernel_size: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8)):
+        self.units, self.dropout, self.epochs = units, dropout, epochs
+        self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
+        self.verbose, self.kernel_size, self.dilations = verbose, kernel_size, tuple(dilations)
+
+    def _body(self, inputs):
+        raise NotImplementedError
+
+    def _network(self, length: int, n_features: int):
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(length, n_features), name="windows")
+        x = layers.Dropout(self.dropout)(self._body(inputs))
+        x = layers.Dense(max(self.units // 2, 2), activation="relu")(x)
+        outputs = layers.Dense(N_CLASSES, activation="softmax", name="direction")(x)
+        model = keras.Model(inputs, outputs, name=f"{self.name}_direction")
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss="sparse_categorical_crossentropy", jit_compile=False)
+        return model
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SequenceMember:
+        """Train from the seeded initial weights. Fitting the same member again (the next
+        walk-forward block) reuses its network, reset to those initial weights, dropout seeds
+        and a fresh optimizer state, so keras traces the training step once per member
+        instead of once per block; the result equals a fit of a new member."""
+        import keras
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = self._check(X), np.asarray(y).astype(int)
+        if len(X) != len(y) or len(X) < 2:
+            raise ValueError(f"{self.name}: need matching windows and labels, at least 2")
+        keras.utils.set_random_seed(self.seed)
+        if getattr(self, "model_", None) is not None and X.shape[1:] == (
+                self.sequence_length_, self.n_features_in_):
+            for variable, value in zip(self._variables(), self._initial, strict=True):
+                variable.assign(value)
+        else:
+            self.sequence_length_, self.n_features_in_ = X.shape[1], X.shape[2]
+            self.model_ = self._network(X.shape[1], X.shape[2])
+            self.model_.optimizer.build(self.model_.trainable_variables)
+            self._initial = [v.numpy() for v in self._variables()]
+            self._infer = None
+        self.scaler_ = StandardScaler().fit(X.reshape(-1, X.shape[2]))
+        weights = {c: 1.0 for c in range(N_CLASSES)} | class_weights(y)
+        history = self.model_.fit(self._scale(X), y, epochs=self.epochs,
+                                  batch_size=self.batch_size, class_weight=weights,
+                                  shuffle=True, verbose=self.verbose)
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return self
+
+    def _variables(self) -> list:
+        """Every state a fit changes: weights, dropout seed states, optimizer slots."""
+        return list(self.model_.variables) + list(self.model_.optimizer.variables)
+
+    def _check(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 3 or not np.isfinite(X).all():
+            raise ValueError(f"{self.name}: expected finite windows (n, length, features), "
+                             f"got shape {X.shape}")
+        return X
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        mean = self.scaler_.mean_.astype(np.float32)
+        scale = self.scaler_.scale_.astype(np.float32)
+        return ((X - mean) / scale).astype(np.float32)
+
+    def _compiled(self):
+        import tensorflow as tf
+
+        if getattr(self, "_infer", None) is None:
+            spec = tf.TensorSpec((INFER_BATCH, self.sequence_length_, self.n_features_in_),
+                                 tf.float32)
+            model = self.model_
+            self._infer = tf.function(lambda x: model(x, training=False),
+                                      input_signature=[spec], reduce_retracing=True,
+                                      autograph=False)  # plain graph: no Python control flow
+        return self._infer
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
+        X = self._scale(self._check(X))
+        infer = self._compiled()
+        out = np.empty((len(X), N_CLASSES))
+        for start in range(0, len(X), INFER_BATCH):
+            chunk = X[start:start + INFER_BATCH]
+            padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
+            padded[: len(chunk)] = chunk
+            out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
+        return out
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_infer", None)
+        state.pop("_initial", None)
+        state.pop("model_", None)  # the store saves the network as <name>.keras
+        return state
+
+
+class LSTMMember(SequenceMember):
+    """One LSTM layer over the window, then dense layers."""
+
+    name = "lstm"
+
+    def _body(self, inputs):
+        from keras import layers
+
+        return layers.LSTM(self.units)(inputs)
+
+
+class GRUMember(SequenceMember):
+    """One GRU layer over the window, then dense layers."""
+
+    name = "gru"
+
+    def _body(self, inputs):
+        from keras import layers
+
+        return layers.GRU(self.units)(inputs)
+
+
+class TCNMember(SequenceMember):
+    """Residual blocks of two dilated causal convolutions (relu, dropout) per dilation, a
+    1x1 convolution on the skip path where the width changes; the last time step (which
+    sees the whole receptive field) feeds the dense layers."""
+
+    name = "tcn"
+
+    def _body(self, inputs):
+        from keras import layers
+
+        x = inputs
+        for dilation in self.dilations:
+            skip = x
+            for _ in range(2):
+                x = layers.Conv1D(self.units, self.kernel_size, padding="causal",
+                                  dilation_rate=dilation, activation="relu")(x)
+                x = layers.Dropout(self.dropout)(x)
+            if skip.shape[-1] != self.units:
+                skip = layers.Conv1D(self.units, 1)(skip)
+            x = layers.Activation("relu")(layers.Add()([x, skip]))
+        # the last time step, the one whose receptive field is the whole window
+        return layers.Flatten()(layers.Cropping1D((x.shape[1] - 1, 0))(x))
+
+
+MEMBERS = {cls.name: cls for cls in (XGBoostMember, RandomForestMember, GradientBoostingMember,
+                                     LSTMMember, GRUMember, TCNMember)}

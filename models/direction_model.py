@@ -1,0 +1,538 @@
+"""Seed 003's multi-model direction system as one estimator: features -> triple-barrier
+labels -> six members (XGBoost, random forest, gradient boosting, LSTM, GRU, TCN) -> a
+meta-model fitted on their out-of-fold probabilities -> BUY / SELL / NEUTRAL + confidence.
+
+``fit(bars)`` reads those bars and nothing else:
+
+1. features (``models.direction_features``) and triple-barrier labels
+   (``models.triple_barrier``) with ``label_end``, the bar where each label became known;
+2. purged walk-forward: the bars after an initial training block (``min_train_fraction``)
+   are cut into ``n_folds`` consecutive blocks by bar position; for each block every member
+   is trained on the samples before it whose label was known ``embargo`` bars before the
+   block starts (``purge_and_embargo``) and predicts the block: out-of-fold probabilities;
+3. the meta-model of block k is fitted on the out-of-fold probabilities of blocks < k (again
+   purged) and predicts block k, so the evaluation table (every member, both meta-models,
+   majority-class and always-BUY baselines over the blocks >= 2) is out of sample throughout;
+4. the final members are trained on all samples, and the final meta-model on all
+   out-of-fold probabilities (never on the final members' in-sample ones).
+
+``predict_frame(bars)`` scores every bar after the warm-up; row t uses bars <= t only, and
+``stream()`` gives the same numbers one bar at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tomllib
+import warnings
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from feeds.base import DataError
+from models.direction_features import (
+    available_groups,
+    direction_features,
+    feature_names,
+    input_columns,
+)
+from models.direction_members import (
+    MEMBERS,
+    SEQUENCE,
+    GradientBoostingMember,
+    RandomForestMember,
+    XGBoostMember,
+)
+from models.features import LOOKBACK, check_finite
+from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
+from models.triple_barrier import BUY, SELL, purge_and_embargo, triple_barrier_labels
+
+DIRECTION_NAMES = ("SELL", "NEUTRAL", "BUY")  # class 0, 1, 2; direction = class - 1
+PROBA_COLUMNS = ("p_sell", "p_neutral", "p_buy")
+OUTPUT_COLUMNS = ("direction", "confidence", *PROBA_COLUMNS)
+METRIC_COLUMNS = ("n", "accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
+                  "sell_hit_rate", "buy_calls", "sell_calls")
+MODEL_FILE, METADATA_FILE = "direction_model.pkl", "metadata.json"
+
+
+@dataclass(frozen=True)
+class DirectionConfig:
+    """Everything the direction model is built with; the defaults are the sizes run.py
+    trains (tests pass tiny ones)."""
+
+    #: member models, any of xgboost, random_forest, gradient_boosting, lstm, gru, tcn
+    members: tuple[str, ...] = tuple(MEMBERS)
+    #: feature groups (None: every default group the bars have; see direction_features)
+    feature_groups: tuple[str, ...] | None = None
+    #: triple barrier: bars until the time barrier
+    horizon: int = 10
+    #: profit-take / stop-loss barriers in trailing volatility x sqrt(horizon)
+    profit_take: float = 1.0
+    stop_loss: float = 1.0
+    #: bars of the trailing volatility that scales the barriers
+    volatility_window: int = 20
+    #: walk-forward blocks after the initial training block (at least 2: the meta-model
+    #: of block k learns from blocks < k)
+    n_folds: int = 4
+    #: share of the labelled bars in the initial training block
+    min_train_fraction: float = 0.5
+    #: bars between a training label's end and the next validation block
+    embargo: int = 5
+    #: fewest training samples of the first block (fewer: "too little history")
+    min_train_samples: int = 100
+    #: train on at most this many bars (after the warm-up) at the end of the data; 0 = all
+    max_train_bars: int = 1260
+    #: the meta-model that makes the output: "stack" (logistic) or "bayes" (weighting)
+    meta: str = "stack"
+    #: inverse L2 strength of the stacking regression
+    meta_c: float = 1.0
+    #: evidence discount per row of the Bayesian weighting
+    bayes_forgetting: float = 0.98
+    #: trees of each tree member
+    n_estimators: int = 200
+    #: depth of the boosted trees (xgboost, gradient boosting)
+    max_depth: int = 3
+    #: depth of the random forest's trees (0 = unlimited)
+    rf_max_depth: int = 6
+    #: learning rate of the boosted trees
+    learning_rate: float = 0.05
+    #: fewest samples in a leaf (random forest, gradient boosting)
+    min_samples_leaf: int = 5
+    #: feature rows in a window of the sequence members
+    sequence_length: int = 20
+    #: units of the LSTM / GRU layer and filters of the TCN's convolutions
+    units: int = 32
+    #: TCN kernel width and dilations (one residual block each)
+    tcn_kernel_size: int = 3
+    tcn_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    #: dropout of the sequence members
+    dropout: float = 0.2
+    #: training epochs of the sequence members (fixed, no early stopping)
+    epochs: int = 20
+    batch_size: int = 32
+    nn_learning_rate: float = 0.001
+    #: seed of every member and the meta-model
+    seed: int = 42
+    #: keras fit verbosity
+    verbose: int = 0
+
+    def __post_init__(self):
+        problems = []
+        unknown = [m for m in self.members if m not in MEMBERS]
+        if unknown or not self.members or len(set(self.members)) != len(self.members):
+            problems.append(f"members must be distinct names of {', '.join(MEMBERS)} "
+                            f"(got {', '.join(self.members) or 'none'})")
+        if self.meta not in META_MODELS:
+            problems.append(f"meta must be one of {', '.join(META_MODELS)}")
+        if self.n_folds < 2:
+            problems.append("n_folds must be at least 2")
+        if not 0.0 < self.min_train_fraction < 1.0:
+            problems.append("min_train_fraction must be between 0 and 1")
+        if min(self.horizon, self.sequence_length, self.volatility_window - 1) < 1:
+            problems.append("horizon and sequence_length must be >= 1, volatility_window >= 2")
+        if self.embargo < 0:
+            problems.append("embargo must be >= 0")
+        if problems:
+            raise DataError("direction config: " + "; ".join(problems))
+
+
+def _read_direction_table(path: Path) -> dict:
+    if not path.exists():
+        raise DataError(f"config file {path} does not exist")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text()) or {}
+        else:
+            data = tomllib.loads(path.read_text())
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise DataError(f"{path}: cannot parse ({exc})") from None
+    if not isinstance(data.get("direction"), dict):
+        raise DataError(f"{path}: no [direction] table (found: {', '.join(data) or 'none'})")
+    return data["direction"]
+
+
+def make_direction_config(config_file: str | Path | None = None,
+                          epochs: int | None = None) -> DirectionConfig:
+    """The defaults, overridden by the ``[direction]`` table of a TOML or YAML file (keys as
+    the fields of DirectionConfig; unknown keys are a DataError naming them) and by
+    ``epochs``."""
+    from models.training import _override
+
+    config = DirectionConfig()
+    if config_file is not None:
+        config = _override(config, _read_direction_table(Path(config_file)), str(config_file))
+    if epochs is not None:
+        config = _override(config, {"epochs": int(epochs)}, "--epochs")
+    return config
+
+
+def direction_metrics(y: np.ndarray, proba: np.ndarray | None = None,
+                      pred: np.ndarray | None = None) -> dict:
+    """Accuracy, balanced accuracy, log loss (with probabilities), and the hit rate of BUY
+    and SELL calls (share of them that the label confirms; NaN without such calls)."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
+
+    y = np.asarray(y).astype(int)
+    pred = np.asarray(pred).astype(int) if pred is not None else proba.argmax(axis=1)
+    if not len(y):
+        return dict.fromkeys(METRIC_COLUMNS, np.nan) | {"n": 0}
+    buys, sells = pred == BUY, pred == SELL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # classes missing from a block
+        balanced = balanced_accuracy_score(y, pred)
+        loss = log_loss(y, proba, labels=[0, 1, 2]) if proba is not None else np.nan
+    return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
+            "balanced_accuracy": float(balanced), "log_loss": float(loss),
+            "buy_hit_rate": float((y[buys] == BUY).mean()) if buys.any() else np.nan,
+            "sell_hit_rate": float((y[sells] == SELL).mean()) if sells.any() else np.nan,
+            "buy_calls": int(buys.sum()), "sell_calls": int(sells.sum())}
+
+
+class DirectionModel:
+    """Members + meta-model -> direction (-1/0/1) and confidence (module docstring).
+
+    Learned: ``groups_``, ``feature_names_``, ``input_columns_`` (bar columns read),
+    ``members_`` (name -> fitted member), ``meta_``, ``evaluation_`` (walk-forward table),
+    ``evaluation_folds_`` (per block), ``oof_`` (out-of-fold probabilities and labels),
+    ``importance_`` (XGBoost gain, descending), ``fit_info_``.
+    """
+
+    def __init__(self, config: DirectionConfig | None = None):
+        self.config = config or DirectionConfig()
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def sequence_length(self) -> int:
+        """Feature rows a score reads (1 when no sequence member is used)."""
+        uses_windows = any(MEMBERS[m].kind == SEQUENCE for m in self.config.members)
+        return self.config.sequence_length if uses_windows else 1
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars before the first scored bar (features, then a full window of them)."""
+        return LOOKBACK - 1 + self.sequence_length - 1
+
+    @property
+    def trained_until(self) -> pd.Timestamp:
+        """The last session whose bars (labels included) went into training."""
+        self._check_fitted()
+        return self.fit_info_["train_end"]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "meta_"):
+            raise RuntimeError("DirectionModel is not fitted: call fit(bars) first")
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _check_bars(bars: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(bars.index, pd.DatetimeIndex) or not bars.index.is_monotonic_increasing \
+                or bars.index.has_duplicates:
+            raise DataError("bars need an ascending, unique DatetimeIndex of sessions")
+        lacking = [c for c in ("open", "high", "low", "close") if c not in bars]
+        if lacking:
+            raise DataError(f"bars lack the price columns {', '.join(lacking)}")
+        prices = bars[["open", "high", "low", "close"]].to_numpy(dtype=float)
+        bad = ~np.isfinite(prices) | (prices <= 0)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DataError(f"NaN or non-positive prices: {('open', 'high', 'low', 'close')[col]}"
+                            f" is {prices[row, col]} on {bars.index[row]:%Y-%m-%d}")
+        return bars
+
+    def _features(self, bars: pd.DataFrame) -> np.ndarray:
+        """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN)."""
+        self._check_bars(bars)
+        lacking = [c for c in self.input_columns_ if c not in bars or bars[c].isna().all()]
+        if lacking:
+            have = available_groups(bars, None)
+            raise DataError(
+                f"this direction model was trained on the feature set [{', '.join(self.groups_)}]"
+                f" ({len(self.feature_names_)} features); the bars give "
+                f"[{', '.join(have)}] ({len(feature_names(have))} features): they lack the "
+                f"columns {', '.join(lacking)} (a different source? retrain on this one)")
+        feats = direction_features(bars, self.groups_)
+        if tuple(feats.columns) != self.feature_names_:
+            raise DataError(f"feature set differs: trained on {', '.join(self.feature_names_)};"
+                            f" computed {', '.join(feats.columns)}")
+        check_finite(feats.iloc[LOOKBACK - 1:], "direction features")
+        return feats.to_numpy(dtype=float)
+
+    def _inputs(self, kind: str, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Feature rows (tabular) or windows of ``sequence_length`` rows (sequence)."""
+        if kind != SEQUENCE:
+            return X[ends]
+        L = self.sequence_length
+        view = np.lib.stride_tricks.sliding_window_view(X, (L, X.shape[1]))[:, 0]
+        return view[ends - (L - 1)]
+
+    def _make_member(self, name: str):
+        c = self.config
+        if name == "xgboost":
+            return XGBoostMember(c.n_estimators, c.max_depth, c.learning_rate, c.seed)
+        if name == "random_forest":
+            return RandomForestMember(c.n_estimators, c.rf_max_depth or None,
+                                      c.min_samples_leaf, c.seed)
+        if name == "gradient_boosting":
+            return GradientBoostingMember(c.n_estimators, c.max_depth, c.learning_rate,
+                                          c.min_samples_leaf, c.seed)
+        return MEMBERS[name](units=c.units, dropout=c.dropout, epochs=c.epochs,
+                             batch_size=c.batch_size, learning_rate=c.nn_learning_rate,
+                             seed=c.seed, verbose=c.verbose, kernel_size=c.tcn_kernel_size,
+                             dilations=c.tcn_dilations)
+
+    def _make_meta(self, name: str):
+        if name == "stack":
+            return StackingMeta(self.config.meta_c, self.config.seed)
+        return BayesianWeighting(self.config.bayes_forgetting)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, bars: pd.DataFrame, *, progress: bool = False) -> DirectionModel:
+        """Train members and meta-model on ``bars`` (daily, ascending; OHLCV and any extra
+        columns). DataError on NaN prices or too little history."""
+        cfg = self.config
+        self._check_bars(bars)
+        if cfg.max_train_bars and len(bars) > cfg.max_train_bars + self.warmup_bars:
+            bars = bars.iloc[-(cfg.max_train_bars + self.warmup_bars):]
+        self.groups_ = available_groups(bars, cfg.feature_groups)
+        self.input_columns_ = input_columns(self.groups_)
+        self.feature_names_ = feature_names(self.groups_)
+        X = self._features(bars)
+        labels = triple_barrier_labels(bars["close"], cfg.horizon, cfg.profit_take,
+                                       cfg.stop_loss, cfg.volatility_window)
+        y, end_row = labels["label"].to_numpy(), labels["end_row"].to_numpy()
+        T = len(bars)
+        rows = np.arange(self.warmup_bars, T)
+        rows = rows[np.isfinite(y[rows])]
+        folds = self._folds(T, rows, end_row)
+        names = cfg.members
+        fits = tqdm(total=(len(folds) + 1) * len(names), desc="direction members",
+                    unit="fit", disable=not progress)
+        oof = np.full((T, len(names), 3), np.nan)
+        fold_of = np.zeros(T, dtype=int)
+        priors = np.full((T, 3), np.nan)
+        # one instance per member, refitted block after block: a keras member then reuses
+        # its compiled training step (a refit equals a fresh fit, see SequenceMember.fit)
+        members = {name: self._make_member(name) for name in names}
+        trained = []
+        for k, (lo, hi) in enumerate(folds, start=1):
+            train = rows[(rows < lo) & purge_and_embargo(rows, end_row[rows], lo, hi,
+                                                         cfg.embargo)]
+            test = rows[(rows >= lo) & (rows <= hi)]
+            fold_of[test] = k
+            trained.append({"n_train": int(len(train)),
+                            "n_purged": int((rows < lo).sum() - len(train)),
+                            "last_label_end": f"{bars.index[end_row[train].max()]:%Y-%m-%d}",
+                            "n_test": int(len(test))})
+            priors[test] = np.bincount(y[train].astype(int), minlength=3) / len(train)
+            for j, name in enumerate(names):
+                member = members[name]
+                member.fit(self._inputs(member.kind, X, train), y[train])
+                if len(test):
+                    oof[test, j] = member.predict_proba(self._inputs(member.kind, X, test))
+                fits.update()
+        meta_oof = {name: np.full((T, 3), np.nan) for name in META_MODELS}
+        for k, (lo, _) in enumerate(folds[1:], start=2):
+            past = rows[(fold_of[rows] >= 1) & (fold_of[rows] < k)
+                        & (end_row[rows] < lo - cfg.embargo)]
+            test = rows[fold_of[rows] == k]
+            if len(past) < 10 or not len(test):
+                continue
+            for name in META_MODELS:
+                meta = self._make_meta(name).fit(oof[past], y[past])
+                meta_oof[name][test] = meta.predict_proba(oof[test])
+        self.members_ = {}
+        for name, member in members.items():
+            self.members_[name] = member.fit(self._inputs(member.kind, X, rows), y[rows])
+            fits.update()
+        fits.close()
+        stacked = rows[fold_of[rows] >= 1]
+        self.meta_ = self._make_meta(cfg.meta).fit(oof[stacked], y[stacked])
+        self._record(bars, labels, rows, folds, fold_of, oof, meta_oof, priors)
+        for fold, info in zip(self.fit_info_["folds"], trained, strict=True):
+            fold.update(info)
+        return self
+
+    def _folds(self, T: int, rows: np.ndarray, end_row: np.ndarray) -> list[tuple[int, int]]:
+        cfg = self.config
+        need = cfg.min_train_samples
+        message = (f"too little history to train the direction model: {T} bars give "
+                   f"{len(rows)} labelled samples after a warm-up of {self.warmup_bars} bars")
+        if len(rows) < 2 * cfg.n_folds:
+            raise DataError(f"{message} (need at least {need} before the walk-forward blocks)")
+        lo = rows[0] + int(np.ceil(cfg.min_train_fraction * (T - rows[0])))
+        bounds = np.linspace(lo, T, cfg.n_folds + 1).round().astype(int)
+        first = rows[(rows < lo) & (end_row[rows] < lo - cfg.embargo)]
+        if len(first) < need:
+            raise DataError(f"{message}; the first training block has {len(first)} (need "
+                            f"{need}; {1 - cfg.min_train_fraction:.0%} of the bars are held "
+                            f"out for {cfg.n_folds} walk-forward blocks)")
+        return [(int(bounds[k]), int(bounds[k + 1]) - 1) for k in range(cfg.n_folds)]
+
+    def _record(self, bars, labels, rows, folds, fold_of, oof, meta_oof, priors) -> None:
+        """Fill oof_, evaluation_, evaluation_folds_, importance_ and fit_info_."""
+        cfg, names = self.config, self.config.members
+        y = labels["label"].to_numpy()
+        scored = rows[fold_of[rows] >= 1]
+        frame = {"fold": fold_of[scored], "label": y[scored],
+                 "label_end": labels["label_end"].to_numpy()[scored]}
+        for j, name in enumerate(names):
+            for c, col in enumerate(PROBA_COLUMNS):
+                frame[f"{name}_{col}"] = oof[scored, j, c]
+        for meta_name, values in meta_oof.items():
+            for c, col in enumerate(PROBA_COLUMNS):
+                frame[f"meta_{meta_name}_{col}"] = values[scored, c]
+        self.oof_ = pd.DataFrame(frame, index=bars.index[scored])
+        other = next(m for m in META_MODELS if m != cfg.meta)
+        evaluated = rows[(fold_of[rows] >= 2) & np.isfinite(meta_oof[cfg.meta][rows, 0])]
+        candidates = {name: (oof[:, j], None) for j, name in enumerate(names)}
+        candidates |= {"meta": (meta_oof[cfg.meta], None),
+                       f"meta_{other}": (meta_oof[other], None),
+                       "majority": (priors, None),
+                       "always_buy": (None, np.full(len(y), BUY))}
+        table, per_fold = {}, []
+        for name, (proba, pred) in candidates.items():
+            def metrics(idx, proba=proba, pred=pred):
+                return direction_metrics(y[idx], None if proba is None else proba[idx],
+                                         None if pred is None else pred[idx])
+            table[name] = metrics(evaluated)
+            for k in np.unique(fold_of[evaluated]):
+                per_fold.append({"fold": int(k), "model": name,
+                                 **metrics(evaluated[fold_of[evaluated] == k])})
+        self.evaluation_ = pd.DataFrame.from_dict(table, orient="index")[list(METRIC_COLUMNS)]
+        self.evaluation_.index.name = "model"
+        self.evaluation_folds_ = pd.DataFrame(per_fold)
+        xgb = self.members_.get("xgboost")
+        self.importance_ = (pd.Series(xgb.feature_importances_, index=list(self.feature_names_),
+                                      name="importance").sort_values(ascending=False,
+                                                                     kind="stable")
+                            if xgb is not None else pd.Series(dtype=float, name="importance"))
+        index = bars.index
+        self.fit_info_ = {
+            "train_start": index[0], "train_end": index[-1], "first_sample": index[rows[0]],
+            "n_samples": int(len(rows)), "n_evaluated": int(len(evaluated)),
+            "class_counts": {DIRECTION_NAMES[c]: int((y[rows] == c).sum()) for c in range(3)},
+            "folds": [{"fold": k, "test_start": f"{index[lo]:%Y-%m-%d}",
+                       "test_end": f"{index[hi]:%Y-%m-%d}"}
+                      for k, (lo, hi) in enumerate(folds, start=1)],
+        }
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """[direction, confidence, p_sell, p_neutral, p_buy] for the rows ``ends``."""
+        P = np.stack([m.predict_proba(self._inputs(m.kind, X, ends))
+                      for m in self.members_.values()], axis=1)
+        proba = self.meta_.predict_proba(P)
+        winner = proba.argmax(axis=1)
+        return np.column_stack([winner - 1.0, proba[np.arange(len(proba)), winner], proba])
+
+    def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """direction (-1/0/1), confidence (probability of the winning class), p_sell,
+        p_neutral, p_buy per bar; NaN for the first ``warmup_bars`` bars."""
+        self._check_fitted()
+        X = self._features(bars)
+        out = np.full((len(bars), len(OUTPUT_COLUMNS)), np.nan)
+        ends = np.arange(self.warmup_bars, len(bars))
+        if len(ends):
+            out[ends] = self._score(X, ends)
+        return pd.DataFrame(out, index=bars.index, columns=list(OUTPUT_COLUMNS))
+
+    def stream(self) -> DirectionStream:
+        """Bar-by-bar scoring with the same numbers as ``predict_frame``."""
+        self._check_fitted()
+        return DirectionStream(self)
+
+    # ------------------------------------------------------------------ storage
+    def metadata(self) -> dict:
+        self._check_fitted()
+        info = self.fit_info_
+        return {
+            "training_window": {"start": f"{info['train_start']:%Y-%m-%d}",
+                                "end": f"{info['train_end']:%Y-%m-%d}"},
+            "features": list(self.feature_names_), "feature_groups": list(self.groups_),
+            "input_columns": list(self.input_columns_), "members": list(self.members_),
+            "meta": self.config.meta, "config": asdict(self.config),
+            "samples": {k: v for k, v in info.items() if k not in ("train_start", "train_end",
+                                                                    "first_sample")},
+            "evaluation": json.loads(self.evaluation_.to_json(orient="index")),
+            "importance": {k: float(v) for k, v in self.importance_.items()},
+        }
+
+    def save(self, directory: Path | str) -> None:
+        """Write ``direction_model.pkl`` (everything but the keras networks),
+        ``<member>.keras`` per sequence member and ``metadata.json`` into ``directory``."""
+        from models.store import library_versions
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, member in self.members_.items():
+            if member.kind == SEQUENCE:
+                member.model_.save(directory / f"{name}.keras")
+        with open(directory / MODEL_FILE, "wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = self.metadata() | {"libraries": library_versions() | _xgboost_version()}
+        (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, directory: Path | str) -> DirectionModel:
+        """A model written by ``save``; DataError if files are missing or disagree."""
+        import keras
+
+        directory = Path(directory)
+        if not (directory / MODEL_FILE).exists() or not (directory / METADATA_FILE).exists():
+            raise DataError(f"no direction model in {directory} (needs {MODEL_FILE} and "
+                            f"{METADATA_FILE}; train one with the ml-trading command)")
+        with open(directory / MODEL_FILE, "rb") as fh:
+            model = pickle.load(fh)
+        for name, member in model.members_.items():
+            if member.kind == SEQUENCE:
+                path = directory / f"{name}.keras"
+                if not path.exists():
+                    raise DataError(f"direction model in {directory} lacks {path.name}")
+                member.model_ = keras.models.load_model(path)
+                member._infer = None
+        model.metadata_ = json.loads((directory / METADATA_FILE).read_text())
+        if model.metadata_.get("features") != list(model.feature_names_):
+            raise DataError(f"{directory}: metadata lists the features "
+                            f"{', '.join(model.metadata_.get('features') or [])} but the model "
+                            f"was trained on {', '.join(model.feature_names_)}")
+        return model
+
+
+def _xgboost_version() -> dict:
+    from importlib.metadata import version
+
+    try:
+        return {"xgboost-cpu": version("xgboost-cpu")}
+    except Exception:  # noqa: BLE001 - not recorded when absent
+        return {}
+
+
+class DirectionStream:
+    """One bar at a time (a dict or Series of bar columns) -> the row ``predict_frame``
+    gives that bar: [direction, confidence, p_sell, p_neutral, p_buy] (NaN in warm-up)."""
+
+    def __init__(self, model: DirectionModel):
+        self.model = model
+        self.bars: deque = deque(maxlen=LOOKBACK)
+        self.dates: deque = deque(maxlen=LOOKBACK)
+        self.rows: deque = deque(maxlen=model.sequence_length)
+
+    def update(self, date, bar) -> np.ndarray:
+        self.dates.append(pd.Timestamp(date))
+        self.bars.append({c: float(bar[c]) for c in self.model.input_columns_ if c in bar})
+        out = np.full(len(OUTPUT_COLUMNS), np.nan)
+        if len(self.bars) < LOOKBACK:
+            return out
+        frame = pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))
+        self.rows.append(self.model._features(frame)[-1])
+        if len(self.rows) < self.model.sequence_length:
+            return out
+        L = self.model.sequence_length
+        return self.model._score(np.stack(self.rows), np.array([L - 1]))[0]

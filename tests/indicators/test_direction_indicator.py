@@ -1,0 +1,84 @@
+"""Direction: identical lines under every engine setting (batch ``once`` and bar-by-bar
+``next``), causal, and equal to the model's own scores."""
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.btfeed import make_feed
+from indicators.direction import Direction
+from models.direction_model import OUTPUT_COLUMNS
+
+ENGINE_SETTINGS = [
+    pytest.param(dict(preload=True, runonce=True), id="preload-runonce"),
+    pytest.param(dict(preload=True, runonce=False), id="preload-next"),
+    pytest.param(dict(preload=False, runonce=False), id="streaming"),
+    pytest.param(dict(preload=True, runonce=False, exactbars=1), id="exactbars"),
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_direction_model):
+    return tiny_direction_model
+
+
+class Record(bt.Strategy):
+    params = (("model", None),)
+
+    def __init__(self):
+        self.signal = Direction(self.data, model=self.p.model)
+        self.rows = []
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        row = {"date": self.data.datetime.date(0)}
+        row.update({name: getattr(self.signal, name)[0] for name in OUTPUT_COLUMNS})
+        self.rows.append(row)
+
+
+def lines(model, bars, **engine) -> pd.DataFrame:
+    cerebro = bt.Cerebro(stdstats=False, **engine)
+    cerebro.adddata(make_feed(bars, "SPY"))
+    cerebro.addstrategy(Record, model=model)
+    return pd.DataFrame(cerebro.run()[0].rows).set_index("date")
+
+
+@pytest.fixture(scope="module")
+def bars(sample_market):
+    """After the model's training window; 83 warm-up bars, then about 40 scored."""
+    return sample_market.bars("SPY", "2022-01-03", "2022-06-30")
+
+
+@pytest.fixture(scope="module")
+def reference(model, bars):
+    return lines(model, bars, preload=True, runonce=True)
+
+
+@pytest.mark.parametrize("engine", ENGINE_SETTINGS[1:])
+def test_every_engine_setting_gives_the_same_lines(model, bars, reference, engine):
+    pd.testing.assert_frame_equal(lines(model, bars, **engine), reference)
+
+
+@pytest.mark.parametrize("engine", ENGINE_SETTINGS[:3:2])
+def test_appending_bars_changes_nothing_before(model, bars, reference, engine):
+    short = lines(model, bars.iloc[:100], **engine)
+    pd.testing.assert_frame_equal(short, reference.loc[short.index])
+
+
+def test_lines_are_the_models_numbers(model, bars, reference):
+    scores = model.predict_frame(bars)
+    scored = scores["direction"].notna().to_numpy()
+    assert scored.sum() > 30 and reference["direction"].isna().to_numpy()[~scored].all()
+    np.testing.assert_array_equal(reference.to_numpy()[scored], scores.to_numpy()[scored])
+    assert set(np.unique(reference["direction"].to_numpy()[scored])) <= {-1.0, 0.0, 1.0}
+
+
+def test_a_model_is_required(bars):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(bars, "SPY"))
+    cerebro.addstrategy(Record, model=None)
+    with pytest.raises(ValueError, match="Direction needs model"):
+        cerebro.run()

@@ -1,0 +1,104 @@
+"""Direction features: causal, bit-identical on a tail, right on hand-made candles, and the
+groups follow the columns a source has."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.base import DataError
+from models.direction_features import (
+    GROUPS,
+    available_groups,
+    candlestick_features,
+    direction_features,
+    feature_names,
+    input_columns,
+)
+from models.features import LOOKBACK, check_finite
+
+
+@pytest.fixture(scope="module")
+def bars(sample_market):
+    return sample_market.bars("SPY", "2020-01-01", "2020-12-31")
+
+
+def test_appending_bars_changes_no_earlier_value(bars):
+    full = direction_features(bars)
+    pd.testing.assert_frame_equal(direction_features(bars.iloc[:150]), full.iloc[:150])
+
+
+def test_a_tail_of_lookback_bars_gives_the_same_row(bars):
+    full = direction_features(bars)
+    for end in (LOOKBACK, 170, len(bars)):
+        tail = direction_features(bars.iloc[end - LOOKBACK:end])
+        np.testing.assert_array_equal(tail.iloc[-1].to_numpy(), full.iloc[end - 1].to_numpy())
+
+
+def test_warm_up_is_nan_then_every_feature_is_finite(bars):
+    full = direction_features(bars)
+    assert full.iloc[: LOOKBACK - 1].isna().all(axis=None)
+    check_finite(full.iloc[LOOKBACK - 1:])
+    assert tuple(full.columns) == feature_names(available_groups(bars))
+
+
+def test_groups_follow_the_columns(bars):
+    assert available_groups(bars) == ("price", "volume", "flow", "volume_oi", "premium",
+                                      "dark_pool", "filters")
+    plain = bars[["open", "high", "low", "close", "volume"]]
+    assert available_groups(plain) == ("price", "volume", "filters")
+    no_dark_pool = bars.drop(columns="dark_pool_ratio")
+    assert "dark_pool" not in available_groups(no_dark_pool)
+    assert not set(GROUPS["dark_pool"]) & set(direction_features(no_dark_pool).columns)
+    with pytest.raises(DataError, match="block_trade_ratio"):
+        available_groups(bars, ("price", "block"))
+    with_block = bars.assign(block_trade_ratio=0.2)
+    assert "block" in available_groups(with_block, ("price", "block"))
+    assert "block" not in available_groups(with_block)  # opt-in only
+    assert input_columns(("price", "dark_pool")) == ("open", "high", "low", "close",
+                                                     "dark_pool_ratio", "volume")
+
+
+def test_indicator_values_match_an_independent_computation(bars):
+    f = direction_features(bars)
+    c, lo, hi = bars["close"], bars["low"], bars["high"]
+    k = 100 * (c - lo.rolling(14).min()) / (hi.rolling(14).max() - lo.rolling(14).min())
+    mid, sd = c.rolling(20).mean(), c.rolling(20).std(ddof=0)
+    percent_b = (c - (mid - 2 * sd)) / (4 * sd)
+    put_share = bars["put_premium"] / (bars["put_premium"] + bars["call_premium"])
+    rows = slice(LOOKBACK - 1, None)
+    np.testing.assert_allclose(f["stoch_k"][rows], k[rows], rtol=1e-9)
+    np.testing.assert_allclose(f["bb_percent_b"][rows], percent_b[rows], rtol=1e-9)
+    np.testing.assert_allclose(f["put_premium_share"][rows], put_share[rows], rtol=1e-12)
+    vol_oi = (bars["call_volume"] + bars["put_volume"]) / bars["open_interest"]
+    np.testing.assert_allclose(f["volume_oi_ratio"][rows], vol_oi[rows], rtol=1e-12)
+
+
+def test_candlestick_flags_on_hand_made_bars():
+    #            open   high   low    close
+    candles = [(10.0, 10.2, 9.0, 9.2),    # 0 big down bar
+               (9.1, 10.5, 9.0, 10.4),    # 1 up bar engulfing bar 0: bullish engulfing
+               (9.9, 10.05, 9.0, 10.04),   # 2 long lower shadow: hammer
+               (10.0, 11.0, 9.98, 9.99),   # 3 long upper shadow, tiny body: star and doji
+               (10.0, 10.1, 9.5, 9.6),     # 4 plain down bar
+               (9.5, 10.3, 9.4, 9.55)]     # 5 neither engulfs: body 9.5..9.55 inside 9.6..10
+    o, h, lo, c = (np.array(x) for x in zip(*candles, strict=True))
+    f = candlestick_features(o, h, lo, c)
+    assert f["bullish_engulfing"].tolist() == [0, 1, 0, 0, 0, 0]
+    assert f["bearish_engulfing"].tolist() == [0, 0, 0, 0, 0, 0]
+    assert f["hammer"].tolist() == [0, 0, 1, 0, 0, 0]
+    assert f["shooting_star"].tolist() == [0, 0, 0, 1, 0, 0]
+    assert f["doji"].tolist() == [0, 0, 0, 1, 0, 1]
+    bear = candlestick_features([9.0, 10.6], [10.1, 10.7], [8.9, 8.8], [10.0, 8.9])
+    assert bear["bearish_engulfing"].tolist() == [0, 1]
+    assert f["candle_body"][0] == pytest.approx(-0.8 / 1.2)
+    assert f["upper_shadow"][0] + f["lower_shadow"][0] + abs(f["candle_body"][0]) == \
+        pytest.approx(1.0)
+
+
+def test_bad_closes_are_data_errors(bars):
+    holed = bars.copy()
+    holed.iloc[30, holed.columns.get_loc("close")] = np.nan
+    with pytest.raises(DataError, match="close is NaN"):
+        direction_features(holed)
+    with pytest.raises(DataError, match="lack the columns"):
+        direction_features(bars.drop(columns="put_premium"), ("price", "premium"))

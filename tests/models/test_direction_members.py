@@ -1,0 +1,104 @@
+"""Each member trains and predicts SELL/NEUTRAL/BUY probabilities, learns a plain signal,
+copes with a class missing from training, is deterministic, and scores a row the same alone
+or in a batch (the bar-by-bar path equals the batch path)."""
+
+import numpy as np
+import pytest
+
+from models.direction_members import MEMBERS, SEQUENCE, TABULAR
+from models.meta_model import BayesianWeighting, StackingMeta
+
+TINY = {TABULAR: dict(n_estimators=20, seed=7),
+        SEQUENCE: dict(units=4, epochs=1, batch_size=32, dilations=(1, 2), seed=7)}
+
+
+def synthetic(n=240, length=5, seed=0):
+    """Feature rows whose first column sets the class; windows of ``length`` rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + length - 1, 4))
+    y = np.where(X[:, 0] > 0.45, 2, np.where(X[:, 0] < -0.45, 0, 1))
+    windows = np.lib.stride_tricks.sliding_window_view(X, (length, 4))[:, 0]
+    return X[length - 1:], windows, y[length - 1:]
+
+
+def make(name):
+    return MEMBERS[name](**TINY[MEMBERS[name].kind])
+
+
+@pytest.mark.parametrize("name", [n for n, cls in MEMBERS.items() if cls.kind == TABULAR])
+def test_tree_members_learn_a_plain_signal_deterministically(name):
+    rows, _, y = synthetic()
+    model = make(name).fit(rows[:160], y[:160])
+    proba = model.predict_proba(rows[160:])
+    assert proba.shape == (80, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == y[160:]).mean() > 0.8  # chance is about 1/3
+    again = make(name).fit(rows[:160], y[:160]).predict_proba(rows[160:])
+    np.testing.assert_array_equal(again, proba)
+    one_by_one = np.vstack([model.predict_proba(rows[i:i + 1]) for i in range(160, 170)])
+    np.testing.assert_array_equal(one_by_one, proba[:10])
+
+
+@pytest.mark.parametrize("name", [n for n, cls in MEMBERS.items() if cls.kind == SEQUENCE])
+def test_sequence_members_train_score_alone_or_batched_and_refit_from_scratch(name):
+    _, windows, y = synthetic()
+    fresh = make(name).fit(windows[:160], y[:160])
+    proba = fresh.predict_proba(windows[160:])
+    assert proba.shape == (80, 3) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    one = np.vstack([fresh.predict_proba(windows[i:i + 1]) for i in (160, 200, 239)])
+    np.testing.assert_array_equal(one, proba[[0, 40, 79]])
+    # refitting (the next walk-forward block) starts again from the seeded initial weights
+    # and optimizer state: training on the first data again gives the first numbers
+    fresh.fit(windows[40:120], y[40:120])
+    assert not np.array_equal(fresh.predict_proba(windows[160:]), proba)
+    fresh.fit(windows[:160], y[:160])
+    np.testing.assert_array_equal(fresh.predict_proba(windows[160:]), proba)
+    assert fresh.history_["loss"] and np.isfinite(fresh.history_["loss"]).all()
+
+
+def test_a_class_missing_from_training_gets_probability_zero():
+    rows, _, y = synthetic()
+    two = y != 1
+    model = make("xgboost").fit(rows[two], y[two])
+    proba = model.predict_proba(rows[:20])
+    assert (proba[:, 1] == 0).all() and np.allclose(proba.sum(axis=1), 1.0)
+    only_buy = make("random_forest").fit(rows[:10], np.full(10, 2))
+    np.testing.assert_array_equal(only_buy.predict_proba(rows[:3]), [[0, 0, 1]] * 3)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        make("gradient_boosting").predict_proba(rows[:3])
+
+
+def test_stacking_weighs_a_good_member_above_a_noisy_one():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    good = np.full((300, 3), 0.1)
+    good[np.arange(300), y] = 0.8
+    noise = rng.dirichlet(np.ones(3), 300)
+    P = np.stack([noise, good], axis=1)
+    meta = StackingMeta().fit(P[:200], y[:200])
+    assert (meta.predict_proba(P[200:]).argmax(axis=1) == y[200:]).mean() > 0.95
+    rows = np.vstack([meta.predict_proba(P[i:i + 1]) for i in range(200, 210)])
+    np.testing.assert_array_equal(rows, meta.predict_proba(P[200:210]))
+    two = StackingMeta().fit(P[:200][y[:200] != 1], y[:200][y[:200] != 1])
+    assert (two.predict_proba(P[200:])[:, 1] == 0).all()
+
+
+def test_bayesian_weighting_moves_to_the_member_that_predicts_what_happens():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 200)
+    good = np.full((200, 3), 0.2)
+    good[np.arange(200), y] = 0.6
+    bad = np.full((200, 3), 0.4)
+    bad[np.arange(200), y] = 0.2
+    P = np.stack([bad, good], axis=1)
+    meta = BayesianWeighting(forgetting=0.9).fit(P, y)
+    assert meta.weights_[1] > 0.99 and meta.weight_history_[0, 1] > 0.5
+    np.testing.assert_allclose(meta.predict_proba(P[:5]),
+                               meta.weights_[0] * bad[:5] + meta.weights_[1] * good[:5])
+    # forgetting: after the good member turns bad the weights follow within ~1/(1-0.9) rows
+    flipped = np.concatenate([P, P[:, ::-1]])
+    late = BayesianWeighting(forgetting=0.9).fit(flipped, np.concatenate([y, y]))
+    assert late.weights_[0] > 0.99
+    with pytest.raises(ValueError, match="forgetting"):
+        BayesianWeighting(forgetting=0.0)

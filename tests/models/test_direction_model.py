@@ -1,0 +1,223 @@
+"""The direction model (features -> triple-barrier labels -> six members -> meta-model):
+purged walk-forward, an honest evaluation table, out-of-fold stacking, causal and
+bar-by-bar scoring, determinism, the store, the config file and clear errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feeds.base import DataError
+from models.direction_members import MEMBERS
+from models.direction_model import (
+    DIRECTION_NAMES,
+    OUTPUT_COLUMNS,
+    DirectionConfig,
+    DirectionModel,
+    make_direction_config,
+)
+from models.direction_store import load_direction_model, save_direction_model
+from models.meta_model import StackingMeta
+
+
+@pytest.fixture(scope="module")
+def scored_bars(sample_market):
+    """Bars after the training window (which ends 2021-12-31), with warm-up before."""
+    return sample_market.bars("SPY", "2021-09-01", "2022-03-31")
+
+
+@pytest.fixture(scope="module")
+def fast_model(direction_training_bars, fast_direction_config):
+    return DirectionModel(fast_direction_config).fit(direction_training_bars)
+
+
+def test_fit_trains_every_member_and_a_stacking_meta_model(tiny_direction_model,
+                                                           direction_training_bars):
+    model = tiny_direction_model
+    assert list(model.members_) == list(MEMBERS) and isinstance(model.meta_, StackingMeta)
+    assert model.trained_until == direction_training_bars.index[-1]
+    assert model.warmup_bars == 79 + 4
+    assert set(model.groups_) == {"price", "volume", "flow", "volume_oi", "premium",
+                                  "dark_pool", "filters"}
+    counts = model.fit_info_["class_counts"]
+    assert set(counts) == set(DIRECTION_NAMES) and min(counts.values()) > 10
+
+
+def test_walk_forward_blocks_train_only_on_purged_earlier_labels(tiny_direction_model,
+                                                                  direction_training_bars):
+    index = direction_training_bars.index
+    folds = tiny_direction_model.fit_info_["folds"]
+    assert len(folds) == 2 and all(f["n_test"] > 0 for f in folds)
+    for fold in folds:
+        start = index.get_loc(pd.Timestamp(fold["test_start"]))
+        last_label = index.get_loc(pd.Timestamp(fold["last_label_end"]))
+        embargo = tiny_direction_model.config.embargo
+        assert last_label < start - embargo  # no training label reads into the block
+        assert fold["n_purged"] > 0  # and there were labels that would have
+    assert folds[1]["n_train"] > folds[0]["n_train"]
+
+
+def test_evaluation_table_matches_the_out_of_fold_predictions(tiny_direction_model):
+    model = tiny_direction_model
+    table, oof = model.evaluation_, model.oof_
+    assert list(table.index) == [*MEMBERS, "meta", "meta_bayes", "majority", "always_buy"]
+    for column in ("accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
+                   "sell_hit_rate"):
+        assert column in table
+    evaluated = oof[oof["fold"] >= 2]
+    y = evaluated["label"].to_numpy()
+    assert (table["n"] == len(y)).all() and len(y) == model.fit_info_["n_evaluated"] > 30
+    buy_share = (y == 2).mean()
+    assert table.loc["always_buy", "accuracy"] == pytest.approx(buy_share)
+    assert table.loc["always_buy", "buy_hit_rate"] == pytest.approx(buy_share)
+    assert np.isnan(table.loc["always_buy", "sell_hit_rate"])
+    for name in ("gru", "meta"):
+        prefix = name if name != "meta" else "meta_stack"
+        proba = evaluated[[f"{prefix}_p_sell", f"{prefix}_p_neutral", f"{prefix}_p_buy"]]
+        pred = proba.to_numpy().argmax(axis=1)
+        assert table.loc[name, "accuracy"] == pytest.approx((pred == y).mean())
+        calls = pred == 0
+        if calls.any():
+            assert table.loc[name, "sell_hit_rate"] == pytest.approx((y[calls] == 0).mean())
+    assert np.isfinite(table.loc[[*MEMBERS, "meta", "majority"], "log_loss"]).all()
+    assert set(model.evaluation_folds_["model"]) == set(table.index)
+
+
+def test_xgboost_importance_ranks_every_feature(tiny_direction_model):
+    importance = tiny_direction_model.importance_
+    assert set(importance.index) == set(tiny_direction_model.feature_names_)
+    assert importance.is_monotonic_decreasing and importance.iloc[0] > 0
+    assert importance.sum() == pytest.approx(1.0)
+
+
+def test_scores_are_causal(tiny_direction_model, scored_bars):
+    full = tiny_direction_model.predict_frame(scored_bars)
+    short = tiny_direction_model.predict_frame(scored_bars.iloc[:110])
+    pd.testing.assert_frame_equal(short, full.iloc[:110])
+    assert list(full.columns) == list(OUTPUT_COLUMNS)
+    warm = tiny_direction_model.warmup_bars
+    assert full.iloc[:warm].isna().all(axis=None) and full.iloc[warm:].notna().all(axis=None)
+    probs = full[["p_sell", "p_neutral", "p_buy"]].iloc[warm:].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
+    winner = probs.argmax(axis=1)
+    np.testing.assert_array_equal(full["direction"].iloc[warm:], winner - 1)
+    np.testing.assert_array_equal(full["confidence"].iloc[warm:], probs.max(axis=1))
+
+
+def test_bar_by_bar_stream_equals_the_batch(tiny_direction_model, scored_bars):
+    bars = scored_bars.iloc[:115]
+    batch = tiny_direction_model.predict_frame(bars).to_numpy()
+    stream = tiny_direction_model.stream()
+    live = np.array([stream.update(day, row) for day, row in bars.iterrows()])
+    np.testing.assert_array_equal(live, batch)
+
+
+def test_meta_model_sees_only_out_of_fold_predictions(fast_model, direction_training_bars):
+    """Shuffling the bars after a date inside the second block changes no out-of-fold
+    member probability and no meta-model output before that date."""
+    bars = direction_training_bars
+    second = fast_model.oof_[fast_model.oof_["fold"] == 2].index
+    cut = second[len(second) // 3]
+    after = np.flatnonzero(bars.index >= cut)
+    shuffled = bars.copy()
+    order = np.random.default_rng(5).permutation(after)
+    shuffled.iloc[after] = bars.iloc[order].to_numpy()
+    other = DirectionModel(fast_model.config).fit(shuffled)
+    mine, theirs = fast_model.oof_, other.oof_
+    before = mine[mine.index < cut]
+    assert len(before) > 50 and (before["fold"] == 2).sum() > 5
+    probabilities = [c for c in mine if c.endswith(("_p_sell", "_p_neutral", "_p_buy"))]
+    pd.testing.assert_frame_equal(theirs.loc[theirs.index < cut, ["fold", *probabilities]],
+                                  before[["fold", *probabilities]])
+    settled = before["label_end"] < cut  # labels reading past the cut may differ, no more
+    pd.testing.assert_series_equal(theirs.loc[before.index[settled], "label"],
+                                   before.loc[settled, "label"])
+    meta = [c for c in mine if c.startswith("meta_")]
+    assert before.loc[before["fold"] == 2, meta].notna().all(axis=None)
+    # the shuffle did reach the later rows (the test could fail)
+    later = mine.index[mine.index >= cut].intersection(theirs.index)
+    assert not np.allclose(theirs.loc[later, meta], mine.loc[later, meta])
+
+
+def test_training_is_deterministic(fast_model, direction_training_bars, scored_bars):
+    again = DirectionModel(fast_model.config).fit(direction_training_bars)
+    pd.testing.assert_frame_equal(again.predict_frame(scored_bars),
+                                  fast_model.predict_frame(scored_bars))
+    pd.testing.assert_frame_equal(again.evaluation_, fast_model.evaluation_)
+
+
+def test_store_round_trip(tiny_direction_model, direction_training_bars, scored_bars,
+                          tmp_path):
+    folder = save_direction_model(tiny_direction_model, "spy", tmp_path,
+                                  metadata={"source": "sample"},
+                                  training_bars=direction_training_bars)
+    assert folder.parent == tmp_path / "direction" / "SPY"
+    for name in ("direction_model.pkl", "metadata.json", "lstm.keras", "gru.keras",
+                 "tcn.keras"):
+        assert (folder / name).exists() and (folder.parent / "latest" / name).exists()
+    loaded = load_direction_model("latest", symbol="spy", root=tmp_path)
+    pd.testing.assert_frame_equal(loaded.predict_frame(scored_bars),
+                                  tiny_direction_model.predict_frame(scored_bars))
+    assert loaded.trained_until == tiny_direction_model.trained_until
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["symbol"] == "SPY" and meta["source"] == "sample"
+    assert meta["training_window"]["end"] == "2021-12-31" and len(meta["data_hash"]) == 64
+    assert meta["features"] == list(tiny_direction_model.feature_names_)
+    assert set(meta["evaluation"]) == set(tiny_direction_model.evaluation_.index)
+    assert "xgboost-cpu" in meta["libraries"] and meta["config"]["epochs"] == 1
+    with pytest.raises(DataError, match="no direction model folder"):
+        load_direction_model("latest", symbol="QQQ", root=tmp_path)
+    meta["features"] = meta["features"][:3]
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="metadata lists the features"):
+        load_direction_model(folder)
+
+
+def test_bars_with_another_feature_set_are_refused_naming_both(tiny_direction_model,
+                                                               scored_bars):
+    plain = scored_bars[["open", "high", "low", "close", "volume"]]
+    with pytest.raises(DataError, match=r"trained on the feature set \[price, volume, flow"
+                                        r".*the bars give \[price, volume, filters\]"):
+        tiny_direction_model.predict_frame(plain)
+    holed = scored_bars.copy()
+    holed.iloc[100, holed.columns.get_loc("dark_pool_ratio")] = np.nan
+    with pytest.raises(DataError, match="dark_pool_ratio is NaN"):
+        tiny_direction_model.predict_frame(holed)
+
+
+def test_short_history_and_bad_prices_are_data_errors(tiny_direction_model,
+                                                     direction_training_bars):
+    tiny = tiny_direction_model.config
+    with pytest.raises(DataError, match="too little history"):
+        DirectionModel(tiny).fit(direction_training_bars.iloc[:150])
+    with pytest.raises(DataError, match="too little history"):
+        DirectionModel(tiny).fit(direction_training_bars.iloc[:60])
+    holed = direction_training_bars.copy()
+    holed.iloc[40, holed.columns.get_loc("close")] = np.nan
+    with pytest.raises(DataError, match="NaN or non-positive prices: close is nan on"):
+        DirectionModel(tiny).fit(holed)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        DirectionModel(tiny).predict_frame(direction_training_bars)
+
+
+def test_config_file_overrides_and_refuses_unknown_keys(tmp_path):
+    assert make_direction_config() == DirectionConfig()
+    toml = tmp_path / "d.toml"
+    toml.write_text('[direction]\nmembers = ["xgboost", "gru"]\nsequence_length = 8\n'
+                    'meta = "bayes"\n[lstm]\nepochs = 3\n')
+    config = make_direction_config(toml, epochs=2)
+    assert config.members == ("xgboost", "gru") and config.sequence_length == 8
+    assert config.meta == "bayes" and config.epochs == 2
+    yaml = tmp_path / "d.yaml"
+    yaml.write_text("direction:\n  n_estimators: 12\n  tcn_dilations: [1, 2]\n")
+    assert make_direction_config(yaml).tcn_dilations == (1, 2)
+    toml.write_text("[direction]\nepoch = 3\n")
+    with pytest.raises(DataError, match="unknown keys epoch"):
+        make_direction_config(toml)
+    toml.write_text("[directions]\nepochs = 3\n")
+    with pytest.raises(DataError, match=r"no \[direction\] table"):
+        make_direction_config(toml)
+    toml.write_text('[direction]\nmembers = ["xgboost", "svm"]\n')
+    with pytest.raises(DataError, match="members must be distinct names"):
+        make_direction_config(toml)

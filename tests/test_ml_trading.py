@@ -1,0 +1,326 @@
+"""``run.py ml-trading`` (and ``premarket`` / ``trading``) end to end with tiny tree-only
+direction models: three trainings in all (a backtest, a trading replay whose stored model the
+premarket runs reuse)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ml_trading
+import run
+from feeds.sample_market import SampleMarket
+from models.direction_store import direction_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+TREES = """
+[direction]
+members = ["xgboost", "random_forest", "gradient_boosting"]
+n_estimators = 10
+max_train_bars = 300
+n_folds = 2
+min_train_samples = 60
+"""
+SIGNAL = r"Direction: (BUY|SELL|NEUTRAL), Confidence: (\d\.\d\d)"
+NO_KEYS = ("POLYGON_API_KEY", "MASSIVE_API_KEY", "UNUSUAL_WHALES_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder to run in, without API keys (so ``auto`` means bundled or sample)."""
+    folder = tmp_path_factory.mktemp("ml_trading")
+    (folder / "trees.toml").write_text(TREES)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in NO_KEYS:
+            mp.setenv(name, "")  # set but empty: neither .env nor the environment gives one
+        mp.chdir(folder)
+        yield folder
+
+
+def execute(argv: list[str]):
+    """Parse like run.py, run the handler; returns exit code, outcomes and stdout."""
+    args = run.build_parser().parse_args(argv)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code, outcomes = ml_trading.execute(args)
+    return code, {o.symbol: o for o in outcomes}, out.getvalue()
+
+
+def results(printed: str) -> list[str]:
+    """The lines from ``Results Summary:`` to the next blank line."""
+    lines = printed.splitlines()
+    first = lines.index("Results Summary:")
+    block = lines[first:]
+    return block[:block.index("")] if "" in block else block
+
+
+# ---------------------------------------------------------------------------- backtest
+@pytest.fixture(scope="module")
+def backtest_run(workdir):
+    return execute(["ml-trading", "--symbols", "SP500,AAPL,NOPE", "--start-date", "2008-03-03",
+                    "--end-date", "2008-05-30", "--config", "trees.toml", "--allow-short",
+                    "--report", str(workdir / "report")])
+
+
+def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
+    code, outcomes, printed = backtest_run
+    assert code == 1  # a symbol failed; the others ran
+    summary = results(printed)
+    assert re.fullmatch(r"SP500: Return: -?\d+\.\d\d%", summary[1])
+    assert summary[2].startswith("AAPL: error: too little history to train the direction "
+                                 "model: 41 bars")
+    assert summary[3].startswith("NOPE: error: unknown symbol 'NOPE' for source 'sample'")
+    table = printed.split("Results Summary:")[1].split("\n\n")[1].splitlines()
+    assert table[0].split() == ["symbol", "return", "annual", "sharpe", "max", "dd", "trades",
+                                "win", "rate", "hit", "rate", "buy&hold"]
+    # which source served each symbol (no keys: bundled real data, else the sample market)
+    assert re.search(r"^  SP500 +bundled: real S&P 500", printed, re.MULTILINE)
+    assert re.search(r"^  AAPL +sample: simulated", printed, re.MULTILINE)
+    result = outcomes["SP500"].result
+    assert summary[1] == f"SP500: Return: {100 * result.metrics['total_return']:.2f}%"
+    assert result.metrics["trades"] + result.metrics["open_trades"] > 0
+
+
+def test_backtest_trains_on_bars_before_the_start_only(backtest_run):
+    _, outcomes, _ = backtest_run
+    model = outcomes["SP500"].model
+    assert model.trained_until == pd.Timestamp("2008-02-29")  # the session before 03-03
+    assert model.fit_info_["train_end"] < pd.Timestamp("2008-03-03")
+    # the strategy traded on this model's own scores, bar for bar
+    from feeds.bundled import BundledMarket
+
+    bars = BundledMarket(cache=None).bars("SP500", None, "2008-05-30")
+    expected = model.predict_frame(bars)["direction"]
+    lines = outcomes["SP500"].result.lines
+    recorded = pd.Series(lines["Direction.direction"].to_numpy(),
+                         index=pd.to_datetime(lines["date"]))
+    window = recorded[recorded.index >= "2008-03-03"]
+    assert len(window) == 63
+    assert (window == expected.reindex(window.index)).all()
+
+
+def test_backtest_writes_the_report_folder(backtest_run, workdir):
+    _, outcomes, printed = backtest_run
+    report = workdir / "report"
+    summary = (report / "summary.txt").read_text()
+    assert "Results Summary:" in summary and summary in printed
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics["symbols"]) == {"SP500"}
+    assert metrics["symbols"]["SP500"]["start"] == "2008-03-03"
+    for name in ("metrics.json", "trades.csv", "tearsheet_returns.png",
+                 "signal_distribution.png", "direction_evaluation.csv",
+                 "feature_importance.csv"):
+        assert (report / "SP500" / name).stat().st_size > 0, name
+    evaluation = pd.read_csv(report / "SP500" / "direction_evaluation.csv", index_col=0)
+    assert {"meta", "majority", "always_buy", "xgboost"} <= set(evaluation.index)
+
+
+def test_start_date_beyond_the_data_is_a_per_symbol_error(workdir):
+    code, _, printed = execute(["ml-trading", "--source", "sample", "--symbols", "AAPL",
+                                "--start-date", "2026-01-05", "--end-date", "2026-02-27",
+                                "--config", "trees.toml", "--no-report", "-q"])
+    assert code == 1
+    assert printed.splitlines() == [
+        "Results Summary:",
+        "AAPL: error: --start-date 2026-01-05 is after the last bar sample has for AAPL "
+        "(2025-12-31)"]
+
+
+# ---------------------------------------------------------------------------- trading
+@pytest.fixture(scope="module")
+def trading_run(workdir):
+    """The 2025-11-28 session (13:00 close: 210 minutes) replayed for MSFT; SP500 comes
+    from the bundled data, which has no minute bars."""
+    return execute(["trading", "--symbols", "MSFT,SP500", "--end-date", "2025-11-28",
+                    "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+                    "--report", str(workdir / "signals"), "-q"])
+
+
+def last_partial_bar_signal(model) -> tuple[str, float]:
+    """The model on every MSFT session before 2025-11-28 plus that day's bar as known at
+    its last minute (built here from the minute bars, by the documented rule)."""
+    market = SampleMarket(seed=42)
+    bars = market.bars("MSFT", None, "2025-11-28")
+    minutes = market.minute_bars("MSFT", "2025-11-28", "2025-11-28")
+    row = bars.iloc[-2].copy()  # previous session's flow, IV, ...
+    row["open"], row["close"] = minutes["open"].iloc[0], minutes["close"].iloc[-1]
+    row["high"], row["low"] = minutes["high"].max(), minutes["low"].min()
+    row["volume"] = minutes["volume"].sum()
+    for column in ml_trading.SCHEDULED:
+        row[column] = bars[column].iloc[-1]
+    frame = pd.concat([bars.iloc[:-1], row.to_frame().T.set_axis([bars.index[-1]])])
+    scored = model.predict_frame(frame.astype(bars.dtypes.to_dict())).iloc[-1]
+    return ("SELL", "NEUTRAL", "BUY")[int(scored["direction"]) + 1], scored["confidence"]
+
+
+def test_trading_prints_each_change_then_the_summary(trading_run):
+    code, outcomes, printed = trading_run
+    assert code == 1  # SP500 failed
+    lines = printed.splitlines()
+    cut = lines.index("Results Summary:")
+    changes = [re.fullmatch(rf"2025-11-28 (\d\d:\d\d) MSFT: {SIGNAL}", line)
+               for line in lines[:cut]]
+    assert all(changes) and changes[0].group(1) == "09:30"
+    directions = [m.group(2) for m in changes]
+    assert all(a != b for a, b in zip(directions, directions[1:], strict=False))
+    assert re.fullmatch(rf"MSFT: {SIGNAL}", lines[cut + 1])
+    assert lines[cut + 2] == ("SP500: error: bundled has no minute bars; trading mode needs "
+                              "them (--source sample or polygon)")
+    assert len(lines) == cut + 3
+    # the final line is the model on the last partial bar (which is the whole day's OHLCV)
+    direction, confidence = last_partial_bar_signal(outcomes["MSFT"].model)
+    assert lines[cut + 1] == f"MSFT: Direction: {direction}, Confidence: {confidence:.2f}"
+    assert outcomes["MSFT"].signal["as_of"] == "2025-11-28 12:59"
+
+
+def test_trading_saves_signals_changes_and_its_model(trading_run, workdir):
+    _, outcomes, printed = trading_run
+    changes = pd.read_csv(workdir / "signals" / "trading_2025-11-28_changes.csv")
+    printed_changes = [line for line in printed.splitlines() if line.startswith("2025-11-28 ")]
+    assert [f"{r.as_of} {r.symbol}: Direction: {r.direction}, Confidence: {r.confidence:.2f}"
+            for r in changes.itertuples()] == printed_changes
+    saved = json.loads((workdir / "signals" / "trading_2025-11-28.json").read_text())
+    assert saved["as_of"] == "2025-11-28"
+    assert saved["signals"][0]["as_of"] == "2025-11-28 12:59"
+    assert saved["errors"]["SP500"].startswith("bundled has no minute bars")
+    final = saved["signals"][0]
+    assert f"MSFT: Direction: {final['direction']}, Confidence: {final['confidence']:.2f}" \
+        in printed
+    model = outcomes["MSFT"].model
+    assert model.trained_until == pd.Timestamp("2025-11-26")  # the session before
+    stored = direction_dir("MSFT", workdir / "store")
+    assert (stored / "latest" / "metadata.json").is_file()
+    assert json.loads((stored / "latest" / "metadata.json").read_text())["source"] == "sample"
+
+
+# ---------------------------------------------------------------------------- premarket
+def test_premarket_reuses_the_stored_model_and_saves_its_signals(trading_run, workdir):
+    trading_model = trading_run[1]["MSFT"].model
+    code, outcomes, printed = execute(
+        ["premarket", "--source", "sample", "--symbols", "MSFT", "--end-date", "2025-11-26",
+         "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+         "--report", str(workdir / "signals"), "-q"])
+    assert code == 0
+    lines = printed.splitlines()
+    assert lines[0] == "Results Summary:" and re.fullmatch(rf"MSFT: {SIGNAL}", lines[1])
+    signal = outcomes["MSFT"].signal
+    assert signal["model"].startswith("stored model ")  # no training this time
+    bars = SampleMarket(seed=42).bars("MSFT", None, "2025-11-26")
+    expected = trading_model.predict_frame(bars).iloc[-1]
+    assert signal["confidence"] == pytest.approx(expected["confidence"], abs=1e-12)
+    assert signal["direction_value"] == expected["direction"]
+    table = pd.read_csv(workdir / "signals" / "premarket_2025-11-26.csv")
+    saved = json.loads((workdir / "signals" / "premarket_2025-11-26.json").read_text())
+    assert saved["as_of"] == "2025-11-26" and table["as_of"].tolist() == ["2025-11-26"]
+    for row in (table.iloc[0], saved["signals"][0]):
+        assert lines[1] == f"MSFT: Direction: {row['direction']}, Confidence: " \
+                           f"{row['confidence']:.2f}"
+
+
+def test_premarket_says_when_the_data_ends_before_today(trading_run, workdir):
+    code, outcomes, printed = execute(
+        ["premarket", "--source", "sample", "--symbols", "MSFT", "--config", "trees.toml",
+         "--models-dir", str(workdir / "store"), "--report", str(workdir / "signals")])
+    assert code == 0
+    assert re.search(r"^note: sample data ends 2025-12-31, before today \(\d{4}-\d\d-\d\d\): "
+                     r"ending there \(MSFT\)$", printed, re.MULTILINE)
+    assert outcomes["MSFT"].signal["as_of"] == "2025-12-31"
+    assert re.search(rf"^MSFT: {SIGNAL}$", printed, re.MULTILINE)
+    assert (workdir / "signals" / "premarket_2025-12-31.json").is_file()
+
+
+def test_trading_on_polygon_minute_aggregates(workdir):
+    """With a Polygon key set, ``auto`` is Polygon: daily bars, then the session's minute
+    aggregates (the fake sends 390; the 13:00 close keeps 210), from the fake server through
+    the real client; the key appears nowhere."""
+    sys.path.insert(0, str(ROOT / "tests" / "feeds"))
+    from fake_polygon import FakePolygon
+
+    with FakePolygon() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POLYGON_API_KEY", server.api_key)
+        mp.setenv("POLYGON_API_BASE", server.base)
+        code, outcomes, printed = execute(
+            ["trading", "--symbols", "SPY", "--end-date", "2023-11-24", "--config",
+             "trees.toml", "--models-dir", str(workdir / "store_polygon"), "--report",
+             str(workdir / "signals_polygon"), "--cache-dir", str(workdir / "cache")])
+        assert any(r.path.startswith("/v2/aggs/ticker/SPY/range/1/minute/2023-11-24")
+                   for r in server.paths("/v2/aggs"))
+    assert code == 0, printed
+    assert re.search(r"^  SPY +polygon: real daily bars", printed, re.MULTILINE)
+    lines = printed.splitlines()
+    changes = [line for line in lines if line.startswith("2023-11-24 ")]
+    assert changes[0].startswith("2023-11-24 09:30 SPY: Direction: ")
+    assert re.search(rf"^SPY: {SIGNAL}$", printed, re.MULTILINE)
+    assert outcomes["SPY"].signal["as_of"] == "2023-11-24 12:59"
+    assert outcomes["SPY"].model.trained_until == pd.Timestamp("2023-11-22")
+    for path in [*(workdir / "signals_polygon").iterdir(),
+                 *(workdir / "store_polygon").rglob("*.json")]:
+        assert server.api_key not in path.read_text()
+    assert server.api_key not in printed
+
+
+# ---------------------------------------------------------------------------- command line
+def test_partial_bar_rule():
+    minutes = pd.DataFrame({"open": [10.0, 10.5, 10.2], "high": [10.6, 10.7, 10.4],
+                            "low": [9.9, 10.3, 9.8], "close": [10.5, 10.2, 10.3],
+                            "volume": [100.0, 50.0, 70.0]},
+                           index=pd.date_range("2025-03-03 09:30", periods=3, freq="min"))
+    previous = pd.Series({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 9.0,
+                          "put_call_ratio": 0.7, "cpi_release": 0.0})
+    today = previous.copy()
+    today[["put_call_ratio", "cpi_release"]] = [0.9, 1.0]
+    partial = ml_trading.partial_bars(minutes, previous, today)
+    assert partial["open"].tolist() == [10.0] * 3
+    assert partial["high"].tolist() == [10.6, 10.7, 10.7]
+    assert partial["low"].tolist() == [9.9, 9.9, 9.8]
+    assert partial["close"].tolist() == [10.5, 10.2, 10.3]
+    assert partial["volume"].tolist() == [100.0, 150.0, 220.0]
+    assert partial["put_call_ratio"].tolist() == [0.7] * 3  # known only after the close
+    assert partial["cpi_release"].tolist() == [1.0] * 3  # scheduled: known in advance
+
+
+def test_shortcuts_and_defaults():
+    parser = run.build_parser()
+    args = parser.parse_args(["ml-trading"])
+    assert args.mode == "backtest" and args.symbols == ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"]
+    assert args.start_date is None and args.end_date is None and args.source == "auto"
+    for mode in ("premarket", "trading"):
+        args = parser.parse_args([mode, "-s", "aapl,tsla"])
+        assert args.mode == mode and args.handler is ml_trading.run_ml_trading
+        assert args.symbols == ["AAPL", "TSLA"]
+    assert parser.parse_args(["ml-trading", "-m", "trading"]).mode == "trading"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--start-date", "2025-06-02", "--end-date", "2025-05-01"], "is not before"),
+    (["--config", "bad.toml"], "unknown keys epoch"),
+    (["--polygon-key", "abc"], "not accepted"),
+])
+def test_bad_requests_exit_2(workdir, argv, message, capsys):
+    (workdir / "bad.toml").write_text("[direction]\nepoch = 3\n")
+    try:
+        code = run.main(["ml-trading", *argv])
+    except SystemExit as exc:  # key flags are refused before parsing
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "abc" not in err
+
+
+def test_wrapper_script_help():
+    result = subprocess.run(["bash", str(ROOT / "run_ml_trading.sh"), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for text in ("-s SYMBOLS, --symbols SYMBOLS", "-m {premarket,trading,backtest}",
+                 "--start-date", "--end-date", "--source", "Partial-bar rule",
+                 "AAPL,MSFT,GOOGL,AMZN,TSLA",
+                 "Exit code"):
+        assert text in result.stdout
