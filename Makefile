@@ -28,8 +28,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_spine.py
 	$(BIN)/python bench/bench_credit_spread.py
 	$(BIN)/python bench/bench_ml.py
+	$(BIN)/python bench/bench_direction.py
 	$(BIN)/python bench/bench_data_fetch.py
 	$(BIN)/python bench/bench_ib_latency.py
+	$(BIN)/python bench/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache

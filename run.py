@@ -28,6 +28,13 @@ DEFAULT_YEARS = 3
 
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -58,11 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_registrars() -> list:
     """The ``register(commands)`` functions of commands defined outside this file."""
+    import ml_trading
     import train
     from brokers import paper_cli
     from feeds import data_cli
+    from sweeps import cli as sweep_cli
 
-    return [data_cli.register, train.register, paper_cli.register]
+    return [data_cli.register, train.register, paper_cli.register, ml_trading.register,
+            sweep_cli.register]
 
 
 def add_backtest_options(p: argparse.ArgumentParser) -> None:
@@ -107,6 +117,16 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     ml.add_argument("--epochs", type=int, help="LSTM epochs at most when training in the run")
     ml.add_argument("--config", type=Path,
                     help="TOML or YAML file overriding [lstm], [hmm], [labels] settings")
+    ml.add_argument("--refit-every", type=_positive_int, metavar="N",
+                    help="train in the run a model per N sessions of the backtest, each on "
+                         "the data before its first session only (default: one model "
+                         "trained before --start-date)")
+    ml.add_argument("--window", choices=("expanding", "rolling"), default="expanding",
+                    help="with --refit-every: the LSTM trains on all history from the first "
+                         "model's start (expanding) or on the last --train-years (rolling)")
+    ml.add_argument("--train-years", type=float,
+                    help="with --window rolling: years of sessions (252 a year) each model "
+                         "trains on (default 4, as the first model)")
     trading.add_argument("--cash", type=float, default=100_000.0, help="starting cash per symbol")
     trading.add_argument("--commission", type=float, default=0.0005,
                          help="commission as a fraction of traded value")
@@ -241,13 +261,35 @@ def run_backtest_command(args) -> int:
 
 def ml_models(args, source, symbols: list[str], start: pd.Timestamp) -> dict:
     """A StrategyModel per symbol: from the store (refused if its training window reaches
-    ``start``), else trained on the history before ``start``."""
+    ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
+    ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
+    them. Labels are cached (``models.label_cache``)."""
+    from feeds.cache import ParquetCache
+    from models.refit import train_refit_model
     from models.store import check_training_window, load_strategy_model, resolve_model_dir
     from models.training import make_spec, train_strategy_model
 
+    if args.refit_every and args.model:
+        raise DataError("--refit-every trains its models in the run; it cannot use --model")
+    if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
+        raise DataError("--train-years needs --refit-every N --window rolling")
+    if args.train_years is not None and args.train_years <= 0:
+        raise DataError(f"--train-years must be positive, got {args.train_years}")
+    cache = ParquetCache(args.cache_dir)
+    # the backtest's last session, as run_backtest_command computes it
+    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
     models = {}
     for symbol in symbols:
-        if args.model:
+        if args.refit_every:
+            spec = make_spec(args.config, args.epochs)
+            if not args.quiet:
+                print(f"training the ML signal for {symbol}: a model every "
+                      f"{args.refit_every} sessions ({args.window} window) ...",
+                      file=sys.stderr)
+            model = train_refit_model(source, symbol, start, end, spec, args.refit_every,
+                                      args.window, args.train_years,
+                                      progress=not args.quiet, cache=cache)
+        elif args.model:
             folder = resolve_model_dir(args.model, args.models_dir, args.mode, symbol)
             model = load_strategy_model(folder)
             check_training_window(model.metadata_, start, str(folder))
@@ -261,7 +303,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp) -> dict:
                 print(f"training the ML signal for {symbol} on data up to "
                       f"{before[-1]:%Y-%m-%d} ...", file=sys.stderr)
             model = train_strategy_model(source, symbol, before[-1], spec,
-                                         progress=not args.quiet)
+                                         progress=not args.quiet, cache=cache)
         models[symbol] = model
     return models
 

@@ -1,0 +1,154 @@
+"""``python run.py sweep``: a parameter grid x symbols x walk-forward folds, serially or on
+Dask, into a resumable results table and a report with overfitting statistics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from feeds.base import DataError
+from feeds.cli_types import date_arg, symbols_arg
+
+DEFAULT_YEARS = 3
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text}")
+    return value
+
+
+def _cluster(text: str) -> str:
+    if text in ("local", "serial") or text.startswith(("tcp://", "tls://")):
+        return text
+    raise argparse.ArgumentTypeError(f"expected local, serial or tcp://HOST:PORT, got {text!r}")
+
+
+def _heatmap(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().replace("-", "_") for n in text.split(",") if n.strip())
+    if not 1 <= len(names) <= 2:
+        raise argparse.ArgumentTypeError("give one or two grid parameters, e.g. target_delta,width")
+    return names
+
+
+def register(commands) -> None:
+    p = commands.add_parser(
+        "sweep", help="parameter sweep / walk-forward runs on Dask, with overfitting statistics",
+        description="Backtest every combination of --grid values on every symbol and every "
+                    "walk-forward fold as Dask tasks (a LocalCluster of worker processes, or "
+                    "a running scheduler), write one results row per run as it finishes "
+                    "(rerunning the same sweep skips finished runs), then a report: the best "
+                    "parameter sets, a Sharpe heatmap, the deflated Sharpe ratio of the best "
+                    "and the probability of backtest overfitting (CSCV over the folds).",
+        epilog="Example: python run.py sweep --strategy credit-spread --symbols SPY,QQQ "
+               "--grid target_delta=0.2,0.3 --grid width=5,10 --start-date 2021-01-04 "
+               "--end-date 2024-12-31 --walk-forward 4 --workers 2",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--strategy", default="credit-spread", choices=("equity", "credit-spread"),
+                   help="the strategy whose config the grid sweeps")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                   help="a config field and its values, repeatable; credit-spread: "
+                        "target_delta, width (none = one strike step), dte_min, dte_max, "
+                        "profit_take, stop_multiple, close_days_before_expiry, "
+                        "max_open_spreads, entry_spacing, risk_per_trade, skip_regimes "
+                        "(e.g. 3+4); equity: min_confidence, target_percent, allow_short, "
+                        "scale_by_confidence. Without --grid: the defaults only")
+    p.add_argument("--symbols", type=symbols_arg, default=symbols_arg("SPY"),
+                   help="comma-separated symbols")
+    p.add_argument("--source", default="sample", choices=("bundled", "sample", "csv", "polygon"),
+                   help="as for backtest; workers read bars from the shared cache (fill it "
+                        "first with `run.py data fetch` for polygon)")
+    p.add_argument("--csv", metavar="PATH", help="with --source csv: a file or a folder")
+    p.add_argument("--seed", type=int, default=42, help="seed of the sample market")
+    p.add_argument("--cache-dir", type=Path,
+                   help="cache folder the workers share (default: $BTML_CACHE_DIR or "
+                        "~/.cache/btml)")
+    p.add_argument("--start-date", type=date_arg,
+                   help="first session (default: 3 years before the end date)")
+    p.add_argument("--end-date", type=date_arg,
+                   help="last session (default: the last bar every symbol has)")
+    p.add_argument("--walk-forward", type=_positive, default=1, metavar="K",
+                   help="split the window into K consecutive test folds; each run scores one "
+                        "(parameter set, fold); PBO needs an even K >= 2")
+    p.add_argument("--signals", default="rule", choices=("rule", "ml"),
+                   help="rule baseline, or the HMM + LSTM signal trained per symbol and fold "
+                        "on the bars before the fold")
+    p.add_argument("--epochs", type=int, help="--signals ml: LSTM epochs at most")
+    p.add_argument("--config", type=Path,
+                   help="--signals ml: TOML/YAML overriding [lstm], [hmm], [labels]")
+    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash per run")
+    p.add_argument("--commission", type=float, default=0.0005,
+                   help="commission as a fraction of traded value")
+    p.add_argument("--option-fill", choices=("natural", "mid"), default="natural",
+                   help="credit spreads: natural (cross bid/ask) or mid fills")
+    p.add_argument("--cluster", type=_cluster, default="local",
+                   help="local: a LocalCluster of --workers processes on 127.0.0.1; "
+                        "tcp://HOST:PORT: a running dask scheduler (workers need this "
+                        "project installed; start them with --nthreads 1); serial: no Dask")
+    p.add_argument("--workers", type=_positive, default=2,
+                   help="worker processes of the local cluster, one thread each")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="results store and report folder (default: "
+                        "reports/sweep_<source>_<strategy>_<start>_<end>); rerunning into "
+                        "the same folder skips finished runs")
+    p.add_argument("--heatmap", type=_heatmap, metavar="X,Y",
+                   help="the two grid parameters of the Sharpe heatmap (default: the first two)")
+    p.add_argument("--top", type=_positive, default=10, help="rows of the best-runs table")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_sweep_command)
+
+
+def build_spec(args):
+    """The SweepSpec of the parsed command line (grid checked, window resolved)."""
+    from feeds.cache import default_cache_dir
+    from sweeps.grid import parse_grid
+    from sweeps.plan import SourceSpec, SweepSpec, open_source
+
+    grid = parse_grid(args.strategy, args.grid)
+    if args.heatmap:
+        unknown = [n for n in args.heatmap if n not in grid.names]
+        if unknown:
+            raise DataError(f"--heatmap {','.join(args.heatmap)}: {', '.join(unknown)} is not "
+                            f"a --grid parameter (grid: {', '.join(grid.names) or 'none'})")
+    cache_dir = (args.cache_dir or default_cache_dir()).expanduser().resolve()
+    source = SourceSpec(args.source, args.seed,
+                        str(Path(args.csv).resolve()) if args.csv else None, str(cache_dir))
+    market = open_source(source)
+    symbols = tuple(market.check_symbol(s) for s in args.symbols)
+    end = args.end_date or min(market.bars(s).index[-1] for s in symbols)
+    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
+    if start >= end:
+        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    training = None
+    if args.signals == "ml":
+        from models.training import make_spec
+
+        training = make_spec(args.config, args.epochs)
+    elif args.epochs is not None or args.config is not None:
+        raise DataError("--epochs and --config apply to --signals ml only")
+    return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
+                     args.signals, args.cash, args.commission, args.option_fill, training)
+
+
+def run_sweep_command(args) -> int:
+    from sweeps.report import write_report
+    from sweeps.runner import run_sweep
+
+    spec = build_spec(args)
+    folder = args.report or Path("reports") / (
+        f"sweep_{spec.source.name}_{spec.strategy}_{spec.start:%Y%m%d}_{spec.end:%Y%m%d}")
+    cluster = None if args.cluster == "serial" else args.cluster
+    outcome = run_sweep(spec, folder, cluster=cluster, workers=args.workers,
+                        progress=not args.quiet)
+    header = {"strategy": spec.strategy, "signals": spec.signals,
+              "start": f"{spec.start:%Y-%m-%d}", "end": f"{spec.end:%Y-%m-%d}",
+              "folds": spec.folds, "source": spec.source.name, "grid": spec.grid.axes}
+    summary = write_report(folder, outcome, header, heatmap=args.heatmap, top=args.top)
+    print(summary, end="")
+    print(f"\nResults: {folder}/results.parquet, {folder}/results.csv; report in {folder}/",
+          file=sys.stdout)
+    return 0

@@ -1,0 +1,124 @@
+"""How likely the winner of a sweep is luck: the deflated Sharpe ratio and the probability
+of backtest overfitting.
+
+* Deflated Sharpe ratio (Bailey and Lopez de Prado, "The Deflated Sharpe Ratio", 2014):
+  the probability that the best run's true Sharpe is above the Sharpe the best of N
+  unskilled trials would show by chance. That expected maximum is
+  ``SR0 = sqrt(V) * ((1 - g) * Z(1 - 1/N) + g * Z(1 - 1/(N e)))`` with V the variance of
+  the trials' Sharpe ratios, g the Euler-Mascheroni constant and Z the standard normal
+  quantile; then ``DSR = Phi((SR - SR0) * sqrt(T - 1) / sqrt(1 - skew * SR +
+  (kurtosis - 1) / 4 * SR^2))`` for the best run's per-period Sharpe SR over T returns,
+  with their skewness and (non-excess) kurtosis. Everything is per period (daily), not
+  annualized.
+* Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu, "The
+  Probability of Backtest Overfitting", 2017) by combinatorially symmetric cross-validation:
+  the rows of a (time splits x parameter sets) performance matrix are split every way into
+  two halves; the parameter set that is best on one half (in-sample, by its mean) is ranked
+  on the other half (out-of-sample); PBO is the share of splits where that rank is at or
+  below the median, i.e. where the logit ``log(w / (1 - w))`` of its relative rank
+  ``w = rank / (N + 1)`` is ``<= 0``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    """The deflated Sharpe ratio of the best of ``n_trials`` runs (per-period figures)."""
+
+    sharpe: float
+    expected_max_sharpe: float
+    deflated_sharpe: float
+    n_trials: int
+    n_observations: int
+    skewness: float
+    kurtosis: float
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """CSCV result: PBO and the logit of every split (in the order of the combinations)."""
+
+    pbo: float
+    logits: tuple[float, ...]
+    n_splits: int
+    n_combinations: int
+
+
+def sharpe_ratio(returns) -> float:
+    """Per-period Sharpe: mean over standard deviation (ddof 1), no risk-free rate."""
+    returns = np.asarray(returns, dtype=float)
+    sd = returns.std(ddof=1) if len(returns) > 1 else 0.0
+    return float(returns.mean() / sd) if sd > 0 else 0.0
+
+
+def expected_max_sharpe(trial_sharpes) -> float:
+    """SR0: the highest Sharpe expected among these many unskilled trials, given their
+    spread. 0 for a single trial (nothing was selected)."""
+    trial_sharpes = np.asarray(trial_sharpes, dtype=float)
+    n = len(trial_sharpes)
+    if n < 2:
+        return 0.0
+    spread = math.sqrt(trial_sharpes.var(ddof=1))
+    gamma = np.euler_gamma
+    return spread * ((1.0 - gamma) * stats.norm.ppf(1.0 - 1.0 / n)
+                     + gamma * stats.norm.ppf(1.0 - 1.0 / (n * math.e)))
+
+
+def probabilistic_sharpe(sharpe: float, benchmark: float, n_observations: int,
+                         skewness: float, kurtosis: float) -> float:
+    """P(true Sharpe > benchmark) for an estimated per-period Sharpe over n returns with
+    this skewness and non-excess kurtosis; NaN where the variance term is not positive."""
+    if n_observations < 2:
+        return math.nan
+    variance = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe ** 2
+    if not variance > 0.0:
+        return math.nan
+    z = (sharpe - benchmark) * math.sqrt(n_observations - 1) / math.sqrt(variance)
+    return float(stats.norm.cdf(z))
+
+
+def deflated_sharpe(best_returns, trial_sharpes) -> DeflatedSharpe:
+    """DSR of the run with ``best_returns`` (per period), chosen among trials whose
+    per-period Sharpe ratios are ``trial_sharpes`` (the best one included)."""
+    best_returns = np.asarray(best_returns, dtype=float)
+    sharpe = sharpe_ratio(best_returns)
+    sr0 = expected_max_sharpe(trial_sharpes)
+    skewness = float(stats.skew(best_returns)) if best_returns.std() > 0 else 0.0
+    kurtosis = float(stats.kurtosis(best_returns, fisher=False)) if best_returns.std() > 0 else 3.0
+    return DeflatedSharpe(sharpe, float(sr0),
+                          probabilistic_sharpe(sharpe, sr0, len(best_returns), skewness,
+                                               kurtosis),
+                          len(trial_sharpes), len(best_returns), skewness, kurtosis)
+
+
+def probability_of_overfitting(performance) -> Overfitting:
+    """PBO by CSCV over a (splits x parameter sets) matrix of performance (higher is
+    better). The splits are the groups: their number must be even and at least 2, and
+    there must be at least 2 parameter sets."""
+    performance = np.asarray(performance, dtype=float)
+    if performance.ndim != 2:
+        raise ValueError("performance must be a (splits x parameter sets) matrix")
+    n_splits, n_sets = performance.shape
+    if n_splits < 2 or n_splits % 2:
+        raise ValueError(f"CSCV needs an even number of time splits (>= 2), got {n_splits}")
+    if n_sets < 2:
+        raise ValueError(f"CSCV needs at least 2 parameter sets, got {n_sets}")
+    if not np.isfinite(performance).all():
+        raise ValueError("performance has missing values")
+    logits = []
+    for in_sample in itertools.combinations(range(n_splits), n_splits // 2):
+        out_sample = [i for i in range(n_splits) if i not in in_sample]
+        best = int(np.argmax(performance[list(in_sample)].mean(axis=0)))  # first on ties
+        ranks = stats.rankdata(performance[out_sample].mean(axis=0))  # 1 = worst
+        w = ranks[best] / (n_sets + 1)
+        logits.append(math.log(w / (1.0 - w)))
+    pbo = float(np.mean(np.asarray(logits) <= 0.0))
+    return Overfitting(pbo, tuple(logits), n_splits, len(logits))

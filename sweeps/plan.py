@@ -1,0 +1,187 @@
+"""What a sweep runs: symbols x parameter sets x walk-forward folds, each run with a stable key.
+
+A run is described by small frozen dataclasses (no frames), so a Dask task ships a few
+hundred bytes and the worker reads the bars from the shared on-disk cache itself. The key
+of a run is a SHA-256 of everything that decides its result (strategy, symbol, the full
+strategy config, fold and its dates, source, seed, signals, cash, costs, and the training
+settings of ML signals), so rerunning the same sweep finds the runs already finished and a
+changed setting never reuses a stale one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.base import DataError, MarketSource
+from feeds.cache import ParquetCache
+from sweeps.grid import CONFIGS, Grid
+
+#: bump when a change in this package changes what a stored result means
+STORE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How a worker opens the market source (it reads bars from the cache itself)."""
+
+    name: str = "sample"
+    seed: int = 42
+    csv_path: str | None = None
+    cache_dir: str | None = None
+
+    def identity(self) -> dict:
+        return {"name": self.name, "seed": self.seed, "csv": self.csv_path}
+
+
+@functools.lru_cache(maxsize=8)
+def open_source(spec: SourceSpec) -> MarketSource:
+    """The source of ``spec``, opened once per process (its frames and chains stay in
+    memory for every later run of the same worker)."""
+    from feeds.sources import make_source
+
+    cache = ParquetCache(spec.cache_dir) if spec.cache_dir else ParquetCache()
+    return make_source(spec.name, seed=spec.seed, cache=cache, csv_path=spec.csv_path)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """One sweep as the command line describes it."""
+
+    strategy: str
+    symbols: tuple[str, ...]
+    grid: Grid
+    start: pd.Timestamp
+    end: pd.Timestamp
+    folds: int = 1
+    source: SourceSpec = SourceSpec()
+    signals: str = "rule"
+    cash: float = 100_000.0
+    commission: float = 0.0005
+    option_fill: str = "natural"
+    #: ``signals="ml"``: a ``models.training.TrainingSpec``; each fold's model is trained
+    #: on the bars before the fold
+    training: object | None = None
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train the ML signal of one symbol on bars up to ``train_end`` into ``model_dir``."""
+
+    source: SourceSpec
+    symbol: str
+    train_end: pd.Timestamp
+    training: object
+    model_dir: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One backtest of a sweep: a symbol, a parameter set, a fold."""
+
+    index: int
+    key: str
+    source: SourceSpec
+    strategy: str
+    symbol: str
+    params: tuple[tuple[str, object], ...]
+    fold: int
+    folds: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+    signals: str = "rule"
+    cash: float = 100_000.0
+    commission: float = 0.0005
+    option_fill: str = "natural"
+    train: TrainJob | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[RunSpec, ...]
+    param_names: tuple[str, ...]
+    folds: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]
+
+
+def walk_forward_folds(sessions: pd.DatetimeIndex, k: int) -> list[tuple[pd.Timestamp,
+                                                                          pd.Timestamp]]:
+    """``k`` consecutive test periods covering ``sessions``, as equal in length as can be
+    (the first ones one session longer when it does not divide)."""
+    if k < 1:
+        raise DataError(f"--walk-forward must be 1 or more, got {k}")
+    if len(sessions) < 2 * k:
+        raise DataError(f"{len(sessions)} sessions cannot make {k} walk-forward folds of at "
+                        "least 2 sessions each; widen the window or use fewer folds")
+    return [(sessions[c[0]], sessions[c[-1]]) for c in np.array_split(np.arange(len(sessions)), k)]
+
+
+def run_key(identity: dict) -> str:
+    text = json.dumps({"version": STORE_VERSION, **identity}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
+    """Every run of ``spec`` in table order (symbol, parameter set in grid order, fold).
+
+    The folds split the sessions any symbol has between start and end (their union), so
+    every symbol is scored on the same periods; a symbol without bars in a fold gets a
+    failed run saying so. ML model folders go under ``folder/models``."""
+    if spec.signals == "ml" and spec.training is None:
+        raise DataError("--signals ml needs a training spec")
+    source = open_source(spec.source)
+    symbols = [source.check_symbol(s) for s in spec.symbols]
+    history = {s: source.bars(s, None, spec.end).index for s in symbols}
+    union = pd.DatetimeIndex(sorted(set().union(*history.values())))
+    sessions = union[(union >= spec.start) & (union <= spec.end)]
+    folds = walk_forward_folds(sessions, spec.folds)
+    training = _jsonable(spec.training) if spec.training is not None else None
+    runs = []
+    for symbol in symbols:
+        for params in spec.grid.parameter_sets():
+            config = replace(CONFIGS[spec.strategy](), **params)
+            for fold, (start, end) in enumerate(folds):
+                identity = {
+                    "strategy": spec.strategy, "symbol": symbol, "config": asdict(config),
+                    "fold": fold, "folds": spec.folds, "start": f"{start:%Y-%m-%d}",
+                    "end": f"{end:%Y-%m-%d}", "source": spec.source.identity(),
+                    "signals": spec.signals, "cash": spec.cash, "commission": spec.commission,
+                    "option_fill": spec.option_fill, "training": training}
+                train = None
+                if spec.signals == "ml":
+                    train = _train_job(spec, symbol, history[symbol], start, training, folder)
+                runs.append(RunSpec(
+                    len(runs), run_key(identity), spec.source, spec.strategy, symbol,
+                    tuple(params.items()), fold, spec.folds, start, end, spec.signals,
+                    spec.cash, spec.commission, spec.option_fill, train))
+    return Plan(tuple(runs), tuple(spec.grid.names), tuple(folds))
+
+
+def _train_job(spec: SweepSpec, symbol: str, history: pd.DatetimeIndex, fold_start,
+               training: dict, folder) -> TrainJob:
+    """The model of a fold sees only the sessions before the fold (its last one included
+    in the folder name, with a hash of the training settings)."""
+    before = history[history < fold_start]
+    if len(before) == 0:
+        raise DataError(f"{symbol}: no history before {fold_start:%Y-%m-%d} to train the "
+                        "fold's ML signal on")
+    train_end = before[-1]
+    digest = run_key({"symbol": symbol, "end": f"{train_end:%Y-%m-%d}", "training": training,
+                      "source": spec.source.identity()})[:12]
+    model_dir = Path(folder).resolve() / "models" / f"{symbol}_{train_end:%Y%m%d}_{digest}"
+    return TrainJob(spec.source, symbol, train_end, spec.training, str(model_dir))
+
+
+def _jsonable(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)

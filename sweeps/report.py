@@ -1,0 +1,200 @@
+"""The report of a sweep: parameter sets ranked, overfitting statistics, a Sharpe heatmap.
+
+A *trial* is one parameter set on one symbol. Its full-window figures come from its folds'
+daily returns joined end to end (each fold starts with the full cash, as its run did).
+Per symbol, the best trial by full-window Sharpe gets the deflated Sharpe ratio given the
+number of trials, and the trials' per-fold Sharpe matrix gives the probability of backtest
+overfitting (CSCV with the folds as the splits). Trials with a failed fold are left out of
+both and counted. Layout::
+
+    REPORT/results.parquet|csv     one row per run (written by the runner)
+    REPORT/parameter_sets.csv      one row per trial: Sharpe, return, failed folds
+    REPORT/best_runs.csv           the best trials by Sharpe
+    REPORT/overfitting.json        per symbol: the best trial, its DSR, PBO and its logits
+    REPORT/sharpe_heatmap.png|csv  mean full-window Sharpe over two parameters, per symbol
+    REPORT/summary.txt             what the command printed
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
+
+PERIODS_PER_YEAR = 252
+
+
+def trials(outcome) -> tuple[pd.DataFrame, dict]:
+    """The per-trial table and, per trial index, its fold returns (None for a failed fold)."""
+    groups: dict[tuple, list] = {}
+    for run in outcome.plan.runs:
+        groups.setdefault((run.symbol, run.params), []).append(run)
+    rows, fold_returns = [], {}
+    for i, ((symbol, params), runs) in enumerate(groups.items()):
+        results = [outcome.results[r.key] for r in runs]
+        folds = [_series(r["returns"]) for r in results]
+        errors = [r["row"].get("error") for r in results if r["row"].get("error")]
+        row = {"symbol": symbol, **{k: _label(v) for k, v in params}, "folds": len(runs),
+               "failed_folds": len(errors), "sharpe": math.nan, "total_return": math.nan,
+               "fold_sharpe_mean": _mean(r["row"].get("sharpe") for r in results),
+               "trades": sum(int(r["row"].get("trades") or 0) for r in results),
+               "first_error": errors[0] if errors else None}
+        if not errors:
+            joined = pd.concat(folds)
+            row["sharpe"] = sharpe_ratio(joined) * math.sqrt(PERIODS_PER_YEAR)
+            row["total_return"] = float((1.0 + joined).prod() - 1.0)
+        rows.append(row)
+        fold_returns[i] = folds
+    return pd.DataFrame(rows), fold_returns
+
+
+def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
+    """Per symbol: the best complete trial with its deflated Sharpe, and PBO by CSCV."""
+    out = {}
+    for symbol, group in table.groupby("symbol", sort=False):
+        complete = group[group["failed_folds"] == 0]
+        entry = {"trials": int(len(group)), "complete_trials": int(len(complete)),
+                 "best": None, "deflated_sharpe": None, "pbo": None, "pbo_note": None}
+        if len(complete):
+            joined = {i: pd.concat(fold_returns[i]) for i in complete.index}
+            per_period = {i: sharpe_ratio(r) for i, r in joined.items()}
+            best = max(per_period, key=lambda i: (per_period[i], -i))
+            dsr = deflated_sharpe(joined[best].to_numpy(), list(per_period.values()))
+            entry["best"] = {name: _plain(complete.at[best, name]) for name in param_names}
+            entry["deflated_sharpe"] = {
+                "sharpe_annual": dsr.sharpe * math.sqrt(PERIODS_PER_YEAR),
+                "expected_max_sharpe_annual": dsr.expected_max_sharpe * math.sqrt(PERIODS_PER_YEAR),
+                "sharpe_per_period": dsr.sharpe,
+                "expected_max_sharpe_per_period": dsr.expected_max_sharpe,
+                "dsr": _plain(dsr.deflated_sharpe), "n_trials": dsr.n_trials,
+                "n_observations": dsr.n_observations, "skewness": dsr.skewness,
+                "kurtosis": dsr.kurtosis}
+            matrix = np.array([[sharpe_ratio(f) for f in fold_returns[i]]
+                               for i in complete.index]).T
+            try:
+                pbo = probability_of_overfitting(matrix)
+                entry["pbo"] = pbo.pbo
+                entry["pbo_combinations"] = pbo.n_combinations
+                entry["pbo_logits"] = list(pbo.logits)
+            except ValueError as exc:
+                entry["pbo_note"] = f"not computed: {exc}"
+        out[symbol] = entry
+    return out
+
+
+def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
+                 path: Path) -> pd.DataFrame:
+    """Mean full-window Sharpe over ``x`` (columns) and ``y`` (rows), one panel per
+    symbol, averaged over the other parameters; returns the numbers plotted."""
+    frames = []
+    symbols = list(dict.fromkeys(table["symbol"]))
+    fig, axes = plt.subplots(1, len(symbols), figsize=(4.2 * len(symbols) + 1, 3.6),
+                             squeeze=False)
+    for ax, symbol in zip(axes[0], symbols, strict=True):
+        part = table[table["symbol"] == symbol]
+        rows = part[y] if y else pd.Series("all", index=part.index)
+        grid = (part.assign(_row=rows).pivot_table(index="_row", columns=x, values="sharpe",
+                                                   aggfunc="mean", dropna=False)
+                .reindex(index=order.get(y, ["all"]), columns=order[x]))
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), grid.columns)
+        ax.set_yticks(range(grid.shape[0]), grid.index)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y or "")
+        ax.set_title(f"{symbol}: Sharpe (annualized)")
+        for (r, c), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+            ax.text(c, r, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center",
+                    va="center", fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        frames.append(grid.rename_axis(index=y or "", columns=x).reset_index()
+                      .assign(symbol=symbol))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | None = None,
+                 top: int = 10) -> str:
+    """Write the report files and return the summary text (also ``summary.txt``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(outcome.plan.param_names)
+    table, fold_returns = trials(outcome)
+    table.to_csv(folder / "parameter_sets.csv", index=False)
+    best = table.sort_values("sharpe", ascending=False, na_position="last").head(top)
+    best.to_csv(folder / "best_runs.csv", index=False)
+    stats = overfitting(table, fold_returns, names)
+    (folder / "overfitting.json").write_text(json.dumps(stats, indent=2, allow_nan=True))
+    axes = heatmap or tuple(names[:2])
+    if axes:
+        order = {n: [_label(v) for v in values] for n, values in header["grid"]}
+        plot_heatmap(table, axes[0], axes[1] if len(axes) > 1 else None, order,
+                     folder / "sharpe_heatmap.png").to_csv(folder / "sharpe_heatmap.csv",
+                                                           index=False)
+    summary = format_summary(outcome, header, best, stats, names)
+    (folder / "summary.txt").write_text(summary)
+    return summary
+
+
+def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names) -> str:
+    failed = int(outcome.table["error"].notna().sum())
+    lines = [f"Sweep: {header['strategy']} strategy on {header['signals']} signals, "
+             f"{header['start']}..{header['end']}, {header['folds']} fold(s), "
+             f"source {header['source']}",
+             f"runs: {len(outcome.table)} ({outcome.executed} run now, {outcome.skipped} "
+             f"already done), failed: {failed}", "", "Best parameter sets (full-window Sharpe):"]
+    columns = ["symbol", *names, "sharpe", "total_return", "failed_folds"]
+    lines += best[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}").splitlines()
+    lines += ["", "Overfitting (per symbol, the best complete parameter set):"]
+    for symbol, entry in stats.items():
+        dsr = entry["deflated_sharpe"]
+        if dsr is None:
+            lines.append(f"{symbol}: no parameter set finished every fold")
+            continue
+        params = ", ".join(f"{k}={v}" for k, v in entry["best"].items()) or "(defaults)"
+        pbo = (f"PBO {entry['pbo']:.2f} over {entry['pbo_combinations']} CSCV splits"
+               if entry["pbo"] is not None else f"PBO {entry['pbo_note']}")
+        lines.append(f"{symbol}: best {params}: Sharpe {dsr['sharpe_annual']:.2f}, "
+                     f"expected best of {dsr['n_trials']} by luck "
+                     f"{dsr['expected_max_sharpe_annual']:.2f}, deflated Sharpe "
+                     f"{_fmt(dsr['dsr'])}; {pbo}")
+    return "\n".join(lines) + "\n"
+
+
+def _series(returns: dict | None) -> pd.Series | None:
+    if returns is None:
+        return None
+    return pd.Series(returns["values"], index=pd.DatetimeIndex(returns["dates"]), dtype=float)
+
+
+def _mean(values) -> float:
+    finite = [float(v) for v in values if v is not None and np.isfinite(float(v))]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _label(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return "+".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

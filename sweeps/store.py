@@ -1,0 +1,105 @@
+"""The results store of a sweep: one small JSON file per finished run, and the table.
+
+``REPORT/runs/<key>.json`` holds a run's row (parameters, fold, metrics, error) and its
+daily returns; it is written atomically (temporary file, then ``os.replace``) the moment the
+run finishes, so an interrupted sweep keeps every finished run and a rerun skips them. The
+table (``results.parquet`` / ``results.csv``) is rebuilt from those files in plan order, so
+the same sweep gives the same table however (and in whatever order) its runs executed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: metric columns every table has, in this order (others the runs report follow them)
+METRIC_COLUMNS = ("sessions", "total_return", "annual_return", "annual_volatility", "sharpe",
+                  "sortino", "max_drawdown", "benchmark_return", "final_value", "trades",
+                  "open_trades", "win_rate", "net_pnl_closed")
+RUN_COLUMNS = ("key", "strategy", "signals", "symbol")
+FOLD_COLUMNS = ("fold", "fold_start", "fold_end")
+
+
+class ResultsStore:
+    """Finished runs under ``folder/runs``, one JSON file per run key."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder) / "runs"
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
+    def save(self, result: dict) -> Path:
+        """Write one run's ``{"row": ..., "returns": ...}`` atomically."""
+        path = self.path(result["row"]["key"])
+        _atomic_write(path, json.dumps(result, allow_nan=True).encode())
+        return path
+
+    def load(self, key: str) -> dict | None:
+        """The stored run, or None when absent or unreadable (an unreadable file, e.g. one a
+        crash left behind on a file system without atomic rename, is removed and rerun)."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            result = json.loads(path.read_text())
+            if result["row"]["key"] != key:
+                raise ValueError("key mismatch")
+            return result
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("sweep result %s is unreadable (%s); the run will be redone", path, exc)
+            path.unlink(missing_ok=True)
+            return None
+
+    def finished(self, keys: Iterable[str]) -> set[str]:
+        return {key for key in keys if self.load(key) is not None}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def results_table(rows: list[dict], param_names: Iterable[str]) -> pd.DataFrame:
+    """One row per run, columns: key, strategy, signals, symbol, the swept parameters, fold,
+    fold dates, the metrics, error."""
+    frame = pd.DataFrame(rows)
+    fixed = [*RUN_COLUMNS, *param_names, *FOLD_COLUMNS, *METRIC_COLUMNS]
+    for column in (*fixed, "error"):
+        if column not in frame.columns:
+            frame[column] = None if column == "error" else np.nan
+    extra = [c for c in frame.columns if c not in fixed and c != "error"]
+    return frame[[*fixed, *extra, "error"]].reset_index(drop=True)
+
+
+def write_table(table: pd.DataFrame, folder: Path | str) -> tuple[Path, Path]:
+    """``results.parquet`` and ``results.csv`` under ``folder``, each written atomically."""
+    folder = Path(folder)
+    parquet, csv = folder / "results.parquet", folder / "results.csv"
+    for path, write in ((parquet, table.to_parquet), (csv, table.to_csv)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            write(tmp, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return parquet, csv

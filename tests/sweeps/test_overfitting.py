@@ -1,0 +1,109 @@
+"""Deflated Sharpe ratio and PBO against values worked out independently."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sweeps.overfitting import (
+    deflated_sharpe,
+    expected_max_sharpe,
+    probabilistic_sharpe,
+    probability_of_overfitting,
+    sharpe_ratio,
+)
+
+RETURNS = np.array([0.012, -0.004, 0.007, 0.021, -0.015, 0.003, 0.009, -0.002, 0.011, -0.030,
+                    0.006, 0.004])
+TRIALS = [0.05, -0.10, 0.20, 0.12]  # per-period Sharpe ratios of the four trials
+
+
+def test_deflated_sharpe_matches_the_formula_worked_by_hand():
+    # written out step by step with scipy.stats, independently of the module
+    sr = RETURNS.mean() / RETURNS.std(ddof=1)
+    v = np.var(TRIALS, ddof=1)
+    g = 0.5772156649015329  # Euler-Mascheroni
+    sr0 = math.sqrt(v) * ((1 - g) * stats.norm.ppf(1 - 1 / 4)
+                          + g * stats.norm.ppf(1 - 1 / (4 * math.e)))
+    skew = stats.skew(RETURNS)
+    kurt = stats.kurtosis(RETURNS, fisher=False)
+    z = (sr - sr0) * math.sqrt(len(RETURNS) - 1) / math.sqrt(1 - skew * sr
+                                                             + (kurt - 1) / 4 * sr ** 2)
+    expected = stats.norm.cdf(z)
+
+    result = deflated_sharpe(RETURNS, TRIALS)
+    assert result.sharpe == pytest.approx(sr, rel=1e-12)
+    assert result.expected_max_sharpe == pytest.approx(sr0, rel=1e-12)
+    assert result.deflated_sharpe == pytest.approx(expected, rel=1e-12)
+    assert (result.n_trials, result.n_observations) == (4, 12)
+    assert result.skewness == pytest.approx(skew) and result.kurtosis == pytest.approx(kurt)
+    # numbers by hand: variance of the trials 0.048675 / 3 = 0.016225 (sd 0.127377),
+    # Z(0.75) = 0.674490, Z(1 - 1/(4e)) = Z(0.908030) = 1.328722,
+    # so SR0 = 0.127377 * (0.422784 * 0.674490 + 0.577216 * 1.328722) = 0.134017
+    assert result.expected_max_sharpe == pytest.approx(0.134017, abs=1e-6)
+
+
+def test_more_trials_raise_the_bar_and_lower_the_deflated_sharpe():
+    few = deflated_sharpe(RETURNS, TRIALS)
+    many = deflated_sharpe(RETURNS, TRIALS * 25)  # same spread, 100 trials
+    assert many.expected_max_sharpe > few.expected_max_sharpe
+    assert many.deflated_sharpe < few.deflated_sharpe
+
+
+def test_one_trial_is_the_probabilistic_sharpe_against_zero():
+    sr = sharpe_ratio(RETURNS)
+    one = deflated_sharpe(RETURNS, [sr])
+    assert one.expected_max_sharpe == 0.0
+    assert one.deflated_sharpe == pytest.approx(probabilistic_sharpe(
+        sr, 0.0, 12, stats.skew(RETURNS), stats.kurtosis(RETURNS, fisher=False)))
+    # normal returns (skew 0, kurtosis 3), SR 0.1 against 0 over 101 returns: Phi(1 / 1.00125)
+    assert probabilistic_sharpe(0.1, 0.0, 101, 0.0, 3.0) == pytest.approx(
+        stats.norm.cdf(0.1 * 10 / math.sqrt(1 + 0.5 * 0.01)))
+
+
+def test_expected_max_sharpe_of_two_trials():
+    # N = 2: Z(1 - 1/2) = 0, so SR0 = sqrt(V) * gamma * Z(1 - 1/(2e))
+    #                               = sqrt(0.5) * 0.577216 * 0.900453 = 0.367523
+    assert expected_max_sharpe([0.0, 1.0]) == pytest.approx(0.367523, abs=1e-6)
+
+
+def test_pbo_of_a_four_fold_three_set_example_enumerated_by_hand():
+    # rows: folds, columns: parameter sets A, B, C
+    perf = np.array([[7, 12, 1],
+                     [5, 4, 2],
+                     [9, 11, 8],
+                     [3, 6, 10]], dtype=float)
+    # in-sample folds -> IS sums (A, B, C), best -> OOS sums, its OOS rank of 3 -> logit
+    # {0,1}: 12 16  3 -> B -> 12 17 18: rank 2 -> w 2/4 -> log(1)  =  0
+    # {0,2}: 16 23  9 -> B ->  8 10 12: rank 2 -> w 2/4 ->            0
+    # {0,3}: 10 18 11 -> B -> 14 15 10: rank 3 -> w 3/4 -> log(3)
+    # {1,2}: 14 15 10 -> B -> 10 18 11: rank 3 ->                     log(3)
+    # {1,3}:  8 10 12 -> C -> 16 23  9: rank 1 -> w 1/4 -> log(1/3)
+    # {2,3}: 12 17 18 -> C -> 12 16  3: rank 1 ->                     log(1/3)
+    result = probability_of_overfitting(perf)
+    assert result.n_combinations == 6 and result.n_splits == 4
+    assert result.logits == pytest.approx((0.0, 0.0, math.log(3), math.log(3),
+                                           -math.log(3), -math.log(3)))
+    assert result.pbo == pytest.approx(4 / 6)  # logits <= 0
+
+
+def test_pbo_is_zero_when_the_in_sample_winner_always_wins_out_of_sample():
+    perf = np.array([[1.0, 2.0, 3.0], [1.5, 2.5, 3.5]])
+    result = probability_of_overfitting(perf)
+    assert result.pbo == 0.0 and result.logits == pytest.approx((math.log(3),) * 2)
+    flipped = probability_of_overfitting(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]))
+    assert flipped.pbo == 1.0  # the in-sample best is the out-of-sample worst, both ways
+
+
+@pytest.mark.parametrize(("perf", "message"), [
+    (np.ones((3, 2)), "even number of time splits"),
+    (np.ones((1, 2)), "even number of time splits"),
+    (np.ones((2, 1)), "at least 2 parameter sets"),
+    (np.array([[1.0, np.nan], [1.0, 2.0]]), "missing values"),
+])
+def test_pbo_refuses_what_cscv_cannot_split(perf, message):
+    with pytest.raises(ValueError, match=message):
+        probability_of_overfitting(perf)

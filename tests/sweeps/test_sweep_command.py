@@ -1,0 +1,119 @@
+"""``run.py sweep`` end to end (its own LocalCluster), the report, and the results store."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import run
+from sweeps.overfitting import deflated_sharpe, sharpe_ratio
+from sweeps.plan import SourceSpec
+from sweeps.runner import run_sweep
+from sweeps.store import ResultsStore
+
+ARGV = ["sweep", "--strategy", "equity", "--symbols", "SPY,QQQ",
+        "--grid", "min_confidence=0.1,0.3,0.5", "--grid", "allow_short=false,true",
+        "--start-date", "2023-01-03", "--end-date", "2024-06-28", "--walk-forward", "4", "-q"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, source_spec):
+    folder = tmp_path_factory.mktemp("sweep") / "report"
+    argv = [*ARGV, "--cache-dir", source_spec.cache_dir, "--report", str(folder)]
+    return folder, argv
+
+
+def _returns(folder, keys) -> pd.Series:
+    store = ResultsStore(folder)
+    parts = [store.load(k)["returns"] for k in keys]
+    return pd.concat([pd.Series(p["values"], index=pd.DatetimeIndex(p["dates"])) for p in parts])
+
+
+def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept, capsys):
+    folder, argv = swept
+    assert run.main([*argv, "--cluster", "local", "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "runs: 48 (48 run now, 0 already done), failed: 0" in printed
+    table = pd.read_parquet(folder / "results.parquet")
+    assert len(table) == 48 and table["error"].isna().all()
+    assert list(table.columns[:8]) == ["key", "strategy", "signals", "symbol", "min_confidence",
+                                       "allow_short", "fold", "fold_start"]
+    assert table["key"].is_unique and sorted(table["fold"].unique()) == [0, 1, 2, 3]
+    for name in ("results.csv", "parameter_sets.csv", "best_runs.csv", "overfitting.json",
+                 "sharpe_heatmap.png", "sharpe_heatmap.csv", "summary.txt"):
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "summary.txt").read_text() in printed
+    best = pd.read_csv(folder / "best_runs.csv")
+    assert list(best["sharpe"]) == sorted(best["sharpe"], reverse=True)
+    heat = pd.read_csv(folder / "sharpe_heatmap.csv")
+    assert len(heat) == 2 * 2  # per symbol: allow_short rows x min_confidence columns
+
+    stats = json.loads((folder / "overfitting.json").read_text())
+    for symbol in ("SPY", "QQQ"):
+        entry = stats[symbol]
+        assert entry["trials"] == 6 and entry["pbo_combinations"] == 6  # C(4, 2)
+        assert 0.0 <= entry["pbo"] <= 1.0
+        # the deflated Sharpe of the best trial, recomputed from the stored runs
+        rows = table[table["symbol"] == symbol]
+        trials = {params: _returns(folder, group["key"])
+                  for params, group in rows.groupby(["min_confidence", "allow_short"])}
+        sharpes = {k: sharpe_ratio(r) for k, r in trials.items()}
+        winner = max(sharpes, key=sharpes.get)
+        expected = deflated_sharpe(trials[winner].to_numpy(), list(sharpes.values()))
+        dsr = entry["deflated_sharpe"]
+        assert dsr["n_trials"] == 6 and dsr["n_observations"] == len(trials[winner])
+        assert dsr["sharpe_annual"] == pytest.approx(expected.sharpe * math.sqrt(252))
+        assert dsr["dsr"] == pytest.approx(expected.deflated_sharpe)
+        assert entry["best"] == {"min_confidence": str(winner[0]), "allow_short": str(winner[1])}
+        assert f"{symbol}: best min_confidence={winner[0]}, allow_short={winner[1]}" in printed
+
+
+def test_rerunning_the_command_serially_skips_every_finished_run(swept, capsys):
+    folder, argv = swept
+    before = pd.read_parquet(folder / "results.parquet")
+    assert run.main([*argv, "--cluster", "serial"]) == 0
+    assert "runs: 48 (0 run now, 48 already done)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "results.parquet"), before)
+
+
+def test_too_little_data_fails_only_the_runs_without_bars(make_spec, sample_market, tmp_path,
+                                                         source_spec):
+    for symbol, first in (("SPY", None), ("LATE", "2024-04-15")):
+        bars = sample_market.bars("SPY" if symbol == "SPY" else "QQQ", first, "2024-06-28")
+        bars[["open", "high", "low", "close", "volume"]].rename_axis("date").to_csv(
+            tmp_path / f"{symbol}.csv")
+    csv = SourceSpec("csv", 42, str(tmp_path), source_spec.cache_dir)
+    outcome = run_sweep(make_spec("equity", symbols=("SPY", "LATE"), source=csv),
+                        tmp_path / "sweep")
+    table = outcome.table.set_index(["symbol", "fold"])
+    assert table["error"].notna().tolist() == [False, False, True, False]
+    assert "LATE.csv: no bars between" in table.loc[("LATE", 0), "error"]
+    assert table.loc[("LATE", 1), "sessions"] > 40
+
+
+def test_an_unreadable_result_file_is_redone(make_spec, tmp_path):
+    spec = make_spec("equity", symbols=("SPY",))
+    first = run_sweep(spec, tmp_path)
+    damaged = ResultsStore(tmp_path).path(first.table["key"][1])
+    damaged.write_text('{"row": {"key": "')  # a torn write
+    again = run_sweep(spec, tmp_path)
+    assert (again.executed, again.skipped) == (1, 1)
+    pd.testing.assert_frame_equal(again.table, first.table, check_exact=True)
+    assert not list((tmp_path / "runs").glob(".*.tmp"))
+
+
+def test_a_changed_setting_is_a_new_run_not_a_stale_one(make_spec, tmp_path):
+    spec = make_spec("equity", symbols=("SPY",), grid=["min_confidence=0.2"])
+    first = run_sweep(spec, tmp_path)
+    more = run_sweep(make_spec("equity", symbols=("SPY",), grid=["min_confidence=0.2,0.4"]),
+                     tmp_path)
+    assert (more.executed, more.skipped) == (2, 2)
+    assert set(first.table["key"]) < set(more.table["key"])
+    other_fold_count = run_sweep(make_spec("equity", symbols=("SPY",), folds=3,
+                                           grid=["min_confidence=0.2"]), tmp_path)
+    assert (other_fold_count.executed, other_fold_count.skipped) == (3, 0)
+    assert np.isfinite(other_fold_count.table["total_return"]).all()
