@@ -128,14 +128,9 @@ def bench_members(model, bars: pd.DataFrame) -> None:
 
 def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
                     quick: bool) -> None:
-    try:
-        from indicators.direction import Direction
-        from models.direction_model import DirectionModel, make_direction_config
-    except ImportError as exc:
-        print(f"(b), (c) waiting on helper A's Direction model / indicator: {exc}")
-        return
-    from backtest import SIGNALS, BacktestSettings, run_symbol
-    from indicators import direction as direction_module
+    from backtest import BacktestSettings, run_symbol
+    from indicators import model_cache
+    from models.direction_model import DirectionModel, make_direction_config
 
     config = make_direction_config()
     if quick:
@@ -158,7 +153,6 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
           f"({len(window) / t_frame:,.0f} bars/s); stream {t_stream / len(window) * 1e3:.1f} "
           f"ms per bar")
 
-    SIGNALS.setdefault("direction", Direction)  # backtest.py's entry, when not yet there
     n = len(market.bars(symbol, start, end))
     runs = {"rule": BacktestSettings(start=start, end=end, progress=False),
             "direction": BacktestSettings(start=start, end=end, signals="direction",
@@ -167,7 +161,7 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     for name, settings in runs.items():
         def run(settings=settings, name=name):
             if name == "direction":
-                direction_module._CACHE.clear()  # time the inference too
+                model_cache.clear()  # time the inference too
             return run_symbol(market, symbol, settings)
         t = best_seconds(run)
         metrics = run().metrics

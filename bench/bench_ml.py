@@ -79,10 +79,10 @@ def main() -> None:
                           signal_models={args.symbol: model})
     n = len(market.bars(args.symbol, start, end))
     t_rule = best_seconds(lambda: run_symbol(market, args.symbol, rule))
-    from indicators.strategy_signal import _CACHE
+    from indicators import model_cache
 
     def uncached():
-        _CACHE.clear()
+        model_cache.clear()
         run_symbol(market, args.symbol, ml)
     t_ml = best_seconds(uncached)
     t_cached = best_seconds(lambda: run_symbol(market, args.symbol, ml))

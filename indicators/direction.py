@@ -13,30 +13,17 @@ function), cached per model and data; in ``next`` mode one bar at a time through
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-
 import backtrader as bt
 import numpy as np
 
 from indicators.bar_frames import bars_until, current_bar
+from indicators.model_cache import cached_scores
 from models.direction_model import OUTPUT_COLUMNS, DirectionModel
-
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 16
 
 
 def cached_direction(model: DirectionModel, bars) -> np.ndarray:
-    """``model.predict_frame(bars)`` as an array, cached by model identity and data bytes."""
-    digest = hashlib.sha1(bars.to_numpy(dtype=float).tobytes())
-    digest.update(bars.index.asi8.tobytes())
-    digest.update(",".join(bars.columns).encode())
-    key = (id(model), digest.hexdigest())
-    if key not in _CACHE:
-        _CACHE[key] = model.predict_frame(bars).to_numpy(dtype=float)
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return _CACHE[key]
+    """``model.predict_frame(bars)`` as an array, cached per model and data."""
+    return cached_scores(model, bars, model.predict_frame)
 
 
 class Direction(bt.Indicator):

@@ -14,33 +14,22 @@ time through ``StrategyModel.stream()``; both give the same numbers.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-
 import backtrader as bt
 import numpy as np
 
 from feeds.base import REGIME_NAMES
+from indicators import model_cache
 from indicators.bar_frames import bars_until, current_bar
 
 REGIME_LINES = tuple(f"p_{name}" for name in REGIME_NAMES)
 #: what ``model=`` must offer: ``StrategyModel`` and ``models.refit.RefitModel`` do
 MODEL_PROTOCOL = ("predict_proba", "stream", "warmup_bars", "trained_until", "_check_fitted")
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 16
 
 
 def cached_scores(model, bars) -> np.ndarray:
-    """``model.predict_proba(bars)`` as an array, cached by model identity and data bytes
-    (sweeps and reports score the same bars with the same model more than once)."""
-    digest = hashlib.sha1(bars.to_numpy(dtype=float).tobytes())
-    digest.update(bars.index.asi8.tobytes())
-    key = (id(model), digest.hexdigest())
-    if key not in _CACHE:
-        _CACHE[key] = model.predict_proba(bars).to_numpy(dtype=float)
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return _CACHE[key]
+    """``model.predict_proba(bars)`` as an array, cached per model and data (sweeps and
+    reports score the same bars with the same model more than once)."""
+    return model_cache.cached_scores(model, bars, model.predict_proba)
 
 
 def line_values(values: np.ndarray) -> dict[str, float]:

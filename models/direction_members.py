@@ -150,8 +150,10 @@ class SequenceMember:
 
     def __init__(self, units: int = 32, dropout: float = 0.2, epochs: int = 20,
                  batch_size: int = 32, learning_rate: float = 0.001, seed: int = 42,
-                 verbose: int = 0, kernel_size: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8)):
+                 verbose: int = 0, kernel_size: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8),
+                 patience: int = 0, validation_fraction: float = 0.15):
         self.units, self.dropout, self.epochs = units, dropout, epochs
+        self.patience, self.validation_fraction = patience, validation_fraction
         self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
         self.verbose, self.kernel_size, self.dilations = verbose, kernel_size, tuple(dilations)
 
@@ -195,9 +197,18 @@ class SequenceMember:
             self._infer = None
         self.scaler_ = StandardScaler().fit(X.reshape(-1, X.shape[2]))
         weights = {c: 1.0 for c in range(N_CLASSES)} | class_weights(y)
-        history = self.model_.fit(self._scale(X), y, epochs=self.epochs,
-                                  batch_size=self.batch_size, class_weight=weights,
-                                  shuffle=True, verbose=self.verbose)
+        X, fit_args = self._scale(X), {}
+        n_val = int(len(X) * self.validation_fraction) if self.patience > 0 else 0
+        if n_val >= 10:
+            # early stopping on the latest windows of the training data (in time order, so
+            # the check is on the most recent past, never on the period being scored)
+            fit_args = dict(validation_data=(X[-n_val:], y[-n_val:]), callbacks=[
+                keras.callbacks.EarlyStopping("val_loss", patience=self.patience,
+                                              restore_best_weights=True)])
+            X, y = X[:-n_val], y[:-n_val]
+        history = self.model_.fit(X, y, epochs=self.epochs, batch_size=self.batch_size,
+                                  class_weight=weights, shuffle=True, verbose=self.verbose,
+                                  **fit_args)
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         return self
 

@@ -112,8 +112,11 @@ class DirectionConfig:
     tcn_dilations: tuple[int, ...] = (1, 2, 4, 8)
     #: dropout of the sequence members
     dropout: float = 0.2
-    #: training epochs of the sequence members (fixed, no early stopping)
+    #: most training epochs of the sequence members
     epochs: int = 20
+    #: early stopping: epochs without a lower loss on the latest 15% of the training windows
+    #: before training stops (best weights kept); 0 trains every epoch
+    patience: int = 3
     batch_size: int = 32
     nn_learning_rate: float = 0.001
     #: seed of every member and the meta-model
@@ -135,8 +138,8 @@ class DirectionConfig:
             problems.append("min_train_fraction must be between 0 and 1")
         if min(self.horizon, self.sequence_length, self.volatility_window - 1) < 1:
             problems.append("horizon and sequence_length must be >= 1, volatility_window >= 2")
-        if self.embargo < 0:
-            problems.append("embargo must be >= 0")
+        if self.embargo < 0 or self.patience < 0:
+            problems.append("embargo and patience must be >= 0")
         if problems:
             raise DataError("direction config: " + "; ".join(problems))
 
@@ -285,7 +288,7 @@ class DirectionModel:
         return MEMBERS[name](units=c.units, dropout=c.dropout, epochs=c.epochs,
                              batch_size=c.batch_size, learning_rate=c.nn_learning_rate,
                              seed=c.seed, verbose=c.verbose, kernel_size=c.tcn_kernel_size,
-                             dilations=c.tcn_dilations)
+                             dilations=c.tcn_dilations, patience=c.patience)
 
     def _make_meta(self, name: str):
         if name == "stack":

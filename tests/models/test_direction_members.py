@@ -57,6 +57,16 @@ def test_sequence_members_train_score_alone_or_batched_and_refit_from_scratch(na
     assert fresh.history_["loss"] and np.isfinite(fresh.history_["loss"]).all()
 
 
+def test_early_stopping_ends_training_on_noise_and_keeps_the_best_epoch():
+    _, windows, _ = synthetic()
+    noise = np.random.default_rng(3).integers(0, 3, len(windows))  # nothing to learn
+    member = MEMBERS["gru"](**{**TINY[SEQUENCE], "epochs": 60, "patience": 2})
+    member.fit(windows, noise)
+    val = member.history_["val_loss"]
+    assert len(val) < 60  # stopped early
+    assert int(np.argmin(val)) == len(val) - 3  # two epochs without improvement, then stop
+
+
 def test_a_class_missing_from_training_gets_probability_zero():
     rows, _, y = synthetic()
     two = y != 1
