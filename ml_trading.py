@@ -11,14 +11,19 @@
   minute the day's partial bar (the session's open, high and low so far, the last price, the
   volume so far; every other column keeps the previous session's value, scheduled release
   flags excepted) stands in for the daily bar; every change of direction is printed.
+  With ``--source ib`` the session's 1-minute bars come from Interactive Brokers
+  (TWS/Gateway through ``brokers.ib_store``; the bars IB has when the command runs, no
+  live streaming) and the daily history from ``--history-source``.
 
 A failure on one symbol (unknown symbol, too little history, no minute bars) is printed as
-``SYMBOL: error: <reason>`` and the other symbols still run; the exit code is then 1.
+``SYMBOL: error: <reason>`` and the other symbols still run; the exit code is then 1. TWS/Gateway not reachable (``--source ib``)
+stops the whole run: exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -57,7 +62,9 @@ MODE_HELP = {
                  "stored model trained no later than that bar (else train one on the history "
                  "up to it and store it); save the signals as CSV and JSON with the as-of date.",
     "trading": "trading: replay the session of --end-date (default: the last session the "
-               "source has) minute by minute from minute bars (sample or polygon). Partial-bar "
+               "source has) minute by minute from minute bars (sample, polygon, or ib: "
+               "Interactive Brokers 1-min bars of the session of --end-date, default today's "
+               "so far, with the daily history from --history-source). Partial-bar "
                "rule: at each minute the day's bar so far (the session's open, high and low "
                "so far, the last price, the volume so far; options flow, IV and the other "
                "columns keep the previous session's values, release-day flags are today's) "
@@ -66,7 +73,9 @@ MODE_HELP = {
 _KEYS = ("Keys (Polygon, Unusual Whales) come from the environment or .env, never from the "
          "command line.")
 _EXIT_HELP = ("Exit code: 0 when every symbol ran, 1 when any symbol failed (printed as "
-              "'SYMBOL: error: ...'), 2 on a bad request.")
+              "'SYMBOL: error: ...'), 2 on a bad request or when TWS/Gateway (--source ib) "
+              "cannot be reached.")
+DAILY_SOURCES = ("auto", "sample", "bundled", "csv", "polygon")
 
 
 def register(commands) -> None:
@@ -101,16 +110,28 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
     p.add_argument("--end-date", type=date_arg,
                    help="backtest: last session; premarket: the as-of date; trading: the "
                         "session replayed (default: today; when the source's data ends "
-                        "earlier, its last bar, and the run says so)")
-    p.add_argument("--source", default="auto",
-                   choices=("auto", "sample", "bundled", "csv", "polygon"),
+                        "earlier, its last bar, and the run says so; with --source ib always "
+                        "the session at this date, today's: the bars so far)")
+    p.add_argument("--source", default="auto", choices=(*DAILY_SOURCES, "ib"),
                    help="auto: polygon when POLYGON_API_KEY is set, else per symbol the "
-                        "bundled real index data (SP500, NASDAQ) or the simulated sample market")
+                        "bundled real index data (SP500, NASDAQ) or the simulated sample "
+                        "market; ib (trading mode only): the session's 1-min bars from "
+                        "Interactive Brokers, the daily history from --history-source")
+    p.add_argument("--history-source", default="auto", choices=DAILY_SOURCES,
+                   help="with --source ib: where the daily history (model training, the "
+                        "sessions before the replayed one) comes from, as --source (default: "
+                        "auto)")
     p.add_argument("--csv", type=Path, metavar="PATH", help="with --source csv: file or folder")
     p.add_argument("--free", action="store_true", help="Polygon free tier (5 requests/min)")
     p.add_argument("--seed", type=int, default=42, help="sample market seed")
     p.add_argument("--cache-dir", type=Path, help="data cache (default: $BTML_CACHE_DIR or "
                                                   "~/.cache/btml)")
+    ib = p.add_argument_group("Interactive Brokers (--source ib)")
+    ib.add_argument("--ib-host", default="127.0.0.1", help="TWS/Gateway host")
+    ib.add_argument("--ib-port", type=int, default=7497,
+                    help="TWS paper 7497, TWS live 7496, Gateway paper 4002, live 4001 "
+                         "(only historical bars are read; no orders)")
+    ib.add_argument("--client-id", type=int, default=1, help="API client id")
     model = p.add_argument_group("model")
     model.add_argument("--config", type=Path, metavar="FILE",
                        help="TOML or YAML file whose [direction] table overrides the model "
@@ -173,14 +194,16 @@ class Sources:
         self.args, self._made = args, {}
         self.cache = ParquetCache(args.cache_dir)
         self.auto_polygon = False
-        if args.source == "auto":
+        #: the daily source: --history-source when the minutes come from IB
+        self.daily = args.history_source if args.source == "ib" else args.source
+        if self.daily == "auto":
             from feeds.secrets import polygon_key
 
             self.auto_polygon = bool(polygon_key())
 
     def name_for(self, symbol: str) -> str:
-        if self.args.source != "auto":
-            return self.args.source
+        if self.daily != "auto":
+            return self.daily
         if self.auto_polygon:
             return "polygon"
         from feeds.bundled import ALIASES, BundledMarket
@@ -318,17 +341,32 @@ def execute(args) -> tuple[int, list[Outcome]]:
             and args.start_date >= args.end_date:
         raise DataError(f"--start-date {args.start_date:%Y-%m-%d} is not before "
                         f"--end-date {args.end_date:%Y-%m-%d}")
+    if args.source == "ib" and args.mode != "trading":
+        raise DataError(f"--source ib serves the trading mode only (its minute bars); for "
+                        f"{args.mode} use --source {'|'.join(DAILY_SOURCES)}")
     sources, notes = Sources(args), Notes()
     outcomes = [Outcome(symbol, sources.name_for(symbol)) for symbol in args.symbols]
+    intraday = IBMinutes(args) if args.source == "ib" else None  # connects, or raises
+    try:
+        return _execute(args, config, sources, notes, outcomes, intraday)
+    finally:
+        if intraday is not None:
+            intraday.store.stop()
+
+
+def _execute(args, config, sources: Sources, notes: Notes, outcomes: list[Outcome],
+             intraday: IBMinutes | None) -> tuple[int, list[Outcome]]:
     if not args.quiet:
         print(f"ML trading, {args.mode} mode\nSources:")
         for o in outcomes:
             print(f"  {o.symbol:<7} {sources.describe(o.source)}")
+        if intraday is not None:
+            print(f"  minute bars: {intraday.describe()}")
         if args.start_date and args.mode != "backtest":
             print(f"note: --start-date is used by the backtest mode only ({args.mode} "
                   "ignores it)")
     runner = {"backtest": backtest_symbol, "premarket": premarket_symbol,
-              "trading": prepare_trading}[args.mode]
+              "trading": functools.partial(prepare_trading, intraday=intraday)}[args.mode]
     for outcome in outcomes:
         _per_symbol(outcome, lambda o=outcome: runner(o, sources.get(o.source), args, config,
                                                       notes))
@@ -419,29 +457,81 @@ def partial_bars(minutes: pd.DataFrame, previous: pd.Series, today: pd.Series | 
     return frame[list(previous.index)]
 
 
-def prepare_trading(outcome: Outcome, source, args, config, notes: Notes) -> None:
+class IBMinutes:
+    """Interactive Brokers as the minute-bar source of the trading mode: one connection
+    (``brokers.ib_store.IBStore``) for all symbols; the session is --end-date's (default
+    today's, whose bars so far are read). Only historical bars are requested."""
+
+    name = "IB"
+
+    def __init__(self, args):
+        from brokers.ib_store import IBStore, StoreSettings
+        from feeds.calendar import sessions
+
+        wanted = args.end_date or _today()
+        self.session = sessions(wanted - pd.Timedelta(days=10), wanted)[-1]
+        self.now = self.session == _today()
+        self.settings = StoreSettings(host=args.ib_host, port=args.ib_port,
+                                      client_id=args.client_id)
+        self.store = IBStore(self.settings).start()  # IBError (exit 2) when unreachable
+
+    def describe(self) -> str:
+        s = self.settings
+        so_far = " so far" if self.now else ""
+        return (f"Interactive Brokers TWS/Gateway at {s.host}:{s.port} (clientId "
+                f"{s.client_id}): 1-min TRADES bars, regular hours, of {self.session:%Y-%m-%d}"
+                f"{so_far}")
+
+    def minute_bars(self, symbol: str) -> pd.DataFrame:
+        from brokers.ib_feed import session_minute_bars
+
+        return session_minute_bars(self.store, symbol, self.session, now=self.now)
+
+
+def prepare_trading(outcome: Outcome, source, args, config, notes: Notes,
+                    intraday: IBMinutes | None = None) -> None:
     """The session to replay, its partial bars and the model (stored, else trained on the
-    history before the session and stored)."""
+    history before the session and stored). The minutes come from ``intraday`` (IB) when
+    given, else from ``source``."""
+    from feeds.calendar import sessions
     from feeds.sample_market import session_minutes
 
     symbol = outcome.symbol
-    bars = load_history(source, symbol, args.end_date or _today(), config)
-    session = _data_end(args, bars, source, symbol, notes)
-    if not hasattr(source, "minute_bars"):
-        raise DataError(f"{source.name} has no minute bars; trading mode needs them "
-                        "(--source sample or polygon)")
+    if intraday is None:
+        bars = load_history(source, symbol, args.end_date or _today(), config)
+        session = _data_end(args, bars, source, symbol, notes)
+        if not hasattr(source, "minute_bars"):
+            raise DataError(f"{source.name} has no minute bars; trading mode needs them "
+                            "(--source sample or polygon)")
+    else:
+        session = intraday.session
+        bars = load_history(source, symbol, session, config)
     history = bars[bars.index < session]
     if history.empty:
         raise DataError(f"no history before {session:%Y-%m-%d}")
-    minutes = source.minute_bars(symbol, session, session)
+    if intraday is None:
+        minutes, name = source.minute_bars(symbol, session, session), source.name
+        today = bars.loc[session]
+    else:
+        before = sessions(session - pd.Timedelta(days=10), session)[-2]
+        if history.index[-1] < before:
+            notes.add(f"{source.name} daily data ends {history.index[-1]:%Y-%m-%d}, before "
+                      f"{before:%Y-%m-%d} (the session before {session:%Y-%m-%d}): the model "
+                      "sees no sessions in between", symbol)
+        minutes, name = intraday.minute_bars(symbol), intraday.name
+        today = bars.loc[session] if session in bars.index else None
+        if today is None:  # release flags of the session unknown to the daily source
+            today = history.iloc[-1].copy()
+            today[today.index.intersection(list(SCHEDULED))] = 0.0
     minutes = minutes[minutes.index.isin(session_minutes(session))]  # regular hours only
     if minutes.empty:
-        raise DataError(f"{source.name} has no regular-session minute bars on "
-                        f"{session:%Y-%m-%d}")
+        raise DataError(f"{name} has no regular-session minute bars on {session:%Y-%m-%d}")
     outcome.model, outcome.model_note = stored_or_trained(symbol, history, source, args,
                                                           config)
     outcome.replay = (session, history.iloc[-outcome.model.warmup_bars:],
-                      partial_bars(minutes, history.iloc[-1], bars.loc[session]))
+                      partial_bars(minutes, history.iloc[-1], today))
+    if intraday is not None:
+        outcome.source = f"{source.name}+ib"  # daily history + IB minutes
 
 
 def score_partial(outcome: Outcome, i: int) -> dict:

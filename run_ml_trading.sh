@@ -10,6 +10,8 @@
 #   -m, --mode        premarket, trading or backtest (backtest)
 #   --start-date      first backtest session, YYYY-MM-DD (30 days before the end date)
 #   --end-date        last session, YYYY-MM-DD (today, or the last bar the data has)
+#   --source          auto, sample, bundled, csv, polygon; trading mode also ib (minute
+#                     bars from TWS/Gateway: --ib-host, --ib-port, --client-id)
 #   -h, --help        every option, with its default
 # API keys are read from the environment or .env (POLYGON_API_KEY, UNUSUAL_WHALES_API_KEY),
 # never from the command line.

@@ -267,3 +267,38 @@ class IBData(bt.feed.DataBase):
         for name in EXTRA_COLUMNS:
             getattr(self.lines, name)[0] = math.nan
         return True
+
+
+def session_minute_bars(store: IBStore, symbol: str, session, now: bool = False,
+                        tz: str = "America/New_York"):
+    """One session's 1-minute TRADES bars (regular hours) of ``symbol`` as a DataFrame
+    (open, high, low, close, volume) indexed by the bar's start, tz-naive ``tz`` time.
+
+    ``session`` is the date; ``now`` asks for the bars IB has so far (the session is today),
+    else the request ends at the session's close. Only bars of that date are kept. Raises
+    ``IBError`` (unknown contract, pacing, no answer in time)."""
+    import pandas as pd
+
+    from brokers.ib_store import IBError
+    from feeds.calendar import nyse
+
+    day = pd.Timestamp(session).normalize()
+    contract = store.qualify(Stock(symbol, "SMART", "USD"))[0]
+    end = "" if now else nyse().session_close(day).to_pydatetime()
+    try:
+        bars = store.historical_bars(contract, "1 D", "1 min", "TRADES", True, end=end)
+    except TimeoutError as exc:
+        raise IBError(f"IB sent no 1-min bars of {symbol} for {day:%Y-%m-%d} in time") from exc
+    zone = ZoneInfo(tz)
+    rows = {}
+    for bar in bars:
+        when = bar.date
+        if not isinstance(when, dt.datetime):  # a daily bar: not a minute of the session
+            continue
+        if when.tzinfo is not None:
+            when = when.astimezone(zone).replace(tzinfo=None)
+        rows[pd.Timestamp(when)] = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+    frame = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=["open", "high", "low", "close", "volume"])
+    frame.index = pd.DatetimeIndex(frame.index, name="time")
+    return frame[frame.index.normalize() == day].sort_index().astype(float)

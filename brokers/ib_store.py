@@ -417,15 +417,16 @@ class IBStore:
         return self.call(read)
 
     def historical_bars(self, contract: Contract, duration: str, bar_size: str,
-                        what: str = "TRADES", use_rth: bool = True) -> list:
-        """Completed historical bars; error 162 (pacing / no data) backs off and retries."""
+                        what: str = "TRADES", use_rth: bool = True, end="") -> list:
+        """Completed historical bars (of ``duration`` up to ``end``: a datetime, or ""
+        for now); error 162 (pacing / no data) backs off and retries."""
         s = self.settings
         wait = s.request_timeout * s.pacing_attempts + s.pacing_delay * 2 ** s.pacing_attempts
-        return self.run(self.fetch_history(contract, duration, bar_size, what, use_rth),
+        return self.run(self.fetch_history(contract, duration, bar_size, what, use_rth, end),
                         timeout=wait)
 
     async def fetch_history(self, contract: Contract, duration: str, bar_size: str,
-                            what: str = "TRADES", use_rth: bool = True) -> list:
+                            what: str = "TRADES", use_rth: bool = True, end="") -> list:
         """``historical_bars`` on the store's loop (for feeds catching up after a
         reconnect); raises ``IBError`` after ``pacing_attempts`` answers of error 162."""
         s = self.settings
@@ -444,7 +445,7 @@ class IBStore:
                 with attempt:
                     errors.clear()
                     bars = await self.ib.reqHistoricalDataAsync(
-                        contract, "", duration, bar_size, what, use_rth,
+                        contract, end, duration, bar_size, what, use_rth,
                         timeout=s.request_timeout)
                     if not bars and errors:
                         raise _Paced()

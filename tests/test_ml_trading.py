@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -265,6 +266,57 @@ def test_trading_on_polygon_minute_aggregates(workdir):
                  *(workdir / "store_polygon").rglob("*.json")]:
         assert server.api_key not in path.read_text()
     assert server.api_key not in printed
+
+
+def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
+    """``--source ib``: the fake TWS on 127.0.0.1 serves the 2025-11-28 session's 1-min bars
+    (the sample market's, so the replay must print exactly the sample replay's changes and
+    final line) through the real ib_async client; the daily history is --history-source
+    sample (the stored model is reused). A symbol with no IB bars, an unreachable
+    TWS/Gateway and --source ib outside trading mode are clear errors."""
+    sys.path.insert(0, str(ROOT / "tests" / "brokers"))
+    from fake_tws import FakeTWS
+
+    minutes = SampleMarket(seed=42).minute_bars("MSFT", "2025-11-28", "2025-11-28")
+    served = [(f"{t:%Y%m%d %H:%M:%S} US/Eastern", *map(float, row))
+              for t, row in zip(minutes.index, minutes[["open", "high", "low", "close",
+                                                        "volume"]].to_numpy(), strict=True)]
+    served.insert(0, ("20251126 15:59:00 US/Eastern", 1.0, 1.0, 1.0, 1.0, 1.0))  # not the day
+    with FakeTWS() as tws:
+        tws.add_stock("MSFT")
+        tws.add_stock("AAPL")  # known to IB, but no bars
+        tws.set_history("MSFT", served)
+        code, outcomes, printed = execute(
+            ["trading", "--source", "ib", "--history-source", "sample", "--ib-port",
+             str(tws.port), "--client-id", "7", "--symbols", "MSFT,AAPL", "--end-date",
+             "2025-11-28", "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+             "--report", str(workdir / "signals_ib"), "-q"])
+        requests = [f for _, f in tws.received if f[0] == "20"]
+    assert code == 1, printed
+    # endDateTime (the 13:00 close), bar size, duration, RTH, TRADES, for each symbol
+    assert [f[-8:-3] for f in requests] == [["20251128 18:00:00 UTC", "1 min", "1 D", "1",
+                                             "TRADES"]] * 2
+    lines = printed.splitlines()
+    cut = lines.index("Results Summary:")
+    sample_lines = trading_run[2].splitlines()
+    assert lines[:cut] == [line for line in sample_lines if " MSFT: " in line]
+    assert lines[:cut][0].startswith("2025-11-28 09:30 MSFT: Direction: ")
+    direction, confidence = last_partial_bar_signal(outcomes["MSFT"].model)
+    assert lines[cut:] == ["Results Summary:",
+                           f"MSFT: Direction: {direction}, Confidence: {confidence:.2f}",
+                           "AAPL: error: IB has no regular-session minute bars on 2025-11-28"]
+    assert outcomes["MSFT"].signal["as_of"] == "2025-11-28 12:59"
+    assert outcomes["MSFT"].signal["model"].startswith("stored model ")  # no training
+    assert outcomes["MSFT"].source == "sample+ib"
+    # TWS/Gateway not there: the whole run stops with exit code 2
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    assert run.main(["trading", "--source", "ib", "--ib-port", str(closed_port), "-s",
+                     "MSFT", "-q"]) == 2
+    assert f"cannot connect to TWS/Gateway at 127.0.0.1:{closed_port}" in capsys.readouterr().err
+    assert run.main(["premarket", "--source", "ib", "-s", "MSFT", "-q"]) == 2
+    assert "--source ib serves the trading mode only" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- command line

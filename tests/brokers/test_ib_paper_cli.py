@@ -80,7 +80,8 @@ def test_live_account_is_refused_without_live(tmp_path, capsys, ib_log):
         code = cli.main(paper_args(tws, tmp_path, "--live", "--confirm-live", "U1111111"))
         assert code == 2
         assert "does not match the live account" in capsys.readouterr().err
-        assert tws.placed == [] and tws.connected_client_ids == []
+        assert tws.placed == []
+        tws.wait_until(lambda: tws.connected_client_ids == [], what="every client gone")
 
 
 @pytest.mark.parametrize("version", [157, 170, 176, 178])
