@@ -21,7 +21,7 @@ from pathlib import Path
 POLYGON_KEY_NAMES = ("POLYGON_API_KEY", "MASSIVE_API_KEY")
 UNUSUAL_WHALES_KEY_NAMES = ("UNUSUAL_WHALES_API_KEY",)
 #: flags earlier tools took keys with; refused, value never echoed
-KEY_FLAGS = ("--polygon-key", "--uw-key", "--unusual-whales-key", "--api-key")
+KEY_FLAGS = ("--polygon-key", "--uw-key", "--unusual-whales-key", "--api-key")  # refused
 MASK = "***"
 
 
@@ -71,8 +71,8 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def key_flag_in(argv: Sequence[str]) -> str | None:
-    """The key flag ``argv`` carries (``--polygon-key`` or ``--polygon-key=...``), or None.
-    Only the flag name is returned, never its value."""
+    """The refused key flag ``argv`` carries (``--polygon-key`` or ``--polygon-key=...``),
+    or None. Only the flag name is returned, never its value."""
     for arg in argv:
         name = arg.split("=", 1)[0]
         if name in KEY_FLAGS:
