@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.lstm import INFER_BATCH, N_CLASSES, class_weights
+from models.lstm import N_CLASSES, class_weights, compile_inference, infer_in_batches
 
 TABULAR, SEQUENCE = "tabular", "sequence"
 
@@ -229,29 +229,15 @@ class SequenceMember:
         return ((X - mean) / scale).astype(np.float32)
 
     def _compiled(self):
-        import tensorflow as tf
-
         if getattr(self, "_infer", None) is None:
-            spec = tf.TensorSpec((INFER_BATCH, self.sequence_length_, self.n_features_in_),
-                                 tf.float32)
-            model = self.model_
-            self._infer = tf.function(lambda x: model(x, training=False),
-                                      input_signature=[spec], reduce_retracing=True,
-                                      autograph=False)  # plain graph: no Python control flow
+            self._infer = compile_inference(self.model_, self.sequence_length_,
+                                            self.n_features_in_)
         return self._infer
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
-        X = self._scale(self._check(X))
-        infer = self._compiled()
-        out = np.empty((len(X), N_CLASSES))
-        for start in range(0, len(X), INFER_BATCH):
-            chunk = X[start:start + INFER_BATCH]
-            padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
-            padded[: len(chunk)] = chunk
-            out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
-        return out
+        return infer_in_batches(self._compiled(), self._scale(self._check(X)))
 
     def __getstate__(self):
         state = dict(self.__dict__)

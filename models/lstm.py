@@ -94,6 +94,29 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
                                                                          strict=True)}
 
 
+def compile_inference(model, sequence_length: int, n_features: int):
+    """``model``'s forward pass as one ``tf.function`` over fixed batches of INFER_BATCH
+    windows: traced once, and a window scores the same alone (padded) or in a batch."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((INFER_BATCH, sequence_length, n_features), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
+                       reduce_retracing=True,
+                       autograph=False)  # plain graph: no Python control flow
+
+
+def infer_in_batches(infer, X: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Class probabilities (n, N_CLASSES) of windows ``X`` (float32) through ``infer`` from
+    ``compile_inference``, INFER_BATCH windows a call (the last batch zero-padded)."""
+    out = np.empty((len(X), N_CLASSES), dtype=dtype)
+    for start in range(0, len(X), INFER_BATCH):
+        chunk = X[start:start + INFER_BATCH]
+        padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
+        padded[: len(chunk)] = chunk
+        out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
+    return out
+
+
 class LSTMModel:
     """Keras LSTM classifier over (n, sequence_length, n_features) windows.
 
@@ -153,30 +176,16 @@ class LSTMModel:
         return X
 
     def _compiled(self):
-        import tensorflow as tf
-
         if getattr(self, "_infer", None) is None:
             if not hasattr(self, "model_"):
                 raise RuntimeError("LSTMModel is not fitted: call fit(X, y) first")
-            spec = tf.TensorSpec((INFER_BATCH, self.sequence_length, self.n_features_in_),
-                                 tf.float32)
-            model = self.model_
-            self._infer = tf.function(lambda x: model(x, training=False),
-                                      input_signature=[spec], reduce_retracing=True,
-                                      autograph=False)  # plain graph: no Python control flow
+            self._infer = compile_inference(self.model_, self.sequence_length,
+                                            self.n_features_in_)
         return self._infer
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 3) through the compiled, fixed-batch path."""
-        X = self._check_windows(X)
-        infer = self._compiled()
-        out = np.empty((len(X), N_CLASSES), dtype=np.float32)
-        for start in range(0, len(X), INFER_BATCH):
-            chunk = X[start:start + INFER_BATCH]
-            padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
-            padded[: len(chunk)] = chunk
-            out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
-        return out
+        return infer_in_batches(self._compiled(), self._check_windows(X), np.float32)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Most probable class per window (0 hold, 1 call credit spread, 2 put credit)."""
