@@ -56,46 +56,32 @@ def save_models(model, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
     """Save a fitted ``StrategyModel`` to a new timestamped folder and refresh ``latest/``.
     Returns the timestamped folder."""
     model._check_fitted()
-    base = Path(root) / mode / symbol.upper()
     stamp = stamp or dt.datetime.now()
-    folder = base / stamp.strftime("%Y-%m-%d_%H-%M-%S")
-    if folder.exists():
-        raise FileExistsError(f"{folder} exists already")
-    tmp = base / f".{folder.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.lstm_.model_.save(tmp / "model.keras")
-    _pickle(model.scaler_, tmp / "lstm_scaler.pkl")
-    _pickle(model.hmm_, tmp / "hmm_model.pkl")
-    _pickle(model, tmp / "strategy_model.pkl")
-    report = model.report_
-    meta = {
-        "symbol": symbol.upper(), "mode": mode, "saved_at": stamp.isoformat(),
-        "training_window": {"start": f"{report.train_start:%Y-%m-%d}",
-                            "end": f"{report.train_end:%Y-%m-%d}"},
-        "features": list(model.feature_names_), "feature_groups": list(model.groups_),
-        "lstm_config": _jsonable(asdict(model.lstm_config)),
-        "hmm_config": _jsonable(asdict(model.hmm_config)),
-        "hmm_features": list(model.hmm_.features_),
-        "regime_names": list(model.hmm_.state_names_),
-        "samples": {"train": report.n_train, "validation": report.n_validation,
-                    "purged": report.n_purged, "class_counts": report.class_counts},
-        "libraries": library_versions(),
-        "data_hash": data_hash(training_bars) if training_bars is not None else None,
-        **(metadata or {}),
-    }
-    (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, folder)
-    latest_tmp = base / ".latest.partial"
-    shutil.rmtree(latest_tmp, ignore_errors=True)
-    shutil.copytree(folder, latest_tmp)
-    old = base / ".latest.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if (base / "latest").exists():
-        os.replace(base / "latest", old)
-    os.replace(latest_tmp, base / "latest")
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
+
+    def write(tmp: Path) -> None:
+        model.lstm_.model_.save(tmp / "model.keras")
+        _pickle(model.scaler_, tmp / "lstm_scaler.pkl")
+        _pickle(model.hmm_, tmp / "hmm_model.pkl")
+        _pickle(model, tmp / "strategy_model.pkl")
+        report = model.report_
+        meta = {
+            "symbol": symbol.upper(), "mode": mode, "saved_at": stamp.isoformat(),
+            "training_window": {"start": f"{report.train_start:%Y-%m-%d}",
+                                "end": f"{report.train_end:%Y-%m-%d}"},
+            "features": list(model.feature_names_), "feature_groups": list(model.groups_),
+            "lstm_config": _jsonable(asdict(model.lstm_config)),
+            "hmm_config": _jsonable(asdict(model.hmm_config)),
+            "hmm_features": list(model.hmm_.features_),
+            "regime_names": list(model.hmm_.state_names_),
+            "samples": {"train": report.n_train, "validation": report.n_validation,
+                        "purged": report.n_purged, "class_counts": report.class_counts},
+            "libraries": library_versions(),
+            "data_hash": data_hash(training_bars) if training_bars is not None else None,
+            **(metadata or {}),
+        }
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
+
+    return publish_run_folder(Path(root) / mode / symbol.upper(), write, stamp)
 
 
 def _pickle(obj, path: Path) -> None:
