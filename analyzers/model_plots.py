@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from feeds.base import REGIME_NAMES  # noqa: E402
-from models.labels import CLASS_NAMES  # noqa: E402
+from core.domain import (
+    CLASS_NAMES,  # noqa: E402
+    REGIME_NAMES,  # noqa: E402
+)
 
 REGIME_COLORS = ("#2ca02c", "#1f77b4", "#7f7f7f", "#d62728", "#ff7f0e")
 CLASS_COLORS = ("#7f7f7f", "#d62728", "#2ca02c")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import backtrader as bt
 import pandas as pd
 
-from brokers.spreads import MULTIPLIER
+from core.domain import MULTIPLIER
 
 TRANSACTION_COLUMNS = ["amount", "price", "sid", "symbol", "value"]
 

@@ -128,7 +128,7 @@ def bench_members(model, bars: pd.DataFrame) -> None:
 
 def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
                     quick: bool) -> None:
-    from backtest import BacktestSettings, run_symbol
+    from engine.backtest import BacktestSettings, run_symbol
     from indicators import model_cache
     from models.direction_model import DirectionModel, make_direction_config
 

@@ -35,7 +35,7 @@ from fake_tws import FakeTWS  # noqa: E402
 from ib_async import MarketOrder, Stock  # noqa: E402
 
 from brokers.ib_store import StoreSettings  # noqa: E402
-from brokers.paper_cli import PaperSettings, build  # noqa: E402
+from engine.paper import PaperSettings, build  # noqa: E402
 from strategies.base import SignalStrategy  # noqa: E402
 
 WARMUP_BARS = 80

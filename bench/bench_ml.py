@@ -23,13 +23,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtest import BacktestSettings, run_symbol  # noqa: E402
 from bench.timing import best_seconds  # noqa: E402
+from engine.backtest import BacktestSettings, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 from models.features import LOOKBACK, build_features  # noqa: E402
 from models.lstm import LSTMConfig  # noqa: E402
 from models.regimes import MarketStateClassifier  # noqa: E402
-from models.training import TrainingSpec, train_strategy_model  # noqa: E402
+from training.pipeline import TrainingSpec, train_strategy_model  # noqa: E402
 
 
 def main() -> None:

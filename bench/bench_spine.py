@@ -19,8 +19,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtest import BacktestSettings, run_symbol  # noqa: E402
 from bench.timing import best_seconds  # noqa: E402
+from engine.backtest import BacktestSettings, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Brokers: the simulated options broker and the spread protocol it shares with live ones.
 
 Names are imported on first use, so the pure modules (``brokers.spreads``,
-``brokers.spread_pricing``) can be used without importing backtrader, as ``models.labels``
+``brokers.spread_pricing``) can be used without importing backtrader, as ``training.labels``
 does to price its labels by the broker's own rules.
 """
 
@@ -9,8 +9,8 @@ from importlib import import_module
 
 _EXPORTS = {
     "OptionsBroker": "brokers.options_broker",
-    "SpreadCloseOrder": "brokers.options_broker",
-    "SpreadOpenOrder": "brokers.options_broker",
+    "SpreadCloseOrder": "brokers.spread_orders",
+    "SpreadOpenOrder": "brokers.spread_orders",
     "SpreadBroker": "brokers.spreads",
     "SpreadLeg": "brokers.spreads",
     "SpreadPosition": "brokers.spreads",

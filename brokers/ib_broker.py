@@ -50,7 +50,7 @@ from brokers.ib_ledger import IBLedger
 from brokers.ib_spreads import ComboFills, SpreadResolver, combo, occ
 from brokers.ib_store import IBError, IBStore
 from brokers.journal import TERMINAL, Journal
-from brokers.options_broker import SpreadCloseOrder, SpreadOpenOrder
+from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 from brokers.spreads import SpreadPosition, SpreadRequest, spread_margin
 
 log = logging.getLogger("btml.ib")

@@ -30,7 +30,8 @@ from brokers.ib_events import (
 )
 from brokers.ib_spreads import ComboFills
 from brokers.journal import TERMINAL
-from brokers.spreads import MULTIPLIER, SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spreads import SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
+from core.domain import MULTIPLIER
 
 OPEN_STATES = frozenset({"PreSubmitted", "Submitted", "ApiPending"})
 CANCELLED_STATES = frozenset({"Cancelled", "ApiCancelled"})

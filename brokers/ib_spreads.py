@@ -34,7 +34,8 @@ from ib_async import ComboLeg, Contract, Option, Stock
 from brokers import spread_pricing as sp
 from brokers.ib_store import IBStore
 from brokers.spreads import SpreadLeg, SpreadRequest
-from models.pricing import black_scholes_greeks
+from core.domain import TRADING_DAYS
+from pricing.black_scholes import black_scholes_greeks
 
 _EPS = 1e-9
 
@@ -46,7 +47,7 @@ def vol_estimate(data) -> float:
         return float(atm[0])
     closes = np.array([data.close[-i] for i in range(min(len(data), 21))][::-1], dtype=float)
     if len(closes) > 5 and np.all(closes > 0):
-        vol = float(np.std(np.diff(np.log(closes)), ddof=1) * math.sqrt(252) * 1.15)
+        vol = float(np.std(np.diff(np.log(closes)), ddof=1) * math.sqrt(TRADING_DAYS) * 1.15)
         if math.isfinite(vol) and vol > 0.01:
             return vol
     return 0.25

@@ -47,7 +47,7 @@ from brokers.ib_events import (
     order_update,
     position_update,
 )
-from feeds.base import DataError
+from core.errors import DataError
 
 log = logging.getLogger("btml.ib")
 

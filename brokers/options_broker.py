@@ -42,17 +42,11 @@ import backtrader as bt
 import pandas as pd
 
 from brokers import spread_pricing as sp
-from brokers.spreads import MULTIPLIER, LegFill, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
+from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
+from core.domain import MULTIPLIER
 
 _EPS = 1e-9
-
-
-class SpreadOpenOrder(bt.order.SellOrder):
-    """Selling a credit spread to open; ``info['request']`` holds the SpreadRequest."""
-
-
-class SpreadCloseOrder(bt.order.BuyOrder):
-    """Buying a credit spread back; ``info['position_id']`` says which."""
 
 
 class OptionsBroker(bt.brokers.BackBroker):

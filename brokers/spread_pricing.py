@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from brokers.spreads import SpreadLeg, SpreadRequest
-from models.pricing import intrinsic_value
+from pricing.black_scholes import intrinsic_value
 
 FILL_RULES = ("natural", "mid")
 _EPS = 1e-9

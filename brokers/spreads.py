@@ -34,10 +34,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from core.domain import MULTIPLIER
+
 SpreadKind = Literal["put_credit", "call_credit"]
 KINDS: tuple[str, ...] = ("put_credit", "call_credit")
-#: shares per option contract
-MULTIPLIER = 100
 
 
 @dataclass(frozen=True)

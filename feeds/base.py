@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 
 import pandas as pd
 
+from core.errors import DataError
+
 OHLCV = ("open", "high", "low", "close", "volume")
 
 #: Columns a source may add to its bars; each becomes a line of ``feeds.MarketData``.
@@ -35,20 +37,6 @@ EXTRA_COLUMNS = (
     "consumer_confidence_release",
 )
 
-#: The five named market states of seed 000, in index order.
-REGIME_NAMES = (
-    "low_volatility_uptrend",
-    "momentum_uptrend",
-    "consolidation",
-    "high_volatility_downtrend",
-    "high_volatility_rally",
-)
-
-
-class DataError(ValueError):
-    """Bad or missing market data, with a message that names the file, symbol or row."""
-
-
 class MarketSource(ABC):
     """Where bars and option chains come from (sample, bundled, csv, polygon)."""
 
@@ -66,6 +54,10 @@ class MarketSource(ABC):
     @abstractmethod
     def option_chain(self, symbol: str):
         """An ``feeds.chain.OptionChain`` for ``symbol`` (quotes by date), or None."""
+
+    def limit_expiries(self, dte_min: int, dte_max: int) -> None:  # noqa: B027 - optional hook
+        """The days-to-expiry window the strategy can pick from, so a source that downloads
+        chains fetches only those expiries. Modelled chains hold every expiry: no-op."""
 
     def describe(self) -> str:
         """One line for the run header: what this source is and whether prices are real."""

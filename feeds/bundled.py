@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError, MarketSource, clip_dates
+from core.errors import DataError
+from feeds.base import MarketSource, clip_dates
 from feeds.cache import ParquetCache
 from feeds.chain import OptionChain
 from feeds.volatility import implied_volatility_estimate

@@ -11,13 +11,14 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from core.atomic import atomic_write_file
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,7 @@ class ParquetCache:
     def save(self, key: Sequence[str], frame: pd.DataFrame) -> Path:
         """Write atomically: readers see the old file or the new one, never a partial one."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            pq.write_table(pa.Table.from_pandas(frame), tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_file(path, lambda tmp: pq.write_table(pa.Table.from_pandas(frame), tmp))
 
     def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """The cached frame, building and storing it first when missing or unreadable."""

@@ -27,34 +27,13 @@ import numpy as np
 import pandas as pd
 
 from feeds.calendar import listed_expiries
-from models.pricing import black_scholes_greeks, black_scholes_price
+from pricing.black_scholes import black_scholes_greeks, black_scholes_price
+from pricing.contracts import occ_symbol, strike_step
 
 CHAIN_COLUMNS = (
     "symbol", "expiry", "dte", "strike", "right", "bid", "ask", "mid", "iv",
     "delta", "gamma", "theta", "vega", "volume", "open_interest", "underlying",
 )
-_NICE_STEPS = np.array([0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0])
-
-
-def strike_step(spot: float) -> float:
-    """Strike spacing of a listed chain: the smallest round step of at least spot / 200."""
-    i = int(np.searchsorted(_NICE_STEPS, spot / 200.0))
-    return float(_NICE_STEPS[min(i, len(_NICE_STEPS) - 1)])
-
-
-def default_width(price: float) -> float:
-    """Spread width the strategies and labels use by default: one strike step of the listed
-    grid at ``price``, at least $5."""
-    step = strike_step(price)
-    return step * max(1, int(np.ceil(5.0 / step - 1e-9)))
-
-
-def occ_symbol(root: str, expiry, right: str, strike: float) -> str:
-    """OCC option symbol, e.g. ``SPY251219P00650000``."""
-    day = pd.Timestamp(expiry)
-    return f"{root}{day:%y%m%d}{right}{int(round(strike * 1000)):08d}"
-
-
 def _largest_remainder(total: float, weights: np.ndarray) -> np.ndarray:
     """Whole numbers proportional to ``weights`` that add up exactly to ``total``."""
     total = int(round(total)) if np.isfinite(total) else 0

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from feeds.base import OHLCV, DataError, MarketSource, clip_dates
+from core.errors import DataError
+from feeds.base import OHLCV, MarketSource, clip_dates
 from feeds.chain import OptionChain
 from feeds.volatility import implied_volatility_estimate
 

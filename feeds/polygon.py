@@ -25,7 +25,8 @@ import re
 
 import pandas as pd
 
-from feeds.base import DataError, MarketSource
+from core.errors import DataError
+from feeds.base import MarketSource
 from feeds.cache import ParquetCache
 from feeds.polygon_aggs import ChunkStore, daily_bars, last_complete_session, minute_bars
 from feeds.polygon_fed import RateCurve, cpi_release_flags, inflation, treasury_yields
@@ -71,6 +72,10 @@ class PolygonSource(MarketSource):
         self._rates_span: tuple | None = None
 
     # ------------------------------------------------------------------ identity
+    def limit_expiries(self, dte_min: int, dte_max: int) -> None:
+        """Fetch only the expiries of this days-to-expiry window (the strategy's)."""
+        self.chain_window = ChainWindow(dte_min=dte_min, dte_max=dte_max)
+
     @property
     def requests(self) -> int:
         """HTTP requests this source's client sent (pages and retries included)."""

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from feeds.base import OHLCV, DataError
+from core.errors import DataError
+from feeds.base import OHLCV
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.calendar import sessions
 from feeds.polygon_aggs import ChunkStore, span, year_chunks
 

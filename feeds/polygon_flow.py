@@ -184,7 +184,7 @@ class UnusualWhalesFlow:
         ``UNUSUAL_WHALES_RATE_LIMIT`` and ``UNUSUAL_WHALES_FLOW_SESSIONS``."""
         import os
 
-        from feeds.base import DataError
+        from core.errors import DataError
         from feeds.unusual_whales import (
             UnusualWhalesClient,
             unusual_whales_base,

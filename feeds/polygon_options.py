@@ -9,7 +9,7 @@ What is fetched, lazily, one date at a time, everything cached:
   (``ChainWindow``, default 30-45 days, keeping the ``expiries`` closest to the window's
   middle, which is the one the spread broker picks) and strikes near the money: within
   ``band_sd`` standard deviations (the causal EWMA volatility estimate over ``dte_max``),
-  on the round strike grid of ``feeds.chain.strike_step`` (as the modelled chains), and only
+  on the round strike grid of ``pricing.contracts.strike_step`` (as the modelled chains), and only
   out of or at the money (puts at or below spot + one step, calls at or above spot - one
   step: what credit spreads sell and buy).
 * each contract's daily bars come from ``/v2/aggs/ticker/O:.../range/1/day/...`` once, over
@@ -21,7 +21,7 @@ How a quote is made from a daily bar, the stated model:
 * ``mid`` is the bar's close (the last trade of the day; it can be earlier than the
   underlying's close, which is what the inversion pairs it with);
 * ``iv`` is the Black-Scholes volatility of that price (vectorised inversion,
-  ``models.implied_vol``) with the underlying's unadjusted close, the Treasury rate for the
+  ``pricing.implied_vol``) with the underlying's unadjusted close, the Treasury rate for the
   option's horizon (``feeds.polygon_fed``) and no dividends; the greeks follow from it;
 * a contract without a usable trade that day (no bar, or a price outside the no-arbitrage
   bounds) keeps its own last implied volatility, repriced with today's spot and time; one
@@ -41,13 +41,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
-from feeds.chain import CHAIN_COLUMNS, strike_step
+from core.errors import DataError
+from feeds.chain import CHAIN_COLUMNS
 from feeds.polygon_aggs import ChunkStore, fetch_aggs, span
 from feeds.polygon_fed import RateCurve
 from feeds.volatility import implied_volatility_estimate
-from models.implied_vol import implied_volatility
-from models.pricing import black_scholes_greeks, black_scholes_price
+from pricing.black_scholes import black_scholes_greeks, black_scholes_price
+from pricing.contracts import strike_step
+from pricing.implied_vol import implied_volatility
 
 SPREAD_SHARE, MIN_SPREAD, MAX_SPREAD = 0.05, 0.02, 1.00
 

@@ -8,7 +8,7 @@ ask are the exchange quote) and ``updated`` (New York time of the quote or trade
   stated spread model of ``feeds.polygon_options``;
 * ``mid``: the quote's midpoint, else the close;
 * ``iv`` and greeks: Polygon's when it sends them (it leaves them out, e.g. deep in the money);
-  otherwise inverted from ``mid`` by ``models.implied_vol`` with the Treasury rate. Polygon's
+  otherwise inverted from ``mid`` by ``pricing.implied_vol`` with the Treasury rate. Polygon's
   ``theta`` is per day and ``vega`` per volatility point, as in our chains.
 """
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.chain import CHAIN_COLUMNS
 from feeds.polygon_aggs import NY
 from feeds.polygon_fed import RateCurve
 from feeds.polygon_options import quote_spread
-from models.implied_vol import implied_volatility
-from models.pricing import black_scholes_greeks
+from pricing.black_scholes import black_scholes_greeks
+from pricing.implied_vol import implied_volatility
 
 #: Polygon's largest page for the chain snapshot
 SNAPSHOT_LIMIT = 250

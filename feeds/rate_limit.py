@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 
 import tenacity
 
-from feeds.base import DataError
+from core.errors import DataError
 
 T = TypeVar("T")
 

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from feeds.base import REGIME_NAMES, DataError, MarketSource, clip_dates
+from core.domain import REGIME_NAMES, TRADING_DAYS
+from core.errors import DataError
+from feeds.base import MarketSource, clip_dates
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
 from feeds.chain import OptionChain, surface_vol
-from models.pricing import black_scholes_price
+from pricing.black_scholes import black_scholes_price
 
 GENERATOR_VERSION = 1
-TRADING_DAYS = 252
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feeds.base import DataError, MarketSource
+from core.errors import DataError
+from feeds.base import MarketSource
 from feeds.bundled import ALIASES, BundledMarket
 from feeds.cache import ParquetCache
 from feeds.csv_source import CsvMarket

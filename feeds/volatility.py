@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.domain import TRADING_DAYS
+
 #: Implied volatility runs above realized on average (the variance risk premium); this is
 #: the stated ratio used where no implied volatility is known.
 IMPLIED_OVER_REALIZED = 1.15
@@ -14,7 +16,7 @@ def ewma_volatility(close: pd.Series, decay: float = 0.94) -> pd.Series:
     """RiskMetrics EWMA volatility, annualised; the value at t uses returns up to t only."""
     returns = np.log(close).diff()
     variance = returns.pow(2).ewm(alpha=1.0 - decay, adjust=False).mean()
-    vol = np.sqrt(variance * 252.0)
+    vol = np.sqrt(variance * TRADING_DAYS)
     # the first bars have no return history: use the first available estimate
     return vol.bfill().fillna(0.2)
 

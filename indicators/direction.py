@@ -4,7 +4,7 @@ Lines: ``direction`` (-1 SELL, 0 NEUTRAL, +1 BUY: the meta-model's most probable
 ``confidence`` (that class's probability) and ``p_sell``, ``p_neutral``, ``p_buy``; NaN
 until the model's warm-up is over.
 
-Causal: the model is fitted before the first bar it scores (``backtest.py`` checks
+Causal: the model is fitted before the first bar it scores (``engine.backtest`` checks
 ``trained_until``), and the value at bar t uses bars <= t. In ``once`` mode the series is
 scored in one call (tree members over all rows, keras members through their compiled batch
 function), cached per model and data; in ``next`` mode one bar at a time through
@@ -32,7 +32,7 @@ class Direction(bt.Indicator):
     lines = OUTPUT_COLUMNS
     params = (("model", None),)
     plotinfo = dict(subplot=True, plotname="Direction")
-    #: backtest.py passes the symbol's fitted model as ``model=``
+    #: engine.backtest passes the symbol's fitted model as ``model=``
     needs_model = True
 
     def __init__(self):

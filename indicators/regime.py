@@ -1,6 +1,6 @@
 """The HMM market regime of seed 000 as a backtrader indicator.
 
-Lines: ``regime`` (index into ``feeds.base.REGIME_NAMES`` of the most probable state) and
+Lines: ``regime`` (index into ``core.domain.REGIME_NAMES`` of the most probable state) and
 ``p_<name>`` for each named state: filtered probabilities P(state_t | bars <= t) from the
 forward recursion of ``models.regimes`` (never Viterbi or forward-backward, which read the
 future). ``once`` computes the series in one pass; ``next`` steps the same recursion one
@@ -15,7 +15,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from feeds.base import REGIME_NAMES
+from core.domain import REGIME_NAMES
 from indicators.bar_frames import bars_until, current_bar
 from models.features import LOOKBACK, build_features, groups_for
 from models.regimes import MarketStateClassifier, RegimeFilter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indicators.kalman_trend import FilterIndicator
+from indicators.filter_indicator import FilterIndicator
 from models.regression_slope import RegressionSlopeFilter
 
 

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import backtrader as bt
 
-HOLD, CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD = 0, 1, 2
-SIGNAL_NAMES = {HOLD: "hold", CALL_CREDIT_SPREAD: "call_credit_spread",
-                PUT_CREDIT_SPREAD: "put_credit_spread"}
-DIRECTION_NAMES = {1: "BUY", 0: "NEUTRAL", -1: "SELL"}
+from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
 
 
 class RuleSignal(bt.Indicator):
@@ -51,27 +48,3 @@ class RuleSignal(bt.Indicator):
                               bt.If(down, float(CALL_CREDIT_SPREAD), float(HOLD)))
         self.l.confidence = bt.If(bt.Or(up, down), strength, 0.0)
 
-
-def rule_signal_series(bars):
-    """The rule signal (0/1/2) of every bar of a bar frame, computed by the indicator
-    itself in a bare backtrader run (used as a baseline in model evaluation)."""
-    import pandas as pd
-
-    from feeds.btfeed import make_feed
-
-    class _Record(bt.Strategy):
-        def __init__(self):
-            self.rule = RuleSignal(self.data)
-            self.values = []
-
-        def prenext(self):
-            self.values.append(float("nan"))
-
-        def next(self):
-            self.values.append(self.rule.signal[0])
-
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(make_feed(bars, "RULE"))
-    cerebro.addstrategy(_Record)
-    values = cerebro.run()[0].values
-    return pd.Series(values, index=bars.index, name="rule_signal")

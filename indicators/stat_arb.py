@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import backtrader as bt
 
-from indicators.kalman_trend import FilterIndicator
+from indicators.filter_indicator import FilterIndicator
 from models.stat_arb import ImpliedMoveDivergenceFilter, PairsSpreadFilter
 
 

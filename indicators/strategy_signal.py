@@ -7,7 +7,7 @@ the HMM's ``regime`` with one filtered probability line per named state, so stra
 skip regimes and the spread analyzer can attribute trades to them.
 
 Causal: the model is fitted before the first bar it scores (walk-forward, checked by
-``backtest.py``), and every value at bar t uses bars <= t. In ``once`` mode the whole series
+``engine.backtest``), and every value at bar t uses bars <= t. In ``once`` mode the whole series
 is scored in one compiled batch (cached per model and data); in ``next`` mode one bar at a
 time through ``StrategyModel.stream()``; both give the same numbers.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import backtrader as bt
 import numpy as np
 
-from feeds.base import REGIME_NAMES
+from core.domain import REGIME_NAMES
 from indicators import model_cache
 from indicators.bar_frames import bars_until, current_bar
 
@@ -54,7 +54,7 @@ class StrategySignal(bt.Indicator):
              *REGIME_LINES)
     params = (("model", None),)
     plotinfo = dict(subplot=True, plotname="StrategySignal")
-    #: backtest.py passes the symbol's fitted model as ``model=``
+    #: engine.backtest passes the symbol's fitted model as ``model=``
     needs_model = True
 
     def __init__(self):

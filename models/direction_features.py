@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.features import GROUPS as BASE_GROUPS
 from models.features import (
     LOOKBACK,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import tomllib
 import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -34,7 +33,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from feeds.base import DataError
+from core.errors import DataError
+from models.config import config_table, override
 from models.direction_features import (
     available_groups,
     direction_features,
@@ -144,35 +144,16 @@ class DirectionConfig:
             raise DataError("direction config: " + "; ".join(problems))
 
 
-def _read_direction_table(path: Path) -> dict:
-    if not path.exists():
-        raise DataError(f"config file {path} does not exist")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(path.read_text()) or {}
-        else:
-            data = tomllib.loads(path.read_text())
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise DataError(f"{path}: cannot parse ({exc})") from None
-    if not isinstance(data.get("direction"), dict):
-        raise DataError(f"{path}: no [direction] table (found: {', '.join(data) or 'none'})")
-    return data["direction"]
-
-
 def make_direction_config(config_file: str | Path | None = None,
                           epochs: int | None = None) -> DirectionConfig:
     """The defaults, overridden by the ``[direction]`` table of a TOML or YAML file (keys as
     the fields of DirectionConfig; unknown keys are a DataError naming them) and by
     ``epochs``."""
-    from models.training import _override
-
     config = DirectionConfig()
     if config_file is not None:
-        config = _override(config, _read_direction_table(Path(config_file)), str(config_file))
+        config = override(config, config_table(config_file, "direction"), str(config_file))
     if epochs is not None:
-        config = _override(config, {"epochs": int(epochs)}, "--epochs")
+        config = override(config, {"epochs": int(epochs)}, "--epochs")
     return config
 
 

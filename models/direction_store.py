@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from feeds.base import DataError
+from core.atomic import publish_folder
+from core.errors import DataError
 from models.direction_model import METADATA_FILE, DirectionModel
-from models.store import DEFAULT_ROOT, data_hash, publish_run_folder
+from models.store import DEFAULT_ROOT, data_hash
 
 MODE = "direction"
 
@@ -43,7 +44,7 @@ def save_direction_model(model: DirectionModel, symbol: str, root: Path | str = 
         path.write_text(json.dumps(json.loads(path.read_text()) | extra, indent=2,
                                    default=str))
 
-    return publish_run_folder(direction_dir(symbol, root), write, stamp)
+    return publish_folder(direction_dir(symbol, root), write, stamp)
 
 
 def load_direction_model(spec_or_dir: Path | str, symbol: str | None = None,

@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from feeds.base import DataError
+from core.domain import TRADING_DAYS
+from core.errors import DataError
 
 #: bars a feature looks back at most (the first LOOKBACK - 1 rows are NaN)
 LOOKBACK = 80
-TRADING_DAYS = 252
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "price": ("ret_1", "ret_5", "ret_10", "ret_20", "vol_10", "vol_20", "vol_ratio", "close_sma20",

@@ -41,7 +41,7 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
+from core.errors import DataError
 
 #: R never drops below this share of the innovation variance (young filter: H P H' is large)
 MIN_NOISE_SHARE = 0.05

@@ -8,7 +8,7 @@ the same first bar; ``"rolling"`` on a fixed number of sessions before the segme
 HMM of every segment is fitted on its long history, from one first bar for all segments,
 up to the segment's last training bar.
 
-``RefitModel`` behaves like one model for ``indicators.StrategySignal`` and ``backtest.py``:
+``RefitModel`` behaves like one model for ``indicators.StrategySignal`` and ``engine.backtest``:
 ``predict_proba(bars)`` takes each bar's scores from the model of that bar's segment (bars
 before the first segment from the first model), ``stream()`` switches models at segment
 boundaries with the same numbers as the batch, ``trained_until`` is the first model's (the
@@ -25,20 +25,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from feeds.base import DataError, MarketSource
-from feeds.cache import ParquetCache
-from models.label_cache import cached_strategy_labels
+from core.errors import DataError
 from models.strategy_model import PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
-from models.training import (
-    LSTM_YEARS,
-    TrainingSpec,
-    option_chain_of,
-    training_starts,
-    warmup_sessions,
-)
-from models.walk_forward import Fold, refit_folds, training_slice
-
-SESSIONS_PER_YEAR = 252
+from models.walk_forward import Fold, training_slice
 
 
 class RefitModel:
@@ -126,33 +115,3 @@ def fit_refit_model(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callab
         hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
         models.append(model.fit(train, labels, hmm_bars=hmm_train))
     return RefitModel(models, folds)
-
-
-def train_refit_model(source: MarketSource, symbol: str, start: pd.Timestamp,
-                      end: pd.Timestamp, spec: TrainingSpec, every: int,
-                      window: str = "expanding", train_years: float | None = None,
-                      progress: bool = False, cache: ParquetCache | None = None) -> RefitModel:
-    """A model refitted every ``every`` sessions for scoring ``symbol`` from ``start`` to
-    ``end``. The expanding window starts where ``training.train_strategy_model`` would
-    start for the bars before ``start`` (``spec.lstm_start`` or LSTM_YEARS before), a
-    rolling one holds ``train_years`` (default LSTM_YEARS) of sessions; the HMM history
-    starts where it would for that first model. The labels of all segments are priced once
-    (and cached)."""
-    history = source.bars(symbol, None, end)
-    before = history.index[history.index < pd.Timestamp(start)]
-    if len(before) == 0:
-        raise DataError(f"{symbol}: no history before {start:%Y-%m-%d} to train on")
-    lstm_start, hmm_start = training_starts(before[-1], spec)
-    years = train_years if train_years is not None else LSTM_YEARS
-    folds = refit_folds(history.index, start, every, embargo=0, window=window,
-                        train_bars=max(int(round(years * SESSIONS_PER_YEAR)), 1),
-                        train_start=lstm_start)
-    first = int(np.searchsorted(history.index, folds[0].train_start))
-    bars = history.iloc[max(first - warmup_sessions(spec), 0):]
-    bars = bars[bars.index <= folds[-1].train_end]
-    labels = cached_strategy_labels(option_chain_of(source, symbol), spec.labels,
-                                    start=bars.index[0], end=folds[-1].train_end, cache=cache,
-                                    source_name=source.name, progress=progress)
-    hmm_bars = history[(history.index >= hmm_start) & (history.index <= folds[-1].train_end)]
-    return fit_refit_model(bars, labels, spec.make_model, folds, hmm_bars=hmm_bars,
-                           progress=progress, warmup=warmup_sessions(spec))

@@ -11,7 +11,7 @@ so the probability at bar t uses bars <= t only; it is O(T x K^2) over a series,
 per new bar live (``RegimeFilter``), and the two give the same numbers because the batch
 path loops over the same step.
 
-States get the five names of ``feeds.base.REGIME_NAMES`` by a rule on each state's mean
+States get the five names of ``core.domain.REGIME_NAMES`` by a rule on each state's mean
 daily return and daily volatility on the training data (the ``ret_1`` feature weighted by
 the filtered state probabilities, whatever features the HMM reads):
 the two most volatile states are the high-volatility ones, the one with the lower return
@@ -31,7 +31,8 @@ import pandas as pd
 from hmmlearn.hmm import GaussianHMM
 from sklearn.preprocessing import StandardScaler
 
-from feeds.base import REGIME_NAMES, DataError
+from core.domain import REGIME_NAMES, TRADING_DAYS
+from core.errors import DataError
 from models.features import HMM_FEATURES, check_finite
 
 
@@ -196,7 +197,7 @@ def state_stats(features: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     weights = probs / probs.sum(axis=0, keepdims=True)
     mean = weights.T @ ret
     var = (weights * (ret[:, None] - mean[None, :]) ** 2).sum(axis=0)
-    return pd.DataFrame({"mean_return": mean * 252, "volatility": np.sqrt(var * 252),
+    return pd.DataFrame({"mean_return": mean * TRADING_DAYS, "volatility": np.sqrt(var * TRADING_DAYS),
                          "share": probs.mean(axis=0)})
 
 

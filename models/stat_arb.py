@@ -38,7 +38,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
+from core.domain import TRADING_DAYS
+from core.errors import DataError
 from models.kalman import (
     check_positive_int,
     check_price,
@@ -51,7 +52,6 @@ from models.kalman import (
     run_filter,
 )
 
-TRADING_DAYS = 252
 DIVERGENCE_COLUMNS = ("implied_move", "realized_move", "divergence", "zscore")
 PAIRS_COLUMNS = ("hedge_ratio", "intercept", "spread", "zscore")
 #: prior variance of the normalized intercept and hedge ratio at bar 0: diffuse

@@ -15,16 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import pickle
-import shutil
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
-from feeds.base import DataError
+from core.atomic import publish_folder
+from core.errors import DataError
 
 DEFAULT_ROOT = Path("Trained_Models")
 FILES = ("model.keras", "lstm_scaler.pkl", "hmm_model.pkl", "strategy_model.pkl",
@@ -81,7 +80,7 @@ def save_models(model, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
 
-    return publish_run_folder(Path(root) / mode / symbol.upper(), write, stamp)
+    return publish_folder(Path(root) / mode / symbol.upper(), write, stamp)
 
 
 def _pickle(obj, path: Path) -> None:
@@ -161,33 +160,3 @@ def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str
                         f"which overlaps the backtest starting {first_scored:%Y-%m-%d}: "
                         "that would score bars the model has seen. Use a model trained "
                         "before the start, or let the run train one (omit --model)")
-
-
-def publish_run_folder(base: Path | str, write, stamp: dt.datetime | None = None) -> Path:
-    """A new ``base/<YYYY-MM-DD_HH-MM-SS>/`` filled by ``write(folder)`` and a refreshed
-    ``base/latest/`` copy, both swapped in atomically (written beside, then renamed), so a
-    reader never sees half a model. Returns the timestamped folder."""
-    base = Path(base)
-    stamp = stamp or dt.datetime.now()
-    folder = base / stamp.strftime("%Y-%m-%d_%H-%M-%S")
-    if folder.exists():
-        raise FileExistsError(f"{folder} exists already")
-    tmp = base / f".{folder.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    os.replace(tmp, folder)
-    latest_tmp = base / ".latest.partial"
-    shutil.rmtree(latest_tmp, ignore_errors=True)
-    shutil.copytree(folder, latest_tmp)
-    old = base / ".latest.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if (base / "latest").exists():
-        os.replace(base / "latest", old)
-    os.replace(latest_tmp, base / "latest")
-    shutil.rmtree(old, ignore_errors=True)
-    return folder

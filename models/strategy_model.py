@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from feeds.base import REGIME_NAMES, DataError
+from core.domain import REGIME_NAMES
+from core.errors import DataError
 from models.features import GROUP_INPUTS, LOOKBACK, available_groups, build_features, check_finite
 from models.lstm import LSTMConfig, LSTMModel
 from models.regimes import HMMConfig, MarketStateClassifier, RegimeFilter
@@ -101,7 +102,7 @@ class StrategyModel:
     def fit(self, bars: pd.DataFrame, labels: pd.DataFrame,
             hmm: MarketStateClassifier | None = None,
             hmm_bars: pd.DataFrame | None = None) -> StrategyModel:
-        """Train on ``bars`` with ``labels`` (``models.labels.strategy_labels``). The HMM is
+        """Train on ``bars`` with ``labels`` (``training.labels.strategy_labels``). The HMM is
         ``hmm`` if given (already fitted), else fitted on ``hmm_bars`` (a longer history,
         as the seed does) or on ``bars``."""
         self.groups_ = self.feature_groups or available_groups(bars)

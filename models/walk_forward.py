@@ -28,8 +28,8 @@ from sklearn.metrics import (
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from feeds.base import DataError
-from models.labels import CLASS_NAMES
+from core.domain import CLASS_NAMES
+from core.errors import DataError
 
 CLASSES = (0, 1, 2)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from brokers.spreads import MULTIPLIER, SpreadRequest
-from feeds.chain import default_width
-from indicators.rule_signal import CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD
+from brokers.spreads import SpreadRequest
+from core.domain import CALL_CREDIT_SPREAD, MULTIPLIER, PUT_CREDIT_SPREAD
+from pricing.contracts import default_width
 from strategies.base import SignalStrategy
 
 #: which spread each ``signal`` value sells (hold sells nothing)
@@ -28,7 +28,7 @@ class CreditSpreadConfig:
     #: short leg's |delta| target
     target_delta: float = 0.30
     #: distance between the strikes in dollars; None = one strike step of the listed grid
-    #: (``feeds.chain.strike_step``), at least $5
+    #: (``pricing.contracts.strike_step``), at least $5
     width: float | None = None
     #: days-to-expiry window of the expiry to sell
     dte_min: int = 30
@@ -45,7 +45,7 @@ class CreditSpreadConfig:
     entry_spacing: int = 5
     #: dollars at risk per new spread (its max loss) as a fraction of the account value
     risk_per_trade: float = 0.02
-    #: regimes (indices into ``feeds.base.REGIME_NAMES``) that open nothing new
+    #: regimes (indices into ``core.domain.REGIME_NAMES``) that open nothing new
     skip_regimes: tuple[int, ...] = ()
 
 

@@ -17,10 +17,11 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 
-from feeds.base import REGIME_NAMES, DataError
-from strategies import CreditSpreadConfig, EquityConfig
+from core.domain import REGIME_NAMES
+from core.errors import DataError
+from strategies.registry import STRATEGIES
 
-CONFIGS = {"equity": EquityConfig, "credit-spread": CreditSpreadConfig}
+CONFIGS = {name: spec.config_cls for name, spec in STRATEGIES.items()}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError, MarketSource
+from core.errors import DataError
+from feeds.base import MarketSource
 from feeds.cache import ParquetCache
 from sweeps.grid import CONFIGS, Grid
 
@@ -65,7 +66,7 @@ class SweepSpec:
     cash: float = 100_000.0
     commission: float = 0.0005
     option_fill: str = "natural"
-    #: ``signals="ml"``: a ``models.training.TrainingSpec``; each fold's model is trained
+    #: ``signals="ml"``: a ``training.pipeline.TrainingSpec``; each fold's model is trained
     #: on the bars before the fold
     training: object | None = None
 

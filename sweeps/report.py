@@ -28,9 +28,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from core.domain import TRADING_DAYS  # noqa: E402
 from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
 
-PERIODS_PER_YEAR = 252
+PERIODS_PER_YEAR = TRADING_DAYS
 
 
 def trials(outcome) -> tuple[pd.DataFrame, dict]:

@@ -80,7 +80,7 @@ def describe(run: RunSpec) -> dict:
 
 
 def _backtest(run: RunSpec, training: dict | None):
-    from backtest import BacktestSettings, run_symbol
+    from engine.backtest import BacktestSettings, run_symbol
     from sweeps.grid import make_config
 
     config = make_config(run.strategy, dict(run.params))
@@ -112,7 +112,7 @@ def train_fold_model(job: TrainJob) -> dict:
         return {"model_dir": str(folder), "error": None}
     try:
         from models.store import save_models
-        from models.training import train_strategy_model
+        from training.pipeline import train_strategy_model
 
         model = train_strategy_model(open_source(job.source), job.symbol, job.train_end,
                                      job.training)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from core.atomic import atomic_write_bytes, atomic_write_file
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class ResultsStore:
     def save(self, result: dict) -> Path:
         """Write one run's ``{"row": ..., "returns": ...}`` atomically."""
         path = self.path(result["row"]["key"])
-        _atomic_write(path, json.dumps(result, allow_nan=True).encode())
+        atomic_write_bytes(path, json.dumps(result, allow_nan=True).encode())
         return path
 
     def load(self, key: str) -> dict | None:
@@ -64,18 +64,6 @@ class ResultsStore:
         return {key for key in keys if self.load(key) is not None}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def results_table(rows: list[dict], param_names: Iterable[str]) -> pd.DataFrame:
     """One row per run, columns: key, strategy, signals, symbol, the swept parameters, fold,
     fold dates, the metrics, error."""
@@ -92,14 +80,6 @@ def write_table(table: pd.DataFrame, folder: Path | str) -> tuple[Path, Path]:
     """``results.parquet`` and ``results.csv`` under ``folder``, each written atomically."""
     folder = Path(folder)
     parquet, csv = folder / "results.parquet", folder / "results.csv"
-    for path, write in ((parquet, table.to_parquet), (csv, table.to_csv)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
-            write(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    atomic_write_file(parquet, lambda tmp: table.to_parquet(tmp, index=False))
+    atomic_write_file(csv, lambda tmp: table.to_csv(tmp, index=False))
     return parquet, csv

@@ -23,7 +23,7 @@ def tiny_spec():
     """Seed 000's pipeline with a tiny LSTM and one HMM start, so tests stay fast."""
     from models.lstm import LSTMConfig
     from models.regimes import HMMConfig
-    from models.training import TrainingSpec
+    from training.pipeline import TrainingSpec
 
     return TrainingSpec(
         lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
@@ -36,7 +36,7 @@ def tiny_training(sample_market, tiny_spec):
     """Training data for SPY up to 2021-12-31: HMM from 2016, LSTM labels from 2021-03."""
     import pandas as pd
 
-    from models.training import TrainingSpec, training_data
+    from training.pipeline import TrainingSpec, training_data
 
     spec = TrainingSpec(lstm=tiny_spec.lstm, hmm=tiny_spec.hmm,
                         hmm_start=pd.Timestamp("2016-01-01"),

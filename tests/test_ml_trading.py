@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import ml_trading
 import run
+from cli import ml_trading
 from feeds.sample_market import SampleMarket
 from models.direction_store import direction_dir
 

@@ -104,7 +104,7 @@ def check_returns_vs_market(report, summary):
 
 
 def test_train_walk_forward_options_make_refit_and_rolling_folds():
-    from train import evaluation_folds
+    from cli.train import evaluation_folds
 
     index = pd.bdate_range("2020-01-01", periods=400)
     args = run.build_parser().parse_args(["train", "--refit-every", "25", "--window",

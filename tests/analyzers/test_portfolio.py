@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest import BacktestSettings, run_symbol
-from brokers.spreads import MULTIPLIER
+from core.domain import MULTIPLIER
+from engine.backtest import BacktestSettings, run_symbol
 
 
 @pytest.fixture(scope="module")

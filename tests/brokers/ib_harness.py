@@ -1,6 +1,6 @@
 """Test helpers for the IB side: a paper run on the fake TWS, driven bar by bar.
 
-``PaperRun`` starts a ``FakeTWS``, builds the paper cerebro (``brokers.paper_cli.build``)
+``PaperRun`` starts a ``FakeTWS``, builds the paper cerebro (``engine.paper.build``)
 and runs it on a thread; ``push(bar)`` streams one live bar and returns when the strategy
 has processed it *and* the fake has received every order the broker sent on it, so the
 next bar (which fills market orders at its open in 'next_bar_open' mode) never races an
@@ -19,7 +19,7 @@ import pytest
 from fake_tws import FakeTWS
 
 from brokers.ib_store import StoreSettings
-from brokers.paper_cli import PaperSettings, build
+from engine.paper import PaperSettings, build
 
 FAST = dict(reconnect_delay=0.05, reconnect_max_delay=0.2, connect_timeout=3.0,
             request_timeout=3.0, pacing_delay=0.01)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.calendar import expiry_for_friday, sessions
-from models.pricing import black_scholes_greeks, black_scholes_price
+from pricing.black_scholes import black_scholes_greeks, black_scholes_price
 
 
 class FakeClock:

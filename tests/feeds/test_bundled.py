@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from arch.data import frenchdata, nasdaq, sp500, vix
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.bundled import BundledMarket
 from feeds.cache import ParquetCache
 

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from feeds.bundled import BundledMarket
-from feeds.chain import CHAIN_COLUMNS, occ_symbol, strike_step
+from feeds.chain import CHAIN_COLUMNS
 from feeds.csv_source import CsvMarket
 from feeds.sample_market import SampleMarket
+from pricing.contracts import occ_symbol, strike_step
 
 # 2019-03-25: the listed Fridays include Good Friday 2019-04-19 (also April's third Friday);
 # 2015-01-02 and 2015-06-15 are far apart in implied volatility in the seed-42 market.
@@ -62,7 +63,7 @@ def _norm_cdf(x: float) -> float:
 
 
 def _bs(spot, strike, years, rate, vol, right) -> float:
-    """Black-Scholes by hand (math.erf), independent of models.pricing."""
+    """Black-Scholes by hand (math.erf), independent of pricing.black_scholes."""
     d1 = (math.log(spot / strike) + (rate + 0.5 * vol * vol) * years) / (vol * math.sqrt(years))
     d2 = d1 - vol * math.sqrt(years)
     if right == "C":

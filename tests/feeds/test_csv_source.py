@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.csv_source import CsvMarket, read_ohlcv_csv
 
 GOOD_ROWS = [

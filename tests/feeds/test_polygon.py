@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fake_polygon import FakeClock, FakePolygon
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
 from feeds.polygon import PolygonSource

@@ -12,14 +12,15 @@ import pytest
 from fake_polygon import FakeClock, FakePolygon
 
 import run
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.cache import ParquetCache
-from feeds.chain import CHAIN_COLUMNS, strike_step
+from feeds.chain import CHAIN_COLUMNS
 from feeds.polygon import PolygonSource
 from feeds.polygon_options import ChainWindow, polygon_ticker, quote_spread
 from feeds.rate_limit import RetryPolicy
-from models.implied_vol import implied_volatility
-from models.pricing import black_scholes_greeks, black_scholes_price
+from pricing.black_scholes import black_scholes_greeks, black_scholes_price
+from pricing.contracts import strike_step
+from pricing.implied_vol import implied_volatility
 
 NOW = pd.Timestamp("2026-11-20 21:00", tz="America/New_York")
 DAY = pd.Timestamp("2024-03-01")

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 import feeds.sample_market as sample_module
-from feeds.base import EXTRA_COLUMNS, OHLCV, REGIME_NAMES, DataError
+from core.domain import REGIME_NAMES
+from core.errors import DataError
+from feeds.base import EXTRA_COLUMNS, OHLCV
 from feeds.sample_market import SampleMarket, SymbolProfile
 
 REQUIRED_SYMBOLS = ("SPY", "QQQ", "AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")

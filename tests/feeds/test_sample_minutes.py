@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.sample_market import SampleMarket, session_minutes
 
 WEEK = ("2025-11-24", "2025-12-02")  # includes the 13:00 close of 2025-11-28

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.bundled import BundledMarket
 from feeds.cache import ParquetCache
 from feeds.csv_source import CsvMarket

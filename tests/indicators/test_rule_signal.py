@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
 from feeds.btfeed import make_feed
-from indicators import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD, RuleSignal
+from indicators import RuleSignal
 
 ENGINE_SETTINGS = [
     pytest.param(dict(preload=True, runonce=True), id="preload-runonce"),

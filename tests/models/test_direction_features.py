@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.direction_features import (
     GROUPS,
     available_groups,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.direction_members import MEMBERS
 from models.direction_model import (
     DIRECTION_NAMES,

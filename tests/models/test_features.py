@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.features import LOOKBACK, available_groups, build_features, check_finite, groups_for
 
 

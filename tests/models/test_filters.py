@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.kalman import KalmanTrendFilter, kalman_trend
 from models.regression_slope import RegressionSlopeFilter, regression_slope
 from models.stat_arb import (

@@ -4,11 +4,11 @@ config, range, source or bar the labels read misses the cache and is priced agai
 import pandas as pd
 import pytest
 
-import models.labels
+import training.labels
 from feeds.cache import ParquetCache
 from feeds.chain import OptionChain
-from models.label_cache import cached_strategy_labels, label_key
-from models.labels import LabelConfig, strategy_labels
+from training.label_cache import cached_strategy_labels, label_key
+from training.labels import LabelConfig, strategy_labels
 
 START, END = pd.Timestamp("2021-03-01"), pd.Timestamp("2021-03-19")
 
@@ -17,13 +17,13 @@ START, END = pd.Timestamp("2021-03-01"), pd.Timestamp("2021-03-19")
 def priced(monkeypatch):
     """Counts every spread ``strategy_labels`` prices."""
     calls = []
-    real = models.labels.spread_return
+    real = training.labels.spread_return
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(models.labels, "spread_return", counting)
+    monkeypatch.setattr(training.labels, "spread_return", counting)
     return calls
 
 

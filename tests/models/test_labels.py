@@ -6,8 +6,8 @@ import pytest
 
 from brokers import spread_pricing as sp
 from brokers.spreads import SpreadRequest
-from feeds.chain import default_width
-from models.labels import LabelConfig, strategy_labels
+from pricing.contracts import default_width
+from training.labels import LabelConfig, strategy_labels
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from feeds.btfeed import make_feed
 from indicators.strategy_signal import StrategySignal
 from models.refit import RefitModel, fit_refit_model

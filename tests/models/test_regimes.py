@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.features import LOOKBACK, build_features
 from models.regimes import MarketStateClassifier, RegimeFilter, name_states
 

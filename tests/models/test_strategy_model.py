@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.store import (
     check_training_window,
     load_hmm_model,

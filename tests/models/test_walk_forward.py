@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from feeds.base import DataError
+from core.errors import DataError
 from models.walk_forward import classification_metrics, make_folds
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import run
-from feeds.base import DataError
+from core.errors import DataError
 from strategies import CreditSpreadConfig
 from sweeps.grid import check_config, make_config, parse_grid
 

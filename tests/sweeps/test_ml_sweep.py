@@ -10,8 +10,8 @@ import pandas as pd
 
 from models.lstm import LSTMConfig
 from models.regimes import HMMConfig
-from models.training import TrainingSpec
 from sweeps.runner import run_sweep
+from training.pipeline import TrainingSpec
 
 TINY = TrainingSpec(lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
                                     epochs=1, patience=1, batch_size=64),

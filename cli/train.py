@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from feeds.cli_types import date_arg, symbol_arg
+from cli.arg_types import date_arg, symbol_arg
 
 
 def register(commands) -> None:
@@ -73,11 +73,11 @@ def run_train_command(args) -> int:
     from analyzers import model_plots as plots
     from feeds.cache import ParquetCache
     from feeds.sources import make_source, resolve_auto
-    from indicators.rule_signal import rule_signal_series
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
-    from models.training import make_spec, training_data
     from models.walk_forward import walk_forward
+    from training.baselines import rule_signal_series
+    from training.pipeline import make_spec, training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     source_name = args.source
@@ -150,13 +150,13 @@ def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
                      embargo: int) -> list:
     """``--folds`` equal test blocks from ``first_test``, or blocks of ``--refit-every``
     sessions; training windows per ``--window`` / ``--train-years``."""
-    from feeds.base import DataError
-    from models.refit import SESSIONS_PER_YEAR
+    from core.domain import TRADING_DAYS
+    from core.errors import DataError
     from models.walk_forward import make_folds, refit_folds
 
     if args.train_years <= 0:
         raise DataError(f"--train-years must be positive, got {args.train_years}")
-    train_bars = max(int(round(args.train_years * SESSIONS_PER_YEAR)), 1)
+    train_bars = max(int(round(args.train_years * TRADING_DAYS)), 1)
     if args.refit_every is not None:
         return refit_folds(index, first_test, args.refit_every, embargo, args.window,
                            train_bars)

@@ -7,14 +7,14 @@ otherwise, so it converges for deep in- and out-of-the-money options where plain
 overshoots. A price outside the no-arbitrage bounds (below the discounted intrinsic value,
 at or above the spot for a call or the discounted strike for a put) or needing a volatility
 outside [``low``, ``high``] has no implied volatility: NaN, never a made-up number.
-Same conventions as ``models.pricing`` (years, annualised decimals, no dividends).
+Same conventions as ``pricing.black_scholes`` (years, annualised decimals, no dividends).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.pricing import black_scholes_price
+from pricing.black_scholes import black_scholes_price
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 

@@ -10,96 +10,12 @@ stay at IB unless ``--cancel-on-exit``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import backtrader as bt
-
-from brokers.ib_broker import IBBroker
-from brokers.ib_feed import BAR_SECONDS, IBData
+from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
-from brokers.journal import Journal
-
-
-@dataclass
-class PaperSettings:
-    """Everything a paper run needs; the command line fills it."""
-
-    strategy: str = "equity"
-    symbols: list[str] = field(default_factory=lambda: ["SPY"])
-    signals: str = "rule"
-    store: StoreSettings = field(default_factory=StoreSettings)
-    journal: str = ":memory:"
-    bar_size: str = "1 day"
-    backfill: str = "1 Y"
-    live: str = "realtime"
-    use_rth: bool = True
-    tz: str = "America/New_York"
-    max_bars: int | None = None
-    allow_live: bool = False
-    cancel_on_exit: bool = False
-    max_daily_loss: float | None = None
-    max_open_spreads: int | None = None
-    trade_start: dt.date | None = None
-    qcheck: float = 0.5
-    strategy_config: object = None
-
-
-class PaperStatus(bt.Analyzer):
-    """Prints one status line per live bar (value, cash, positions, spreads, orders, link)."""
-
-    params = (("out", None),)
-
-    def next(self):
-        data = self.strategy.datas[0]
-        if getattr(data, "backfilling", False) or self.p.out is None:
-            return
-        broker = self.strategy.broker
-        held = [f"{d._name} {broker.getposition(d).size:g}" for d in self.strategy.datas
-                if broker.getposition(d).size]
-        closes = " ".join(f"{d._name} {d.close[0]:.2f}" for d in self.strategy.datas)
-        self.p.out(f"{data.datetime.datetime(0):%Y-%m-%d %H:%M:%S} {closes} | value "
-                   f"{broker.getvalue():,.2f} cash {broker.getcash():,.2f} | positions "
-                   f"{', '.join(held) or 'none'} | spreads {len(broker.open_spreads())} open | "
-                   f"orders {len(broker.get_orders_open())} open | IB {broker.link_state}")
-
-
-def build(settings: PaperSettings, store: IBStore | None = None, journal: Journal | None = None,
-          out=print) -> tuple[bt.Cerebro, IBStore, IBBroker, list[IBData]]:
-    """A ready-to-run cerebro on IB (the store is started, so connection errors show here)."""
-    from backtest import SIGNALS, STRATEGIES
-    from strategies import CreditSpreadConfig, EquityConfig
-
-    store = store or IBStore(settings.store)
-    if not store.connected.is_set():
-        store.start()
-    journal = journal or Journal(settings.journal)
-    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
-    datas = []
-    for symbol in settings.symbols:
-        data = IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
-                      backfill=settings.backfill, live=settings.live, use_rth=settings.use_rth,
-                      tz=settings.tz, max_live_bars=settings.max_bars, qcheck=settings.qcheck)
-        cerebro.adddata(data, name=symbol)
-        datas.append(data)
-    broker = IBBroker(store=store, journal=journal, account=settings.store.account,
-                      allow_live=settings.allow_live, max_daily_loss=settings.max_daily_loss,
-                      max_open_spreads=settings.max_open_spreads,
-                      cancel_on_exit=settings.cancel_on_exit, on_event=out)
-    broker.set_backfill_check(lambda: any(d.backfilling for d in datas))
-    cerebro.setbroker(broker)
-    spreads = settings.strategy == "credit-spread"
-    config = settings.strategy_config or (CreditSpreadConfig() if spreads else EquityConfig())
-    trade_start = settings.trade_start
-    if trade_start is None:  # backfill bars (before today) only warm up
-        trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
-    cerebro.addstrategy(STRATEGIES[settings.strategy], config=config,
-                        signal_factory=SIGNALS[settings.signals], trade_start=trade_start)
-    cerebro.addanalyzer(PaperStatus, out=out)
-    return cerebro, store, broker, datas
+from engine.paper import PaperSettings, build
 
 
 def register(commands) -> None:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from feeds.cache import ParquetCache
-from models.labels import LabelConfig, strategy_labels
 from models.store import data_hash
+from training.labels import LabelConfig, strategy_labels
 
 #: bump when the label definition changes, so old files are not read as new labels
 LABEL_VERSION = "1"

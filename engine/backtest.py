@@ -19,15 +19,12 @@ from analyzers import BarProgress, LineRecorder, TradeList
 from analyzers.portfolio import PortfolioPositions, merge_transactions
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
-from feeds.base import DataError, MarketSource
+from core.errors import DataError
+from feeds.base import MarketSource
 from feeds.btfeed import make_feed
-from indicators import RuleSignal
-from indicators.direction import Direction
-from indicators.strategy_signal import StrategySignal
-from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
+from strategies import CreditSpreadConfig, EquityConfig
+from strategies.registry import SIGNALS, STRATEGIES
 
-STRATEGIES = {"equity": EquityStrategy, "credit-spread": CreditSpreadStrategy}
-SIGNALS = {"rule": RuleSignal, "ml": StrategySignal, "direction": Direction}
 WARMUP_SESSIONS = 60
 #: horizon (sessions) of the realized direction a signal is scored against in reports
 SCORING_HORIZON = 20
@@ -91,7 +88,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     bars = load_window(source, symbol, settings.start, settings.end, warmup)
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
-    spreads = settings.strategy == "credit-spread"
+    spreads = STRATEGIES[settings.strategy].trades_options
     if spreads:
         cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
                                        fill=settings.option_fill,
@@ -100,7 +97,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.broker.setcash(settings.cash)
     cerebro.broker.setcommission(commission=settings.commission)
     cerebro.addstrategy(
-        STRATEGIES[settings.strategy],
+        STRATEGIES[settings.strategy].cls,
         config=settings.credit_spread if spreads else settings.equity,
         signal_factory=signal_factory,
         trade_start=settings.start.date(),

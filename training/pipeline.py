@@ -8,20 +8,21 @@ starts has never seen the backtest.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from feeds.base import DataError, MarketSource
+from core.errors import DataError
+from feeds.base import MarketSource
 from feeds.cache import ParquetCache
+from models.config import load_config_file, override
 from models.features import LOOKBACK
-from models.label_cache import cached_strategy_labels
-from models.labels import LabelConfig
 from models.lstm import LSTMConfig
 from models.regimes import HMMConfig
 from models.strategy_model import StrategyModel
+from training.label_cache import cached_strategy_labels
+from training.labels import LabelConfig
 
 #: default history lengths before ``end``: HMM 12 years, LSTM 4 (seed: 2010 and 2020)
 HMM_YEARS, LSTM_YEARS = 12, 4
@@ -47,51 +48,16 @@ class TrainingSpec:
                              embargo=self.embargo)
 
 
-def load_config_file(path: Path | str) -> dict:
-    """A TOML or YAML file with optional tables ``[lstm]``, ``[hmm]``, ``[labels]`` (keys
-    as in LSTM_CONFIG / HMM_CONFIG / LabelConfig), e.g. ``[lstm]\\nepochs = 5``."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"config file {path} does not exist")
-    text = path.read_text()
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = tomllib.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
-        raise DataError(f"{path}: cannot parse ({exc})") from None
-    unknown = set(data) - {"lstm", "hmm", "labels"}
-    if unknown:
-        raise DataError(f"{path}: unknown sections {', '.join(sorted(unknown))} "
-                        "(use lstm, hmm, labels)")
-    return data
-
-
-def _override(config, values: dict, where: str):
-    names = {f.name for f in fields(config)}
-    unknown = set(values) - names
-    if unknown:
-        raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
-                        f"known: {', '.join(sorted(names))}")
-    merged = asdict(config)
-    for key, value in values.items():
-        merged[key] = tuple(value) if isinstance(value, list) else value
-    return type(config)(**merged)
-
-
 def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
               hmm_start=None, lstm_start=None) -> TrainingSpec:
     """A TrainingSpec from the seed's defaults, a config file and command-line overrides."""
     data = load_config_file(config_file) if config_file else {}
     where = str(config_file)
-    lstm = _override(LSTMConfig(), data.get("lstm", {}), where)
+    lstm = override(LSTMConfig(), data.get("lstm", {}), where)
     if epochs is not None:
-        lstm = _override(lstm, {"epochs": epochs}, "--epochs")
-    return TrainingSpec(lstm=lstm, hmm=_override(HMMConfig(), data.get("hmm", {}), where),
-                        labels=_override(LabelConfig(), data.get("labels", {}), where),
+        lstm = override(lstm, {"epochs": epochs}, "--epochs")
+    return TrainingSpec(lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
+                        labels=override(LabelConfig(), data.get("labels", {}), where),
                         hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,
                         lstm_start=pd.Timestamp(lstm_start) if lstm_start else None)
 

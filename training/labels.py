@@ -24,10 +24,8 @@ from tqdm import tqdm
 
 from brokers import spread_pricing as sp
 from brokers.spreads import SpreadRequest
-from feeds.chain import default_width
-
-HOLD, CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD = 0, 1, 2
-CLASS_NAMES = ("hold", "call_credit_spread", "put_credit_spread")
+from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
+from pricing.contracts import default_width
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from feeds.base import DataError
-from feeds.cli_types import date_arg, symbols_arg
+from cli.arg_types import date_arg, symbols_arg
+from core.errors import DataError
 
 DEFAULT_YEARS = 3
 
@@ -125,7 +125,7 @@ def build_spec(args):
         raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
     training = None
     if args.signals == "ml":
-        from models.training import make_spec
+        from training.pipeline import make_spec
 
         training = make_spec(args.config, args.epochs)
     elif args.epochs is not None or args.config is not None:

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from feeds.base import DataError
-from feeds.cli_types import date_arg, symbols_arg
+from cli.arg_types import date_arg, symbols_arg
+from core.errors import DataError
 
 MODES = ("premarket", "trading", "backtest")
 DEFAULT_SYMBOLS = "AAPL,MSFT,GOOGL,AMZN,TSLA"
@@ -400,7 +400,7 @@ def _data_end(args, bars: pd.DataFrame, source, symbol: str, notes: Notes) -> pd
 
 # ---------------------------------------------------------------------------- backtest
 def backtest_symbol(outcome: Outcome, source, args, config, notes: Notes) -> None:
-    from backtest import BacktestSettings, run_symbol
+    from engine.backtest import BacktestSettings, run_symbol
     from strategies import EquityConfig
 
     symbol = outcome.symbol
@@ -603,7 +603,7 @@ def _header(args, ok: list[Outcome]) -> dict:
 
 def _metrics_table(args, ok: list[Outcome]) -> str:
     """run.py backtest's metrics table for these results (the last block of its summary)."""
-    from run import format_summary
+    from engine.summary import format_summary
 
     return format_summary([o.result for o in ok], _header(args, ok)).rstrip("\n").split(
         "\n\n")[-1]
@@ -613,7 +613,7 @@ def _backtest_report(args, ok: list[Outcome], summary: str) -> None:
     if args.no_report or not ok:
         return
     from analyzers.report import write_report
-    from backtest import realized_direction
+    from engine.backtest import realized_direction
 
     header = _header(args, ok)
     folder = args.report or Path("reports") / (

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from feeds.base import DataError
-from feeds.cli_types import date_arg, symbols_arg
+from cli.arg_types import date_arg, symbols_arg
+from core.errors import DataError
 
 DESCRIPTION = """\
 Fetch Polygon (and, with UNUSUAL_WHALES_API_KEY, Unusual Whales) data into the cache.

@@ -1,0 +1,8 @@
+"""The commands of ``run.py``: one module per command (``backtest``, ``data``, ``train``,
+``paper``, ``ml_trading``, ``sweep``), shared argument types in ``arg_types``; ``main``
+builds the parser and turns ``DataError`` into ``error: ...`` and exit code 2."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # reports render headless
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,49 @@
+"""The command line: one sub-command per module of ``cli/``, each registering itself through
+``register(commands)`` (its sub-parser, with ``handler`` set to a function of the parsed
+args that returns the exit code). ``DataError`` from any handler becomes ``error: ...`` and
+exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cli import backtest, data, ml_trading, paper, sweep, train
+from core.errors import DataError
+
+#: the order of ``run.py --help``
+COMMANDS = (backtest, data, train, paper, ml_trading, sweep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="ML-driven options and equity trading on backtrader.",
+        epilog="Example: python run.py backtest --symbols SPY,QQQ --source sample "
+               "--start-date 2024-01-01 --end-date 2025-06-30",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from feeds.secrets import refuse_key_flags
+
+    refuse_key_flags(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        return args.handler(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

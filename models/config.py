@@ -1,0 +1,65 @@
+"""The one config loader of every model: a TOML or YAML file of tables whose keys are the
+fields of a frozen config dataclass, and overrides that name what they do not know.
+
+Seed 000 reads ``[lstm]``, ``[hmm]``, ``[labels]``; the direction system ``[direction]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from core.errors import DataError
+
+
+def read_config_file(path: Path | str) -> dict:
+    """The tables of a TOML or YAML file; a missing or unparsable file is a DataError."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
+        raise DataError(f"{path}: cannot parse ({exc})") from None
+    return data
+
+
+def load_config_file(path: Path | str, sections: tuple[str, ...] = ("lstm", "hmm", "labels")
+                     ) -> dict:
+    """A config file whose tables are all among ``sections`` (seed 000's by default), e.g.
+    ``[lstm]\\nepochs = 5``."""
+    data = read_config_file(path)
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise DataError(f"{path}: unknown sections {', '.join(sorted(unknown))} "
+                        f"(use {', '.join(sections)})")
+    return data
+
+
+def config_table(path: Path | str, table: str) -> dict:
+    """The one table ``[table]`` a file must have (the direction system's ``[direction]``)."""
+    data = read_config_file(path)
+    if not isinstance(data.get(table), dict):
+        raise DataError(f"{path}: no [{table}] table (found: {', '.join(data) or 'none'})")
+    return data[table]
+
+
+def override(config, values: dict, where: str):
+    """A copy of the dataclass ``config`` with ``values`` replaced; unknown keys are a
+    DataError naming them and the known ones (``where`` says which file or flag)."""
+    names = {f.name for f in fields(config)}
+    unknown = set(values) - names
+    if unknown:
+        raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(names))}")
+    merged = asdict(config)
+    for key, value in values.items():
+        merged[key] = tuple(value) if isinstance(value, list) else value
+    return type(config)(**merged)
