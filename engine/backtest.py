@@ -8,7 +8,7 @@ up; the strategy trades, and metrics count, from ``start`` only.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import backtrader as bt
 import empyrical
@@ -70,15 +70,31 @@ class SymbolResult:
 
 def load_window(source: MarketSource, symbol: str, start, end,
                 warmup: int = WARMUP_SESSIONS) -> pd.DataFrame:
-    """Bars from ``warmup`` sessions before ``start`` through ``end``."""
+    """Bars from ``warmup`` sessions before the first traded session through ``end``.
+
+    The first traded session is ``start``, or later when the source has fewer than
+    ``warmup`` bars before ``start``: warm-up bars are never traded or scored, so a short
+    history shortens the traded window (``traded_start`` says where it begins) instead of
+    letting the indicators warm up inside it. Too few bars for warm-up plus two traded
+    sessions is a DataError."""
     history = source.bars(symbol, None, end)
-    first = int(np.searchsorted(history.index, pd.Timestamp(start)))
-    window = history.iloc[max(first - warmup, 0):]
-    if (window.index >= pd.Timestamp(start)).sum() < 2:
+    requested = int(np.searchsorted(history.index, pd.Timestamp(start)))
+    if len(history) - requested < 2:
         raise DataError(f"{symbol}: fewer than 2 bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}; "
                         f"{source.name} has {symbol} from {history.index[0]:%Y-%m-%d} "
                         f"to {history.index[-1]:%Y-%m-%d}")
-    return window
+    first = max(requested, warmup)
+    if len(history) - first < 2:
+        raise DataError(f"{symbol}: {source.name} has {len(history)} bars of {symbol} from "
+                        f"{history.index[0]:%Y-%m-%d} to {history.index[-1]:%Y-%m-%d}; "
+                        f"the signal needs {warmup} sessions of warm-up before the first "
+                        f"traded session and at least 2 traded sessions up to {end:%Y-%m-%d}")
+    return history.iloc[first - warmup:]
+
+
+def traded_start(bars: pd.DataFrame, warmup: int) -> pd.Timestamp:
+    """The first traded session of a window from ``load_window``."""
+    return bars.index[warmup]
 
 
 def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) -> SymbolResult:
@@ -86,6 +102,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     symbol = source.check_symbol(symbol)
     signal_factory, warmup = signal_factory_for(symbol, settings)
     bars = load_window(source, symbol, settings.start, settings.end, warmup)
+    settings = replace(settings, start=traded_start(bars, warmup))
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
     spreads = STRATEGIES[settings.strategy].trades_options

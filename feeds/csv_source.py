@@ -1,9 +1,14 @@
 """Daily bars from CSV files: one file per symbol, or a folder of ``SYMBOL.csv`` files.
 
 Accepts the common OHLCV layouts (``date, open, high, low, close, [adj close], volume``,
-any case, a few usual spellings). Bad input is refused with an error naming the file and
-line: unparseable dates, duplicate or unsorted dates, NaN or non-positive prices,
-high < low, negative or missing volume, missing columns. Nothing is dropped or filled.
+any case, a few usual spellings), ISO or ``mm/dd/yyyy`` dates (``dd/mm/yyyy`` when the
+file can only be read that way), and timestamps with UTC offsets (a DST-spanning export
+mixes -05:00 and -04:00), which are read as instants and dated in the exchange's time zone.
+Bad input is refused with an error naming the file and line: unparseable dates, intraday
+timestamps (this source takes daily bars), duplicate or unsorted dates, NaN or
+non-positive prices, high < low, an open or close outside the day's high-low range,
+negative or missing volume, missing columns. Blank lines at the end of the file are
+ignored; nothing else is dropped or filled.
 When an adjusted close is present, open/high/low/close are scaled by ``adj close / close``
 so splits and dividends do not look like price jumps; volume is left as it is.
 """
@@ -52,6 +57,51 @@ def _first_bad(mask: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
+#: the exchange whose sessions a timestamp with a UTC offset is dated in
+EXCHANGE_TZ = "America/New_York"
+_SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+
+
+def _drop_trailing_blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Whitespace-only lines at the end of a file are an editor's leftovers, not rows."""
+    blank = raw.apply(lambda column: column.str.strip() == "").all(axis=1).to_numpy()
+    end = len(raw)
+    while end > 0 and blank[end - 1]:
+        end -= 1
+    return raw.iloc[:end]
+
+
+def _parse_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
+    """Session dates (tz-naive) from the date column, or a DataError naming the line."""
+    if len(text) and text.str.fullmatch(_SLASH_DATE).all():
+        return _parse_slash_dates(text, path)
+    has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
+    dates = pd.to_datetime(text, errors="coerce", format="mixed", utc=bool(has_offset.any()))
+    i = _first_bad(dates.isna().to_numpy())
+    if i is not None:
+        raise DataError(f"{path}: line {i + 2}: unparseable date {text.iloc[i]!r}")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert(EXCHANGE_TZ).dt.tz_localize(None)
+    return pd.DatetimeIndex(dates)
+
+
+def _parse_slash_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
+    """``mm/dd/yyyy`` (the US export) unless only ``dd/mm/yyyy`` reads as valid, ascending
+    dates; a file that reads neither way is refused with both reasons."""
+    attempts = {}
+    for layout, fmt in (("mm/dd/yyyy", "%m/%d/%Y"), ("dd/mm/yyyy", "%d/%m/%Y")):
+        dates = pd.to_datetime(text, errors="coerce", format=fmt)
+        bad = _first_bad(dates.isna().to_numpy())
+        if bad is not None:
+            attempts[layout] = f"line {bad + 2} ({text.iloc[bad]!r}) is not a {layout} date"
+        elif not (np.diff(dates.values) > np.timedelta64(0)).all():
+            attempts[layout] = "the dates are not strictly ascending read that way"
+        else:
+            return pd.DatetimeIndex(dates)
+    raise DataError(f"{path}: cannot read the dates: as mm/dd/yyyy {attempts['mm/dd/yyyy']}; "
+                    f"as dd/mm/yyyy {attempts['dd/mm/yyyy']}")
+
+
 def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     """Parse and validate one CSV file into a bars frame indexed by date."""
     path = Path(path)
@@ -65,14 +115,18 @@ def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no rows")
     line = lambda i: i + 2  # noqa: E731 -- the header is line 1
 
+    raw = _drop_trailing_blank_rows(raw)
     text_dates = raw[columns["date"]].str.strip()
-    dates = pd.to_datetime(text_dates, errors="coerce", format="mixed")
-    i = _first_bad(dates.isna().to_numpy())
+    stamps = _parse_dates(text_dates, path)
+    dates = stamps.normalize()
+    same_day = (np.diff(dates.values) == np.timedelta64(0)) & \
+        (np.diff(stamps.values) != np.timedelta64(0))
+    i = _first_bad(same_day)
     if i is not None:
-        raise DataError(f"{path}: line {line(i)}: unparseable date {text_dates.iloc[i]!r}")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert(None)
-    dates = pd.DatetimeIndex(dates).normalize()
+        raise DataError(f"{path}: line {line(i + 1)}: {text_dates.iloc[i + 1]!r} is a second "
+                        f"bar of {dates[i]:%Y-%m-%d} (after {text_dates.iloc[i]!r} on line "
+                        f"{line(i)}): the CSV source takes daily bars, one row per session; "
+                        "resample intraday bars to daily first")
 
     steps = np.diff(dates.values)
     i = _first_bad(steps == np.timedelta64(0))
@@ -104,6 +158,16 @@ def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     if i is not None:
         raise DataError(f"{path}: line {line(i)}: high {values['high'][i]:g} is below "
                         f"low {values['low'][i]:g}")
+    for name in ("open", "close"):
+        tolerance = 1e-9 * values["high"]
+        i = _first_bad(values[name] > values["high"] + tolerance)
+        if i is not None:
+            raise DataError(f"{path}: line {line(i)}: {columns[name]} {values[name][i]:g} "
+                            f"is above high {values['high'][i]:g}")
+        i = _first_bad(values[name] < values["low"] - tolerance)
+        if i is not None:
+            raise DataError(f"{path}: line {line(i)}: {columns[name]} {values[name][i]:g} "
+                            f"is below low {values['low'][i]:g}")
 
     frame = pd.DataFrame({k: values[k] for k in OHLCV}, index=pd.DatetimeIndex(dates, name="date"))
     if "adj_close" in values:
@@ -129,7 +193,13 @@ class CsvMarket(MarketSource):
                 raise DataError(f"{self.path}: folder holds no .csv files")
         else:
             files = [self.path]
-        self.files = {p.stem.upper(): p for p in files}
+        self.files: dict[str, Path] = {}
+        for file in files:
+            clash = self.files.get(file.stem.upper())
+            if clash is not None:
+                raise DataError(f"{self.path}: {clash.name} and {file.name} are the same "
+                                f"symbol {file.stem.upper()}; keep one of them")
+            self.files[file.stem.upper()] = file
         self.risk_free_rate = risk_free_rate
         self.seed = seed
         self._frames: dict[str, pd.DataFrame] = {}

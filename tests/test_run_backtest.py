@@ -171,3 +171,32 @@ def test_a_strategy_that_never_trades_still_gets_every_report_file(tmp_path, cap
     assert trades.empty
     for name in SYMBOL_FILES:
         assert (report / "SPY" / name).stat().st_size > 0, name
+
+
+def test_a_history_shorter_than_the_warm_up_is_refused_not_a_silent_zero(tmp_path, capsys):
+    """30 sessions cannot warm up a 60-session signal: exit 2 and the reason, not 0.00 %."""
+    dates = pd.bdate_range("2021-01-04", periods=30)
+    (tmp_path / "SHORT.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(
+        f"{d:%Y-%m-%d},100,101,99,100.5,1000" for d in dates) + "\n")
+    assert run.main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols",
+                     "SHORT", "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "error: SHORT: csv has 30 bars of SHORT" in err
+    assert "60 sessions of warm-up" in err and "Traceback" not in err
+
+
+def test_warm_up_bars_are_never_traded_when_the_history_starts_late(tmp_path):
+    """A start before the file's first bar moves the traded window, not the warm-up."""
+    from engine.backtest import BacktestSettings, run_symbol
+    from feeds.csv_source import CsvMarket
+
+    dates = pd.bdate_range("2021-01-04", periods=100)
+    (tmp_path / "LATE.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(
+        f"{d:%Y-%m-%d},{c},{c + 1},{c - 1},{c},1000" for d, c in
+        zip(dates, [round(100 + 0.1 * i, 2) for i in range(100)], strict=True))
+        + "\n")
+    settings = BacktestSettings(start=pd.Timestamp("2020-01-02"), end=dates[-1],
+                                progress=False)
+    result = run_symbol(CsvMarket(tmp_path), "LATE", settings)
+    assert result.metrics["start"] == f"{dates[60]:%Y-%m-%d}"
+    assert result.metrics["sessions"] == 40

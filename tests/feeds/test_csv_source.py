@@ -253,3 +253,71 @@ def test_empty_folder_raises(tmp_path):
     (tmp_path / "readme.txt").write_text("no csv here")
     with pytest.raises(DataError, match="no .csv"):
         CsvMarket(tmp_path)
+
+
+# --- exports users really have (issue 18) -------------------------------------------------
+
+SESSIONS = pd.bdate_range("2021-02-22", periods=40)  # spans the March DST change
+
+
+def _daily(path, dates: list[str], tail: str = ""):
+    rows = [f"{d},100,101,99,100.5,1000" for d in dates]
+    path.write_text("date,open,high,low,close,volume\n" + "\n".join(rows) + "\n" + tail)
+    return path
+
+
+def test_timestamps_with_utc_offsets_across_dst_are_dated_in_new_york(tmp_path):
+    offset = lambda d: "-05:00" if d < pd.Timestamp("2021-03-14") else "-04:00"  # noqa: E731
+    path = _daily(tmp_path / "x.csv", [f"{d:%Y-%m-%d} 00:00:00{offset(d)}" for d in SESSIONS])
+    assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
+
+
+def test_an_offset_that_crosses_midnight_keeps_the_exchange_date(tmp_path):
+    """A close stamped in UTC (21:00Z) is still that New York session."""
+    path = _daily(tmp_path / "x.csv", [f"{d:%Y-%m-%d}T21:00:00Z" for d in SESSIONS])
+    assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
+
+
+def test_day_first_dates_are_read_when_only_that_reading_is_valid(tmp_path):
+    path = _daily(tmp_path / "x.csv", [f"{d:%d/%m/%Y}" for d in SESSIONS])
+    assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
+    us = _daily(tmp_path / "us.csv", [f"{d:%m/%d/%Y}" for d in SESSIONS])
+    assert list(read_ohlcv_csv(us).index) == list(SESSIONS)
+
+
+def test_slash_dates_that_read_neither_way_name_both_reasons(tmp_path):
+    path = _daily(tmp_path / "x.csv", ["01/02/2021", "01/02/2021", "13/13/2021"])
+    with pytest.raises(DataError, match=r"as mm/dd/yyyy .* as dd/mm/yyyy line 4"):
+        read_ohlcv_csv(path)
+
+
+def test_minute_bars_are_refused_as_intraday_not_as_duplicates(tmp_path):
+    path = _daily(tmp_path / "x.csv", [f"2021-03-01 09:3{m}:00" for m in range(5)])
+    with pytest.raises(DataError, match=r"line 3: '2021-03-01 09:31:00' is a second bar of "
+                                        r"2021-03-01 .*daily bars"):
+        read_ohlcv_csv(path)
+
+
+def test_trailing_whitespace_lines_are_not_rows(tmp_path):
+    path = _daily(tmp_path / "x.csv", [f"{d:%Y-%m-%d}" for d in SESSIONS], tail="   \n\t\n")
+    assert len(read_ohlcv_csv(path)) == len(SESSIONS)
+
+
+@pytest.mark.parametrize("row, message", [
+    ("2021-03-01,100,101,99,101.5,1000", "line 3: close 101.5 is above high 101"),
+    ("2021-03-01,100,101,99,98.5,1000", "line 3: close 98.5 is below low 99"),
+    ("2021-03-01,102,101,99,100,1000", "line 3: open 102 is above high 101"),
+])
+def test_open_or_close_outside_the_days_range_is_refused(tmp_path, row, message):
+    path = tmp_path / "x.csv"
+    path.write_text("date,open,high,low,close,volume\n2021-02-26,100,101,99,100,1\n"
+                    f"{row}\n")
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_ohlcv_csv(path)
+
+
+def test_two_files_of_one_symbol_in_a_folder_are_refused(tmp_path):
+    for name in ("good.csv", "GOOD.csv"):
+        _daily(tmp_path / name, [f"{d:%Y-%m-%d}" for d in SESSIONS])
+    with pytest.raises(DataError, match="GOOD.csv and good.csv are the same symbol GOOD"):
+        CsvMarket(tmp_path)

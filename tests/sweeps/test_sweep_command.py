@@ -80,8 +80,11 @@ def test_rerunning_the_command_serially_skips_every_finished_run(swept, capsys):
     pd.testing.assert_frame_equal(pd.read_parquet(folder / "results.parquet"), before)
 
 
-def test_too_little_data_fails_only_the_runs_without_bars(make_spec, sample_market, tmp_path,
-                                                         source_spec):
+def test_too_little_data_fails_only_the_runs_it_cannot_feed(make_spec, sample_market,
+                                                            tmp_path, source_spec):
+    """LATE starts inside the second fold: the first fold has no bars, the second too few
+    for the signal's warm-up before its first session (warm-up bars are never scored), so
+    both of LATE's runs are rows with the reason; SPY's runs finish."""
     for symbol, first in (("SPY", None), ("LATE", "2024-04-15")):
         bars = sample_market.bars("SPY" if symbol == "SPY" else "QQQ", first, "2024-06-28")
         bars[["open", "high", "low", "close", "volume"]].rename_axis("date").to_csv(
@@ -90,9 +93,9 @@ def test_too_little_data_fails_only_the_runs_without_bars(make_spec, sample_mark
     outcome = run_sweep(make_spec("equity", symbols=("SPY", "LATE"), source=csv),
                         tmp_path / "sweep")
     table = outcome.table.set_index(["symbol", "fold"])
-    assert table["error"].notna().tolist() == [False, False, True, False]
+    assert table["error"].notna().tolist() == [False, False, True, True]
     assert "LATE.csv: no bars between" in table.loc[("LATE", 0), "error"]
-    assert table.loc[("LATE", 1), "sessions"] > 40
+    assert "60 sessions of warm-up" in table.loc[("LATE", 1), "error"]
 
 
 def test_an_unreadable_result_file_is_redone(make_spec, tmp_path):
