@@ -28,6 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from core.atomic import replace_folder  # noqa: E402
+
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
 DIRECTION_LABELS = {1: "BUY", 0: "NEUTRAL", -1: "SELL"}
 
@@ -197,9 +199,24 @@ def write_spread_tables(spreads: pd.DataFrame, folder: Path) -> list[Path]:
 
 def write_report(folder: Path, results: list, summary: str, header: dict,
                  realized_for) -> list[Path]:
-    """Write the whole report folder; ``realized_for(result)`` gives the realized direction."""
+    """Write the whole report folder; ``realized_for(result)`` gives the realized direction.
+
+    The report is built in a temporary folder beside ``folder`` and swapped in whole, so an
+    interrupted run leaves the previous report as it was, never old and new files mixed."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(tmp: Path) -> None:
+        written.extend(folder / path.relative_to(tmp)
+                       for path in _write_report_files(tmp, results, summary, header,
+                                                       realized_for))
+
+    replace_folder(folder, write)
+    return written
+
+
+def _write_report_files(folder: Path, results: list, summary: str, header: dict,
+                        realized_for) -> list[Path]:
     written = []
     for result in results:
         written += write_symbol_report(result, folder / result.symbol, realized_for(result))

@@ -10,32 +10,40 @@ TRADE_COLUMNS = ("symbol", "status", "entry_date", "exit_date", "side", "size", 
 
 
 class TradeList(bt.Analyzer):
-    """Closed trades as they close, plus any still open at the end (status ``open``)."""
+    """Closed trades as they close, plus any still open at the end (status ``open``).
+
+    backtrader zeroes a trade's size when it closes and keeps no exit price unless trade
+    history is on, so the largest size seen while the trade was open is recorded, and the
+    exit price is the average one that explains the trade's gross P&L:
+    ``entry + pnl / signed size``."""
 
     def start(self):
         self.rows: list[dict] = []
         self._open: dict[int, bt.Trade] = {}
+        self._size: dict[int, float] = {}
 
     def notify_trade(self, trade):
         if trade.isopen:
             self._open[trade.ref] = trade
+            self._size[trade.ref] = max(self._size.get(trade.ref, 0.0), abs(trade.size))
             return
         if trade.isclosed:
             self._open.pop(trade.ref, None)
-            self.rows.append(self._row(trade, "closed"))
+            self.rows.append(self._row(trade, "closed", self._size.pop(trade.ref, 0.0)))
 
     @staticmethod
-    def _row(trade, status: str) -> dict:
-        first = trade.history[0].event if trade.history else None
-        size = first.size if first is not None else trade.size
-        exit_price = trade.history[-1].event.price if trade.isclosed and trade.history else None
+    def _row(trade, status: str, size: float) -> dict:
+        exit_price = None
+        if trade.isclosed and size:
+            signed = size if trade.long else -size
+            exit_price = trade.price + trade.pnl / signed
         return {
             "symbol": trade.data._name,
             "status": status,
             "entry_date": bt.num2date(trade.dtopen).date(),
             "exit_date": bt.num2date(trade.dtclose).date() if trade.isclosed else None,
             "side": "long" if trade.long else "short",
-            "size": abs(size),
+            "size": size,
             "entry_price": trade.price,
             "exit_price": exit_price,
             "pnl": trade.pnl,
@@ -45,7 +53,8 @@ class TradeList(bt.Analyzer):
         }
 
     def stop(self):
-        self.rows.extend(self._row(t, "open") for t in self._open.values())
+        self.rows.extend(self._row(t, "open", self._size.get(t.ref, abs(t.size)))
+                         for t in self._open.values())
 
     def get_analysis(self):
         return pd.DataFrame(self.rows, columns=list(TRADE_COLUMNS))

@@ -4,7 +4,7 @@ Every package of ours may import it; it imports nothing of ours (an import-linte
 contract in ``setup.cfg`` keeps it so).
 """
 
-from core.atomic import atomic_write_bytes, atomic_write_file, publish_folder
+from core.atomic import atomic_write_bytes, atomic_write_file, publish_folder, replace_folder
 from core.domain import (
     CALL_CREDIT_SPREAD,
     CLASS_NAMES,
@@ -20,4 +20,4 @@ from core.errors import DataError
 
 __all__ = ["DataError", "REGIME_NAMES", "HOLD", "CALL_CREDIT_SPREAD", "PUT_CREDIT_SPREAD",
            "CLASS_NAMES", "SIGNAL_NAMES", "DIRECTION_NAMES", "TRADING_DAYS", "MULTIPLIER",
-           "atomic_write_bytes", "atomic_write_file", "publish_folder"]
+           "atomic_write_bytes", "atomic_write_file", "publish_folder", "replace_folder"]

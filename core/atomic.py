@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,5 +62,31 @@ def publish_folder(base: Path | str, write: Callable[[Path], object],
     if (base / "latest").exists():
         os.replace(base / "latest", old)
     os.replace(latest_tmp, base / "latest")
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
+    """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole: a
+    reader (or an interrupt) sees the old folder or the new one, never a mix of files.
+    Folders left by an earlier interrupted run (``.<name>.partial-*``, ``.<name>.old-*``)
+    are swept first."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in [*folder.parent.glob(f".{folder.name}.partial-*"),
+                     *folder.parent.glob(f".{folder.name}.old-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    suffix = uuid.uuid4().hex[:8]
+    tmp = folder.parent / f".{folder.name}.partial-{suffix}"
+    tmp.mkdir()
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = folder.parent / f".{folder.name}.old-{suffix}"
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder

@@ -1,0 +1,68 @@
+"""The report folder is replaced whole: an interrupted rewrite leaves the old report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import analyzers.report as report
+from engine.backtest import BacktestSettings, realized_direction, run_symbol
+
+
+@pytest.fixture(scope="module")
+def results(sample_market):
+    settings = BacktestSettings(start=pd.Timestamp("2024-01-02"),
+                                end=pd.Timestamp("2024-06-28"), progress=False)
+    return [run_symbol(sample_market, symbol, settings) for symbol in ("SPY", "QQQ")]
+
+
+def _write(folder, results, sample_market, summary="run 1\n"):
+    return report.write_report(folder, results, summary, {"command": "backtest"},
+                               lambda r: realized_direction(sample_market.bars(r.symbol)["close"]))
+
+
+def test_an_interrupted_rewrite_leaves_the_previous_report_whole(results, sample_market,
+                                                                tmp_path, monkeypatch):
+    folder = tmp_path / "report"
+    written = _write(folder, results, sample_market)
+    assert all(path.exists() and path.is_relative_to(folder) for path in written)
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    real = report.write_symbol_report
+
+    def fail_on_the_second_symbol(result, target, realized):
+        out = real(result, target, realized)
+        if result.symbol == "QQQ":
+            raise KeyboardInterrupt  # as Ctrl-C while QQQ's plots were being written
+        return out
+
+    monkeypatch.setattr(report, "write_symbol_report", fail_on_the_second_symbol)
+    with pytest.raises(KeyboardInterrupt):
+        _write(folder, results, sample_market, summary="run 2\n")
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no partial folder left
+
+
+def test_a_rewrite_replaces_every_file_and_drops_stale_ones(results, sample_market, tmp_path):
+    folder = tmp_path / "report"
+    _write(folder, results, sample_market)
+    (folder / "SPY" / "stale.png").write_bytes(b"from an older run")
+    _write(folder, results[:1], sample_market, summary="run 2\n")
+    assert (folder / "summary.txt").read_text() == "run 2\n"
+    assert not (folder / "QQQ").exists() and not (folder / "SPY" / "stale.png").exists()
+
+
+def test_closed_trades_carry_their_size_and_the_exit_price_that_explains_their_pnl(results):
+    """backtrader zeroes a closed trade's size; trades.csv must not (issue 18)."""
+    trades = pd.concat([r.trades for r in results])
+    closed = trades[trades["status"] == "closed"]
+    assert len(closed) > 0
+    assert (closed["size"] > 0).all() and closed["exit_price"].notna().all()
+    sign = closed["side"].map({"long": 1.0, "short": -1.0})
+    pnl = sign * closed["size"] * (closed["exit_price"] - closed["entry_price"])
+    assert pnl.to_numpy() == pytest.approx(closed["pnl"].to_numpy())
+    bars = {r.symbol: r.bars for r in results}
+    for row in closed.itertuples():  # fills are at a bar's open: the price must be one
+        opens = bars[row.symbol]["open"]
+        assert opens.sub(row.exit_price).abs().min() < 1e-6
