@@ -70,7 +70,8 @@ def plot_training_history(history: dict, path: Path) -> Path:
     for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
         for name in (key, f"val_{key}"):
             if name in history:
-                ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name)
+                ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name,
+                        marker="o", markersize=3)  # one epoch still shows as a point
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.legend()

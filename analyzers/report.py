@@ -81,12 +81,22 @@ def write_tearsheets(result, folder: Path) -> list[Path]:
                 fig = _message_figure("No positions: the strategy held nothing in this window.")
             else:
                 fig = make()
+                if len(result.spreads.columns):
+                    _label_option_volume(fig)
             written.append(_save(fig, folder / name, dpi=70))
         stats = pf.timeseries.perf_stats(returns, factor_returns=benchmark, positions=positions,
                                          transactions=transactions if len(transactions) else None)
     stats.rename("value").to_csv(folder / "performance.csv")
     written.append(folder / "performance.csv")
     return written
+
+
+def _label_option_volume(fig) -> None:
+    """pyfolio labels traded volume as shares; in a spread run it counts option shares
+    (contracts x 100) too."""
+    for ax in fig.axes:
+        if ax.get_ylabel() == "Amount of shares traded":
+            ax.set_ylabel("shares + option contracts x 100 traded")
 
 
 def _message_figure(text: str):
@@ -128,7 +138,8 @@ def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
                              gridspec_kw={"height_ratios": [2, 1, 1]})
     price = result.bars["close"]
     axes[0].plot(price.index, price, color="black", lw=0.8)
-    axes[0].set_title(f"{result.symbol}: predicted signal (shaded) and price")
+    axes[0].set_ylabel("close")
+    fig.suptitle(f"{result.symbol}: predicted signal (shaded) and price")
     if column is None:
         axes[1].text(0.5, 0.5, "no direction line", ha="center")
     else:
@@ -139,7 +150,8 @@ def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
             axes[0].fill_between(price.index, price.min(), price.max(),
                                  where=(predicted == value).to_numpy(), color=color, alpha=0.15,
                                  step="mid", label=DIRECTION_LABELS[value])
-        axes[0].legend(loc="upper left", ncol=3)
+        # above the panel, so it never covers the price
+        axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)
         for ax, series, title in ((axes[1], predicted, "predicted direction (monthly share)"),
                                   (axes[2], realized.reindex(price.index),
                                    "realized direction (monthly share, next sessions)")):

@@ -13,6 +13,8 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from core.domain import REGIME_NAMES
+
 SPREAD_COLUMNS = ("id", "underlying", "kind", "status", "entry_date", "exit_date", "expiry",
                   "short_leg", "long_leg", "short_strike", "long_strike", "contracts",
                   "entry_credit", "exit_debit", "pnl", "commission", "max_loss", "days_held",
@@ -90,6 +92,9 @@ def summarize(spreads: pd.DataFrame, by: str) -> pd.DataFrame:
 def spread_summaries(spreads: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The tables of the report: by kind, by regime, by DTE bucket, by delta bucket."""
     frame = spreads.copy()
+    codes = frame["regime_at_entry"]
+    frame["regime_at_entry"] = codes.map(  # names, not codes (no regime line: n/a)
+        lambda code: REGIME_NAMES[int(code)] if pd.notna(code) else "n/a")
     frame["dte_bucket"] = pd.cut(frame["dte_at_entry"], [0, 14, 30, 45, 60, 400])
     frame["delta_bucket"] = pd.cut(frame["short_delta_at_entry"].abs(),
                                    [0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0])

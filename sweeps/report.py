@@ -106,7 +106,11 @@ def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
         grid = (part.assign(_row=rows).pivot_table(index="_row", columns=x, values="sharpe",
                                                    aggfunc="mean", dropna=False)
                 .reindex(index=order.get(y, ["all"]), columns=order[x]))
-        image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", aspect="auto")
+        values = grid.to_numpy(dtype=float)
+        finite = np.abs(values[np.isfinite(values)])
+        limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        # centred on zero: a negative Sharpe is red however the others compare
+        image = ax.imshow(values, cmap="RdYlGn", aspect="auto", vmin=-limit, vmax=limit)
         ax.set_xticks(range(grid.shape[1]), grid.columns)
         ax.set_yticks(range(grid.shape[0]), grid.index)
         ax.set_xlabel(x)
