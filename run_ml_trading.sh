@@ -18,8 +18,10 @@
 # Relative paths (--config, --report, ...) are read from the folder you run it in.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-if [ ! -x "$here/.venv/bin/python" ]; then
+# The Makefile's install stamp (not bin/python) says whether the install finished, so a
+# first run killed half-way is completed by the next one; when it is current this is instant.
+if [ ! -f "$here/.venv/.installed" ]; then
     echo "setting up $here/.venv (first run, about 1.5 minutes) ..." >&2
-    make -s -C "$here" install
 fi
+make -s -C "$here" install
 exec "$here/.venv/bin/python" "$here/run.py" ml-trading "$@"

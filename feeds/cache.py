@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.atomic import atomic_write_file
+from core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,45 @@ def default_cache_dir() -> Path:
     return Path(base) / "btml"
 
 
+#: a temporary file older than this was left by a killed process, not one still writing
+ORPHAN_AGE_SECONDS = 3600.0
+
+
+def sweep_orphans(folder: Path, older_than: float = ORPHAN_AGE_SECONDS) -> int:
+    """Delete ``.*.tmp`` files a killed writer left in ``folder``; returns how many."""
+    now, removed = time.time(), 0
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except OSError:  # another process swept or finished it first
+            continue
+    return removed
+
+
 class ParquetCache:
     """Frames stored under ``root`` by a key such as ``("sample", "v1", "SPY")``."""
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self._check_root()
+
+    def _check_root(self) -> None:
+        """Refuse a cache folder that can never work before any download or backtest
+        starts: a file, a device, a symlink loop, a folder that cannot be created or
+        written."""
+        hint = "choose another with --cache-dir or $BTML_CACHE_DIR"
+        try:
+            if self.root.exists() and not self.root.is_dir():
+                raise DataError(f"cache folder {self.root} is not a folder; {hint}")
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise DataError(f"cache folder {self.root} cannot be created ({reason}); "
+                            f"{hint}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise DataError(f"cache folder {self.root} is not writable; {hint}")
 
     def path_for(self, key: Sequence[str]) -> Path:
         """Readable file name from the key, with a short hash so distinct keys never collide."""
@@ -58,6 +94,8 @@ class ParquetCache:
     def save(self, key: Sequence[str], frame: pd.DataFrame) -> Path:
         """Write atomically: readers see the old file or the new one, never a partial one."""
         path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_orphans(path.parent)
         return atomic_write_file(path, lambda tmp: pq.write_table(pa.Table.from_pandas(frame), tmp))
 
     def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import feeds.cache as cache_module
+from core.errors import DataError
 from feeds.cache import ParquetCache, default_cache_dir
 from feeds.sample_market import SampleMarket
 
@@ -198,3 +203,49 @@ def test_sample_market_through_cache_matches_uncached(tmp_path, spy):
     pd.testing.assert_frame_equal(second, spy, check_freq=False)
     pd.testing.assert_frame_equal(first, spy, check_freq=False)
     assert second["true_regime"].dtype == spy["true_regime"].dtype
+
+
+# --- a cache folder that can never work is refused up front (issue 18) --------------------
+
+@pytest.mark.parametrize("make_root, message", [
+    (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "is not a folder"),
+    (lambda tmp: Path("/dev/null"), "is not a folder"),
+    (lambda tmp: _symlink_loop(tmp), "cannot be created"),
+])
+def test_an_impossible_cache_folder_is_a_clear_error(tmp_path, make_root, message):
+    root = make_root(tmp_path)
+    with pytest.raises(DataError, match=f"cache folder {re.escape(str(root))} {message}.*"
+                                        "--cache-dir"):
+        ParquetCache(root)
+
+
+def _symlink_loop(tmp: Path) -> Path:
+    (tmp / "a").symlink_to(tmp / "b")
+    (tmp / "b").symlink_to(tmp / "a")
+    return tmp / "a" / "cache"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_cache_folder_is_refused(tmp_path):
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o500)
+    try:
+        with pytest.raises(DataError, match="is not writable"):
+            ParquetCache(root)
+    finally:
+        root.chmod(0o700)
+
+
+def test_temporary_files_of_killed_writers_are_swept_on_the_next_save(tmp_path):
+    cache = ParquetCache(tmp_path)
+    key = ("sample", "SPY")
+    folder = cache.path_for(key).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    orphan, fresh = folder / ".x.parquet.abc.tmp", folder / ".y.parquet.def.tmp"
+    orphan.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 2 * 3600
+    os.utime(orphan, (old, old))
+    cache.save(key, pd.DataFrame({"a": [1.0]}))
+    assert not orphan.exists() and fresh.exists()  # a live writer's file is left alone
