@@ -70,12 +70,28 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+#: words that make a flag look like it carries a secret, whatever its spelling
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
+def _looks_like_key_flag(name: str) -> bool:
+    """``--polygon-key``, ``--polygon_key``, ``--apikey``, ``--UW-TOKEN``, ...: a misspelt
+    key flag must be refused as firmly as the real spelling, because argparse would echo
+    its value in an "unrecognized arguments" error."""
+    if not name.startswith("-"):
+        return False
+    words = name.lstrip("-").lower().replace("_", "-")
+    return words in {f.lstrip("-") for f in KEY_FLAGS} or any(
+        words.endswith(word) or words.replace("-", "").endswith(word) for word in _SECRET_WORDS)
+
+
 def key_flag_in(argv: Sequence[str]) -> str | None:
-    """The refused key flag ``argv`` carries (``--polygon-key`` or ``--polygon-key=...``),
-    or None. Only the flag name is returned, never its value."""
+    """The refused key flag ``argv`` carries (``--polygon-key`` or ``--polygon-key=...``,
+    or a near miss such as ``--polygon_key``, ``--apikey``), or None. Only the flag name is
+    returned, never its value."""
     for arg in argv:
         name = arg.split("=", 1)[0]
-        if name in KEY_FLAGS:
+        if _looks_like_key_flag(name):
             return name
     return None
 

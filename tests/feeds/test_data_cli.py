@@ -102,6 +102,11 @@ def test_fetch_without_a_key_says_where_keys_go(monkeypatch, tmp_path, capsys):
     ["data", "fetch", "--uw-key=pk-LEAKME-1234", "--symbols", "SPY"],
     ["--unusual-whales-key", "pk-LEAKME-1234", "backtest"],
     ["backtest", "--api-key=pk-LEAKME-1234"],
+    # near misses, which argparse would echo as unrecognized arguments (issue 18)
+    ["backtest", "--polygon_key=pk-LEAKME-1234"],
+    ["backtest", "--apikey", "pk-LEAKME-1234"],
+    ["ml-trading", "--UW-Token", "pk-LEAKME-1234"],
+    ["data", "fetch", "--massive-api-key", "pk-LEAKME-1234"],
 ])
 def test_key_flags_are_refused_without_echoing_the_value(argv, capsys):
     with pytest.raises(SystemExit) as info:
