@@ -9,6 +9,7 @@ from feeds.base import MarketSource
 from feeds.bundled import ALIASES, BundledMarket
 from feeds.cache import ParquetCache
 from feeds.csv_source import CsvMarket
+from feeds.sample_market import SYMBOLS as SAMPLE_SYMBOLS
 from feeds.sample_market import SampleMarket
 
 SOURCE_NAMES = ("auto", "bundled", "sample", "csv", "polygon")
@@ -21,6 +22,15 @@ def resolve_auto(symbols: list[str]) -> tuple[str, str]:
     missing = [s for s in symbols if s.upper() not in bundled]
     if not missing:
         return "bundled", "real index data shipped with arch covers every symbol"
+    sample = {profile.symbol for profile in SAMPLE_SYMBOLS}
+    nowhere = [s for s in symbols if s.upper() not in sample]
+    if nowhere:
+        parts = [f"{s} is in neither" if s.upper() not in bundled else
+                 f"{s} is only in the bundled real data" for s in nowhere]
+        raise DataError(
+            "--source auto picks one source for every symbol and none has them all: "
+            f"{'; '.join(parts)} (bundled: SP500, NASDAQ; sample market: "
+            f"{', '.join(sorted(sample))}); run them separately or pick --source")
     return "sample", (f"{', '.join(missing)} not in the bundled real data (SP500, NASDAQ): "
                       "using the simulated sample market")
 

@@ -67,3 +67,10 @@ def test_polygon_without_key_raises(monkeypatch):
 def test_unknown_source_raises(name):
     with pytest.raises(DataError, match="unknown source"):
         make_source(name)
+
+
+def test_auto_explains_when_no_one_source_has_every_symbol():
+    """Not "unknown symbol 'SP500' for source 'sample'" (issue 18)."""
+    with pytest.raises(DataError, match=r"--source auto picks one source .* SP500 is only in "
+                                        r"the bundled real data; FOO is in neither"):
+        resolve_auto(["SPY", "SP500", "FOO"])
