@@ -26,7 +26,7 @@ def test_auto_picks_sample_for_spy():
 
 
 def test_auto_names_only_the_missing_symbols():
-    name, reason = resolve_auto(["SP500", "AAPL", "TSLA"])
+    name, reason = resolve_auto(["AAPL", "TSLA"])
     assert name == "sample"
     named = {part.strip() for part in reason.split(" not in ")[0].split(",")}
     assert named == {"AAPL", "TSLA"}
