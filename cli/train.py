@@ -152,7 +152,7 @@ def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
     sessions; training windows per ``--window`` / ``--train-years``."""
     from core.domain import TRADING_DAYS
     from core.errors import DataError
-    from models.walk_forward import make_folds, refit_folds
+    from models.folds import make_folds, refit_folds
 
     if args.train_years <= 0:
         raise DataError(f"--train-years must be positive, got {args.train_years}")

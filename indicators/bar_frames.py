@@ -7,16 +7,13 @@ import numpy as np
 import pandas as pd
 
 
-def data_columns(data, columns=None) -> list[str]:
-    """The ``columns`` this feed has as lines (default: the strategy model's inputs,
-    imported here so that importing an indicator does not load that model's libraries)."""
-    if columns is None:
-        from models.strategy_model import INPUT_COLUMNS as columns
+def data_columns(data, columns) -> list[str]:
+    """The ``columns`` this feed has as lines."""
     aliases = set(data.lines.getlinealiases())
     return [c for c in columns if c in aliases]
 
 
-def bars_until(data, end: int, columns=None) -> pd.DataFrame:
+def bars_until(data, end: int, columns) -> pd.DataFrame:
     """Bars 0..end-1 of a preloaded feed (``once`` mode) as a DataFrame by session date."""
     index = pd.DatetimeIndex([bt.num2date(x) for x in data.datetime.array[:end]]).normalize()
     values = {c: np.asarray(getattr(data.lines, c).array[:end], dtype=float)
@@ -24,7 +21,7 @@ def bars_until(data, end: int, columns=None) -> pd.DataFrame:
     return pd.DataFrame(values, index=index)
 
 
-def current_bar(data, columns=None) -> tuple[pd.Timestamp, dict]:
+def current_bar(data, columns) -> tuple[pd.Timestamp, dict]:
     """The feed's bar at [0] (``next`` mode): its date and column values."""
     day = pd.Timestamp(data.datetime.date(0))
     return day, {c: float(getattr(data.lines, c)[0]) for c in data_columns(data, columns)}

@@ -9,7 +9,7 @@ meta-model fitted on their out-of-fold probabilities -> BUY / SELL / NEUTRAL + c
 2. purged walk-forward: the bars after an initial training block (``min_train_fraction``)
    are cut into ``n_folds`` consecutive blocks by bar position; for each block every member
    is trained on the samples before it whose label was known ``embargo`` bars before the
-   block starts (``purge_and_embargo``) and predicts the block: out-of-fold probabilities;
+   block starts (``models.folds``) and predicts the block: out-of-fold probabilities;
 3. the meta-model of block k is fitted on the out-of-fold probabilities of blocks < k (again
    purged) and predicts block k, so the evaluation table (every member, both meta-models,
    majority-class and always-BUY baselines over the blocks >= 2) is out of sample throughout;
@@ -23,7 +23,6 @@ meta-model fitted on their out-of-fold probabilities -> BUY / SELL / NEUTRAL + c
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -48,16 +47,28 @@ from models.direction_members import (
     RandomForestMember,
     XGBoostMember,
 )
-from models.features import LOOKBACK, check_finite
+from models.features import LOOKBACK, BarWindow, check_finite
+from models.folds import block_bounds, known_before
 from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
-from models.triple_barrier import BUY, SELL, purge_and_embargo, triple_barrier_labels
+from models.store import (
+    METADATA_FILE,
+    check_features,
+    described_training,
+    library_versions,
+    pickle_to,
+    read_metadata,
+    require_files,
+    unpickle,
+    write_metadata,
+)
+from models.triple_barrier import BUY, SELL, triple_barrier_labels
 
 DIRECTION_NAMES = ("SELL", "NEUTRAL", "BUY")  # class 0, 1, 2; direction = class - 1
 PROBA_COLUMNS = ("p_sell", "p_neutral", "p_buy")
 OUTPUT_COLUMNS = ("direction", "confidence", *PROBA_COLUMNS)
 METRIC_COLUMNS = ("n", "accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
                   "sell_hit_rate", "buy_calls", "sell_calls")
-MODEL_FILE, METADATA_FILE = "direction_model.pkl", "metadata.json"
+MODEL_FILE = "direction_model.pkl"
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,9 @@ class DirectionModel:
     ``importance_`` (XGBoost gain, descending), ``fit_info_``.
     """
 
+    #: what ``predict_frame`` and ``stream`` give per bar
+    output_columns = OUTPUT_COLUMNS
+
     def __init__(self, config: DirectionConfig | None = None):
         self.config = config or DirectionConfig()
 
@@ -208,6 +222,12 @@ class DirectionModel:
         """The last session whose bars (labels included) went into training."""
         self._check_fitted()
         return self.fit_info_["train_end"]
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The bar columns the fitted feature set reads."""
+        self._check_fitted()
+        return tuple(self.input_columns_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "meta_"):
@@ -306,8 +326,7 @@ class DirectionModel:
         members = {name: self._make_member(name) for name in names}
         trained = []
         for k, (lo, hi) in enumerate(folds, start=1):
-            train = rows[(rows < lo) & purge_and_embargo(rows, end_row[rows], lo, hi,
-                                                         cfg.embargo)]
+            train = rows[known_before(rows, end_row[rows], lo, cfg.embargo)]
             test = rows[(rows >= lo) & (rows <= hi)]
             fold_of[test] = k
             trained.append({"n_train": int(len(train)),
@@ -324,7 +343,7 @@ class DirectionModel:
         meta_oof = {name: np.full((T, 3), np.nan) for name in META_MODELS}
         for k, (lo, _) in enumerate(folds[1:], start=2):
             past = rows[(fold_of[rows] >= 1) & (fold_of[rows] < k)
-                        & (end_row[rows] < lo - cfg.embargo)]
+                        & known_before(rows, end_row[rows], lo, cfg.embargo)]
             test = rows[fold_of[rows] == k]
             if len(past) < 10 or not len(test):
                 continue
@@ -351,8 +370,8 @@ class DirectionModel:
         if len(rows) < 2 * cfg.n_folds:
             raise DataError(f"{message} (need at least {need} before the walk-forward blocks)")
         lo = rows[0] + int(np.ceil(cfg.min_train_fraction * (T - rows[0])))
-        bounds = np.linspace(lo, T, cfg.n_folds + 1).round().astype(int)
-        first = rows[(rows < lo) & (end_row[rows] < lo - cfg.embargo)]
+        bounds = block_bounds(lo, T, cfg.n_folds)
+        first = rows[known_before(rows, end_row[rows], lo, cfg.embargo)]
         if len(first) < need:
             raise DataError(f"{message}; the first training block has {len(first)} (need "
                             f"{need}; {1 - cfg.min_train_fraction:.0%} of the bars are held "
@@ -437,9 +456,8 @@ class DirectionModel:
         self._check_fitted()
         info = self.fit_info_
         return {
-            "training_window": {"start": f"{info['train_start']:%Y-%m-%d}",
-                                "end": f"{info['train_end']:%Y-%m-%d}"},
-            "features": list(self.feature_names_), "feature_groups": list(self.groups_),
+            **described_training(info["train_start"], info["train_end"], self.feature_names_,
+                                 self.groups_),
             "input_columns": list(self.input_columns_), "members": list(self.members_),
             "meta": self.config.meta, "config": asdict(self.config),
             "samples": {k: v for k, v in info.items() if k not in ("train_start", "train_end",
@@ -451,29 +469,23 @@ class DirectionModel:
     def save(self, directory: Path | str) -> None:
         """Write ``direction_model.pkl`` (everything but the keras networks),
         ``<member>.keras`` per sequence member and ``metadata.json`` into ``directory``."""
-        from models.store import library_versions
-
+        meta = self.metadata() | {"libraries": library_versions(("xgboost-cpu",))}
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for name, member in self.members_.items():
             if member.kind == SEQUENCE:
                 member.model_.save(directory / f"{name}.keras")
-        with open(directory / MODEL_FILE, "wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        meta = self.metadata() | {"libraries": library_versions() | _xgboost_version()}
-        (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        pickle_to(self, directory / MODEL_FILE)
+        write_metadata(directory, meta)
 
     @classmethod
     def load(cls, directory: Path | str) -> DirectionModel:
         """A model written by ``save``; DataError if files are missing or disagree."""
         import keras
 
-        directory = Path(directory)
-        if not (directory / MODEL_FILE).exists() or not (directory / METADATA_FILE).exists():
-            raise DataError(f"no direction model in {directory} (needs {MODEL_FILE} and "
-                            f"{METADATA_FILE}; train one with the ml-trading command)")
-        with open(directory / MODEL_FILE, "rb") as fh:
-            model = pickle.load(fh)
+        directory = require_files(directory, (MODEL_FILE, METADATA_FILE),
+                                  hint="train one with the ml-trading command")
+        model = unpickle(directory / MODEL_FILE)
         for name, member in model.members_.items():
             if member.kind == SEQUENCE:
                 path = directory / f"{name}.keras"
@@ -481,21 +493,9 @@ class DirectionModel:
                     raise DataError(f"direction model in {directory} lacks {path.name}")
                 member.model_ = keras.models.load_model(path)
                 member._infer = None
-        model.metadata_ = json.loads((directory / METADATA_FILE).read_text())
-        if model.metadata_.get("features") != list(model.feature_names_):
-            raise DataError(f"{directory}: metadata lists the features "
-                            f"{', '.join(model.metadata_.get('features') or [])} but the model "
-                            f"was trained on {', '.join(model.feature_names_)}")
+        model.metadata_ = read_metadata(directory)
+        check_features(directory, model.metadata_, model.feature_names_)
         return model
-
-
-def _xgboost_version() -> dict:
-    from importlib.metadata import version
-
-    try:
-        return {"xgboost-cpu": version("xgboost-cpu")}
-    except Exception:  # noqa: BLE001 - not recorded when absent
-        return {}
 
 
 class DirectionStream:
@@ -504,18 +504,14 @@ class DirectionStream:
 
     def __init__(self, model: DirectionModel):
         self.model = model
-        self.bars: deque = deque(maxlen=LOOKBACK)
-        self.dates: deque = deque(maxlen=LOOKBACK)
+        self.bars = BarWindow(model.input_columns_)
         self.rows: deque = deque(maxlen=model.sequence_length)
 
     def update(self, date, bar) -> np.ndarray:
-        self.dates.append(pd.Timestamp(date))
-        self.bars.append({c: float(bar[c]) for c in self.model.input_columns_ if c in bar})
         out = np.full(len(OUTPUT_COLUMNS), np.nan)
-        if len(self.bars) < LOOKBACK:
+        if not self.bars.append(date, bar):
             return out
-        frame = pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))
-        self.rows.append(self.model._features(frame)[-1])
+        self.rows.append(self.model._features(self.bars.frame())[-1])
         if len(self.rows) < self.model.sequence_length:
             return out
         L = self.model.sequence_length

@@ -24,6 +24,8 @@ Groups (a group is used when the bars have its columns with data):
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
@@ -52,6 +54,10 @@ GROUP_INPUTS: dict[str, tuple[str, ...]] = {
     "flow": ("unusual_score", "dark_pool_ratio"),
     "calendar": ("cpi_release", "consumer_confidence_release"),
 }
+#: every bar column a feature group may read (OHLCV and, when present, the extra feed lines)
+INPUT_COLUMNS = ("open", "high", "low", "close", "volume", "atm_iv", "call_iv", "put_iv",
+                 "put_call_ratio", "option_volume_ratio", "open_interest", "unusual_score",
+                 "dark_pool_ratio", "cpi_release", "consumer_confidence_release")
 #: what the regime classifier reads, in order of preference: the ones the bars have (at
 #: least the return and volatility, which every source has)
 HMM_FEATURES = ("ret_10", "vol_10", "volume_ratio_10", "put_call_ratio_10",
@@ -208,3 +214,23 @@ def groups_for(names) -> tuple[str, ...]:
     """The feature groups that produce ``names`` (always including price)."""
     wanted = {g for g, cols in GROUPS.items() if any(n in cols for n in names)} | {"price"}
     return tuple(g for g in GROUPS if g in wanted)
+
+
+class BarWindow:
+    """The last ``size`` bars fed one at a time (a dict or Series of bar columns each), as
+    the frame a model's stream computes the newest bar's features from: features at t read
+    bars t - LOOKBACK + 1 .. t only, so this tail gives the batch's numbers."""
+
+    def __init__(self, columns: tuple[str, ...], size: int = LOOKBACK):
+        self.columns = tuple(columns)
+        self.bars: deque = deque(maxlen=size)
+        self.dates: deque = deque(maxlen=size)
+
+    def append(self, date, bar) -> bool:
+        """Add one bar; whether the window is full."""
+        self.dates.append(pd.Timestamp(date))
+        self.bars.append({c: float(bar[c]) for c in self.columns if c in bar})
+        return len(self.bars) == self.bars.maxlen
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))

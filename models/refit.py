@@ -8,31 +8,39 @@ the same first bar; ``"rolling"`` on a fixed number of sessions before the segme
 HMM of every segment is fitted on its long history, from one first bar for all segments,
 up to the segment's last training bar.
 
-``RefitModel`` behaves like one model for ``indicators.StrategySignal`` and ``engine.backtest``:
-``predict_proba(bars)`` takes each bar's scores from the model of that bar's segment (bars
+``RefitModel`` is a ``models.contract.SignalModel`` like the models it holds, so
+``indicators.StrategySignal``, ``engine.backtest`` and the store treat it as one model:
+``predict_proba(bars)`` (``predict_frame``) takes each bar's scores from the model of that bar's segment (bars
 before the first segment from the first model), ``stream()`` switches models at segment
 boundaries with the same numbers as the batch, ``trained_until`` is the first model's (the
 backtest refuses it unless it ends before the start) and ``warmup_bars`` the largest.
 Every segment model scores a series from its first bar, as a single model would, so its
-regime filter and features agree with the batch exactly.
+regime filter and features agree with the batch exactly. ``save`` writes each segment's
+model into ``segment_<k>/`` and the folds into ``metadata.json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from core.errors import DataError
-from models.strategy_model import PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
-from models.walk_forward import Fold, training_slice
+from models.folds import Fold, training_slice
+from models.store import library_versions, read_metadata, write_metadata
+from models.strategy_model import INPUT_COLUMNS, PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
 
 
 class RefitModel:
     """Fitted models per segment; segment k scores bars from ``starts[k]`` until
     ``starts[k + 1]``."""
+
+    output_columns = PROBA_COLUMNS + REGIME_COLUMNS
+    input_columns = INPUT_COLUMNS
 
     def __init__(self, models: list[StrategyModel], folds: list[Fold]):
         if not models or len(models) != len(folds):
@@ -66,10 +74,17 @@ class RefitModel:
         positions = np.searchsorted(self.starts, pd.DatetimeIndex(dates), side="right") - 1
         return np.maximum(positions, 0)
 
+    def fit(self, bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
+            hmm_bars: pd.DataFrame | None = None, progress: bool = False,
+            warmup: int | None = None) -> RefitModel:
+        """Fit every segment's model again on the same folds (``fit_refit_model``)."""
+        self.models = fit_refit_model(bars, labels, make_model, self.folds, hmm_bars,
+                                      progress, warmup).models
+        return self
+
     def predict_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Each bar's class and regime probabilities from the model of its segment."""
-        out = pd.DataFrame(np.nan, index=bars.index,
-                           columns=list(PROBA_COLUMNS) + list(REGIME_COLUMNS))
+        out = pd.DataFrame(np.nan, index=bars.index, columns=list(self.output_columns))
         segment = self.segment_of(bars.index)
         for k in np.unique(segment):
             rows = np.flatnonzero(segment == k)  # consecutive: dates are sorted
@@ -77,9 +92,36 @@ class RefitModel:
             out.iloc[rows] = scores.iloc[rows].to_numpy()
         return out
 
+    def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """``predict_proba``: the batch path of the ``SignalModel`` contract."""
+        return self.predict_proba(bars)
+
     def stream(self) -> RefitStream:
         self._check_fitted()
         return RefitStream(self)
+
+    def save(self, directory: Path | str) -> None:
+        """Each segment's model in ``segment_<k>/`` (k from 1), the folds and the first
+        model's training window in ``metadata.json``."""
+        directory = Path(directory)
+        for fold, model in zip(self.folds, self.models, strict=True):
+            model.save(directory / f"segment_{fold.number}")
+        first = read_metadata(directory / f"segment_{self.folds[0].number}")
+        write_metadata(directory, {
+            "training_window": first["training_window"], "features": first["features"],
+            "folds": [{k: f"{v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else v
+                       for k, v in asdict(fold).items()} for fold in self.folds],
+            "libraries": library_versions()})
+
+    @classmethod
+    def load(cls, directory: Path | str) -> RefitModel:
+        """A refit model written by ``save``."""
+        meta = read_metadata(directory)
+        folds = [Fold(f["number"], *(pd.Timestamp(f[k]) for k in ("train_start", "train_end",
+                                                                  "test_start", "test_end")))
+                 for f in meta["folds"]]
+        return cls([StrategyModel.load(Path(directory) / f"segment_{f.number}") for f in folds],
+                   folds)
 
 
 class RefitStream:

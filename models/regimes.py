@@ -20,11 +20,18 @@ low-volatility uptrend, the next consolidation, and the liveliest the momentum u
 (seed 000: "medium volatility with strong upward momentum"). Volatility orders the calm
 states because it is measured far more precisely than a mean return over a few years. The rule reads what a state does, not its arbitrary index, so names are
 stable across refits.
+
+As a ``models.contract.SignalModel`` (what ``indicators.regime.RegimeIndicator`` wraps), the
+classifier scores bars: ``predict_frame(bars)`` builds the features it was fitted on and
+gives ``regime`` (index of the most probable named state) and ``p_<name>`` per bar, the
+filter starting at the first bar with features; ``stream()`` gives the same bar by bar;
+``save`` / ``load`` read and write ``hmm_model.pkl``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +40,16 @@ from sklearn.preprocessing import StandardScaler
 
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
-from models.features import HMM_FEATURES, check_finite
+from models.features import (
+    HMM_FEATURES,
+    INPUT_COLUMNS,
+    LOOKBACK,
+    BarWindow,
+    build_features,
+    check_finite,
+    groups_for,
+)
+from models.store import pickle_to, require_files, unpickle
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,8 @@ HMM_CONFIG = {k: v for k, v in asdict(HMMConfig()).items() if k in
 
 #: minimum bars to fit: a few per covariance parameter
 MIN_FIT_BARS = 120
+#: the file of a store folder that holds the classifier
+HMM_FILE = "hmm_model.pkl"
 
 
 class MarketStateClassifier:
@@ -69,6 +87,13 @@ class MarketStateClassifier:
     Learned attributes: ``scaler_``, ``hmm_``, ``state_names_`` (name of each HMM state),
     ``order_`` (HMM state index of each name in ``REGIME_NAMES`` order), ``state_stats_``.
     """
+
+    #: what ``predict_frame`` and ``stream`` give per bar
+    output_columns = ("regime", *(f"p_{name}" for name in REGIME_NAMES))
+    #: bar columns the features may read (those a feed has)
+    input_columns = INPUT_COLUMNS
+    #: bars before the first with features (and so with a regime)
+    warmup_bars = LOOKBACK - 1
 
     def __init__(self, config: HMMConfig | None = None, **overrides):
         self.config = HMMConfig(**{**asdict(config or HMMConfig()), **overrides})
@@ -100,6 +125,7 @@ class MarketStateClassifier:
         self.order_ = np.array([self.state_names_.index(n) for n in REGIME_NAMES])
         self.n_features_in_ = X.shape[1]
         self.training_log_likelihood_ = float(self.hmm_.score(Z))
+        self.trained_until_ = features.index[-1]
         return self
 
     def _best_of_restarts(self, Z: np.ndarray) -> GaussianHMM:
@@ -138,6 +164,13 @@ class MarketStateClassifier:
     def _check_fitted(self) -> None:
         if not hasattr(self, "hmm_"):
             raise RuntimeError("MarketStateClassifier is not fitted: call fit(features) first")
+
+    @property
+    def trained_until(self) -> pd.Timestamp:
+        """The last bar of the training features (NaT for a classifier stored before the
+        date was kept)."""
+        self._check_fitted()
+        return getattr(self, "trained_until_", pd.NaT)
 
     def log_emission(self, z: np.ndarray) -> np.ndarray:
         """log p(z | state) for one standardized row ``z`` (F,), per state (K,)."""
@@ -180,6 +213,34 @@ class MarketStateClassifier:
         """Most probable named state per bar (index into REGIME_NAMES), causal."""
         probs = self.filtered_state_probabilities(features)
         return pd.Series(probs.to_numpy().argmax(axis=1), index=features.index, name="regime")
+
+    def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """``regime`` and ``p_<name>`` per bar of ``bars`` (NaN for the first
+        ``warmup_bars``), the filter starting at the first bar with features."""
+        self._check_fitted()
+        out = np.full((len(bars), len(self.output_columns)), np.nan)
+        if len(bars) > self.warmup_bars:
+            feats = build_features(bars, groups_for(self.features_)).iloc[self.warmup_bars:]
+            probs = self.filtered_state_probabilities(feats).to_numpy()
+            out[self.warmup_bars:, 0] = probs.argmax(axis=1)
+            out[self.warmup_bars:, 1:] = probs
+        return pd.DataFrame(out, index=bars.index, columns=list(self.output_columns))
+
+    def stream(self) -> RegimeStream:
+        """Bar-by-bar scoring with the same numbers as ``predict_frame``."""
+        return RegimeStream(self)
+
+    def save(self, directory: Path | str) -> None:
+        """Write ``hmm_model.pkl`` into ``directory``."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        pickle_to(self, directory / HMM_FILE)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> MarketStateClassifier:
+        """The classifier of a folder written by ``save`` (a store folder)."""
+        return unpickle(require_files(directory, (HMM_FILE,)) / HMM_FILE)
 
     def smoothed_state_probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
         """hmmlearn's forward-backward probabilities: they read the future, for comparison
@@ -229,3 +290,20 @@ class RegimeFilter:
         z = self.classifier.standardize(frame)[-1]
         self.alpha = self.classifier.step(self.alpha, z)
         return self.alpha[self.classifier.order_]
+
+
+class RegimeStream:
+    """Bars one at a time -> the row ``MarketStateClassifier.predict_frame`` gives that bar:
+    features from the last LOOKBACK bars, then one step of the forward recursion."""
+
+    def __init__(self, classifier: MarketStateClassifier):
+        self.filter = RegimeFilter(classifier)
+        self.groups = groups_for(classifier.features_)
+        self.bars = BarWindow(classifier.input_columns)
+
+    def update(self, date, bar) -> np.ndarray:
+        out = np.full(len(MarketStateClassifier.output_columns), np.nan)
+        if self.bars.append(date, bar):
+            probs = self.filter.update(build_features(self.bars.frame(), self.groups).iloc[[-1]])
+            out[0], out[1:] = np.argmax(probs), probs
+        return out

@@ -1,13 +1,27 @@
-"""The model store of seed 000: ``Trained_Models/<mode>/<SYMBOL>/<timestamp>/`` and ``latest/``.
+"""The model store: ``Trained_Models/<mode>/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>/`` and ``latest/``,
+for any ``models.contract.SignalModel``.
 
-Each folder holds ``model.keras`` (the LSTM network), ``lstm_scaler.pkl`` (the scaler fitted
-on training rows only), ``hmm_model.pkl`` (the regime classifier), ``strategy_model.pkl``
-(the pipeline around them, without the network) and ``metadata.json``: training window,
-features, configs, metrics, library versions and a hash of the training data. ``latest/``
-is a copy of the newest run, replaced atomically (written beside it, then renamed).
+A model writes and reads its own files (``save(directory)`` / ``load(directory)``); the
+store owns what is the same for every model: the folder of a mode and symbol, a new
+timestamped folder published with ``latest/`` as one atomic swap (``core.atomic``), the
+store's keys in ``metadata.json`` (symbol, mode, saved_at first; the data hash and the
+caller's keys such as the source last, around the model's own), resolving ``latest`` or a
+timestamp name, and refusing a model whose training window reaches the backtest.
 
-``load_hmm_model(dir)`` and ``load_lstm_model(dir, return_lstm_instance=True)`` are the
-seed's loaders; ``load_strategy_model(dir)`` gives the whole pipeline back.
+What the folders hold (the models' ``save`` docstrings say more):
+
+* seed 000, ``<mode>`` ``lstm_poc`` (or the run's label): ``model.keras`` (the LSTM
+  network), ``lstm_scaler.pkl`` (the scaler fitted on training rows only),
+  ``hmm_model.pkl`` (the regime classifier), ``strategy_model.pkl`` (the pipeline around
+  them, without the network), ``metadata.json`` (training window, features, configs,
+  sample counts, library versions, data hash);
+* seed 003, ``<mode>`` ``direction``: ``direction_model.pkl``, ``lstm.keras`` /
+  ``gru.keras`` / ``tcn.keras`` for the sequence members, and ``metadata.json`` (training
+  window, features, config, walk-forward evaluation, XGBoost importance, library versions,
+  data hash).
+
+``load_hmm_model(dir)`` and ``load_lstm_model(dir, return_lstm_instance=True)`` are seed
+000's loaders; ``load_strategy_model(dir)`` gives its whole pipeline back.
 """
 
 from __future__ import annotations
@@ -16,7 +30,6 @@ import datetime as dt
 import hashlib
 import json
 import pickle
-from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,9 +39,10 @@ from core.atomic import publish_folder
 from core.errors import DataError
 
 DEFAULT_ROOT = Path("Trained_Models")
-FILES = ("model.keras", "lstm_scaler.pkl", "hmm_model.pkl", "strategy_model.pkl",
-         "metadata.json")
+METADATA_FILE = "metadata.json"
 LIBRARIES = ("tensorflow-cpu", "keras", "hmmlearn", "scikit-learn", "numpy", "pandas")
+#: what a missing seed-000 folder's error suggests
+TRAIN_HINT = "train one with `python run.py train --symbol SYMBOL --save`"
 
 
 def data_hash(bars: pd.DataFrame) -> str:
@@ -38,9 +52,10 @@ def data_hash(bars: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Installed versions of the model libraries (and of ``extra`` distributions)."""
     out = {}
-    for name in LIBRARIES:
+    for name in LIBRARIES + tuple(extra):
         try:
             out[name] = version(name)
         except Exception:  # noqa: BLE001 - a missing distribution is simply not recorded
@@ -48,59 +63,18 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def save_models(model, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
-                symbol: str = "SPY", metadata: dict | None = None,
-                training_bars: pd.DataFrame | None = None,
-                stamp: dt.datetime | None = None) -> Path:
-    """Save a fitted ``StrategyModel`` to a new timestamped folder and refresh ``latest/``.
-    Returns the timestamped folder."""
-    model._check_fitted()
-    stamp = stamp or dt.datetime.now()
-
-    def write(tmp: Path) -> None:
-        model.lstm_.model_.save(tmp / "model.keras")
-        _pickle(model.scaler_, tmp / "lstm_scaler.pkl")
-        _pickle(model.hmm_, tmp / "hmm_model.pkl")
-        _pickle(model, tmp / "strategy_model.pkl")
-        report = model.report_
-        meta = {
-            "symbol": symbol.upper(), "mode": mode, "saved_at": stamp.isoformat(),
-            "training_window": {"start": f"{report.train_start:%Y-%m-%d}",
-                                "end": f"{report.train_end:%Y-%m-%d}"},
-            "features": list(model.feature_names_), "feature_groups": list(model.groups_),
-            "lstm_config": _jsonable(asdict(model.lstm_config)),
-            "hmm_config": _jsonable(asdict(model.hmm_config)),
-            "hmm_features": list(model.hmm_.features_),
-            "regime_names": list(model.hmm_.state_names_),
-            "samples": {"train": report.n_train, "validation": report.n_validation,
-                        "purged": report.n_purged, "class_counts": report.class_counts},
-            "libraries": library_versions(),
-            "data_hash": data_hash(training_bars) if training_bars is not None else None,
-            **(metadata or {}),
-        }
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
-
-    return publish_folder(Path(root) / mode / symbol.upper(), write, stamp)
+# ---------------------------------------------------------------------- folders and files
+def model_dir(mode: str, symbol: str, root: Path | str = DEFAULT_ROOT) -> Path:
+    """The store folder of one mode's models of one symbol."""
+    return Path(root) / mode / symbol.upper()
 
 
-def _pickle(obj, path: Path) -> None:
-    with open(path, "wb") as fh:
-        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _check_dir(model_dir: Path | str, needs: tuple[str, ...]) -> Path:
+def require_files(model_dir: Path | str, needs: tuple[str, ...],
+                  hint: str = TRAIN_HINT) -> Path:
+    """The folder, if it exists and holds ``needs``; DataError naming what lacks."""
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise DataError(f"no model folder at {folder} (train one with "
-                        "`python run.py train --symbol SYMBOL --save`)")
+        raise DataError(f"no model folder at {folder} ({hint})")
     missing = [f for f in needs if not (folder / f).exists()]
     if missing:
         raise DataError(f"model folder {folder} lacks {', '.join(missing)}")
@@ -108,48 +82,87 @@ def _check_dir(model_dir: Path | str, needs: tuple[str, ...]) -> Path:
 
 
 def read_metadata(model_dir: Path | str) -> dict:
-    folder = _check_dir(model_dir, ("metadata.json",))
-    return json.loads((folder / "metadata.json").read_text())
+    folder = require_files(model_dir, (METADATA_FILE,))
+    return json.loads((folder / METADATA_FILE).read_text())
 
 
-def load_hmm_model(model_dir: Path | str):
-    """The fitted ``MarketStateClassifier`` of a store folder."""
-    folder = _check_dir(model_dir, ("hmm_model.pkl",))
-    with open(folder / "hmm_model.pkl", "rb") as fh:
+def write_metadata(folder: Path, metadata: dict) -> None:
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
+
+
+def described_training(start: pd.Timestamp, end: pd.Timestamp, features, groups) -> dict:
+    """The keys every model's metadata.json opens with: training window and features."""
+    return {"training_window": {"start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}"},
+            "features": list(features), "feature_groups": list(groups)}
+
+
+def check_features(folder: Path, metadata: dict, features) -> None:
+    """Refuse a folder whose metadata.json lists other features than its model has."""
+    if metadata.get("features") != list(features):
+        raise DataError(f"{folder}: metadata lists the features "
+                        f"{', '.join(metadata.get('features') or [])} but the model "
+                        f"was trained on {', '.join(features)}")
+
+
+def pickle_to(obj, path: Path) -> None:
+    with open(path, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpickle(path: Path):
+    with open(path, "rb") as fh:
         return pickle.load(fh)
 
 
-def load_strategy_model(model_dir: Path | str):
-    """The whole fitted ``StrategyModel`` (pipeline, scaler, HMM and LSTM network)."""
-    import keras
-
-    folder = _check_dir(model_dir, FILES)
-    with open(folder / "strategy_model.pkl", "rb") as fh:
-        model = pickle.load(fh)
-    model.lstm_.model_ = keras.models.load_model(folder / "model.keras")
-    model.lstm_._infer = None
-    model.metadata_ = read_metadata(folder)
-    if list(model.feature_names_) != model.metadata_["features"]:
-        raise DataError(f"{folder}: metadata and model disagree on the features")
-    return model
+def jsonable(value):
+    """Tuples as lists, recursively (what ``json`` would write them as)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [jsonable(v) for v in value]
+    return value
 
 
-def load_lstm_model(model_dir: Path | str, return_lstm_instance: bool = True):
-    """Seed 000's loader: ``(LSTMModel, scaler)`` with ``return_lstm_instance``, else the
-    bare keras model and the scaler."""
-    model = load_strategy_model(model_dir)
-    if return_lstm_instance:
-        return model.lstm_, model.scaler_
-    return model.lstm_.model_, model.scaler_
+# ---------------------------------------------------------------------- saving and loading
+def save_model(model, mode: str, symbol: str, root: Path | str = DEFAULT_ROOT,
+               metadata: dict | None = None, training_bars: pd.DataFrame | None = None,
+               stamp: dt.datetime | None = None) -> Path:
+    """Save a fitted model (``model.save``) to a new timestamped folder of ``mode`` and
+    ``symbol`` and refresh ``latest/``; returns the timestamped folder. ``metadata`` adds
+    keys (the source, say) to metadata.json."""
+    stamp = stamp or dt.datetime.now()
+
+    def write(folder: Path) -> None:
+        model.save(folder)
+        write_metadata(folder, {
+            "symbol": symbol.upper(), "mode": mode, "saved_at": stamp.isoformat(),
+            **json.loads((folder / METADATA_FILE).read_text()),
+            "data_hash": data_hash(training_bars) if training_bars is not None else None,
+            **(metadata or {}),
+        })
+
+    return publish_folder(model_dir(mode, symbol, root), write, stamp)
 
 
 def resolve_model_dir(spec: str, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
                       symbol: str = "SPY") -> Path:
     """``latest`` (or a timestamp folder name) under the store, or a path."""
-    candidate = Path(root) / mode / symbol.upper() / spec
+    candidate = model_dir(mode, symbol, root) / spec
     if spec == "latest" or candidate.is_dir():
         return candidate
     return Path(spec)
+
+
+def load_model(model_class, spec: Path | str, mode: str, symbol: str | None = None,
+               root: Path | str = DEFAULT_ROOT):
+    """``model_class.load`` of a folder path, or, with ``symbol``, of ``latest`` or a
+    timestamp folder name under ``root/<mode>/<SYMBOL>/``. DataError if absent."""
+    folder = Path(spec) if symbol is None else resolve_model_dir(str(spec), root, mode, symbol)
+    if not folder.is_dir():
+        where = f" for {symbol.upper()}" if symbol else ""
+        raise DataError(f"no {mode} model folder at {folder}{where} (train and save one "
+                        "first)")
+    return model_class.load(folder)
 
 
 def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str) -> None:
@@ -160,3 +173,35 @@ def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str
                         f"which overlaps the backtest starting {first_scored:%Y-%m-%d}: "
                         "that would score bars the model has seen. Use a model trained "
                         "before the start, or let the run train one (omit --model)")
+
+
+# ---------------------------------------------------------------------- seed 000's names
+def save_models(model, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
+                symbol: str = "SPY", metadata: dict | None = None,
+                training_bars: pd.DataFrame | None = None,
+                stamp: dt.datetime | None = None) -> Path:
+    """Seed 000's name: ``save_model`` of a ``StrategyModel``."""
+    return save_model(model, mode, symbol, root, metadata, training_bars, stamp)
+
+
+def load_strategy_model(model_dir: Path | str):
+    """The whole fitted ``StrategyModel`` (pipeline, scaler, HMM and LSTM network)."""
+    from models.strategy_model import StrategyModel
+
+    return StrategyModel.load(model_dir)
+
+
+def load_hmm_model(model_dir: Path | str):
+    """The fitted ``MarketStateClassifier`` of a store folder."""
+    from models.regimes import MarketStateClassifier
+
+    return MarketStateClassifier.load(model_dir)
+
+
+def load_lstm_model(model_dir: Path | str, return_lstm_instance: bool = True):
+    """Seed 000's loader: ``(LSTMModel, scaler)`` with ``return_lstm_instance``, else the
+    bare keras model and the scaler."""
+    model = load_strategy_model(model_dir)
+    if return_lstm_instance:
+        return model.lstm_, model.scaler_
+    return model.lstm_.model_, model.scaler_

@@ -7,14 +7,18 @@ last ``validation_fraction`` of them validate early stopping, and every training
 whose label window (``label_end``) reaches the first validation bar, plus an ``embargo`` of
 bars before it, is purged so the validation loss is not flattered by overlapping labels.
 
-``predict_proba(bars)`` scores every bar that has a full window, causally: the value at t
-uses bars <= t. ``stream()`` gives the same numbers one bar at a time for live use.
+``predict_proba(bars)`` (``predict_frame`` in the ``models.contract.SignalModel`` terms)
+scores every bar that has a full window, causally: the value at t uses bars <= t.
+``stream()`` gives the same numbers one bar at a time for live use. ``save(directory)`` /
+``StrategyModel.load(directory)`` write and read the files of a seed-000 store folder
+(``models.store``).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,16 +26,35 @@ from sklearn.preprocessing import StandardScaler
 
 from core.domain import REGIME_NAMES
 from core.errors import DataError
-from models.features import GROUP_INPUTS, LOOKBACK, available_groups, build_features, check_finite
+from models.features import (
+    GROUP_INPUTS,
+    INPUT_COLUMNS,
+    LOOKBACK,
+    BarWindow,
+    available_groups,
+    build_features,
+    check_finite,
+)
 from models.lstm import LSTMConfig, LSTMModel
-from models.regimes import HMMConfig, MarketStateClassifier, RegimeFilter
+from models.regimes import HMM_FILE, HMMConfig, MarketStateClassifier, RegimeFilter
+from models.store import (
+    METADATA_FILE,
+    check_features,
+    described_training,
+    jsonable,
+    library_versions,
+    pickle_to,
+    read_metadata,
+    require_files,
+    unpickle,
+    write_metadata,
+)
 
 PROBA_COLUMNS = ("p_hold", "p_call", "p_put")
 REGIME_COLUMNS = tuple(f"p_{name}" for name in REGIME_NAMES)
-#: bar columns the model reads (OHLCV and, when present, the extra feed lines)
-INPUT_COLUMNS = ("open", "high", "low", "close", "volume", "atm_iv", "call_iv", "put_iv",
-                 "put_call_ratio", "option_volume_ratio", "open_interest", "unusual_score",
-                 "dark_pool_ratio", "cpi_release", "consumer_confidence_release")
+NETWORK_FILE, SCALER_FILE, MODEL_FILE = "model.keras", "lstm_scaler.pkl", "strategy_model.pkl"
+#: the files of a store folder
+FILES = (NETWORK_FILE, SCALER_FILE, HMM_FILE, MODEL_FILE, METADATA_FILE)
 
 
 @dataclass
@@ -49,6 +72,11 @@ class FitReport:
 
 class StrategyModel:
     """Features -> filtered regime probabilities -> scaler -> LSTM -> hold/call/put."""
+
+    #: what ``predict_frame`` and ``stream`` give per bar
+    output_columns = PROBA_COLUMNS + REGIME_COLUMNS
+    #: bar columns the model reads (those a feed has)
+    input_columns = INPUT_COLUMNS
 
     def __init__(self, lstm_config: LSTMConfig | None = None,
                  hmm_config: HMMConfig | None = None, feature_groups=None,
@@ -178,6 +206,10 @@ class StrategyModel:
             out.iloc[ends] = self.lstm_.predict_proba(self._windows(scaled, ends))
         return pd.concat([out, inputs.loc[:, list(REGIME_COLUMNS)]], axis=1)
 
+    def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """``predict_proba``: the batch path of the ``SignalModel`` contract."""
+        return self.predict_proba(bars)
+
     def permutation_importance(self, bars: pd.DataFrame, labels: pd.DataFrame, start,
                                seed: int = 42) -> pd.Series:
         """Accuracy drop when one input column is shuffled across the labelled windows
@@ -211,6 +243,48 @@ class StrategyModel:
         self._check_fitted()
         return SignalStream(self)
 
+    # ------------------------------------------------------------------ storage
+    def metadata(self) -> dict:
+        """What ``metadata.json`` says about the fitted model."""
+        self._check_fitted()
+        report = self.report_
+        return {
+            **described_training(report.train_start, report.train_end, self.feature_names_,
+                                 self.groups_),
+            "lstm_config": jsonable(asdict(self.lstm_config)),
+            "hmm_config": jsonable(asdict(self.hmm_config)),
+            "hmm_features": list(self.hmm_.features_),
+            "regime_names": list(self.hmm_.state_names_),
+            "samples": {"train": report.n_train, "validation": report.n_validation,
+                        "purged": report.n_purged, "class_counts": report.class_counts},
+            "libraries": library_versions(),
+        }
+
+    def save(self, directory: Path | str) -> None:
+        """Write ``model.keras`` (the LSTM network), ``lstm_scaler.pkl``, ``hmm_model.pkl``,
+        ``strategy_model.pkl`` (everything but the network) and ``metadata.json``."""
+        meta = self.metadata()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.lstm_.model_.save(directory / NETWORK_FILE)
+        pickle_to(self.scaler_, directory / SCALER_FILE)
+        self.hmm_.save(directory)
+        pickle_to(self, directory / MODEL_FILE)
+        write_metadata(directory, meta)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> StrategyModel:
+        """A model written by ``save``; DataError if files are missing or disagree."""
+        import keras
+
+        folder = require_files(directory, FILES)
+        model = unpickle(folder / MODEL_FILE)
+        model.lstm_.model_ = keras.models.load_model(folder / NETWORK_FILE)
+        model.lstm_._infer = None
+        model.metadata_ = read_metadata(folder)
+        check_features(folder, model.metadata_, model.feature_names_)
+        return model
+
 
 class SignalStream:
     """Feeds one bar at a time (a dict or Series of bar columns) and returns the class and
@@ -218,20 +292,16 @@ class SignalStream:
 
     def __init__(self, model: StrategyModel):
         self.model = model
-        self.bars: deque = deque(maxlen=LOOKBACK)
+        self.bars = BarWindow(INPUT_COLUMNS)
         self.window: deque = deque(maxlen=model.sequence_length)
         self.regimes = RegimeFilter(model.hmm_)
-        self.dates: deque = deque(maxlen=LOOKBACK)
 
     def update(self, date, bar) -> np.ndarray:
         """Probabilities ``p_hold, p_call, p_put`` followed by the five regime ones."""
-        self.dates.append(pd.Timestamp(date))
-        self.bars.append({c: float(bar[c]) for c in INPUT_COLUMNS if c in bar})
         out = np.full(len(PROBA_COLUMNS) + len(REGIME_COLUMNS), np.nan)
-        if len(self.bars) < LOOKBACK:
+        if not self.bars.append(date, bar):
             return out
-        frame = pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))
-        feats = self.model.features(frame).iloc[[-1]]
+        feats = self.model.features(self.bars.frame()).iloc[[-1]]
         check_finite(feats, "model features")
         regimes = self.regimes.update(feats)
         row = np.concatenate([feats.to_numpy()[0], regimes])

@@ -1,5 +1,5 @@
-"""Triple-barrier labels for next-period direction, and the purge + embargo that keeps them
-from leaking into validation (Lopez de Prado, *Advances in Financial Machine Learning*, 3-7).
+"""Triple-barrier labels for next-period direction (Lopez de Prado, *Advances in Financial
+Machine Learning*, 3), with the ``label_end`` that purging needs (``models.folds``).
 
 For bar t, with ``sigma_t`` the standard deviation of the daily log returns of the
 ``volatility_window`` bars up to t (trailing, so known at t's close), the barriers are
@@ -16,7 +16,7 @@ bar after ``label_end``.
 
 Training on bars before a validation block must drop every sample whose label window
 ``[t, label_end]`` reaches into the block (purge), and the samples close to it (embargo):
-``purge_and_embargo`` does both.
+``models.folds.purge_and_embargo`` does both.
 """
 
 from __future__ import annotations
@@ -81,19 +81,3 @@ def triple_barrier_labels(close: pd.Series, horizon: int = 10, profit_take: floa
     return pd.DataFrame({"label": label, "touch": np.where(valid, touch, 0), "ret": ret,
                          "upper": upper, "lower": lower, "label_end": label_end,
                          "end_row": end_row}, index=index)
-
-
-def purge_and_embargo(rows: np.ndarray, end_rows: np.ndarray, test_lo: int, test_hi: int,
-                      embargo: int) -> np.ndarray:
-    """Which training samples to keep when testing on rows ``test_lo .. test_hi``.
-
-    A sample at row t with label window ``[t, end_rows[t]]`` is purged when that window
-    reaches into ``[test_lo - embargo, test_hi + embargo]``: a sample before the block must
-    have its label known ``embargo`` rows before the block starts; one after the block must
-    start ``embargo`` rows after it ends. Samples with unknown labels (end row < 0) go too.
-    """
-    rows, end_rows = np.asarray(rows), np.asarray(end_rows)
-    known = end_rows >= 0
-    before = end_rows < test_lo - embargo
-    after = rows > test_hi + embargo
-    return known & (before | after)

@@ -1,14 +1,11 @@
 """Walk-forward evaluation: every score comes from a model trained strictly before it.
 
-Folds split the scored period into consecutive test blocks. A fold's model sees only bars
-before its test block, minus an ``embargo`` of sessions; its labels that read bars past
-its training data are purged by ``StrategyModel.fit``. ``make_folds`` cuts ``n_folds``
-equal blocks, ``refit_folds`` blocks of ``every`` sessions (a model refitted every N
-sessions). ``window="expanding"`` trains on all history before the block, ``"rolling"`` on
-the last ``train_bars`` of it (plus the model's warm-up bars before them). Reported per
-fold and overall: accuracy, balanced accuracy, per-class precision and recall, and the
-confusion matrix, for the model and its baselines (majority class of the training labels,
-the rule signal, a logistic regression on the same inputs).
+The folds come from ``models.folds`` (consecutive test blocks; a fold's model sees only bars
+before its block, minus an embargo; its labels that read bars past its training data are
+purged by ``StrategyModel.fit``). Reported per fold and overall: accuracy, balanced
+accuracy, per-class precision and recall, and the confusion matrix, for the model and its
+baselines (majority class of the training labels, the rule signal, a logistic regression on
+the same inputs).
 """
 
 from __future__ import annotations
@@ -29,82 +26,9 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.domain import CLASS_NAMES
-from core.errors import DataError
+from models.folds import Fold, training_slice
 
 CLASSES = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class Fold:
-    number: int
-    train_start: pd.Timestamp
-    train_end: pd.Timestamp
-    test_start: pd.Timestamp
-    test_end: pd.Timestamp
-
-
-def make_folds(index: pd.DatetimeIndex, first_test: pd.Timestamp, n_folds: int,
-               embargo: int = 5, window: str = "expanding",
-               train_bars: int | None = None) -> list[Fold]:
-    """``n_folds`` consecutive test blocks from ``first_test`` to the end of ``index``."""
-    _check_window(window)
-    first = int(np.searchsorted(index, pd.Timestamp(first_test)))
-    if first - embargo < 2 or first >= len(index):
-        raise DataError(f"walk-forward needs history before {first_test:%Y-%m-%d} and bars "
-                        "after it")
-    bounds = np.linspace(first, len(index), n_folds + 1).round().astype(int)
-    return _folds(index, bounds, embargo, window, train_bars)
-
-
-def refit_folds(index: pd.DatetimeIndex, first_test: pd.Timestamp, every: int,
-                embargo: int = 0, window: str = "expanding", train_bars: int | None = None,
-                train_start: pd.Timestamp | None = None) -> list[Fold]:
-    """Test blocks of ``every`` sessions from ``first_test`` to the end of ``index`` (the
-    last block may be shorter): a model refitted every ``every`` sessions. ``train_start``
-    is the first training bar of an expanding window (default: the first of ``index``);
-    a rolling window holds the last ``train_bars`` sessions before each block."""
-    if every < 1:
-        raise DataError(f"refit every {every} sessions: needs at least 1")
-    _check_window(window)
-    first = int(np.searchsorted(index, pd.Timestamp(first_test)))
-    if first - embargo < 2 or first >= len(index):
-        raise DataError(f"walk-forward needs history before {first_test:%Y-%m-%d} and bars "
-                        "after it")
-    bounds = np.append(np.arange(first, len(index), every), len(index))
-    lowest = int(np.searchsorted(index, pd.Timestamp(train_start))) if train_start else 0
-    return _folds(index, bounds, embargo, window, train_bars, lowest)
-
-
-def _check_window(window: str) -> None:
-    if window not in ("expanding", "rolling"):
-        raise ValueError("window must be 'expanding' or 'rolling'")
-
-
-def _folds(index, bounds, embargo, window, train_bars, lowest: int = 0) -> list[Fold]:
-    """Folds whose test blocks start at ``bounds[k]`` and end before ``bounds[k + 1]``."""
-    folds = []
-    for k in range(len(bounds) - 1):
-        test_lo, test_hi = bounds[k], bounds[k + 1] - 1
-        if test_hi < test_lo:
-            continue
-        train_hi = test_lo - 1 - embargo
-        train_lo = lowest
-        if window == "rolling" and train_bars:
-            train_lo = max(train_hi - train_bars + 1, lowest)
-        if train_lo > train_hi:
-            raise DataError(f"no training bars before {index[test_lo]:%Y-%m-%d} from "
-                            f"{index[lowest]:%Y-%m-%d} on")
-        folds.append(Fold(len(folds) + 1, index[train_lo], index[train_hi], index[test_lo],
-                          index[test_hi]))
-    return folds
-
-
-def training_slice(frame: pd.DataFrame, fold: Fold, warmup: int = 0) -> pd.DataFrame:
-    """The rows a fold's model may train on: from ``warmup`` rows before the fold's first
-    training bar (feature and window warm-up) through its last training bar, never later."""
-    first = max(int(np.searchsorted(frame.index, fold.train_start)) - warmup, 0)
-    frame = frame.iloc[first:]
-    return frame[frame.index <= fold.train_end]
 
 
 def classification_metrics(y_true, y_pred) -> dict:

@@ -10,8 +10,8 @@ from core.domain import TRADING_DAYS
 from core.errors import DataError
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
+from models.folds import refit_folds
 from models.refit import RefitModel, fit_refit_model
-from models.walk_forward import refit_folds
 from training.label_cache import cached_strategy_labels
 from training.pipeline import (
     LSTM_YEARS,

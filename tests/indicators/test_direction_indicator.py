@@ -1,12 +1,10 @@
 """Direction: identical lines under every engine setting (batch ``once`` and bar-by-bar
 ``next``), causal, and equal to the model's own scores."""
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.btfeed import make_feed
 from indicators.direction import Direction
 from models.direction_model import OUTPUT_COLUMNS
 
@@ -23,27 +21,11 @@ def model(tiny_direction_model):
     return tiny_direction_model
 
 
-class Record(bt.Strategy):
-    params = (("model", None),)
-
-    def __init__(self):
-        self.signal = Direction(self.data, model=self.p.model)
-        self.rows = []
-
-    def prenext(self):
-        self.next()
-
-    def next(self):
-        row = {"date": self.data.datetime.date(0)}
-        row.update({name: getattr(self.signal, name)[0] for name in OUTPUT_COLUMNS})
-        self.rows.append(row)
-
-
-def lines(model, bars, **engine) -> pd.DataFrame:
-    cerebro = bt.Cerebro(stdstats=False, **engine)
-    cerebro.adddata(make_feed(bars, "SPY"))
-    cerebro.addstrategy(Record, model=model)
-    return pd.DataFrame(cerebro.run()[0].rows).set_index("date")
+def watch_direction(model):
+    def watch(strategy):
+        signal = Direction(strategy.data, model=model)
+        return {name: getattr(signal, name) for name in OUTPUT_COLUMNS}
+    return watch
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +35,20 @@ def bars(sample_market):
 
 
 @pytest.fixture(scope="module")
-def reference(model, bars):
-    return lines(model, bars, preload=True, runonce=True)
+def reference(record_lines, model, bars):
+    return record_lines(watch_direction(model), bars, preload=True, runonce=True)
 
 
 @pytest.mark.parametrize("engine", ENGINE_SETTINGS[1:])
-def test_every_engine_setting_gives_the_same_lines(model, bars, reference, engine):
-    pd.testing.assert_frame_equal(lines(model, bars, **engine), reference)
+def test_every_engine_setting_gives_the_same_lines(record_lines, model, bars, reference,
+                                                   engine):
+    pd.testing.assert_frame_equal(record_lines(watch_direction(model), bars, **engine),
+                                  reference)
 
 
 @pytest.mark.parametrize("engine", ENGINE_SETTINGS[:3:2])
-def test_appending_bars_changes_nothing_before(model, bars, reference, engine):
-    short = lines(model, bars.iloc[:100], **engine)
+def test_appending_bars_changes_nothing_before(record_lines, model, bars, reference, engine):
+    short = record_lines(watch_direction(model), bars.iloc[:100], **engine)
     pd.testing.assert_frame_equal(short, reference.loc[short.index])
 
 
@@ -76,9 +60,6 @@ def test_lines_are_the_models_numbers(model, bars, reference):
     assert set(np.unique(reference["direction"].to_numpy()[scored])) <= {-1.0, 0.0, 1.0}
 
 
-def test_a_model_is_required(bars):
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.adddata(make_feed(bars, "SPY"))
-    cerebro.addstrategy(Record, model=None)
+def test_a_model_is_required(record_lines, bars):
     with pytest.raises(ValueError, match="Direction needs model"):
-        cerebro.run()
+        record_lines(watch_direction(None), bars)

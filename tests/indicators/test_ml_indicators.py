@@ -1,12 +1,10 @@
 """StrategySignal and RegimeIndicator: identical under every engine setting (batch `once`
 and bar-by-bar `next`), causal, and equal to the models they wrap."""
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 import pytest
 
-from feeds.btfeed import make_feed
 from indicators.regime import PROBABILITY_LINES, RegimeIndicator
 from indicators.strategy_signal import StrategySignal
 
@@ -19,30 +17,13 @@ ENGINE_SETTINGS = [
 SIGNAL_LINES = ("signal", "p_hold", "p_call", "p_put", "direction", "confidence", "regime")
 
 
-class Record(bt.Strategy):
-    params = (("model", None),)
-
-    def __init__(self):
-        self.ml = StrategySignal(self.data, model=self.p.model)
-        self.regime = RegimeIndicator(self.data, model=self.p.model.hmm_)
-        self.rows = []
-
-    def prenext(self):
-        self.next()
-
-    def next(self):
-        row = {"date": self.data.datetime.date(0)}
-        row.update({n: getattr(self.ml, n)[0] for n in SIGNAL_LINES})
-        row.update({f"hmm.{n}": getattr(self.regime, n)[0] for n in ("regime",) +
-                    PROBABILITY_LINES})
-        self.rows.append(row)
-
-
-def lines(model, bars, **engine) -> pd.DataFrame:
-    cerebro = bt.Cerebro(stdstats=False, **engine)
-    cerebro.adddata(make_feed(bars, "SPY"))
-    cerebro.addstrategy(Record, model=model)
-    return pd.DataFrame(cerebro.run()[0].rows).set_index("date")
+def watch_both(model):
+    def watch(strategy):
+        ml = StrategySignal(strategy.data, model=model)
+        regime = RegimeIndicator(strategy.data, model=model.hmm_)
+        return ({n: getattr(ml, n) for n in SIGNAL_LINES}
+                | {f"hmm.{n}": getattr(regime, n) for n in ("regime", *PROBABILITY_LINES)})
+    return watch
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +32,21 @@ def bars(sample_market):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_model, bars):
-    return lines(tiny_model, bars, preload=True, runonce=True)
+def reference(record_lines, tiny_model, bars):
+    return record_lines(watch_both(tiny_model), bars, preload=True, runonce=True)
 
 
 @pytest.mark.parametrize("engine", ENGINE_SETTINGS[1:])
-def test_every_engine_setting_gives_the_same_lines(tiny_model, bars, reference, engine):
-    pd.testing.assert_frame_equal(lines(tiny_model, bars, **engine), reference)
+def test_every_engine_setting_gives_the_same_lines(record_lines, tiny_model, bars, reference,
+                                                   engine):
+    pd.testing.assert_frame_equal(record_lines(watch_both(tiny_model), bars, **engine),
+                                  reference)
 
 
 @pytest.mark.parametrize("engine", ENGINE_SETTINGS[:3])
-def test_appending_bars_changes_nothing_before(tiny_model, bars, reference, engine):
-    short = lines(tiny_model, bars.iloc[:120], **engine)
+def test_appending_bars_changes_nothing_before(record_lines, tiny_model, bars, reference,
+                                               engine):
+    short = record_lines(watch_both(tiny_model), bars.iloc[:120], **engine)
     pd.testing.assert_frame_equal(short, reference.loc[short.index])
 
 

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.folds import known_before, purge_and_embargo
 from models.triple_barrier import (
     BUY,
     NEUTRAL,
     SELL,
-    purge_and_embargo,
     trailing_volatility,
     triple_barrier_labels,
 )
@@ -87,3 +87,6 @@ def test_purge_and_embargo_removes_exactly_the_overlapping_samples():
     assert np.flatnonzero(keep).tolist() == [0, 1, 2, 3, 4, 15, 16]
     no_embargo = purge_and_embargo(rows, end_rows, 10, 12, 0)
     assert np.flatnonzero(no_embargo).tolist() == [0, 1, 2, 3, 4, 5, 6, 13, 14, 15, 16]
+    # only the samples before the block, on the same rule
+    before = known_before(rows, end_rows, test_lo=10, embargo=2)
+    assert np.flatnonzero(before).tolist() == [0, 1, 2, 3, 4]

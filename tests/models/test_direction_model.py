@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
+from models.contract import SignalModel
 from models.direction_members import MEMBERS
 from models.direction_model import (
     DIRECTION_NAMES,
@@ -149,6 +150,7 @@ def test_training_is_deterministic(fast_model, direction_training_bars, scored_b
 
 def test_store_round_trip(tiny_direction_model, direction_training_bars, scored_bars,
                           tmp_path):
+    assert isinstance(tiny_direction_model, SignalModel)
     folder = save_direction_model(tiny_direction_model, "spy", tmp_path,
                                   metadata={"source": "sample"},
                                   training_bars=direction_training_bars)

@@ -9,9 +9,11 @@ import pytest
 from core.errors import DataError
 from feeds.btfeed import make_feed
 from indicators.strategy_signal import StrategySignal
+from models.contract import SignalModel
+from models.folds import refit_folds, training_slice
 from models.refit import RefitModel, fit_refit_model
+from models.store import load_model, read_metadata, save_model
 from models.strategy_model import PROBA_COLUMNS, StrategyModel
-from models.walk_forward import refit_folds, training_slice
 
 FIRST_TEST = pd.Timestamp("2021-10-01")
 EVERY = 40
@@ -151,3 +153,15 @@ def test_a_model_trained_into_its_segment_is_refused(setup):
     cerebro.addstrategy(Record, model=object())
     with pytest.raises(ValueError, match="StrategySignal needs model"):
         cerebro.run()
+
+
+def test_store_round_trip(setup, tmp_path):
+    data, _, _, folds, refit = setup
+    assert isinstance(refit, SignalModel)
+    folder = save_model(refit, "refit", "spy", tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "segment_1",
+                                                        "segment_2"]
+    loaded = load_model(RefitModel, "latest", "refit", "spy", tmp_path)
+    assert loaded.folds == folds
+    pd.testing.assert_frame_equal(loaded.predict_frame(data.bars), refit.predict_frame(data.bars))
+    assert read_metadata(folder)["training_window"]["end"] == f"{refit.trained_until:%Y-%m-%d}"

@@ -73,3 +73,15 @@ def test_errors(fitted):
         MarketStateClassifier().fit(feats[["ret_1", "rsi_14"]])
     with pytest.raises(ValueError, match="n_components=5"):
         MarketStateClassifier(n_components=3)
+
+
+def test_as_a_signal_model_batch_equals_bar_by_bar(fitted):
+    bars, feats, model = fitted
+    assert model.trained_until == feats[feats.index < "2021-01-01"].index[-1]
+    frame = model.predict_frame(bars.iloc[:200])
+    stream = model.stream()
+    live = np.array([stream.update(day, bar) for day, bar in bars.iloc[:200].iterrows()])
+    np.testing.assert_array_equal(live, frame.to_numpy())
+    assert np.isnan(live[:LOOKBACK - 1]).all() and np.isfinite(live[LOOKBACK - 1:]).all()
+    probs = model.filtered_state_probabilities(feats.iloc[:200 - LOOKBACK + 1]).to_numpy()
+    np.testing.assert_array_equal(frame.to_numpy()[LOOKBACK - 1:, 1:], probs)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
+from models.contract import SignalModel
 from models.store import (
     check_training_window,
     load_hmm_model,
@@ -55,6 +56,7 @@ def test_training_is_deterministic(tiny_model, tiny_training, scored_bars):
 
 def test_store_round_trip(tiny_model, tiny_training, scored_bars, tmp_path):
     _, data = tiny_training
+    assert isinstance(tiny_model, SignalModel) and isinstance(tiny_model.hmm_, SignalModel)
     folder = save_models(tiny_model, tmp_path, "test", "spy", training_bars=data.bars)
     assert folder.parent.name == "SPY" and (folder.parent / "latest").is_dir()
     for name in ("model.keras", "lstm_scaler.pkl", "hmm_model.pkl", "metadata.json"):

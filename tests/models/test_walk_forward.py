@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from models.walk_forward import classification_metrics, make_folds
+from models.folds import make_folds
+from models.walk_forward import classification_metrics
 
 
 def test_folds_are_consecutive_and_train_strictly_before_with_an_embargo():
