@@ -45,9 +45,9 @@ import backtrader as bt
 from ib_async import LimitOrder, MarketOrder, Order, StopOrder
 
 from brokers import spread_pricing as sp
-from brokers.ib_events import ErrorUpdate, FillUpdate, PositionUpdate
+from brokers.ib_events import ErrorUpdate
 from brokers.ib_ledger import IBLedger
-from brokers.ib_spreads import ComboFills, SpreadResolver, combo, occ
+from brokers.ib_spreads import SpreadResolver, combo, occ
 from brokers.ib_store import IBError, IBStore
 from brokers.journal import TERMINAL, Journal
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
@@ -60,9 +60,10 @@ class LiveAccountRefused(IBError):
     """The managed account is not a paper account and live trading was not allowed."""
 
 
-class IBBroker(IBLedger, bt.broker.BrokerBase):
+class IBBroker(bt.broker.BrokerBase):
     """Broker on an ``IBStore``; see the module docstring for the rules. The event side
-    (booking fills, order states, reconciliation) is ``brokers.ib_ledger.IBLedger``."""
+    (booking fills, order states, cash and positions, spreads, reconciliation) is its
+    ``ledger`` (``brokers.ib_ledger.IBLedger``), which the store's snapshots are applied to."""
 
     params = (
         ("store", None),
@@ -88,26 +89,37 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         self.journal: Journal = self.p.journal or Journal(":memory:")
         self.resolver = SpreadResolver(self.store, self.p.option_exchange,
                                        self.p.spread_candidates)
-        self.account = self.p.account
+        self.ledger = IBLedger(self.journal, self, self.p.account)
         self.notifs: collections.deque = collections.deque()
-        self.positions = collections.defaultdict(bt.Position)
-        self.reconcile_reports: list[dict] = []
-        self.link_state = "disconnected"
-        self.errors: list[ErrorUpdate] = []
+        #: backtrader's stock positions per feed (``Strategy.positions`` reads them here)
+        self.positions = self.ledger.account.positions
         self._queue: queue.Queue = queue.Queue()
-        self._datas: dict[str, object] = {}
-        self._ib_positions: dict[int, PositionUpdate] = {}
-        self._marks: dict[int, float] = {}
-        self._cash_base: float | None = None
-        self._cash_adjust = 0.0
-        self._orders: dict[str, bt.Order] = {}
-        self._combos: dict[str, ComboFills] = {}
-        self._waiting_commission: dict[str, FillUpdate] = {}
-        self._spreads: dict[int, SpreadPosition] = {p.id: p for p in self.journal.spreads()}
         self._backfilling: Callable[[], bool] = lambda: False
         self._listening = False
         #: orders handed to IB by this process (tests wait for the fake to see them all)
         self.sent = 0
+
+    # ------------------------------------------------------------------ the ledger's state
+    @property
+    def account(self) -> str:
+        """The account orders go to ('' until ``check_account`` picked it)."""
+        return self.ledger.account.name
+
+    @property
+    def link_state(self) -> str:
+        return self.ledger.link_state
+
+    @property
+    def errors(self) -> list[ErrorUpdate]:
+        return self.ledger.errors
+
+    @property
+    def reconcile_reports(self) -> list[dict]:
+        return self.ledger.reconcile_reports
+
+    def position_diffs(self) -> list[dict]:
+        """IB's position per conId against the journal's baseline + booked fills."""
+        return self.ledger.position_diffs()
 
     # ------------------------------------------------------------------ life cycle
     def start(self):
@@ -118,7 +130,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         if not self.store.connected.is_set():
             self.store.start()
         else:
-            self.link_state = "connected"
+            self.ledger.link_state = "connected"
             if self.store.last_sync is not None:
                 self._queue.put(self.store.last_sync)
         self._drain()
@@ -128,7 +140,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
     def stop(self):
         self._drain()
         if self.p.cancel_on_exit:
-            for ref, order in list(self._orders.items()):
+            for ref, order in list(self.ledger.orders.items()):
                 if order.alive():
                     self.store.cancel(order_ref=ref)
 
@@ -145,14 +157,15 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
             raise LiveAccountRefused(
                 f"account {account} is not a paper account (paper accounts start with DU): "
                 f"refusing to trade it without --live")
-        self.account = account
+        self.ledger.account.name = account
         return account
 
     def set_backfill_check(self, check: Callable[[], bool]) -> None:
         """``check()`` is True while any feed still delivers historical backfill bars."""
         self._backfilling = check
 
-    def _event(self, text: str) -> None:
+    def event(self, text: str) -> None:
+        """Log ``text`` and hand it to ``on_event`` (the paper command prints it)."""
         log.info(text)
         if self.p.on_event is not None:
             self.p.on_event(text)
@@ -163,27 +176,15 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
 
     def cash_total(self) -> float:
         """IB's TotalCashValue plus fills booked since it was reported (spread credits in)."""
-        return (self._cash_base or 0.0) + self._cash_adjust
+        return self.ledger.account.cash_total()
 
     def getvalue(self, datas=None) -> float:
         if datas:
             return sum(self.getposition(d).size * float(d.close[0]) for d in datas)
-        value = self.cash_total()
-        for p in self._ib_positions.values():
-            value += p.quantity * self._price_of(p) * (p.multiplier if p.sec_type != "STK"
-                                                       else 1.0)
-        return value
-
-    def _price_of(self, p: PositionUpdate) -> float:
-        data = self._datas.get(p.symbol) if p.sec_type == "STK" else None
-        if data is not None and len(data):
-            return float(data.close[0])
-        if p.con_id in self._marks:
-            return self._marks[p.con_id]
-        return p.avg_cost / (p.multiplier if p.sec_type != "STK" else 1.0)
+        return self.ledger.account.value()
 
     def getposition(self, data, clone=True):
-        self._datas.setdefault(data._name, data)
+        self.ledger.account.watch(data)
         position = self.positions[data]
         return position.clone() if clone else position
 
@@ -196,14 +197,23 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
     def notify(self, order) -> None:
         self.notifs.append(order.clone())
 
+    def _drain(self) -> None:
+        while True:
+            try:
+                update = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self.ledger.apply(update)
+
     def next(self):
         self._drain()
-        if self._waiting_commission:
-            for update in self.store.fill_commissions(set(self._waiting_commission)).values():
-                self._on_commission(update)
-        self._link_assignments()
+        waiting = self.ledger.awaiting_commission()
+        if waiting:
+            for update in self.store.fill_commissions(waiting).values():
+                self.ledger.apply(update)
+        self.ledger.spreads.link_assignments()
         self._expire_spread_orders()
-        self._mark_spreads()
+        self.ledger.spreads.mark()
 
     def _expire_spread_orders(self) -> None:
         """Spread orders still working ``spread_order_bars`` bars after their request bar
@@ -213,7 +223,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         bars = self.p.spread_order_bars
         if bars is None:
             return
-        for ref, order in list(self._orders.items()):
+        for ref, order in list(self.ledger.orders.items()):
             info = order.info
             if not order.alive() or info.get("expiring") or \
                     info.get("action") not in ("open", "close") or "placed_len" not in info:
@@ -225,11 +235,11 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
             info["expire_reason"] = (f"limit {what} {info['limit']:.2f} not filled by IB "
                                      f"within {bars} bar(s) after the request bar: "
                                      f"cancelled")
-            self._event(f"expiring {ref}: {info['expire_reason']}")
+            self.event(f"expiring {ref}: {info['expire_reason']}")
             try:
                 sent = self.store.cancel(order_ref=ref)
             except (IBError, TimeoutError) as exc:
-                self._event(f"could not cancel {ref}: {exc}")
+                self.event(f"could not cancel {ref}: {exc}")
                 continue
             if sent:
                 self._await(lambda r=ref: self.journal.order(r)["status"] in TERMINAL,
@@ -247,27 +257,20 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
                 update = self._queue.get(timeout=left)
             except queue.Empty:
                 return done()
-            self._apply(update)
+            self.ledger.apply(update)
             self._drain()
         return True
 
-    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
-            tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-            transmit=True, **kwargs):
-        order = bt.order.BuyOrder(owner=owner, data=data, size=size, price=price,
-                                  pricelimit=plimit, exectype=exectype, valid=valid,
-                                  tradeid=tradeid, trailamount=trailamount,
-                                  trailpercent=trailpercent, parent=parent, transmit=transmit)
-        return self._submit_stock(order, kwargs)
+    def buy(self, owner, data, size, *args, **kwargs):
+        """A stock buy; backtrader's arguments (``price``, ``exectype``, ...), the other
+        keywords go to ``order.info``."""
+        return self._submit_stock(*_stock_order(bt.order.BuyOrder, owner, data, size,
+                                                *args, **kwargs))
 
-    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
-             tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-             transmit=True, **kwargs):
-        order = bt.order.SellOrder(owner=owner, data=data, size=size, price=price,
-                                   pricelimit=plimit, exectype=exectype, valid=valid,
-                                   tradeid=tradeid, trailamount=trailamount,
-                                   trailpercent=trailpercent, parent=parent, transmit=transmit)
-        return self._submit_stock(order, kwargs)
+    def sell(self, owner, data, size, *args, **kwargs):
+        """A stock sell; arguments as in ``buy``."""
+        return self._submit_stock(*_stock_order(bt.order.SellOrder, owner, data, size,
+                                                *args, **kwargs))
 
     def cancel(self, order):
         ref = order.info.get("order_ref")
@@ -276,7 +279,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         return False
 
     def get_orders_open(self, safe=False):
-        return [o.clone() if safe else o for o in self._orders.values() if o.alive()]
+        return [o.clone() if safe else o for o in self.ledger.orders.values() if o.alive()]
 
     # ------------------------------------------------------------------ safety
     def _refusal(self, opening: bool) -> str | None:
@@ -303,14 +306,14 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         order.addinfo(reason=reason)
         order.margin() if margin else order.reject(self)
         self.notify(order)
-        self._event(f"refused {order.info.get('order_ref', '')}: {reason}")
+        self.event(f"refused {order.info.get('order_ref', '')}: {reason}")
 
     # ------------------------------------------------------------------ stock orders
     def _submit_stock(self, order, extra: dict):
         order.addcomminfo(self.getcommissioninfo(order.data))
         order.addinfo(**extra)
         data = order.data
-        self._datas.setdefault(data._name, data)
+        self.ledger.account.watch(data)
         action = "BUY" if order.isbuy() else "SELL"
         ref = self._order_ref(order.owner, action.lower(), data._name)
         order.addinfo(order_ref=ref)
@@ -334,16 +337,16 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
             return order
         try:
             contract = self.resolver.underlying(data._name)
-            self._orders[ref] = order
+            self.ledger.track(ref, order)
             order_id = self.store.place(contract, ib_order)
         except (IBError, TimeoutError, ConnectionError) as exc:
-            self._orders.pop(ref, None)
+            self.ledger.forget(ref)
             self.journal.update_order(ref, status="rejected", reason=str(exc))
             self._refuse(order, f"not sent: {exc}")
             return order
         self.sent += 1
         self.journal.order_sent(ref, order_id, self.store.settings.client_id)
-        self._event(f"sent {action} {abs(order.size):g} {data._name} ({ib_order.orderType}) "
+        self.event(f"sent {action} {abs(order.size):g} {data._name} ({ib_order.orderType}) "
                     f"orderId {order_id} ref {ref}")
         return order
 
@@ -369,7 +372,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
     # ------------------------------------------------------------------ spread protocol
     def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
         """Resolve the legs from IB (as backtests do from the chain) and send one BAG."""
-        self._datas.setdefault(data._name, data)
+        self.ledger.account.watch(data)
         size = request.contracts if isinstance(request.contracts, int) else 0
         order = SpreadOpenOrder(owner=strategy, data=data, size=size)
         ref = self._order_ref(strategy, f"open_{request.kind}", request.underlying)
@@ -382,7 +385,7 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
         problems = request.problems()
         reason = "; ".join(problems) if problems else self._refusal(opening=True)
         if reason is None and self.p.max_open_spreads is not None:
-            pending = sum(1 for o in self._orders.values()
+            pending = sum(1 for o in self.ledger.orders.values()
                           if o.alive() and o.info.get("action") == "open")
             if len(self.open_spreads()) + pending >= self.p.max_open_spreads:
                 reason = (f"max open spreads reached ({len(self.open_spreads())} open, "
@@ -431,8 +434,8 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
 
     def close_spread(self, strategy, position_id: int, tag: str = "close") -> SpreadCloseOrder:
         """Buy the spread back with one BAG at the natural debit from IB's quotes."""
-        position = self._spreads.get(position_id)
-        data = self._datas.get(position.underlying) if position else None
+        position = self.ledger.book.get(position_id)
+        data = self.ledger.account.datas.get(position.underlying) if position else None
         data = data or strategy.datas[0]
         order = SpreadCloseOrder(owner=strategy, data=data,
                                  size=position.contracts if position else 0)
@@ -448,7 +451,8 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
             reason = f"spread {position_id!r} is " + ("unknown" if position is None
                                                       else "already closed")
         elif any(o.alive() and o.info.get("action") == "close"
-                 and o.info.get("position_id") == position_id for o in self._orders.values()):
+                 and o.info.get("position_id") == position_id
+                 for o in self.ledger.orders.values()):
             reason = f"spread {position_id} has a close pending"
         else:
             reason = self._refusal(opening=False)
@@ -483,34 +487,42 @@ class IBBroker(IBLedger, bt.broker.BrokerBase):
                     legs.short_contract, legs.long_contract, self.p.option_exchange)
         order.addinfo(placed_len=len(order.data))
         ib = LimitOrder(action, contracts, limit, orderRef=ref, account=self.account, tif="DAY")
-        self._orders[ref] = order
-        self._combos[ref] = ComboFills(legs.short_contract.conId, legs.long_contract.conId)
+        self.ledger.track(ref, order, (legs.short_contract.conId, legs.long_contract.conId))
         try:
             order_id = self.store.place(bag, ib)
         except (IBError, TimeoutError, ConnectionError) as exc:
-            self._orders.pop(ref, None)
+            self.ledger.forget(ref)
             self.journal.update_order(ref, status="rejected", reason=str(exc))
             self._refuse(order, f"not sent: {exc}")
             return
         self.sent += 1
         self.journal.order_sent(ref, order_id, self.store.settings.client_id)
-        self._event(f"sent {action} {contracts} {bag.symbol} combo "
+        self.event(f"sent {action} {contracts} {bag.symbol} combo "
                     f"{occ(legs.short_contract)}/{occ(legs.long_contract)} limit {limit:.2f} "
                     f"orderId {order_id} ref {ref}")
 
     def open_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return [p for p in self._spreads.values()
-                if p.is_open and underlying in (None, p.underlying)]
+        return self.ledger.book.open(underlying)
 
     def closed_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return [p for p in self._spreads.values()
-                if not p.is_open and underlying in (None, p.underlying)]
+        return self.ledger.book.closed(underlying)
 
     def get_spread(self, position_id: int) -> SpreadPosition | None:
-        return self._spreads.get(position_id)
+        return self.ledger.book.get(position_id)
 
     def reserved_margin(self) -> float:
-        return sum(p.margin for p in self.open_spreads())
+        return self.ledger.book.reserved_margin()
+
+
+def _stock_order(cls, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
+                 tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
+                 transmit=True, **info) -> tuple[bt.Order, dict]:
+    """backtrader's ``buy``/``sell`` arguments as an order of ``cls`` (``oco`` is not
+    supported on IB and ignored) and the keywords left for ``order.info``."""
+    order = cls(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
+                exectype=exectype, valid=valid, tradeid=tradeid, trailamount=trailamount,
+                trailpercent=trailpercent, parent=parent, transmit=transmit)
+    return order, info
 
 
 class _Legs:

@@ -12,6 +12,7 @@ One connection, used from the backtrader thread; writes commit immediately.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -166,6 +167,14 @@ class Journal:
         rows = self._exec("SELECT con_id, SUM(CASE WHEN side='BOT' THEN shares ELSE -shares END)"
                           " AS q FROM fills WHERE booked=1 GROUP BY con_id").fetchall()
         return {r["con_id"]: r["q"] for r in rows}
+
+    def expected_quantities(self) -> collections.defaultdict[int, float]:
+        """The position per conId the journal explains: the baseline plus every booked
+        fill (0.0 for a conId it never saw)."""
+        expected = collections.defaultdict(float, self.baseline())
+        for con_id, qty in self.booked_quantities().items():
+            expected[con_id] += qty
+        return expected
 
     # ------------------------------------------------------------------ positions, days
     def set_baseline(self, quantities: dict[int, float]) -> bool:

@@ -42,6 +42,7 @@ import backtrader as bt
 import pandas as pd
 
 from brokers import spread_pricing as sp
+from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
 from core.domain import MULTIPLIER
@@ -73,12 +74,12 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise ValueError(f"fill must be one of {', '.join(sp.FILL_RULES)}, "
                              f"got {self.p.fill!r}")
         self.chains: Mapping = dict(self.p.chains or {})
-        self._positions: dict[int, SpreadPosition] = {}
+        self.book = SpreadBook()
         self._position_data: dict[int, object] = {}
         self._spread_orders: list = []
+        # margin is cash set aside: a running balance moved with ``cash`` on every open and
+        # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
-        self._liability = 0.0
-        self._next_id = 1
 
     # ------------------------------------------------------------------ protocol
     def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
@@ -97,7 +98,7 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     def close_spread(self, strategy, position_id: int, tag: str = "close") -> SpreadCloseOrder:
         """Buy back open spread ``position_id`` on the next bar; ``tag`` is kept on it."""
-        position = self._positions.get(position_id)
+        position = self.book.get(position_id)
         data = self._position_data.get(position_id, strategy.datas[0])
         contracts = position.contracts if position else 0
         order = SpreadCloseOrder(owner=strategy, data=data, size=contracts)
@@ -122,22 +123,20 @@ class OptionsBroker(bt.brokers.BackBroker):
         return order
 
     def open_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return [p for p in self._positions.values()
-                if p.is_open and underlying in (None, p.underlying)]
+        return self.book.open(underlying)
 
     def closed_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return [p for p in self._positions.values()
-                if not p.is_open and underlying in (None, p.underlying)]
+        return self.book.closed(underlying)
 
     def get_spread(self, position_id: int) -> SpreadPosition | None:
-        return self._positions.get(position_id)
+        return self.book.get(position_id)
 
     def reserved_margin(self) -> float:
         return self._reserved
 
     def spread_liability(self) -> float:
         """Dollars it would cost to close every open spread at the last marks (mid)."""
-        return self._liability
+        return self.book.liability()
 
     # ------------------------------------------------------------ order plumbing
     def commission(self, contracts: int) -> float:
@@ -247,14 +246,13 @@ class OptionsBroker(bt.brokers.BackBroker):
         self.cash += credit * MULTIPLIER * n - comm - margin
         self._reserved += margin
         position = SpreadPosition(
-            id=self._next_id, underlying=request.underlying, kind=request.kind, short=short,
+            id=self.book.next_id(), underlying=request.underlying, kind=request.kind, short=short,
             long=long, contracts=n, entry_date=day, entry_credit=credit, commission=comm,
             margin=margin, mark=sp.mark(sq, lq), dte=(short.expiry - day).days)
         _set_leg_marks(position, sq, lq)
         _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, True),
                    opening=True, reason="open")
-        self._next_id += 1
-        self._positions[position.id] = position
+        self.book.add(position)
         self._position_data[position.id] = order.data
         info.update(position_id=position.id, credit=credit, commission=comm, margin=margin)
         self._complete(order, price=credit, comm=comm)
@@ -267,7 +265,7 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     # ------------------------------------------------------------------ closing
     def _fill_close(self, order, day: dt.date) -> None:
-        position = self._positions[order.info["position_id"]]
+        position = self.book.get(order.info["position_id"])
         if not position.is_open:
             raise sp.SpreadRejected(f"spread {position.id} was settled at expiry on "
                                     f"{position.exit_date} before the close could fill")
@@ -301,18 +299,11 @@ class OptionsBroker(bt.brokers.BackBroker):
         """Pay ``debit`` per share (+ ``comm``), release the margin, book realized P&L."""
         self.cash += position.margin - debit * MULTIPLIER * position.contracts - comm
         self._reserved -= position.margin
-        position.commission += comm
-        position.status = "closed"
-        position.exit_date, position.exit_debit = day, debit
-        position.exit_reason, position.tag = reason, tag
-        position.mark = debit
-        position.realized_pnl = ((position.entry_credit - debit) * MULTIPLIER
-                                 * position.contracts - position.commission)
-        position.unrealized_pnl = 0.0
+        self.book.close(position, day, debit, comm, reason, tag)
         position.dte = max((position.expiry - day).days, 0)
 
     def _settle_expired(self) -> None:
-        for position in self.open_spreads():
+        for position in self.book.open():
             data = self._position_data[position.id]
             day = data.datetime.date(0)
             if day < position.expiry:
@@ -348,8 +339,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._spread_orders = still
 
     def _mark_open(self) -> None:
-        liability = 0.0
-        for position in self.open_spreads():
+        for position in self.book.open():
             day = self._position_data[position.id].datetime.date(0)
             chain = self.chains[position.underlying]
             if chain.has_date(day):  # a day without quotes keeps the last mark
@@ -358,11 +348,7 @@ class OptionsBroker(bt.brokers.BackBroker):
                 position.mark = sp.mark(sq, lq)
                 _set_leg_marks(position, sq, lq)
                 position.dte = (position.expiry - day).days
-            units = MULTIPLIER * position.contracts
-            position.unrealized_pnl = ((position.entry_credit - position.mark) * units
-                                       - position.commission)
-            liability += position.mark * units
-        self._liability = liability
+            self.book.revalue(position)
 
     def next(self):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
@@ -375,7 +361,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         value = super()._get_value(datas=datas, lever=lever)
         if datas:  # one data's value: share positions only
             return value
-        net = self._reserved - self._liability
+        net = self._reserved - self.book.liability()
         self._value += net
         self._valuelever += net
         self._fundval = self._value / self._fundshares
