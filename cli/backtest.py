@@ -15,7 +15,6 @@ from core.errors import DataError
 
 #: the bundled real index data, so a run with no arguments trades real markets offline
 DEFAULT_SYMBOLS = "SP500,NASDAQ"
-DEFAULT_YEARS = 3
 
 
 def register(commands) -> None:
@@ -79,25 +78,16 @@ def run_backtest_command(args) -> int:
     from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
     from engine.summary import format_summary
-    from feeds.cache import ParquetCache
-    from feeds.sources import make_source, resolve_auto
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
-    source_name, reason = args.source, ""
-    if source_name == "auto":
-        source_name, reason = resolve_auto(args.symbols)
-    source = make_source(source_name, seed=args.seed, cache=ParquetCache(args.cache_dir),
-                         csv_path=args.csv, free=args.free)
+    source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
     symbols = [source.check_symbol(s) for s in args.symbols]
-    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
-    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
-    if start >= end:
-        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    start, end = options.window_from_args(args, source, symbols)
     signal_models = {}
     if args.signals == "ml":
-        signal_models = ml_models(args, source, symbols, start)
+        signal_models = ml_models(args, source, symbols, start, end)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
@@ -139,7 +129,8 @@ def run_backtest_command(args) -> int:
     return 0
 
 
-def ml_models(args, source, symbols: list[str], start: pd.Timestamp) -> dict:
+def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
+              end: pd.Timestamp) -> dict:
     """A StrategyModel per symbol: from the store (refused if its training window reaches
     ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
     ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
@@ -154,8 +145,6 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp) -> dict:
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
     cache = ParquetCache(args.cache_dir)
-    # the backtest's last session, as run_backtest_command computes it
-    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
     models = {}
     for symbol in symbols:
         if args.refit_every:

@@ -1,4 +1,5 @@
-"""The options several commands share, each declared once here with one default.
+"""The options several commands share, each declared once here with one default, and the
+two things several commands read back from them the same way (the source, the window).
 
 A command adds the groups it needs (``add_source_options(parser, ...)``); a flag that means
 the same in two commands is spelled, typed, defaulted and explained here only, so
@@ -14,12 +15,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from cli.arg_types import (
     date_arg,
     positive_float_arg,
     positive_int_arg,
     symbols_arg,
 )
+from core.errors import DataError
 from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import STRATEGIES
 
@@ -27,6 +31,8 @@ from strategies.registry import STRATEGIES
 SOURCES = ("auto", "bundled", "sample", "csv", "polygon")
 #: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
 CASH, COMMISSION = 100_000.0, 0.0005
+#: the window of a backtest or sweep without --start-date: this many years before the end
+DEFAULT_YEARS = 3
 MODELS_DIR = Path("Trained_Models")
 STORE_LABEL = "lstm_poc"
 LSTM_CONFIG_HELP = "TOML or YAML file overriding [lstm], [hmm] and [labels] settings"
@@ -203,3 +209,30 @@ def add_verbosity_options(p) -> None:
     add_quiet_option(verbosity)
     verbosity.add_argument("-v", "--verbose", action="store_true",
                            help="log details (debug logging, keras output)")
+
+
+def source_from_args(args: argparse.Namespace, symbols: list[str], cache=None):
+    """The source ``--source`` names (``auto`` resolved for ``symbols``) with ``--seed``,
+    ``--csv``, ``--free`` and the cache (``--cache-dir`` unless given); returns the source,
+    its name and why auto chose it ("" when not auto)."""
+    from feeds.cache import ParquetCache
+    from feeds.sources import make_source, resolve_auto
+
+    name, reason = args.source, ""
+    if name == "auto":
+        name, reason = resolve_auto(symbols)
+    source = make_source(name, seed=args.seed, cache=cache or ParquetCache(args.cache_dir),
+                         csv_path=args.csv, free=getattr(args, "free", False))
+    return source, name, reason
+
+
+def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Timestamp,
+                                                                         pd.Timestamp]:
+    """``--start-date`` .. ``--end-date``: the end defaults to the last bar every symbol
+    has, the start to ``DEFAULT_YEARS`` before the end; a start not before the end is a
+    DataError."""
+    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
+    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
+    if start >= end:
+        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    return start, end

@@ -7,13 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from cli import options
 from cli.arg_types import positive_int_arg
 from core.errors import DataError
-
-DEFAULT_YEARS = 3
 
 
 def _cluster(text: str) -> str:
@@ -106,10 +102,7 @@ def build_spec(args):
                         str(args.csv.resolve()) if args.csv else None, str(cache_dir))
     market = open_source(source)
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
-    end = args.end_date or min(market.bars(s).index[-1] for s in symbols)
-    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
-    if start >= end:
-        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    start, end = options.window_from_args(args, market, symbols)
     training = None
     if args.signals == "ml":
         from training.pipeline import make_spec

@@ -56,7 +56,6 @@ def register(commands) -> None:
 def run_train_command(args) -> int:
     from analyzers import model_plots as plots
     from feeds.cache import ParquetCache
-    from feeds.sources import make_source, resolve_auto
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
     from models.walk_forward import walk_forward
@@ -64,13 +63,10 @@ def run_train_command(args) -> int:
     from training.pipeline import make_spec, training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    source_name = args.source
-    if source_name == "auto":
-        source_name, reason = resolve_auto([args.symbol])
-        say(f"source: {source_name} ({reason})")
     cache = ParquetCache(args.cache_dir)
-    source = make_source(source_name, seed=args.seed, cache=cache, csv_path=args.csv,
-                         free=args.free)
+    source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
+    if reason:
+        say(f"source: {source_name} ({reason})")
     symbol = source.check_symbol(args.symbol)
     spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
