@@ -1,6 +1,8 @@
 """The commands of ``run.py``: one module per command (``backtest``, ``data``, ``train``,
-``paper``, ``ml_trading``, ``sweep``), shared argument types in ``arg_types``; ``main``
-builds the parser and turns ``DataError`` into ``error: ...`` and exit code 2."""
+``paper``, ``ml_trading``, ``sweep``); the options they share declared once in ``options``
+(argument types in ``arg_types``), a strategy's config from the flags in
+``strategy_config``; ``main`` builds the parser and turns ``DataError`` into
+``error: ...`` and exit code 2."""
 
 import os
 

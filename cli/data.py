@@ -10,12 +10,10 @@ dates with the same cache then sends none.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
-from cli.arg_types import date_arg, symbols_arg
+from cli import options
 from core.errors import DataError
 
 DESCRIPTION = """\
@@ -39,31 +37,23 @@ def register(commands) -> None:
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = actions.add_parser(
         "fetch", help="pre-fill the cache from Polygon / Unusual Whales (resumable)",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    fetch.add_argument("--source", default="polygon", choices=("polygon",),
-                       help="where to fetch from (default: polygon)")
-    fetch.add_argument("--symbols", type=symbols_arg, required=True,
-                       help="comma-separated tickers, e.g. SPY,QQQ")
-    fetch.add_argument("--start-date", type=date_arg, required=True,
-                       help="first session of the backtest to prepare")
-    fetch.add_argument("--end-date", type=date_arg, required=True,
-                       help="last session (capped at the last complete session)")
-    fetch.add_argument("--free", action="store_true",
-                       help="Polygon free tier: pace requests under 5 per minute (process-wide)")
+        description=DESCRIPTION, formatter_class=options.RawHelpFormatter)
+    # no default symbols or dates: every fetch costs requests, so the user names them
+    options.add_symbols_option(fetch, None, "comma-separated tickers, e.g. SPY,QQQ")
+    options.add_window_options(
+        fetch, start="first session of the backtest to prepare",
+        end="last session (capped at the last complete session)", required=True)
+    # polygon only: the other sources have nothing to download
+    options.add_source_options(
+        fetch, sources=("polygon",), default="polygon",
+        help="where to fetch from; --seed makes the simulated flow columns used when no "
+             "UNUSUAL_WHALES_API_KEY is set")
     fetch.add_argument("--options", action="store_true",
                        help="also fetch the option chain of every session (many requests)")
     fetch.add_argument("--minutes", action="store_true",
                        help="also fetch minute bars of every session")
-    fetch.add_argument("--dte-min", type=int, default=30,
-                       help="option chains: shortest days to expiry (default: 30)")
-    fetch.add_argument("--dte-max", type=int, default=45,
-                       help="option chains: longest days to expiry (default: 45)")
-    fetch.add_argument("--seed", type=int, default=42,
-                       help="sample market seed for the simulated flow columns used when no "
-                            "UNUSUAL_WHALES_API_KEY is set (default: 42)")
-    fetch.add_argument("--cache-dir", type=Path,
-                       help="cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
-    fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    options.add_expiry_options(fetch)
+    options.add_quiet_option(fetch)
     fetch.set_defaults(handler=run_fetch)
 
 

@@ -9,13 +9,15 @@ stay at IB unless ``--cancel-on-exit``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
+from cli import options
+from cli.strategy_config import config_from_args
 from engine.paper import PaperSettings, build
+from strategies.registry import strategy_spec
 
 
 def register(commands) -> None:
@@ -26,30 +28,17 @@ def register(commands) -> None:
                     "(managed account DU...), shares as stock orders, credit spreads as one "
                     "BAG combo order. Prints fills and a status line per bar; Ctrl-C stops "
                     "(open orders stay at IB unless --cancel-on-exit).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--strategy", default="equity", choices=("equity", "credit-spread"),
-                   help="the backtest strategy class to run (shares, or credit spreads as BAGs)")
-    p.add_argument("--symbols", default="SPY", help="comma-separated IB stock symbols")
-    p.add_argument("--signals", default="rule", choices=("rule",),
-                   help="rule: the trend + RSI baseline indicator")
+        formatter_class=options.HelpFormatter)
+    options.add_strategy_option(
+        p, "equity", "the backtest strategy class to run (shares, or credit spreads as BAGs)")
+    # one liquid stock: every symbol is a live IB subscription and orders on the account
+    options.add_symbols_option(p, "SPY", "comma-separated IB stock symbols")
+    options.add_signals_option(p, ("rule",), "rule: the trend + RSI baseline indicator")
     rules = p.add_argument_group("strategy rules (as in run.py backtest)")
-    rules.add_argument("--min-confidence", type=float, default=0.25,
-                       help="equity: enter only above this confidence")
-    rules.add_argument("--allow-short", action="store_true", help="equity: short on SELL")
-    rules.add_argument("--target-delta", type=float, default=0.30, help="short leg's |delta|")
-    rules.add_argument("--width", type=float, help="spread width (default: one strike step)")
-    rules.add_argument("--dte-min", type=int, default=30, help="shortest days to expiry")
-    rules.add_argument("--dte-max", type=int, default=45, help="longest days to expiry")
-    rules.add_argument("--profit-take", type=float, default=0.5, help="share of credit kept")
-    rules.add_argument("--stop-multiple", type=float, default=2.0,
-                       help="close when the cost to close reaches this multiple of the credit")
-    rules.add_argument("--risk-per-trade", type=float, default=0.02,
-                       help="max loss of a new spread as a fraction of the account")
+    options.add_equity_options(rules)
+    options.add_credit_spread_options(rules)
     ib = p.add_argument_group("connection")
-    ib.add_argument("--ib-host", default="127.0.0.1", help="TWS/Gateway host")
-    ib.add_argument("--ib-port", type=int, default=7497,
-                    help="TWS paper 7497, TWS live 7496, Gateway paper 4002, live 4001")
-    ib.add_argument("--client-id", type=int, default=1, help="API client id (kept on reconnect)")
+    options.add_ib_options(ib)
     ib.add_argument("--account", default="", help="managed account (needed when several)")
     ib.add_argument("--connect-timeout", type=float, default=8.0, help="seconds")
     bars = p.add_argument_group("bars")
@@ -92,26 +81,22 @@ def _confirm_live(args, store: IBStore) -> None:
         raise IBError("live trading not confirmed")
 
 
-def run_paper(args) -> int:
-    from strategies import CreditSpreadConfig, EquityConfig
-
-    if args.strategy == "credit-spread":
-        config = CreditSpreadConfig(
-            target_delta=args.target_delta, width=args.width, dte_min=args.dte_min,
-            dte_max=args.dte_max, profit_take=args.profit_take,
-            stop_multiple=args.stop_multiple, risk_per_trade=args.risk_per_trade)
-    else:
-        config = EquityConfig(min_confidence=args.min_confidence, allow_short=args.allow_short)
-    settings = PaperSettings(
-        strategy=args.strategy,
-        symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()],
+def paper_settings(args) -> PaperSettings:
+    """The PaperSettings of the parsed command line; a strategy rule the config refuses is
+    a DataError here, before anything connects."""
+    return PaperSettings(
+        strategy=args.strategy, symbols=args.symbols,
         store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
                             account=args.account, connect_timeout=args.connect_timeout),
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.max_open_spreads,
-        strategy_config=config)
+        strategy_config=config_from_args(strategy_spec(args.strategy), args))
+
+
+def run_paper(args) -> int:
+    settings = paper_settings(args)
     store = IBStore(settings.store).start()
     try:
         _confirm_live(args, store)

@@ -7,19 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from cli.arg_types import date_arg, symbols_arg
+from cli import options
+from cli.arg_types import positive_int_arg
 from core.errors import DataError
-
-DEFAULT_YEARS = 3
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {text}")
-    return value
 
 
 def _cluster(text: str) -> str:
@@ -47,9 +37,9 @@ def register(commands) -> None:
         epilog="Example: python run.py sweep --strategy credit-spread --symbols SPY,QQQ "
                "--grid target_delta=0.2,0.3 --grid width=5,10 --start-date 2021-01-04 "
                "--end-date 2024-12-31 --walk-forward 4 --workers 2",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--strategy", default="credit-spread", choices=("equity", "credit-spread"),
-                   help="the strategy whose config the grid sweeps")
+        formatter_class=options.HelpFormatter)
+    # credit spreads: their rules are what a sweep is mostly for (delta, width, expiry)
+    options.add_strategy_option(p, "credit-spread", "the strategy whose config the grid sweeps")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                    help="a config field and its values, repeatable; credit-spread: "
                         "target_delta, width (none = one strike step), dte_min, dte_max, "
@@ -57,48 +47,41 @@ def register(commands) -> None:
                         "max_open_spreads, entry_spacing, risk_per_trade, skip_regimes "
                         "(e.g. 3+4); equity: min_confidence, target_percent, allow_short, "
                         "scale_by_confidence. Without --grid: the defaults only")
-    p.add_argument("--symbols", type=symbols_arg, default=symbols_arg("SPY"),
-                   help="comma-separated symbols")
-    p.add_argument("--source", default="sample", choices=("bundled", "sample", "csv", "polygon"),
-                   help="as for backtest; workers read bars from the shared cache (fill it "
-                        "first with `run.py data fetch` for polygon)")
-    p.add_argument("--csv", metavar="PATH", help="with --source csv: a file or a folder")
-    p.add_argument("--seed", type=int, default=42, help="seed of the sample market")
-    p.add_argument("--cache-dir", type=Path,
-                   help="cache folder the workers share (default: $BTML_CACHE_DIR or "
-                        "~/.cache/btml)")
-    p.add_argument("--start-date", type=date_arg,
-                   help="first session (default: 3 years before the end date)")
-    p.add_argument("--end-date", type=date_arg,
-                   help="last session (default: the last bar every symbol has)")
-    p.add_argument("--walk-forward", type=_positive, default=1, metavar="K",
+    # one symbol keeps the default sweep small
+    options.add_symbols_option(p, "SPY")
+    # a named source, no auto: the results store keys every run by its source, so a rerun
+    # resumes the same runs; no --free: the workers read a cache `data fetch` filled
+    options.add_source_options(
+        p, sources=tuple(n for n in options.SOURCES if n != "auto"), default="sample",
+        free=False, help="as for backtest; workers read bars from the shared cache (fill it "
+                         "first with `run.py data fetch` for polygon)")
+    options.add_window_options(
+        p, start="first session (default: 3 years before the end date)",
+        end="last session (default: the last bar every symbol has)")
+    p.add_argument("--walk-forward", type=positive_int_arg, default=1, metavar="K",
                    help="split the window into K consecutive test folds; each run scores one "
                         "(parameter set, fold); PBO needs an even K >= 2")
-    p.add_argument("--signals", default="rule", choices=("rule", "ml"),
-                   help="rule baseline, or the HMM + LSTM signal trained per symbol and fold "
-                        "on the bars before the fold")
-    p.add_argument("--epochs", type=int, help="--signals ml: LSTM epochs at most")
-    p.add_argument("--config", type=Path,
-                   help="--signals ml: TOML/YAML overriding [lstm], [hmm], [labels]")
-    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash per run")
-    p.add_argument("--commission", type=float, default=0.0005,
-                   help="commission as a fraction of traded value")
-    p.add_argument("--option-fill", choices=("natural", "mid"), default="natural",
-                   help="credit spreads: natural (cross bid/ask) or mid fills")
+    options.add_signals_option(
+        p, ("rule", "ml"), "rule baseline, or the HMM + LSTM signal trained per symbol and "
+                           "fold on the bars before the fold")
+    options.add_model_config_options(p, config_help="--signals ml: " + options.LSTM_CONFIG_HELP,
+                                     epochs_help="--signals ml: LSTM epochs at most")
+    options.add_account_options(p)
+    options.add_option_fill_option(p)
     p.add_argument("--cluster", type=_cluster, default="local",
                    help="local: a LocalCluster of --workers processes on 127.0.0.1; "
                         "tcp://HOST:PORT: a running dask scheduler (workers need this "
                         "project installed; start them with --nthreads 1); serial: no Dask")
-    p.add_argument("--workers", type=_positive, default=2,
+    p.add_argument("--workers", type=positive_int_arg, default=2,
                    help="worker processes of the local cluster, one thread each")
-    p.add_argument("--report", type=Path, metavar="DIR",
-                   help="results store and report folder (default: "
-                        "reports/sweep_<source>_<strategy>_<start>_<end>); rerunning into "
-                        "the same folder skips finished runs")
+    options.add_report_option(
+        p, "results store and report folder (default: "
+           "reports/sweep_<source>_<strategy>_<start>_<end>); rerunning into the same folder "
+           "skips finished runs")
     p.add_argument("--heatmap", type=_heatmap, metavar="X,Y",
                    help="the two grid parameters of the Sharpe heatmap (default: the first two)")
-    p.add_argument("--top", type=_positive, default=10, help="rows of the best-runs table")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--top", type=positive_int_arg, default=10, help="rows of the best-runs table")
+    options.add_quiet_option(p)
     p.set_defaults(handler=run_sweep_command)
 
 
@@ -116,13 +99,10 @@ def build_spec(args):
                             f"a --grid parameter (grid: {', '.join(grid.names) or 'none'})")
     cache_dir = (args.cache_dir or default_cache_dir()).expanduser().resolve()
     source = SourceSpec(args.source, args.seed,
-                        str(Path(args.csv).resolve()) if args.csv else None, str(cache_dir))
+                        str(args.csv.resolve()) if args.csv else None, str(cache_dir))
     market = open_source(source)
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
-    end = args.end_date or min(market.bars(s).index[-1] for s in symbols)
-    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
-    if start >= end:
-        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    start, end = options.window_from_args(args, market, symbols)
     training = None
     if args.signals == "ml":
         from training.pipeline import make_spec

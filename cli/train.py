@@ -5,12 +5,12 @@ LSTM walk-forward against baselines (majority class, the rule signal, a logistic
 regression) in ``--folds`` equal blocks or blocks of ``--refit-every`` sessions, on an
 expanding or rolling ``--window``, fits the final model on everything up to
 ``--end-date``, writes the plots (returns vs market from the out-of-sample predictions
-only) and, with ``--save``, stores it under ``Trained_Models/<mode>/<SYMBOL>/``.
+only) and, with ``--save``, stores it under ``Trained_Models/<store-label>/<SYMBOL>/``
+(``--mode`` is seed 000's spelling of ``--store-label`` and still works here).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import replace
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cli import options
 from cli.arg_types import date_arg, symbol_arg
 
 
@@ -27,52 +28,34 @@ def register(commands) -> None:
         description="Train seed 000's models (HMM regimes on a long history, LSTM strategy "
                     "signal on recent years), evaluate them walk-forward against baselines, "
                     "write plots and optionally save them to the model store.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=options.HelpFormatter)
+    # one symbol, SPY by default: seed 000's `--symbol SYMBOL (default: SPY)`
     p.add_argument("--symbol", default="SPY", type=symbol_arg, help="symbol to train on")
     p.add_argument("-s", "--save", action="store_true",
-                   help="save to <models-dir>/<mode>/<SYMBOL>/<timestamp>/ and latest/")
-    p.add_argument("--mode", default="lstm_poc", help="mode label of the store folder")
-    p.add_argument("-f", "--free", action="store_true",
-                   help="Polygon free tier rate limit (5 requests/minute) for --source polygon")
-    p.add_argument("--source", default="auto",
-                   choices=("auto", "bundled", "sample", "csv", "polygon"),
-                   help="market source (auto: bundled when it has the symbol, else sample)")
-    p.add_argument("--csv", type=Path, help="with --source csv: a file or folder")
-    p.add_argument("--end-date", type=date_arg,
-                   help="last bar of training data (default: the source's last bar)")
+                   help="save to <models-dir>/<store-label>/<SYMBOL>/<timestamp>/ and latest/")
+    options.add_store_label_option(p, mode_alias=True)
+    options.add_models_dir_option(p)
+    options.add_source_options(
+        p, help="market source (auto: bundled when it has the symbol, else sample)")
+    options.add_window_options(
+        p, start=None, end="last bar of training data (default: the source's last bar)")
     p.add_argument("--hmm-start", type=date_arg,
                    help="first bar of the HMM history (default: 12 years before the end)")
     p.add_argument("--lstm-start", type=date_arg,
                    help="first labelled bar of the LSTM (default: 4 years before the end)")
-    p.add_argument("--epochs", type=int, help="LSTM epochs at most (seed default 100)")
-    p.add_argument("--config", type=Path,
-                   help="TOML or YAML file overriding [lstm], [hmm] and [labels] settings")
+    options.add_model_config_options(p)
     p.add_argument("--folds", type=int, default=2,
                    help="walk-forward folds over the last third of the LSTM history "
                         "(0 skips the evaluation)")
-    p.add_argument("--refit-every", type=int, metavar="N",
-                   help="walk-forward test blocks of N sessions (a model refitted every N "
-                        "sessions) instead of --folds equal blocks")
-    p.add_argument("--window", choices=("expanding", "rolling"), default="expanding",
-                   help="walk-forward training window: all history before the block "
-                        "(expanding) or the last --train-years of it (rolling)")
-    p.add_argument("--train-years", type=float, default=4.0,
-                   help="with --window rolling: years of sessions (252 a year) per model")
-    p.add_argument("--models-dir", type=Path, default=Path("Trained_Models"),
-                   help="root of the model store")
-    p.add_argument("--report", type=Path,
-                   help="folder for plots and metrics (default reports/train_<SYMBOL>)")
-    p.add_argument("--seed", type=int, default=42, help="sample market seed")
-    p.add_argument("--cache-dir", type=Path, default=None, help="data cache folder")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the final lines")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and keras output")
+    options.add_refit_options(p)
+    options.add_report_option(p, "folder for plots and metrics (default reports/train_<SYMBOL>)")
+    options.add_verbosity_options(p)
     p.set_defaults(handler=run_train_command)
 
 
 def run_train_command(args) -> int:
     from analyzers import model_plots as plots
     from feeds.cache import ParquetCache
-    from feeds.sources import make_source, resolve_auto
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
     from models.walk_forward import walk_forward
@@ -80,13 +63,10 @@ def run_train_command(args) -> int:
     from training.pipeline import make_spec, training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    source_name = args.source
-    if source_name == "auto":
-        source_name, reason = resolve_auto([args.symbol])
-        say(f"source: {source_name} ({reason})")
     cache = ParquetCache(args.cache_dir)
-    source = make_source(source_name, seed=args.seed, cache=cache, csv_path=args.csv,
-                         free=args.free)
+    source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
+    if reason:
+        say(f"source: {source_name} ({reason})")
     symbol = source.check_symbol(args.symbol)
     spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
@@ -135,7 +115,7 @@ def run_train_command(args) -> int:
                         "samples": model.report_.n_train, "purged": model.report_.n_purged,
                         "regime_names": list(model.hmm_.state_names_)}
     if args.save:
-        saved = save_models(model, args.models_dir, args.mode, symbol,
+        saved = save_models(model, args.models_dir, args.store_label, symbol,
                             metadata={"walk_forward": summary.get("walk_forward"),
                                       "source": source_name},
                             training_bars=data.bars)
@@ -151,12 +131,11 @@ def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
     """``--folds`` equal test blocks from ``first_test``, or blocks of ``--refit-every``
     sessions; training windows per ``--window`` / ``--train-years``."""
     from core.domain import TRADING_DAYS
-    from core.errors import DataError
     from models.folds import make_folds, refit_folds
+    from training.pipeline import LSTM_YEARS
 
-    if args.train_years <= 0:
-        raise DataError(f"--train-years must be positive, got {args.train_years}")
-    train_bars = max(int(round(args.train_years * TRADING_DAYS)), 1)
+    years = LSTM_YEARS if args.train_years is None else args.train_years
+    train_bars = max(int(round(years * TRADING_DAYS)), 1)
     if args.refit_every is not None:
         return refit_folds(index, first_test, args.refit_every, embargo, args.window,
                            train_bars)

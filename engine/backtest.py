@@ -22,7 +22,6 @@ from brokers.options_broker import OptionsBroker
 from core.errors import DataError
 from feeds.base import MarketSource
 from feeds.btfeed import make_feed
-from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import SIGNALS, STRATEGIES
 
 WARMUP_SESSIONS = 60
@@ -40,8 +39,9 @@ class BacktestSettings:
     signals: str = "rule"
     cash: float = 100_000.0
     commission: float = 0.0005  # fraction of traded value (5 bp), both ways
-    equity: EquityConfig = field(default_factory=EquityConfig)
-    credit_spread: CreditSpreadConfig = field(default_factory=CreditSpreadConfig)
+    #: the strategy's config (an instance of its ``StrategySpec.config_cls``); None = the
+    #: config's defaults
+    config: object = None
     #: options fills: 'natural' (cross bid/ask) or 'mid' (mid + slippage per share)
     option_fill: str = "natural"
     commission_per_contract: float = 0.65
@@ -105,8 +105,8 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     settings = replace(settings, start=traded_start(bars, warmup))
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
-    spreads = STRATEGIES[settings.strategy].trades_options
-    if spreads:
+    spec = STRATEGIES[settings.strategy]
+    if spec.trades_options:
         cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
                                        fill=settings.option_fill,
                                        commission_per_contract=settings.commission_per_contract)
@@ -114,8 +114,8 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.broker.setcash(settings.cash)
     cerebro.broker.setcommission(commission=settings.commission)
     cerebro.addstrategy(
-        STRATEGIES[settings.strategy].cls,
-        config=settings.credit_spread if spreads else settings.equity,
+        spec.cls,
+        config=spec.resolve_config(settings.config),
         signal_factory=signal_factory,
         trade_start=settings.start.date(),
     )

@@ -13,7 +13,6 @@ from brokers.ib_broker import IBBroker
 from brokers.ib_feed import IBData
 from brokers.ib_store import IBStore, StoreSettings
 from brokers.journal import Journal
-from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import SIGNALS, STRATEGIES
 
 
@@ -38,6 +37,7 @@ class PaperSettings:
     max_open_spreads: int | None = None
     trade_start: dt.date | None = None
     qcheck: float = 0.5
+    #: the strategy's config (its ``StrategySpec.config_cls``); None = the defaults
     strategy_config: object = None
 
 
@@ -81,12 +81,11 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
                       cancel_on_exit=settings.cancel_on_exit, on_event=out)
     broker.set_backfill_check(lambda: any(d.backfilling for d in datas))
     cerebro.setbroker(broker)
-    spreads = settings.strategy == "credit-spread"
-    config = settings.strategy_config or (CreditSpreadConfig() if spreads else EquityConfig())
+    spec = STRATEGIES[settings.strategy]
     trade_start = settings.trade_start
     if trade_start is None:  # backfill bars (before today) only warm up
         trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
-    cerebro.addstrategy(STRATEGIES[settings.strategy].cls, config=config,
+    cerebro.addstrategy(spec.cls, config=spec.resolve_config(settings.strategy_config),
                         signal_factory=SIGNALS[settings.signals], trade_start=trade_start)
     cerebro.addanalyzer(PaperStatus, out=out)
     return cerebro, store, broker, datas

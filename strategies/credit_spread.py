@@ -11,19 +11,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from brokers.spreads import SpreadRequest
-from core.domain import CALL_CREDIT_SPREAD, MULTIPLIER, PUT_CREDIT_SPREAD
+from core.domain import CALL_CREDIT_SPREAD, MULTIPLIER, PUT_CREDIT_SPREAD, REGIME_NAMES
 from pricing.contracts import default_width
 from strategies.base import SignalStrategy
+from strategies.config_rules import AT_LEAST_0, AT_LEAST_1, SHARE, Rule, check_fields
 
 #: which spread each ``signal`` value sells (hold sells nothing)
 KIND_FOR_SIGNAL = {PUT_CREDIT_SPREAD: "put_credit", CALL_CREDIT_SPREAD: "call_credit"}
 
+#: what each field of ``CreditSpreadConfig`` must be for the strategy to trade with it
+CREDIT_SPREAD_RULES = {
+    "target_delta": Rule(lambda v: 0.0 < v < 1.0, "between 0 and 1"),
+    "width": Rule(lambda v: v is None or v > 0.0, "positive (or none: one strike step)"),
+    "dte_min": AT_LEAST_0,
+    "dte_max": AT_LEAST_1,
+    "profit_take": SHARE,
+    "stop_multiple": Rule(lambda v: v > 1.0,
+                          "above 1 (the cost to close starts near the credit)"),
+    "close_days_before_expiry": AT_LEAST_0,
+    "max_open_spreads": AT_LEAST_1,
+    "entry_spacing": AT_LEAST_1,
+    "risk_per_trade": SHARE,
+    "skip_regimes": Rule(lambda v: all(0 <= r < len(REGIME_NAMES) for r in v),
+                         f"regime indices from 0 to {len(REGIME_NAMES) - 1}"),
+}
+
 
 @dataclass(frozen=True)
 class CreditSpreadConfig:
-    """Entry, exit and sizing rules of the credit-spread strategy."""
+    """Entry, exit and sizing rules of the credit-spread strategy (checked when made:
+    ``ValueError`` naming the field, see ``strategies.config_rules``)."""
 
     #: short leg's |delta| target
     target_delta: float = 0.30
@@ -47,6 +67,15 @@ class CreditSpreadConfig:
     risk_per_trade: float = 0.02
     #: regimes (indices into ``core.domain.REGIME_NAMES``) that open nothing new
     skip_regimes: tuple[int, ...] = ()
+
+    RULES: ClassVar[dict[str, Rule]] = CREDIT_SPREAD_RULES
+
+    def __post_init__(self):
+        check_fields(self)
+        if self.dte_min > self.dte_max:
+            raise ValueError(f"dte_min={self.dte_min} is above dte_max={self.dte_max}")
+
+
 
 
 class CreditSpreadStrategy(SignalStrategy):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from strategies.base import SignalStrategy
+from strategies.config_rules import FRACTION, SHARE, Rule, check_fields
 
 
 @dataclass(frozen=True)
 class EquityConfig:
-    """How the equity strategy turns signal lines into positions."""
+    """How the equity strategy turns signal lines into positions (checked when made:
+    ``ValueError`` naming the field, see ``strategies.config_rules``)."""
 
     #: enter only when the signal's confidence is at least this (0..1)
     min_confidence: float = 0.25
@@ -19,6 +22,11 @@ class EquityConfig:
     allow_short: bool = False
     #: scale the position by confidence instead of holding the full target
     scale_by_confidence: bool = False
+
+    RULES: ClassVar[dict[str, Rule]] = {"min_confidence": FRACTION, "target_percent": SHARE}
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 class EquityStrategy(SignalStrategy):

@@ -25,6 +25,16 @@ class StrategySpec:
     #: trades option spreads, so it needs the options broker and an option chain
     trades_options: bool = False
 
+    def resolve_config(self, config: object = None) -> object:
+        """``config``, or the defaults of ``config_cls`` when None; a config of another
+        strategy is refused (it would trade silently by the wrong rules)."""
+        if config is None:
+            return self.config_cls()
+        if not isinstance(config, self.config_cls):
+            raise TypeError(f"strategy {self.name} takes a {self.config_cls.__name__}, got "
+                            f"{type(config).__name__}")
+        return config
+
 
 STRATEGIES: dict[str, StrategySpec] = {spec.name: spec for spec in (
     StrategySpec("equity", EquityStrategy, EquityConfig),

@@ -3,9 +3,11 @@
 The names are the fields of ``EquityConfig`` / ``CreditSpreadConfig``, so a new field is
 sweepable without touching this module; each value is converted by the field's type. A
 misspelt name or a value of the wrong type stops the sweep before anything runs
-(``DataError``). A value of the right type that the strategy cannot trade with (a delta of
-1.5, ``dte_min`` above ``dte_max`` in one combination) is refused per run by
-``check_config``, so that run's row carries the error and the other runs finish.
+(``DataError``), and so does a value its config's own rule refuses whatever the other
+fields (a delta of 1.5: ``RULES`` of the config). A combination the config refuses
+(``dte_min`` above ``dte_max`` in one of them) is refused per run by the config's
+``__post_init__`` (``make_config``), so that run's row carries the error and the other runs
+finish.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 
-from core.domain import REGIME_NAMES
 from core.errors import DataError
 from strategies.registry import STRATEGIES
 
-CONFIGS = {name: spec.config_cls for name, spec in STRATEGIES.items()}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 
@@ -44,9 +44,9 @@ class Grid:
 
 def parse_grid(strategy: str, items: Sequence[str]) -> Grid:
     """A Grid from ``["target_delta=0.2,0.3", "width=5,10"]`` for ``strategy``."""
-    if strategy not in CONFIGS:
-        raise DataError(f"unknown strategy {strategy!r}; choose from {', '.join(CONFIGS)}")
-    config = CONFIGS[strategy]
+    if strategy not in STRATEGIES:
+        raise DataError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    config = STRATEGIES[strategy].config_cls
     converters = field_converters(config)
     axes: list[tuple[str, tuple]] = []
     for item in items:
@@ -69,6 +69,9 @@ def parse_grid(strategy: str, items: Sequence[str]) -> Grid:
             except ValueError as exc:
                 raise DataError(f"--grid {item!r}: bad value {value!r} for {name} "
                                 f"({exc})") from None
+            complaint = field_complaint(config, name, converted)
+            if complaint:  # wrong whatever the other fields: refused before anything runs
+                raise DataError(f"--grid {item!r}: {complaint}")
             if converted in values:
                 raise DataError(f"--grid {item!r}: value {value!r} repeats for {name}")
             values.append(converted)
@@ -80,6 +83,13 @@ def field_converters(config: type) -> dict[str, Callable[[str], object]]:
     """Text-to-value converter of every field of a config dataclass, by its type hint."""
     hints = typing.get_type_hints(config)
     return {f.name: _converter(hints[f.name]) for f in fields(config)}
+
+
+def field_complaint(config: type, name: str, value: object) -> str | None:
+    """What the config's own rule for ``name`` says against ``value`` (None: fine). The
+    rules between fields (``dte_min`` above ``dte_max``) are the run's to report."""
+    rule = config.RULES.get(name)
+    return rule.complaint(name, value) if rule else None
 
 
 def _converter(hint) -> Callable[[str], object]:
@@ -125,38 +135,7 @@ def _number(text: str) -> float:
     return value
 
 
-# Per-field checks: (test, what the value must be). A field without one takes any value.
-_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "min_confidence": (lambda v: 0.0 <= v <= 1.0, "from 0 to 1"),
-    "target_percent": (lambda v: 0.0 < v <= 1.0, "above 0 and at most 1"),
-    "target_delta": (lambda v: 0.0 < v < 1.0, "between 0 and 1"),
-    "width": (lambda v: v is None or v > 0.0, "positive (or none: one strike step)"),
-    "dte_min": (lambda v: v >= 0, "0 or more"),
-    "dte_max": (lambda v: v >= 1, "1 or more"),
-    "profit_take": (lambda v: 0.0 < v <= 1.0, "above 0 and at most 1"),
-    "stop_multiple": (lambda v: v > 1.0, "above 1 (the cost to close starts near the credit)"),
-    "close_days_before_expiry": (lambda v: v >= 0, "0 or more"),
-    "max_open_spreads": (lambda v: v >= 1, "1 or more"),
-    "entry_spacing": (lambda v: v >= 1, "1 or more"),
-    "risk_per_trade": (lambda v: 0.0 < v <= 1.0, "above 0 and at most 1"),
-    "skip_regimes": (lambda v: all(0 <= r < len(REGIME_NAMES) for r in v),
-                     f"regime indices from 0 to {len(REGIME_NAMES) - 1}"),
-}
-
-
-def check_config(config) -> None:
-    """Refuse a config the strategy cannot trade with (``ValueError`` naming the field)."""
-    for f in fields(config):
-        value = getattr(config, f.name)
-        rule = _RULES.get(f.name)
-        if rule and not rule[0](value):
-            raise ValueError(f"{f.name}={value!r} is invalid: must be {rule[1]}")
-    if hasattr(config, "dte_min") and config.dte_min > config.dte_max:
-        raise ValueError(f"dte_min={config.dte_min} is above dte_max={config.dte_max}")
-
-
 def make_config(strategy: str, params: dict):
-    """The strategy's default config with ``params`` replaced, checked."""
-    config = replace(CONFIGS[strategy](), **params)
-    check_config(config)
-    return config
+    """The strategy's default config with ``params`` replaced; the config checks itself
+    (``ValueError`` naming the field, which the run's row then carries)."""
+    return replace(STRATEGIES[strategy].config_cls(), **params)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ import pandas as pd
 from core.errors import DataError
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
-from sweeps.grid import CONFIGS, Grid
+from strategies.registry import STRATEGIES
+from sweeps.grid import Grid
 
 #: bump when a change in this package changes what a stored result means
 STORE_VERSION = 1
@@ -145,10 +146,12 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     runs = []
     for symbol in symbols:
         for params in spec.grid.parameter_sets():
-            config = replace(CONFIGS[spec.strategy](), **params)
+            # the values, not the config: a combination the config refuses is planned
+            # too, and its run's row carries the error
+            config = {**asdict(STRATEGIES[spec.strategy].config_cls()), **params}
             for fold, (start, end) in enumerate(folds):
                 identity = {
-                    "strategy": spec.strategy, "symbol": symbol, "config": asdict(config),
+                    "strategy": spec.strategy, "symbol": symbol, "config": config,
                     "fold": fold, "folds": spec.folds, "start": f"{start:%Y-%m-%d}",
                     "end": f"{end:%Y-%m-%d}", "source": spec.source.identity(),
                     "signals": spec.signals, "cash": spec.cash, "commission": spec.commission,

@@ -90,11 +90,10 @@ def _backtest(run: RunSpec, training: dict | None):
             raise RuntimeError("training the fold's ML signal failed: "
                                f"{(training or {}).get('error', 'no model')}")
         models = {run.symbol: _load_model(training["model_dir"])}
-    kind = "credit_spread" if run.strategy == "credit-spread" else "equity"
     settings = BacktestSettings(
         start=run.start, end=run.end, strategy=run.strategy, signals=run.signals,
         cash=run.cash, commission=run.commission, option_fill=run.option_fill,
-        record_lines=False, progress=False, signal_models=models, **{kind: config})
+        record_lines=False, progress=False, signal_models=models, config=config)
     return run_symbol(open_source(run.source), run.symbol, settings)
 
 

@@ -32,6 +32,16 @@ def tiny_spec():
 
 
 @pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory):
+    """``tiny_spec`` (and a short HMM fit) as the ``--config`` file of a command."""
+    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path.write_text("[lstm]\nsequence_length = 10\nlstm_units = [8, 4, 4]\n"
+                    "dense_units = [8, 4]\nepochs = 2\npatience = 1\nbatch_size = 64\n\n"
+                    "[hmm]\nn_init = 1\nn_iter = 20\n")
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_training(sample_market, tiny_spec):
     """Training data for SPY up to 2021-12-31: HMM from 2016, LSTM labels from 2021-03."""
     import pandas as pd

@@ -18,6 +18,7 @@ import pytest
 
 import run
 from cli import ml_trading
+from engine.ml_trading import minute_replay
 from feeds.sample_market import SampleMarket
 from models.direction_store import direction_dir
 
@@ -155,7 +156,7 @@ def last_partial_bar_signal(model) -> tuple[str, float]:
     row["open"], row["close"] = minutes["open"].iloc[0], minutes["close"].iloc[-1]
     row["high"], row["low"] = minutes["high"].max(), minutes["low"].min()
     row["volume"] = minutes["volume"].sum()
-    for column in ml_trading.SCHEDULED:
+    for column in minute_replay.SCHEDULED:
         row[column] = bars[column].iloc[-1]
     frame = pd.concat([bars.iloc[:-1], row.to_frame().T.set_axis([bars.index[-1]])])
     scored = model.predict_frame(frame.astype(bars.dtypes.to_dict())).iloc[-1]
@@ -329,7 +330,7 @@ def test_partial_bar_rule():
                           "put_call_ratio": 0.7, "cpi_release": 0.0})
     today = previous.copy()
     today[["put_call_ratio", "cpi_release"]] = [0.9, 1.0]
-    partial = ml_trading.partial_bars(minutes, previous, today)
+    partial = minute_replay.partial_bars(minutes, previous, today)
     assert partial["open"].tolist() == [10.0] * 3
     assert partial["high"].tolist() == [10.6, 10.7, 10.7]
     assert partial["low"].tolist() == [9.9, 9.9, 9.8]

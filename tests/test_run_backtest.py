@@ -109,6 +109,54 @@ def test_bad_requests_exit_2_with_a_clear_error(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--strategy", "credit-spread", "--stop-multiple", "0.5"],
+     "error: --stop-multiple 0.5 is invalid: must be above 1"),
+    (["--strategy", "credit-spread", "--dte-min", "45", "--dte-max", "30"],
+     "error: --dte-min 45 is above --dte-max 30"),
+    (["--strategy", "credit-spread", "--width", "-5"],
+     "error: --width -5.0 is invalid: must be positive"),
+    (["--strategy", "credit-spread", "--target-delta", "0"],
+     "error: --target-delta 0.0 is invalid: must be between 0 and 1"),
+    (["--min-confidence", "1.5"], "error: --min-confidence 1.5 is invalid: must be from 0 to 1"),
+])
+def test_strategy_rules_the_config_refuses_exit_2_before_any_work(argv, message, capsys,
+                                                                  monkeypatch):
+    def no_source(*args, **kwargs):
+        raise AssertionError("a source was opened for a refused config")
+
+    monkeypatch.setattr("feeds.sources.make_source", no_source)
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *argv,
+                     "--no-report"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(message) and captured.out == ""
+
+
+def test_the_config_is_built_from_the_registry_spec_and_the_flags():
+    from cli.strategy_config import config_from_args
+    from strategies import CreditSpreadConfig, EquityConfig
+    from strategies.registry import strategy_spec
+
+    args = run.build_parser().parse_args(["backtest", "--strategy", "credit-spread",
+                                          "--target-delta", "0.2", "--width", "10",
+                                          "--stop-multiple", "3"])
+    assert config_from_args(strategy_spec(args.strategy), args) == CreditSpreadConfig(
+        target_delta=0.2, width=10.0, stop_multiple=3.0)
+    args = run.build_parser().parse_args(["backtest", "--min-confidence", "0.5",
+                                          "--allow-short", "--stop-multiple", "0.5"])
+    # the equity strategy takes only its own flags: a spread rule it never uses is not read
+    assert config_from_args(strategy_spec(args.strategy), args) == EquityConfig(
+        min_confidence=0.5, allow_short=True)
+
+
+def test_store_label_is_backtests_name_for_the_store_folder():
+    args = run.build_parser().parse_args(["backtest", "--store-label", "prod"])
+    assert args.store_label == "prod"
+    with pytest.raises(SystemExit):  # --mode is ml-trading's run mode, not a store label
+        run.build_parser().parse_args(["backtest", "--mode", "prod"])
+    assert run.build_parser().parse_args(["train", "--mode", "prod"]).store_label == "prod"
+
+
 def test_malformed_csv_is_refused_naming_file_and_line(tmp_path, capsys):
     path = tmp_path / "XYZ.csv"
     path.write_text("date,open,high,low,close,volume\n2024-01-02,10,11,9,10,100\n"
@@ -128,27 +176,10 @@ def test_help_explains_every_option():
         assert option in result.stdout
 
 
-TINY_ML = """
-[lstm]
-sequence_length = 10
-lstm_units = [8, 4, 4]
-dense_units = [8, 4]
-epochs = 2
-patience = 1
-batch_size = 64
-
-[hmm]
-n_init = 1
-n_iter = 20
-"""
-
-
-def test_ml_backtest_refits_a_model_every_n_sessions(tmp_path, capsys):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY_ML)
+def test_ml_backtest_refits_a_model_every_n_sessions(tmp_path, tiny_config, capsys):
     lines = tmp_path / "lines.csv"
     code = run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
-                     "--config", str(config), "--start-date", "2024-01-02",
+                     "--config", str(tiny_config), "--start-date", "2024-01-02",
                      "--end-date", "2024-02-28", "--refit-every", "20", "--window", "rolling",
                      "--train-years", "0.3", "--no-report", "--export-lines", str(lines)])
     assert code == 0

@@ -8,33 +8,13 @@ import pytest
 
 import run
 
-TINY = """
-[lstm]
-sequence_length = 10
-lstm_units = [8, 4, 4]
-dense_units = [8, 4]
-epochs = 2
-patience = 1
-batch_size = 64
-
-[hmm]
-n_init = 1
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    path.write_text(TINY)
-    return path
-
 
 def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tiny_config,
                                                                     capsys):
     store, report = tmp_path / "store", tmp_path / "train"
     code = run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
                      "2021-12-31", "--lstm-start", "2021-03-01", "--hmm-start", "2016-01-01",
-                     "--config", str(tiny_config), "--save", "--mode", "test",
+                     "--config", str(tiny_config), "--save", "--mode", "test",  # seed 000's
                      "--models-dir", str(store), "--report", str(report), "-q"])
     assert code == 0
     latest = store / "test" / "SPY" / "latest"
@@ -51,7 +31,7 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     capsys.readouterr()
 
     args = ["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
-            "--model", "latest", "--models-dir", str(store), "--mode", "test",
+            "--model", "latest", "--models-dir", str(store), "--store-label", "test",
             "--strategy", "credit-spread", "--end-date", "2022-06-30", "-q"]
     assert run.main(args + ["--start-date", "2022-01-03", "--no-report"]) == 0
     assert "SPY: Return:" in capsys.readouterr().out

@@ -125,3 +125,36 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
     assert code == 130
     assert "stopping on Ctrl-C" in out and "1 open order(s) cancelled" in out
     assert [f[0] for _, f in tws.received].count("4") == 1  # one cancelOrder
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategy", "credit-spread", "--stop-multiple", "0.5"],
+     "error: --stop-multiple 0.5 is invalid: must be above 1"),
+    (["--strategy", "credit-spread", "--dte-min", "45", "--dte-max", "30"],
+     "error: --dte-min 45 is above --dte-max 30"),
+    (["--min-confidence", "2"], "error: --min-confidence 2.0 is invalid: must be from 0 to 1"),
+])
+def test_paper_refuses_a_bad_strategy_rule_before_connecting(argv, message, capsys,
+                                                             monkeypatch):
+    def no_connection(self):
+        raise AssertionError("connected for a refused config")
+
+    monkeypatch.setattr(IBStore, "start", no_connection)
+    assert cli.main(["paper", "--connect-timeout", "1", *argv]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_paper_settings_take_the_strategy_config_from_the_registry():
+    from cli.paper import paper_settings
+    from strategies import CreditSpreadConfig, EquityConfig
+
+    args = cli.build_parser().parse_args(["paper", "--strategy", "credit-spread", "--symbols",
+                                          "spy,qqq", "--target-delta", "0.25",
+                                          "--max-open-spreads", "2"])
+    settings = paper_settings(args)
+    assert settings.symbols == ["SPY", "QQQ"]
+    # --max-open-spreads is the broker's limit, not the strategy's rule of the same name
+    assert settings.strategy_config == CreditSpreadConfig(target_delta=0.25)
+    assert settings.max_open_spreads == 2
+    args = cli.build_parser().parse_args(["paper", "--min-confidence", "0.6"])
+    assert paper_settings(args).strategy_config == EquityConfig(min_confidence=0.6)

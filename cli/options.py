@@ -1,0 +1,238 @@
+"""The options several commands share, each declared once here with one default, and the
+two things several commands read back from them the same way (the source, the window).
+
+A command adds the groups it needs (``add_source_options(parser, ...)``); a flag that means
+the same in two commands is spelled, typed, defaulted and explained here only, so
+``--seed`` or ``--min-confidence`` cannot drift apart between ``backtest`` and
+``ml-trading``. Where a command really needs another default (its default symbols, its
+default strategy) it passes it explicitly and its module says why. The strategy rules
+(``--target-delta`` ...) take their defaults from the config dataclasses and are checked by
+them (``cli.strategy_config``), so a value is refused the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from cli.arg_types import (
+    date_arg,
+    positive_float_arg,
+    positive_int_arg,
+    symbols_arg,
+)
+from core.errors import DataError
+from strategies import CreditSpreadConfig, EquityConfig
+from strategies.registry import STRATEGIES
+
+#: the daily-bar sources every command can name (ml-trading adds ``ib`` for minutes)
+SOURCES = ("auto", "bundled", "sample", "csv", "polygon")
+#: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
+CASH, COMMISSION = 100_000.0, 0.0005
+#: the window of a backtest or sweep without --start-date: this many years before the end
+DEFAULT_YEARS = 3
+MODELS_DIR = Path("Trained_Models")
+STORE_LABEL = "lstm_poc"
+LSTM_CONFIG_HELP = "TOML or YAML file overriding [lstm], [hmm] and [labels] settings"
+#: the config fields that have a flag, by config class (``cli.strategy_config`` fills them)
+CONFIG_FLAGS: dict[type, tuple[str, ...]] = {
+    EquityConfig: ("min_confidence", "allow_short"),
+    CreditSpreadConfig: ("target_delta", "width", "dte_min", "dte_max", "profit_take",
+                         "stop_multiple", "risk_per_trade"),
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where the help text does not already say it (and not for
+    defaults that mean "not given")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False):
+            return text
+        return super()._get_help_string(action)
+
+
+class RawHelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """``HelpFormatter`` that keeps the description's own line breaks."""
+
+
+def add_symbols_option(p, default: str | None, help: str = "comma-separated symbols") -> None:
+    """``-s/--symbols``; ``default`` None makes it required."""
+    p.add_argument("-s", "--symbols", type=symbols_arg, default=default,
+                   required=default is None, help=help)
+
+
+def add_source_options(p, *, sources: tuple[str, ...] = SOURCES, default: str = "auto",
+                       help: str, free: bool = True) -> None:
+    """``--source`` (choices and default given by the command, help says what ``auto``
+    means there), ``--csv`` (when csv is a choice), ``--seed``, ``--cache-dir`` and
+    (``free``) ``-f/--free``."""
+    p.add_argument("--source", default=default, choices=sources, help=help)
+    if "csv" in sources:
+        p.add_argument("--csv", type=Path, metavar="PATH",
+                       help="with --source csv: a CSV file or a folder of SYMBOL.csv files")
+    p.add_argument("--seed", type=int, default=42,
+                   help="seed of the sample market (bars, chains, flow) and of anything random")
+    p.add_argument("--cache-dir", type=Path,
+                   help="data cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
+    if free:
+        p.add_argument("-f", "--free", action="store_true",
+                       help="Polygon free tier: pace every request of the run under 5 per "
+                            "minute")
+
+
+def add_window_options(p, *, start: str | None, end: str, required: bool = False) -> None:
+    """``--start-date`` (unless ``start`` is None) and ``--end-date``, ``YYYY-MM-DD``; the
+    help says what the dates mean to the command."""
+    if start is not None:
+        p.add_argument("--start-date", type=date_arg, required=required, help=start)
+    p.add_argument("--end-date", type=date_arg, required=required, help=end)
+
+
+def add_expiry_options(p) -> None:
+    """``--dte-min`` / ``--dte-max``: the days-to-expiry window of the option chains."""
+    p.add_argument("--dte-min", type=int, default=CreditSpreadConfig.dte_min,
+                   help="shortest days to expiry")
+    p.add_argument("--dte-max", type=int, default=CreditSpreadConfig.dte_max,
+                   help="longest days to expiry")
+
+
+def add_strategy_option(p, default: str, help: str) -> None:
+    """``--strategy``: a name of ``strategies.registry.STRATEGIES``."""
+    p.add_argument("--strategy", default=default, choices=tuple(STRATEGIES), help=help)
+
+
+def add_signals_option(p, choices: tuple[str, ...], help: str) -> None:
+    """``--signals``: a name of ``strategies.registry.SIGNALS`` the command can build."""
+    p.add_argument("--signals", default="rule", choices=choices, help=help)
+
+
+def add_equity_options(p, min_confidence: float = EquityConfig.min_confidence) -> None:
+    """The equity strategy's flags (``EquityConfig``; checked there)."""
+    p.add_argument("--min-confidence", type=float, default=min_confidence,
+                   help="equity: enter only on signals at least this confident (0 to 1)")
+    p.add_argument("--allow-short", action="store_true",
+                   help="equity: go short on SELL signals instead of only flat")
+
+
+def add_credit_spread_options(p) -> None:
+    """The credit-spread strategy's flags (``CreditSpreadConfig``; checked there)."""
+    c = CreditSpreadConfig
+    p.add_argument("--target-delta", type=float, default=c.target_delta,
+                   help="short leg's |delta|, between 0 and 1")
+    p.add_argument("--width", type=float,
+                   help="strike width in dollars (default: one strike step, at least $5)")
+    add_expiry_options(p)
+    p.add_argument("--profit-take", type=float, default=c.profit_take,
+                   help="close when this share of the credit is earned")
+    p.add_argument("--stop-multiple", type=float, default=c.stop_multiple,
+                   help="close when the cost to close reaches this multiple of the credit "
+                        "(above 1)")
+    p.add_argument("--risk-per-trade", type=float, default=c.risk_per_trade,
+                   help="max loss of a new spread as a fraction of the account")
+
+
+def add_account_options(p) -> None:
+    """``--cash`` and ``--commission`` of a simulated account."""
+    p.add_argument("--cash", type=float, default=CASH, help="starting cash per symbol")
+    p.add_argument("--commission", type=float, default=COMMISSION,
+                   help="commission as a fraction of traded value")
+
+
+def add_option_fill_option(p) -> None:
+    p.add_argument("--option-fill", choices=("natural", "mid"), default="natural",
+                   help="credit spreads: natural (sell at the bid, buy at the ask) or mid "
+                        "prices")
+
+
+def add_model_config_options(p, config_help: str = LSTM_CONFIG_HELP,
+                             epochs_help: str = "LSTM epochs at most (default: the "
+                                                "config's, seed 100)") -> None:
+    """``--config FILE`` (model settings) and ``--epochs N``."""
+    p.add_argument("--config", type=Path, metavar="FILE", help=config_help)
+    p.add_argument("--epochs", type=positive_int_arg, help=epochs_help)
+
+
+def add_models_dir_option(p, help: str = "root of the model store") -> None:
+    p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=help)
+
+
+def add_store_label_option(p, mode_alias: bool = False) -> None:
+    """``--store-label``: the folder of the store under ``--models-dir``. ``mode_alias``
+    also accepts seed 000's spelling ``--mode`` (train only: elsewhere ``--mode`` is
+    ml-trading's run mode)."""
+    names = ("--store-label", "--mode") if mode_alias else ("--store-label",)
+    alias = " (seed 000's --mode is the same option)" if mode_alias else ""
+    p.add_argument(*names, dest="store_label", default=STORE_LABEL, metavar="LABEL",
+                   help=f"label of the store folder: <models-dir>/<LABEL>/<SYMBOL>/{alias}")
+
+
+def add_refit_options(p) -> None:
+    """``--refit-every``, ``--window``, ``--train-years``: a model per N sessions, each
+    trained on the expanding history or a rolling window of it."""
+    p.add_argument("--refit-every", type=positive_int_arg, metavar="N",
+                   help="a model refitted every N sessions, each on the data before its "
+                        "first session only")
+    p.add_argument("--window", choices=("expanding", "rolling"), default="expanding",
+                   help="with --refit-every: each model trains on all history from the "
+                        "first model's start (expanding) or on the last --train-years "
+                        "(rolling)")
+    p.add_argument("--train-years", type=positive_float_arg,
+                   help="with --window rolling: years of sessions (252 a year) each model "
+                        "trains on (default 4, as the first model)")
+
+
+def add_ib_options(p) -> None:
+    """The TWS/Gateway connection: ``--ib-host``, ``--ib-port``, ``--client-id``."""
+    p.add_argument("--ib-host", default="127.0.0.1", help="TWS/Gateway host")
+    p.add_argument("--ib-port", type=int, default=7497,
+                   help="TWS paper 7497, TWS live 7496, Gateway paper 4002, live 4001")
+    p.add_argument("--client-id", type=int, default=1,
+                   help="API client id (kept on reconnect)")
+
+
+def add_report_option(p, help: str) -> None:
+    p.add_argument("--report", type=Path, metavar="DIR", help=help)
+
+
+def add_quiet_option(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the results (no progress bars or notes)")
+
+
+def add_verbosity_options(p) -> None:
+    """``-q/--quiet`` or ``-v/--verbose`` (not both)."""
+    verbosity = p.add_mutually_exclusive_group()
+    add_quiet_option(verbosity)
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="log details (debug logging, keras output)")
+
+
+def source_from_args(args: argparse.Namespace, symbols: list[str], cache=None):
+    """The source ``--source`` names (``auto`` resolved for ``symbols``) with ``--seed``,
+    ``--csv``, ``--free`` and the cache (``--cache-dir`` unless given); returns the source,
+    its name and why auto chose it ("" when not auto)."""
+    from feeds.cache import ParquetCache
+    from feeds.sources import make_source, resolve_auto
+
+    name, reason = args.source, ""
+    if name == "auto":
+        name, reason = resolve_auto(symbols)
+    source = make_source(name, seed=args.seed, cache=cache or ParquetCache(args.cache_dir),
+                         csv_path=args.csv, free=getattr(args, "free", False))
+    return source, name, reason
+
+
+def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Timestamp,
+                                                                         pd.Timestamp]:
+    """``--start-date`` .. ``--end-date``: the end defaults to the last bar every symbol
+    has, the start to ``DEFAULT_YEARS`` before the end; a start not before the end is a
+    DataError."""
+    end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
+    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
+    if start >= end:
+        raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
+    return start, end

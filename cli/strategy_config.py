@@ -1,0 +1,33 @@
+"""A strategy's config from the parsed command line, checked before any work starts.
+
+The config dataclass checks its own values (``__post_init__``, ``strategies.config_rules``)
+and names the field (``stop_multiple=0.5 is invalid: ...``); here that becomes the flag the
+user typed (``--stop-multiple 0.5 is invalid: ...``) in a ``DataError`` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from cli.options import CONFIG_FLAGS
+from core.errors import DataError
+from strategies.registry import StrategySpec
+
+
+def config_from_args(spec: StrategySpec, args: argparse.Namespace, **values) -> object:
+    """``spec.config_cls`` with its flagged fields (``cli.options.CONFIG_FLAGS``) taken from
+    ``args`` and ``values`` on top; a refused value is a ``DataError`` naming the flag."""
+    flagged = CONFIG_FLAGS.get(spec.config_cls, ())
+    given = {name: getattr(args, name) for name in flagged if hasattr(args, name)}
+    try:
+        return spec.config_cls(**{**given, **values})
+    except ValueError as exc:
+        raise DataError(with_flags(str(exc), flagged)) from None
+
+
+def with_flags(message: str, names: tuple[str, ...]) -> str:
+    """``message`` with each ``name=`` of ``names`` written as its flag, ``--name-x ``."""
+    for name in names:
+        message = re.sub(rf"\b{name}=", f"--{name.replace('_', '-')} ", message)
+    return message

@@ -1,0 +1,63 @@
+"""The Direction model a symbol's premarket or trading run scores with: the newest stored
+one that fits (same source, seed and configuration, trained on nothing after the bars in
+hand), else a new one trained on those bars and stored."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from engine.ml_trading.settings import MLTradingSettings
+
+
+def train_model(symbol: str, bars: pd.DataFrame, config, quiet: bool):
+    """A DirectionModel fitted on ``bars`` (it keeps the last ``max_train_bars`` of them)."""
+    from models.direction_model import DirectionModel
+
+    if not quiet:
+        print(f"training the Direction model for {symbol} on the sessions up to "
+              f"{bars.index[-1]:%Y-%m-%d} ...", file=sys.stderr)
+    return DirectionModel(config).fit(bars, progress=not quiet)
+
+
+def stored_fits(folder: Path, limit: pd.Timestamp, source, seed: int, config) -> bool:
+    """Whether the stored model in ``folder`` was trained on this source (and seed, which
+    makes the sample market and sample flow) with this configuration and on nothing after
+    ``limit`` (read from metadata.json alone)."""
+    from dataclasses import asdict
+
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+        trained_until = pd.Timestamp(meta["training_window"]["end"])
+    except (OSError, ValueError, KeyError):
+        return False
+    wanted = json.loads(json.dumps(asdict(config), default=str))
+    return (trained_until <= limit and meta.get("source") == source.name
+            and meta.get("seed") == seed and meta.get("config") == wanted)
+
+
+def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradingSettings):
+    """The newest stored model of this symbol, source and configuration trained on nothing
+    after the last of ``bars``, else a new one trained on ``bars`` and stored. Returns the
+    model and a note saying which."""
+    from models.direction_store import direction_dir, load_direction_model, save_direction_model
+
+    limit, config = bars.index[-1], settings.model
+    folder = direction_dir(symbol, settings.models_dir)
+    if not settings.retrain and folder.is_dir():
+        stamps = sorted((d for d in folder.iterdir() if d.is_dir() and d.name[:1].isdigit()),
+                        reverse=True)
+        for stamp in stamps:
+            if stored_fits(stamp, limit, source, settings.seed, config):
+                model = load_direction_model(stamp)
+                return model, (f"stored model {stamp} (trained until "
+                               f"{pd.Timestamp(model.trained_until):%Y-%m-%d})")
+    model = train_model(symbol, bars, config, settings.quiet)
+    saved = save_direction_model(model, symbol, root=settings.models_dir, training_bars=bars,
+                                 metadata={"source": source.name, "seed": settings.seed,
+                                           "source_description": source.describe()})
+    return model, (f"new model trained until {pd.Timestamp(model.trained_until):%Y-%m-%d}, "
+                   f"saved to {saved}")

@@ -1,0 +1,96 @@
+"""What an ml-trading run prints and writes: the notes and the results summary (with
+``run.py backtest``'s metrics table in backtest mode), then the report folder (backtest) or
+the signal files (premarket, trading)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from engine.ml_trading.outcome import Notes, Outcome
+from engine.ml_trading.settings import MLTradingSettings
+
+
+def report(settings: MLTradingSettings, outcomes: list[Outcome], notes: Notes) -> int:
+    """Print the notes (unless quiet) and the results; write the report or signal files.
+    Returns the exit code: 1 when any symbol failed, else 0."""
+    lines = ["Results Summary:", *(o.summary_line() for o in outcomes)]
+    ok = [o for o in outcomes if not o.error]
+    if settings.mode == "backtest" and ok:
+        lines += ["", _metrics_table(settings, ok)]
+    text = "\n".join(lines) + "\n"
+    if not settings.quiet:
+        text = "".join(f"{line}\n" for line in notes.lines()) + "\n" + text
+    print(text, end="")
+    if settings.mode == "backtest":
+        _backtest_report(settings, ok, text)
+    elif ok:
+        _save_signals(settings, outcomes)
+    return 1 if len(ok) < len(outcomes) else 0
+
+
+def _header(settings: MLTradingSettings, ok: list[Outcome]) -> dict:
+    results = [o.result for o in ok]
+    return {"command": "ml-trading --mode backtest", "strategy": "equity",
+            "signals": "direction", "symbols": ",".join(o.symbol for o in ok),
+            "source": ",".join(sorted({o.source for o in ok})),
+            "source_description": "; ".join(f"{o.symbol} {o.source}" for o in ok),
+            "start": min(r.metrics["start"] for r in results),
+            "end": max(r.metrics["end"] for r in results), "cash": settings.cash,
+            "commission": settings.commission, "seed": settings.seed,
+            "models": {o.symbol: o.model_note for o in ok}}
+
+
+def _metrics_table(settings: MLTradingSettings, ok: list[Outcome]) -> str:
+    """run.py backtest's metrics table for these results (the last block of its summary)."""
+    from engine.summary import format_summary
+
+    return format_summary([o.result for o in ok], _header(settings, ok)).rstrip("\n").split(
+        "\n\n")[-1]
+
+
+def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: str) -> None:
+    if settings.no_report or not ok:
+        return
+    from analyzers.report import write_report
+    from engine.backtest import realized_direction
+
+    header = _header(settings, ok)
+    folder = settings.report or Path("reports") / (
+        f"ml_backtest_{header['start'].replace('-', '')}_{header['end'].replace('-', '')}")
+    closes = {o.symbol: o.result.bars["close"] for o in ok}
+    write_report(folder, [o.result for o in ok], summary, header,
+                 lambda result: realized_direction(closes[result.symbol]))
+    for o in ok:
+        model = o.model
+        model.evaluation_.to_csv(folder / o.symbol / "direction_evaluation.csv")
+        model.importance_.rename("importance").to_csv(folder / o.symbol /
+                                                      "feature_importance.csv")
+    if not settings.quiet:
+        print(f"\nReport written to {folder}/ (open {folder}/index.html)")
+
+
+def _save_signals(settings: MLTradingSettings, outcomes: list[Outcome]) -> None:
+    """``<dir>/<mode>_<as-of>.csv`` and ``.json`` (and, trading, ``_changes.csv``)."""
+    ok = [o for o in outcomes if not o.error]
+    folder = settings.report or Path("signals")
+    folder.mkdir(parents=True, exist_ok=True)
+    as_of = max(o.signal["as_of"] for o in ok)[:10]
+    stem = folder / f"{settings.mode}_{as_of}"
+    rows = pd.DataFrame([o.signal for o in ok])
+    rows.to_csv(stem.with_suffix(".csv"), index=False)
+    payload = {"mode": settings.mode, "as_of": as_of,
+               "created_at": pd.Timestamp.now().isoformat(timespec="seconds"),
+               "signals": [o.signal for o in ok],
+               "errors": {o.symbol: o.error for o in outcomes if o.error}}
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    written = [stem.with_suffix(".csv"), stem.with_suffix(".json")]
+    if settings.mode == "trading":
+        changes = folder / f"{stem.name}_changes.csv"
+        pd.DataFrame([c for o in ok for c in o.changes]).sort_values(
+            ["as_of", "symbol"], kind="stable").to_csv(changes, index=False)
+        written.append(changes)
+    if not settings.quiet:
+        print(f"\nSignals saved to {', '.join(str(p) for p in written)}")

@@ -1,0 +1,49 @@
+"""What an ml-trading run needs, filled once from the command line (``cli.ml_trading``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from strategies import EquityConfig
+
+MODES = ("premarket", "trading", "backtest")
+#: the daily-bar sources (``ib`` serves minute bars only, the trading mode's)
+DAILY_SOURCES = ("auto", "sample", "bundled", "csv", "polygon")
+#: the backtest's window when no --start-date is given: this many days before the end
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class MLTradingSettings:
+    """One run of one mode over some symbols. ``model`` is the DirectionConfig every
+    symbol's model is made with (``models.direction_model.make_direction_config``)."""
+
+    mode: str
+    symbols: tuple[str, ...]
+    model: object
+    start_date: pd.Timestamp | None = None
+    end_date: pd.Timestamp | None = None
+    #: auto, a daily source, or ib (the trading mode's minute bars)
+    source: str = "auto"
+    #: with ``source="ib"``: where the daily history comes from
+    history_source: str = "auto"
+    csv: Path | None = None
+    free: bool = False
+    seed: int = 42
+    cache_dir: Path | None = None
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 7497
+    client_id: int = 1
+    models_dir: Path = Path("Trained_Models")
+    retrain: bool = False
+    #: backtest: the account and the equity strategy's rules
+    cash: float = 100_000.0
+    commission: float = 0.0005
+    equity: EquityConfig = field(default_factory=EquityConfig)
+    #: backtest: the report folder; premarket/trading: the folder of the signal files
+    report: Path | None = None
+    no_report: bool = False
+    quiet: bool = False
