@@ -926,7 +926,8 @@ class FakeTWS:
         epoch seconds), and to keepUpToDate subscribers an update of the bar stamped
         ``epoch`` (New York time with its zone; a daily subscription gets the New York
         date; same stamp again: the same bar updated; a later one: a new bar). The fake's
-        clock moves to the bar's start, then to its end once sent. With ``order_mode ==
+        clock moves to the bar's start (fills at its open), then to its end before it is
+        sent. With ``order_mode ==
         'next_bar_open'`` open orders on ``symbol`` fill first at this bar's open, as a
         market order placed before the bar would. ``account=False`` skips the account and
         portfolio push (a long accelerated session). Returns ``time.perf_counter()`` at
@@ -950,6 +951,7 @@ class FakeTWS:
         with self._lock:
             self.last_price[symbol] = c
             conns = [x for x in self._conns if x.alive]
+            self.clock = float(epoch) + 5  # the bar is complete (and sent) at its end
         if account:  # marks of the bar's quotes reach the client before the bar
             self._push_account()
         sent = time.perf_counter()
@@ -964,6 +966,5 @@ class FakeTWS:
                     for r, s in conn.keep_up.items() if s == symbol]
             if out:
                 conn.send(*out)
-        self.clock = float(epoch) + 5
         self._changed()
         return sent
