@@ -5,9 +5,18 @@ forming is dropped) so indicators warm up, then live bars, one of two ways:
 
 * ``live='realtime'``: IB's 5-second real-time bars, resampled to ``bar_size`` (a bar is
   delivered as soon as the 5-second bar that ends its period arrives, or when a bar of a
-  later period shows up); daily bars close on the first bar of the next date;
+  later period shows up); a daily bar is built from the session's 5-second bars and
+  delivered with the one ending the session (13:00 on half-days), or, with ``decide_at``
+  (e.g. ``"15:45"``), built from the 5-second bars up to that time and delivered then
+  (later 5-second bars of that date make no second bar);
 * ``live='keep_up'``: ``reqHistoricalData(keepUpToDate=True)`` bars of ``bar_size``; a bar
   is delivered when IB starts the next one.
+
+Time (``brokers.bar_times``): the datetime line holds each bar's true instant (UTC, as
+backtrader expects), so ``data.datetime.datetime(0)`` is the bar's time in ``tz``
+(America/New_York by default) whatever the season: intraday bars are stamped with their
+start, daily bars with their session's close (``date(0)`` is the session date) or the
+decision time.
 
 Bars travel from the store's loop thread through a queue; ``_load`` waits on it at most
 ``qcheck`` seconds, so backtrader's loop keeps turning (broker notifications) without any
@@ -33,6 +42,7 @@ from zoneinfo import ZoneInfo
 import backtrader as bt
 from ib_async import Stock
 
+from brokers.bar_times import BarClock, from_epoch, now_local, parse_decide_at, to_num
 from brokers.ib_store import IBStore
 from feeds.base import EXTRA_COLUMNS
 
@@ -65,6 +75,7 @@ class IBData(bt.feed.DataBase):
         ("what", "TRADES"),
         ("use_rth", True),
         ("tz", "America/New_York"),
+        ("decide_at", None),
         ("max_live_bars", None),
         ("qcheck", 0.5),
     )
@@ -76,7 +87,12 @@ class IBData(bt.feed.DataBase):
         if self.p.live not in ("realtime", "keep_up"):
             raise ValueError(f"live must be 'realtime' or 'keep_up', got {self.p.live!r}")
         self.seconds = BAR_SECONDS[self.p.bar_size]
-        self.zone = ZoneInfo(self.p.tz)
+        ZoneInfo(self.p.tz)  # an unknown zone fails here, not in backtrader's display
+        decide_at = parse_decide_at(self.p.decide_at)
+        if decide_at is not None and (self.seconds < _DAY or self.p.live != "realtime"):
+            raise ValueError("decide_at needs bar_size '1 day' and live 'realtime' (the day's "
+                             "bar is built from 5-second bars)")
+        self.clock = BarClock(self.seconds, self.p.use_rth, decide_at)
         self.backfilling = False
         self.live_bars = 0
         self.last_bar_received: float | None = None
@@ -99,10 +115,10 @@ class IBData(bt.feed.DataBase):
         self.contract = store.qualify(Stock(self.p.dataname, "SMART", "USD"))[0]
         history = store.historical_bars(self.contract, self.p.backfill, self.p.bar_size,
                                         self.p.what, self.p.use_rth)
-        now = dt.datetime.now(self.zone).replace(tzinfo=None)
+        now = now_local()
         for bar in history:
-            when = self._naive(bar.date)
-            if self._period_end(when) <= now:  # drop the bar still forming
+            when, complete = self.clock.history(bar.date)
+            if complete <= now:  # drop the bar still forming
                 self._backfill.append((when, bar.open, bar.high, bar.low, bar.close,
                                        bar.volume))
         self.put_notification(self.DELAYED)
@@ -136,7 +152,7 @@ class IBData(bt.feed.DataBase):
         """Queue the completed bars after the last delivered one (and the bar now forming,
         to continue from), then start the 5-second bars again."""
         since = self._last_dt
-        now = dt.datetime.now(self.zone).replace(tzinfo=None)
+        now = now_local()
         seconds = max((now - since).total_seconds(), 0.0) + 2 * self.seconds
         duration = (f"{math.ceil(seconds / _DAY) + 1} D" if self.seconds >= _DAY
                     or seconds > _DAY else f"{math.ceil(seconds)} S")
@@ -148,8 +164,13 @@ class IBData(bt.feed.DataBase):
                         self.p.dataname, exc)
             bars = []
         for bar in bars:
-            when = self._naive(bar.date)
-            kind = "bar" if self._period_end(when) <= now else "seed"
+            when, complete = self.clock.history(bar.date)
+            if complete > now:  # the bar forming: 5-second bars continue it
+                kind, when = "seed", self.clock.seed_stamp(bar.date)
+                if self.clock.daily and when <= now:  # its decision time passed meanwhile
+                    kind = "bar"
+            else:
+                kind = "bar"
             self._queue.put((kind, when, bar.open, bar.high, bar.low, bar.close, bar.volume))
         handle.bars = self._realtime(ib)
 
@@ -170,8 +191,8 @@ class IBData(bt.feed.DataBase):
                                                self.p.what, self.p.use_rth,
                                                keepUpToDate=True)
         for bar in bars[:-1]:  # completed ones; anything already delivered is dropped later
-            self._queue.put(("bar", self._naive(bar.date), bar.open, bar.high, bar.low,
-                             bar.close, bar.volume))
+            self._queue.put(("bar", self.clock.history(bar.date)[0], bar.open, bar.high,
+                             bar.low, bar.close, bar.volume))
         bars.updateEvent += self._on_keep_up
         return bars
 
@@ -183,24 +204,8 @@ class IBData(bt.feed.DataBase):
     def _on_keep_up(self, bars, has_new: bool) -> None:
         if has_new and len(bars) >= 2:
             b = bars[-2]
-            self._queue.put(("bar", self._naive(b.date), b.open, b.high, b.low, b.close,
-                             b.volume))
-
-    # ------------------------------------------------------------------ time
-    def _naive(self, when) -> dt.datetime:
-        if isinstance(when, dt.datetime):
-            return when.astimezone(self.zone).replace(tzinfo=None) if when.tzinfo else when
-        return dt.datetime(when.year, when.month, when.day)
-
-    def _period_start(self, when: dt.datetime) -> dt.datetime:
-        if self.seconds >= _DAY:
-            return dt.datetime(when.year, when.month, when.day)
-        midnight = dt.datetime(when.year, when.month, when.day)
-        offset = (when - midnight).total_seconds()
-        return midnight + dt.timedelta(seconds=offset - offset % self.seconds)
-
-    def _period_end(self, start: dt.datetime) -> dt.datetime:
-        return self._period_start(start) + dt.timedelta(seconds=min(self.seconds, _DAY))
+            self._queue.put(("bar", self.clock.history(b.date)[0], b.open, b.high, b.low,
+                             b.close, b.volume))
 
     # ------------------------------------------------------------------ bars
     def _load(self):
@@ -230,9 +235,9 @@ class IBData(bt.feed.DataBase):
         kind, *values = item
         when = values[0]
         if kind in ("bar", "seed"):
-            if self._last_dt is not None and when <= self._last_dt:
+            if self._delivered(when):
                 return None
-            if self._pending is not None and self._pending[0] <= when:
+            if self._pending is not None and self._same_or_before(self._pending[0], when):
                 self._pending = None  # a bar built from 5-second bars before a drop
             if kind == "seed":  # the bar forming at a reconnect: 5-second bars continue it
                 self._pending = list(values)
@@ -240,27 +245,34 @@ class IBData(bt.feed.DataBase):
             return tuple(values)
         epoch, o, h, lo, c, v = values
         self.last_bar_received = epoch
-        when = dt.datetime.fromtimestamp(epoch, dt.UTC).astimezone(self.zone).replace(
-            tzinfo=None)
-        start = self._period_start(when)
-        if self._last_dt is not None and start <= self._last_dt:
+        stamp, place = self.clock.place(from_epoch(epoch))
+        if self._delivered(stamp):
             return None
         done = None
-        if self._pending is not None and start > self._pending[0]:
+        if self._pending is not None and (stamp > self._pending[0] or place == "after"):
             done, self._pending = tuple(self._pending), None
+        if place == "after":  # past the day's cut: it only closes the day's bar
+            return done
         if self._pending is None:
-            self._pending = [start, o, h, lo, c, v]
+            self._pending = [stamp, o, h, lo, c, v]
         else:
             p = self._pending
             p[2], p[3], p[4], p[5] = max(p[2], h), min(p[3], lo), c, p[5] + v
-        if done is None and self.seconds < _DAY and \
-                when + dt.timedelta(seconds=5) >= self._period_end(start):
+        if done is None and place == "last":
             done, self._pending = tuple(self._pending), None
         return done
 
+    def _same_or_before(self, a: dt.datetime, b: dt.datetime) -> bool:
+        """``a`` is not after ``b``: for daily bars compare dates, as one date's bar may be
+        stamped at the decision time (live) or at the close (IB's history)."""
+        return a.date() <= b.date() if self.clock.daily else a <= b
+
+    def _delivered(self, when: dt.datetime) -> bool:
+        return self._last_dt is not None and self._same_or_before(when, self._last_dt)
+
     def _fill(self, when, o, h, lo, c, v) -> bool:
         self._last_dt = when
-        self.lines.datetime[0] = bt.date2num(when)
+        self.lines.datetime[0] = to_num(when)
         self.lines.open[0], self.lines.high[0], self.lines.low[0] = o, h, lo
         self.lines.close[0], self.lines.volume[0] = c, v
         self.lines.openinterest[0] = 0.0

@@ -9,13 +9,17 @@ stay at IB unless ``--cancel-on-exit``.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from brokers.bar_times import parse_decide_at
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import options
 from cli.strategy_config import config_from_args
+from core.errors import DataError
 from engine.paper import PaperSettings, build
 from strategies.registry import strategy_spec
 
@@ -43,13 +47,22 @@ def register(commands) -> None:
     ib.add_argument("--connect-timeout", type=float, default=8.0, help="seconds")
     bars = p.add_argument_group("bars")
     bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
-                      help="the strategy's bar")
+                      help="the strategy's bar; with realtime live bars '1 day' is built "
+                           "from 5-second bars and reaches the strategy at the session "
+                           "close (13:00 on half-days)")
+    bars.add_argument("--decide-at", metavar="HH:MM", type=_decide_at_arg,
+                      help="with --bar-size '1 day': build the day's bar from the 5-second "
+                           "bars up to this New York time (after 09:30, at most 16:00; e.g. "
+                           "15:45) and trade on it then, instead of at the close; later "
+                           "bars of that day make no second bar")
     bars.add_argument("--backfill", default="1 Y", help="IB duration of the historical "
                                                         "backfill (e.g. '1 Y', '5 D', '3600 S')")
     bars.add_argument("--live-bars", default="realtime", choices=("realtime", "keep_up"),
                       help="5-second real-time bars resampled, or keepUpToDate bars")
     bars.add_argument("--all-hours", action="store_true", help="include bars outside RTH")
-    bars.add_argument("--timezone", default="America/New_York", help="bar time zone")
+    bars.add_argument("--timezone", default="America/New_York",
+                      help="zone the strategy and the status line see bar times in (the "
+                           "bars themselves follow the NYSE calendar)")
     bars.add_argument("--max-bars", type=int, help="stop after this many live bars per symbol")
     risk = p.add_argument_group("safety")
     risk.add_argument("--live", action="store_true",
@@ -62,6 +75,28 @@ def register(commands) -> None:
     risk.add_argument("--journal", type=Path, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
     p.set_defaults(handler=run_paper)
+
+
+def _decide_at_arg(text: str) -> str:
+    try:
+        parse_decide_at(text)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--decide-at ")) from None
+    return text.strip()
+
+
+def _check_bar_flags(args) -> None:
+    """Refuse flag combinations before connecting."""
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"--timezone {args.timezone!r} is not a known time zone "
+                        f"(e.g. America/New_York)") from None
+    if args.decide_at is not None and args.bar_size != "1 day":
+        raise DataError(f"--decide-at needs --bar-size '1 day' (got {args.bar_size!r})")
+    if args.decide_at is not None and args.live_bars != "realtime":
+        raise DataError("--decide-at needs --live-bars realtime (the day's bar is built "
+                        "from 5-second bars)")
 
 
 def _confirm_live(args, store: IBStore) -> None:
@@ -84,12 +119,14 @@ def _confirm_live(args, store: IBStore) -> None:
 def paper_settings(args) -> PaperSettings:
     """The PaperSettings of the parsed command line; a strategy rule the config refuses is
     a DataError here, before anything connects."""
+    _check_bar_flags(args)
     return PaperSettings(
         strategy=args.strategy, symbols=args.symbols,
         store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
                             account=args.account, connect_timeout=args.connect_timeout),
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
+        decide_at=args.decide_at,
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.max_open_spreads,
         strategy_config=config_from_args(strategy_spec(args.strategy), args))

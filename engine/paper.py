@@ -30,6 +30,9 @@ class PaperSettings:
     live: str = "realtime"
     use_rth: bool = True
     tz: str = "America/New_York"
+    #: daily bars only: cut and deliver the day's bar at this New York time ("HH:MM")
+    #: instead of the close
+    decide_at: str | None = None
     max_bars: int | None = None
     allow_live: bool = False
     cancel_on_exit: bool = False
@@ -42,7 +45,8 @@ class PaperSettings:
 
 
 class PaperStatus(bt.Analyzer):
-    """Prints one status line per live bar (value, cash, positions, spreads, orders, link)."""
+    """Prints one status line per live bar (bar time in the feed's zone, New York by
+    default; value, cash, positions, spreads, orders, link)."""
 
     params = (("out", None),)
 
@@ -72,7 +76,8 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
     for symbol in settings.symbols:
         data = IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
                       backfill=settings.backfill, live=settings.live, use_rth=settings.use_rth,
-                      tz=settings.tz, max_live_bars=settings.max_bars, qcheck=settings.qcheck)
+                      tz=settings.tz, decide_at=settings.decide_at,
+                      max_live_bars=settings.max_bars, qcheck=settings.qcheck)
         cerebro.adddata(data, name=symbol)
         datas.append(data)
     broker = IBBroker(store=store, journal=journal, account=settings.store.account,

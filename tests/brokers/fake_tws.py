@@ -15,6 +15,12 @@ makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
 ``send_error`` sends e.g. 1100/1101/1102, ``history_errors``
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
+
+Time is spoken as a real TWS speaks it (``shared/IB_PROTOCOL.md``, historicalData):
+historical intraday bars and keepUpToDate updates as ``YYYYMMDD HH:MM:SS US/Eastern``
+(New York wall-clock time), daily bars as ``YYYYMMDD``, real-time bars as epoch seconds.
+The fake's clock (``now()``) follows the bars it streams, so executions are stamped at the
+bar they happen on; before the first bar it is the real time.
 """
 
 from __future__ import annotations
@@ -26,11 +32,35 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import fake_tws_wire as wire
 from fake_tws_wire import BAG_CON_ID, Contract, Encoder, Leg
 
 MAX_SERVER_VERSION = 176
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def ib_time(when: dt.datetime) -> str:
+    """An instant as TWS writes intraday bar and execution times: New York wall-clock
+    time with the zone's name."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive time {when}: give the fake TWS an aware datetime")
+    return f"{when.astimezone(NEW_YORK):%Y%m%d %H:%M:%S} US/Eastern"
+
+
+def ib_bar_date(date) -> str:
+    """A historical bar's date field: ``YYYYMMDD`` for a date, the zoned form for an aware
+    datetime; text is passed on when it says its zone (or is a bare date or epoch)."""
+    if isinstance(date, dt.datetime):
+        return ib_time(date)
+    if isinstance(date, dt.date):
+        return f"{date:%Y%m%d}"
+    text = str(date)
+    if len(text) != 8 and not text.isdigit() and text.count(" ") < 2:
+        raise ValueError(f"bar date {text!r} names no time zone; real TWS sends "
+                         f"'YYYYMMDD HH:MM:SS US/Eastern'")
+    return text
 
 
 @dataclass
@@ -109,6 +139,8 @@ class _Conn:
         self.account_updates = False
         self.positions = False
         self.realtime: dict[int, str] = {}
+        #: keepUpToDate requests whose bar size is a day or more (dated YYYYMMDD)
+        self.daily_keep_up: set[int] = set()
         #: contracts in the last portfolio push (a vanished one gets a position-0 row)
         self.portfolio: dict[int, Contract] = {}
         self.keep_up: dict[int, str] = {}
@@ -161,6 +193,8 @@ class FakeTWS:
         #: while True, connections are closed right after accept (TWS down or restarting)
         self.paused = False
         self.busy_client_ids: dict[int, int] = {}
+        #: epoch seconds of the fake's clock, set by the bars it streams (None: real time)
+        self.clock: float | None = None
         self._next_order_id = first_order_id
         self._perm_ids = itertools.count(900_001)
         self._exec_ids = itertools.count(1)
@@ -294,8 +328,17 @@ class FakeTWS:
     def option(self, symbol: str, expiry: str, strike: float, right: str) -> Contract | None:
         return self._option_keys.get((symbol, expiry, round(float(strike), 4), right))
 
+    def now(self) -> dt.datetime:
+        """The fake's time: the end of the last streamed bar, else the real time (aware)."""
+        if self.clock is None:
+            return dt.datetime.now(dt.UTC)
+        return dt.datetime.fromtimestamp(self.clock, dt.UTC)
+
     def set_history(self, symbol: str, bars: list[tuple]) -> None:
-        """Bars answered to reqHistoricalData: (date 'YYYYMMDD', open, high, low, close, vol)."""
+        """Bars answered to reqHistoricalData: (date, open, high, low, close, vol) with the
+        date a ``dt.date`` or ``'YYYYMMDD'`` (daily bars) or an aware datetime (intraday, sent
+        in New York time with its zone, as TWS does)."""
+        bars = [(ib_bar_date(b[0]), *b[1:]) for b in bars]
         self.history[symbol] = list(bars)
         if bars:
             self.last_price[symbol] = float(bars[-1][4])
@@ -351,7 +394,7 @@ class FakeTWS:
         if version < int(low):
             return None
         conn.encoder = Encoder(version)
-        conn.send(wire.frame([version, dt.datetime.now().strftime("%Y%m%d %H:%M:%S EST")]))
+        conn.send(wire.frame([version, f"{self.now().astimezone(NEW_YORK):%Y%m%d %H:%M:%S %Z}"]))
         return buffer[8 + size:]
 
     def _dispatch(self, conn: _Conn, f: list[str]) -> None:
@@ -398,7 +441,7 @@ class FakeTWS:
 
     # reqCurrentTime
     def _on_49(self, conn: _Conn, f: list[str]) -> None:
-        conn.send(conn.encoder.current_time(int(dt.datetime.now().timestamp())))
+        conn.send(conn.encoder.current_time(int(self.now().timestamp())))
 
     # reqPositions
     def _on_61(self, conn: _Conn, f: list[str]) -> None:
@@ -431,8 +474,7 @@ class FakeTWS:
         enc = conn.encoder
         with self._lock:
             done = [o for o in self.orders.values() if o.status in ("Filled", "Cancelled")]
-            out = [enc.completed_order(o, o.status, dt.datetime.now().strftime(
-                "%Y%m%d %H:%M:%S US/Eastern")) for o in done]
+            out = [enc.completed_order(o, o.status, ib_time(self.now())) for o in done]
         conn.send(*out, enc.completed_orders_end())
 
     # reqAccountUpdates
@@ -541,11 +583,14 @@ class FakeTWS:
             return
         if keep_up:
             conn.keep_up[req_id] = symbol
+            if "day" in f[16] or "week" in f[16] or "month" in f[16]:  # the bar size
+                conn.daily_keep_up.add(req_id)
         conn.send(enc.historical_data(req_id, self.history.get(symbol, [])))
 
     # cancelHistoricalData
     def _on_25(self, conn: _Conn, f: list[str]) -> None:
         conn.keep_up.pop(int(f[2]), None)
+        conn.daily_keep_up.discard(int(f[2]))
 
     # reqRealTimeBars
     def _on_50(self, conn: _Conn, f: list[str]) -> None:
@@ -693,7 +738,7 @@ class FakeTWS:
             order.filled += qty
             order.last_price = price
             order.status = "Filled" if order.remaining <= 1e-9 else "Submitted"
-            when = dt.datetime.now().strftime("%Y%m%d %H:%M:%S US/Eastern")
+            when = ib_time(self.now())
             execs = []
             if order.contract.sec_type == "BAG":
                 for leg, leg_price in zip(order.legs,
@@ -790,7 +835,7 @@ class FakeTWS:
             out += [enc.portfolio_value(c, 0, self._mark(c), 0.0, 0.0, 0.0, 0.0, account)
                     for con_id, c in conn.portfolio.items() if con_id not in held]
             conn.portfolio = held
-        out.append(enc.account_time(dt.datetime.now().strftime("%H:%M")))
+        out.append(enc.account_time(f"{self.now().astimezone(NEW_YORK):%H:%M}"))
         return out
 
     def _push_account(self) -> None:
@@ -830,7 +875,7 @@ class FakeTWS:
             gone = [(c, qty) for c, qty, _ in self.positions.values()
                     if c.sec_type == "OPT" and c.symbol == symbol and c.expiry == expiry]
             moved, execs = [], []
-            when = dt.datetime.now().strftime("%Y%m%d %H:%M:%S US/Eastern")
+            when = ib_time(self.now())
             for c, qty in gone:
                 del self.positions[c.con_id]
                 moved.append((c, 0.0, 0.0))
@@ -876,12 +921,18 @@ class FakeTWS:
                        for c in self._conns if c.alive)
 
     def push_bar(self, symbol: str, epoch: int, o: float, h: float, lo: float, c: float,
-                 v: float = 1000.0) -> float:
-        """One 5-second real-time bar to real-time subscribers, and to keepUpToDate
-        subscribers an update of the bar stamped ``epoch`` (same epoch again: the same bar
-        updated; a later one: a new bar). With ``order_mode == 'next_bar_open'`` open
-        orders on ``symbol`` fill first at this bar's open, as a market order placed before
-        the bar would. Returns ``time.perf_counter()`` at the send."""
+                 v: float = 1000.0, account: bool = True) -> float:
+        """One 5-second real-time bar starting at ``epoch`` to real-time subscribers (as
+        epoch seconds), and to keepUpToDate subscribers an update of the bar stamped
+        ``epoch`` (New York time with its zone; a daily subscription gets the New York
+        date; same stamp again: the same bar updated; a later one: a new bar). The fake's
+        clock moves to the bar's start (fills at its open), then to its end before it is
+        sent. With ``order_mode ==
+        'next_bar_open'`` open orders on ``symbol`` fill first at this bar's open, as a
+        market order placed before the bar would. ``account=False`` skips the account and
+        portfolio push (a long accelerated session). Returns ``time.perf_counter()`` at
+        the send."""
+        self.clock = float(epoch)
         if self.order_mode == "next_bar_open":
             with self._lock:
                 pending = [o_ for o_ in self.orders.values()
@@ -900,14 +951,18 @@ class FakeTWS:
         with self._lock:
             self.last_price[symbol] = c
             conns = [x for x in self._conns if x.alive]
-        self._push_account()  # marks of the bar's quotes reach the client before the bar
+            self.clock = float(epoch) + 5  # the bar is complete (and sent) at its end
+        if account:  # marks of the bar's quotes reach the client before the bar
+            self._push_account()
         sent = time.perf_counter()
+        start = dt.datetime.fromtimestamp(epoch, dt.UTC)
         for conn in conns:
             enc = conn.encoder
             out = [enc.realtime_bar(r, epoch, o, h, lo, c, v)
                    for r, s in conn.realtime.items() if s == symbol]
-            day = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y%m%d %H:%M:%S")
-            out += [enc.historical_update(r, day, o, h, lo, c, v)
+            out += [enc.historical_update(r, f"{start.astimezone(NEW_YORK):%Y%m%d}"
+                                          if r in conn.daily_keep_up else ib_time(start),
+                                          o, h, lo, c, v)
                     for r, s in conn.keep_up.items() if s == symbol]
             if out:
                 conn.send(*out)

@@ -5,6 +5,10 @@ and runs it on a thread; ``push(bar)`` streams one live bar and returns when the
 has processed it *and* the fake has received every order the broker sent on it, so the
 next bar (which fills market orders at its open in 'next_bar_open' mode) never races an
 order. ``ib_log`` fails a test on any ib_async decoder error and on unexpected ERRORs.
+
+Runs use the paper command's default time zone (America/New_York): a live bar of a date is
+streamed as the 5-second bar that ends that date's session (15:59:55 New York time, an
+epoch computed with zoneinfo, so DST is right), and tests assert New York wall-clock times.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import logging
 import re
 import threading
+from zoneinfo import ZoneInfo
 
 import backtrader as bt
 import pytest
@@ -21,6 +26,9 @@ from fake_tws import FakeTWS
 from brokers.ib_store import StoreSettings
 from engine.paper import PaperSettings, build
 
+NEW_YORK = ZoneInfo("America/New_York")
+#: when a live bar of a date is streamed (the start of the session's last 5-second bar)
+LAST_5S = dt.time(15, 59, 55)
 FAST = dict(reconnect_delay=0.05, reconnect_max_delay=0.2, connect_timeout=3.0,
             request_timeout=3.0, pacing_delay=0.01)
 
@@ -81,8 +89,19 @@ def ib_history(bars: list[tuple]) -> list[tuple]:
     return [(d.strftime("%Y%m%d"), o, h, lo, c, v) for d, o, h, lo, c, v in bars]
 
 
-def epoch(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+def ny_epoch(when: dt.datetime) -> int:
+    """Epoch seconds of a naive New York wall-clock time."""
+    return int(when.replace(tzinfo=NEW_YORK).timestamp())
+
+
+def ny_time(epoch_s: float) -> dt.datetime:
+    """Naive New York wall-clock time of an epoch (what the strategy should see)."""
+    return dt.datetime.fromtimestamp(epoch_s, NEW_YORK).replace(tzinfo=None)
+
+
+def epoch(day: dt.date, at: dt.time = LAST_5S) -> int:
+    """Epoch of ``at`` New York time on ``day`` (default: the session's last 5 seconds)."""
+    return ny_epoch(dt.datetime.combine(day, at))
 
 
 class Progress(bt.Analyzer):
@@ -137,7 +156,7 @@ class PaperRun:
         options = dict(strategy="equity" if strategy == "scripted" else strategy,
                        symbols=["SPY"],
                        store=StoreSettings(port=tws.port, client_id=client_id, **FAST),
-                       bar_size="5 secs", tz="UTC", max_bars=len(live), qcheck=0.02,
+                       bar_size="5 secs", max_bars=len(live), qcheck=0.02,
                        trade_start=bars[-1][0] + dt.timedelta(days=1))
         self.settings = PaperSettings(**{**options, **(settings or {})})
         self.cerebro, self.store, self.broker, self.datas = build(

@@ -1,4 +1,7 @@
-"""The IB feed: 5-second bars resampled, keepUpToDate bars, and pacing (error 162)."""
+"""The IB feed: 5-second bars resampled, keepUpToDate bars, and pacing (error 162).
+
+Times are New York wall-clock times (the feed's default zone); the fake TWS gets epochs
+computed from them with zoneinfo and sends historical bars with their zone, as TWS does."""
 
 from __future__ import annotations
 
@@ -9,22 +12,25 @@ from fake_tws import FakeTWS
 from ib_async import Stock
 from ib_harness import (
     FAST,
+    NEW_YORK,
     PaperRun,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
 )
 
 from brokers.ib_store import IBError, IBStore
 
-START = dt.datetime(2024, 1, 2, 9, 30)
+START = dt.datetime(2024, 1, 2, 9, 30)  # New York time
+
+
+def ny(when: dt.datetime) -> dt.datetime:
+    """A naive New York time as the aware datetime the fake TWS sends with its zone."""
+    return when.replace(tzinfo=NEW_YORK)
 
 
 def minute_history(n: int = 60) -> list[tuple]:
-    return [((START + dt.timedelta(minutes=i)).strftime("%Y%m%d %H:%M:%S"), 100.0 + i % 5,
+    return [(ny(START + dt.timedelta(minutes=i)), 100.0 + i % 5,
              101.0 + i % 5, 99.0 + i % 5, 100.5 + i % 5, 500.0) for i in range(n)]
-
-
-def utc_epoch(when: dt.datetime) -> int:
-    return int(when.replace(tzinfo=dt.UTC).timestamp())
 
 
 def bars_of(data, n: int) -> list[tuple]:
@@ -52,12 +58,12 @@ def test_realtime_5s_bars_resampled_to_minutes(tws, ib_log):
                   settings=settings) as run:
         for k in range(12):  # 10:30:00 .. 10:30:55: the bar closes on the 12th
             price = 200.0 + 0.1 * k
-            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), price,
+            tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(seconds=5 * k)), price,
                          210.0 if k == 4 else price + 0.5, 190.0 if k == 7 else price - 0.5,
                          price + 0.25, 10.0)
         run.wait_bars(1, "the 10:30 bar as soon as its last 5-second bar arrived")
         for k in range(12, 24):
-            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), 300.0, 301.0,
+            tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(seconds=5 * k)), 300.0, 301.0,
                          299.0, 300.5, 1.0)
         run.join()
     first, second = bars_of(run.datas[0], 2)
@@ -74,11 +80,11 @@ def test_keep_up_to_date_bars_close_when_the_next_one_starts(tws, ib_log):
     with PaperRun(tws, history, [None, None], strategy="scripted", actions={},
                   settings=settings) as run:
         for close in (150.0, 152.0, 151.0):  # the 10:30 bar, updated three times
-            tws.push_bar("SPY", utc_epoch(minute), 150.0, 152.0, 149.0, close, 30.0)
-        tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=1)), 151.0, 151.0,
+            tws.push_bar("SPY", ny_epoch(minute), 150.0, 152.0, 149.0, close, 30.0)
+        tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(minutes=1)), 151.0, 151.0,
                      151.0, 151.0, 1.0)
         run.wait_bars(1, "10:30 delivered when 10:31 starts")
-        tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=2)), 153.0, 153.0,
+        tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(minutes=2)), 153.0, 153.0,
                      153.0, 153.0, 1.0)
         run.join()
     assert bars_of(run.datas[0], 2) == [
@@ -98,13 +104,13 @@ def test_realtime_bars_missed_while_disconnected_are_refetched(tws, ib_log):
     with PaperRun(tws, history, [None] * 5, strategy="scripted", actions={},
                   settings=settings) as run:
         for k in range(12):  # 10:30 complete
-            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(seconds=5 * k)), 200.0,
+            tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(seconds=5 * k)), 200.0,
                          201.0, 199.0, 200.5, 1.0)
         run.wait_bars(1, "the 10:30 bar")
         for k in range(6):  # half of 10:31, then the link goes
-            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=1, seconds=5 * k)),
+            tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(minutes=1, seconds=5 * k)),
                          900.0, 901.0, 899.0, 900.5, 1.0)
-        missed = [((minute + dt.timedelta(minutes=m)).strftime("%Y%m%d %H:%M:%S"),
+        missed = [(ny(minute + dt.timedelta(minutes=m)),
                    300.0 + m, 302.0 + m, 298.0 + m, 301.0 + m, 50.0) for m in (1, 2, 3)]
         tws.set_history("SPY", minute_history() + missed)  # what IB has meanwhile
         tws.send_error(-1, 1101, "Connectivity between IB and Trader Workstation has been "
@@ -113,7 +119,7 @@ def test_realtime_bars_missed_while_disconnected_are_refetched(tws, ib_log):
                        what="reconnected and re-subscribed")
         run.wait_bars(4, "the three missed minutes")
         for k in range(12):  # 10:34 from 5-second bars again
-            tws.push_bar("SPY", utc_epoch(minute + dt.timedelta(minutes=4, seconds=5 * k)),
+            tws.push_bar("SPY", ny_epoch(minute + dt.timedelta(minutes=4, seconds=5 * k)),
                          400.0, 401.0, 399.0, 400.5, 2.0)
         run.join()
     assert sum(f[0] == "20" for _, f in tws.received) == 2  # backfill + catch-up

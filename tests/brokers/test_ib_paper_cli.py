@@ -13,8 +13,10 @@ from fake_tws import FakeTWS
 from ib_async import Stock
 from ib_harness import (
     FAST,
+    NEW_YORK,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
     zigzag_bars,
 )
 
@@ -25,20 +27,20 @@ from brokers.ib_store import IBStore
 def paper_args(tws, tmp_path, *extra) -> list[str]:
     return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
             "--client-id", "21", "--bar-size", "5 secs", "--backfill", "1 D",
-            "--timezone", "UTC", "--journal", str(tmp_path / "journal.sqlite"),
+            "--journal", str(tmp_path / "journal.sqlite"),
             "--connect-timeout", "3", *extra]
 
 
 def today_bars(n: int) -> list[tuple]:
-    """History up to yesterday (it only warms up), then ``n`` live bars of today."""
-    today = dt.datetime.now(dt.UTC).date()
+    """History up to yesterday (it only warms up), then ``n`` live bars of today (New York)."""
+    today = dt.datetime.now(NEW_YORK).date()
     bars = zigzag_bars(80 + n, start=today - dt.timedelta(days=80))
     return bars
 
 
 def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
     bars = today_bars(3)
-    midnight = dt.datetime.combine(bars[80][0], dt.time(), dt.UTC)
+    ten = dt.datetime.combine(bars[80][0], dt.time(10))  # New York time
     with FakeTWS() as tws:
         tws.add_stock("SPY", 756733, price=bars[79][4])
         tws.set_history("SPY", ib_history(bars[:80]))
@@ -48,8 +50,7 @@ def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
         thread.start()
         tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
         for k, (_, o, h, lo, c, v) in enumerate(bars[80:]):
-            when = int((midnight + dt.timedelta(seconds=5 * k)).timestamp())
-            tws.push_bar("SPY", when, o, h, lo, c, v)
+            tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
             if k == 0:  # the strategy buys on the first live bar; let the order arrive
                 tws.wait_until(lambda: len(tws.placed) == 1, what="the first order")
         thread.join(20)
@@ -57,7 +58,10 @@ def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
     out = capsys.readouterr().out
     assert result["code"] == 0
     assert "paper: equity on SPY" in out
-    assert out.count(" | value ") == 3  # one status line per live bar
+    assert out.count(" | value ") == 3  # one status line per live bar, in New York time
+    status = [line for line in out.splitlines() if " | value " in line]
+    assert [line[:19] for line in status] == [
+        f"{ten + dt.timedelta(seconds=5 * k):%Y-%m-%d %H:%M:%S}" for k in range(3)]
     assert "fill BOT" in out and "done: 1 fill(s)" in out
     db = sqlite3.connect(tmp_path / "journal.sqlite")
     rows = db.execute("SELECT o.status, i.strategy, i.intent FROM orders o "
@@ -103,7 +107,7 @@ def test_handshake_negotiates_the_server_version(version, ib_log):
 def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
     ib_log.allow(r"Error 202")
     bars = today_bars(1)
-    midnight = dt.datetime.combine(bars[80][0], dt.time(), dt.UTC)
+    ten = dt.datetime.combine(bars[80][0], dt.time(10))  # New York time
     with FakeTWS() as tws:
         tws.order_mode = "hold"
         tws.add_stock("SPY", 756733, price=bars[79][4])
@@ -112,7 +116,7 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
         def operator():
             tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
             _, o, h, lo, c, v = bars[80]
-            tws.push_bar("SPY", int(midnight.timestamp()), o, h, lo, c, v)
+            tws.push_bar("SPY", ny_epoch(ten), o, h, lo, c, v)
             tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
             _thread.interrupt_main()  # what Ctrl-C does
 
@@ -158,3 +162,54 @@ def test_paper_settings_take_the_strategy_config_from_the_registry():
     assert settings.max_open_spreads == 2
     args = cli.build_parser().parse_args(["paper", "--min-confidence", "0.6"])
     assert paper_settings(args).strategy_config == EquityConfig(min_confidence=0.6)
+
+
+def test_status_line_shows_new_york_bar_times(tmp_path, capsys, ib_log):
+    """The issue's run: 5-second bars from 2024-01-02 10:00:00 New York time, an hour of
+    backfill, the default --timezone: the status lines show 10:00:00, 10:00:05, ... (they
+    showed 05:00:00 when New York times were stored as if they were UTC)."""
+    start = dt.datetime(2024, 1, 2, 10)
+    history = [(start - dt.timedelta(seconds=5 * k)).replace(tzinfo=NEW_YORK)
+               for k in range(720, 0, -1)]
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=470.0)
+        tws.set_history("SPY", [(t, 470.0, 470.5, 469.5, 470.0, 100.0) for t in history])
+        result = {}
+        argv = ["paper", "--strategy", "credit-spread", "--symbols", "SPY", "--bar-size",
+                "5 secs", "--backfill", "3600 S", "--max-bars", "3", "--ib-port",
+                str(tws.port), "--client-id", "22", "--journal",
+                str(tmp_path / "journal.sqlite"), "--connect-timeout", "3"]
+        thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
+        thread.start()
+        tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
+        for k in range(3):
+            tws.push_bar("SPY", ny_epoch(start + dt.timedelta(seconds=5 * k)), 470.0, 470.5,
+                         469.5, 470.25)
+        thread.join(20)
+        assert not thread.is_alive()
+    status = [line for line in capsys.readouterr().out.splitlines() if " | value " in line]
+    assert result["code"] == 0
+    assert [line.split(" SPY ")[0] for line in status] == [
+        "2024-01-02 10:00:00", "2024-01-02 10:00:05", "2024-01-02 10:00:10"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--decide-at", "15:45", "--bar-size", "1 min"], "--decide-at needs --bar-size '1 day'"),
+    (["--decide-at", "15:45", "--live-bars", "keep_up"], "--decide-at needs --live-bars "
+                                                           "realtime"),
+    (["--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus' is not a known time zone"),
+])
+def test_bar_flags_are_refused_before_connecting(extra, message, capsys):
+    argv = ["paper", "--ib-port", "1", "--connect-timeout", "0.1", *extra]
+    assert cli.main(argv) == 2
+    assert f"error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("9:30", "09:30 is outside regular hours"), ("16:01", "16:01 is outside regular hours"),
+    ("1545", "must be HH:MM"), ("25:00", "must be HH:MM")])
+def test_decide_at_outside_regular_hours_is_refused(value, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["paper", "--decide-at", value])
+    assert stop.value.code == 2
+    assert f"argument --decide-at: {message}" in capsys.readouterr().err

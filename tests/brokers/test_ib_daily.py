@@ -1,0 +1,208 @@
+"""The default daily path trades: with ``--bar-size "1 day"`` the day's bar is built from
+the session's 5-second bars and reaches the strategy with the bar that ends the session
+(or at ``--decide-at``), dated the session, so the strategy is past its warm-up and may
+place orders on it.
+
+One full session of accelerated 5-second bars (4680 of them, no sleeping: the harness
+waits on conditions) goes through the fake TWS to the credit-spread strategy; it must
+send the very spread the simulated broker opens on the same daily bar."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+
+import backtrader as bt
+import pytest
+from fake_tws import FakeTWS
+from ib_harness import (
+    PaperRun,
+    frame_bars,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
+)
+
+import run as cli
+from brokers.bar_times import session_hours
+from brokers.options_broker import OptionsBroker
+from feeds.btfeed import make_feed
+from indicators import RuleSignal
+from strategies import CreditSpreadConfig, CreditSpreadStrategy
+
+
+def session_5s_bars(day: dt.date, o: float, h: float, lo: float, c: float, v: float,
+                    until: dt.datetime | None = None) -> list[tuple]:
+    """Every 5-second bar of ``day``'s regular session (epoch, open, high, low, close,
+    volume) whose aggregate is exactly the daily bar (o, h, lo, c, v): a straight path from
+    the open to the close, the high and the low touched once, whole-share volumes."""
+    opens, closes = session_hours(day)
+    n = int((closes - opens).total_seconds()) // 5
+    path = [o + (c - o) * k / n for k in range(n)] + [c]
+    share = float(int(v // n))
+    out = []
+    for k in range(n):
+        a, b = path[k], path[k + 1]
+        high = h if k == n // 3 else max(a, b)
+        low = lo if k == 2 * n // 3 else min(a, b)
+        volume = v - share * (n - 1) if k == n - 1 else share
+        out.append((ny_epoch(opens + dt.timedelta(seconds=5 * k)), a, high, low, b, volume))
+    return out
+
+
+def sparse_5s_bars(day: dt.date, o: float, h: float, lo: float, c: float,
+                   v: float) -> list[tuple]:
+    """Four 5-second bars of ``day`` (the open, the high, the low, the one ending the
+    session) that aggregate to the daily bar (o, h, lo, c, v)."""
+    opens, closes = session_hours(day)
+    times = [opens, opens + dt.timedelta(hours=1), opens + dt.timedelta(hours=2),
+             closes - dt.timedelta(seconds=5)]
+    prices = [(o, o, o, o), (o, h, o, o), (o, o, lo, o), (o, o, o, c)]
+    return [(ny_epoch(t), *p, v / 4) for t, p in zip(times, prices, strict=True)]
+
+
+class Orders(bt.Analyzer):
+    def __init__(self):
+        self.orders = []
+
+    def notify_order(self, order):
+        if all(o.ref != order.ref for o in self.orders):
+            self.orders.append(order)
+
+    def get_analysis(self):
+        return self.orders
+
+
+def opened(orders) -> list[tuple]:
+    """(request bar's date, short leg, long leg, contracts, limit) of each opening order."""
+    return [(bt.num2date(o.created.dt).date(), o.info["short"].symbol, o.info["long"].symbol,
+             abs(o.created.size), round(o.info["limit"], 2))
+            for o in orders if o.info.get("action") == "open"]
+
+
+@pytest.fixture(scope="module")
+def first_spread_day(sample_market):
+    """The sample market's bars and the first day the simulated credit-spread strategy
+    opens a spread (trading from the 81st bar), with the orders it sends that day."""
+    frame = sample_market.bars("SPY", "2022-09-01", None).iloc[:120]
+    chain = sample_market.option_chain("SPY")
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(frame, "SPY"))
+    cerebro.broker = OptionsBroker(chains={"SPY": chain}, quote_limits=True)
+    cerebro.broker.setcash(100_000)
+    cerebro.addstrategy(CreditSpreadStrategy, config=CreditSpreadConfig(),
+                        signal_factory=RuleSignal, trade_start=frame.index[80].date())
+    cerebro.addanalyzer(Orders, _name="orders")
+    sim = opened(cerebro.run()[0].analyzers.orders.get_analysis())
+    day = sim[0][0]
+    bars = frame_bars(frame)
+    k = next(i for i, b in enumerate(bars) if b[0] == day)
+    return bars[:k], bars[k], bars[k + 1], chain, [s for s in sim if s[0] <= bars[k + 1][0]]
+
+
+def test_full_session_of_5s_bars_makes_the_day_bar_and_a_spread_order(first_spread_day,
+                                                                       ib_log):
+    history, (day, o, h, lo, c, v), after, chain, sim = first_spread_day
+    session = session_5s_bars(day, o, h, lo, c, v)
+    assert len(session) == 4680  # 09:30:00 .. 15:59:55
+    close = session_hours(day)[1]
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", chain.chain(day))
+        with PaperRun(tws, history, [None, None], strategy="credit-spread",
+                      settings={"bar_size": "1 day", "trade_start": day}) as run:
+            for epoch, *bar in session[:-1]:
+                tws.push_bar("SPY", epoch, *bar, account=False)
+            epoch, *bar = session[-1]
+            tws.push_bar("SPY", epoch, *bar)  # 15:59:55: the bar that ends the session
+            run.wait_bars(1, "the day's bar at the close (before any bar of the next day)")
+            tws.wait_until(lambda: len(tws.placed) >= 1, what="the spread order")
+            run.wait(lambda: "Completed" in run.statuses(), what="the spread filled")
+            tws.add_chain_frame("SPY", chain.chain(after[0]))
+            for epoch, *bar in sparse_5s_bars(*after):  # the next day
+                tws.push_bar("SPY", epoch, *bar)
+            run.join(30)
+    data = run.datas[0]
+    assert len(data) == len(history) + 2  # one bar for the whole session, none before
+    assert (data.datetime.datetime(-1), data.datetime.date(-1)) == (close, day)
+    assert (data.open[-1], data.high[-1], data.low[-1], data.close[-1], data.volume[-1]) == \
+        pytest.approx((o, h, lo, c, v))
+    assert data.datetime.datetime(-2) == dt.datetime.combine(history[-1][0], dt.time(16))
+    assert (data.datetime.date(0), data.close[0]) == (after[0], after[4])
+    assert [p.contract["secType"] for p in tws.placed] == ["BAG"] * len(sim)
+    # the very spread the simulated broker opens on that daily bar, and nothing the next day
+    journal = run.broker.journal
+    intents = journal.orders()
+    assert [(dt.date.fromisoformat(json.loads(i["detail"])["bar"][:10]),
+             json.loads(i["detail"])["short"]["symbol"],
+             json.loads(i["detail"])["long"]["symbol"], i["quantity"],
+             round(i["limit_price"], 2)) for i in intents] == sim
+    assert json.loads(intents[0]["detail"])["bar"] == f"{close:%Y-%m-%d %H:%M:%S}"
+    [spread] = journal.spreads()
+    assert spread.entry_date == day
+    assert any(e.startswith(f"{close:%Y-%m-%d %H:%M:%S} SPY {c:.2f} ") for e in run.events)
+
+
+def test_decide_at_delivers_the_day_bar_at_that_time_once(ib_log):
+    """--decide-at 15:45: the day's bar is built from the 5-second bars up to 15:45 and
+    arrives with the one ending at 15:45, dated the session at 15:45; the 5-second bars
+    after it (a new high, the 16:00 close) make no second bar for that date."""
+    day, next_day = dt.date(2024, 1, 3), dt.date(2024, 1, 4)
+    at = lambda d, h, m, s=0: ny_epoch(dt.datetime.combine(d, dt.time(h, m, s)))  # noqa: E731
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=470.0)
+        tws.set_history("SPY", [(dt.date(2024, 1, 2), 470.0, 472.0, 468.0, 471.0, 1e6)])
+        with PaperRun(tws, [(day, 0, 0, 0, 0, 0)], [None] * 2, strategy="scripted",
+                      actions={}, settings={"bar_size": "1 day", "decide_at": "15:45",
+                                            "trade_start": day}) as run:
+            tws.push_bar("SPY", at(day, 9, 30), 471.0, 471.5, 470.5, 471.0, 100.0)
+            tws.push_bar("SPY", at(day, 12, 0), 471.0, 475.0, 466.0, 474.0, 100.0)
+            tws.push_bar("SPY", at(day, 15, 44, 55), 474.0, 474.5, 473.0, 473.5, 100.0)
+            run.wait_bars(1, "the 15:45 bar")
+            tws.push_bar("SPY", at(day, 15, 45), 473.5, 480.0, 473.5, 479.0, 100.0)
+            tws.push_bar("SPY", at(day, 15, 59, 55), 479.0, 479.0, 478.0, 478.5, 100.0)
+            tws.push_bar("SPY", at(next_day, 9, 30), 478.0, 478.0, 477.0, 477.5, 100.0)
+            tws.push_bar("SPY", at(next_day, 15, 44, 55), 477.5, 478.0, 476.0, 476.5, 100.0)
+            run.join()
+    data = run.datas[0]
+    assert [(data.datetime.datetime(-k), data.datetime.date(-k)) for k in (2, 1, 0)] == [
+        (dt.datetime(2024, 1, 2, 16), dt.date(2024, 1, 2)),
+        (dt.datetime(2024, 1, 3, 15, 45), day), (dt.datetime(2024, 1, 4, 15, 45), next_day)]
+    # the 15:45 bar: the high of 12:00, the close of 15:44:55; nothing after 15:45
+    assert (data.open[-1], data.high[-1], data.low[-1], data.close[-1], data.volume[-1]) == (
+        471.0, 475.0, 466.0, 473.5, 300.0)
+    assert [e[:27] for e in run.events if " | value " in e] == [
+        "2024-01-03 15:45:00 SPY 473", "2024-01-04 15:45:00 SPY 476"]
+    assert (data.open[0], data.high[0], data.low[0], data.close[0]) == (
+        478.0, 478.0, 476.0, 476.5)
+
+
+def test_paper_cli_decide_at_status_line(tmp_path, capsys, ib_log):
+    """``run.py paper`` with the default bar size and --decide-at 15:45: the status line of
+    the day's bar shows the session date at 15:45 with the 15:44:55 bar's close."""
+    day = dt.date(2024, 1, 3)
+    at = lambda h, m, s=0: ny_epoch(dt.datetime.combine(day, dt.time(h, m, s)))  # noqa: E731
+    argv = ["paper", "--strategy", "credit-spread", "--symbols", "SPY", "--decide-at",
+            "15:45", "--backfill", "5 D", "--max-bars", "1", "--ib-port", "{port}",
+            "--client-id", "23", "--journal", str(tmp_path / "journal.sqlite"),
+            "--connect-timeout", "3"]
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=470.0)
+        tws.set_history("SPY", [(dt.date(2024, 1, 2), 470.0, 472.0, 468.0, 471.0, 1e6)])
+        argv[argv.index("{port}")] = str(tws.port)
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
+        thread.start()
+        tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
+        tws.push_bar("SPY", at(9, 30), 471.0, 471.5, 470.5, 471.0, 100.0)
+        tws.push_bar("SPY", at(15, 44, 55), 474.0, 474.5, 473.0, 473.25, 100.0)
+        thread.join(20)
+        assert not thread.is_alive()
+    status = [line for line in capsys.readouterr().out.splitlines() if " | value " in line]
+    assert result["code"] == 0
+    assert len(status) == 1 and status[0].startswith("2024-01-03 15:45:00 SPY 473.25 | ")
+    assert sqlite3.connect(tmp_path / "journal.sqlite").execute(
+        "SELECT COUNT(*) FROM orders").fetchone()[0] == 0  # 2024 is before today: no trade
