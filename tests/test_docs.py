@@ -78,6 +78,12 @@ def test_every_page_in_the_nav_exists_and_every_page_is_in_the_nav():
     assert on_disk == set(pages), f"pages outside the nav: {sorted(on_disk - set(pages))}"
 
 
+def test_the_site_build_runs_both_hooks():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    for hook in ("cli_reference", "import_contracts"):
+        assert f"docs/hooks/{hook}.py" in config.get("hooks", [])
+
+
 def test_cli_reference_renders_every_command_and_action():
     hook = _load_hook("cli_reference")
     parser = build_parser()
