@@ -56,6 +56,7 @@ class ParquetCache:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self._check_root()
+        self._swept: set[Path] = set()  # folders already cleared of orphans
 
     def _check_root(self) -> None:
         """Refuse a cache folder that can never work before any download or backtest
@@ -95,7 +96,9 @@ class ParquetCache:
         """Write atomically: readers see the old file or the new one, never a partial one."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_orphans(path.parent)
+        if path.parent not in self._swept:  # once per folder: saves stay O(1) in big folders
+            sweep_orphans(path.parent)
+            self._swept.add(path.parent)
         return atomic_write_file(path, lambda tmp: pq.write_table(pa.Table.from_pandas(frame), tmp))
 
     def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:

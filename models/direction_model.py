@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from core.domain import DIRECTION_NAMES as DIRECTION_NAME_OF
 from core.errors import DataError
 from models.config import config_table, override
 from models.direction_features import (
@@ -63,7 +64,8 @@ from models.store import (
 )
 from models.triple_barrier import BUY, SELL, triple_barrier_labels
 
-DIRECTION_NAMES = ("SELL", "NEUTRAL", "BUY")  # class 0, 1, 2; direction = class - 1
+#: names by class 0, 1, 2 (direction = class - 1), from the one vocabulary in core.domain
+DIRECTION_NAMES = tuple(DIRECTION_NAME_OF[c - 1] for c in range(3))
 PROBA_COLUMNS = ("p_sell", "p_neutral", "p_buy")
 OUTPUT_COLUMNS = ("direction", "confidence", *PROBA_COLUMNS)
 METRIC_COLUMNS = ("n", "accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",

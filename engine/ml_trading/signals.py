@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.domain import DIRECTION_NAMES
 from core.errors import DataError
 
 
 def direction_name(value: float) -> str:
-    from models.direction_model import DIRECTION_NAMES
-
-    return DIRECTION_NAMES[int(value) + 1]
+    return DIRECTION_NAMES[int(value)]
 
 
 def make_signal(symbol: str, as_of, row, source: str, note: str) -> dict:
