@@ -194,9 +194,8 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise sp.SpreadRejected("; ".join(problems))
         day = data.datetime.date(0)
         chain = self._chain_for(request.underlying, day, "request bar")
-        frame = chain.chain(day)
-        short, long = sp.resolve_legs(frame, request, float(frame["underlying"].iloc[0]))
-        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
+        short, long = sp.resolve_on_chain(chain, day, request)
+        sq, lq = sp.spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -225,7 +224,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         short, long = info["short"], info["long"]
         if short.expiry <= day:
             raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
-        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
+        sq, lq = sp.spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -270,8 +269,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise sp.SpreadRejected(f"spread {position.id} was settled at expiry on "
                                     f"{position.exit_date} before the close could fill")
         chain = self._chain_for(position.underlying, day, "fill bar")
-        sq = sp.leg_quote(chain, day, position.short)
-        lq = sp.leg_quote(chain, day, position.long)
+        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
         debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
         limit = order.info.get("limit")
         if limit is not None and debit > limit + _EPS:
@@ -290,9 +288,8 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _close_debit(self, position: SpreadPosition, day: dt.date, when: str) -> float:
         """Debit per share to buy ``position`` back on ``day`` by the fill rule."""
         chain = self._chain_for(position.underlying, day, when)
-        return sp.close_debit(sp.leg_quote(chain, day, position.short),
-                              sp.leg_quote(chain, day, position.long), self.p.fill,
-                              self.p.slippage)
+        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
+        return sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
 
     def _finish(self, position: SpreadPosition, day, debit: float, comm: float,
                 reason: str, tag: str) -> None:
@@ -339,16 +336,22 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._spread_orders = still
 
     def _mark_open(self) -> None:
+        """Mark every open spread at this bar's mid prices, one chain call per underlying
+        and day for all their legs."""
+        groups: dict[tuple[str, dt.date], list[SpreadPosition]] = {}
         for position in self.book.open():
             day = self._position_data[position.id].datetime.date(0)
-            chain = self.chains[position.underlying]
+            groups.setdefault((position.underlying, day), []).append(position)
+        for (underlying, day), positions in groups.items():
+            chain = self.chains[underlying]
             if chain.has_date(day):  # a day without quotes keeps the last mark
-                sq = sp.leg_quote(chain, day, position.short)
-                lq = sp.leg_quote(chain, day, position.long)
-                position.mark = sp.mark(sq, lq)
-                _set_leg_marks(position, sq, lq)
-                position.dte = (position.expiry - day).days
-            self.book.revalue(position)
+                quotes = sp.spreads_quotes(chain, day, positions)
+                for position, (sq, lq) in zip(positions, quotes, strict=True):
+                    position.mark = sp.mark(sq, lq)
+                    _set_leg_marks(position, sq, lq)
+                    position.dte = (position.expiry - day).days
+            for position in positions:
+                self.book.revalue(position)
 
     def next(self):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""

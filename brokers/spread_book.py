@@ -25,6 +25,9 @@ class SpreadBook:
 
     def __init__(self, positions: Iterable[SpreadPosition] = ()) -> None:
         self._positions: dict[int, SpreadPosition] = {}
+        # ids that may still be open, in book order: ``open()`` is asked several times a
+        # bar and scanning every spread ever held made it quadratic in a long backtest
+        self._maybe_open: dict[int, SpreadPosition] = {}
         for position in positions:
             self.add(position)
 
@@ -35,7 +38,15 @@ class SpreadBook:
         """Hold ``position`` under its id. A position with the same id is replaced: IB
         rebuilds the closed part of a partially closed spread each time another fill of
         the same order arrives."""
+        known = position.id in self._positions
         self._positions[position.id] = position
+        if position.is_open:
+            if known and position.id not in self._maybe_open:
+                self._maybe_open = {i: p for i, p in self._positions.items() if p.is_open}
+            else:
+                self._maybe_open[position.id] = position
+        else:
+            self._maybe_open.pop(position.id, None)
         return position
 
     def next_id(self) -> int:
@@ -55,8 +66,9 @@ class SpreadBook:
 
     def open(self, underlying: str | None = None) -> list[SpreadPosition]:
         """Spreads still open, optionally only on ``underlying``."""
-        return [p for p in self._positions.values()
-                if p.is_open and underlying in (None, p.underlying)]
+        for position_id in [i for i, p in self._maybe_open.items() if not p.is_open]:
+            del self._maybe_open[position_id]
+        return [p for p in self._maybe_open.values() if underlying in (None, p.underlying)]
 
     def closed(self, underlying: str | None = None) -> list[SpreadPosition]:
         """Spreads closed (bought back, settled at expiry, assigned), optionally only on

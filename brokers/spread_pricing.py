@@ -20,6 +20,7 @@ import pandas as pd
 
 from brokers.spreads import SpreadLeg, SpreadRequest
 from pricing.black_scholes import intrinsic_value
+from pricing.contracts import occ_symbol
 
 FILL_RULES = ("natural", "mid")
 _EPS = 1e-9
@@ -44,54 +45,88 @@ class Quote:
     mid: float
 
 
-def _leg(row: pd.Series, ratio: int) -> SpreadLeg:
-    return SpreadLeg(symbol=str(row["symbol"]), expiry=pd.Timestamp(row["expiry"]).date(),
-                     strike=float(row["strike"]), right=str(row["right"]), ratio=ratio)
+def _pick_expiry(expiries: np.ndarray, dtes: np.ndarray, dte_min: int, dte_max: int):
+    """The expiry with dte in [dte_min, dte_max] closest to the window's middle (the earlier
+    one on a tie); ``expiries`` sorted ascending, one entry each."""
+    inside = (dtes >= dte_min) & (dtes <= dte_max)
+    if not inside.any():
+        listed = ", ".join(str(int(d)) for d in sorted(set(dtes.tolist())))
+        raise SpreadRejected(f"no expiry with {dte_min}-{dte_max} days to expiry "
+                             f"(listed dte: {listed})")
+    middle = 0.5 * (dte_min + dte_max)
+    candidates = np.flatnonzero(inside)
+    return expiries[candidates[int(np.argmin(np.abs(dtes[candidates] - middle)))]]
 
 
 def choose_expiry(frame: pd.DataFrame, dte_min: int, dte_max: int) -> pd.Timestamp:
     """The listed expiry with dte in [dte_min, dte_max] closest to the window's middle
     (the earlier one on a tie)."""
-    dtes = frame.groupby("expiry")["dte"].first()
-    inside = dtes[(dtes >= dte_min) & (dtes <= dte_max)]
-    if inside.empty:
-        listed = ", ".join(str(int(d)) for d in sorted(dtes.unique()))
-        raise SpreadRejected(f"no expiry with {dte_min}-{dte_max} days to expiry "
-                             f"(listed dte: {listed})")
-    middle = 0.5 * (dte_min + dte_max)
-    distance = (inside - middle).abs()
-    return distance.index[int(np.argmin(distance.to_numpy()))]
+    expiry = frame["expiry"].to_numpy(dtype="datetime64[ns]")
+    dte = frame["dte"].to_numpy()
+    unique, first = np.unique(expiry, return_index=True)
+    return pd.Timestamp(_pick_expiry(unique, dte[first], dte_min, dte_max))
 
 
-def resolve_legs(frame: pd.DataFrame, request: SpreadRequest,
-                 spot: float) -> tuple[SpreadLeg, SpreadLeg]:
-    """Short and long leg of ``request`` from one date's chain ``frame``.
+def _pick_strikes(strikes: np.ndarray, deltas: np.ndarray, request: SpreadRequest,
+                  spot: float, expiry) -> tuple[float, float]:
+    """Short and long strike of ``request`` among one expiry's listed strikes of its side.
 
     Ties (two strikes equally close to the target) go to the one further out of the
     money, the more conservative choice.
     """
     right = request.right
-    expiry = choose_expiry(frame, request.dte_min, request.dte_max)
-    legs = frame[(frame["expiry"] == expiry) & (frame["right"] == right)]
-    legs = legs.sort_values("strike", ascending=(right == "P"))  # most OTM first
-    strikes = legs["strike"].to_numpy(dtype=float)
+    order = np.argsort(strikes, kind="stable")
+    if right == "C":
+        order = order[::-1]  # most OTM first
+    strikes, deltas = strikes[order], deltas[order]
     if request.otm_pct is not None:
         sign = -1.0 if right == "P" else 1.0
-        target = spot * (1.0 + sign * request.otm_pct)
-        distance = np.abs(strikes - target)
+        distance = np.abs(strikes - spot * (1.0 + sign * request.otm_pct))
     else:
-        distance = np.abs(np.abs(legs["delta"].to_numpy(dtype=float)) - request.target_delta)
-    short = legs.iloc[int(np.argmin(distance))]  # argmin keeps the first (most OTM) on ties
+        distance = np.abs(np.abs(deltas) - request.target_delta)
+    short = float(strikes[int(np.argmin(distance))])  # argmin keeps the first (most OTM)
     step = float(np.min(np.diff(np.sort(strikes)))) if len(strikes) > 1 else np.inf
     if request.width < step - _EPS:
         raise SpreadRejected(f"width {request.width:g} is below the strike grid step {step:g}")
-    long_strike = float(short["strike"]) + (-request.width if right == "P" else request.width)
-    match = np.flatnonzero(np.abs(strikes - long_strike) < _EPS)
+    long = short + (-request.width if right == "P" else request.width)
+    match = np.flatnonzero(np.abs(strikes - long) < _EPS)
     if len(match) == 0:
-        raise SpreadRejected(f"long strike {long_strike:g} is not listed for "
+        raise SpreadRejected(f"long strike {long:g} is not listed for "
                              f"{pd.Timestamp(expiry):%Y-%m-%d} (strike step {step:g}, "
-                             f"short strike {float(short['strike']):g})")
-    return _leg(short, -1), _leg(legs.iloc[int(match[0])], +1)
+                             f"short strike {short:g})")
+    return short, float(strikes[int(match[0])])
+
+
+def resolve_legs(frame: pd.DataFrame, request: SpreadRequest,
+                 spot: float) -> tuple[SpreadLeg, SpreadLeg]:
+    """Short and long leg of ``request`` from one date's chain ``frame``."""
+    expiry = choose_expiry(frame, request.dte_min, request.dte_max)
+    legs = frame[(frame["expiry"] == expiry) & (frame["right"] == request.right)]
+    short, long = _pick_strikes(legs["strike"].to_numpy(dtype=float),
+                                legs["delta"].to_numpy(dtype=float), request, spot, expiry)
+    symbols = dict(zip(legs["strike"].to_numpy(dtype=float), legs["symbol"], strict=True))
+    day = expiry.date()
+    return (SpreadLeg(str(symbols[short]), day, short, request.right, -1),
+            SpreadLeg(str(symbols[long]), day, long, request.right, +1))
+
+
+def resolve_on_chain(chain, date, request: SpreadRequest) -> tuple[SpreadLeg, SpreadLeg]:
+    """``resolve_legs`` on ``chain``'s listing of ``date``: through its numpy path
+    (``listed`` / ``strikes_and_deltas``) when it has one, the same legs as the whole
+    chain's frame would give, else through the frame."""
+    listed = getattr(chain, "listed", None)
+    if listed is None:
+        frame = chain.chain(date)
+        return resolve_legs(frame, request, float(frame["underlying"].iloc[0]))
+    expiries, dtes = listed(date)
+    expiry = _pick_expiry(expiries, dtes, request.dte_min, request.dte_max)
+    strikes, deltas = chain.strikes_and_deltas(date, expiry, request.right)
+    short, long = _pick_strikes(strikes, deltas, request, chain.spot(date), expiry)
+    day = pd.Timestamp(expiry).date()
+    return (SpreadLeg(occ_symbol(chain.symbol, day, request.right, short), day, short,
+                      request.right, -1),
+            SpreadLeg(occ_symbol(chain.symbol, day, request.right, long), day, long,
+                      request.right, +1))
 
 
 def leg_quote(chain, date, leg: SpreadLeg) -> Quote:
@@ -102,6 +137,36 @@ def leg_quote(chain, date, leg: SpreadLeg) -> Quote:
         return Quote(*fast(date, leg.expiry, leg.strike, leg.right))
     row = chain.quote(date, leg.expiry, leg.strike, leg.right)
     return Quote(float(row["bid"]), float(row["ask"]), float(row["mid"]))
+
+
+def spread_quotes(chain, date, short: SpreadLeg, long: SpreadLeg) -> tuple[Quote, Quote]:
+    """Both legs' quotes on ``date``, in one vectorised call where the chain has one."""
+    return spreads_quotes(chain, date, [_Legs(short, long)])[0]
+
+
+class _Legs:
+    """A (short, long) pair in the shape of a position, for ``spreads_quotes``."""
+
+    __slots__ = ("short", "long")
+
+    def __init__(self, short: SpreadLeg, long: SpreadLeg) -> None:
+        self.short, self.long = short, long
+
+
+def spreads_quotes(chain, date, spreads) -> list[tuple[Quote, Quote]]:
+    """``(short, long)`` quotes of every spread in ``spreads`` (objects with ``short`` and
+    ``long`` legs) on ``date``: one vectorised chain call where the chain has
+    ``quote_arrays``, else a quote per leg."""
+    fast = getattr(chain, "quote_arrays", None)
+    if fast is None:
+        return [(leg_quote(chain, date, s.short), leg_quote(chain, date, s.long))
+                for s in spreads]
+    legs = [leg for s in spreads for leg in (s.short, s.long)]
+    q = fast(date, [leg.expiry for leg in legs], [leg.strike for leg in legs],
+             [leg.right == "C" for leg in legs])
+    bid, ask, mid = q["bid"].tolist(), q["ask"].tolist(), q["mid"].tolist()
+    quotes = [Quote(b, a, m) for b, a, m in zip(bid, ask, mid, strict=True)]
+    return [(quotes[2 * i], quotes[2 * i + 1]) for i in range(len(spreads))]
 
 
 def open_credit(short: Quote, long: Quote, fill: str, slippage: float) -> float:

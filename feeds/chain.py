@@ -110,19 +110,23 @@ class OptionChain:
             self._cache.popitem(last=False)
         return frame
 
+    def _strike_grid(self, spot: float, atm_iv: float, years: float) -> np.ndarray:
+        """Listed strikes of one expiry: the strike step around spot, +-3 sigma (at least
+        6 %) wide, so far-dated expiries list more strikes."""
+        step = strike_step(spot)
+        vol = max(atm_iv, 0.05)
+        half_range = max(3.0 * vol * np.sqrt(years), 0.06) * spot
+        lo = np.ceil((spot - half_range) / step) * step
+        hi = np.floor((spot + half_range) / step) * step
+        grid = np.arange(lo, hi + step / 2, step)
+        return grid[grid > 0]
+
     def _build(self, day: pd.Timestamp) -> pd.DataFrame:
         bar = self._bar(day)
         spot = float(bar["close"])
-        step = strike_step(spot)
         expiries, strikes = [], []
         for expiry in listed_expiries(day):
-            years = self._years(day, expiry)
-            vol = max(float(bar["atm_iv"]), 0.05)
-            half_range = max(3.0 * vol * np.sqrt(years), 0.06) * spot
-            lo = np.ceil((spot - half_range) / step) * step
-            hi = np.floor((spot + half_range) / step) * step
-            grid = np.arange(lo, hi + step / 2, step)
-            grid = grid[grid > 0]
+            grid = self._strike_grid(spot, float(bar["atm_iv"]), float(self._years(day, expiry)))
             expiries.append(np.full(len(grid), expiry))
             strikes.append(grid)
         expiry = np.concatenate(expiries).astype("datetime64[D]")
@@ -132,6 +136,51 @@ class OptionChain:
         strike = np.concatenate([strike, strike])
         is_call = np.repeat([True, False], len(strike) // 2)
         return self._price(day, bar, expiry, strike, is_call, with_activity=True)
+
+    # ------------------------------------------------------------------ numpy paths
+    # The broker and the labels ask a chain three things thousands of times: which expiries
+    # are listed, the strikes and deltas of one expiry and side, and a few contracts'
+    # quotes. Building the whole pandas chain for that (about 10 ms a day, most of it OCC
+    # symbols and volumes) was most of a credit-spread backtest; these answer from the same
+    # formulas with numpy only, and tests hold them equal to ``chain``/``quote``.
+    def spot(self, date) -> float:
+        """The underlying's close on ``date``, what the chain is priced from."""
+        return self._inputs(pd.Timestamp(date))[0]
+
+    def listed(self, date) -> tuple[np.ndarray, np.ndarray]:
+        """``(expiries as datetime64[D], days to expiry)`` listed on ``date``."""
+        day = pd.Timestamp(date)
+        self._inputs(day)  # a day without a bar has no chain
+        expiry = np.asarray(listed_expiries(day), dtype="datetime64[D]")
+        return expiry, (expiry - np.datetime64(day.date(), "D")).astype(int)
+
+    def strikes_and_deltas(self, date, expiry, right: str) -> tuple[np.ndarray, np.ndarray]:
+        """Listed strikes of one expiry and side on ``date`` with their deltas, ascending."""
+        day = pd.Timestamp(date)
+        spot, rate, atm30, skew = self._inputs(day)
+        years = self._years(day, np.datetime64(pd.Timestamp(expiry).date(), "D"))
+        strike = self._strike_grid(spot, atm30, float(years))
+        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
+        is_call = np.full(len(strike), right.upper() == "C")
+        delta = black_scholes_greeks(spot, strike, years, rate, iv, is_call)["delta"]
+        return strike, delta
+
+    def quote_arrays(self, date, expiry, strike, is_call,
+                     with_delta: bool = False) -> dict[str, np.ndarray]:
+        """bid, ask, mid and iv (and delta when asked) of several contracts of one date in
+        one call."""
+        day = pd.Timestamp(date)
+        spot, rate, atm30, skew = self._inputs(day)
+        years = self._years(day, np.asarray(expiry, dtype="datetime64[D]"))
+        strike = np.asarray(strike, dtype=float)
+        is_call = np.asarray(is_call, dtype=bool)
+        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
+        mid = black_scholes_price(spot, strike, years, rate, iv, is_call)
+        bid, ask = _bid_ask(mid, iv)
+        quote = {"bid": bid, "ask": ask, "mid": mid, "iv": iv}
+        if with_delta:
+            quote["delta"] = black_scholes_greeks(spot, strike, years, rate, iv, is_call)["delta"]
+        return quote
 
     def _price(self, day, bar, expiry, strike, is_call, with_activity: bool) -> pd.DataFrame:
         spot, rate = float(bar["close"]), float(bar["risk_free_rate"])

@@ -92,3 +92,16 @@ def test_close_books_the_exit_and_realized_pnl_with_both_commissions():
     assert position.unrealized_pnl == 0.0
     assert position.margin == 700.0  # margin is the broker's to release
     assert book.reserved_margin() == 0.0  # but a closed spread holds none
+
+
+def test_open_follows_status_changes_made_after_adding_and_keeps_book_order():
+    a, b, c = spread(1), spread(2), spread(3)
+    book = SpreadBook([a, b, c])
+    SpreadBook.close(b, dt.date(2024, 2, 5), debit=0.5, commission=1.3, reason="close", tag="t")
+    assert book.open() == [a, c] and book.closed() == [b]
+    # IB rebuilds a spread under its id: an open replacement of a closed one comes back
+    # in book order, not at the end
+    book.add(spread(2))
+    assert [p.id for p in book.open()] == [1, 2, 3]
+    book.add(spread(1, status="closed"))
+    assert [p.id for p in book.open()] == [2, 3]
