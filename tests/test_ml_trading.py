@@ -10,7 +10,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -243,8 +242,7 @@ def test_trading_on_polygon_minute_aggregates(workdir):
     """With a Polygon key set, ``auto`` is Polygon: daily bars, then the session's minute
     aggregates (the fake sends 390; the 13:00 close keeps 210), from the fake server through
     the real client; the key appears nowhere."""
-    sys.path.insert(0, str(ROOT / "tests" / "feeds"))
-    from fake_polygon import FakePolygon
+    from tests.fakes.fake_polygon import FakePolygon
 
     with FakePolygon() as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv("POLYGON_API_KEY", server.api_key)
@@ -275,8 +273,7 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     final line) through the real ib_async client; the daily history is --history-source
     sample (the stored model is reused). A symbol with no IB bars, an unreachable
     TWS/Gateway and --source ib outside trading mode are clear errors."""
-    sys.path.insert(0, str(ROOT / "tests" / "brokers"))
-    from fake_tws import FakeTWS
+    from tests.fakes.fake_tws import FakeTWS
 
     minutes = SampleMarket(seed=42).minute_bars("MSFT", "2025-11-28", "2025-11-28")
     served = [(f"{t:%Y%m%d %H:%M:%S} US/Eastern", *map(float, row))
