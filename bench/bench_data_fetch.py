@@ -23,14 +23,12 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "feeds"))
-
-from fake_polygon import FakePolygon  # noqa: E402
 
 from feeds.cache import ParquetCache  # noqa: E402
 from feeds.calendar import sessions  # noqa: E402
 from feeds.polygon import PolygonSource  # noqa: E402
 from feeds.rate_limit import POLYGON_FREE_CALLS, POLYGON_FREE_PERIOD, RateLimiter  # noqa: E402
+from tests.fakes.fake_polygon import FakePolygon  # noqa: E402
 
 NOW = pd.Timestamp("2026-11-20 21:00", tz="America/New_York")
 

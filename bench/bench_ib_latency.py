@@ -29,14 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "brokers"))
 
-from fake_tws import FakeTWS  # noqa: E402
 from ib_async import MarketOrder, Stock  # noqa: E402
 
 from brokers.ib_store import StoreSettings  # noqa: E402
 from engine.paper import PaperSettings, build  # noqa: E402
 from strategies.base import SignalStrategy  # noqa: E402
+from tests.fakes.fake_tws import FakeTWS  # noqa: E402
 
 WARMUP_BARS = 80
 

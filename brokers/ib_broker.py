@@ -33,25 +33,20 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import logging
 import queue
-import time
-import uuid
 from collections.abc import Callable
 
 import backtrader as bt
-from ib_async import LimitOrder, MarketOrder, Order, StopOrder
 
-from brokers import spread_pricing as sp
 from brokers.ib_events import ErrorUpdate
 from brokers.ib_ledger import IBLedger
-from brokers.ib_spreads import SpreadResolver, combo, occ
+from brokers.ib_orders import ib_stock_order, order_ref, stock_order
+from brokers.ib_spread_desk import IBSpreadOrders
+from brokers.ib_spreads import SpreadResolver
 from brokers.ib_store import IBError, IBStore
-from brokers.journal import TERMINAL, Journal
-from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
-from brokers.spreads import SpreadPosition, SpreadRequest, spread_margin
+from brokers.journal import Journal
 
 log = logging.getLogger("btml.ib")
 
@@ -60,10 +55,12 @@ class LiveAccountRefused(IBError):
     """The managed account is not a paper account and live trading was not allowed."""
 
 
-class IBBroker(bt.broker.BrokerBase):
+class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
     """Broker on an ``IBStore``; see the module docstring for the rules. The event side
     (booking fills, order states, cash and positions, spreads, reconciliation) is its
-    ``ledger`` (``brokers.ib_ledger.IBLedger``), which the store's snapshots are applied to."""
+    ``ledger`` (``brokers.ib_ledger.IBLedger``), which the store's snapshots are applied to;
+    the spread protocol is ``brokers.ib_spread_desk.IBSpreadOrders`` and IB's order types
+    ``brokers.ib_orders``."""
 
     params = (
         ("store", None),
@@ -215,61 +212,15 @@ class IBBroker(bt.broker.BrokerBase):
         self._expire_spread_orders()
         self.ledger.spreads.mark()
 
-    def _expire_spread_orders(self) -> None:
-        """Spread orders still working ``spread_order_bars`` bars after their request bar
-        are cancelled at IB; IB's confirmation (awaited here, at most ``request_timeout``
-        seconds) makes them Expired on this very bar, as in the simulated broker. A fill
-        that beats the cancel is booked instead: IB is the authority."""
-        bars = self.p.spread_order_bars
-        if bars is None:
-            return
-        for ref, order in list(self.ledger.orders.items()):
-            info = order.info
-            if not order.alive() or info.get("expiring") or \
-                    info.get("action") not in ("open", "close") or "placed_len" not in info:
-                continue
-            if len(order.data) - info["placed_len"] < bars:
-                continue
-            what = "credit" if info["action"] == "open" else "debit"
-            info["expiring"] = True
-            info["expire_reason"] = (f"limit {what} {info['limit']:.2f} not filled by IB "
-                                     f"within {bars} bar(s) after the request bar: "
-                                     f"cancelled")
-            self.event(f"expiring {ref}: {info['expire_reason']}")
-            try:
-                sent = self.store.cancel(order_ref=ref)
-            except (IBError, TimeoutError) as exc:
-                self.event(f"could not cancel {ref}: {exc}")
-                continue
-            if sent:
-                self._await(lambda r=ref: self.journal.order(r)["status"] in TERMINAL,
-                            self.store.settings.request_timeout)
-
-    def _await(self, done: Callable[[], bool], timeout: float) -> bool:
-        """Apply the store's snapshots as they come until ``done()`` (at most ``timeout``
-        seconds; waits on the queue, never sleeps)."""
-        deadline = time.monotonic() + timeout
-        while not done():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                update = self._queue.get(timeout=left)
-            except queue.Empty:
-                return done()
-            self.ledger.apply(update)
-            self._drain()
-        return True
-
     def buy(self, owner, data, size, *args, **kwargs):
         """A stock buy; backtrader's arguments (``price``, ``exectype``, ...), the other
         keywords go to ``order.info``."""
-        return self._submit_stock(*_stock_order(bt.order.BuyOrder, owner, data, size,
+        return self._submit_stock(*stock_order(bt.order.BuyOrder, owner, data, size,
                                                 *args, **kwargs))
 
     def sell(self, owner, data, size, *args, **kwargs):
         """A stock sell; arguments as in ``buy``."""
-        return self._submit_stock(*_stock_order(bt.order.SellOrder, owner, data, size,
+        return self._submit_stock(*stock_order(bt.order.SellOrder, owner, data, size,
                                                 *args, **kwargs))
 
     def cancel(self, order):
@@ -299,9 +250,6 @@ class IBBroker(bt.broker.BrokerBase):
                         f"start of {today} (limit {self.p.max_daily_loss:,.2f})")
         return None
 
-    def _order_ref(self, owner, intent: str, symbol: str) -> str:
-        return f"btml/{type(owner).__name__}/{intent}/{symbol}/{uuid.uuid4().hex[:10]}"
-
     def _refuse(self, order, reason: str, margin: bool = False) -> None:
         order.addinfo(reason=reason)
         order.margin() if margin else order.reject(self)
@@ -315,7 +263,7 @@ class IBBroker(bt.broker.BrokerBase):
         data = order.data
         self.ledger.account.watch(data)
         action = "BUY" if order.isbuy() else "SELL"
-        ref = self._order_ref(order.owner, action.lower(), data._name)
+        ref = order_ref(order.owner, action.lower(), data._name)
         order.addinfo(order_ref=ref)
         order.submit(self)
         self.notify(order)
@@ -323,7 +271,7 @@ class IBBroker(bt.broker.BrokerBase):
         reducing = position and (position > 0) != order.isbuy() and abs(order.size) <= abs(
             position)
         reason = self._refusal(opening=not reducing)
-        ib_order = None if reason else self._ib_order(order, action, ref)
+        ib_order = None if reason else ib_stock_order(order, action, ref, self.account)
         if ib_order is None and reason is None:
             reason = f"exectype {order.getordername()} is not supported on IB"
         self.journal.record_intent(ref, type(order.owner).__name__, action.lower(), data._name,
@@ -337,194 +285,29 @@ class IBBroker(bt.broker.BrokerBase):
             return order
         try:
             contract = self.resolver.underlying(data._name)
-            self.ledger.track(ref, order)
+        except (IBError, TimeoutError, ConnectionError) as exc:
+            self.journal.update_order(ref, status="rejected", reason=str(exc))
+            self._refuse(order, f"not sent: {exc}")
+            return order
+        order_id = self._place(order, ref, contract, ib_order)
+        if order_id is None:
+            return order
+        self.event(f"sent {action} {abs(order.size):g} {data._name} ({ib_order.orderType}) "
+                    f"orderId {order_id} ref {ref}")
+        return order
+
+    def _place(self, order, ref: str, contract, ib_order,
+               con_ids: tuple[int, int] | None = None) -> int | None:
+        """Track ``order`` under ``ref`` and send it; IB's orderId, or None when it could not
+        be sent (the order is then Rejected with the reason and journaled as such)."""
+        self.ledger.track(ref, order, con_ids)
+        try:
             order_id = self.store.place(contract, ib_order)
         except (IBError, TimeoutError, ConnectionError) as exc:
             self.ledger.forget(ref)
             self.journal.update_order(ref, status="rejected", reason=str(exc))
             self._refuse(order, f"not sent: {exc}")
-            return order
-        self.sent += 1
-        self.journal.order_sent(ref, order_id, self.store.settings.client_id)
-        self.event(f"sent {action} {abs(order.size):g} {data._name} ({ib_order.orderType}) "
-                    f"orderId {order_id} ref {ref}")
-        return order
-
-    def _ib_order(self, order, action: str, ref: str) -> Order | None:
-        size = abs(order.size)
-        kind = order.exectype
-        if kind == bt.Order.Market:
-            ib = MarketOrder(action, size)
-        elif kind == bt.Order.Limit:
-            ib = LimitOrder(action, size, order.price)
-        elif kind == bt.Order.Stop:
-            ib = StopOrder(action, size, order.price)
-        elif kind == bt.Order.StopLimit:
-            ib = Order(action=action, totalQuantity=size, orderType="STP LMT",
-                       lmtPrice=order.pricelimit, auxPrice=order.price)
-        elif kind == bt.Order.Close:
-            ib = Order(action=action, totalQuantity=size, orderType="MOC")
-        else:
             return None
-        ib.orderRef, ib.account, ib.tif = ref, self.account, "DAY"
-        return ib
-
-    # ------------------------------------------------------------------ spread protocol
-    def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
-        """Resolve the legs from IB (as backtests do from the chain) and send one BAG."""
-        self.ledger.account.watch(data)
-        size = request.contracts if isinstance(request.contracts, int) else 0
-        order = SpreadOpenOrder(owner=strategy, data=data, size=size)
-        ref = self._order_ref(strategy, f"open_{request.kind}", request.underlying)
-        order.addinfo(request=request, action="open", position_id=None, order_ref=ref)
-        order.submit(self)
-        self.notify(order)
-        self.journal.record_intent(ref, type(strategy).__name__, f"open_{request.kind}",
-                                   request.underlying, {"request": vars(request),
-                                                        "bar": str(data.datetime.datetime(0))})
-        problems = request.problems()
-        reason = "; ".join(problems) if problems else self._refusal(opening=True)
-        if reason is None and self.p.max_open_spreads is not None:
-            pending = sum(1 for o in self.ledger.orders.values()
-                          if o.alive() and o.info.get("action") == "open")
-            if len(self.open_spreads()) + pending >= self.p.max_open_spreads:
-                reason = (f"max open spreads reached ({len(self.open_spreads())} open, "
-                          f"{pending} pending, limit {self.p.max_open_spreads})")
-        margin = False
-        if reason is None:
-            try:
-                resolved = self.resolver.resolve(data, request)
-                limit = self._open_limit(request, resolved)
-                need = (spread_margin(request.width, limit, request.contracts)
-                        + 2 * self.p.commission_per_contract * request.contracts)
-                if need > self.getcash() + 1e-9:
-                    margin = True
-                    reason = (f"insufficient buying power: margin + commission {need:.2f} > "
-                              f"free cash {self.getcash():.2f}")
-            except sp.SpreadRejected as exc:
-                reason = exc.reason
-            except (IBError, TimeoutError) as exc:
-                reason = f"IB could not resolve the legs: {exc}"
-        if reason:
-            self.journal.record_order(ref, "spread_open", "SELL", size, "LMT", None,
-                                      status="margin" if margin else "refused", reason=reason)
-            self._refuse(order, reason, margin=margin)
-            return order
-        order.addinfo(short=resolved.short, long=resolved.long, limit=limit,
-                      placed=data.datetime.date(0), quoted_credit=resolved.natural_credit,
-                      con_ids=(resolved.short_contract.conId, resolved.long_contract.conId))
-        # what a later process needs to rebuild the spread from a fill of this order
-        self.journal.add_detail(ref, short=dataclasses.asdict(resolved.short),
-                                long=dataclasses.asdict(resolved.long))
-        self._send_combo(order, ref, "spread_open", "SELL", request.contracts, limit, resolved)
-        return order
-
-    def _open_limit(self, request: SpreadRequest, resolved) -> float:
-        if request.limit_credit is not None:
-            limit = request.limit_credit
-        elif request.mid_allowance is not None:
-            limit = resolved.mid_credit - request.mid_allowance
-        else:
-            limit = resolved.natural_credit
-        limit = round(limit, 2)
-        if limit <= 0:
-            raise sp.SpreadRejected(f"non-positive credit {limit:.2f} from IB quotes "
-                                    f"({resolved.short.symbol} / {resolved.long.symbol})")
-        return limit
-
-    def close_spread(self, strategy, position_id: int, tag: str = "close") -> SpreadCloseOrder:
-        """Buy the spread back with one BAG at the natural debit from IB's quotes."""
-        position = self.ledger.book.get(position_id)
-        data = self.ledger.account.datas.get(position.underlying) if position else None
-        data = data or strategy.datas[0]
-        order = SpreadCloseOrder(owner=strategy, data=data,
-                                 size=position.contracts if position else 0)
-        ref = self._order_ref(strategy, "close_spread", position.underlying if position else "?")
-        order.addinfo(action="close", position_id=position_id, tag=tag, order_ref=ref)
-        order.submit(self)
-        self.notify(order)
-        self.journal.record_intent(ref, type(strategy).__name__, "close_spread",
-                                   position.underlying if position else "?",
-                                   {"position_id": position_id, "tag": tag})
-        reason = None
-        if position is None or not position.is_open:
-            reason = f"spread {position_id!r} is " + ("unknown" if position is None
-                                                      else "already closed")
-        elif any(o.alive() and o.info.get("action") == "close"
-                 and o.info.get("position_id") == position_id
-                 for o in self.ledger.orders.values()):
-            reason = f"spread {position_id} has a close pending"
-        else:
-            reason = self._refusal(opening=False)
-        if reason is None:
-            try:
-                short_c, long_c = self.resolver.options(
-                    position.underlying, f"{position.expiry:%Y%m%d}",
-                    [position.short.strike, position.long.strike], position.short.right)
-                sq, lq = self.resolver.quotes([short_c, long_c])
-                debit = round(sq["ask"] - lq["bid"], 2)
-            except sp.SpreadRejected as exc:
-                reason = exc.reason
-            except (IBError, TimeoutError) as exc:
-                reason = f"IB could not quote the legs: {exc}"
-        if reason:
-            self.journal.record_order(ref, "spread_close", "BUY", order.size, "LMT", None,
-                                      status="refused", reason=reason)
-            self._refuse(order, reason)
-            return order
-        order.addinfo(limit=debit, con_ids=(short_c.conId, long_c.conId))
-        order.addinfo(contracts=position.contracts)
-        self._send_combo(order, ref, "spread_close", "BUY", position.contracts, debit,
-                         _Legs(short_c, long_c))
-        return order
-
-    def _send_combo(self, order, ref: str, kind: str, action: str, contracts: int,
-                    limit: float, legs) -> None:
-        self.journal.record_order(ref, kind, action, contracts, "LMT", limit)
-        self.journal.add_detail(ref, con_ids=[legs.short_contract.conId,
-                                              legs.long_contract.conId])
-        bag = combo(order.data._name if kind == "spread_open" else legs.short_contract.symbol,
-                    legs.short_contract, legs.long_contract, self.p.option_exchange)
-        order.addinfo(placed_len=len(order.data))
-        ib = LimitOrder(action, contracts, limit, orderRef=ref, account=self.account, tif="DAY")
-        self.ledger.track(ref, order, (legs.short_contract.conId, legs.long_contract.conId))
-        try:
-            order_id = self.store.place(bag, ib)
-        except (IBError, TimeoutError, ConnectionError) as exc:
-            self.ledger.forget(ref)
-            self.journal.update_order(ref, status="rejected", reason=str(exc))
-            self._refuse(order, f"not sent: {exc}")
-            return
         self.sent += 1
         self.journal.order_sent(ref, order_id, self.store.settings.client_id)
-        self.event(f"sent {action} {contracts} {bag.symbol} combo "
-                    f"{occ(legs.short_contract)}/{occ(legs.long_contract)} limit {limit:.2f} "
-                    f"orderId {order_id} ref {ref}")
-
-    def open_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return self.ledger.book.open(underlying)
-
-    def closed_spreads(self, underlying: str | None = None) -> list[SpreadPosition]:
-        return self.ledger.book.closed(underlying)
-
-    def get_spread(self, position_id: int) -> SpreadPosition | None:
-        return self.ledger.book.get(position_id)
-
-    def reserved_margin(self) -> float:
-        return self.ledger.book.reserved_margin()
-
-
-def _stock_order(cls, owner, data, size, price=None, plimit=None, exectype=None, valid=None,
-                 tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-                 transmit=True, **info) -> tuple[bt.Order, dict]:
-    """backtrader's ``buy``/``sell`` arguments as an order of ``cls`` (``oco`` is not
-    supported on IB and ignored) and the keywords left for ``order.info``."""
-    order = cls(owner=owner, data=data, size=size, price=price, pricelimit=plimit,
-                exectype=exectype, valid=valid, tradeid=tradeid, trailamount=trailamount,
-                trailpercent=trailpercent, parent=parent, transmit=transmit)
-    return order, info
-
-
-class _Legs:
-    def __init__(self, short_contract, long_contract):
-        self.short_contract, self.long_contract = short_contract, long_contract
+        return order_id

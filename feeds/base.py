@@ -82,3 +82,15 @@ def clip_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     if end is not None:
         frame = frame.loc[frame.index <= pd.Timestamp(end)]
     return frame.copy()
+
+
+def bars_between(frame: pd.DataFrame, start, end, missing: str,
+                 covers: str = "it covers") -> pd.DataFrame:
+    """``clip_dates``, refusing an empty answer with DataError
+    ``"<missing> between <start> and <end>; <covers> <first>..<last>"`` so a window outside
+    the data names what the data does cover."""
+    out = clip_dates(frame, start, end)
+    if out.empty:
+        raise DataError(f"{missing} between {start} and {end}; "
+                        f"{covers} {frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d}")
+    return out

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from feeds.base import MarketSource, clip_dates
+from feeds.base import MarketSource, bars_between
 from feeds.cache import ParquetCache
-from feeds.chain import OptionChain
+from feeds.chain import ModelledChains, OptionChain
 from feeds.volatility import implied_volatility_estimate
 
 BUNDLED_VERSION = 1
@@ -48,7 +48,7 @@ def _load_index(name: str) -> pd.DataFrame:
     return frame
 
 
-class BundledMarket(MarketSource):
+class BundledMarket(ModelledChains, MarketSource):
     """SP500 and NASDAQ daily bars from ``arch.data``, with modelled option chains."""
 
     name = "bundled"
@@ -75,18 +75,8 @@ class BundledMarket(MarketSource):
             key = ("bundled", f"v{BUNDLED_VERSION}", symbol)
             build = lambda: self._build(symbol)  # noqa: E731
             self._frames[symbol] = self.cache.load_or_build(key, build) if self.cache else build()
-        frame = self._frames[symbol]
-        out = clip_dates(frame, start, end)
-        if out.empty:
-            raise DataError(f"bundled data has no {symbol} bars between {start} and {end}; "
-                            f"it covers {frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d}")
-        return out
-
-    def option_chain(self, symbol: str) -> OptionChain:
-        symbol = self.check_symbol(symbol)
-        if symbol not in self._chains:
-            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
-        return self._chains[symbol]
+        return bars_between(self._frames[symbol], start, end,
+                            f"bundled data has no {symbol} bars")
 
     def _build(self, symbol: str) -> pd.DataFrame:
         from arch.data import vix

@@ -269,3 +269,18 @@ class OptionChain:
         frame = self._price(day, bar, expiry_arr, np.array([float(strike)]),
                             np.array([right.upper() == "C"]), with_activity=False)
         return frame.iloc[0]
+
+
+class ModelledChains:
+    """``option_chain`` for a market source whose chains are modelled from its own bars
+    (an ``OptionChain`` seeded by the source's ``seed``), built once per symbol into the
+    source's ``_chains``; mixed in before ``feeds.base.MarketSource``."""
+
+    seed: int
+    _chains: dict[str, OptionChain]
+
+    def option_chain(self, symbol: str) -> OptionChain:
+        symbol = self.check_symbol(symbol)
+        if symbol not in self._chains:
+            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
+        return self._chains[symbol]

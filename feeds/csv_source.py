@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from feeds.base import OHLCV, MarketSource, clip_dates
-from feeds.chain import OptionChain
+from feeds.base import OHLCV, MarketSource, bars_between
+from feeds.chain import ModelledChains, OptionChain
 from feeds.volatility import implied_volatility_estimate
 
 COLUMN_ALIASES = {
@@ -177,7 +177,7 @@ def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-class CsvMarket(MarketSource):
+class CsvMarket(ModelledChains, MarketSource):
     """Bars from CSV files; option chains priced from a realized-volatility estimate and a
     constant risk-free rate (``risk_free_rate``, default 2 %)."""
 
@@ -218,15 +218,6 @@ class CsvMarket(MarketSource):
             frame["atm_iv"] = implied_volatility_estimate(frame["close"])
             frame["risk_free_rate"] = self.risk_free_rate
             self._frames[symbol] = frame
-        frame = self._frames[symbol]
-        out = clip_dates(frame, start, end)
-        if out.empty:
-            raise DataError(f"{self.files[symbol]}: no bars between {start} and {end}; "
-                            f"the file covers {frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d}")
-        return out
+        return bars_between(self._frames[symbol], start, end, f"{self.files[symbol]}: no bars",
+                            covers="the file covers")
 
-    def option_chain(self, symbol: str) -> OptionChain:
-        symbol = self.check_symbol(symbol)
-        if symbol not in self._chains:
-            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
-        return self._chains[symbol]

@@ -25,7 +25,7 @@ from core.errors import DataError
 from feeds.base import MarketSource, clip_dates
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
-from feeds.chain import OptionChain, surface_vol
+from feeds.chain import ModelledChains, OptionChain, surface_vol
 from pricing.black_scholes import black_scholes_price
 
 GENERATOR_VERSION = 1
@@ -139,7 +139,7 @@ def _trailing(values: pd.Series, window: int = 20):
     return past.mean(), past.std()
 
 
-class SampleMarket(MarketSource):
+class SampleMarket(ModelledChains, MarketSource):
     """Seeded regime-switching market with option chains and flow columns (see module doc)."""
 
     name = "sample"
@@ -198,12 +198,6 @@ class SampleMarket(MarketSource):
             raise DataError(f"sample market has no {symbol} bars between {start} and {end}; "
                             f"it covers {self.days[0]:%Y-%m-%d}..{self.days[-1]:%Y-%m-%d}")
         return out
-
-    def option_chain(self, symbol: str) -> OptionChain:
-        symbol = self.check_symbol(symbol)
-        if symbol not in self._chains:
-            self._chains[symbol] = OptionChain(symbol, self.bars(symbol), seed=self.seed)
-        return self._chains[symbol]
 
     def minute_bars(self, symbol: str, start, end) -> pd.DataFrame:
         """One-minute bars of the regular sessions from ``start`` to ``end``, indexed by

@@ -100,6 +100,14 @@ def ew_alpha(span: int) -> float:
     return 2.0 / (span + 1.0)
 
 
+def ew_update(mean: float | None, value: float, alpha: float) -> float:
+    """One step of an exponentially weighted mean (None: ``value`` starts it); both filters
+    track their innovation variance with it, so their noise estimates follow one rule."""
+    if mean is None:
+        return value
+    return mean + alpha * (value - mean)
+
+
 def noise_variance(innovation_var: float, state_var: float) -> float:
     """Measurement noise R from the innovation variance S and the filter's H P H'."""
     return max(innovation_var - state_var, MIN_NOISE_SHARE * innovation_var, NOISE_FLOOR ** 2)
@@ -174,11 +182,8 @@ class KalmanTrendFilter:
         cov = (p11 + 2.0 * p12 + p22 + self.level_ratio * q, p12 + p22,
                p22 + self.slope_ratio * q)
         innovation, hph = innovation_of(prior, cov, (1.0, 0.0), z)
-        sq = innovation * innovation
-        if self._innovation_var is None:
-            self._innovation_var = sq
-        else:
-            self._innovation_var += self._alpha * (sq - self._innovation_var)
+        self._innovation_var = ew_update(self._innovation_var, innovation * innovation,
+                                         self._alpha)
         r = noise_variance(self._innovation_var, hph)
         self._state, self._cov, _, _ = joseph_update(prior, cov, (1.0, 0.0), z, r)
         self._noise_var = r

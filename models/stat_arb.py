@@ -46,6 +46,7 @@ from models.kalman import (
     check_prices,
     check_ratio,
     ew_alpha,
+    ew_update,
     innovation_of,
     joseph_update,
     noise_variance,
@@ -166,11 +167,8 @@ class PairsSpreadFilter:
         cov = (p11 + self.alpha_ratio * q, p12, p22 + self.beta_ratio * q)  # random walk
         prior = self._state
         innovation, hph = innovation_of(prior, cov, (1.0, xn), yn)
-        sq = innovation * innovation
-        if self._innovation_var is None:
-            self._innovation_var = sq
-        else:
-            self._innovation_var += self._alpha * (sq - self._innovation_var)
+        self._innovation_var = ew_update(self._innovation_var, innovation * innovation,
+                                         self._alpha)
         r = noise_variance(self._innovation_var, hph)
         self._state, self._cov, _, _ = joseph_update(prior, cov, (1.0, xn), yn, r)
         self._noise_var = r

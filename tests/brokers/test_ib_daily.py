@@ -16,14 +16,6 @@ import threading
 
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
-    PaperRun,
-    frame_bars,
-    ib_history,
-    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
-    ny_epoch,
-)
 
 import run as cli
 from brokers.bar_times import session_hours
@@ -31,6 +23,14 @@ from brokers.options_broker import OptionsBroker
 from feeds.btfeed import make_feed
 from indicators import RuleSignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
+    PaperRun,
+    frame_bars,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
+)
 
 
 def session_5s_bars(day: dt.date, o: float, h: float, lo: float, c: float, v: float,

@@ -15,18 +15,18 @@ import datetime as dt
 
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS, OptionQuote
-from ib_harness import (
-    PaperRun,
-    frame_bars,
-    ib_history,
-    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
-)
 
 from brokers.options_broker import OptionsBroker
 from feeds.btfeed import make_feed
 from indicators import RuleSignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
+from tests.fakes.fake_tws import FakeTWS, OptionQuote
+from tests.fakes.ib_harness import (
+    PaperRun,
+    frame_bars,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+)
 
 
 class Orders(bt.Analyzer):

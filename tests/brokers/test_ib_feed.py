@@ -8,17 +8,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fake_tws import FakeTWS
 from ib_async import Stock
-from ib_harness import (
+
+from brokers.ib_store import IBError, IBStore
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     FAST,
     NEW_YORK,
     PaperRun,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     ny_epoch,
 )
-
-from brokers.ib_store import IBError, IBStore
 
 START = dt.datetime(2024, 1, 2, 9, 30)  # New York time
 

@@ -4,17 +4,17 @@ the daily loss limit refuses new positions but lets positions be reduced."""
 from __future__ import annotations
 
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
+
+from brokers.journal import Journal
+from brokers.spreads import SpreadRequest
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     PaperRun,
     frame_bars,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     zigzag_bars,
 )
-
-from brokers.journal import Journal
-from brokers.spreads import SpreadRequest
 
 REQUEST = SpreadRequest("SPY", "put_credit", target_delta=0.30, width=5.0, contracts=2)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
+
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     PaperRun,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)

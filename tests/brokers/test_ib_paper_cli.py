@@ -9,9 +9,12 @@ import sqlite3
 import threading
 
 import pytest
-from fake_tws import FakeTWS
 from ib_async import Stock
-from ib_harness import (
+
+import run as cli
+from brokers.ib_store import IBStore
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     FAST,
     NEW_YORK,
     ib_history,
@@ -19,9 +22,6 @@ from ib_harness import (
     ny_epoch,
     zigzag_bars,
 )
-
-import run as cli
-from brokers.ib_store import IBStore
 
 
 def paper_args(tws, tmp_path, *extra) -> list[str]:

@@ -8,16 +8,16 @@ exactly once, the order is never sent again, and positions agree with IB.
 from __future__ import annotations
 
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
+
+from brokers.ib_store import IBError, IBStore
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     FAST,
     PaperRun,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     zigzag_bars,
 )
-
-from brokers.ib_store import IBError, IBStore
 
 HISTORY = zigzag_bars(80)
 LIVE = zigzag_bars(84)[80:]

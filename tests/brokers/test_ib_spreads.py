@@ -12,16 +12,16 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
+
+from brokers import spread_pricing as sp
+from brokers.spreads import SpreadRequest
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     PaperRun,
     frame_bars,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
 )
-
-from brokers import spread_pricing as sp
-from brokers.spreads import SpreadRequest
 
 REQUEST = SpreadRequest("SPY", "put_credit", target_delta=0.30, width=5.0, dte_min=30,
                         dte_max=45, contracts=2)

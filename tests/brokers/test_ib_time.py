@@ -13,16 +13,16 @@ import json
 
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS
-from ib_harness import (
+
+from brokers.bar_times import BarClock, session_hours
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
     NEW_YORK,
     PaperRun,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     ny_epoch,
     ny_time,
 )
-
-from brokers.bar_times import BarClock, session_hours
 
 
 def ny(when: dt.datetime) -> dt.datetime:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from fake_polygon import FakeClock, FakePolygon
 
 import run
 from feeds import rate_limit
 from feeds.polygon_options import PolygonOptionChain
 from feeds.secrets import find_key, redact
+from tests.fakes.fake_polygon import FakeClock, FakePolygon
 
 WINDOW = ["--start-date", "2024-02-05", "--end-date", "2024-02-09"]
 

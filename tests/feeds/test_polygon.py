@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from fake_polygon import FakeClock, FakePolygon
 
 from core.errors import DataError
 from feeds.cache import ParquetCache
@@ -19,6 +18,7 @@ from feeds.polygon import PolygonSource
 from feeds.polygon_aggs import aggs_frame, last_complete_session
 from feeds.polygon_fed import RateCurve, cpi_release_flags, estimated_release
 from feeds.rate_limit import ApiError, RateLimiter, RetryPolicy, polygon_free_limiter
+from tests.fakes.fake_polygon import FakeClock, FakePolygon
 
 AGGS = "/v2/aggs/ticker/"
 NOW = pd.Timestamp("2026-11-20 21:00", tz="America/New_York")

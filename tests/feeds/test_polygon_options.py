@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from fake_polygon import FakeClock, FakePolygon
 
 import run
 from core.errors import DataError
@@ -21,6 +20,7 @@ from feeds.rate_limit import RetryPolicy
 from pricing.black_scholes import black_scholes_greeks, black_scholes_price
 from pricing.contracts import strike_step
 from pricing.implied_vol import implied_volatility
+from tests.fakes.fake_polygon import FakeClock, FakePolygon
 
 NOW = pd.Timestamp("2026-11-20 21:00", tz="America/New_York")
 DAY = pd.Timestamp("2024-03-01")

@@ -9,8 +9,6 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from fake_polygon import FakeClock, FakePolygon
-from fake_unusual_whales import FakeUnusualWhales
 
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
@@ -18,6 +16,8 @@ from feeds.polygon import polygon_from_environment
 from feeds.polygon_flow import FLOW_COLUMNS, SampleFlow, UnusualWhalesFlow, available_from
 from feeds.rate_limit import ApiError, RateLimiter, RetryPolicy
 from feeds.unusual_whales import UnusualWhalesClient, to_number, to_timestamp
+from tests.fakes.fake_polygon import FakeClock, FakePolygon
+from tests.fakes.fake_unusual_whales import FakeUnusualWhales
 
 NOW = pd.Timestamp("2024-06-28 21:00", tz="America/New_York")
 DARKPOOL = "/api/darkpool/"

@@ -13,7 +13,7 @@ import pytest
 
 import run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WINDOW = ["--start-date", "2024-01-02", "--end-date", "2024-06-28"]
 SYMBOL_FILES = ("metrics.json", "trades.csv", "returns.csv", "performance.csv",
                 "returns_vs_market.png", "signal_distribution.png", "tearsheet_returns.png",
@@ -214,20 +214,3 @@ def test_a_history_shorter_than_the_warm_up_is_refused_not_a_silent_zero(tmp_pat
     err = capsys.readouterr().err
     assert "error: SHORT: csv has 30 bars of SHORT" in err
     assert "60 sessions of warm-up" in err and "Traceback" not in err
-
-
-def test_warm_up_bars_are_never_traded_when_the_history_starts_late(tmp_path):
-    """A start before the file's first bar moves the traded window, not the warm-up."""
-    from engine.backtest import BacktestSettings, run_symbol
-    from feeds.csv_source import CsvMarket
-
-    dates = pd.bdate_range("2021-01-04", periods=100)
-    (tmp_path / "LATE.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(
-        f"{d:%Y-%m-%d},{c},{c + 1},{c - 1},{c},1000" for d, c in
-        zip(dates, [round(100 + 0.1 * i, 2) for i in range(100)], strict=True))
-        + "\n")
-    settings = BacktestSettings(start=pd.Timestamp("2020-01-02"), end=dates[-1],
-                                progress=False)
-    result = run_symbol(CsvMarket(tmp_path), "LATE", settings)
-    assert result.metrics["start"] == f"{dates[60]:%Y-%m-%d}"
-    assert result.metrics["sessions"] == 40

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from fake_polygon import FakeServer, _seed
 
 from feeds.calendar import sessions
+from tests.fakes.fake_polygon import FakeServer, _seed
 
 NY = "America/New_York"
 KNOWN = ("SPY", "QQQ")

@@ -10,7 +10,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +21,7 @@ from engine.ml_trading import minute_replay
 from feeds.sample_market import SampleMarket
 from models.direction_store import direction_dir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TREES = """
 [direction]
 members = ["xgboost", "random_forest", "gradient_boosting"]
@@ -243,8 +242,7 @@ def test_trading_on_polygon_minute_aggregates(workdir):
     """With a Polygon key set, ``auto`` is Polygon: daily bars, then the session's minute
     aggregates (the fake sends 390; the 13:00 close keeps 210), from the fake server through
     the real client; the key appears nowhere."""
-    sys.path.insert(0, str(ROOT / "tests" / "feeds"))
-    from fake_polygon import FakePolygon
+    from tests.fakes.fake_polygon import FakePolygon
 
     with FakePolygon() as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv("POLYGON_API_KEY", server.api_key)
@@ -275,8 +273,7 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     final line) through the real ib_async client; the daily history is --history-source
     sample (the stored model is reused). A symbol with no IB bars, an unreachable
     TWS/Gateway and --source ib outside trading mode are clear errors."""
-    sys.path.insert(0, str(ROOT / "tests" / "brokers"))
-    from fake_tws import FakeTWS
+    from tests.fakes.fake_tws import FakeTWS
 
     minutes = SampleMarket(seed=42).minute_bars("MSFT", "2025-11-28", "2025-11-28")
     served = [(f"{t:%Y%m%d %H:%M:%S} US/Eastern", *map(float, row))
@@ -321,25 +318,6 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
 
 
 # ---------------------------------------------------------------------------- command line
-def test_partial_bar_rule():
-    minutes = pd.DataFrame({"open": [10.0, 10.5, 10.2], "high": [10.6, 10.7, 10.4],
-                            "low": [9.9, 10.3, 9.8], "close": [10.5, 10.2, 10.3],
-                            "volume": [100.0, 50.0, 70.0]},
-                           index=pd.date_range("2025-03-03 09:30", periods=3, freq="min"))
-    previous = pd.Series({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 9.0,
-                          "put_call_ratio": 0.7, "cpi_release": 0.0})
-    today = previous.copy()
-    today[["put_call_ratio", "cpi_release"]] = [0.9, 1.0]
-    partial = minute_replay.partial_bars(minutes, previous, today)
-    assert partial["open"].tolist() == [10.0] * 3
-    assert partial["high"].tolist() == [10.6, 10.7, 10.7]
-    assert partial["low"].tolist() == [9.9, 9.9, 9.8]
-    assert partial["close"].tolist() == [10.5, 10.2, 10.3]
-    assert partial["volume"].tolist() == [100.0, 150.0, 220.0]
-    assert partial["put_call_ratio"].tolist() == [0.7] * 3  # known only after the close
-    assert partial["cpi_release"].tolist() == [1.0] * 3  # scheduled: known in advance
-
-
 def test_shortcuts_and_defaults():
     parser = run.build_parser()
     args = parser.parse_args(["ml-trading"])

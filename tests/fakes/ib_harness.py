@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import backtrader as bt
 import pytest
-from fake_tws import FakeTWS
 
 from brokers.ib_store import StoreSettings
 from engine.paper import PaperSettings, build
+from tests.fakes.fake_tws import FakeTWS
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: when a live bar of a date is streamed (the start of the session's last 5-second bar)

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-import fake_tws_wire as wire
-from fake_tws_wire import BAG_CON_ID, Contract, Encoder, Leg
+from tests.fakes import fake_tws_wire as wire
+from tests.fakes.fake_tws_wire import BAG_CON_ID, Contract, Encoder, Leg
 
 MAX_SERVER_VERSION = 176
 NEW_YORK = ZoneInfo("America/New_York")

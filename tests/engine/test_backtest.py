@@ -1,0 +1,22 @@
+"""The backtest spine (``engine.backtest.run_symbol``) without the command line."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.backtest import BacktestSettings, run_symbol
+from feeds.csv_source import CsvMarket
+
+
+def test_warm_up_bars_are_never_traded_when_the_history_starts_late(tmp_path):
+    """A start before the file's first bar moves the traded window, not the warm-up."""
+    dates = pd.bdate_range("2021-01-04", periods=100)
+    (tmp_path / "LATE.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(
+        f"{d:%Y-%m-%d},{c},{c + 1},{c - 1},{c},1000" for d, c in
+        zip(dates, [round(100 + 0.1 * i, 2) for i in range(100)], strict=True))
+        + "\n")
+    settings = BacktestSettings(start=pd.Timestamp("2020-01-02"), end=dates[-1],
+                                progress=False)
+    result = run_symbol(CsvMarket(tmp_path), "LATE", settings)
+    assert result.metrics["start"] == f"{dates[60]:%Y-%m-%d}"
+    assert result.metrics["sessions"] == 40

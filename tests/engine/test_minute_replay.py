@@ -1,0 +1,26 @@
+"""The partial daily bar the minute replay builds (``engine.ml_trading.minute_replay``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.ml_trading import minute_replay
+
+
+def test_partial_bar_rule():
+    minutes = pd.DataFrame({"open": [10.0, 10.5, 10.2], "high": [10.6, 10.7, 10.4],
+                            "low": [9.9, 10.3, 9.8], "close": [10.5, 10.2, 10.3],
+                            "volume": [100.0, 50.0, 70.0]},
+                           index=pd.date_range("2025-03-03 09:30", periods=3, freq="min"))
+    previous = pd.Series({"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 9.0,
+                          "put_call_ratio": 0.7, "cpi_release": 0.0})
+    today = previous.copy()
+    today[["put_call_ratio", "cpi_release"]] = [0.9, 1.0]
+    partial = minute_replay.partial_bars(minutes, previous, today)
+    assert partial["open"].tolist() == [10.0] * 3
+    assert partial["high"].tolist() == [10.6, 10.7, 10.7]
+    assert partial["low"].tolist() == [9.9, 9.9, 9.8]
+    assert partial["close"].tolist() == [10.5, 10.2, 10.3]
+    assert partial["volume"].tolist() == [100.0, 150.0, 220.0]
+    assert partial["put_call_ratio"].tolist() == [0.7] * 3  # known only after the close
+    assert partial["cpi_release"].tolist() == [1.0] * 3  # scheduled: known in advance
