@@ -45,6 +45,7 @@ import backtrader as bt
 from ib_async import LimitOrder, MarketOrder, Order, StopOrder
 
 from brokers import spread_pricing as sp
+from brokers.bar_times import now_local
 from brokers.ib_events import ErrorUpdate
 from brokers.ib_ledger import IBLedger
 from brokers.ib_spreads import SpreadResolver, combo, occ
@@ -214,6 +215,16 @@ class IBBroker(bt.broker.BrokerBase):
         self.ledger.spreads.link_assignments()
         self._expire_spread_orders()
         self.ledger.spreads.mark()
+        self._track_exchange_day()
+
+    def _track_exchange_day(self) -> None:
+        """When a bar of a new exchange date arrives, the value last seen on the date
+        before starts the new date's loss count (``max_daily_loss``)."""
+        day = self._exchange_today()
+        last = getattr(self, "_last_day", None)
+        if last is not None and day != last[0] and not self._backfilling():
+            self.journal.day_start_value(day, last[1])
+        self._last_day = (day, self.getvalue())
 
     def _expire_spread_orders(self) -> None:
         """Spread orders still working ``spread_order_bars`` bars after their request bar
@@ -291,13 +302,19 @@ class IBBroker(bt.broker.BrokerBase):
         if not self.store.connected.is_set():
             return "not connected to TWS/Gateway"
         if opening and self.p.max_daily_loss is not None:
-            today = dt.date.today()
+            today = self._exchange_today()
             start = self.journal.day_start_value(today, self.getvalue())
             loss = start - self.getvalue()
             if loss >= self.p.max_daily_loss:
                 return (f"daily max loss reached: down {loss:,.2f} since {start:,.2f} at the "
                         f"start of {today} (limit {self.p.max_daily_loss:,.2f})")
         return None
+
+    def _exchange_today(self) -> dt.date:
+        """The session date of the latest bar the broker has seen (the exchange's date,
+        also in an accelerated replay), New York's date before any bar."""
+        days = [d.datetime.date(0) for d in self.ledger.account.datas.values() if len(d)]
+        return max(days) if days else now_local().date()
 
     def _order_ref(self, owner, intent: str, symbol: str) -> str:
         return f"btml/{type(owner).__name__}/{intent}/{symbol}/{uuid.uuid4().hex[:10]}"
