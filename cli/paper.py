@@ -108,6 +108,10 @@ def _check_bar_flags(args) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise DataError(f"--timezone {args.timezone!r} is not a known time zone "
                         f"(e.g. America/New_York)") from None
+    if args.strategy == "credit-spread" and args.signals == "direction":
+        raise DataError("--strategy credit-spread trades the signal line (hold / call / put "
+                        "credit spread), which --signals direction does not have: use "
+                        "--signals rule or ml, or --strategy equity")
     if args.signals != "rule" and args.bar_size != "1 day":
         raise DataError(f"--signals {args.signals} scores daily sessions: use --bar-size "
                         f"'1 day' (got {args.bar_size!r}); its models are trained on daily "

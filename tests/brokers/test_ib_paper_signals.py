@@ -203,6 +203,14 @@ def test_paper_cli_trades_a_stored_model(signals, model_store, sample_market, tm
     assert " | decided in " in status[0]
 
 
+def test_credit_spreads_need_a_signal_line(capsys):
+    argv = ["paper", "--strategy", "credit-spread", "--signals", "direction", "--model",
+            "latest", "--ib-port", "1", "--connect-timeout", "0.1"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --strategy credit-spread trades the signal line")
+
+
 @pytest.mark.parametrize("bar_size", ["5 secs", "1 hour"])
 def test_model_signals_need_daily_bars(bar_size, model_store, capsys):
     argv = ["paper", "--signals", "ml", "--model", "latest", "--models-dir", str(model_store),
