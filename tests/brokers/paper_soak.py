@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import resource
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -121,8 +122,17 @@ def five_second_bars(day: dt.date, o: float, h: float, lo: float, c: float) -> l
 
 
 def rss_mb() -> float:
-    """The process's peak resident set size so far, in MiB (Linux: ru_maxrss is KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """The process's peak resident set size so far, in MiB: Linux's VmHWM of this program
+    (``ru_maxrss`` would also count the parent's memory at the fork of a subprocess), else
+    ``ru_maxrss`` (KiB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
 def soak(journal_path: Path, seed: int = 42) -> dict:
