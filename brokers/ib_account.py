@@ -15,6 +15,7 @@ import datetime as dt
 
 import backtrader as bt
 
+from brokers.bar_times import now_local
 from brokers.ib_events import AccountUpdate, PositionUpdate
 
 
@@ -40,9 +41,10 @@ class IBAccount:
         self.datas.setdefault(data._name, data)
 
     def today(self, underlying: str) -> dt.date:
-        """The date of the underlying's latest bar (today when there is none)."""
+        """The date of the underlying's latest bar (New York's today when there is none)."""
         data = self.datas.get(underlying)
-        return data.datetime.date(0) if data is not None and len(data) else dt.date.today()
+        return data.datetime.date(0) if data is not None and len(data) else \
+            now_local().date()
 
     # ------------------------------------------------------------------ IB's reports
     def _ours(self, account: str) -> bool:

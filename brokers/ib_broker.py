@@ -40,6 +40,7 @@ from collections.abc import Callable
 
 import backtrader as bt
 
+from brokers.bar_times import now_local
 from brokers.ib_events import ErrorUpdate
 from brokers.ib_ledger import IBLedger
 from brokers.ib_orders import ib_stock_order, order_ref, stock_order
@@ -211,6 +212,16 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         self.ledger.spreads.link_assignments()
         self._expire_spread_orders()
         self.ledger.spreads.mark()
+        self._track_exchange_day()
+
+    def _track_exchange_day(self) -> None:
+        """When a bar of a new exchange date arrives, the value last seen on the date
+        before starts the new date's loss count (``max_daily_loss``)."""
+        day = self._exchange_today()
+        last = getattr(self, "_last_day", None)
+        if last is not None and day != last[0] and not self._backfilling():
+            self.journal.day_start_value(day, last[1])
+        self._last_day = (day, self.getvalue())
 
     def buy(self, owner, data, size, *args, **kwargs):
         """A stock buy; backtrader's arguments (``price``, ``exectype``, ...), the other
@@ -242,13 +253,19 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         if not self.store.connected.is_set():
             return "not connected to TWS/Gateway"
         if opening and self.p.max_daily_loss is not None:
-            today = dt.date.today()
+            today = self._exchange_today()
             start = self.journal.day_start_value(today, self.getvalue())
             loss = start - self.getvalue()
             if loss >= self.p.max_daily_loss:
                 return (f"daily max loss reached: down {loss:,.2f} since {start:,.2f} at the "
                         f"start of {today} (limit {self.p.max_daily_loss:,.2f})")
         return None
+
+    def _exchange_today(self) -> dt.date:
+        """The session date of the latest bar the broker has seen (the exchange's date,
+        also in an accelerated replay), New York's date before any bar."""
+        days = [d.datetime.date(0) for d in self.ledger.account.datas.values() if len(d)]
+        return max(days) if days else now_local().date()
 
     def _refuse(self, order, reason: str, margin: bool = False) -> None:
         order.addinfo(reason=reason)

@@ -37,6 +37,7 @@ import datetime as dt
 import logging
 import math
 import queue
+import time
 from zoneinfo import ZoneInfo
 
 import backtrader as bt
@@ -96,6 +97,9 @@ class IBData(bt.feed.DataBase):
         self.backfilling = False
         self.live_bars = 0
         self.last_bar_received: float | None = None
+        #: ``time.perf_counter()`` when the last bar was handed to backtrader (the status
+        #: line's decision latency counts from here)
+        self.filled_at = 0.0
 
     def islive(self) -> bool:
         return True
@@ -278,6 +282,7 @@ class IBData(bt.feed.DataBase):
         self.lines.openinterest[0] = 0.0
         for name in EXTRA_COLUMNS:
             getattr(self.lines, name)[0] = math.nan
+        self.filled_at = time.perf_counter()
         return True
 
 

@@ -240,7 +240,8 @@ class IBLedger:
         ref = fill.order_ref
         fills = self.spreads.combo(ref, row)
         before = fills.units
-        fills.add(fill.exec_id, fill.con_id, fill.side, fill.shares, fill.price, commission)
+        fills.add(fill.exec_id, fill.con_id, fill.side, fill.shares, fill.price, commission,
+                  fill.time)
         units = fills.units
         if units == before and order is not None:
             return

@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable
 
 from brokers import spread_pricing as sp
+from brokers.bar_times import local
 from brokers.ib_account import IBAccount
 from brokers.ib_events import FillUpdate, PositionUpdate
 from brokers.ib_spreads import ComboFills
@@ -58,7 +59,7 @@ class IBSpreadLedger:
             for f in self.journal.fills(ref):
                 if f["booked"] == 1 and f["sec_type"] != "BAG":
                     fills.add(f["exec_id"], f["con_id"], f["side"], f["shares"], f["price"],
-                              f["commission"] or 0.0)
+                              f["commission"] or 0.0, _fill_time(f["time"]))
         return fills
 
     def open_position(self, ref: str, row: dict, order, fills: ComboFills):
@@ -82,14 +83,14 @@ class IBSpreadLedger:
         if order is not None:
             info = order.info
             request, short, long = info["request"], info["short"], info["long"]
-            day = order.data.datetime.date(0)
+            day = _exchange_date(fills.first_at) or order.data.datetime.date(0)
             con_ids = list(info["con_ids"])
         else:
             detail = json.loads(row["detail"])
             request = SpreadRequest(**detail["request"])
             short, long = (SpreadLeg(**{**detail[leg], "expiry": dt.date.fromisoformat(
                 detail[leg]["expiry"])}) for leg in ("short", "long"))
-            day = self.account.today(request.underlying)
+            day = _exchange_date(fills.first_at) or self.account.today(request.underlying)
             con_ids = [int(c) for c in detail["con_ids"]]
             self._event(f"fill of {ref} (sent by an earlier process): spread opened")
         return SpreadPosition(
@@ -110,8 +111,9 @@ class IBSpreadLedger:
         if position is None or not fills.units:
             return position
         tag = info.get("tag", "close")
-        day = order.data.datetime.date(0) if order is not None else \
-            self.account.today(position.underlying)
+        day = _exchange_date(fills.last_at) or (
+            order.data.datetime.date(0) if order is not None
+            else self.account.today(position.underlying))
         quantity, units = int(row["quantity"]), fills.units
         if done:
             self.book.close(position, day, fills.net_price, fills.commission, "close", tag)
@@ -284,3 +286,19 @@ class IBSpreadLedger:
         self.journal.log("assignment", link)
         self._event(f"spread {position.id}: {assigned} short {position.short.symbol} "
                     f"assigned: {shares:+g} {position.underlying} at {strike:g}")
+
+
+def _fill_time(text: str | None) -> dt.datetime | None:
+    """A journal fill's time (``str`` of the execution's datetime) back as a datetime."""
+    try:
+        return dt.datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _exchange_date(when: dt.datetime | None) -> dt.date | None:
+    """The New York date of an execution time (naive times are taken as UTC, as ib_async
+    gives them)."""
+    if when is None:
+        return None
+    return local(when if when.tzinfo else when.replace(tzinfo=dt.UTC)).date()

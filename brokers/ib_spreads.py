@@ -197,13 +197,20 @@ class ComboFills:
     long_con_id: int
     legs: dict[int, list[tuple[str, float, float, float]]] = field(default_factory=dict)
     exec_ids: set[str] = field(default_factory=set)
+    #: execution times (UTC) of the first and the latest leg fill: a spread opens (closes)
+    #: on the exchange date of its fills, not on the bar that is current when they arrive
+    first_at: dt.datetime | None = None
+    last_at: dt.datetime | None = None
 
     def add(self, exec_id: str, con_id: int, side: str, shares: float, price: float,
-            commission: float) -> bool:
+            commission: float, when: dt.datetime | None = None) -> bool:
         if exec_id in self.exec_ids or con_id not in (self.short_con_id, self.long_con_id):
             return False
         self.exec_ids.add(exec_id)
         self.legs.setdefault(con_id, []).append((side, shares, price, commission))
+        if when is not None:
+            self.first_at = when if self.first_at is None else min(self.first_at, when)
+            self.last_at = when if self.last_at is None else max(self.last_at, when)
         return True
 
     def _shares(self, con_id: int) -> float:

@@ -10,6 +10,7 @@ stay at IB unless ``--cancel-on-exit``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from cli import options
 from cli.strategy_config import config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
+from engine.paper_models import paper_models
 from strategies.registry import strategy_spec
 
 
@@ -37,7 +39,21 @@ def register(commands) -> None:
         p, "equity", "the backtest strategy class to run (shares, or credit spreads as BAGs)")
     # one liquid stock: every symbol is a live IB subscription and orders on the account
     options.add_symbols_option(p, "SPY", "comma-separated IB stock symbols")
-    options.add_signals_option(p, ("rule",), "rule: the trend + RSI baseline indicator")
+    options.add_signals_option(
+        p, ("rule", "ml", "direction"),
+        "rule: the trend + RSI baseline indicator; ml: seed 000's HMM + LSTM StrategySignal; "
+        "direction: seed 003's multi-model Direction system (both from the model store, "
+        "--model)")
+    ml = p.add_argument_group("model signals (--signals ml / direction)")
+    ml.add_argument("--model", help="'latest', a store timestamp folder name or a path (for "
+                                    "every symbol); its training window must end before "
+                                    "today, the first live session, and it must read only "
+                                    "open/high/low/close/volume (what IB bars carry). It is "
+                                    "warmed up on the backfill, then scored bar by bar")
+    options.add_models_dir_option(
+        ml, "root of the model store: ml reads <models-dir>/<store-label>/<SYMBOL>/, "
+            "direction <models-dir>/direction/<SYMBOL>/")
+    options.add_store_label_option(ml)
     rules = p.add_argument_group("strategy rules (as in run.py backtest)")
     options.add_equity_options(rules)
     options.add_credit_spread_options(rules)
@@ -92,6 +108,14 @@ def _check_bar_flags(args) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise DataError(f"--timezone {args.timezone!r} is not a known time zone "
                         f"(e.g. America/New_York)") from None
+    if args.strategy == "credit-spread" and args.signals == "direction":
+        raise DataError("--strategy credit-spread trades the signal line (hold / call / put "
+                        "credit spread), which --signals direction does not have: use "
+                        "--signals rule or ml, or --strategy equity")
+    if args.signals != "rule" and args.bar_size != "1 day":
+        raise DataError(f"--signals {args.signals} scores daily sessions: use --bar-size "
+                        f"'1 day' (got {args.bar_size!r}); its models are trained on daily "
+                        "bars, and --decide-at HH:MM scores the day before the close")
     if args.decide_at is not None and args.bar_size != "1 day":
         raise DataError(f"--decide-at needs --bar-size '1 day' (got {args.bar_size!r})")
     if args.decide_at is not None and args.live_bars != "realtime":
@@ -120,9 +144,12 @@ def paper_settings(args) -> PaperSettings:
     """The PaperSettings of the parsed command line; a strategy rule the config refuses is
     a DataError here, before anything connects."""
     _check_bar_flags(args)
+    first_live = dt.datetime.now(ZoneInfo(args.timezone)).date()  # as engine.paper.build
+    models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
+                          args.store_label, first_live)
     return PaperSettings(
-        strategy=args.strategy, symbols=args.symbols,
-        store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
+        strategy=args.strategy, symbols=args.symbols, signals=args.signals,
+        signal_models=models, store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
                             account=args.account, connect_timeout=args.connect_timeout),
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
@@ -141,6 +168,10 @@ def run_paper(args) -> int:
         print(f"paper: {settings.strategy} on {','.join(settings.symbols)} via "
               f"{args.ib_host}:{args.ib_port} clientId {args.client_id}, journal {args.journal}",
               flush=True)
+        for symbol, model in settings.signal_models.items():
+            print(f"signals {settings.signals} for {symbol}: model trained until "
+                  f"{model.trained_until:%Y-%m-%d}, warm-up {model.warmup_bars} bars",
+                  flush=True)
         try:
             cerebro.run()
         except KeyboardInterrupt:

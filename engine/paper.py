@@ -4,6 +4,8 @@ IB broker and the very strategy class a backtest uses (from ``strategies.registr
 from __future__ import annotations
 
 import datetime as dt
+import time
+from array import array
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -13,6 +15,7 @@ from brokers.ib_broker import IBBroker
 from brokers.ib_feed import IBData
 from brokers.ib_store import IBStore, StoreSettings
 from brokers.journal import Journal
+from core.errors import DataError
 from strategies.registry import SIGNALS, STRATEGIES
 
 
@@ -42,17 +45,31 @@ class PaperSettings:
     qcheck: float = 0.5
     #: the strategy's config (its ``StrategySpec.config_cls``); None = the defaults
     strategy_config: object = None
+    #: ``signals`` ml / direction: the fitted model of each symbol
+    #: (``engine.paper_models.paper_models`` loads and checks them)
+    signal_models: dict = field(default_factory=dict)
 
 
 class PaperStatus(bt.Analyzer):
     """Prints one status line per live bar (bar time in the feed's zone, New York by
-    default; value, cash, positions, spreads, orders, link)."""
+    default; value, cash, positions, spreads, orders, link) and the bar's decision latency:
+    from the feed handing the bar over to the end of the strategy's ``next`` (indicators,
+    model scoring, orders handed to the broker). ``latencies_ms`` keeps them per live bar
+    (``bench/bench_paper_signals.py`` reads them)."""
 
     params = (("out", None),)
 
+    def start(self):
+        self.latencies_ms = array("d")
+
     def next(self):
         data = self.strategy.datas[0]
-        if getattr(data, "backfilling", False) or self.p.out is None:
+        if getattr(data, "backfilling", False):
+            return
+        handed = max(getattr(d, "filled_at", 0.0) for d in self.strategy.datas)
+        latency = (time.perf_counter() - handed) * 1000.0
+        self.latencies_ms.append(latency)
+        if self.p.out is None:
             return
         broker = self.strategy.broker
         held = [f"{d._name} {broker.getposition(d).size:g}" for d in self.strategy.datas
@@ -61,7 +78,31 @@ class PaperStatus(bt.Analyzer):
         self.p.out(f"{data.datetime.datetime(0):%Y-%m-%d %H:%M:%S} {closes} | value "
                    f"{broker.getvalue():,.2f} cash {broker.getcash():,.2f} | positions "
                    f"{', '.join(held) or 'none'} | spreads {len(broker.open_spreads())} open | "
-                   f"orders {len(broker.get_orders_open())} open | IB {broker.link_state}")
+                   f"orders {len(broker.get_orders_open())} open | IB {broker.link_state} | "
+                   f"decided in {latency:.1f} ms")
+
+
+def signal_factory(settings: PaperSettings):
+    """What the strategy builds each symbol's signal lines with: the ``--signals``
+    indicator, given its symbol's model when it needs one. With live data backtrader runs
+    bar by bar, so a model indicator scores through the model's streaming path, warmed up
+    on the backfill."""
+    indicator = SIGNALS[settings.signals]
+    if not getattr(indicator, "needs_model", False):
+        return indicator
+    if settings.bar_size != "1 day":  # one bar per session, like the bars it trained on
+        raise DataError(f"--signals {settings.signals} scores daily sessions: use bar_size "
+                        f"'1 day' (got {settings.bar_size!r})")
+    lacking = [s for s in settings.symbols if s not in settings.signal_models]
+    if lacking:
+        raise DataError(f"--signals {settings.signals} needs a model for "
+                        f"{', '.join(lacking)}")
+    models = settings.signal_models
+
+    def make(data):
+        return indicator(data, model=models[data._name])
+
+    return make
 
 
 def build(settings: PaperSettings, store: IBStore | None = None, journal: Journal | None = None,
@@ -91,6 +132,6 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
     if trade_start is None:  # backfill bars (before today) only warm up
         trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
     cerebro.addstrategy(spec.cls, config=spec.resolve_config(settings.strategy_config),
-                        signal_factory=SIGNALS[settings.signals], trade_start=trade_start)
-    cerebro.addanalyzer(PaperStatus, out=out)
+                        signal_factory=signal_factory(settings), trade_start=trade_start)
+    cerebro.addanalyzer(PaperStatus, _name="status", out=out)
     return cerebro, store, broker, datas

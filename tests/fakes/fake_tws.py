@@ -907,6 +907,39 @@ class FakeTWS:
         self._push_account()
         self._changed()
 
+    def assign_early(self, option: Contract, contracts: int) -> None:
+        """An early assignment of ``contracts`` of a short stock ``option`` before its
+        expiry, as IB reports it: by positions only (the option position shrinks, 100 shares
+        per contract of the underlying arrive (put) or leave (call) at the strike, cash
+        pays for them), with the portfolio and account updates; no execution."""
+        stock = self.stocks[option.symbol]
+        with self._lock:
+            _, short, avg = self.positions[option.con_id]
+            assert short <= -contracts, "only a short option position is assigned"
+            left = short + contracts
+            if abs(left) < 1e-9:
+                del self.positions[option.con_id]
+            else:
+                self.positions[option.con_id] = [option, left, avg]
+            shares = 100 * contracts * (1 if option.right == "P" else -1)
+            self.cash -= shares * option.strike
+            _, have, cost = self.positions.get(stock.con_id, [stock, 0.0, 0.0])
+            new = have + shares
+            if abs(new) < 1e-9:
+                self.positions.pop(stock.con_id, None)
+            else:  # the average as _book keeps it: adding to a position averages
+                same = have == 0 or (have > 0) == (shares > 0)
+                cost = (cost * abs(have) + option.strike * abs(shares)) / abs(new) if same \
+                    else cost
+                self.positions[stock.con_id] = [stock, new, cost]
+            moved = [(option, left, avg if abs(left) > 1e-9 else 0.0),
+                     (stock, new, cost if abs(new) > 1e-9 else 0.0)]
+            conns = [x for x in self._conns if x.alive and x.positions]
+        for conn in conns:
+            conn.send(*[conn.encoder.position(self.accounts[0], c, q, a) for c, q, a in moved])
+        self._push_account()
+        self._changed()
+
     def send_error(self, req_id: int, code: int, message: str) -> None:
         """An error/notice to every connected client (e.g. 1100, 1102)."""
         with self._lock:
