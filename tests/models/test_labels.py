@@ -183,3 +183,57 @@ def test_the_fixed_horizon_label_is_still_one_config_away(sample_market):
         days[t + 11], long.expiry, long.strike, "P")["bid"]
     assert labels["put_return"].iloc[0] == pytest.approx((credit - debit) / (width - credit))
     assert labels["put_exit"].iloc[0] == days[t + 11]
+
+
+class OnDates:
+    """A signal indicator factory: ``value`` on the given dates, hold elsewhere."""
+
+    def __init__(self, dates, value):
+        import backtrader as bt
+
+        class _Signal(bt.Indicator):
+            lines = ("signal",)
+
+            def next(inner):
+                day = pd.Timestamp(inner.data.datetime.date(0))
+                inner.lines.signal[0] = value if day in dates else 0
+
+        self.indicator = _Signal
+
+    def __call__(self, data):
+        return self.indicator(data)
+
+
+@pytest.mark.parametrize("kind,value", [("put", 2), ("call", 1)])
+def test_labels_are_what_the_strategy_realizes_on_the_simulated_broker(sample_market, kind,
+                                                                        value):
+    """The label of a bar is the return on risk (realized P&L / margin) and the exit bar of
+    the spread CreditSpreadStrategy opens on that bar's signal and closes by its rules."""
+    import backtrader as bt
+
+    from feeds.btfeed import make_feed
+    from strategies.credit_spread import CreditSpreadStrategy
+
+    chain = sample_market.option_chain("SPY")
+    bars = sample_market.bars("SPY", "2022-01-03", "2022-09-30")
+    signals = set(bars.index[[5, 25, 45, 65, 85, 105]])
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(bars, "SPY"))
+    cerebro.broker = OptionsBroker(chains={"SPY": chain})
+    cerebro.broker.setcash(100_000.0)
+    cerebro.addstrategy(CreditSpreadStrategy, signal_factory=OnDates(signals, value),
+                        config=CreditSpreadConfig(max_open_spreads=10, entry_spacing=1))
+    broker = cerebro.run()[0].broker
+    closed = broker.closed_spreads("SPY")
+    assert len(closed) >= 5
+    labels = strategy_labels(chain, LabelConfig(), start=bars.index[0], end=bars.index[-1])
+    reasons = set()
+    for spread in closed:
+        signal_bar = bars.index[bars.index.get_loc(pd.Timestamp(spread.entry_date)) - 1]
+        assert signal_bar in signals
+        row = labels.loc[signal_bar]
+        assert spread.realized_pnl / spread.margin == pytest.approx(row[f"{kind}_return"],
+                                                                    rel=1e-9, abs=1e-9)
+        assert pd.Timestamp(spread.exit_date) == row[f"{kind}_exit"]
+        reasons.add(spread.tag or spread.exit_reason)
+    assert len(reasons) >= 2, reasons  # more than one kind of exit was checked
