@@ -149,3 +149,31 @@ def plot_returns_vs_market(returns: pd.DataFrame, path: Path, symbol: str = "",
                  "close to the next (no costs)", fontsize=10)
     ax.legend(loc="upper left")
     return _save(fig, path)
+
+
+def plot_reliability(predictions: pd.DataFrame, path: Path,
+                     names=("lstm_raw", "lstm", "logistic"), bins: int = 10) -> Path:
+    """Reliability diagram: for every class (one against the rest, pooled), the share of
+    bars that were that class against the probability given to it, per probability bin.
+    On the diagonal a probability means what it says."""
+    from sklearn.calibration import calibration_curve
+
+    labels = predictions["label"].to_numpy(dtype=int)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="perfectly calibrated")
+    titles = {"lstm_raw": "LSTM (raw)", "lstm": "LSTM (temperature-scaled)",
+              "logistic": "logistic regression"}
+    for name in names:
+        columns = [f"{name}_p_{c}" for c in ("hold", "call", "put")]
+        if columns[0] not in predictions:
+            continue
+        proba = predictions[columns].to_numpy(dtype=float)
+        truth = (labels[:, None] == np.arange(proba.shape[1])[None, :]).ravel()
+        observed, predicted = calibration_curve(truth, np.clip(proba.ravel(), 0, 1),
+                                                n_bins=bins, strategy="uniform")
+        ax.plot(predicted, observed, marker="o", label=titles.get(name, name))
+    ax.set_xlabel("predicted probability of a class")
+    ax.set_ylabel("observed frequency of that class")
+    ax.set_title("Reliability (walk-forward, out of sample)")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)

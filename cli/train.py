@@ -2,11 +2,13 @@
 
 Trains the HMM on a long history and the LSTM on recent years of one symbol, evaluates the
 LSTM walk-forward against baselines (majority class, the rule signal, a logistic
-regression) in ``--folds`` equal blocks or blocks of ``--refit-every`` sessions, on an
-expanding or rolling ``--window``, fits the final model on everything up to
-``--end-date``, writes the plots (returns vs market from the out-of-sample predictions
-only) and, with ``--save``, stores it under ``Trained_Models/<store-label>/<SYMBOL>/``
-(``--mode`` is seed 000's spelling of ``--store-label`` and still works here).
+regression, the true-regime oracle and perfect foresight where the source knows the truth)
+in ``--folds`` equal blocks or blocks of ``--refit-every`` sessions, on an expanding or
+rolling ``--window``, over ``--seeds`` network seeds (mean +- std per cell), fits the final
+model on everything up to ``--end-date``, writes the score table, a reliability diagram
+and the plots (returns vs market from the out-of-sample predictions only) and, with
+``--save``, stores it under ``Trained_Models/<store-label>/<SYMBOL>/`` (``--mode`` is seed
+000's spelling of ``--store-label`` and still works here). See docs/models/evaluation.md.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def register(commands) -> None:
     p.add_argument("--folds", type=int, default=2,
                    help="walk-forward folds over the last third of the LSTM history "
                         "(0 skips the evaluation)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="walk-forward evaluations with this many network seeds (from the "
+                        "config's seed up); the report gives mean +- std per cell")
     options.add_refit_options(p)
     options.add_report_option(p, "folder for plots and metrics (default reports/train_<SYMBOL>)")
     options.add_verbosity_options(p)
@@ -55,11 +60,10 @@ def register(commands) -> None:
 
 def run_train_command(args) -> int:
     from analyzers import model_plots as plots
+    from core.errors import DataError
     from feeds.cache import ParquetCache
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
-    from models.walk_forward import walk_forward
-    from training.baselines import rule_signal_series
     from training.pipeline import make_spec, training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -78,18 +82,12 @@ def run_train_command(args) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
     if args.folds > 0:
-        labelled = data.labels.index[data.labels["label"].notna()]
-        first_test = labelled[int(len(labelled) * 2 / 3)]
-        folds = evaluation_folds(args, data.bars.index, first_test, spec.embargo)
-        rule = rule_signal_series(data.bars)
-        report = walk_forward(data.bars, data.labels, spec.make_model, folds,
-                              hmm_bars=data.hmm_bars, rule_signal=rule,
-                              progress=not args.quiet)
-        report.table.to_csv(folder / "walk_forward.csv", index=False)
-        report.predictions.to_csv(folder / "predictions.csv")
-        summary["walk_forward"] = report.overall
-        plots.plot_confusion(report.overall["lstm"]["confusion"], folder / "confusion_matrix.png",
+        if args.seeds < 1:
+            raise DataError(f"--seeds {args.seeds}: needs at least 1")
+        report = evaluate(args, spec, data, folder, summary, say)
+        plots.plot_confusion(report.overall_confusion, folder / "confusion_matrix.png",
                              "LSTM, walk-forward out of sample")
+        plots.plot_reliability(report.predictions, folder / "reliability.png")
         plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
             report.predictions.index), folder / "signal_distribution.png")
         returns = plots.signal_returns(report.predictions, data.bars["close"])
@@ -99,10 +97,10 @@ def run_train_command(args) -> int:
             name: float((1.0 + returns[name]).prod() - 1.0)
             for name in ("lstm", "rule", "market") if name in returns}
         last = report.models[-1]
+        folds = report.folds
         importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
         importance.to_csv(folder / "feature_importance.csv")
         plots.plot_feature_importance(importance, folder / "feature_importance.png")
-        say(format_walk_forward(report))
     say("fitting the final model on all history ...")
     model = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
     plots.plot_training_history(model.report_.history, folder / "training_history.png")
@@ -142,15 +140,20 @@ def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
     return make_folds(index, first_test, args.folds, embargo, args.window, train_bars)
 
 
-def format_walk_forward(report) -> str:
-    lines = ["", "Walk-forward (out of sample):",
-             f"{'model':<10}{'n':>6}{'accuracy':>10}{'bal. acc':>10}"
-             f"{'P(put)':>8}{'R(put)':>8}{'P(call)':>8}{'R(call)':>8}"]
-    for name, m in report.overall.items():
-        lines.append(f"{name:<10}{m['n']:>6}{m['accuracy']:>10.3f}{m['balanced_accuracy']:>10.3f}"
-                     f"{m['precision']['put_credit_spread']:>8.2f}"
-                     f"{m['recall']['put_credit_spread']:>8.2f}"
-                     f"{m['precision']['call_credit_spread']:>8.2f}"
-                     f"{m['recall']['call_credit_spread']:>8.2f}")
-    return "\n".join(lines)
+def evaluate(args, spec, data, folder: Path, summary: dict, say):
+    """Walk-forward over ``--seeds`` seeds; writes the score tables and fills ``summary``."""
+    from training.evaluation import evaluate_seeds, format_scores
 
+    labelled = data.labels.index[data.labels["label"].notna()]
+    first_test = labelled[int(len(labelled) * 2 / 3)]
+    folds = evaluation_folds(args, data.bars.index, first_test, spec.embargo)
+    report = evaluate_seeds(data, spec, folds, args.seeds, progress=not args.quiet)
+    report.table.to_csv(folder / "walk_forward.csv", index=False)
+    report.predictions.to_csv(folder / "predictions.csv")
+    report.mean.to_csv(folder / "scores.csv", index_label="predictor")
+    report.std.to_csv(folder / "scores_std.csv", index_label="predictor")
+    summary.update(report.summary())
+    text = format_scores(report)
+    (folder / "scores.txt").write_text(text + "\n")
+    say(text)
+    return report

@@ -2,10 +2,18 @@
 
 The folds come from ``models.folds`` (consecutive test blocks; a fold's model sees only bars
 before its block, minus an embargo; its labels that read bars past its training data are
-purged by ``StrategyModel.fit``). Reported per fold and overall: accuracy, balanced
-accuracy, per-class precision and recall, and the confusion matrix, for the model and its
-baselines (majority class of the training labels, the rule signal, a logistic regression on
-the same inputs).
+purged by ``StrategyModel.fit``). Every predictor is scored on the same out-of-sample bars
+by ``models.evaluation.score_table`` (accuracy to P&L, see there), per fold and overall:
+
+* ``lstm``: the model, its probabilities temperature-scaled on the validation part of its
+  own fit (purged like every split) when that improves the validation log loss
+  (``lstm_raw``: before scaling);
+* ``majority``: the training labels' class frequencies (the class it always calls);
+* ``rule``: the rule signal, when given;
+* ``logistic``: a logistic regression on the model's inputs at bar t, same purged rows;
+* ``oracle`` (when the bars carry ``true_regime``): per true regime, the best action and
+  class frequencies learned only from labels whose ``label_end`` is before the block;
+* ``foresight``: the realized label itself, the ceiling nothing honest reaches.
 """
 
 from __future__ import annotations
@@ -26,6 +34,13 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.domain import CLASS_NAMES
+from models.evaluation import (
+    apply_temperature,
+    class_frequencies,
+    fit_temperature,
+    regime_oracle,
+    score_table,
+)
 from models.folds import Fold, training_slice
 
 CLASSES = (0, 1, 2)
@@ -49,34 +64,135 @@ def classification_metrics(y_true, y_pred) -> dict:
 
 @dataclass
 class WalkForwardReport:
-    """Per-fold rows, overall metrics per model name, and every out-of-sample prediction."""
+    """Per-fold score rows, the overall score table, every out-of-sample prediction (with
+    probabilities ``<name>_p_hold`` / ``_p_call`` / ``_p_put``) and the fold models."""
 
     folds: list[Fold]
     table: pd.DataFrame
-    overall: dict
+    scores: pd.DataFrame
     predictions: pd.DataFrame
     models: list = field(default_factory=list)
+    temperatures: list = field(default_factory=list)
+
+    @property
+    def overall(self) -> dict:
+        """The overall score table as ``{predictor: {metric: value}}``."""
+        return {name: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+                for name, row in self.scores.to_dict(orient="index").items()}
+
+
+PROBA = ("p_hold", "p_call", "p_put")
 
 
 def logistic_baseline(model, bars: pd.DataFrame, labels: pd.DataFrame,
                       train_end: pd.Timestamp, seed: int) -> Callable[[pd.DataFrame], np.ndarray]:
     """A logistic regression on the fitted model's inputs at bar t (no sequence), trained
-    on the same purged rows; returns a function scoring bars."""
+    on the same purged rows; returns a function giving class probabilities per bar (NaN
+    where the inputs are not ready)."""
     inputs = model.model_inputs(bars)
     label_end = pd.DatetimeIndex(labels["label_end"]).tz_localize(None)
     mask = (inputs.notna().all(axis=1).to_numpy() & labels["label"].notna().to_numpy()
             & (label_end <= train_end) & (inputs.index <= train_end))
     scaler = StandardScaler().fit(inputs[mask])
-    clf = LogisticRegression(max_iter=500, random_state=seed, class_weight="balanced")
+    clf = LogisticRegression(max_iter=500, random_state=seed)
     clf.fit(scaler.transform(inputs[mask]), labels["label"][mask].astype(int))
 
     def score(test_bars: pd.DataFrame) -> np.ndarray:
         rows = model.model_inputs(test_bars)
-        out = np.full(len(rows), -1)
+        out = np.full((len(rows), len(CLASSES)), np.nan)
         ok = rows.notna().all(axis=1).to_numpy()
-        out[ok] = clf.predict(scaler.transform(rows[ok]))
+        if ok.any():
+            columns = clf.classes_.astype(int)
+            out[np.ix_(ok, columns)] = clf.predict_proba(scaler.transform(rows[ok]))
+            out[ok] = np.nan_to_num(out[ok])  # a class unseen in training: probability 0
         return out
     return score
+
+
+def validation_probabilities(model, train: pd.DataFrame,
+                             labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The model's probabilities and labels on the validation part of its own fit: the
+    last ``n_validation`` labelled windows whose label ends inside ``train`` (what
+    ``StrategyModel.fit`` held out for early stopping, after purging)."""
+    n_val = model.report_.n_validation
+    if not n_val:
+        return np.empty((0, len(CLASSES))), np.empty(0, dtype=int)
+    labels = labels.reindex(train.index)
+    ends = np.arange(model.warmup_bars, len(train))
+    known = (np.isfinite(labels["label"].to_numpy())
+             & (pd.DatetimeIndex(labels["label_end"]) <= train.index[-1]))
+    rows = ends[known[ends]][-n_val:]
+    proba = model.predict_proba(train)[list(PROBA)].to_numpy()[rows]
+    return proba, labels["label"].to_numpy()[rows].astype(int)
+
+
+def _with_proba(frame: pd.DataFrame, name: str, choice, proba) -> None:
+    frame[name] = np.asarray(choice, dtype=int)
+    if proba is not None:
+        for j, column in enumerate(PROBA):
+            frame[f"{name}_{column}"] = np.asarray(proba)[:, j]
+
+
+def predictors_of(frame: pd.DataFrame) -> dict:
+    """``{name: (choice, proba or None)}`` of every predictor column of a predictions frame."""
+    names = [c for c in frame.columns if f"{c}_p_hold" in frame.columns or c == "rule"]
+    out = {}
+    for name in names:
+        columns = [f"{name}_{c}" for c in PROBA]
+        proba = frame[columns].to_numpy() if columns[0] in frame else None
+        out[name] = (frame[name].to_numpy(), proba)
+    return out
+
+
+def scores_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The score table of a predictions frame (see ``models.evaluation.score_table``)."""
+    return score_table(frame["label"], frame["put_return"], frame["call_return"],
+                       predictors_of(frame))
+
+
+def oracle_predictions(true_regime: pd.Series, labels: pd.DataFrame, test_start: pd.Timestamp,
+                       index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """``models.evaluation.regime_oracle`` for the bars ``index`` of a block starting at
+    ``test_start``, learned only from labels known before it: bars before the block whose
+    label ended before it too (a label still open at the block's start is not known yet)."""
+    past = labels[(labels.index < test_start) & labels["label"].notna()
+                  & (pd.DatetimeIndex(labels["label_end"]) < test_start)]
+    past = past.assign(true_regime=true_regime.reindex(past.index).to_numpy())
+    return regime_oracle(past, true_regime.reindex(index).to_numpy())
+
+
+def fold_predictions(model, fold: Fold, bars: pd.DataFrame, labels: pd.DataFrame,
+                     train: pd.DataFrame, rule_signal: pd.Series | None,
+                     seed: int) -> tuple[pd.DataFrame, float]:
+    """Every predictor's calls and probabilities on the labelled bars of ``fold``'s test
+    block, and the temperature applied to the model."""
+    upto = bars[bars.index <= fold.test_end]
+    scores = model.predict_proba(upto)
+    test = (upto.index >= fold.test_start) & labels["label"].reindex(upto.index).notna()
+    block = labels.reindex(upto.index)[test]
+    frame = pd.DataFrame({"fold": fold.number, "label": block["label"].astype(int),
+                          "put_return": block["put_return"],
+                          "call_return": block["call_return"]}, index=block.index)
+    raw = scores.loc[test, list(PROBA)].to_numpy()
+    temperature = fit_temperature(*validation_probabilities(model, train, labels))
+    calibrated = apply_temperature(raw, temperature)
+    _with_proba(frame, "lstm", calibrated.argmax(axis=1), calibrated)
+    _with_proba(frame, "lstm_raw", raw.argmax(axis=1), raw)
+    known = model.report_.class_counts
+    priors = class_frequencies(np.repeat(list(known), list(known.values())))
+    _with_proba(frame, "majority", np.full(len(frame), int(np.argmax(priors))),
+                np.tile(priors, (len(frame), 1)))
+    logit = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
+                              seed)(upto)[test]
+    _with_proba(frame, "logistic", logit.argmax(axis=1), logit)
+    if rule_signal is not None:
+        frame["rule"] = rule_signal.reindex(frame.index).fillna(0).astype(int).to_numpy()
+    if "true_regime" in bars:
+        _with_proba(frame, "oracle", *oracle_predictions(bars["true_regime"], labels,
+                                                         fold.test_start, frame.index))
+    onehot = np.eye(len(CLASSES))[frame["label"].to_numpy()]
+    _with_proba(frame, "foresight", frame["label"].to_numpy(), onehot)
+    return frame, temperature
 
 
 def walk_forward(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
@@ -85,35 +201,22 @@ def walk_forward(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
                  progress: bool = False) -> WalkForwardReport:
     """Fit ``make_model()`` per fold on the bars before the fold and score the fold."""
     labels = labels.reindex(bars.index)
-    rows, preds, models = [], [], []
+    rows, preds, models, temperatures = [], [], [], []
     for fold in tqdm(folds, desc="walk-forward folds", unit="fold", disable=not progress):
         model = make_model()
         train = training_slice(bars, fold, model.warmup_bars)
         hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
         model.fit(train, labels, hmm_bars=hmm_train)
         models.append(model)
-        upto = bars[bars.index <= fold.test_end]
-        scores = model.predict_proba(upto)
-        test = (upto.index >= fold.test_start) & labels["label"].reindex(upto.index).notna()
-        y = labels["label"].reindex(upto.index)[test].astype(int)
-        lstm = scores.loc[test, ["p_hold", "p_call", "p_put"]].to_numpy().argmax(axis=1)
-        known = model.report_.class_counts
-        majority = max(known, key=known.get)
-        logit = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
-                                  seed)(upto)[test]
-        frame = pd.DataFrame({"fold": fold.number, "label": y.to_numpy(), "lstm": lstm,
-                              "majority": majority, "logistic": logit}, index=y.index)
-        if rule_signal is not None:
-            frame["rule"] = rule_signal.reindex(y.index).fillna(0).astype(int).to_numpy()
+        frame, temperature = fold_predictions(model, fold, bars, labels, train, rule_signal,
+                                              seed)
+        temperatures.append(temperature)
         preds.append(frame)
-        for name in frame.columns.drop(["fold", "label"]):
-            metrics = classification_metrics(frame["label"], frame[name])
+        for name, row in scores_of(frame).iterrows():
             rows.append({"fold": fold.number, "model": name,
                          "train": f"{fold.train_start:%Y-%m-%d}..{fold.train_end:%Y-%m-%d}",
                          "test": f"{fold.test_start:%Y-%m-%d}..{fold.test_end:%Y-%m-%d}",
-                         "n": metrics["n"], "accuracy": metrics["accuracy"],
-                         "balanced_accuracy": metrics["balanced_accuracy"]})
+                         **row.to_dict()})
     predictions = pd.concat(preds) if preds else pd.DataFrame()
-    overall = {name: classification_metrics(predictions["label"], predictions[name])
-               for name in predictions.columns.drop(["fold", "label"])}
-    return WalkForwardReport(folds, pd.DataFrame(rows), overall, predictions, models)
+    return WalkForwardReport(folds, pd.DataFrame(rows), scores_of(predictions), predictions,
+                             models, temperatures)

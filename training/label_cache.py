@@ -3,8 +3,9 @@ repeated training or backtest run reads the labels back instead of pricing them 
 
 The key holds everything a label depends on: the source name, the symbol, every
 ``LabelConfig`` value, the labelled range, and the data hash (``models.store.data_hash``)
-of the bars the labels read (from the first labelled bar through the last bar a label's
-exit can reach, ``horizon + 1`` sessions after the last one). New bars appended to a source
+of the bars the labels read (from the first labelled bar through the last bar a spread
+can stay open: the expiry of the last one, at most ``dte_max`` calendar days after it, and
+a week more for the settlement bar). New bars appended to a source
 leave the key of a range whose labels are all known unchanged, while a range whose last
 labels were not yet known (NaN) misses and is priced again. The chain's own settings that
 change quotes (its class, the seed of a simulated chain, the expiry window of a Polygon
@@ -26,7 +27,7 @@ from models.store import data_hash
 from training.labels import LabelConfig, strategy_labels
 
 #: bump when the label definition changes, so old files are not read as new labels
-LABEL_VERSION = "1"
+LABEL_VERSION = "2"  # 2: spreads traded by the strategy's exits
 
 
 def label_key(source_name: str, chain, config: LabelConfig, start=None,
@@ -39,7 +40,8 @@ def label_key(source_name: str, chain, config: LabelConfig, start=None,
           else len(days))
     if hi <= lo:
         return None
-    read_until = min(hi + config.horizon + 1, len(days))  # exclusive: last exit bar + 1
+    last_exit = days[hi - 1] + pd.Timedelta(days=config.dte_max + 7)
+    read_until = int(np.searchsorted(days, last_exit, side="right"))  # exclusive
     numeric = chain.bars.iloc[lo:read_until].select_dtypes(include=["number", "bool"])
     chain_settings = {"class": type(chain).__name__, "seed": getattr(chain, "seed", None),
                       "window": repr(getattr(chain, "window", None))}

@@ -1,17 +1,32 @@
-"""Strategy labels of seed 000: which credit spread would have been the best trade.
+"""Strategy labels: what each credit spread actually earned, traded by the strategy's rules.
 
 For bar t the label says what a trader acting on t's close should have done: sell a put
-credit spread (2), sell a call credit spread (1), or hold (0). Each spread is priced by the
-simulated broker's own rules (``brokers.spread_pricing``): legs chosen from t's chain (short
-leg near ``target_delta``, ``width`` further out, expiry in the DTE window), sold at bar
-t + 1's quotes by the fill rule, bought back at bar t + 1 + horizon's quotes (or settled at
-intrinsic value if it expires first). Its result is the return on the money at risk,
-``(credit - debit) / (width - credit)``. The better spread is the label when its return
-clears ``min_edge``; otherwise hold.
+credit spread (2), sell a call credit spread (1), or hold (0). Each of the two spreads is
+traded exactly as ``strategies.CreditSpreadStrategy`` on the simulated broker trades it,
+with the broker's own pricing (``brokers.spread_pricing``):
 
-The label reads bars t + 1 .. t + 1 + horizon: the future, by definition. ``label_end``
-records the last bar each label reads, so training can purge every sample whose label
-window reaches into the period it is validated or tested on.
+* legs chosen from t's chain (short leg near ``target_delta``, ``width`` further out, the
+  expiry in the DTE window), sold at bar t + 1's quotes by the fill rule;
+* on every later bar the spread is marked at mid; when the mark has kept
+  ``profit_take`` of the credit (mark <= (1 - profit_take) x credit), reached
+  ``stop_multiple`` x credit, or the expiry is ``close_days_before_expiry`` calendar days
+  away, the strategy asks to close and the broker buys it back on the next bar at that
+  bar's quotes by the fill rule;
+* a spread still open on the first bar dated on or after its expiry is cash-settled at
+  intrinsic value from that bar's close (and a pending close is then void);
+* commissions as the broker charges them: ``commission_per_contract`` x 2 legs on the
+  opening and on the closing order, none at expiry.
+
+The result is the realized return on risk of one contract,
+``(credit - debit - commissions per share) / (width - credit)``. The label sells the side
+with the higher return when that return beats ``min_edge`` (0: positive after costs), else
+holds. A spread the broker would refuse (no expiry in the window, non-positive credit)
+earns nothing (NaN return, never the label).
+
+The label reads bars t + 1 .. the exit bar of both spreads: the future, by definition.
+``label_end`` is the later of the two exit bars (the label compares both), so training can
+purge every sample whose label reaches into the period it is validated or tested on; a
+label whose spreads have not exited by the last bar is unknown (NaN).
 """
 
 from __future__ import annotations
@@ -24,16 +39,17 @@ from tqdm import tqdm
 
 from brokers import spread_pricing as sp
 from brokers.spreads import SpreadRequest
-from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
+from core.domain import CALL_CREDIT_SPREAD, HOLD, MULTIPLIER, PUT_CREDIT_SPREAD
 from pricing.contracts import default_width
+
+_EPS = 1e-9
 
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """How labels are priced (defaults match ``strategies.CreditSpreadConfig``)."""
+    """How labels are traded: the defaults are ``strategies.CreditSpreadConfig``'s and the
+    simulated broker's (a test keeps them equal)."""
 
-    #: sessions a spread is held after the fill before it is bought back
-    horizon: int = 10
     #: |delta| of the short leg
     target_delta: float = 0.30
     #: strike width; None = one strike step, at least $5 (as the strategy)
@@ -41,52 +57,103 @@ class LabelConfig:
     #: days-to-expiry window of the expiry
     dte_min: int = 30
     dte_max: int = 45
-    #: return on the money at risk a spread must beat to be worth selling
-    min_edge: float = 0.05
+    #: close when the mark has lost this share of the credit (None: never)
+    profit_take: float | None = 0.50
+    #: close when the mark reaches this multiple of the credit (None: never)
+    stop_multiple: float | None = 2.0
+    #: close this many calendar days before expiry (0: hold to expiry settlement)
+    close_days_before_expiry: int = 5
+    #: close after this many sessions from the fill whatever happens (None: no limit);
+    #: with no take, no stop and no time exit this is the old fixed-horizon label
+    max_hold: int | None = None
+    #: return on risk after costs a spread must beat to be worth selling
+    min_edge: float = 0.0
     #: broker fill rule, "natural" or "mid"
     fill: str = "natural"
     #: slippage per share for mid fills
     slippage: float = 0.0
+    #: dollars per contract per leg on every opening and closing order (broker default)
+    commission_per_contract: float = 0.65
 
 
-def spread_return(chain, days: pd.DatetimeIndex, t: int, kind: str,
-                  cfg: LabelConfig) -> float:
-    """Return on risk of selling ``kind`` on bar t's signal; NaN if it cannot be priced."""
-    exit_i = t + 1 + cfg.horizon
-    if exit_i >= len(days):
-        return np.nan
-    day, fill_day = days[t], days[t + 1]
-    frame = chain.chain(day)
+def fixed_horizon_config(horizon: int = 10, min_edge: float = 0.05) -> LabelConfig:
+    """The first label of this project: hold every spread ``horizon`` sessions after the
+    fill (no profit take, no stop, no time exit) and sell only a return above 5 %."""
+    return LabelConfig(profit_take=None, stop_multiple=None, close_days_before_expiry=0,
+                       max_hold=horizon, min_edge=min_edge, commission_per_contract=0.0)
+
+
+@dataclass(frozen=True)
+class SpreadOutcome:
+    """One spread traded by the rules: return on risk, the bar it left the book, why."""
+
+    return_on_risk: float
+    exit_index: int
+    reason: str
+
+
+def _exit_reason(mark: float, credit: float, dte: int, held: int, cfg: LabelConfig) -> str:
+    """The strategy's exit test of one bar, in its order (``CreditSpreadStrategy``)."""
+    if cfg.profit_take is not None and mark <= (1.0 - cfg.profit_take) * credit:
+        return "profit_take"
+    if cfg.stop_multiple is not None and mark >= cfg.stop_multiple * credit:
+        return "stop_loss"
+    if cfg.close_days_before_expiry and dte <= cfg.close_days_before_expiry:
+        return "time_exit"
+    if cfg.max_hold is not None and held >= cfg.max_hold:
+        return "max_hold"
+    return ""
+
+
+def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
+                   cfg: LabelConfig) -> SpreadOutcome | None:
+    """Trade ``kind`` on bar t's signal by the strategy's rules. None while the spread has
+    not left the book by the last bar; NaN return (exit at the fill bar) when the broker
+    would refuse it."""
+    fill_i = t + 1
+    if fill_i >= len(days):
+        return None
+    frame = chain.chain(days[t])
     spot = float(frame["underlying"].iloc[0])
     width = cfg.width or default_width(spot)
     request = SpreadRequest(underlying=chain.symbol, kind=kind, target_delta=cfg.target_delta,
                             width=width, dte_min=cfg.dte_min, dte_max=cfg.dte_max)
+    refused = SpreadOutcome(np.nan, fill_i, "refused")
     try:
         short, long = sp.resolve_legs(frame, request, spot)
     except sp.SpreadRejected:
-        return np.nan
-    credit = sp.open_credit(sp.leg_quote(chain, fill_day, short),
-                            sp.leg_quote(chain, fill_day, long), cfg.fill, cfg.slippage)
-    risk = width - credit
-    if credit <= 0 or risk <= 0:
-        return np.nan
-    exit_day = days[exit_i]
-    if exit_day.date() >= short.expiry:
-        expiry_i = int(np.searchsorted(days, pd.Timestamp(short.expiry)))
-        spot_at = float(chain.bars["close"].iloc[min(expiry_i, len(days) - 1)])
-        debit = sp.settlement(spot_at, short, long)
-    else:
-        debit = sp.close_debit(sp.leg_quote(chain, exit_day, short),
-                               sp.leg_quote(chain, exit_day, long), cfg.fill, cfg.slippage)
-    return (credit - debit) / risk
+        return refused
+    if short.expiry <= days[fill_i].date():
+        return refused
+    credit = sp.open_credit(sp.leg_quote(chain, days[fill_i], short),
+                            sp.leg_quote(chain, days[fill_i], long), cfg.fill, cfg.slippage)
+    if credit <= _EPS or width - credit <= _EPS:
+        return refused
+    per_order = cfg.commission_per_contract * 2 / MULTIPLIER  # per share, one contract
+    closing = ""
+    for i in range(fill_i, len(days)):
+        day = days[i]
+        if i > fill_i and day.date() >= short.expiry:  # settles before a pending close
+            debit = sp.settlement(float(chain.bars["close"].iloc[i]), short, long)
+            return SpreadOutcome((credit - debit - per_order) / (width - credit), i, "expiry")
+        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
+        if closing:
+            debit = sp.close_debit(sq, lq, cfg.fill, cfg.slippage)
+            return SpreadOutcome((credit - debit - 2 * per_order) / (width - credit), i,
+                                 closing)
+        closing = _exit_reason(sp.mark(sq, lq), credit, (short.expiry - day.date()).days,
+                               i + 1 - fill_i, cfg)
+    return None
 
 
 def strategy_labels(chain, config: LabelConfig | None = None, start=None, end=None,
                     progress: bool = False) -> pd.DataFrame:
     """Labels for the bars of ``chain.bars`` between ``start`` and ``end``.
 
-    Columns: ``label`` (0/1/2, NaN where the future is not known yet), ``put_return``,
-    ``call_return`` and ``label_end`` (the last bar the label reads).
+    Columns: ``label`` (0/1/2, NaN where the future is not known yet), ``put_return`` and
+    ``call_return`` (realized return on risk, NaN where refused or not known),
+    ``put_exit`` / ``call_exit`` (the bar each spread left the book) and ``label_end``
+    (the later of the two).
     """
     cfg = config or LabelConfig()
     days = pd.DatetimeIndex(chain.bars.index)
@@ -96,18 +163,27 @@ def strategy_labels(chain, config: LabelConfig | None = None, start=None, end=No
     if end is not None:
         mask &= days <= pd.Timestamp(end)
     rows = np.flatnonzero(mask)
-    put = np.full(len(rows), np.nan)
-    call = np.full(len(rows), np.nan)
+    returns = {"put": np.full(len(rows), np.nan), "call": np.full(len(rows), np.nan)}
+    exits = {"put": np.full(len(rows), -1), "call": np.full(len(rows), -1)}
     for j, t in enumerate(tqdm(rows, desc=f"labels {chain.symbol}", unit="bar",
                                disable=not progress, leave=False)):
-        put[j] = spread_return(chain, days, t, "put_credit", cfg)
-        call[j] = spread_return(chain, days, t, "call_credit", cfg)
+        for side in ("put", "call"):
+            outcome = spread_outcome(chain, days, t, f"{side}_credit", cfg)
+            if outcome is not None:
+                returns[side][j], exits[side][j] = outcome.return_on_risk, outcome.exit_index
+    put, call = returns["put"], returns["call"]
+    known = (exits["put"] >= 0) & (exits["call"] >= 0)
     best = np.fmax(put, call)
     label = np.where(best > cfg.min_edge,
                      np.where(np.nan_to_num(put, nan=-np.inf) >= np.nan_to_num(call, nan=-np.inf),
                               PUT_CREDIT_SPREAD, CALL_CREDIT_SPREAD), HOLD).astype(float)
-    known = (rows + 1 + cfg.horizon) < len(days)
     label[~known] = np.nan
-    ends = np.minimum(rows + 1 + cfg.horizon, len(days) - 1)
+
+    def dates(index: np.ndarray) -> pd.DatetimeIndex:
+        return days[np.clip(index, 0, None)].where(index >= 0)
+
+    # an unknown label reads every bar to the end: purge it like one ending there
+    ends = np.where(known, np.maximum(exits["put"], exits["call"]), len(days) - 1)
     return pd.DataFrame({"label": label, "put_return": put, "call_return": call,
+                         "put_exit": dates(exits["put"]), "call_exit": dates(exits["call"]),
                          "label_end": days[ends]}, index=days[rows])

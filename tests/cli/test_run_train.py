@@ -22,10 +22,17 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["lstm_config"]["sequence_length"] == 10
     summary = json.loads((report / "training_summary.json").read_text())
-    assert set(summary["walk_forward"]) == {"lstm", "majority", "logistic", "rule"}
+    assert set(summary["walk_forward"]) == {"lstm", "lstm_raw", "majority", "logistic", "rule",
+                                            "oracle", "foresight"}
+    scores = summary["walk_forward"]
+    assert scores["foresight"]["accuracy"] == 1.0 and scores["foresight"]["brier"] < 1e-6
+    for name in scores:  # perfect foresight earns every bar's best: nothing beats it
+        assert scores[name]["mean_pnl"] <= scores["foresight"]["mean_pnl"] + 1e-12
+    assert summary["seeds"] == [42] and summary["out_of_sample_bars"] > 20
     for name in ("confusion_matrix.png", "signal_distribution.png", "training_history.png",
                  "feature_importance.png", "market_states.png", "walk_forward.csv",
-                 "returns_vs_market.png", "returns_vs_market.csv"):
+                 "returns_vs_market.png", "returns_vs_market.csv", "reliability.png",
+                 "scores.csv", "scores.txt"):
         assert (report / name).stat().st_size > 0
     check_returns_vs_market(report, summary)
     capsys.readouterr()
@@ -51,6 +58,30 @@ def test_backtest_trains_in_the_run_on_the_past_only(tmp_path, tiny_config, caps
     for name in ("StrategySignal.signal", "StrategySignal.p_put", "StrategySignal.regime",
                  "StrategySignal.p_high_volatility_downtrend"):
         assert name in header
+
+
+def test_train_reports_mean_and_std_over_seeds(tmp_path, tiny_config):
+    report = tmp_path / "train"
+    code = run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
+                     "2021-09-30", "--lstm-start", "2021-03-01", "--hmm-start", "2018-01-01",
+                     "--config", str(tiny_config), "--seeds", "2", "--report", str(report),
+                     "-q"])
+    assert code == 0
+    summary = json.loads((report / "training_summary.json").read_text())
+    assert summary["seeds"] == [42, 43]
+    n = summary["out_of_sample_bars"]
+    mean, std = summary["walk_forward"], summary["walk_forward_std"]
+    assert std["majority"]["accuracy"] == 0.0  # seed-free baselines do not move
+    assert std["lstm"]["log_loss"] >= 0.0 and mean["lstm"]["n"] == n
+    walk = pd.read_csv(report / "walk_forward.csv")
+    assert set(walk["seed"]) == {42, 43}
+    per_seed = walk[walk["model"] == "lstm"].groupby("seed")["accuracy"]
+    assert len(per_seed.mean()) == 2
+    text = (report / "scores.txt").read_text()
+    assert f"{n} labelled bars" in text and "2 seeds" in text and " +- " in text
+    assert "standard error" in text
+    scores = pd.read_csv(report / "scores.csv", index_col=0)
+    assert scores.loc["foresight", "accuracy"] == 1.0
 
 
 def test_config_file_errors_are_clear(tmp_path, capsys):

@@ -17,13 +17,13 @@ START, END = pd.Timestamp("2021-03-01"), pd.Timestamp("2021-03-19")
 def priced(monkeypatch):
     """Counts every spread ``strategy_labels`` prices."""
     calls = []
-    real = training.labels.spread_return
+    real = training.labels.spread_outcome
 
     def counting(*args, **kwargs):
         calls.append(args[2])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training.labels, "spread_return", counting)
+    monkeypatch.setattr(training.labels, "spread_outcome", counting)
     return calls
 
 
@@ -53,7 +53,7 @@ def test_changed_config_range_source_or_bars_miss_the_cache(chain, sample_market
     cache = ParquetCache(tmp_path)
     cached_strategy_labels(chain, None, START, END, cache, "sample")
     for config, start, end, name in ((LabelConfig(min_edge=0.10), START, END, "sample"),
-                                     (LabelConfig(horizon=5), START, END, "sample"),
+                                     (LabelConfig(profit_take=0.6), START, END, "sample"),
                                      (None, START, END + pd.Timedelta(days=3), "sample"),
                                      (None, START, END, "bundled")):
         priced.clear()
@@ -61,7 +61,7 @@ def test_changed_config_range_source_or_bars_miss_the_cache(chain, sample_market
         assert priced, (config, end, name)
 
     bars = chain.bars.copy()
-    read = bars.index[bars.index > END][LabelConfig().horizon]  # an exit bar a label reads
+    read = bars.index[bars.index > END][10]  # a bar an open spread is marked on
     bars.loc[read, "close"] *= 1.01
     changed = OptionChain("SPY", bars, seed=chain.seed)
     priced.clear()

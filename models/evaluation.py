@@ -1,0 +1,195 @@
+"""Scores a quant trusts for a three-class spread signal (hold / call / put), pure maths.
+
+Every predictor is scored on the same out-of-sample bars by the same numbers:
+
+* classification: accuracy, balanced accuracy, macro-F1 (scikit-learn);
+* probabilities: log loss and the multi-class Brier score (mean over bars of the summed
+  squared error of the class probabilities), NaN for a predictor without probabilities;
+* ranking: IC and rank IC (Pearson, and ``scipy.stats.spearmanr``) of the predictor's
+  score ``p_put - p_call`` (a hard call scores +1 put, -1 call, 0 hold) against the
+  realized ``put P&L - call P&L``;
+* money: mean P&L per call, the realized return on risk of the spread the predictor chose
+  (hold = 0, a spread the broker refused = 0), and its standard error;
+* edge captured, ``(score - majority) / (oracle - majority)``: the share of the distance
+  from the majority-class baseline to the oracle that a predictor covers, in log loss and
+  in P&L (1 = as good as the oracle, 0 = no better than the majority class).
+
+``regime_oracle`` is the honest ceiling where the truth is known (the sample market's
+``true_regime``): it knows each bar's true regime but learns what to do in it only from
+labels known before the scored block. ``fit_temperature`` calibrates probabilities by
+temperature scaling (Guo et al., *On Calibration of Modern Neural Networks*, 2017).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    recall_score,
+)
+
+from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
+
+CLASSES = (HOLD, CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD)
+#: the columns of a score table, in order
+SCORE_COLUMNS = ("n", "accuracy", "balanced_accuracy", "macro_f1", "log_loss", "brier", "ic",
+                 "rank_ic", "mean_pnl", "pnl_se", "edge_log_loss", "edge_pnl")
+_CLIP = 1e-6
+
+
+def chosen_pnl(choice, put_pnl, call_pnl) -> np.ndarray:
+    """Realized return on risk of each call: the put's, the call's, or 0 for hold (and 0
+    for a spread the broker refused, NaN P&L)."""
+    choice = np.asarray(choice, dtype=int)
+    put, call = np.nan_to_num(np.asarray(put_pnl, float)), np.nan_to_num(np.asarray(call_pnl,
+                                                                                     float))
+    return np.where(choice == PUT_CREDIT_SPREAD, put,
+                    np.where(choice == CALL_CREDIT_SPREAD, call, 0.0))
+
+
+def brier_score(y_true, proba) -> float:
+    """Multi-class Brier score: mean over bars of sum_k (p_k - [y = k])^2 (0 is perfect,
+    2 is sure and wrong)."""
+    proba = np.asarray(proba, dtype=float)
+    onehot = np.eye(len(CLASSES))[np.asarray(y_true, dtype=int)]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def signal_score(choice, proba=None) -> np.ndarray:
+    """What a predictor says about put vs call: ``p_put - p_call``, or +1 / -1 / 0 for a
+    hard call."""
+    if proba is not None:
+        proba = np.asarray(proba, dtype=float)
+        return proba[:, PUT_CREDIT_SPREAD] - proba[:, CALL_CREDIT_SPREAD]
+    choice = np.asarray(choice, dtype=int)
+    return np.where(choice == PUT_CREDIT_SPREAD, 1.0,
+                    np.where(choice == CALL_CREDIT_SPREAD, -1.0, 0.0))
+
+
+def information_coefficients(score, put_pnl, call_pnl) -> tuple[float, float]:
+    """IC and rank IC of ``score`` against ``put P&L - call P&L`` (refused = 0); NaN when
+    either side is constant."""
+    edge = np.nan_to_num(np.asarray(put_pnl, float)) - np.nan_to_num(np.asarray(call_pnl,
+                                                                              float))
+    score = np.asarray(score, dtype=float)
+    if len(score) < 3 or np.ptp(score) == 0 or np.ptp(edge) == 0:
+        return np.nan, np.nan
+    return float(pearsonr(score, edge)[0]), float(spearmanr(score, edge)[0])
+
+
+def score_predictor(y_true, choice, put_pnl, call_pnl, proba=None) -> dict:
+    """One row of the score table (see the module doc); ``proba`` has the columns of
+    ``CLASSES`` (hold, call, put)."""
+    y_true, choice = np.asarray(y_true, dtype=int), np.asarray(choice, dtype=int)
+    pnl = chosen_pnl(choice, put_pnl, call_pnl)
+    row = {"n": int(len(y_true)),
+           "accuracy": float(accuracy_score(y_true, choice)),
+           # mean recall over the classes present (balanced_accuracy_score's definition,
+           # without its warning on a block where one class is missing)
+           "balanced_accuracy": float(recall_score(y_true, choice, labels=np.unique(y_true),
+                                                   average="macro", zero_division=0)),
+           # over the classes that occur (truth or call), as scikit-learn does by default
+           "macro_f1": float(f1_score(y_true, choice, average="macro", zero_division=0)),
+           "log_loss": np.nan, "brier": np.nan,
+           "mean_pnl": float(pnl.mean()),
+           "pnl_se": float(pnl.std(ddof=1) / np.sqrt(len(pnl))) if len(pnl) > 1 else np.nan}
+    if proba is not None:
+        proba = np.clip(np.asarray(proba, dtype=float), _CLIP, 1.0)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        row["log_loss"] = float(log_loss(y_true, proba, labels=list(CLASSES)))
+        row["brier"] = brier_score(y_true, proba)
+    row["ic"], row["rank_ic"] = information_coefficients(signal_score(choice, proba),
+                                                         put_pnl, call_pnl)
+    return row
+
+
+def edge_captured(score: float, majority: float, oracle: float) -> float:
+    """``(score - majority) / (oracle - majority)``; NaN when the oracle is no better than
+    the majority class (nothing to capture)."""
+    gap = oracle - majority
+    if not np.isfinite(gap) or abs(gap) < 1e-12 or not np.isfinite(score):
+        return np.nan
+    return float((score - majority) / gap)
+
+
+def score_table(y_true, put_pnl, call_pnl, predictors: dict,
+                reference: tuple[str, str] = ("majority", "oracle")) -> pd.DataFrame:
+    """Rows ``score_predictor`` per named predictor (``{name: (choice, proba or None)}``)
+    plus the edge each captures between ``reference`` = (majority row, oracle row)."""
+    rows = {name: score_predictor(y_true, choice, put_pnl, call_pnl, proba)
+            for name, (choice, proba) in predictors.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    low, high = reference
+    for column, metric in (("edge_log_loss", "log_loss"), ("edge_pnl", "mean_pnl")):
+        table[column] = np.nan
+        if low in table.index and high in table.index:
+            table[column] = [edge_captured(v, table.loc[low, metric], table.loc[high, metric])
+                             for v in table[metric]]
+    return table.loc[:, list(SCORE_COLUMNS)]
+
+
+# ---------------------------------------------------------------------- baselines
+def class_frequencies(y, smoothing: float = 1.0) -> np.ndarray:
+    """Class probabilities of ``y`` with ``smoothing`` pseudo-counts per class (so an
+    unseen class is unlikely, not impossible)."""
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=len(CLASSES)).astype(float)
+    counts += smoothing
+    return counts / counts.sum()
+
+
+def best_action(put_pnl, call_pnl) -> int:
+    """The spread with the higher mean realized P&L when it is positive, else hold."""
+    put = float(np.nanmean(put_pnl)) if np.isfinite(put_pnl).any() else -np.inf
+    call = float(np.nanmean(call_pnl)) if np.isfinite(call_pnl).any() else -np.inf
+    if max(put, call) <= 0.0:
+        return HOLD
+    return PUT_CREDIT_SPREAD if put >= call else CALL_CREDIT_SPREAD
+
+
+def regime_oracle(past: pd.DataFrame, test_regime) -> tuple[np.ndarray, np.ndarray]:
+    """Choice and probabilities per test bar from its true regime, learned from ``past``
+    (columns ``true_regime``, ``label``, ``put_return``, ``call_return``: only labels known
+    before the scored block; the caller filters on ``label_end``). A regime ``past`` never
+    saw falls back to all of ``past``."""
+    test_regime = np.asarray(test_regime)
+    choice = np.empty(len(test_regime), dtype=int)
+    proba = np.empty((len(test_regime), len(CLASSES)))
+    for regime in np.unique(test_regime):
+        seen = past[past["true_regime"] == regime]
+        if seen.empty:
+            seen = past
+        at = test_regime == regime
+        choice[at] = best_action(seen["put_return"].to_numpy(float),
+                                 seen["call_return"].to_numpy(float))
+        proba[at] = class_frequencies(seen["label"].to_numpy())
+    return choice, proba
+
+
+# ---------------------------------------------------------------------- calibration
+def apply_temperature(proba, temperature: float) -> np.ndarray:
+    """``softmax(log p / T)``: T > 1 softens over-confident probabilities, T < 1 sharpens."""
+    logits = np.log(np.clip(np.asarray(proba, dtype=float), _CLIP, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(proba, y_true) -> float:
+    """The temperature that minimises the log loss of ``proba`` on ``y_true`` (validation
+    data the network did not train on), or 1.0 when scaling does not improve it."""
+    proba, y_true = np.asarray(proba, dtype=float), np.asarray(y_true, dtype=int)
+    if len(y_true) < 5:
+        return 1.0
+
+    def loss(log_t: float) -> float:
+        return log_loss(y_true, apply_temperature(proba, np.exp(log_t)), labels=list(CLASSES))
+
+    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    if best.fun < loss(0.0) - 1e-9:
+        return float(np.exp(best.x))
+    return 1.0

@@ -1,0 +1,134 @@
+"""The strategy model's walk-forward evaluation over several network seeds, from training
+data (bars, labels, the rule signal computed by its indicator).
+
+One seed's score says little: a small LSTM's out-of-sample accuracy moves by several
+points between seeds. ``evaluate_seeds`` runs ``models.walk_forward.walk_forward`` once
+per seed on the same folds and reports every cell of the score table
+(``models.evaluation``) as mean and standard deviation over the seeds. Baselines that do
+not depend on the network's seed (majority, rule, oracle, foresight) have std 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+from models.evaluation import CLASSES
+from models.walk_forward import WalkForwardReport, walk_forward
+from training.baselines import rule_signal_series
+
+#: how the score table's columns are printed: header, width, format
+_COLUMNS = (("accuracy", "acc", "{:.3f}"), ("balanced_accuracy", "bal.acc", "{:.3f}"),
+            ("macro_f1", "macro-F1", "{:.3f}"), ("log_loss", "log loss", "{:.3f}"),
+            ("brier", "Brier", "{:.3f}"), ("ic", "IC", "{:+.3f}"),
+            ("rank_ic", "rank IC", "{:+.3f}"), ("mean_pnl", "P&L/call", "{:+.4f}"),
+            ("edge_log_loss", "edge LL", "{:+.2f}"), ("edge_pnl", "edge P&L", "{:+.2f}"))
+
+
+@dataclass
+class SeedsReport:
+    """Walk-forward reports of every seed, and their score tables' mean and std."""
+
+    seeds: list[int]
+    reports: list[WalkForwardReport]
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def first(self) -> WalkForwardReport:
+        return self.reports[0]
+
+    @property
+    def folds(self):
+        return self.first.folds
+
+    @property
+    def models(self) -> list:
+        """The fold models of the first seed."""
+        return self.first.models
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The first seed's out-of-sample predictions (plots, returns vs market)."""
+        return self.first.predictions
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Per-fold score rows of every seed (column ``seed``)."""
+        return pd.concat([r.table.assign(seed=s) for s, r in
+                          zip(self.seeds, self.reports, strict=True)], ignore_index=True)
+
+    @property
+    def overall_confusion(self) -> list:
+        """The LSTM's confusion matrix summed over the seeds."""
+        return sum(confusion_matrix(r.predictions["label"], r.predictions["lstm"],
+                                    labels=list(CLASSES)) for r in self.reports).tolist()
+
+    @property
+    def n_bars(self) -> int:
+        return int(len(self.predictions))
+
+    def summary(self) -> dict:
+        """What ``training_summary.json`` says about the evaluation."""
+        def table(frame: pd.DataFrame) -> dict:
+            return {name: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+                    for name, row in frame.to_dict(orient="index").items()}
+        return {"walk_forward": table(self.mean), "walk_forward_std": table(self.std),
+                "seeds": self.seeds, "out_of_sample_bars": self.n_bars,
+                "folds": len(self.folds),
+                "temperatures": [r.temperatures for r in self.reports]}
+
+
+def evaluate_seeds(data, spec, folds: list, seeds: int, progress: bool = False) -> SeedsReport:
+    """``walk_forward`` on ``data`` (``training.pipeline.TrainingData``) with ``spec``'s
+    model for ``seeds`` network seeds counted up from the config's seed."""
+    rule = rule_signal_series(data.bars)
+    first_seed = spec.lstm.seed
+    seed_list = [first_seed + i for i in range(seeds)]
+    reports = []
+    for seed in seed_list:
+        seeded = replace(spec, lstm=replace(spec.lstm, seed=seed))
+        reports.append(walk_forward(data.bars, data.labels, seeded.make_model, folds,
+                                    hmm_bars=data.hmm_bars, rule_signal=rule, seed=seed,
+                                    progress=progress))
+    stacked = np.stack([r.scores.to_numpy(dtype=float) for r in reports])
+    index, columns = reports[0].scores.index, reports[0].scores.columns
+    mean = pd.DataFrame(stacked.mean(axis=0), index=index, columns=columns)
+    std = pd.DataFrame(stacked.std(axis=0, ddof=1) if len(reports) > 1
+                       else np.zeros_like(stacked[0]), index=index, columns=columns)
+    return SeedsReport(seed_list, reports, mean, std)
+
+
+def format_scores(report: SeedsReport) -> str:
+    """The score table as text, mean +- std per cell, with the sample size it rests on."""
+    n, seeds = report.n_bars, len(report.seeds)
+    mean, std = report.mean, report.std
+    width = 18 if seeds > 1 else 10
+    lines = ["", f"Walk-forward, out of sample: {n} labelled bars in {len(report.folds)} "
+                 f"folds, {seeds} seed{'s' if seeds > 1 else ''}"
+                 + (" (mean +- std over seeds)" if seeds > 1 else ""),
+             f"{'predictor':<11}" + "".join(f"{h:>{width}}" for _, h, _ in _COLUMNS)]
+    for name in mean.index:
+        cells = []
+        for column, _, fmt in _COLUMNS:
+            value = mean.loc[name, column]
+            if pd.isna(value):
+                cells.append(f"{'-':>{width}}")
+                continue
+            text = fmt.format(value)
+            if seeds > 1:
+                text += " +- " + fmt.format(std.loc[name, column]).lstrip("+")
+            cells.append(f"{text:>{width}}")
+        lines.append(f"{name:<11}" + "".join(cells))
+    se = mean.loc["lstm", "pnl_se"]
+    lines += ["",
+              f"P&L/call: realized return on risk of the spread chosen (hold = 0); standard "
+              f"error of the LSTM's mean over the {n} bars: {se:.4f} (labels overlap in time, "
+              "so the true error is larger).",
+              "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
+              "0 = none."]
+    return "\n".join(lines)
