@@ -243,6 +243,23 @@ class OptionChain:
         bid, ask = _bid_ask(mid, iv)
         return float(bid[0]), float(ask[0]), float(mid[0])
 
+    def quote_days(self, dates, expiry, strike: float, right: str) -> dict[str, np.ndarray]:
+        """bid, ask and mid of one contract on each of ``dates`` in one call: the numbers
+        ``quote_arrays`` gives day by day. The labels price a spread's whole life at once
+        through this."""
+        days = pd.DatetimeIndex(dates)
+        spot, rate, atm30, skew = (np.array(column, dtype=float)
+                                   for column in zip(*(self._inputs(d) for d in days)))
+        today = days.values.astype("datetime64[D]")
+        years = np.maximum((np.datetime64(pd.Timestamp(expiry).date(), "D") - today)
+                           .astype(float), 0.5) / 365.0
+        strikes = np.full(len(days), float(strike))
+        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strikes)
+        mid = black_scholes_price(spot, strikes, years, rate, iv,
+                                  np.full(len(days), right.upper() == "C"))
+        bid, ask = _bid_ask(mid, iv)
+        return {"bid": bid, "ask": ask, "mid": mid}
+
     def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float]:
         """close, rate, atm_iv and skew of ``day`` from a dict built once (pandas row
         lookups cost more than the pricing itself)."""

@@ -109,3 +109,16 @@ def test_spreads_quotes_match_one_leg_at_a_time(chain):
     sq, lq = sp.spread_quotes(chain, day, short, long)
     assert sq == sp.leg_quote(chain, day, short)
     assert lq == sp.leg_quote(chain, day, long)
+
+
+@pytest.mark.parametrize("right", ["P", "C"])
+def test_quote_days_equal_quotes_day_by_day(chain, right):
+    start = chain.bars.index.searchsorted(pd.Timestamp("2020-02-14"))
+    days = chain.bars.index[start:start + 30]  # calm into the March 2020 crash
+    expiry = pd.Timestamp("2020-03-20")
+    strike = 300.0 if right == "P" else 345.0
+    path = chain.quote_days(days, expiry, strike, right)
+    for i, day in enumerate(days):
+        one = chain.quote_arrays(day, [expiry], [strike], [right == "C"])
+        for field in ("bid", "ask", "mid"):
+            assert path[field][i] == one[field][0]
