@@ -113,37 +113,78 @@ def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
     fill_i = t + 1
     if fill_i >= len(days):
         return None
-    frame = chain.chain(days[t])
-    spot = float(frame["underlying"].iloc[0])
+    spot = _spot(chain, days[t])
     width = cfg.width or default_width(spot)
     request = SpreadRequest(underlying=chain.symbol, kind=kind, target_delta=cfg.target_delta,
                             width=width, dte_min=cfg.dte_min, dte_max=cfg.dte_max)
     refused = SpreadOutcome(np.nan, fill_i, "refused")
     try:
-        short, long = sp.resolve_legs(frame, request, spot)
+        short, long = sp.resolve_on_chain(chain, days[t], request)
     except sp.SpreadRejected:
         return refused
     if short.expiry <= days[fill_i].date():
         return refused
-    credit = sp.open_credit(sp.leg_quote(chain, days[fill_i], short),
-                            sp.leg_quote(chain, days[fill_i], long), cfg.fill, cfg.slippage)
+    # the bars the spread is quoted on: from the fill to the last bar before its expiry
+    expiry = np.datetime64(short.expiry, "D")
+    settle_i = fill_i + 1 + int(np.searchsorted(days[fill_i + 1:].values.astype("datetime64[D]"),
+                                                expiry))
+    life = days[fill_i:settle_i]
+    shorts, longs = _life_quotes(chain, life, short), _life_quotes(chain, life, long)
+    credit = sp.open_credit(shorts[0], longs[0], cfg.fill, cfg.slippage)
     if credit <= _EPS or width - credit <= _EPS:
         return refused
     per_order = cfg.commission_per_contract * 2 / MULTIPLIER  # per share, one contract
-    closing = ""
-    for i in range(fill_i, len(days)):
-        day = days[i]
-        if i > fill_i and day.date() >= short.expiry:  # settles before a pending close
-            debit = sp.settlement(float(chain.bars["close"].iloc[i]), short, long)
-            return SpreadOutcome((credit - debit - per_order) / (width - credit), i, "expiry")
-        sq, lq = sp.leg_quote(chain, day, short), sp.leg_quote(chain, day, long)
-        if closing:
-            debit = sp.close_debit(sq, lq, cfg.fill, cfg.slippage)
-            return SpreadOutcome((credit - debit - 2 * per_order) / (width - credit), i,
-                                 closing)
-        closing = _exit_reason(sp.mark(sq, lq), credit, (short.expiry - day.date()).days,
-                               i + 1 - fill_i, cfg)
+    reasons = _exit_reasons(np.array([sp.mark(a, b) for a, b in zip(shorts, longs,
+                                                                        strict=True)]),
+                            credit, (expiry - life.values.astype("datetime64[D]")).astype(int),
+                            cfg)
+    asked = np.flatnonzero(reasons != "")
+    if len(asked) and asked[0] + 1 < len(life):  # bought back on the bar after the ask
+        k = int(asked[0]) + 1
+        debit = sp.close_debit(shorts[k], longs[k], cfg.fill, cfg.slippage)
+        return SpreadOutcome((credit - debit - 2 * per_order) / (width - credit), fill_i + k,
+                             str(reasons[asked[0]]))
+    if settle_i < len(days):  # settles at expiry, before a close asked on its eve
+        debit = sp.settlement(float(chain.bars["close"].iloc[settle_i]), short, long)
+        return SpreadOutcome((credit - debit - per_order) / (width - credit), settle_i,
+                             "expiry")
     return None
+
+
+def _spot(chain, day) -> float:
+    spot = getattr(chain, "spot", None)
+    if spot is not None:
+        return float(spot(day))
+    return float(chain.chain(day)["underlying"].iloc[0])
+
+
+def _life_quotes(chain, days: pd.DatetimeIndex, leg) -> list:
+    """``leg``'s quotes on each of ``days``: one vectorised call where the chain has
+    ``quote_days`` (the same numbers), else one quote per day."""
+    path = getattr(chain, "quote_days", None)
+    if path is None:
+        return [sp.leg_quote(chain, day, leg) for day in days]
+    q = path(days, leg.expiry, leg.strike, leg.right)
+    return [sp.Quote(b, a, m) for b, a, m in zip(q["bid"].tolist(), q["ask"].tolist(),
+                                                 q["mid"].tolist(), strict=True)]
+
+
+def _exit_reasons(marks: np.ndarray, credit: float, dte: np.ndarray,
+                  cfg: LabelConfig) -> np.ndarray:
+    """``_exit_reason`` of every bar of a spread's life at once (held = 1 on the fill bar)."""
+    held = np.arange(1, len(marks) + 1)
+    reasons = np.full(len(marks), "", dtype=object)
+    rules = [("max_hold", cfg.max_hold is not None
+              and held >= (cfg.max_hold if cfg.max_hold is not None else 0)),
+             ("time_exit", bool(cfg.close_days_before_expiry)
+              and dte <= cfg.close_days_before_expiry),
+             ("stop_loss", cfg.stop_multiple is not None
+              and marks >= (cfg.stop_multiple or 0.0) * credit),
+             ("profit_take", cfg.profit_take is not None
+              and marks <= (1.0 - (cfg.profit_take or 0.0)) * credit)]
+    for name, hit in rules:  # the later assignment wins: the strategy's order, reversed
+        reasons[np.broadcast_to(np.asarray(hit, dtype=bool), marks.shape)] = name
+    return reasons
 
 
 def strategy_labels(chain, config: LabelConfig | None = None, start=None, end=None,

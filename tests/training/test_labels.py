@@ -237,3 +237,26 @@ def test_labels_are_what_the_strategy_realizes_on_the_simulated_broker(sample_ma
         assert pd.Timestamp(spread.exit_date) == row[f"{kind}_exit"]
         reasons.add(spread.tag or spread.exit_reason)
     assert len(reasons) >= 2, reasons  # more than one kind of exit was checked
+
+
+class _FramePathChain:
+    """The sample chain seen through the pandas path only (a frame per day, a quote per
+    leg a day), as a source without the numpy path is."""
+
+    def __init__(self, chain) -> None:
+        self.symbol, self.bars, self._chain = chain.symbol, chain.bars, chain
+
+    def chain(self, date):
+        return self._chain.chain(date)
+
+    def quote_prices(self, date, expiry, strike, right):
+        return self._chain.quote_prices(date, expiry, strike, right)
+
+
+def test_numpy_path_gives_the_labels_of_the_pandas_chain_path(sample_market):
+    chain = sample_market.option_chain("SPY")
+    start, end = pd.Timestamp("2020-01-02"), pd.Timestamp("2020-04-30")  # calm into a crash
+    fast = strategy_labels(chain, start=start, end=end)
+    slow = strategy_labels(_FramePathChain(chain), start=start, end=end)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast["label"].notna().all() and fast["label"].nunique() > 1
