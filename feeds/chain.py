@@ -248,8 +248,8 @@ class OptionChain:
         ``quote_arrays`` gives day by day. The labels price a spread's whole life at once
         through this."""
         days = pd.DatetimeIndex(dates)
-        spot, rate, atm30, skew = (np.array(column, dtype=float)
-                                   for column in zip(*(self._inputs(d) for d in days)))
+        rows = np.array([self._inputs(d) for d in days], dtype=float).reshape(-1, 4)
+        spot, rate, atm30, skew = rows.T
         today = days.values.astype("datetime64[D]")
         years = np.maximum((np.datetime64(pd.Timestamp(expiry).date(), "D") - today)
                            .astype(float), 0.5) / 365.0
