@@ -24,6 +24,7 @@ from analyzers.attribution import SymbolPnL
 from analyzers.portfolio import merge_transactions
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
+from core.errors import DataError
 from engine.account import one_account
 from engine.backtest import (
     BacktestSettings,
@@ -88,6 +89,9 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     Each symbol warms up on its own bars before ``start``; trading starts on the first
     session every symbol is warm (the latest of their traded starts)."""
     symbols = [source.check_symbol(s) for s in symbols]
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:
+        raise DataError(f"{', '.join(twice)}: given twice; one account holds each symbol once")
     factories, bars = {}, {}
     first_traded = []
     for symbol in symbols:

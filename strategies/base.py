@@ -33,7 +33,8 @@ class SignalStrategy(bt.Strategy):
         return self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start
 
     def fresh_datas(self) -> list:
-        """The datas that got a new bar since the last call (call it once per ``next``)."""
+        """The datas that got a new bar since the last call (call it once per ``next``,
+        warm-up included)."""
         fresh = [data for data in self.datas if len(data) > self._bars_seen[data]]
         for data in fresh:
             self._bars_seen[data] = len(data)

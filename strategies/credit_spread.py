@@ -100,9 +100,10 @@ class CreditSpreadStrategy(SignalStrategy):
         self.rejections: list[str] = []
 
     def next(self):
+        fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
         if self.warming_up():
             return
-        for data in self.fresh_datas():
+        for data in fresh:
             self._manage_exits(data)
             self._maybe_enter(data)
 

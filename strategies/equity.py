@@ -54,11 +54,11 @@ class EquityStrategy(SignalStrategy):
         return side
 
     def next(self):
+        fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
         if self.warming_up():
             return
         cfg = self.p.config
         share = cfg.target_percent / len(self.datas)
-        fresh = self.fresh_datas()
         for data, signal in self.signals.items():
             if data not in fresh or self._pending[data] is not None:
                 continue

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from core.errors import DataError
 from engine.backtest import BacktestSettings, run_symbol
 from engine.portfolio import PORTFOLIO, run_portfolio
 from engine.portfolio_summary import format_portfolio_summary
@@ -131,3 +132,8 @@ def test_max_portfolio_risk_is_checked_where_the_config_is_made():
         CreditSpreadConfig(max_portfolio_risk=0)
     with pytest.raises(ValueError, match="max_portfolio_risk=1.5 is invalid"):
         CreditSpreadConfig(max_portfolio_risk=1.5)
+
+
+def test_a_symbol_given_twice_is_refused(sample_market):
+    with pytest.raises(DataError, match="SPY: given twice"):
+        run_portfolio(sample_market, ["SPY", "QQQ", "SPY"], SETTINGS)
