@@ -51,6 +51,12 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
                                  "LSTM StrategySignal (stored with --model, else trained on "
                                  "the history before --start-date within the run)")
     options.add_account_options(trading)
+    trading.add_argument("--portfolio", action="store_true",
+                         help="all symbols in one account, as a paper run on IB trades them: "
+                              "one broker, --cash for the whole account, spreads sized by "
+                              "the account and sharing its margin; prints each symbol's "
+                              "contribution and a PORTFOLIO line (default: each symbol "
+                              "alone with the full --cash)")
     options.add_equity_options(trading)
     ml = p.add_argument_group("ml signals (--signals ml)")
     ml.add_argument("--model", help="'latest', a store timestamp folder name or a path; its "
@@ -95,6 +101,10 @@ def run_backtest_command(args) -> int:
     )
     if not args.quiet:
         print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+    if args.portfolio:
+        from cli.backtest_portfolio import run_portfolio_backtest
+
+        return run_portfolio_backtest(args, source, source_name, symbols, settings)
     results = [run_symbol(source, symbol, settings)
                for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
                                   disable=args.quiet or len(symbols) == 1)]

@@ -40,7 +40,7 @@ LSTM_CONFIG_HELP = "TOML or YAML file overriding [lstm], [hmm] and [labels] sett
 CONFIG_FLAGS: dict[type, tuple[str, ...]] = {
     EquityConfig: ("min_confidence", "allow_short"),
     CreditSpreadConfig: ("target_delta", "width", "dte_min", "dte_max", "profit_take",
-                         "stop_multiple", "risk_per_trade"),
+                         "stop_multiple", "risk_per_trade", "max_portfolio_risk"),
 }
 
 
@@ -133,6 +133,9 @@ def add_credit_spread_options(p) -> None:
                         "(above 1)")
     p.add_argument("--risk-per-trade", type=float, default=c.risk_per_trade,
                    help="max loss of a new spread as a fraction of the account")
+    p.add_argument("--max-portfolio-risk", type=float, default=c.max_portfolio_risk,
+                   help="max losses of all open spreads of the account together, as a "
+                        "fraction of its value (above 0, at most 1)")
 
 
 def add_account_options(p) -> None:

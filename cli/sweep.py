@@ -44,7 +44,7 @@ def register(commands) -> None:
                    help="a config field and its values, repeatable; credit-spread: "
                         "target_delta, width (none = one strike step), dte_min, dte_max, "
                         "profit_take, stop_multiple, close_days_before_expiry, "
-                        "max_open_spreads, entry_spacing, risk_per_trade, skip_regimes "
+                        "max_open_spreads, entry_spacing, risk_per_trade, max_portfolio_risk, skip_regimes "
                         "(e.g. 3+4); equity: min_confidence, target_percent, allow_short, "
                         "scale_by_confidence. Without --grid: the defaults only")
     # one symbol keeps the default sweep small
@@ -67,6 +67,10 @@ def register(commands) -> None:
     options.add_model_config_options(p, config_help="--signals ml: " + options.LSTM_CONFIG_HELP,
                                      epochs_help="--signals ml: LSTM epochs at most")
     options.add_account_options(p)
+    p.add_argument("--portfolio", action="store_true",
+                   help="each parameter set and fold runs all symbols in one account "
+                        "(as backtest --portfolio; rows have symbol PORTFOLIO) instead of "
+                        "a run per symbol")
     options.add_option_fill_option(p)
     p.add_argument("--cluster", type=_cluster, default="local",
                    help="local: a LocalCluster of --workers processes on 127.0.0.1; "
@@ -111,7 +115,8 @@ def build_spec(args):
     elif args.epochs is not None or args.config is not None:
         raise DataError("--epochs and --config apply to --signals ml only")
     return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
-                     args.signals, args.cash, args.commission, args.option_fill, training)
+                     args.signals, args.cash, args.commission, args.option_fill, training,
+                     portfolio=args.portfolio)
 
 
 def run_sweep_command(args) -> int:

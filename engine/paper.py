@@ -1,5 +1,6 @@
 """A paper-trading run on IB, assembled: one store connection, one live feed per symbol, the
-IB broker and the very strategy class a backtest uses (from ``strategies.registry``)."""
+IB broker and the very strategy class a backtest uses (from ``strategies.registry``), in
+the one-account cerebro a portfolio backtest uses too (``engine.account``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from brokers.ib_feed import IBData
 from brokers.ib_store import IBStore, StoreSettings
 from brokers.journal import Journal
 from core.errors import DataError
+from engine.account import one_account
 from strategies.registry import SIGNALS, STRATEGIES
 
 
@@ -112,26 +114,23 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
     if not store.connected.is_set():
         store.start()
     journal = journal or Journal(settings.journal)
-    cerebro = bt.Cerebro(stdstats=False, quicknotify=True)
-    datas = []
-    for symbol in settings.symbols:
-        data = IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
-                      backfill=settings.backfill, live=settings.live, use_rth=settings.use_rth,
-                      tz=settings.tz, decide_at=settings.decide_at,
-                      max_live_bars=settings.max_bars, qcheck=settings.qcheck)
-        cerebro.adddata(data, name=symbol)
-        datas.append(data)
+    feeds = {symbol: IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
+                            backfill=settings.backfill, live=settings.live,
+                            use_rth=settings.use_rth, tz=settings.tz,
+                            decide_at=settings.decide_at, max_live_bars=settings.max_bars,
+                            qcheck=settings.qcheck)
+             for symbol in settings.symbols}
+    datas = list(feeds.values())
     broker = IBBroker(store=store, journal=journal, account=settings.store.account,
                       allow_live=settings.allow_live, max_daily_loss=settings.max_daily_loss,
                       max_open_spreads=settings.max_open_spreads,
                       cancel_on_exit=settings.cancel_on_exit, on_event=out)
     broker.set_backfill_check(lambda: any(d.backfilling for d in datas))
-    cerebro.setbroker(broker)
-    spec = STRATEGIES[settings.strategy]
     trade_start = settings.trade_start
     if trade_start is None:  # backfill bars (before today) only warm up
         trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
-    cerebro.addstrategy(spec.cls, config=spec.resolve_config(settings.strategy_config),
-                        signal_factory=signal_factory(settings), trade_start=trade_start)
+    cerebro = one_account(feeds, broker, STRATEGIES[settings.strategy],
+                          settings.strategy_config, signal_factory(settings), trade_start,
+                          quicknotify=True)
     cerebro.addanalyzer(PaperStatus, _name="status", out=out)
     return cerebro, store, broker, datas

@@ -12,6 +12,12 @@ class SignalStrategy(bt.Strategy):
 
     ``trade_start`` (a date): bars before it only warm the indicators up; subclasses ask
     ``warming_up()`` at the top of ``next`` and trade nothing while it is true.
+
+    Several symbols in one account (a portfolio backtest, a paper run on several symbols)
+    need not share a calendar: on a date one symbol has no bar (its exchange's holiday, a
+    gap in its CSV) backtrader shows that symbol's last bar again, never a later one.
+    ``fresh_datas()`` names the symbols with a new bar, so a strategy decides once per bar
+    of each symbol and never twice on one stale bar.
     """
 
     params = (
@@ -21,6 +27,15 @@ class SignalStrategy(bt.Strategy):
 
     def __init__(self):
         self.signals = {data: self.p.signal_factory(data) for data in self.datas}
+        self._bars_seen = {data: 0 for data in self.datas}
 
     def warming_up(self) -> bool:
         return self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start
+
+    def fresh_datas(self) -> list:
+        """The datas that got a new bar since the last call (call it once per ``next``,
+        warm-up included)."""
+        fresh = [data for data in self.datas if len(data) > self._bars_seen[data]]
+        for data in fresh:
+            self._bars_seen[data] = len(data)
+        return fresh

@@ -35,6 +35,7 @@ CREDIT_SPREAD_RULES = {
     "max_open_spreads": AT_LEAST_1,
     "entry_spacing": AT_LEAST_1,
     "risk_per_trade": SHARE,
+    "max_portfolio_risk": SHARE,
     "skip_regimes": Rule(lambda v: all(0 <= r < len(REGIME_NAMES) for r in v),
                          f"regime indices from 0 to {len(REGIME_NAMES) - 1}"),
 }
@@ -65,6 +66,10 @@ class CreditSpreadConfig:
     entry_spacing: int = 5
     #: dollars at risk per new spread (its max loss) as a fraction of the account value
     risk_per_trade: float = 0.02
+    #: the max losses of all open spreads together (every symbol of the account, pending
+    #: openings counted at their full width) as a fraction of the account value; a new
+    #: spread is made smaller, or skipped, to stay under it
+    max_portfolio_risk: float = 0.30
     #: regimes (indices into ``core.domain.REGIME_NAMES``) that open nothing new
     skip_regimes: tuple[int, ...] = ()
 
@@ -76,10 +81,14 @@ class CreditSpreadConfig:
             raise ValueError(f"dte_min={self.dte_min} is above dte_max={self.dte_max}")
 
 
-
-
 class CreditSpreadStrategy(SignalStrategy):
-    """Put credit spreads on bullish signals, call credit spreads on bearish ones."""
+    """Put credit spreads on bullish signals, call credit spreads on bearish ones.
+
+    Sized by the account: a new spread risks ``risk_per_trade`` of the account value, at
+    most ``max_open_spreads`` are open per symbol, and the max losses of every open spread
+    of the account stay under ``max_portfolio_risk`` of its value, so several symbols in
+    one account (a portfolio backtest, a paper run on IB) share one budget.
+    """
 
     params = (("config", CreditSpreadConfig()),)
 
@@ -91,9 +100,10 @@ class CreditSpreadStrategy(SignalStrategy):
         self.rejections: list[str] = []
 
     def next(self):
+        fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
         if self.warming_up():
             return
-        for data in self.datas:
+        for data in fresh:
             self._manage_exits(data)
             self._maybe_enter(data)
 
@@ -122,19 +132,32 @@ class CreditSpreadStrategy(SignalStrategy):
             return
         if hasattr(signal.lines, "regime") and int(signal.regime[0]) in cfg.skip_regimes:
             return
-        if len(self) - self._last_entry[data] < cfg.entry_spacing:
+        if len(data) - self._last_entry[data] < cfg.entry_spacing:
             return
         if len(self.broker.open_spreads(data._name)) >= cfg.max_open_spreads:
             return
         width = cfg.width or default_width(data.close[0])
-        contracts = int(cfg.risk_per_trade * self.broker.getvalue() // (width * MULTIPLIER))
+        value = self.broker.getvalue()
+        budget = min(cfg.risk_per_trade * value,
+                     cfg.max_portfolio_risk * value - self.portfolio_risk())
+        contracts = int(budget // (width * MULTIPLIER)) if budget > 0 else 0
         if contracts < 1:
             return
         request = SpreadRequest(underlying=data._name, kind=wanted,
                                 target_delta=cfg.target_delta, width=width,
                                 dte_min=cfg.dte_min, dte_max=cfg.dte_max, contracts=contracts)
-        self._last_entry[data] = len(self)
+        self._last_entry[data] = len(data)
         self._pending_open[data] = self.broker.open_credit_spread(self, data, request)
+
+    def portfolio_risk(self) -> float:
+        """Dollars the account may lose on its spreads: every open spread's max loss, plus
+        each pending opening's width x 100 x contracts (its credit is not known yet)."""
+        risk = sum(spread.max_loss for spread in self.broker.open_spreads())
+        for order in self._pending_open.values():
+            if order is not None:
+                request = order.info["request"]
+                risk += request.width * MULTIPLIER * request.contracts
+        return risk
 
     def notify_order(self, order):
         if order.status in (order.Submitted, order.Accepted):

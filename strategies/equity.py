@@ -32,8 +32,8 @@ class EquityConfig:
 class EquityStrategy(SignalStrategy):
     """Long (optionally short) shares on BUY/SELL, with standard backtrader orders.
 
-    BUY with enough confidence: hold ``target_percent`` of the portfolio (split across the
-    symbols). SELL: go flat, or short with ``allow_short``. NEUTRAL: keep what is held.
+    BUY with enough confidence: hold ``target_percent`` of the account value (split evenly
+    across the symbols, so one account holds them all, as on IB). SELL: go flat, or short with ``allow_short``. NEUTRAL: keep what is held.
     Orders are market orders filled at the next bar's open (no same-bar lookahead).
     """
 
@@ -54,12 +54,13 @@ class EquityStrategy(SignalStrategy):
         return side
 
     def next(self):
+        fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
         if self.warming_up():
             return
         cfg = self.p.config
         share = cfg.target_percent / len(self.datas)
         for data, signal in self.signals.items():
-            if self._pending[data] is not None:
+            if data not in fresh or self._pending[data] is not None:
                 continue
             confidence = signal.confidence[0]
             side = self._wanted_side(signal.direction[0], confidence, self._side[data])

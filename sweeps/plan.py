@@ -70,6 +70,8 @@ class SweepSpec:
     #: ``signals="ml"``: a ``training.pipeline.TrainingSpec``; each fold's model is trained
     #: on the bars before the fold
     training: object | None = None
+    #: all symbols in one account per run (``engine.portfolio``) instead of a run per symbol
+    portfolio: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class RunSpec:
     commission: float = 0.0005
     option_fill: str = "natural"
     train: TrainJob | None = None
+    #: a portfolio run (``symbol`` is then ``PORTFOLIO``): these symbols in one account
+    portfolio: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,9 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     failed run saying so. ML model folders go under ``folder/models``."""
     if spec.signals == "ml" and spec.training is None:
         raise DataError("--signals ml needs a training spec")
+    if spec.portfolio and spec.signals == "ml":
+        raise DataError("--portfolio sweeps trade rule signals only (a model per symbol and "
+                        "fold is not planned for one account yet); use --signals rule")
     source = open_source(spec.source)
     symbols = [source.check_symbol(s) for s in spec.symbols]
     history = {s: source.bars(s, None, spec.end).index for s in symbols}
@@ -144,7 +151,9 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     folds = walk_forward_folds(sessions, spec.folds)
     training = _jsonable(spec.training) if spec.training is not None else None
     runs = []
-    for symbol in symbols:
+    # a portfolio sweep runs each (parameter set, fold) once, on every symbol in one account
+    units = [("PORTFOLIO", tuple(symbols))] if spec.portfolio else [(s, ()) for s in symbols]
+    for symbol, portfolio in units:
         for params in spec.grid.parameter_sets():
             # the values, not the config: a combination the config refuses is planned
             # too, and its run's row carries the error
@@ -156,13 +165,15 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     "end": f"{end:%Y-%m-%d}", "source": spec.source.identity(),
                     "signals": spec.signals, "cash": spec.cash, "commission": spec.commission,
                     "option_fill": spec.option_fill, "training": training}
+                if portfolio:  # only then: the keys of per-symbol runs stay as they were
+                    identity["portfolio"] = list(portfolio)
                 train = None
                 if spec.signals == "ml":
                     train = _train_job(spec, symbol, history[symbol], start, training, folder)
                 runs.append(RunSpec(
                     len(runs), run_key(identity), spec.source, spec.strategy, symbol,
                     tuple(params.items()), fold, spec.folds, start, end, spec.signals,
-                    spec.cash, spec.commission, spec.option_fill, train))
+                    spec.cash, spec.commission, spec.option_fill, train, portfolio))
     return Plan(tuple(runs), tuple(spec.grid.names), tuple(folds))
 
 

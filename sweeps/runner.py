@@ -50,7 +50,8 @@ class SweepOutcome:
 
 
 def run_one(run: RunSpec, training: dict | None = None) -> dict:
-    """Backtest one (symbol, parameter set, fold); never raises for the run's own failure.
+    """Backtest one (symbol, parameter set, fold), or with ``run.portfolio`` all symbols in
+    one account; never raises for the run's own failure.
 
     ``training`` is the result of ``train_fold_model`` for ML signals."""
     row = describe(run)
@@ -94,6 +95,10 @@ def _backtest(run: RunSpec, training: dict | None):
         start=run.start, end=run.end, strategy=run.strategy, signals=run.signals,
         cash=run.cash, commission=run.commission, option_fill=run.option_fill,
         record_lines=False, progress=False, signal_models=models, config=config)
+    if run.portfolio:
+        from engine.portfolio import run_portfolio
+
+        return run_portfolio(open_source(run.source), list(run.portfolio), settings)
     return run_symbol(open_source(run.source), run.symbol, settings)
 
 

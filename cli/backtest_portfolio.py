@@ -1,0 +1,44 @@
+"""``python run.py backtest --portfolio``: every symbol in one account (``engine.portfolio``),
+its summary (each symbol's contribution, then the PORTFOLIO line) and its report folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engine.backtest import BacktestSettings
+
+
+def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
+                           settings: BacktestSettings) -> int:
+    """The rest of ``run_backtest_command`` once the source, window and settings are known."""
+    from engine.portfolio import run_portfolio
+    from engine.portfolio_summary import format_portfolio_summary
+
+    result = run_portfolio(source, symbols, settings)
+    header = {"command": "backtest --portfolio", "source": source_name,
+              "source_description": source.describe(), "strategy": args.strategy,
+              "signals": args.signals, "symbols": ",".join(symbols),
+              "start": result.metrics["start"], "end": result.metrics["end"],
+              "cash": args.cash, "commission": args.commission, "seed": args.seed}
+    summary = format_portfolio_summary(result, header)
+    if args.quiet:
+        print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
+                        line == "Results Summary:"))
+    else:
+        print(summary, end="")
+    if args.export_lines:
+        args.export_lines.parent.mkdir(parents=True, exist_ok=True)
+        result.lines.to_csv(args.export_lines, index=False)
+        if not args.quiet:
+            print(f"\nLines exported to {args.export_lines}")
+    if not args.no_report:
+        from analyzers.portfolio_report import write_portfolio_report
+
+        folder = args.report or Path("reports") / (
+            f"{source_name}_{args.strategy}_portfolio_{settings.start:%Y%m%d}_"
+            f"{settings.end:%Y%m%d}")
+        write_portfolio_report(folder, result, summary, header)
+        if not args.quiet:
+            print(f"\nReport written to {folder}/ (open {folder}/index.html)", file=sys.stdout)
+    return 0
