@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,10 @@ def register(commands) -> None:
         "backtest", help="run a historical backtest and write a report",
         description="Backtest a strategy per symbol, print a results summary and write a "
                     "report folder (pyfolio tearsheets, plots, trades, metrics).",
+        epilog="Exit codes: 0 every symbol ran; 1 some symbols failed (each printed as "
+               "'error: SYMBOL: ...'), the others ran and are in the summary and the report; "
+               "2 a bad request (an option, a file, a window) or no symbol could run; "
+               "130 interrupted.",
         formatter_class=options.HelpFormatter,
     )
     add_backtest_options(p)
@@ -73,37 +78,54 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_backtest_command(args) -> int:
+    """Every symbol through the backtest; a failure of one symbol (unknown symbol, a
+    malformed CSV, too short a history, a model that does not fit) is printed as
+    ``error: SYMBOL: ...`` and the others still run (exit code 1); a bad request stops
+    the run before any symbol (exit code 2)."""
     from tqdm import tqdm
 
     from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
-    from engine.summary import format_summary
+    from engine.summary import format_summary, window_header
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
+    options.check_output_path(args.export_lines, "--export-lines", folder=False)
+    if not args.no_report:
+        options.check_output_path(args.report, "--report", folder=True)
+    if args.signals == "ml":
+        _check_ml_request(args)
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
-    symbols = [source.check_symbol(s) for s in args.symbols]
+    errors: dict[str, str] = {}
+    symbols = _readable_symbols(source, args.symbols, errors)
     start, end = options.window_from_args(args, source, symbols)
-    signal_models = {}
-    if args.signals == "ml":
-        signal_models = ml_models(args, source, symbols, start, end)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
-        record_lines=True, progress=not args.quiet, signal_models=signal_models,
+        record_lines=True, progress=not args.quiet,
     )
     if not args.quiet:
         print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)
-    results = [run_symbol(source, symbol, settings)
-               for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
-                                  disable=args.quiet or len(symbols) == 1)]
+    results = []
+    for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
+                       disable=args.quiet or len(symbols) == 1):
+        try:
+            models = ml_models(args, source, [symbol], start, end) if args.signals == "ml" else {}
+            results.append(run_symbol(source, symbol, replace(settings, signal_models=models)))
+        except DataError as exc:
+            errors[symbol] = _own_message(symbol, exc)
+    if not results:
+        raise DataError(_all_failed(errors))
+    for symbol, message in errors.items():
+        print(f"error: {symbol}: {message}", file=sys.stderr)
     header = {"command": "backtest", "source": source_name,
               "source_description": source.describe(), "strategy": args.strategy,
-              "signals": args.signals, "symbols": ",".join(symbols),
-              "start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}", "cash": args.cash,
-              "commission": args.commission, "seed": args.seed}
-    summary = format_summary(results, header)
+              "signals": args.signals, "symbols": ",".join(r.symbol for r in results),
+              **window_header(results, start, end), "cash": args.cash,
+              "commission": args.commission, "seed": args.seed,
+              **({"errors": errors} if errors else {})}
+    summary = format_summary(results, header, errors)
     if args.quiet:
         print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
                         line == "Results Summary:"))
@@ -126,7 +148,40 @@ def run_backtest_command(args) -> int:
             write_report(folder, results, summary, header, realized_for)
         if not args.quiet:
             print(f"\nReport written to {folder}/ (open {folder}/index.html)")
-    return 0
+    return 1 if errors else 0
+
+
+def _readable_symbols(source, symbols: list[str], errors: dict[str, str]) -> list[str]:
+    """The symbols whose bars the source can read; the others' reasons go into ``errors``
+    (read here once so the default end date is taken over the good symbols only)."""
+    good = []
+    for symbol in symbols:
+        try:
+            checked = source.check_symbol(symbol)
+            source.bars(checked)
+        except DataError as exc:
+            errors[symbol] = _own_message(symbol, exc)
+            continue
+        good.append(checked)
+    if not good:
+        raise DataError(_all_failed(errors))
+    return good
+
+
+def _all_failed(errors: dict[str, str]) -> str:
+    return "; ".join(f"{symbol}: {message}" for symbol, message in errors.items())
+
+
+def _own_message(symbol: str, exc: DataError) -> str:
+    return str(exc).removeprefix(f"{symbol}: ")
+
+
+def _check_ml_request(args) -> None:
+    """The --signals ml flags that contradict each other: refused before any symbol."""
+    if args.refit_every and args.model:
+        raise DataError("--refit-every trains its models in the run; it cannot use --model")
+    if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
+        raise DataError("--train-years needs --refit-every N --window rolling")
 
 
 def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
@@ -140,10 +195,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
     from training.pipeline import make_spec, train_strategy_model
     from training.refit import train_refit_model
 
-    if args.refit_every and args.model:
-        raise DataError("--refit-every trains its models in the run; it cannot use --model")
-    if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
-        raise DataError("--train-years needs --refit-every N --window rolling")
+    _check_ml_request(args)
     cache = ParquetCache(args.cache_dir)
     models = {}
     for symbol in symbols:

@@ -118,6 +118,7 @@ def run_sweep_command(args) -> int:
     from sweeps.report import write_report
     from sweeps.runner import run_sweep
 
+    options.check_output_path(args.report, "--report", folder=True)
     spec = build_spec(args)
     folder = args.report or Path("reports") / (
         f"sweep_{spec.source.name}_{spec.strategy}_{spec.start:%Y%m%d}_{spec.end:%Y%m%d}")
