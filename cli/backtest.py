@@ -110,11 +110,17 @@ def run_backtest_command(args) -> int:
     results = []
     for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
                        disable=args.quiet or len(symbols) == 1):
+        notes: dict[str, list[str]] = {}
         try:
-            models = ml_models(args, source, [symbol], start, end) if args.signals == "ml" else {}
-            results.append(run_symbol(source, symbol, replace(settings, signal_models=models)))
+            models = (ml_models(args, source, [symbol], start, end, notes)
+                      if args.signals == "ml" else {})
+            result = run_symbol(source, symbol, replace(settings, signal_models=models))
         except DataError as exc:
             errors[symbol] = _own_message(symbol, exc)
+            continue
+        result.warnings += notes.get(symbol, [])
+        result.metrics["warnings"] = list(result.warnings)
+        results.append(result)
     if not results:
         raise DataError(_all_failed(errors))
     for symbol, message in errors.items():
@@ -185,17 +191,25 @@ def _check_ml_request(args) -> None:
 
 
 def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
-              end: pd.Timestamp) -> dict:
+              end: pd.Timestamp, notes: dict[str, list[str]] | None = None) -> dict:
     """A StrategyModel per symbol: from the store (refused if its training window reaches
     ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
     ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
-    them. Labels are cached (``training.label_cache``)."""
+    them. Labels are cached (``training.label_cache``). A stored model of another symbol
+    is refused; one of another source adds a warning to ``notes[symbol]``."""
     from feeds.cache import ParquetCache
-    from models.store import check_training_window, load_strategy_model, resolve_model_dir
+    from models.store import (
+        check_trained_for,
+        check_training_window,
+        load_strategy_model,
+        resolve_model_dir,
+        source_note,
+    )
     from training.pipeline import make_spec, train_strategy_model
     from training.refit import train_refit_model
 
     _check_ml_request(args)
+    notes = {} if notes is None else notes
     cache = ParquetCache(args.cache_dir)
     models = {}
     for symbol in symbols:
@@ -211,7 +225,11 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
         elif args.model:
             folder = resolve_model_dir(args.model, args.models_dir, args.store_label, symbol)
             model = load_strategy_model(folder)
+            check_trained_for(model.metadata_, symbol, str(folder))
             check_training_window(model.metadata_, start, str(folder))
+            note = source_note(model.metadata_, source.name, str(folder))
+            if note:
+                notes.setdefault(symbol, []).append(note)
         else:
             spec = make_spec(args.config, args.epochs)
             history = source.bars(symbol, None, start)
