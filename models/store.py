@@ -1,9 +1,10 @@
-"""The model store: ``Trained_Models/<mode>/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>/`` and ``latest/``,
-for any ``models.contract.SignalModel``.
+"""The model store: ``Trained_Models/<mode>/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>-<random>/`` and
+``latest/``, for any ``models.contract.SignalModel`` (the random suffix makes each run's
+folder its own, so two trainings saved in the same second both land).
 
 A model writes and reads its own files (``save(directory)`` / ``load(directory)``); the
 store owns what is the same for every model: the folder of a mode and symbol, a new
-timestamped folder published with ``latest/`` as one atomic swap (``core.atomic``), the
+timestamped folder published and ``latest`` pointed at it atomically (``core.atomic``), the
 store's keys in ``metadata.json`` (symbol, mode, saved_at first; the data hash and the
 caller's keys such as the source last, around the model's own), resolving ``latest`` or a
 timestamp name, and refusing a model whose training window reaches the backtest.
