@@ -10,6 +10,7 @@ TkAgg, which needs a display). Layout::
     REPORT/<SYMBOL>/metrics.json, trades.csv, returns.csv, performance.csv,
                     returns_vs_market.png, signal_distribution.png,
                     tearsheet_returns.png, tearsheet_positions.png, tearsheet_transactions.png
+                    (backtrader_plot.png: backtrader's own figure, with ``--plot``)
 """
 
 from __future__ import annotations
@@ -186,6 +187,9 @@ def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]
         plot_signal_distribution(result, folder / "signal_distribution.png", realized),
     ]
     written += write_tearsheets(result, folder)
+    if getattr(result, "plot_png", None):
+        (folder / "backtrader_plot.png").write_bytes(result.plot_png)
+        written.append(folder / "backtrader_plot.png")
     result.trades.to_csv(folder / "trades.csv", index=False)
     pd.DataFrame({"strategy": result.returns, "market": result.benchmark}).to_csv(
         folder / "returns.csv", index_label="date")
@@ -259,9 +263,12 @@ def _index_html(results, summary: str, header: dict) -> str:
     for result in results:
         name = html.escape(result.symbol)
         parts.append(f"<h2>{name}</h2>")
-        for picture in ("returns_vs_market.png", "signal_distribution.png",
-                        "tearsheet_returns.png", "tearsheet_positions.png",
-                        "tearsheet_transactions.png"):
+        pictures = ["returns_vs_market.png", "signal_distribution.png",
+                    "tearsheet_returns.png", "tearsheet_positions.png",
+                    "tearsheet_transactions.png"]
+        if getattr(result, "plot_png", None):
+            pictures.append("backtrader_plot.png")
+        for picture in pictures:
             parts.append(f"<h3>{picture[:-4].replace('_', ' ')}</h3>"
                          f"<img src='{name}/{picture}' alt='{picture}'>")
         if len(result.spreads.columns):

@@ -72,6 +72,9 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     options.add_report_option(
         output, "report folder (default: reports/<source>_<strategy>_<start>_<end>)")
     output.add_argument("--no-report", action="store_true", help="print the summary only")
+    output.add_argument("--plot", action="store_true",
+                        help="also save backtrader's own cerebro.plot() figure of each symbol "
+                             "as <report>/<SYMBOL>/backtrader_plot.png (drawn headless)")
     output.add_argument("--export-lines", type=Path, metavar="FILE",
                         help="write every indicator line of every bar to this CSV")
     options.add_verbosity_options(output)
@@ -93,6 +96,8 @@ def run_backtest_command(args) -> int:
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:
         options.check_output_path(args.report, "--report", folder=True)
+    elif args.plot:
+        raise DataError("--plot saves its figure into the report folder; drop --no-report")
     if args.signals == "ml":
         _check_ml_request(args)
     source, source_name, reason = options.source_from_args(args, args.symbols)
@@ -103,7 +108,7 @@ def run_backtest_command(args) -> int:
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
-        record_lines=True, progress=not args.quiet,
+        record_lines=True, progress=not args.quiet, plot=args.plot,
     )
     if not args.quiet:
         print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)

@@ -47,6 +47,8 @@ class BacktestSettings:
     commission_per_contract: float = 0.65
     record_lines: bool = True
     progress: bool = True
+    #: also draw backtrader's own ``cerebro.plot()`` figure (``SymbolResult.plot_png``)
+    plot: bool = False
     #: ``signals="ml"``: the fitted ``models.StrategyModel`` of each symbol, trained on bars
     #: before ``start`` only (run_symbol refuses one whose training window reaches it)
     signal_models: dict = field(default_factory=dict)
@@ -69,6 +71,8 @@ class SymbolResult:
     #: what the reader must know to trust the numbers (a shorter window than asked, a
     #: window shorter than the scoring horizon, rejected orders); also in ``metrics``
     warnings: list[str] = field(default_factory=list)
+    #: backtrader's own figure of the run as PNG bytes (``BacktestSettings.plot``)
+    plot_png: bytes | None = None
 
 
 def load_window(source: MarketSource, symbol: str, start, end,
@@ -142,10 +146,28 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
                        + horizon_warnings(config, result)
                        + rejection_warnings(getattr(strategy, "rejections", [])))
+    if settings.plot:
+        result.plot_png = backtrader_figure(strategy)
     result.metrics.update(requested_start=f"{requested.start:%Y-%m-%d}",
                           requested_end=f"{requested.end:%Y-%m-%d}",
                           warnings=list(result.warnings))
     return result
+
+
+def backtrader_figure(strategy) -> bytes:
+    """backtrader's own ``cerebro.plot()`` figure of a finished run, drawn headless
+    (``analyzers.bt_plot``), as PNG bytes the report writer saves."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from analyzers.bt_plot import save_backtrader_plot
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # backtrader's date locator lacks matplotlib's newer intervals: harmless noise
+        warnings.filterwarnings("ignore", message="AutoDateLocator was unable")
+        path, = save_backtrader_plot([strategy], Path(folder) / "plot.png", dpi=80)
+        return path.read_bytes()
 
 
 def check_width(symbol: str, width: float | None, spot: float) -> None:
