@@ -103,7 +103,7 @@ def run_backtest_command(args) -> int:
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
     errors: dict[str, str] = {}
-    symbols = _readable_symbols(source, args.symbols, errors)
+    symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
@@ -162,14 +162,16 @@ def run_backtest_command(args) -> int:
     return 1 if errors else 0
 
 
-def _readable_symbols(source, symbols: list[str], errors: dict[str, str]) -> list[str]:
-    """The symbols whose bars the source can read; the others' reasons go into ``errors``
-    (read here once so the default end date is taken over the good symbols only)."""
+def _readable_symbols(source, symbols: list[str], end, errors: dict[str, str]) -> list[str]:
+    """The symbols whose bars (up to ``end``, None: the last) the source can read; the
+    others' reasons go into ``errors`` (read here once, as the backtest will read them, so
+    the default end date is taken over the good symbols only and no extra request is
+    sent)."""
     good = []
     for symbol in symbols:
         try:
             checked = source.check_symbol(symbol)
-            source.bars(checked)
+            source.bars(checked, None, end)
         except DataError as exc:
             errors[symbol] = _own_message(symbol, exc)
             continue
