@@ -280,3 +280,38 @@ def test_premarket_picks_the_newest_valid_model_trained_before_the_as_of_date(tr
     assert f"skipped {corrupt / 'direction_model.pkl'}: cannot be read" in note
     assert str(later) not in note
     assert asdict(model.config) == asdict(tree_model.config)
+
+
+TREES = """
+[direction]
+members = ["xgboost", "random_forest"]
+n_estimators = 8
+max_train_bars = 300
+n_folds = 2
+min_train_samples = 60
+"""
+
+
+def test_a_corrupt_model_of_one_symbol_does_not_stop_the_others_premarket(tmp_path, capsys):
+    """QQQ's stored model torn after the first premarket: the second still scores SPY with
+    its stored model, and QQQ with a new one, saying which file it skipped."""
+    import run
+
+    (tmp_path / "trees.toml").write_text(TREES)
+    argv = ["premarket", "--source", "sample", "--symbols", "SPY,QQQ", "--end-date",
+            "2025-11-26", "--config", str(tmp_path / "trees.toml"), "--models-dir",
+            str(tmp_path / "store"), "--report", str(tmp_path / "signals"), "-q"]
+    assert run.main(argv) == 0
+    capsys.readouterr()
+    from models.direction_store import direction_dir
+
+    torn = saved_folders(direction_dir("QQQ", tmp_path / "store"))[0]
+    (torn / "direction_model.pkl").write_bytes(b"torn")
+    assert run.main(argv) == 0
+    assert capsys.readouterr().out.count(": Direction: ") == 2
+    saved = json.loads((tmp_path / "signals" / "premarket_2025-11-26.json").read_text())
+    models = {s["symbol"]: s["model"] for s in saved["signals"]}
+    assert models["SPY"].startswith("stored model ")
+    assert models["QQQ"].startswith("new model trained until 2025-11-26")
+    assert f"skipped {torn / 'direction_model.pkl'}: cannot be read" in models["QQQ"]
+    assert saved["errors"] == {}
