@@ -180,6 +180,12 @@ def _monthly_shares(ax, series: pd.Series, title: str) -> None:
             bottom += share
 
 
+def saved_metrics(result) -> dict:
+    """A symbol's metrics as metrics.json holds them: with its warnings (the list a reader
+    must see beside the numbers)."""
+    return {**result.metrics, "warnings": list(getattr(result, "warnings", ()))}
+
+
 def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = [
@@ -193,7 +199,7 @@ def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]
     result.trades.to_csv(folder / "trades.csv", index=False)
     pd.DataFrame({"strategy": result.returns, "market": result.benchmark}).to_csv(
         folder / "returns.csv", index_label="date")
-    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(saved_metrics(result), indent=2) + "\n")
     written += [folder / "trades.csv", folder / "returns.csv", folder / "metrics.json"]
     if len(result.spreads.columns):
         written += write_spread_tables(result.spreads, folder)
@@ -237,10 +243,11 @@ def _write_report_files(folder: Path, results: list, summary: str, header: dict,
     for result in results:
         written += write_symbol_report(result, folder / result.symbol, realized_for(result))
     (folder / "summary.txt").write_text(summary)
-    metrics = {r.symbol: r.metrics for r in results}
+    metrics = {r.symbol: saved_metrics(r) for r in results}
     (folder / "metrics.json").write_text(json.dumps({"run": header, "symbols": metrics},
                                                     indent=2) + "\n")
-    flat = pd.DataFrame({s: {k: v for k, v in m.items() if not isinstance(v, dict)}
+    flat = pd.DataFrame({s: {k: "; ".join(v) if isinstance(v, list) else v
+                             for k, v in m.items() if not isinstance(v, dict)}
                          for s, m in metrics.items()}).T
     flat.to_csv(folder / "metrics.csv", index_label="symbol")
     pd.concat([r.trades for r in results], ignore_index=True).to_csv(folder / "trades.csv",

@@ -124,7 +124,6 @@ def run_backtest_command(args) -> int:
             errors[symbol] = _own_message(symbol, exc)
             continue
         result.warnings += notes.get(symbol, [])
-        result.metrics["warnings"] = list(result.warnings)
         results.append(result)
     if not results:
         raise DataError(_all_failed(errors))

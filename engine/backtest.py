@@ -69,7 +69,8 @@ class SymbolResult:
     bars: pd.DataFrame
     spreads: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: what the reader must know to trust the numbers (a shorter window than asked, a
-    #: window shorter than the scoring horizon, rejected orders); also in ``metrics``
+    #: window shorter than the scoring horizon, rejected orders); the report writes them
+    #: into metrics.json (``metrics`` keeps scalars, the columns of a sweep's table)
     warnings: list[str] = field(default_factory=list)
     #: backtrader's own figure of the run as PNG bytes (``BacktestSettings.plot``)
     plot_png: bytes | None = None
@@ -149,8 +150,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
     result.metrics.update(requested_start=f"{requested.start:%Y-%m-%d}",
-                          requested_end=f"{requested.end:%Y-%m-%d}",
-                          warnings=list(result.warnings))
+                          requested_end=f"{requested.end:%Y-%m-%d}")
     return result
 
 
