@@ -10,6 +10,7 @@ TkAgg, which needs a display). Layout::
     REPORT/<SYMBOL>/metrics.json, trades.csv, returns.csv, performance.csv,
                     returns_vs_market.png, signal_distribution.png,
                     tearsheet_returns.png, tearsheet_positions.png, tearsheet_transactions.png
+                    (backtrader_plot.png: backtrader's own figure, with ``--plot``)
 """
 
 from __future__ import annotations
@@ -179,6 +180,12 @@ def _monthly_shares(ax, series: pd.Series, title: str) -> None:
             bottom += share
 
 
+def saved_metrics(result) -> dict:
+    """A symbol's metrics as metrics.json holds them: with its warnings (the list a reader
+    must see beside the numbers)."""
+    return {**result.metrics, "warnings": list(getattr(result, "warnings", ()))}
+
+
 def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = [
@@ -186,10 +193,13 @@ def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]
         plot_signal_distribution(result, folder / "signal_distribution.png", realized),
     ]
     written += write_tearsheets(result, folder)
+    if getattr(result, "plot_png", None):
+        (folder / "backtrader_plot.png").write_bytes(result.plot_png)
+        written.append(folder / "backtrader_plot.png")
     result.trades.to_csv(folder / "trades.csv", index=False)
     pd.DataFrame({"strategy": result.returns, "market": result.benchmark}).to_csv(
         folder / "returns.csv", index_label="date")
-    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(saved_metrics(result), indent=2) + "\n")
     written += [folder / "trades.csv", folder / "returns.csv", folder / "metrics.json"]
     if len(result.spreads.columns):
         written += write_spread_tables(result.spreads, folder)
@@ -233,10 +243,11 @@ def _write_report_files(folder: Path, results: list, summary: str, header: dict,
     for result in results:
         written += write_symbol_report(result, folder / result.symbol, realized_for(result))
     (folder / "summary.txt").write_text(summary)
-    metrics = {r.symbol: r.metrics for r in results}
+    metrics = {r.symbol: saved_metrics(r) for r in results}
     (folder / "metrics.json").write_text(json.dumps({"run": header, "symbols": metrics},
                                                     indent=2) + "\n")
-    flat = pd.DataFrame({s: {k: v for k, v in m.items() if not isinstance(v, dict)}
+    flat = pd.DataFrame({s: {k: "; ".join(v) if isinstance(v, list) else v
+                             for k, v in m.items() if not isinstance(v, dict)}
                          for s, m in metrics.items()}).T
     flat.to_csv(folder / "metrics.csv", index_label="symbol")
     pd.concat([r.trades for r in results], ignore_index=True).to_csv(folder / "trades.csv",
@@ -259,9 +270,12 @@ def _index_html(results, summary: str, header: dict) -> str:
     for result in results:
         name = html.escape(result.symbol)
         parts.append(f"<h2>{name}</h2>")
-        for picture in ("returns_vs_market.png", "signal_distribution.png",
-                        "tearsheet_returns.png", "tearsheet_positions.png",
-                        "tearsheet_transactions.png"):
+        pictures = ["returns_vs_market.png", "signal_distribution.png",
+                    "tearsheet_returns.png", "tearsheet_positions.png",
+                    "tearsheet_transactions.png"]
+        if getattr(result, "plot_png", None):
+            pictures.append("backtrader_plot.png")
+        for picture in pictures:
             parts.append(f"<h3>{picture[:-4].replace('_', ' ')}</h3>"
                          f"<img src='{name}/{picture}' alt='{picture}'>")
         if len(result.spreads.columns):

@@ -4,6 +4,7 @@ and refuses them the same way; ``cli.options`` declares the options that use the
 from __future__ import annotations
 
 import argparse
+import math
 
 import pandas as pd
 
@@ -17,10 +18,14 @@ def date_arg(text: str) -> pd.Timestamp:
 
 
 def symbols_arg(text: str) -> list[str]:
-    """A comma-separated list of symbols, upper-cased."""
+    """A comma-separated list of symbols, upper-cased; a symbol named twice is refused
+    (it would run twice and count twice in every total)."""
     symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
     if not symbols:
         raise argparse.ArgumentTypeError("give at least one symbol, e.g. SPY or SPY,QQQ")
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} named more than once in {text!r}")
     return symbols
 
 
@@ -40,6 +45,43 @@ def positive_int_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def count_arg(text: str) -> int:
+    """A whole number of at least 0 (a count where 0 means "none", e.g. ``--folds 0``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # inf and nan would turn every metric into nan
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
+def cash_arg(text: str) -> float:
+    """Starting cash: a finite amount above 0 (returns are divided by it)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected an amount above 0, got {text}")
+    return value
+
+
+def fraction_arg(text: str) -> float:
+    """A rate from 0 to below 1 (a commission as a fraction of traded value)."""
+    value = _finite(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to below 1, got {text}")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,10 @@ def register(commands) -> None:
         "backtest", help="run a historical backtest and write a report",
         description="Backtest a strategy per symbol, print a results summary and write a "
                     "report folder (pyfolio tearsheets, plots, trades, metrics).",
+        epilog="Exit codes: 0 every symbol ran; 1 some symbols failed (each printed as "
+               "'error: SYMBOL: ...'), the others ran and are in the summary and the report; "
+               "2 a bad request (an option, a file, a window) or no symbol could run; "
+               "130 interrupted.",
         formatter_class=options.HelpFormatter,
     )
     add_backtest_options(p)
@@ -73,47 +78,79 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     options.add_report_option(
         output, "report folder (default: reports/<source>_<strategy>_<start>_<end>)")
     output.add_argument("--no-report", action="store_true", help="print the summary only")
+    output.add_argument("--plot", action="store_true",
+                        help="also save backtrader's own cerebro.plot() figure of each symbol "
+                             "as <report>/<SYMBOL>/backtrader_plot.png (drawn headless)")
     output.add_argument("--export-lines", type=Path, metavar="FILE",
                         help="write every indicator line of every bar to this CSV")
     options.add_verbosity_options(output)
 
 
 def run_backtest_command(args) -> int:
+    """Every symbol through the backtest; a failure of one symbol (unknown symbol, a
+    malformed CSV, too short a history, a model that does not fit) is printed as
+    ``error: SYMBOL: ...`` and the others still run (exit code 1); a bad request stops
+    the run before any symbol (exit code 2)."""
     from tqdm import tqdm
 
     from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
-    from engine.summary import format_summary
+    from engine.summary import format_summary, window_header
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
+    options.check_output_path(args.export_lines, "--export-lines", folder=False)
+    if not args.no_report:
+        options.check_output_path(args.report, "--report", folder=True)
+    elif args.plot:
+        raise DataError("--plot saves its figure into the report folder; drop --no-report")
+    if args.signals == "ml":
+        _check_ml_request(args)
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
-    symbols = [source.check_symbol(s) for s in args.symbols]
+    errors: dict[str, str] = {}
+    symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)
-    signal_models = {}
-    if args.signals == "ml":
-        signal_models = ml_models(args, source, symbols, start, end)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
-        record_lines=True, progress=not args.quiet, signal_models=signal_models,
+        record_lines=True, progress=not args.quiet, plot=args.plot,
     )
     if not args.quiet:
         print(f"source: {source_name}" + (f" ({reason})" if reason else ""), file=sys.stderr)
-    if args.portfolio:
+    if args.portfolio:  # one account: every symbol must be readable, or nothing runs
         from cli.backtest_portfolio import run_portfolio_backtest
 
-        return run_portfolio_backtest(args, source, source_name, symbols, settings)
-    results = [run_symbol(source, symbol, settings)
-               for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
-                                  disable=args.quiet or len(symbols) == 1)]
+        if errors:
+            raise DataError(_all_failed(errors))
+        models = (ml_models(args, source, symbols, start, end, {})
+                  if args.signals == "ml" else {})
+        return run_portfolio_backtest(args, source, source_name, symbols,
+                                      replace(settings, signal_models=models))
+    results = []
+    for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
+                       disable=args.quiet or len(symbols) == 1):
+        notes: dict[str, list[str]] = {}
+        try:
+            models = (ml_models(args, source, [symbol], start, end, notes)
+                      if args.signals == "ml" else {})
+            result = run_symbol(source, symbol, replace(settings, signal_models=models))
+        except DataError as exc:
+            errors[symbol] = _own_message(symbol, exc)
+            continue
+        result.warnings += notes.get(symbol, [])
+        results.append(result)
+    if not results:
+        raise DataError(_all_failed(errors))
+    for symbol, message in errors.items():
+        print(f"error: {symbol}: {message}", file=sys.stderr)
     header = {"command": "backtest", "source": source_name,
               "source_description": source.describe(), "strategy": args.strategy,
-              "signals": args.signals, "symbols": ",".join(symbols),
-              "start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}", "cash": args.cash,
-              "commission": args.commission, "seed": args.seed}
-    summary = format_summary(results, header)
+              "signals": args.signals, "symbols": ",".join(r.symbol for r in results),
+              **window_header(results, start, end), "cash": args.cash,
+              "commission": args.commission, "seed": args.seed,
+              **({"errors": errors} if errors else {})}
+    summary = format_summary(results, header, errors)
     if args.quiet:
         print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
                         line == "Results Summary:"))
@@ -136,24 +173,64 @@ def run_backtest_command(args) -> int:
             write_report(folder, results, summary, header, realized_for)
         if not args.quiet:
             print(f"\nReport written to {folder}/ (open {folder}/index.html)")
-    return 0
+    return 1 if errors else 0
 
 
-def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
-              end: pd.Timestamp) -> dict:
-    """A StrategyModel per symbol: from the store (refused if its training window reaches
-    ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
-    ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
-    them. Labels are cached (``training.label_cache``)."""
-    from feeds.cache import ParquetCache
-    from models.store import check_training_window, load_strategy_model, resolve_model_dir
-    from training.pipeline import make_spec, train_strategy_model
-    from training.refit import train_refit_model
+def _readable_symbols(source, symbols: list[str], end, errors: dict[str, str]) -> list[str]:
+    """The symbols whose bars (up to ``end``, None: the last) the source can read; the
+    others' reasons go into ``errors`` (read here once, as the backtest will read them, so
+    the default end date is taken over the good symbols only and no extra request is
+    sent)."""
+    good = []
+    for symbol in symbols:
+        try:
+            checked = source.check_symbol(symbol)
+            source.bars(checked, None, end)
+        except DataError as exc:
+            errors[symbol] = _own_message(symbol, exc)
+            continue
+        good.append(checked)
+    if not good:
+        raise DataError(_all_failed(errors))
+    return good
 
+
+def _all_failed(errors: dict[str, str]) -> str:
+    return "; ".join(f"{symbol}: {message}" for symbol, message in errors.items())
+
+
+def _own_message(symbol: str, exc: DataError) -> str:
+    return str(exc).removeprefix(f"{symbol}: ")
+
+
+def _check_ml_request(args) -> None:
+    """The --signals ml flags that contradict each other: refused before any symbol."""
     if args.refit_every and args.model:
         raise DataError("--refit-every trains its models in the run; it cannot use --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
+
+
+def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
+              end: pd.Timestamp, notes: dict[str, list[str]] | None = None) -> dict:
+    """A StrategyModel per symbol: from the store (refused if its training window reaches
+    ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
+    ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
+    them. Labels are cached (``training.label_cache``). A stored model of another symbol
+    is refused; one of another source adds a warning to ``notes[symbol]``."""
+    from feeds.cache import ParquetCache
+    from models.store import (
+        check_trained_for,
+        check_training_window,
+        load_strategy_model,
+        resolve_model_dir,
+        source_note,
+    )
+    from training.pipeline import make_spec, train_strategy_model
+    from training.refit import train_refit_model
+
+    _check_ml_request(args)
+    notes = {} if notes is None else notes
     cache = ParquetCache(args.cache_dir)
     models = {}
     for symbol in symbols:
@@ -169,7 +246,11 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
         elif args.model:
             folder = resolve_model_dir(args.model, args.models_dir, args.store_label, symbol)
             model = load_strategy_model(folder)
+            check_trained_for(model.metadata_, symbol, str(folder))
             check_training_window(model.metadata_, start, str(folder))
+            note = source_note(model.metadata_, source.name, str(folder))
+            if note:
+                notes.setdefault(symbol, []).append(note)
         else:
             spec = make_spec(args.config, args.epochs)
             history = source.bars(symbol, None, start)

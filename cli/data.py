@@ -59,6 +59,8 @@ def register(commands) -> None:
 
 def run_fetch(args) -> int:
     """Handler of ``data fetch``: fetch, report what was sent and what was already cached."""
+    from tqdm import tqdm
+
     from feeds.cache import ParquetCache
     from feeds.calendar import sessions
     from feeds.polygon import polygon_from_environment
@@ -81,14 +83,16 @@ def run_fetch(args) -> int:
     began = time.monotonic()
     days = []
     try:
-        for symbol in args.symbols:
+        for symbol in tqdm(args.symbols, desc="symbols", unit="symbol", file=sys.stderr,
+                           disable=args.quiet or len(args.symbols) == 1):
+            before = sent(source)[0]
             end = min(args.end_date, source.last_complete)
             bars = source.bars(symbol, None, end)
             if args.start_date < bars.index[0]:
                 bars = source.bars(symbol, args.start_date, end)
             days = sessions(max(args.start_date, bars.index[0]), end)
             say(f"{symbol}: {len(bars)} daily bars {bars.index[0]:%Y-%m-%d}..{end:%Y-%m-%d} "
-                f"({source.requests} requests so far)")
+                f"({sent(source)[0] - before} requests for them, {sent(source)[1]} so far)")
             if args.minutes:
                 _each_day(source, symbol, days, "minute bars", args.quiet,
                           lambda day, s=symbol: source.minute_bars(s, day, day))
@@ -96,14 +100,25 @@ def run_fetch(args) -> int:
                 chain = source.option_chain(symbol)
                 _each_day(source, symbol, days, "option chains", args.quiet, chain.chain)
     except KeyboardInterrupt:
-        print(f"interrupted after {source.requests} requests: what was fetched is cached; run "
+        print(f"interrupted after {sent(source)[1]} sent: what was fetched is cached; run "
               "the same command again to resume", file=sys.stderr)
         raise
     waited = source.limiter.waited if source.limiter is not None else 0.0
-    say(f"done in {time.monotonic() - began:.1f} s: {source.requests} requests sent, "
+    say(f"done in {time.monotonic() - began:.1f} s: {sent(source)[1]} sent, "
         f"{source.store.from_cache} pieces found in the cache, {waited:.0f} s waiting for the "
-        "rate limit")
+        "rate limit (requests count every page and retry)")
     return 0
+
+
+def sent(source) -> tuple[int, str]:
+    """HTTP requests the run sent, all APIs together, and in words per API (the Unusual
+    Whales flow client counts its own, so a Polygon-only number would undercount)."""
+    flow = getattr(getattr(source, "flow", None), "requests", None)
+    polygon = source.requests
+    if not isinstance(flow, int):
+        return polygon, f"{polygon} requests"
+    return polygon + flow, (f"{polygon + flow} requests ({polygon} Polygon, {flow} "
+                            "Unusual Whales)")
 
 
 def _each_day(source, symbol, days, what, quiet, fetch_day) -> None:
@@ -122,7 +137,7 @@ def _each_day(source, symbol, days, what, quiet, fetch_day) -> None:
                 raise
             except (DataError, KeyError) as exc:  # no contracts, or no bar that day
                 skipped.append(f"{day:%Y-%m-%d}: {exc}")
-            bar.set_postfix(requests=source.requests, cached=source.store.from_cache)
+            bar.set_postfix(requests=sent(source)[0], cached=source.store.from_cache)
     if skipped and not quiet:
         print(f"{symbol} {what}: {len(skipped)} session(s) without data, e.g. {skipped[0]}",
               file=sys.stderr)

@@ -153,4 +153,6 @@ def execute(args: argparse.Namespace) -> tuple:
     """``run_ml_trading`` that also hands back every symbol's outcome (model included)."""
     from engine.ml_trading.run import execute as run_mode
 
+    if not getattr(args, "no_report", False):
+        options.check_output_path(getattr(args, "report", None), "--report", folder=True)
     return run_mode(settings_from_args(args))

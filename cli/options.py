@@ -13,12 +13,15 @@ them (``cli.strategy_config``), so a value is refused the same way everywhere.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from cli.arg_types import (
+    cash_arg,
     date_arg,
+    fraction_arg,
     positive_float_arg,
     positive_int_arg,
     symbols_arg,
@@ -140,8 +143,8 @@ def add_credit_spread_options(p) -> None:
 
 def add_account_options(p) -> None:
     """``--cash`` and ``--commission`` of a simulated account."""
-    p.add_argument("--cash", type=float, default=CASH, help="starting cash per symbol")
-    p.add_argument("--commission", type=float, default=COMMISSION,
+    p.add_argument("--cash", type=cash_arg, default=CASH, help="starting cash per symbol")
+    p.add_argument("--commission", type=fraction_arg, default=COMMISSION,
                    help="commission as a fraction of traded value")
 
 
@@ -239,3 +242,28 @@ def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Time
     if start >= end:
         raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
     return start, end
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def check_output_path(path: Path | None, flag: str, *, folder: bool) -> None:
+    """Refuse an output ``path`` that can never be written, before any work starts (a
+    backtest that runs for minutes and then fails to save is a silent waste): a folder
+    option naming an existing file, a file option naming an existing folder, or a place
+    under a file or a folder we cannot write to."""
+    if path is None:
+        return
+    kind = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        what = "a file" if folder else "a folder"
+        raise DataError(f"{flag} {path} is {what}, not a {kind}; name a new or existing {kind}")
+    parent = _nearest_existing(path.parent)
+    if not parent.is_dir():
+        raise DataError(f"{flag} {path}: {parent} is a file, so the {kind} cannot be created")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{flag} {path}: {parent} is not writable")

@@ -18,6 +18,26 @@ def _cluster(text: str) -> str:
     raise argparse.ArgumentTypeError(f"expected local, serial or tcp://HOST:PORT, got {text!r}")
 
 
+#: seconds to reach a --cluster scheduler (Dask's own default waits 30 s per try)
+CONNECT_TIMEOUT_S = 3
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a ``--cluster`` address where no scheduler answers within ``timeout``
+    seconds, before any run is planned (Dask would otherwise retry for half a minute and
+    end in a traceback)."""
+    import dask
+    from distributed import Client
+
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            Client(address, timeout=timeout).close()
+    except (OSError, TimeoutError) as exc:
+        raise DataError(f"--cluster {address}: no Dask scheduler answers there within "
+                        f"{timeout:g} s ({exc}); start one with `dask scheduler` or use "
+                        f"--cluster local") from None
+
+
 def _heatmap(text: str) -> tuple[str, ...]:
     names = tuple(n.strip().replace("-", "_") for n in text.split(",") if n.strip())
     if not 1 <= len(names) <= 2:
@@ -123,6 +143,9 @@ def run_sweep_command(args) -> int:
     from sweeps.report import write_report
     from sweeps.runner import run_sweep
 
+    options.check_output_path(args.report, "--report", folder=True)
+    if args.cluster.startswith(("tcp://", "tls://")):
+        check_scheduler(args.cluster)  # before the source is opened: fail in seconds
     spec = build_spec(args)
     folder = args.report or Path("reports") / (
         f"sweep_{spec.source.name}_{spec.strategy}_{spec.start:%Y%m%d}_{spec.end:%Y%m%d}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
-from cli.arg_types import date_arg, symbol_arg
+from cli.arg_types import count_arg, date_arg, symbol_arg
 
 
 def register(commands) -> None:
@@ -46,7 +46,7 @@ def register(commands) -> None:
     p.add_argument("--lstm-start", type=date_arg,
                    help="first labelled bar of the LSTM (default: 4 years before the end)")
     options.add_model_config_options(p)
-    p.add_argument("--folds", type=int, default=2,
+    p.add_argument("--folds", type=count_arg, default=2,
                    help="walk-forward folds over the last third of the LSTM history "
                         "(0 skips the evaluation)")
     p.add_argument("--seeds", type=int, default=1,
@@ -67,6 +67,7 @@ def run_train_command(args) -> int:
     from training.pipeline import make_spec, training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    options.check_output_path(args.report, "--report", folder=True)
     cache = ParquetCache(args.cache_dir)
     source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
     if reason:

@@ -37,33 +37,82 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
 
 def publish_folder(base: Path | str, write: Callable[[Path], object],
                    stamp: dt.datetime | None = None) -> Path:
-    """A new ``base/<YYYY-MM-DD_HH-MM-SS>/`` filled by ``write(folder)`` and a refreshed
-    ``base/latest/`` copy, both swapped in whole (written beside, then renamed), so a
-    reader never sees half of either. Returns the timestamped folder."""
+    """A new ``base/<YYYY-MM-DD_HH-MM-SS>-<random>/`` filled by ``write(folder)`` (written
+    beside, then renamed) and ``base/latest`` pointed at it, so a reader never sees half
+    of either. Returns the new folder.
+
+    ``latest`` is a relative symbolic link swapped in with one rename: there is no moment
+    without it, and a copied store keeps it working. The random suffix makes every run's
+    folder its own: two runs saving in the same second (two processes, two threads) both
+    land, and ``latest`` is the last one published. What a killed run left (``.partial``
+    folders) is swept first (``sweep_partials``)."""
     base = Path(base)
+    base.mkdir(parents=True, exist_ok=True)
+    sweep_partials(base)
     stamp = stamp or dt.datetime.now()
-    folder = base / stamp.strftime("%Y-%m-%d_%H-%M-%S")
-    if folder.exists():
-        raise FileExistsError(f"{folder} exists already")
-    tmp = base / f".{folder.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    suffix = uuid.uuid4().hex[:6]
+    folder = base / f"{stamp:%Y-%m-%d_%H-%M-%S}-{suffix}"
+    tmp = base / f".{folder.name}.partial-{os.getpid()}"
+    tmp.mkdir()
     try:
         write(tmp)
+        os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    os.replace(tmp, folder)
-    latest_tmp = base / ".latest.partial"
-    shutil.rmtree(latest_tmp, ignore_errors=True)
-    shutil.copytree(folder, latest_tmp)
-    old = base / ".latest.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if (base / "latest").exists():
-        os.replace(base / "latest", old)
-    os.replace(latest_tmp, base / "latest")
-    shutil.rmtree(old, ignore_errors=True)
+    link = base / f".latest.partial-{os.getpid()}-{suffix}"
+    os.symlink(folder.name, link)
+    latest = base / "latest"
+    if latest.is_dir() and not latest.is_symlink():  # a copy from before links: move it
+        old = base / f".latest.old-{suffix}"
+        os.replace(latest, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(link, latest)
     return folder
+
+
+#: a ``.partial`` folder of a live process this old is stale too (a hung writer)
+PARTIAL_MAX_AGE_S = 24 * 3600.0
+
+
+def sweep_partials(base: Path | str, max_age: float = PARTIAL_MAX_AGE_S) -> int:
+    """Delete the ``.*.partial-<pid>*`` and ``.*.old*`` folders (and links) under ``base`` that their
+    writer left behind (the process is gone, or the folder is older than ``max_age``);
+    those of a run still writing are kept. Returns how many were removed."""
+    import time
+
+    base, removed = Path(base), 0
+    for leftover in [*base.glob(".*.partial*"), *base.glob(".*.old*")]:
+        try:
+            age = time.time() - leftover.lstat().st_mtime
+        except OSError:
+            continue
+        pid = _writer_pid(leftover.name)
+        if pid is None or not _alive(pid) or age > max_age:
+            if leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _writer_pid(name: str) -> int | None:
+    tail = name.rpartition(".partial")[2] if ".partial" in name else ""
+    digits = tail.lstrip("-").split("-")[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:

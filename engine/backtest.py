@@ -47,6 +47,8 @@ class BacktestSettings:
     commission_per_contract: float = 0.65
     record_lines: bool = True
     progress: bool = True
+    #: also draw backtrader's own ``cerebro.plot()`` figure (``SymbolResult.plot_png``)
+    plot: bool = False
     #: ``signals="ml"``: the fitted ``models.StrategyModel`` of each symbol, trained on bars
     #: before ``start`` only (run_symbol refuses one whose training window reaches it)
     signal_models: dict = field(default_factory=dict)
@@ -66,6 +68,12 @@ class SymbolResult:
     lines: pd.DataFrame
     bars: pd.DataFrame
     spreads: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: what the reader must know to trust the numbers (a shorter window than asked, a
+    #: window shorter than the scoring horizon, rejected orders); the report writes them
+    #: into metrics.json (``metrics`` keeps scalars, the columns of a sweep's table)
+    warnings: list[str] = field(default_factory=list)
+    #: backtrader's own figure of the run as PNG bytes (``BacktestSettings.plot``)
+    plot_png: bytes | None = None
 
 
 def load_window(source: MarketSource, symbol: str, start, end,
@@ -102,10 +110,14 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     symbol = source.check_symbol(symbol)
     signal_factory, warmup = signal_factory_for(symbol, settings)
     bars = load_window(source, symbol, settings.start, settings.end, warmup)
+    requested = settings
     settings = replace(settings, start=traded_start(bars, warmup))
+    spec = STRATEGIES[settings.strategy]
+    config = spec.resolve_config(settings.config)
+    if spec.trades_options:
+        check_width(symbol, config.width, float(bars["close"].iloc[warmup]))
     cerebro = bt.Cerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
-    spec = STRATEGIES[settings.strategy]
     if spec.trades_options:
         cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
                                        fill=settings.option_fill,
@@ -115,7 +127,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     cerebro.broker.setcommission(commission=settings.commission)
     cerebro.addstrategy(
         spec.cls,
-        config=spec.resolve_config(settings.config),
+        config=config,
         signal_factory=signal_factory,
         trade_start=settings.start.date(),
     )
@@ -131,7 +143,90 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
         cerebro.addanalyzer(LineRecorder, _name="lines")
     cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
     strategy = cerebro.run()[0]
-    return collect(symbol, strategy, bars, settings)
+    result = collect(symbol, strategy, bars, settings)
+    result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
+                       + horizon_warnings(config, result)
+                       + rejection_warnings(getattr(strategy, "rejections", [])))
+    if settings.plot:
+        result.plot_png = backtrader_figure(strategy)
+    result.metrics.update(requested_start=f"{requested.start:%Y-%m-%d}",
+                          requested_end=f"{requested.end:%Y-%m-%d}")
+    return result
+
+
+def backtrader_figure(strategy) -> bytes:
+    """backtrader's own ``cerebro.plot()`` figure of a finished run, drawn headless
+    (``analyzers.bt_plot``), as PNG bytes the report writer saves."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from analyzers.bt_plot import save_backtrader_plot
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # backtrader's date locator lacks matplotlib's newer intervals: harmless noise
+        warnings.filterwarnings("ignore", message="AutoDateLocator was unable")
+        path, = save_backtrader_plot([strategy], Path(folder) / "plot.png", dpi=80)
+        return path.read_bytes()
+
+
+def check_width(symbol: str, width: float | None, spot: float) -> None:
+    """Refuse a spread width the option chain cannot list at the first traded session
+    (every chain here lists strikes on ``pricing.contracts.strike_step``), instead of a run
+    whose every order is rejected and that reports a silent 0.00 %."""
+    from pricing.contracts import strike_step
+
+    if width is None:
+        return
+    step = strike_step(spot)
+    if width < step - 1e-9 or abs(width / step - round(width / step)) > 1e-9:
+        raise DataError(f"{symbol}: --width {width:g} does not fit the option chain: at "
+                        f"{spot:.2f} strikes are listed every {step:g}; use a multiple of "
+                        f"{step:g}")
+
+
+#: an end this many calendar days before the requested one is more than a weekend/holiday
+_END_SLACK = pd.Timedelta(days=4)
+
+
+def window_warnings(source_name: str, symbol: str, bars: pd.DataFrame, warmup: int,
+                    requested: BacktestSettings, result: SymbolResult) -> list[str]:
+    """Where the window actually run differs from the one asked for, in words."""
+    out = []
+    traded = result.returns.index
+    first_asked = bars.index[min(int(np.searchsorted(bars.index, requested.start)),
+                                 len(bars) - 1)]
+    if traded[0] > first_asked:
+        out.append(f"traded from {traded[0]:%Y-%m-%d}, not {requested.start:%Y-%m-%d}: "
+                   f"{source_name} has {symbol} from {bars.index[0]:%Y-%m-%d} and the first "
+                   f"{warmup} sessions warm the signal up")
+    if requested.end - traded[-1] > _END_SLACK:
+        out.append(f"traded until {traded[-1]:%Y-%m-%d}, not {requested.end:%Y-%m-%d}: the "
+                   f"last bar {source_name} has for {symbol}")
+    return out
+
+
+def horizon_warnings(config, result: SymbolResult) -> list[str]:
+    """A window too short for what the numbers measure: the signal's scoring horizon, or
+    (credit spreads) the days to expiry of the spreads it opens."""
+    out = []
+    sessions = len(result.returns)
+    if sessions <= SCORING_HORIZON:
+        out.append(f"only {sessions} traded sessions, not more than the {SCORING_HORIZON}-"
+                   f"session horizon signals are scored over: no hit rate")
+    dte_min = getattr(config, "dte_min", None)
+    days = (result.returns.index[-1] - result.returns.index[0]).days
+    if dte_min is not None and days < dte_min:
+        out.append(f"the window spans {days} days, fewer than --dte-min {dte_min}: no spread "
+                   f"can reach expiry; spreads open at the end are marked to market")
+    return out
+
+
+def rejection_warnings(rejections: list[str]) -> list[str]:
+    """Orders the broker refused, counted, with the first reason."""
+    if not rejections:
+        return []
+    return [f"{len(rejections)} order(s) rejected, the first: {rejections[0]}"]
 
 
 def signal_factory_for(symbol: str, settings: BacktestSettings):

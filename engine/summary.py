@@ -1,15 +1,34 @@
 """The printed results of a backtest: seed 003's ``SYMBOL: Return: x%`` lines, then a
-metrics table (shared by ``run.py backtest`` and ``run.py ml-trading --mode backtest``)."""
+metrics table (shared by ``run.py backtest`` and ``run.py ml-trading --mode backtest``),
+then every warning a reader needs to trust the numbers."""
 
 from __future__ import annotations
 
 
-def format_summary(results, header: dict) -> str:
-    """The printed results: seed 003's ``SYMBOL: Return: x%`` lines, then a metrics table."""
+def window_header(results, requested_start, requested_end) -> dict:
+    """``start``/``end`` of the window actually run (the first traded session after warm-up
+    of any symbol .. the last bar of any symbol), and the requested dates when they differ,
+    so a header never claims a window the run did not trade."""
+    start = min(r.metrics["start"] for r in results)
+    end = max(r.metrics["end"] for r in results)
+    header = {"start": start, "end": end}
+    asked = (f"{requested_start:%Y-%m-%d}", f"{requested_end:%Y-%m-%d}")
+    if (start, end) != asked:
+        header.update(requested_start=asked[0], requested_end=asked[1])
+    return header
+
+
+def format_summary(results, header: dict, errors: dict[str, str] | None = None) -> str:
+    """The printed results: seed 003's ``SYMBOL: Return: x%`` lines (``SYMBOL: error: ...``
+    for a symbol that failed), a metrics table, then ``warning: SYMBOL: ...`` lines."""
+    window = f"{header['start']}..{header['end']}"
+    if "requested_start" in header:
+        window += f" (requested {header['requested_start']}..{header['requested_end']})"
     lines = [f"Backtest: {header['strategy']} strategy on {header['signals']} signals, "
-             f"{header['start']}..{header['end']}, cash {header['cash']:,.0f} per symbol",
+             f"{window}, cash {header['cash']:,.0f} per symbol",
              f"Source: {header['source_description']}", "", "Results Summary:"]
     lines += [f"{r.symbol}: Return: {100 * r.metrics['total_return']:.2f}%" for r in results]
+    lines += [f"{symbol}: error: {message}" for symbol, message in (errors or {}).items()]
     columns = ("return", "annual", "sharpe", "max dd", "trades", "win rate", "hit rate",
                "buy&hold")
     lines += ["", f"{'symbol':<8}" + "".join(f"{c:>10}" for c in columns)]
@@ -19,6 +38,9 @@ def format_summary(results, header: dict) -> str:
                  _pct(m["max_drawdown"]), str(m["trades"]), _pct(m["win_rate"]),
                  _pct(m.get("signal_hit_rate")), _pct(m["benchmark_return"]))
         lines.append(f"{r.symbol:<8}" + "".join(f"{c:>10}" for c in cells))
+    warnings = [f"warning: {r.symbol}: {w}" for r in results for w in getattr(r, "warnings", ())]
+    if warnings:
+        lines += ["", *warnings]
     return "\n".join(lines) + "\n"
 
 

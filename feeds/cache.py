@@ -80,11 +80,20 @@ class ParquetCache:
         digest = hashlib.sha1("\x1f".join(map(str, key)).encode()).hexdigest()[:10]
         return self.root.joinpath(*parts[:-1], f"{parts[-1]}-{digest}.parquet")
 
+    @staticmethod
+    def _check_entry(path: Path) -> None:
+        """A folder (or device, ...) where a cache file belongs is someone's, not ours to
+        delete: refuse it by name instead of crashing or replacing it."""
+        if path.exists() and not path.is_file():
+            raise DataError(f"cache entry {path} is not a file; move it out of the cache "
+                            f"folder (or choose another with --cache-dir or $BTML_CACHE_DIR)")
+
     def load(self, key: Sequence[str]) -> pd.DataFrame | None:
         """The cached frame, or None when absent or unreadable (an unreadable file is removed)."""
         path = self.path_for(key)
         if not path.exists():
             return None
+        self._check_entry(path)
         try:
             return pq.read_table(path).to_pandas()
         except (pa.ArrowException, OSError, ValueError) as exc:
@@ -96,6 +105,7 @@ class ParquetCache:
         """Write atomically: readers see the old file or the new one, never a partial one."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_entry(path)
         if path.parent not in self._swept:  # once per folder: saves stay O(1) in big folders
             sweep_orphans(path.parent)
             self._swept.add(path.parent)

@@ -1,6 +1,6 @@
 """Seed 003's names for the direction models in the store (``models.store``):
-``Trained_Models/direction/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>/`` and ``latest/``, each folder as
-written by ``DirectionModel.save``."""
+``Trained_Models/direction/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>-<random>/`` and ``latest/``, each
+folder as written by ``DirectionModel.save``."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""The model store: ``Trained_Models/<mode>/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>/`` and ``latest/``,
-for any ``models.contract.SignalModel``.
+"""The model store: ``Trained_Models/<mode>/<SYMBOL>/<YYYY-MM-DD_HH-MM-SS>-<random>/`` and
+``latest/``, for any ``models.contract.SignalModel`` (the random suffix makes each run's
+folder its own, so two trainings saved in the same second both land).
 
 A model writes and reads its own files (``save(directory)`` / ``load(directory)``); the
 store owns what is the same for every model: the folder of a mode and symbol, a new
-timestamped folder published with ``latest/`` as one atomic swap (``core.atomic``), the
+timestamped folder published and ``latest`` pointed at it atomically (``core.atomic``), the
 store's keys in ``metadata.json`` (symbol, mode, saved_at first; the data hash and the
 caller's keys such as the source last, around the model's own), resolving ``latest`` or a
 timestamp name, and refusing a model whose training window reaches the backtest.
@@ -81,9 +82,27 @@ def require_files(model_dir: Path | str, needs: tuple[str, ...],
     return folder
 
 
+#: what an unreadable stored file's error suggests
+CORRUPT_HINT = ("the file is truncated or corrupt (an interrupted copy?): train and save the "
+                "model again, or delete its folder")
+
+
+def corrupt_file_error(path: Path, exc: BaseException) -> DataError:
+    """The DataError for a stored file that cannot be read back, naming the file."""
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return DataError(f"{path}: cannot be read ({reason}); {CORRUPT_HINT}")
+
+
 def read_metadata(model_dir: Path | str) -> dict:
     folder = require_files(model_dir, (METADATA_FILE,))
-    return json.loads((folder / METADATA_FILE).read_text())
+    path = folder / METADATA_FILE
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise corrupt_file_error(path, exc) from None
+    if not isinstance(metadata, dict):
+        raise corrupt_file_error(path, ValueError("not a JSON object"))
+    return metadata
 
 
 def write_metadata(folder: Path, metadata: dict) -> None:
@@ -110,8 +129,28 @@ def pickle_to(obj, path: Path) -> None:
 
 
 def unpickle(path: Path):
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
+    """The object pickled in ``path``; a truncated or foreign file is a DataError naming it
+    (unpickling garbage raises almost any exception type, so all are caught)."""
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception as exc:  # noqa: BLE001 - EOFError, UnpicklingError, ValueError, ...
+        raise corrupt_file_error(path, exc) from None
+
+
+def check_archives(folder: Path) -> None:
+    """Refuse a folder whose ``*.keras`` files (zip archives) are truncated or not
+    archives, naming the file, before keras fails on it with a bare traceback."""
+    import zipfile
+
+    for path in sorted(folder.glob("*.keras")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise corrupt_file_error(path, exc) from None
+        if bad is not None:
+            raise corrupt_file_error(path, ValueError(f"member {bad} is damaged"))
 
 
 def jsonable(value):
@@ -162,7 +201,46 @@ def load_model(model_class, spec: Path | str, mode: str, symbol: str | None = No
         where = f" for {symbol.upper()}" if symbol else ""
         raise DataError(f"no {mode} model folder at {folder}{where} (train and save one "
                         "first)")
-    return model_class.load(folder)
+    return load_folder(model_class, folder)
+
+
+def load_folder(model_class, folder: Path | str):
+    """``model_class.load(folder)``, with a truncated or corrupt file refused as a
+    DataError naming it (the metadata and the ``.keras`` archives checked first, the
+    pickles by ``unpickle``); any other failure to load is a DataError naming the folder."""
+    folder = Path(folder)
+    if (folder / METADATA_FILE).exists():
+        read_metadata(folder)
+    check_archives(folder)
+    try:
+        return model_class.load(folder)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - keras and pickle fail in many ways
+        raise DataError(f"{folder}: the stored model cannot be loaded ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                        f"{CORRUPT_HINT}") from None
+
+
+def check_trained_for(metadata: dict, symbol: str, where: str) -> None:
+    """Refuse a model trained on another symbol than the one it would score (the store
+    records the symbol in metadata.json); a folder without one is taken as it is."""
+    trained = metadata.get("symbol")
+    if trained and str(trained).upper() != symbol.upper():
+        raise DataError(f"the model in {where} was trained on {trained}, not {symbol.upper()}: "
+                        f"use a model of {symbol.upper()} (train one with `python run.py "
+                        f"train --symbol {symbol.upper()} --save`)")
+
+
+def source_note(metadata: dict, source_name: str, where: str) -> str | None:
+    """A warning when the model was trained on another source than the run reads (a model
+    of the sample market scoring real bars means little); None when they agree or the
+    metadata does not say."""
+    trained = metadata.get("source")
+    if trained and trained != source_name:
+        return (f"the model in {where} was trained on {trained} data; this run reads "
+                f"{source_name}")
+    return None
 
 
 def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str) -> None:
@@ -188,14 +266,14 @@ def load_strategy_model(model_dir: Path | str):
     """The whole fitted ``StrategyModel`` (pipeline, scaler, HMM and LSTM network)."""
     from models.strategy_model import StrategyModel
 
-    return StrategyModel.load(model_dir)
+    return load_folder(StrategyModel, model_dir)
 
 
 def load_hmm_model(model_dir: Path | str):
     """The fitted ``MarketStateClassifier`` of a store folder."""
     from models.regimes import MarketStateClassifier
 
-    return MarketStateClassifier.load(model_dir)
+    return load_folder(MarketStateClassifier, model_dir)
 
 
 def load_lstm_model(model_dir: Path | str, return_lstm_instance: bool = True):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import DataError
 from engine.ml_trading.settings import MLTradingSettings
 
 
@@ -47,17 +48,36 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
 
     limit, config = bars.index[-1], settings.model
     folder = direction_dir(symbol, settings.models_dir)
+    skipped = []
     if not settings.retrain and folder.is_dir():
-        stamps = sorted((d for d in folder.iterdir() if d.is_dir() and d.name[:1].isdigit()),
-                        reverse=True)
-        for stamp in stamps:
-            if stored_fits(stamp, limit, source, settings.seed, config):
+        for stamp in newest_first(folder):
+            if not stored_fits(stamp, limit, source, settings.seed, config):
+                continue
+            try:
                 model = load_direction_model(stamp)
-                return model, (f"stored model {stamp} (trained until "
-                               f"{pd.Timestamp(model.trained_until):%Y-%m-%d})")
+            except DataError as exc:  # a corrupt folder: say so, try the next older one
+                skipped.append(f"skipped {exc}")
+                continue
+            return model, "; ".join([f"stored model {stamp} (trained until "
+                                     f"{pd.Timestamp(model.trained_until):%Y-%m-%d})",
+                                     *skipped])
     model = train_model(symbol, bars, config, settings.quiet)
     saved = save_direction_model(model, symbol, root=settings.models_dir, training_bars=bars,
                                  metadata={"source": source.name, "seed": settings.seed,
                                            "source_description": source.describe()})
-    return model, (f"new model trained until {pd.Timestamp(model.trained_until):%Y-%m-%d}, "
-                   f"saved to {saved}")
+    return model, "; ".join([f"new model trained until "
+                             f"{pd.Timestamp(model.trained_until):%Y-%m-%d}, saved to {saved}",
+                             *skipped])
+
+
+def newest_first(folder: Path) -> list[Path]:
+    """The stored model folders of a symbol, newest first by the time they were saved
+    (metadata's ``saved_at``, else the folder name), never ``latest/`` or a ``.partial``."""
+    def saved_at(stamp: Path) -> str:
+        try:
+            return str(json.loads((stamp / "metadata.json").read_text()).get("saved_at", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+    stamps = [d for d in folder.iterdir() if d.is_dir() and d.name[:1].isdigit()]
+    return sorted(stamps, key=lambda d: (saved_at(d), d.name), reverse=True)

@@ -44,11 +44,14 @@ def _header(settings: MLTradingSettings, ok: list[Outcome]) -> dict:
 
 
 def _metrics_table(settings: MLTradingSettings, ok: list[Outcome]) -> str:
-    """run.py backtest's metrics table for these results (the last block of its summary)."""
+    """run.py backtest's metrics table for these results and its warnings (the last blocks
+    of its summary)."""
     from engine.summary import format_summary
 
-    return format_summary([o.result for o in ok], _header(settings, ok)).rstrip("\n").split(
-        "\n\n")[-1]
+    blocks = format_summary([o.result for o in ok], _header(settings, ok)).rstrip(
+        "\n").split("\n\n")
+    first = next(i for i, block in enumerate(blocks) if block.startswith("symbol"))
+    return "\n\n".join(blocks[first:])  # the table, and the warnings after it
 
 
 def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: str) -> None:

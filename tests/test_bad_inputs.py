@@ -1,0 +1,310 @@
+"""Issue 18, nothing silent: every bad input of the table below stops ``run.py`` with exit
+code 2 and one ``error:`` line naming the option, file, line or model file at fault, never
+a traceback; the inputs that look odd but are valid (UTC offsets, dd/mm/yyyy, a trailing
+blank line) run. Most cases must fail before any data work, so the table stays fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+import run
+
+WINDOW = ["--start-date", "2024-01-02", "--end-date", "2024-03-28"]
+SAMPLE = ["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW, "--no-report", "-q"]
+SPREADS = [*SAMPLE, "--strategy", "credit-spread"]
+
+
+def main(argv: list[str]) -> int:
+    """``run.main``, with argparse's own refusals (SystemExit) read as their exit code."""
+    try:
+        return run.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def csv_rows(dates, fmt: str = "%Y-%m-%d") -> str:
+    prices = [round(100 + 0.1 * i, 2) for i in range(len(dates))]
+    return "date,open,high,low,close,volume\n" + "".join(
+        f"{d.strftime(fmt)},{p},{p + 1},{p - 1},{p},1000\n" for d, p in zip(dates, prices,
+                                                                        strict=True))
+
+
+DAYS = pd.bdate_range("2023-01-02", periods=120)
+
+
+@pytest.fixture()
+def no_data_work(monkeypatch):
+    """Opening a source fails the test: the refusal must come before any data work."""
+    def no_source(*args, **kwargs):
+        raise AssertionError("a source was opened for a refused request")
+
+    monkeypatch.setattr("feeds.sources.make_source", no_source)
+
+
+# ------------------------------------------------------------------ options, before any work
+@pytest.mark.parametrize("argv, names", [
+    ([*SAMPLE, "--cash", "0"], "--cash"),
+    ([*SAMPLE, "--cash", "inf"], "--cash"),
+    ([*SAMPLE, "--cash", "nan"], "--cash"),
+    ([*SAMPLE, "--cash", "-1000"], "--cash"),
+    ([*SAMPLE, "--commission", "-0.01"], "--commission"),
+    ([*SPREADS, "--stop-multiple", "0"], "--stop-multiple"),
+    ([*SPREADS, "--dte-min", "45", "--dte-max", "30"], "--dte-min 45 is above --dte-max 30"),
+    ([*SPREADS, "--width", "-5"], "--width"),
+    ([*SPREADS, "--width", "0"], "--width"),
+    ([*SPREADS, "--target-delta", "0"], "--target-delta"),
+    ([*SPREADS, "--risk-per-trade", "0"], "--risk-per-trade"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--epochs", "-3"], "--epochs"),
+    (["train", "--folds", "-1"], "--folds"),
+    ([*SAMPLE, "--symbols", "SPY,SPY"], "SPY named more than once"),
+    ([*SAMPLE, "--symbols", "SPY,QQQ,spy"], "SPY named more than once"),
+])
+def test_a_bad_option_exits_2_naming_it_before_any_data_work(argv, names, capsys,
+                                                             no_data_work):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and names in err and "Traceback" not in err
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path, capsys,
+                                                                         no_data_work):
+    folder, file = tmp_path / "lines", tmp_path / "report"
+    folder.mkdir()
+    file.write_text("my notes\n")
+    assert main([*SAMPLE, "--export-lines", str(folder)]) == 2
+    assert f"error: --export-lines {folder} is a folder" in capsys.readouterr().err
+    argv = [a for a in SAMPLE if a != "--no-report"]
+    assert main([*argv, "--report", str(file)]) == 2
+    captured = capsys.readouterr()
+    assert f"error: --report {file} is a file" in captured.err
+    assert "Results Summary" not in captured.out  # nothing ran
+    assert file.read_text() == "my notes\n"  # and the file is left as it was
+    assert main([*argv, "--report", str(file / "sub")]) == 2
+    assert "is a file, so the folder cannot be created" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--polygon_key=SECRET1234", "--apikey", "--API-TOKEN"])
+def test_near_miss_key_flags_are_refused_without_echoing_the_secret(flag, capsys):
+    argv = ["backtest", flag] + ([] if "=" in flag else ["SECRET1234"])
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and flag.split("=")[0] in captured.err
+    assert "SECRET1234" not in captured.out + captured.err
+
+
+# ------------------------------------------------------------------ CSV files
+@pytest.mark.parametrize("name, text, message", [
+    ("SHORT", csv_rows(DAYS[:40]), "csv has 40 bars of SHORT"),
+    ("MINUTE", csv_rows(pd.date_range("2024-01-02 09:30", periods=120, freq="min"),
+                        "%Y-%m-%d %H:%M:%S"), "line 3"),
+    ("BADDATE", csv_rows(DAYS).replace("2023-03-01", "31/31/2023"), "BADDATE.csv"),
+    ("HIGH", csv_rows(DAYS).replace("2023-01-10,100.6,101.6,99.6,100.6",
+                                    "2023-01-10,100.6,101.6,99.6,105"),
+     "line 8: close 105 is above high 101.6"),
+])
+def test_a_malformed_csv_exits_2_naming_the_file_and_line(tmp_path, name, text, message,
+                                                          capsys):
+    (tmp_path / f"{name}.csv").write_text(text)
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", name,
+                 "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, text", [
+    ("UTC", csv_rows(DAYS, "%Y-%m-%dT00:00:00+00:00")),
+    ("DAYFIRST", csv_rows(DAYS, "%d/%m/%Y")),
+    ("BLANKTAIL", csv_rows(DAYS) + "   \n\n"),
+])
+def test_odd_but_valid_csv_files_run(tmp_path, name, text, capsys):
+    (tmp_path / f"{name}.csv").write_text(text)
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", name,
+                 "--no-report", "-q"]) == 0
+    assert f"{name}: Return: " in capsys.readouterr().out
+
+
+def test_two_files_of_one_symbol_in_a_folder_are_refused(tmp_path, capsys):
+    (tmp_path / "good.csv").write_text(csv_rows(DAYS))
+    (tmp_path / "GOOD.csv").write_text(csv_rows(DAYS))
+    if len(list(tmp_path.iterdir())) < 2:
+        pytest.skip("a case-insensitive file system holds one of them only")
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", "GOOD",
+                 "--no-report", "-q"]) == 2
+    assert "GOOD.csv and good.csv are the same symbol GOOD" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the cache folder
+def test_cache_folders_that_can_never_work_are_refused(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for folder in (a_file, "/dev/null", loop):
+        assert main([*SAMPLE, "--cache-dir", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cache folder {folder}") and "--cache-dir" in err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_read_only_cold_cache_is_refused(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    try:
+        assert main([*SAMPLE, "--cache-dir", str(cache)]) == 2
+        assert f"error: cache folder {cache} is not writable" in capsys.readouterr().err
+    finally:
+        cache.chmod(0o755)
+
+
+# ------------------------------------------------------------------ the Dask scheduler
+def test_an_unreachable_scheduler_fails_in_seconds(monkeypatch, capsys, no_data_work):
+    from cli import sweep
+
+    asked = []
+    real = sweep.check_scheduler
+
+    def short(address, timeout=sweep.CONNECT_TIMEOUT_S):
+        asked.append(timeout)
+        return real(address, timeout=0.5)
+
+    monkeypatch.setattr(sweep, "check_scheduler", short)
+    assert main(["sweep", "--source", "sample", "--symbols", "SPY",
+                 "--cluster", "tcp://127.0.0.1:9", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --cluster tcp://127.0.0.1:9: no Dask scheduler answers")
+    assert asked == [sweep.CONNECT_TIMEOUT_S] and sweep.CONNECT_TIMEOUT_S <= 5
+
+
+# ------------------------------------------------------------------ stored models
+@pytest.fixture(scope="module")
+def stored_model(tiny_model, tmp_path_factory):
+    """The tiny SPY strategy model saved once (trained on the sample market to 2021)."""
+    from models.store import save_models
+
+    root = tmp_path_factory.mktemp("store")
+    return save_models(tiny_model, root, "lstm_poc", "SPY", metadata={"source": "sample"})
+
+
+def copy_of(stored_model, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(stored_model, folder)
+    return folder
+
+
+def ml_backtest(folder, symbol: str = "SPY", source: str = "sample") -> list[str]:
+    return ["backtest", "--source", source, "--symbols", symbol, *WINDOW, "--no-report",
+            "-q", "--signals", "ml", "--model", str(folder)]
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("model.keras", lambda p: p.write_bytes(p.read_bytes()[:200])),
+    ("strategy_model.pkl", lambda p: p.write_bytes(p.read_bytes()[:100])),
+    ("strategy_model.pkl", lambda p: p.write_bytes(b"garbage, not a pickle")),
+    ("metadata.json", lambda p: p.write_text(p.read_text()[:50])),
+    ("model.keras", lambda p: p.write_text("a text file named .keras")),
+])
+def test_a_corrupt_stored_model_is_refused_naming_the_file(stored_model, tmp_path, name,
+                                                           damage, capsys):
+    folder = copy_of(stored_model, tmp_path)
+    damage(folder / name)
+    assert main(ml_backtest(folder)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(folder / name) in err
+    assert "truncated or corrupt" in err and "Traceback" not in err
+
+
+def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
+    folder = copy_of(stored_model, tmp_path)
+    assert main(ml_backtest(folder, symbol="QQQ")) == 2
+    assert "was trained on SPY, not QQQ" in capsys.readouterr().err
+
+
+def test_a_model_of_another_source_runs_with_a_loud_warning(stored_model, tmp_path, capsys):
+    folder = copy_of(stored_model, tmp_path)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**metadata, "source": "polygon"}))
+    argv = [a for a in ml_backtest(folder) if a not in ("-q", "--no-report")]
+    assert main([*argv, "--report", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: SPY: the model in {folder} was trained on polygon data; this run " \
+           "reads sample" in out
+    saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert any("trained on polygon" in w for w in saved["symbols"]["SPY"]["warnings"])
+
+
+# ------------------------------------------------------------------ one bad symbol of many
+def test_one_bad_symbol_does_not_stop_the_others(tmp_path, capsys):
+    (tmp_path / "GOOD.csv").write_text(csv_rows(DAYS))
+    (tmp_path / "BAD.csv").write_text(csv_rows(DAYS).replace("2023-02-01", "not a date"))
+    report = tmp_path / "report"
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols",
+                 "GOOD,BAD,NOPE", "--report", str(report)]) == 1
+    captured = capsys.readouterr()
+    assert "GOOD: Return: " in captured.out
+    assert f"BAD: error: {tmp_path / 'BAD.csv'}: line " in captured.out
+    assert f"error: BAD: {tmp_path / 'BAD.csv'}: line " in captured.err
+    assert "error: NOPE: " in captured.err and "Traceback" not in captured.err
+    saved = json.loads((report / "metrics.json").read_text())
+    assert list(saved["symbols"]) == ["GOOD"] and set(saved["run"]["errors"]) == {"BAD", "NOPE"}
+
+
+def test_help_documents_the_exit_codes(capsys):
+    assert main(["backtest", "--help"]) == 0
+    assert "Exit codes: 0 every symbol ran; 1 some symbols failed" in " ".join(
+        capsys.readouterr().out.split())
+
+
+# ------------------------------------------------------------------ honest windows
+def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys):
+    """120 sessions from 2023-01-02, 60 of warm-up: the run trades from the 61st session,
+    whatever start was asked for, and says so."""
+    (tmp_path / "LATE.csv").write_text(csv_rows(DAYS))
+    report = tmp_path / "report"
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", "LATE",
+                 "--start-date", "2022-01-03", "--end-date", "2023-12-29",
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    first, last = f"{DAYS[60]:%Y-%m-%d}", f"{DAYS[-1]:%Y-%m-%d}"
+    assert f"{first}..{last} (requested 2022-01-03..2023-12-29)" in out
+    assert f"warning: LATE: traded from {first}, not 2022-01-03" in out
+    assert f"warning: LATE: traded until {last}, not 2023-12-29" in out
+    saved = json.loads((report / "metrics.json").read_text())
+    assert (saved["run"]["start"], saved["run"]["end"]) == (first, last)
+    assert saved["run"]["requested_start"] == "2022-01-03"
+    late = saved["symbols"]["LATE"]
+    assert (late["start"], late["end"], late["sessions"]) == (first, last, 60)
+    assert len(late["warnings"]) == 2
+
+
+def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(capsys):
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                 "2024-03-01", "--end-date", "2024-03-15", "--strategy", "credit-spread",
+                 "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "2024-03-01..2024-03-15," in out and "requested" not in out
+    assert "warning: SPY: only 11 traded sessions, not more than the 20-session horizon" in out
+    assert "warning: SPY: the window spans 14 days, fewer than --dte-min 30" in out
+
+
+def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(capsys):
+    """The sample SPY near 630 lists strikes every 5: a width of 3 could never be filled."""
+    assert main([*SPREADS, "--width", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SPY: --width 3 does not fit the option chain")
+    assert "strikes are listed every 5; use a multiple of 5" in err
+
+
+def test_rejected_orders_are_counted_in_the_warnings():
+    from engine.backtest import rejection_warnings
+
+    assert rejection_warnings([]) == []
+    assert rejection_warnings(["SPY: no chain", "SPY: margin"]) == [
+        "2 order(s) rejected, the first: SPY: no chain"]
