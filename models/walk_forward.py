@@ -2,7 +2,8 @@
 
 The folds come from ``models.folds`` (consecutive test blocks; a fold's model sees only bars
 before its block, minus an embargo; its labels that read bars past its training data are
-purged by ``StrategyModel.fit``). Reported per fold and overall: accuracy, balanced
+purged by ``StrategyModel.fit``); each fold's HMM continues the previous fold's
+(``models.refit.fold_regimes``), so its regime names mean the same in every fold. Reported per fold and overall: accuracy, balanced
 accuracy, per-class precision and recall, and the confusion matrix, for the model and its
 baselines (majority class of the training labels, the rule signal, a logistic regression on
 the same inputs).
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from core.domain import CLASS_NAMES
 from models.folds import Fold, training_slice
+from models.refit import fold_regimes
 
 CLASSES = (0, 1, 2)
 
@@ -85,12 +87,13 @@ def walk_forward(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
                  progress: bool = False) -> WalkForwardReport:
     """Fit ``make_model()`` per fold on the bars before the fold and score the fold."""
     labels = labels.reindex(bars.index)
-    rows, preds, models = [], [], []
+    rows, preds, models, hmm = [], [], [], None
     for fold in tqdm(folds, desc="walk-forward folds", unit="fold", disable=not progress):
         model = make_model()
         train = training_slice(bars, fold, model.warmup_bars)
         hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
-        model.fit(train, labels, hmm_bars=hmm_train)
+        hmm = fold_regimes(model, train, hmm_train, previous=hmm)
+        model.fit(train, labels, hmm=hmm, hmm_bars=hmm_train)
         models.append(model)
         upto = bars[bars.index <= fold.test_end]
         scores = model.predict_proba(upto)
