@@ -16,28 +16,36 @@ daily return and daily volatility on the training data (the ``ret_1`` feature we
 the filtered state probabilities, whatever features the HMM reads):
 the two most volatile states are the high-volatility ones, the one with the lower return
 is the downtrend and the other the rally; of the three calmer states the calmest is the
-low-volatility uptrend, the next consolidation, and the liveliest the momentum uptrend
-(seed 000: "medium volatility with strong upward momentum"). Volatility orders the calm
-states because it is measured far more precisely than a mean return over a few years.
+low-volatility uptrend, and of the other two the one with the higher return the momentum
+uptrend (seed 000: "medium volatility with strong upward momentum"), the other
+consolidation. Volatility picks the calmest because the low-volatility state is the
+clearest gap in volatility; between the other two the fitted states' volatilities may
+differ by a point while their returns differ by twenty (the sample market's 2014-2025
+window), so there the return decides.
 
 The rule only fits a model whose states look like the names: EM over six features may
-find the best likelihood with one volatile state and four calm ones, and the rule would
-then call a 0.14-volatility state a "high-volatility rally". So ``fit`` runs several EM
-restarts and keeps the best likelihood among those whose states follow the rule
-(``names_follow_stats``: both volatile states at least ``VOLATILE_RATIO`` times as volatile
-as any calm one, the downtrend's mean return below zero and the rally's above); only when
-no restart does is the best likelihood kept as it is (``names_follow_stats_`` False).
+find its best likelihood with one volatile state and four calm ones, and the rule would
+then call a 0.14-volatility state a "high-volatility rally". So a first fit runs
+``n_init`` EM restarts from k-means and keeps the best likelihood among those whose states
+live up to their names (``names_follow_stats``: both volatile states at least
+``VOLATILE_RATIO`` times as volatile as any calm one, the downtrend's mean return at most
+-``MIN_TREND`` a year and the rally's at least ``MIN_TREND``); only when no restart does is
+the best likelihood kept as it is (``names_follow_stats_`` False).
 
-A refit (``fit(features, previous=model)``) names its states after the previous model's
-instead: one more EM start from the previous parameters (moved into the new scaling) joins
-the random restarts, and the states of the chosen fit are matched one to one to the
-previous model's by the Hungarian algorithm on the symmetric Kullback-Leibler divergence
-between their Gaussians, so a name means the same state in every refit; the rule names
-only the first fit of a chain.
+A refit (``fit(features, previous=model)``) continues the previous model instead: its
+``warm_restarts`` EM runs start from the previous parameters (moved into the new scaling,
+all but the first with the means jittered), the best likelihood among those that follow
+the rule wins, and its states are matched one to one to the previous model's by the
+Hungarian algorithm on the symmetric Kullback-Leibler divergence between their Gaussians
+and take their names, so a name means the same state in every refit; the rule names only
+the first fit of a chain. Random restarts would not do: on the sample market's 2025
+window the best likelihood merges the two volatile regimes (named accuracy 0.30), while
+EM from the 2024 model finds them again (0.78).
 
 EM on 6 x 6 matrices is far too small for threads: k-means and BLAS starting a thread per
-core make a fit 5-8 times slower on a loaded 2-core machine. The fit runs under
-``threadpoolctl`` limited to ``HMMConfig.threads`` (1); this changes no number it learns.
+core made a fit 15-25 times slower on a loaded 2-core machine (``bench/bench_fold.py``).
+The fit runs under ``threadpoolctl`` limited to ``HMMConfig.threads`` (1); this changes no
+number it learns.
 
 As a ``models.contract.SignalModel`` (what ``indicators.regime.RegimeIndicator`` wraps), the
 classifier scores bars: ``predict_frame(bars)`` builds the features it was fitted on and
@@ -86,14 +94,16 @@ class HMMConfig:
     n_iter: int = 200
     #: EM convergence threshold on the log-likelihood gain
     tol: float = 1e-4
-    #: EM restarts (seeds random_state, random_state + 1, ...); the best likelihood among
-    #: the restarts whose states follow the naming rule wins
-    n_init: int = 6
+    #: EM restarts of a first fit, from k-means (seeds random_state, random_state + 1,
+    #: ...); the best likelihood among the restarts whose states follow the naming rule
+    #: wins
+    n_init: int = 8
     #: BLAS / OpenMP threads while fitting (None: the libraries' default, one per core);
     #: one is fastest for matrices this small
     threads: int | None = 1
-    #: a refit's restarts start from the previous model's parameters, all but the first
-    #: with the state means moved by this many standard deviations at random
+    #: EM restarts of a refit, from the previous model's parameters, all but the first
+    #: with the state means moved by ``warm_jitter`` standard deviations at random
+    warm_restarts: int = 4
     warm_jitter: float = 0.5
     #: feature columns the HMM may read; those the data has are used (ret and vol at least)
     features: tuple[str, ...] = HMM_FEATURES
@@ -108,6 +118,9 @@ MIN_FIT_BARS = 120
 HMM_FILE = "hmm_model.pkl"
 #: a volatile state is at least this many times as volatile as every calm state
 VOLATILE_RATIO = 1.4
+#: the volatile downtrend's and rally's mean return at least this far below / above zero
+#: (annualized)
+MIN_TREND = 0.10
 
 
 class MarketStateClassifier:
@@ -176,15 +189,15 @@ class MarketStateClassifier:
         the naming rule (all restarts if none does), its filtered probabilities on the
         training rows, and whether its states follow the rule."""
         cfg = self.config
-        n = max(cfg.n_init, 1)
         if previous is not None and cfg.covariance_type == "full":
             candidates = [previous._warm_start(self.scaler_, cfg.random_state + i,
-                                               cfg.warm_jitter * (i > 0)) for i in range(n)]
+                                               cfg.warm_jitter * (i > 0))
+                          for i in range(max(cfg.warm_restarts, 1))]
         else:
             candidates = [GaussianHMM(n_components=cfg.n_components,
                                       covariance_type=cfg.covariance_type,
                                       random_state=cfg.random_state + i, n_iter=cfg.n_iter,
-                                      tol=cfg.tol) for i in range(n)]
+                                      tol=cfg.tol) for i in range(max(cfg.n_init, 1))]
         best, best_key = None, None
         for hmm in candidates:
             hmm.fit(Z)
@@ -362,22 +375,23 @@ def name_states(mean_return: np.ndarray, mean_vol: np.ndarray) -> list[str]:
     names = [""] * len(mean_return)
     down, rally = sorted(volatile, key=lambda k: mean_return[k])
     names[down], names[rally] = "high_volatility_downtrend", "high_volatility_rally"
-    calmest, middle, livelier = sorted(calm, key=lambda k: mean_vol[k])
+    calmest, *others = sorted(calm, key=lambda k: mean_vol[k])
+    sideways, momentum = sorted(others, key=lambda k: mean_return[k])
     names[calmest] = "low_volatility_uptrend"
-    names[middle] = "consolidation"
-    names[livelier] = "momentum_uptrend"
+    names[sideways] = "consolidation"
+    names[momentum] = "momentum_uptrend"
     return names
 
 
 def names_follow_stats(mean_return: np.ndarray, volatility: np.ndarray) -> bool:
     """Whether ``name_states`` would give names the states live up to: both volatile
     states at least ``VOLATILE_RATIO`` times as volatile as every calm one, the
-    downtrend's mean return negative and the rally's positive."""
+    downtrend's mean return at most -``MIN_TREND`` and the rally's at least ``MIN_TREND``."""
     order_by_vol = np.argsort(volatility, kind="stable")
     calm, volatile = order_by_vol[:3], order_by_vol[3:]
     down, rally = sorted(volatile, key=lambda k: mean_return[k])
     return bool(volatility[volatile].min() >= VOLATILE_RATIO * volatility[calm].max()
-                and mean_return[down] < 0 < mean_return[rally])
+                and mean_return[down] <= -MIN_TREND and mean_return[rally] >= MIN_TREND)
 
 
 def symmetric_kl(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray,

@@ -70,6 +70,10 @@ def test_naming_rule():
                         np.array([0.40, 0.34, 0.09, 0.15, 0.11]))
     assert names == ["high_volatility_rally", "high_volatility_downtrend",
                      "low_volatility_uptrend", "momentum_uptrend", "consolidation"]
+    # two calm states a point apart in volatility, twenty in return: the return decides
+    names = name_states(np.array([-0.77, 0.03, 0.24, -0.06, 0.44]),
+                        np.array([0.36, 0.09, 0.11, 0.12, 0.25]))
+    assert names[2:4] == ["momentum_uptrend", "consolidation"]
 
 
 def test_errors(fitted):
