@@ -190,7 +190,7 @@ class MarketStateClassifier:
         training rows, and whether its states follow the rule."""
         cfg = self.config
         if previous is not None and cfg.covariance_type == "full":
-            candidates = [previous._warm_start(self.scaler_, cfg.random_state + i,
+            candidates = [previous._warm_start(self.scaler_, cfg, cfg.random_state + i,
                                                cfg.warm_jitter * (i > 0))
                           for i in range(max(cfg.warm_restarts, 1))]
         else:
@@ -232,11 +232,11 @@ class MarketStateClassifier:
         means = (means * self.scaler_.scale_ + self.scaler_.mean_ - scaler.mean_) / scaler.scale_
         return means, covars * ratio[None, :, None] * ratio[None, None, :]
 
-    def _warm_start(self, scaler: StandardScaler, seed: int, jitter: float) -> GaussianHMM:
-        """An unfitted HMM whose EM starts from this model's parameters, moved into the
-        units of ``scaler``, the means moved by ``jitter`` standard deviations at random
-        (``seed``) so that restarts differ."""
-        cfg = self.config
+    def _warm_start(self, scaler: StandardScaler, cfg: HMMConfig, seed: int,
+                    jitter: float) -> GaussianHMM:
+        """An unfitted HMM (EM settings of ``cfg``) whose EM starts from this model's
+        parameters, moved into the units of ``scaler``, the means moved by ``jitter``
+        standard deviations at random (``seed``) so that restarts differ."""
         hmm = GaussianHMM(n_components=cfg.n_components, covariance_type="full",
                           random_state=seed, n_iter=cfg.n_iter, tol=cfg.tol, init_params="")
         hmm.startprob_ = self.hmm_.startprob_
