@@ -38,7 +38,8 @@ all but the first with the means jittered), the best likelihood among those that
 the rule wins, and its states are matched one to one to the previous model's by the
 Hungarian algorithm on the symmetric Kullback-Leibler divergence between their Gaussians
 and take their names, so a name means the same state in every refit; the rule names only
-the first fit of a chain. Random restarts would not do: on the sample market's 2025
+the first fit of a chain (the ``n_init`` k-means restarts run only when every warm one
+breaks down, as EM may on a short window). Random restarts would not do: on the sample market's 2025
 window the best likelihood merges the two volatile regimes (named accuracy 0.30), while
 EM from the 2024 model finds them again (0.78).
 
@@ -189,23 +190,35 @@ class MarketStateClassifier:
         the naming rule (all restarts if none does), its filtered probabilities on the
         training rows, and whether its states follow the rule."""
         cfg = self.config
+        fresh = [GaussianHMM(n_components=cfg.n_components, covariance_type=cfg.covariance_type,
+                             random_state=cfg.random_state + i, n_iter=cfg.n_iter, tol=cfg.tol)
+                 for i in range(max(cfg.n_init, 1))]
         if previous is not None and cfg.covariance_type == "full":
-            candidates = [previous._warm_start(self.scaler_, cfg, cfg.random_state + i,
-                                               cfg.warm_jitter * (i > 0))
-                          for i in range(max(cfg.warm_restarts, 1))]
+            warm = [previous._warm_start(self.scaler_, cfg, cfg.random_state + i,
+                                         cfg.warm_jitter * (i > 0))
+                    for i in range(max(cfg.warm_restarts, 1))]
+            # k-means restarts only when every warm one broke down (a short window)
+            best = self._best_of(warm, Z, features) or self._best_of(fresh, Z, features)
         else:
-            candidates = [GaussianHMM(n_components=cfg.n_components,
-                                      covariance_type=cfg.covariance_type,
-                                      random_state=cfg.random_state + i, n_iter=cfg.n_iter,
-                                      tol=cfg.tol) for i in range(max(cfg.n_init, 1))]
+            best = self._best_of(fresh, Z, features)
+        if best is None:
+            raise DataError(f"the regime classifier found no usable fit in {len(fresh)} "
+                            f"EM restarts (every one left a state with a degenerate "
+                            f"covariance): give it more bars or fewer features")
+        return best
+
+    def _best_of(self, candidates: list[GaussianHMM], Z: np.ndarray, features: pd.DataFrame
+                 ) -> tuple[GaussianHMM, np.ndarray, bool] | None:
+        """Fit each candidate; the best by (follows the rule, log-likelihood), None when
+        every one broke down."""
         best, best_key = None, None
         for hmm in candidates:
-            hmm.fit(Z)
-            score = hmm.score(Z)
-            self.hmm_ = hmm
             try:
+                hmm.fit(Z)
+                score = hmm.score(Z)
+                self.hmm_ = hmm
                 self._prepare_emissions()
-            except np.linalg.LinAlgError:
+            except (np.linalg.LinAlgError, ValueError):
                 continue  # EM emptied a state: a degenerate covariance, not a model
             if not np.isfinite(score):
                 continue
@@ -216,10 +229,6 @@ class MarketStateClassifier:
             key = (follows, score)
             if best_key is None or key > best_key:
                 best, best_key = (hmm, probs, follows), key
-        if best is None:
-            raise DataError(f"the regime classifier found no usable fit in {len(candidates)} "
-                            f"EM restarts (every one left a state with a degenerate "
-                            f"covariance): give it more bars or fewer features")
         return best
 
     def _gaussians(self, scaler: StandardScaler | None = None) -> tuple[np.ndarray, np.ndarray]:
