@@ -6,7 +6,9 @@ window (``label_end``) reaches s are purged by ``StrategyModel.fit``, which drop
 label reading past the last bar it is given. ``window="expanding"`` trains each model from
 the same first bar; ``"rolling"`` on a fixed number of sessions before the segment. The
 HMM of every segment is fitted on its long history, from one first bar for all segments,
-up to the segment's last training bar.
+up to the segment's last training bar, continuing the previous segment's HMM
+(``fold_regimes``): EM starts from its parameters and its states keep their names, so
+``p_<name>`` means the same regime in every segment's model.
 
 ``RefitModel`` is a ``models.contract.SignalModel`` like the models it holds, so
 ``indicators.StrategySignal``, ``engine.backtest`` and the store treat it as one model:
@@ -30,7 +32,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.errors import DataError
+from models.features import LOOKBACK, available_groups, build_features
 from models.folds import Fold, training_slice
+from models.regimes import MarketStateClassifier
 from models.store import library_versions, read_metadata, write_metadata
 from models.strategy_model import INPUT_COLUMNS, PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
 
@@ -150,10 +154,22 @@ def fit_refit_model(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callab
     """Fit ``make_model()`` once per fold on ``training_slice(bars, fold, warmup)`` (bars up
     to the fold's last training bar; ``warmup`` bars before its first, default the model's
     ``warmup_bars``) and the HMM on ``hmm_bars`` up to the same bar."""
-    models = []
+    models, hmm = [], None
     for fold in tqdm(folds, desc="refits", unit="model", disable=not progress):
         model = make_model()
         train = training_slice(bars, fold, model.warmup_bars if warmup is None else warmup)
         hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
-        models.append(model.fit(train, labels, hmm_bars=hmm_train))
+        hmm = fold_regimes(model, train, hmm_train, previous=hmm)
+        models.append(model.fit(train, labels, hmm=hmm, hmm_bars=hmm_train))
     return RefitModel(models, folds)
+
+
+def fold_regimes(model: StrategyModel, train: pd.DataFrame, hmm_bars: pd.DataFrame | None,
+                 previous: MarketStateClassifier | None) -> MarketStateClassifier:
+    """The HMM ``model.fit(train, labels, hmm_bars=hmm_bars)`` would fit (same features,
+    same bars: ``hmm_bars``, else ``train``), continuing ``previous``, the HMM of the
+    fold before (``MarketStateClassifier.fit``)."""
+    groups = model.feature_groups or available_groups(train)
+    source = hmm_bars if hmm_bars is not None else train
+    features = build_features(source, groups).iloc[LOOKBACK - 1:]
+    return MarketStateClassifier(model.hmm_config).fit(features, previous=previous)

@@ -16,10 +16,37 @@ daily return and daily volatility on the training data (the ``ret_1`` feature we
 the filtered state probabilities, whatever features the HMM reads):
 the two most volatile states are the high-volatility ones, the one with the lower return
 is the downtrend and the other the rally; of the three calmer states the calmest is the
-low-volatility uptrend, the next consolidation, and the liveliest the momentum uptrend
-(seed 000: "medium volatility with strong upward momentum"). Volatility orders the calm
-states because it is measured far more precisely than a mean return over a few years. The rule reads what a state does, not its arbitrary index, so names are
-stable across refits.
+low-volatility uptrend, and of the other two the one with the higher return the momentum
+uptrend (seed 000: "medium volatility with strong upward momentum"), the other
+consolidation. Volatility picks the calmest because the low-volatility state is the
+clearest gap in volatility; between the other two the fitted states' volatilities may
+differ by a point while their returns differ by twenty (the sample market's 2014-2025
+window), so there the return decides.
+
+The rule only fits a model whose states look like the names: EM over six features may
+find its best likelihood with one volatile state and four calm ones, and the rule would
+then call a 0.14-volatility state a "high-volatility rally". So a first fit runs
+``n_init`` EM restarts from k-means and keeps the best likelihood among those whose states
+live up to their names (``names_follow_stats``: both volatile states at least
+``VOLATILE_RATIO`` times as volatile as any calm one, the downtrend's mean return at most
+-``MIN_TREND`` a year and the rally's at least ``MIN_TREND``); only when no restart does is
+the best likelihood kept as it is (``names_follow_stats_`` False).
+
+A refit (``fit(features, previous=model)``) continues the previous model instead: its
+``warm_restarts`` EM runs start from the previous parameters (moved into the new scaling,
+all but the first with the means jittered), the best likelihood among those that follow
+the rule wins, and its states are matched one to one to the previous model's by the
+Hungarian algorithm on the symmetric Kullback-Leibler divergence between their Gaussians
+and take their names, so a name means the same state in every refit; the rule names only
+the first fit of a chain (the ``n_init`` k-means restarts run only when every warm one
+breaks down, as EM may on a short window). Random restarts would not do: on the sample market's 2025
+window the best likelihood merges the two volatile regimes (named accuracy 0.30), while
+EM from the 2024 model finds them again (0.78).
+
+EM on 6 x 6 matrices is far too small for threads: k-means and BLAS starting a thread per
+core made a fit 15-25 times slower on a loaded 2-core machine (``bench/bench_fold.py``).
+The fit runs under ``threadpoolctl`` limited to ``HMMConfig.threads`` (1); this changes no
+number it learns.
 
 As a ``models.contract.SignalModel`` (what ``indicators.regime.RegimeIndicator`` wraps), the
 classifier scores bars: ``predict_frame(bars)`` builds the features it was fitted on and
@@ -36,7 +63,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hmmlearn.hmm import GaussianHMM
+from scipy.optimize import linear_sum_assignment
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
@@ -66,8 +95,17 @@ class HMMConfig:
     n_iter: int = 200
     #: EM convergence threshold on the log-likelihood gain
     tol: float = 1e-4
-    #: EM restarts (seeds random_state, random_state + 1, ...); the best likelihood wins
-    n_init: int = 4
+    #: EM restarts of a first fit, from k-means (seeds random_state, random_state + 1,
+    #: ...); the best likelihood among the restarts whose states follow the naming rule
+    #: wins
+    n_init: int = 8
+    #: BLAS / OpenMP threads while fitting (None: the libraries' default, one per core);
+    #: one is fastest for matrices this small
+    threads: int | None = 1
+    #: EM restarts of a refit, from the previous model's parameters, all but the first
+    #: with the state means moved by ``warm_jitter`` standard deviations at random
+    warm_restarts: int = 4
+    warm_jitter: float = 0.5
     #: feature columns the HMM may read; those the data has are used (ret and vol at least)
     features: tuple[str, ...] = HMM_FEATURES
 
@@ -79,6 +117,11 @@ HMM_CONFIG = {k: v for k, v in asdict(HMMConfig()).items() if k in
 MIN_FIT_BARS = 120
 #: the file of a store folder that holds the classifier
 HMM_FILE = "hmm_model.pkl"
+#: a volatile state is at least this many times as volatile as every calm state
+VOLATILE_RATIO = 1.4
+#: the volatile downtrend's and rally's mean return at least this far below / above zero
+#: (annualized)
+MIN_TREND = 0.10
 
 
 class MarketStateClassifier:
@@ -102,8 +145,11 @@ class MarketStateClassifier:
                              f"got {self.config.n_components}")
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, features: pd.DataFrame, y=None) -> MarketStateClassifier:
-        """Fit on a feature frame (rows in time order, no NaN)."""
+    def fit(self, features: pd.DataFrame, y=None,
+            previous: MarketStateClassifier | None = None) -> MarketStateClassifier:
+        """Fit on a feature frame (rows in time order, no NaN). With ``previous`` (the
+        model this one replaces) EM also starts from its parameters and the states take
+        its names (module docstring)."""
         self.features_ = tuple(c for c in self.config.features if c in features
                                and features[c].notna().any())
         if len(self.features_) < 2:
@@ -116,28 +162,97 @@ class MarketStateClassifier:
                             f"features to fit, got {len(X)}")
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
-        self.hmm_ = self._best_of_restarts(Z)
+        if previous is not None:
+            previous._check_fitted()
+            if previous.features_ != self.features_:
+                previous = None  # other features: nothing to carry over, the rule names
+        with threadpool_limits(limits=self.config.threads):
+            self.hmm_, probs, self.names_follow_stats_ = self._best_of_restarts(
+                Z, features, previous)
         self._prepare_emissions()
-        probs = self._filter(Z)
         self.state_stats_ = state_stats(features, probs)
-        self.state_names_ = name_states(self.state_stats_["mean_return"].to_numpy(),
-                                        self.state_stats_["volatility"].to_numpy())
+        if previous is None:
+            self.state_names_ = name_states(self.state_stats_["mean_return"].to_numpy(),
+                                            self.state_stats_["volatility"].to_numpy())
+        else:
+            match = match_states(self._gaussians(), previous._gaussians(self.scaler_))
+            self.state_names_ = [previous.state_names_[j] for j in match]
         self.order_ = np.array([self.state_names_.index(n) for n in REGIME_NAMES])
         self.n_features_in_ = X.shape[1]
         self.training_log_likelihood_ = float(self.hmm_.score(Z))
         self.trained_until_ = features.index[-1]
         return self
 
-    def _best_of_restarts(self, Z: np.ndarray) -> GaussianHMM:
-        cfg, best, best_score = self.config, None, -np.inf
-        for i in range(max(cfg.n_init, 1)):
-            hmm = GaussianHMM(n_components=cfg.n_components, covariance_type=cfg.covariance_type,
-                              random_state=cfg.random_state + i, n_iter=cfg.n_iter, tol=cfg.tol)
-            hmm.fit(Z)
-            score = hmm.score(Z)
-            if score > best_score:
-                best, best_score = hmm, score
+    def _best_of_restarts(self, Z: np.ndarray, features: pd.DataFrame,
+                          previous: MarketStateClassifier | None
+                          ) -> tuple[GaussianHMM, np.ndarray, bool]:
+        """The fitted HMM of the best likelihood among the restarts whose states follow
+        the naming rule (all restarts if none does), its filtered probabilities on the
+        training rows, and whether its states follow the rule."""
+        cfg = self.config
+        fresh = [GaussianHMM(n_components=cfg.n_components, covariance_type=cfg.covariance_type,
+                             random_state=cfg.random_state + i, n_iter=cfg.n_iter, tol=cfg.tol)
+                 for i in range(max(cfg.n_init, 1))]
+        if previous is not None and cfg.covariance_type == "full":
+            warm = [previous._warm_start(self.scaler_, cfg, cfg.random_state + i,
+                                         cfg.warm_jitter * (i > 0))
+                    for i in range(max(cfg.warm_restarts, 1))]
+            # k-means restarts only when every warm one broke down (a short window)
+            best = self._best_of(warm, Z, features) or self._best_of(fresh, Z, features)
+        else:
+            best = self._best_of(fresh, Z, features)
+        if best is None:
+            raise DataError(f"the regime classifier found no usable fit in {len(fresh)} "
+                            f"EM restarts (every one left a state with a degenerate "
+                            f"covariance): give it more bars or fewer features")
         return best
+
+    def _best_of(self, candidates: list[GaussianHMM], Z: np.ndarray, features: pd.DataFrame
+                 ) -> tuple[GaussianHMM, np.ndarray, bool] | None:
+        """Fit each candidate; the best by (follows the rule, log-likelihood), None when
+        every one broke down."""
+        best, best_key = None, None
+        for hmm in candidates:
+            try:
+                hmm.fit(Z)
+                score = hmm.score(Z)
+                self.hmm_ = hmm
+                self._prepare_emissions()
+            except (np.linalg.LinAlgError, ValueError):
+                continue  # EM emptied a state: a degenerate covariance, not a model
+            if not np.isfinite(score):
+                continue
+            probs = self._filter(Z)
+            stats = state_stats(features, probs)
+            follows = names_follow_stats(stats["mean_return"].to_numpy(),
+                                         stats["volatility"].to_numpy())
+            key = (follows, score)
+            if best_key is None or key > best_key:
+                best, best_key = (hmm, probs, follows), key
+        return best
+
+    def _gaussians(self, scaler: StandardScaler | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each state's mean (K, F) and covariance (K, F, F) in the standardized units of
+        ``scaler`` (default this model's own)."""
+        means, covars = self.hmm_.means_, self.hmm_.covars_
+        if scaler is None or scaler is self.scaler_:
+            return means, covars
+        ratio = self.scaler_.scale_ / scaler.scale_
+        means = (means * self.scaler_.scale_ + self.scaler_.mean_ - scaler.mean_) / scaler.scale_
+        return means, covars * ratio[None, :, None] * ratio[None, None, :]
+
+    def _warm_start(self, scaler: StandardScaler, cfg: HMMConfig, seed: int,
+                    jitter: float) -> GaussianHMM:
+        """An unfitted HMM (EM settings of ``cfg``) whose EM starts from this model's
+        parameters, moved into the units of ``scaler``, the means moved by ``jitter``
+        standard deviations at random (``seed``) so that restarts differ."""
+        hmm = GaussianHMM(n_components=cfg.n_components, covariance_type="full",
+                          random_state=seed, n_iter=cfg.n_iter, tol=cfg.tol, init_params="")
+        hmm.startprob_ = self.hmm_.startprob_
+        hmm.transmat_ = self.hmm_.transmat_
+        means, hmm.covars_ = self._gaussians(scaler)
+        hmm.means_ = means + jitter * np.random.default_rng(seed).standard_normal(means.shape)
+        return hmm
 
     def train(self, features: pd.DataFrame) -> MarketStateClassifier:
         """Seed 000's name for ``fit``."""
@@ -269,11 +384,44 @@ def name_states(mean_return: np.ndarray, mean_vol: np.ndarray) -> list[str]:
     names = [""] * len(mean_return)
     down, rally = sorted(volatile, key=lambda k: mean_return[k])
     names[down], names[rally] = "high_volatility_downtrend", "high_volatility_rally"
-    calmest, middle, livelier = sorted(calm, key=lambda k: mean_vol[k])
+    calmest, *others = sorted(calm, key=lambda k: mean_vol[k])
+    sideways, momentum = sorted(others, key=lambda k: mean_return[k])
     names[calmest] = "low_volatility_uptrend"
-    names[middle] = "consolidation"
-    names[livelier] = "momentum_uptrend"
+    names[sideways] = "consolidation"
+    names[momentum] = "momentum_uptrend"
     return names
+
+
+def names_follow_stats(mean_return: np.ndarray, volatility: np.ndarray) -> bool:
+    """Whether ``name_states`` would give names the states live up to: both volatile
+    states at least ``VOLATILE_RATIO`` times as volatile as every calm one, the
+    downtrend's mean return at most -``MIN_TREND`` and the rally's at least ``MIN_TREND``."""
+    order_by_vol = np.argsort(volatility, kind="stable")
+    calm, volatile = order_by_vol[:3], order_by_vol[3:]
+    down, rally = sorted(volatile, key=lambda k: mean_return[k])
+    return bool(volatility[volatile].min() >= VOLATILE_RATIO * volatility[calm].max()
+                and mean_return[down] <= -MIN_TREND and mean_return[rally] >= MIN_TREND)
+
+
+def symmetric_kl(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray,
+                 cov_b: np.ndarray) -> float:
+    """KL(a || b) + KL(b || a) between two Gaussians: the log-determinants cancel, so
+    0.5 * (tr(B^-1 A) + tr(A^-1 B)) + 0.5 * d' (A^-1 + B^-1) d - dim."""
+    inv_a, inv_b = np.linalg.inv(cov_a), np.linalg.inv(cov_b)
+    d = mean_a - mean_b
+    return float(0.5 * (np.trace(inv_b @ cov_a) + np.trace(inv_a @ cov_b))
+                 + 0.5 * d @ (inv_a + inv_b) @ d - len(d))
+
+
+def match_states(new: tuple[np.ndarray, np.ndarray],
+                 old: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """For each state of ``new`` (means, covariances), the state of ``old`` it is
+    matched to: the one-to-one assignment of least total symmetric KL divergence
+    (Hungarian algorithm), both in the same units."""
+    cost = np.array([[symmetric_kl(new[0][i], new[1][i], old[0][j], old[1][j])
+                      for j in range(len(old[0]))] for i in range(len(new[0]))])
+    rows, cols = linear_sum_assignment(cost)
+    return cols[np.argsort(rows)]
 
 
 class RegimeFilter:

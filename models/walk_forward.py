@@ -2,8 +2,9 @@
 
 The folds come from ``models.folds`` (consecutive test blocks; a fold's model sees only bars
 before its block, minus an embargo; its labels that read bars past its training data are
-purged by ``StrategyModel.fit``). Every predictor is scored on the same out-of-sample bars
-by ``models.evaluation.score_table`` (accuracy to P&L, see there), per fold and overall:
+purged by ``StrategyModel.fit``); each fold's HMM continues the previous fold's
+(``models.refit.fold_regimes``), so its regime names mean the same in every fold. Every
+predictor is scored on the same out-of-sample bars by ``models.evaluation.score_table`` (accuracy to P&L, see there), per fold and overall:
 
 * ``lstm``: the model, its probabilities temperature-scaled on the validation part of its
   own fit (purged like every split) when that improves the validation log loss
@@ -42,6 +43,7 @@ from models.evaluation import (
     score_table,
 )
 from models.folds import Fold, training_slice
+from models.refit import fold_regimes
 
 CLASSES = (0, 1, 2)
 
@@ -201,12 +203,13 @@ def walk_forward(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callable,
                  progress: bool = False) -> WalkForwardReport:
     """Fit ``make_model()`` per fold on the bars before the fold and score the fold."""
     labels = labels.reindex(bars.index)
-    rows, preds, models, temperatures = [], [], [], []
+    rows, preds, models, temperatures, hmm = [], [], [], [], None
     for fold in tqdm(folds, desc="walk-forward folds", unit="fold", disable=not progress):
         model = make_model()
         train = training_slice(bars, fold, model.warmup_bars)
         hmm_train = hmm_bars[hmm_bars.index <= fold.train_end] if hmm_bars is not None else None
-        model.fit(train, labels, hmm_bars=hmm_train)
+        hmm = fold_regimes(model, train, hmm_train, previous=hmm)
+        model.fit(train, labels, hmm=hmm, hmm_bars=hmm_train)
         models.append(model)
         frame, temperature = fold_predictions(model, fold, bars, labels, train, rule_signal,
                                               seed)

@@ -97,9 +97,10 @@ def test_changing_the_segment_and_the_labels_reading_it_leaves_its_model_unchang
     labels.loc[reads_later, "label"] = (labels.loc[reads_later, "label"] + 1) % 3
     changed = reads_later & (labels.index < cut) & labels["label"].notna().to_numpy()
     assert changed.sum() >= 5  # labels of bars before the segment that purging must drop
-    again = fit_refit_model(tamper(data.bars), labels, make_model, [folds[k]],
+    # the segments up to k again: k's HMM continues the one before it
+    again = fit_refit_model(tamper(data.bars), labels, make_model, folds[:k + 1],
                             hmm_bars=tamper(hmm_bars))
-    pd.testing.assert_frame_equal(again.models[0].predict_proba(data.bars),
+    pd.testing.assert_frame_equal(again.models[k].predict_proba(data.bars),
                                   refit.models[k].predict_proba(data.bars))
 
 
