@@ -3,8 +3,8 @@
 Two architectures, picked by ``LSTMConfig.architecture``:
 
 * ``"compact"`` (the default): one LSTM layer of ``lstm_units[0]`` units (16), dropout, a
-  softmax; AdamW with weight decay, early stopping with patience 15 after a warm-up of 10
-  epochs. About 3,000 weights: sized for the few hundred training windows a symbol's few
+  softmax; AdamW (learning rate 0.001, weight decay 0.01), early stopping with patience 5.
+  About 3,000 weights: sized for the few hundred training windows a symbol's few
   years of daily bars give (``docs/models/regimes-lstm.md`` has the measurements that chose
   it, ``bench/bench_model_size.py`` repeats them).
 * ``"seed000"``: seed 000's stack exactly as the seed specifies it (``LSTMConfig.seed000()``
@@ -60,17 +60,17 @@ class LSTMConfig:
     dense_units: tuple[int, ...] = ()
     #: dropout after each hidden layer (seed000: five), or one rate for every layer
     dropout_rates: tuple[float, ...] = (0.2,)
-    learning_rate: float = 0.003
+    learning_rate: float = 0.001
     #: decoupled weight decay of AdamW (0: plain Adam, as the seed)
     weight_decay: float = 0.01
     batch_size: int = 32
     #: at most; early stopping usually ends sooner
     epochs: int = 100
     #: epochs without a better validation loss before stopping
-    patience: int = 15
+    patience: int = 5
     #: epochs trained before early stopping may stop (a validation loss that is flat for the
     #: first epochs must not end training before the network has moved)
-    min_epochs: int = 10
+    min_epochs: int = 0
     #: seed of weights, dropout and shuffling
     seed: int = 42
     #: keras fit verbosity

@@ -47,7 +47,9 @@ def strategy_leak(sample_market):
 def test_the_strategy_lstm_learns_a_planted_label(strategy_leak):
     bars, labels, cut = strategy_leak
     train = bars.index <= cut
-    config = LSTMConfig(epochs=40, patience=10)  # the default network, fewer epochs
+    # the default network; patient training controls (the plant must be found, not the
+    # stopping rule tested)
+    config = LSTMConfig(epochs=60, patience=15, min_epochs=10, learning_rate=0.003)
     model = StrategyModel(config, HMMConfig(n_init=1)).fit(bars[train], labels[train])
     proba = model.predict_proba(bars).loc[~train, ["p_hold", "p_call", "p_put"]].to_numpy()
     truth = labels.loc[~train, "label"].to_numpy()
