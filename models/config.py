@@ -53,12 +53,21 @@ def config_table(path: Path | str, table: str) -> dict:
 
 def override(config, values: dict, where: str):
     """A copy of the dataclass ``config`` with ``values`` replaced; unknown keys are a
-    DataError naming them and the known ones (``where`` says which file or flag)."""
+    DataError naming them and the known ones (``where`` says which file or flag).
+
+    A config class with named architectures (``for_architecture``, as ``LSTMConfig``)
+    whose ``architecture`` the values change starts from that architecture's defaults:
+    ``architecture = "seed000"`` alone gives the seed's sizes, not the seed's layers at
+    another architecture's sizes."""
     names = {f.name for f in fields(config)}
     unknown = set(values) - names
     if unknown:
         raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
                         f"known: {', '.join(sorted(names))}")
+    wanted = values.get("architecture")
+    if wanted is not None and wanted != getattr(config, "architecture", wanted) \
+            and hasattr(config, "for_architecture"):
+        config = type(config).for_architecture(wanted)
     merged = asdict(config)
     for key, value in values.items():
         merged[key] = tuple(value) if isinstance(value, list) else value

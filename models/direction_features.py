@@ -30,6 +30,14 @@ groups and feature names it was trained on):
   computed window by window like everything here: the Kalman trend's slope and noise over
   the last 60 bars, the close's gap to the trend in units of that noise, and the 20-bar
   regression slope of the log close (per bar) and its r2;
+* iv (atm_iv): the 30-day at-the-money implied volatility, implied minus realized volatility
+  (the 20-bar annualized standard deviation of log returns) and their ratio, the implied
+  volatility's 5-bar log change and its 60-bar z-score (is the market pricing more or less
+  risk than usual);
+* iv_skew (call_iv, put_iv): put minus call implied volatility (the wing IVs of the source's
+  surface) and its 10-bar mean;
+* term structure: no source carries a second expiry's implied volatility, so there is no
+  term-structure group yet (a source that adds one should add its group here);
 * block (block_trade_ratio), opt-in only: the block-trade share of dark-pool volume and its
   10-bar mean. Only Unusual Whales bars carry it, for their last few months, and the
   backtrader feed has no such line, so it is used only when ``feature_groups`` names it.
@@ -40,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.domain import TRADING_DAYS
 from core.errors import DataError
 from models.features import GROUPS as BASE_GROUPS
 from models.features import (
@@ -65,6 +74,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
                   "dark_pool_volume_ratio", "dark_pool_impact"),
     "filters": ("kalman_slope", "kalman_noise", "kalman_gap", "regression_slope_20",
                 "regression_r2_20"),
+    "iv": ("atm_iv", "iv_minus_rv", "iv_rv_ratio", "iv_change_5", "iv_z60"),
+    "iv_skew": ("iv_skew", "iv_skew_10"),
     "block": ("block_trade_ratio", "block_trade_ratio_10"),
 }
 GROUP_INPUTS: dict[str, tuple[str, ...]] = {
@@ -75,10 +86,14 @@ GROUP_INPUTS: dict[str, tuple[str, ...]] = {
     "premium": ("call_premium", "put_premium"),
     "dark_pool": ("dark_pool_ratio", "volume"),
     "filters": ("close",),
+    "iv": ("atm_iv", "close"),
+    "iv_skew": ("call_iv", "put_iv"),
     "block": ("block_trade_ratio",),
 }
-#: groups used when the bars have them (``block`` only when asked for by name)
-DEFAULT_GROUPS = ("price", "volume", "flow", "volume_oi", "premium", "dark_pool", "filters")
+#: groups used when the bars have them (``block`` only when asked for by name); a group whose
+#: columns the bars lack (or hold only NaN in) is left out and the model records which it used
+DEFAULT_GROUPS = ("price", "volume", "flow", "volume_oi", "premium", "dark_pool", "filters",
+                  "iv", "iv_skew")
 #: bars of the windowed Kalman filter (at most LOOKBACK) and of the regression slope
 KALMAN_WINDOW, SLOPE_WINDOW = 60, 20
 
@@ -171,6 +186,12 @@ def direction_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
         f["dark_pool_impact"] = rolling_mean(_ratio(np.abs(ret), relative, 0.0), 20)
     if "filters" in groups:
         _filters(f, bars["close"])
+    if "iv" in groups:
+        _implied_volatility(f, col["atm_iv"], ret)
+    if "iv_skew" in groups:
+        skew = col["put_iv"] - col["call_iv"]
+        f["iv_skew"] = skew
+        f["iv_skew_10"] = rolling_mean(skew, 10)
     if "block" in groups:
         f["block_trade_ratio"] = col["block_trade_ratio"]
         f["block_trade_ratio_10"] = rolling_mean(col["block_trade_ratio"], 10)
@@ -195,6 +216,17 @@ def _price(f: dict, col: dict) -> None:
     f["bb_percent_b"] = _ratio(c - (mid - 2.0 * sd), 4.0 * sd, 0.5)
     f["bb_width"] = 4.0 * sd / mid
     f.update(candlestick_features(o, h, lo, c))
+
+
+def _implied_volatility(f: dict, iv: np.ndarray, ret: np.ndarray) -> None:
+    """Implied volatility, its premium over realized volatility, its change and z-score."""
+    realized = rolling_std(ret, 20) * np.sqrt(TRADING_DAYS)
+    f["atm_iv"] = iv
+    f["iv_minus_rv"] = iv - realized
+    f["iv_rv_ratio"] = _ratio(iv, realized, 1.0)
+    log_iv = np.log(np.where(iv > 0, iv, np.nan))
+    f["iv_change_5"] = log_iv - np.concatenate([np.full(5, np.nan), log_iv[:-5]])
+    f["iv_z60"] = _ratio(iv - rolling_mean(iv, 60), rolling_std(iv, 60), 0.0)
 
 
 def _filters(f: dict, close: pd.Series) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.folds import known_before
 from models.lstm import N_CLASSES, class_weights, compile_inference, infer_in_batches
 
 TABULAR, SEQUENCE = "tabular", "sequence"
@@ -49,7 +50,10 @@ class TabularMember:
     kind = TABULAR
     name = ""
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> TabularMember:
+    def fit(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None,
+            end_rows: np.ndarray | None = None) -> TabularMember:
+        """Fit on rows ``X`` and classes ``y`` (``rows``/``end_rows``, the label windows,
+        only matter to members that hold out validation data; trees hold out none)."""
         X, y = np.asarray(X, dtype=float), np.asarray(y).astype(int)
         if len(X) != len(y) or len(X) < 2:
             raise ValueError(f"{self.name}: need matching X and y with at least 2 rows")
@@ -151,9 +155,11 @@ class SequenceMember:
     def __init__(self, units: int = 32, dropout: float = 0.2, epochs: int = 20,
                  batch_size: int = 32, learning_rate: float = 0.001, seed: int = 42,
                  verbose: int = 0, kernel_size: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8),
-                 patience: int = 0, validation_fraction: float = 0.15):
+                 patience: int = 0, validation_fraction: float = 0.15, embargo: int = 5,
+                 weight_decay: float = 0.0):
         self.units, self.dropout, self.epochs = units, dropout, epochs
         self.patience, self.validation_fraction = patience, validation_fraction
+        self.embargo, self.weight_decay = embargo, weight_decay
         self.batch_size, self.learning_rate, self.seed = batch_size, learning_rate, seed
         self.verbose, self.kernel_size, self.dilations = verbose, kernel_size, tuple(dilations)
 
@@ -169,15 +175,26 @@ class SequenceMember:
         x = layers.Dense(max(self.units // 2, 2), activation="relu")(x)
         outputs = layers.Dense(N_CLASSES, activation="softmax", name="direction")(x)
         model = keras.Model(inputs, outputs, name=f"{self.name}_direction")
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+        optimizer = (keras.optimizers.AdamW(self.learning_rate, weight_decay=self.weight_decay)
+                     if self.weight_decay else keras.optimizers.Adam(self.learning_rate))
+        model.compile(optimizer=optimizer,
                       loss="sparse_categorical_crossentropy", jit_compile=False)
         return model
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SequenceMember:
+    def fit(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None,
+            end_rows: np.ndarray | None = None) -> SequenceMember:
         """Train from the seeded initial weights. Fitting the same member again (the next
         walk-forward block) reuses its network, reset to those initial weights, dropout seeds
         and a fresh optimizer state, so keras traces the training step once per member
-        instead of once per block; the result equals a fit of a new member."""
+        instead of once per block; the result equals a fit of a new member.
+
+        With ``patience`` > 0 the latest ``validation_fraction`` of the windows (in time
+        order) validate early stopping, and the training windows are purged as every other
+        split is (``models.folds.known_before``): a window stays only if its label was known
+        ``embargo`` rows before the first validation window, so no training label overlaps
+        the validation period. ``rows`` are the samples' bar positions and ``end_rows`` the
+        bars where their labels became known (default: consecutive rows whose labels are
+        known at once, so only the embargo separates the two)."""
         import keras
         from sklearn.preprocessing import StandardScaler
 
@@ -199,13 +216,18 @@ class SequenceMember:
         weights = {c: 1.0 for c in range(N_CLASSES)} | class_weights(y)
         X, fit_args = self._scale(X), {}
         n_val = int(len(X) * self.validation_fraction) if self.patience > 0 else 0
-        if n_val >= 10:
+        rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+        end_rows = rows if end_rows is None else np.asarray(end_rows)
+        keep = known_before(rows, end_rows, rows[-n_val], self.embargo) if n_val else None
+        if n_val >= 10 and keep.sum() >= 2:
             # early stopping on the latest windows of the training data (in time order, so
-            # the check is on the most recent past, never on the period being scored)
+            # the check is on the most recent past, never on the period being scored),
+            # training only on windows whose labels end before it (purged, embargoed)
             fit_args = dict(validation_data=(X[-n_val:], y[-n_val:]), callbacks=[
                 keras.callbacks.EarlyStopping("val_loss", patience=self.patience,
                                               restore_best_weights=True)])
-            X, y = X[:-n_val], y[:-n_val]
+            self.n_purged_ = int(len(X) - n_val - keep.sum())
+            X, y = X[keep], y[keep]
         history = self.model_.fit(X, y, epochs=self.epochs, batch_size=self.batch_size,
                                   class_weight=weights, shuffle=True, verbose=self.verbose,
                                   **fit_args)

@@ -71,6 +71,10 @@ OUTPUT_COLUMNS = ("direction", "confidence", *PROBA_COLUMNS)
 METRIC_COLUMNS = ("n", "accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
                   "sell_hit_rate", "buy_calls", "sell_calls")
 MODEL_FILE = "direction_model.pkl"
+#: the shape of what ``save`` writes; a folder of another format is refused on ``load``
+#: (2: sequence members with purged early stopping and optional weight decay;
+#: implied-volatility features)
+MODEL_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,13 @@ class DirectionConfig:
     #: most training epochs of the sequence members
     epochs: int = 20
     #: early stopping: epochs without a lower loss on the latest 15% of the training windows
-    #: before training stops (best weights kept); 0 trains every epoch
+    #: before training stops (best weights kept); 0 trains every epoch. The training windows
+    #: are purged and embargoed against those validation windows like every other split
     patience: int = 3
     batch_size: int = 32
     nn_learning_rate: float = 0.001
+    #: decoupled weight decay (AdamW) of the sequence members; 0 = plain Adam
+    nn_weight_decay: float = 0.0
     #: seed of every member and the meta-model
     seed: int = 42
     #: keras fit verbosity
@@ -291,7 +298,8 @@ class DirectionModel:
         return MEMBERS[name](units=c.units, dropout=c.dropout, epochs=c.epochs,
                              batch_size=c.batch_size, learning_rate=c.nn_learning_rate,
                              seed=c.seed, verbose=c.verbose, kernel_size=c.tcn_kernel_size,
-                             dilations=c.tcn_dilations, patience=c.patience)
+                             dilations=c.tcn_dilations, patience=c.patience,
+                             embargo=c.embargo, weight_decay=c.nn_weight_decay)
 
     def _make_meta(self, name: str):
         if name == "stack":
@@ -338,7 +346,7 @@ class DirectionModel:
             priors[test] = np.bincount(y[train].astype(int), minlength=3) / len(train)
             for j, name in enumerate(names):
                 member = members[name]
-                member.fit(self._inputs(member.kind, X, train), y[train])
+                member.fit(self._inputs(member.kind, X, train), y[train], train, end_row[train])
                 if len(test):
                     oof[test, j] = member.predict_proba(self._inputs(member.kind, X, test))
                 fits.update()
@@ -354,7 +362,8 @@ class DirectionModel:
                 meta_oof[name][test] = meta.predict_proba(oof[test])
         self.members_ = {}
         for name, member in members.items():
-            self.members_[name] = member.fit(self._inputs(member.kind, X, rows), y[rows])
+            self.members_[name] = member.fit(self._inputs(member.kind, X, rows), y[rows],
+                                             rows, end_row[rows])
             fits.update()
         fits.close()
         stacked = rows[fold_of[rows] >= 1]
@@ -460,6 +469,7 @@ class DirectionModel:
         return {
             **described_training(info["train_start"], info["train_end"], self.feature_names_,
                                  self.groups_),
+            "model_format": MODEL_FORMAT,
             "input_columns": list(self.input_columns_), "members": list(self.members_),
             "meta": self.config.meta, "config": asdict(self.config),
             "samples": {k: v for k, v in info.items() if k not in ("train_start", "train_end",
@@ -487,6 +497,11 @@ class DirectionModel:
 
         directory = require_files(directory, (MODEL_FILE, METADATA_FILE),
                                   hint="train one with the ml-trading command")
+        found = read_metadata(directory).get("model_format", 1)
+        if found != MODEL_FORMAT:
+            raise DataError(f"{directory}: this direction model was saved in store format "
+                            f"{found}; this version reads format {MODEL_FORMAT} (retrain it "
+                            "with the ml-trading command)")
         model = unpickle(directory / MODEL_FILE)
         for name, member in model.members_.items():
             if member.kind == SEQUENCE:

@@ -1,12 +1,22 @@
-"""Seed 000's LSTM strategy model: hold / call credit spread / put credit spread.
+"""The LSTM strategy classifier: hold / call credit spread / put credit spread.
 
-The architecture is the seed's, unchanged::
+Two architectures, picked by ``LSTMConfig.architecture``:
+
+* ``"compact"`` (the default): one LSTM layer of ``lstm_units[0]`` units (16), dropout, a
+  softmax; AdamW (learning rate 0.001, weight decay 0.01), early stopping with patience 5.
+  About 3,000 weights: sized for the few hundred training windows a symbol's few
+  years of daily bars give (``docs/models/regimes-lstm.md`` has the measurements that chose
+  it, ``bench/bench_model_size.py`` repeats them).
+* ``"seed000"``: seed 000's stack exactly as the seed specifies it (``LSTMConfig.seed000()``
+  or ``architecture = "seed000"`` in a config file)::
 
     Input -> BiLSTM(128) + LayerNorm + Dropout(0.4) -> BiLSTM(64) + LayerNorm + Dropout(0.4)
           -> LSTM(32) + LayerNorm + Dropout(0.3) -> Dense(64) + LayerNorm + Dropout(0.3)
           -> Dense(32) + LayerNorm + Dropout(0.2) -> Dense(3, softmax)
 
-trained with class weights (balanced) and early stopping on the validation loss. Inputs
+  (about 360,000 weights for seed 000's features and windows of 60 bars).
+
+Both train with class weights (balanced) and early stopping on the validation loss. Inputs
 are windows of ``sequence_length`` already-scaled feature rows, the last row being the bar
 scored (``models.strategy_model`` builds them and owns the scaler).
 
@@ -30,46 +40,109 @@ N_CLASSES = 3
 INFER_BATCH = 64
 
 
+ARCHITECTURES = ("compact", "seed000")
+
+
 @dataclass(frozen=True)
 class LSTMConfig:
-    """Hyper-parameters of the LSTM (seed 000's LSTM_CONFIG, plus training controls)."""
+    """Hyper-parameters of the LSTM and its training. The defaults are the compact
+    architecture; ``LSTMConfig.seed000()`` is seed 000's LSTM_CONFIG (module docstring)."""
 
+    #: "compact" (one LSTM layer) or "seed000" (the seed's BiLSTM stack)
+    architecture: str = "compact"
     #: bars per input window
-    sequence_length: int = 60
+    sequence_length: int = 20
     #: informational in the seed; the real count is the number of feature columns
     num_features: int = 50
-    #: units of the BiLSTM, BiLSTM and LSTM layers
-    lstm_units: tuple[int, ...] = (128, 64, 32)
-    #: units of the two dense layers
-    dense_units: tuple[int, ...] = (64, 32)
-    #: dropout after each of the five hidden layers
-    dropout_rates: tuple[float, ...] = (0.4, 0.4, 0.3, 0.3, 0.2)
+    #: units of the LSTM layers (seed000: the BiLSTM, BiLSTM and LSTM layers)
+    lstm_units: tuple[int, ...] = (16,)
+    #: units of the dense hidden layers (seed000: two)
+    dense_units: tuple[int, ...] = ()
+    #: dropout after each hidden layer (seed000: five), or one rate for every layer
+    dropout_rates: tuple[float, ...] = (0.2,)
     learning_rate: float = 0.001
+    #: decoupled weight decay of AdamW (0: plain Adam, as the seed)
+    weight_decay: float = 0.01
     batch_size: int = 32
     #: at most; early stopping usually ends sooner
     epochs: int = 100
     #: epochs without a better validation loss before stopping
-    patience: int = 10
+    patience: int = 5
+    #: epochs trained before early stopping may stop (a validation loss that is flat for the
+    #: first epochs must not end training before the network has moved)
+    min_epochs: int = 0
     #: seed of weights, dropout and shuffling
     seed: int = 42
     #: keras fit verbosity
     verbose: int = 0
 
+    def __post_init__(self):
+        from core.errors import DataError
 
-LSTM_CONFIG = {k: v for k, v in asdict(LSTMConfig()).items()
+        if self.architecture not in ARCHITECTURES:
+            raise DataError(f"lstm architecture must be one of {', '.join(ARCHITECTURES)} "
+                            f"(got {self.architecture!r})")
+        hidden = len(self.lstm_units) + len(self.dense_units)
+        if self.architecture == "seed000" and (len(self.lstm_units) != 3
+                                               or len(self.dense_units) != 2):
+            raise DataError("the seed000 architecture has 3 lstm_units and 2 dense_units")
+        if not self.lstm_units or len(self.dropout_rates) not in (1, hidden):
+            raise DataError(f"lstm: {hidden} hidden layers need {hidden} dropout_rates or "
+                            f"one for all (got {len(self.dropout_rates)}) and at least one "
+                            "LSTM layer")
+
+    def rates(self) -> tuple[float, ...]:
+        """The dropout rate after each hidden layer."""
+        hidden = len(self.lstm_units) + len(self.dense_units)
+        return tuple(self.dropout_rates) * (hidden if len(self.dropout_rates) == 1 else 1)
+
+    @classmethod
+    def seed000(cls, **overrides) -> LSTMConfig:
+        """Seed 000's LSTM_CONFIG and architecture, exactly (plus ``overrides``)."""
+        return cls(**{**SEED000, **overrides})
+
+    @classmethod
+    def for_architecture(cls, architecture: str, **overrides) -> LSTMConfig:
+        """The defaults of ``architecture`` (what ``architecture = ...`` in a config file
+        starts from), plus ``overrides``."""
+        base = SEED000 if architecture == "seed000" else {"architecture": architecture}
+        return cls(**{**base, **overrides})
+
+
+#: seed 000's LSTM_CONFIG (``learning_rate`` 0.001, plain Adam, patience 10, every epoch
+#: may stop)
+SEED000 = dict(architecture="seed000", sequence_length=60, num_features=50,
+               lstm_units=(128, 64, 32), dense_units=(64, 32),
+               dropout_rates=(0.4, 0.4, 0.3, 0.3, 0.2), learning_rate=0.001, weight_decay=0.0,
+               batch_size=32, epochs=100, patience=10, min_epochs=0)
+LSTM_CONFIG = {k: v for k, v in SEED000.items()
                if k in ("sequence_length", "num_features", "lstm_units", "dropout_rates",
                         "learning_rate", "batch_size", "epochs")}
 
 
 def build_network(sequence_length: int, n_features: int, cfg: LSTMConfig):
-    """The seed's layer stack as a keras Model."""
+    """The layer stack of ``cfg.architecture`` as a compiled keras Model."""
     import keras
+
+    inputs = keras.Input(shape=(sequence_length, n_features), name="windows")
+    body = _seed000_body if cfg.architecture == "seed000" else _compact_body
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="strategy")(
+        body(inputs, cfg))
+    model = keras.Model(inputs, outputs, name="lstm_strategy")
+    optimizer = (keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay)
+                 if cfg.weight_decay else keras.optimizers.Adam(cfg.learning_rate))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _seed000_body(inputs, cfg: LSTMConfig):
+    """The seed's stack up to the output layer."""
     from keras import layers
 
     u1, u2, u3 = cfg.lstm_units
     d1, d2 = cfg.dense_units
-    r = cfg.dropout_rates
-    inputs = keras.Input(shape=(sequence_length, n_features), name="windows")
+    r = cfg.rates()
     x = layers.Bidirectional(layers.LSTM(u1, return_sequences=True))(inputs)
     x = layers.Dropout(r[0])(layers.LayerNormalization()(x))
     x = layers.Bidirectional(layers.LSTM(u2, return_sequences=True))(x)
@@ -79,12 +152,21 @@ def build_network(sequence_length: int, n_features: int, cfg: LSTMConfig):
     x = layers.Dense(d1, activation="relu")(x)
     x = layers.Dropout(r[3])(layers.LayerNormalization()(x))
     x = layers.Dense(d2, activation="relu")(x)
-    x = layers.Dropout(r[4])(layers.LayerNormalization()(x))
-    outputs = layers.Dense(N_CLASSES, activation="softmax", name="strategy")(x)
-    model = keras.Model(inputs, outputs, name="lstm_strategy")
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    return layers.Dropout(r[4])(layers.LayerNormalization()(x))
+
+
+def _compact_body(inputs, cfg: LSTMConfig):
+    """Stacked plain LSTM layers (the last one returns its final state), then dense layers,
+    each followed by its dropout; no normalization layers."""
+    from keras import layers
+
+    x, rates = inputs, iter(cfg.rates())
+    for i, units in enumerate(cfg.lstm_units):
+        last = i == len(cfg.lstm_units) - 1
+        x = layers.Dropout(next(rates))(layers.LSTM(units, return_sequences=not last)(x))
+    for units in cfg.dense_units:
+        x = layers.Dropout(next(rates))(layers.Dense(units, activation="relu")(x))
+    return x
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:
@@ -124,10 +206,13 @@ class LSTMModel:
     ``n_features_in_``.
     """
 
-    def __init__(self, sequence_length: int = 60, num_features: int = 50,
+    def __init__(self, sequence_length: int | None = None, num_features: int | None = None,
                  config: LSTMConfig | None = None, **overrides):
         base = asdict(config or LSTMConfig())
-        base.update(sequence_length=sequence_length, num_features=num_features)
+        if sequence_length is not None:
+            base["sequence_length"] = sequence_length
+        if num_features is not None:
+            base["num_features"] = num_features
         base.update(overrides)
         self.config = LSTMConfig(**base)
 
@@ -152,7 +237,8 @@ class LSTMModel:
         if X_val is not None and len(X_val):
             validation = (self._check_windows(X_val), np.asarray(y_val).astype(int))
             callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.config.patience, restore_best_weights=True))
+                monitor="val_loss", patience=self.config.patience, restore_best_weights=True,
+                start_from_epoch=self.config.min_epochs))
         history = self.model_.fit(
             X, y, validation_data=validation, epochs=self.config.epochs,
             batch_size=self.config.batch_size, class_weight=class_weights(y),

@@ -55,6 +55,9 @@ REGIME_COLUMNS = tuple(f"p_{name}" for name in REGIME_NAMES)
 NETWORK_FILE, SCALER_FILE, MODEL_FILE = "model.keras", "lstm_scaler.pkl", "strategy_model.pkl"
 #: the files of a store folder
 FILES = (NETWORK_FILE, SCALER_FILE, HMM_FILE, MODEL_FILE, METADATA_FILE)
+#: the shape of what ``save`` writes; a folder of another format is refused on ``load``
+#: (2: ``LSTMConfig.architecture``, the compact default network)
+MODEL_FORMAT = 2
 
 
 @dataclass
@@ -251,6 +254,7 @@ class StrategyModel:
         return {
             **described_training(report.train_start, report.train_end, self.feature_names_,
                                  self.groups_),
+            "model_format": MODEL_FORMAT,
             "lstm_config": jsonable(asdict(self.lstm_config)),
             "hmm_config": jsonable(asdict(self.hmm_config)),
             "hmm_features": list(self.hmm_.features_),
@@ -278,12 +282,23 @@ class StrategyModel:
         import keras
 
         folder = require_files(directory, FILES)
+        check_format(folder, read_metadata(folder), MODEL_FORMAT)
         model = unpickle(folder / MODEL_FILE)
         model.lstm_.model_ = keras.models.load_model(folder / NETWORK_FILE)
         model.lstm_._infer = None
         model.metadata_ = read_metadata(folder)
         check_features(folder, model.metadata_, model.feature_names_)
         return model
+
+
+def check_format(folder: Path, metadata: dict, expected: int) -> None:
+    """Refuse a store folder written in another format (before unpickling it, whose
+    classes may have changed shape) with the way out: retrain."""
+    found = metadata.get("model_format", 1)
+    if found != expected:
+        raise DataError(f"{folder}: this model was saved in store format {found}; this "
+                        f"version reads format {expected} (retrain it, e.g. `python run.py "
+                        "train --symbol SYMBOL --save`)")
 
 
 class SignalStream:

@@ -43,7 +43,7 @@ def test_warm_up_is_nan_then_every_feature_is_finite(bars):
 
 def test_groups_follow_the_columns(bars):
     assert available_groups(bars) == ("price", "volume", "flow", "volume_oi", "premium",
-                                      "dark_pool", "filters")
+                                      "dark_pool", "filters", "iv", "iv_skew")
     plain = bars[["open", "high", "low", "close", "volume"]]
     assert available_groups(plain) == ("price", "volume", "filters")
     no_dark_pool = bars.drop(columns="dark_pool_ratio")
@@ -102,3 +102,27 @@ def test_bad_closes_are_data_errors(bars):
         direction_features(holed)
     with pytest.raises(DataError, match="lack the columns"):
         direction_features(bars.drop(columns="put_premium"), ("price", "premium"))
+
+
+def test_implied_volatility_features_when_the_source_has_them(bars):
+    f = direction_features(bars)
+    c = bars["close"]
+    realized = np.log(c).diff().rolling(20).std() * np.sqrt(252)
+    iv = bars["atm_iv"]
+    rows = slice(LOOKBACK - 1, None)
+    np.testing.assert_allclose(f["iv_minus_rv"][rows], (iv - realized)[rows], rtol=1e-9)
+    np.testing.assert_allclose(f["iv_change_5"][rows], np.log(iv / iv.shift(5))[rows],
+                               rtol=1e-9)
+    z = (iv - iv.rolling(60).mean()) / iv.rolling(60).std()
+    np.testing.assert_allclose(f["iv_z60"][rows], z[rows], rtol=1e-9)
+    np.testing.assert_allclose(f["iv_skew"][rows], (bars["put_iv"] - bars["call_iv"])[rows])
+
+
+def test_without_implied_volatility_the_features_are_skipped_not_filled(bars):
+    no_iv = bars.drop(columns=["atm_iv", "call_iv", "put_iv"])
+    assert not {"iv", "iv_skew"} & set(available_groups(no_iv))
+    assert not set(GROUPS["iv"] + GROUPS["iv_skew"]) & set(direction_features(no_iv).columns)
+    empty_iv = bars.assign(atm_iv=np.nan)  # a column of NaN is no data either
+    assert "iv" not in available_groups(empty_iv)
+    with pytest.raises(DataError, match="atm_iv"):
+        available_groups(no_iv, ("price", "iv"))

@@ -40,7 +40,8 @@ def test_fit_trains_every_member_and_a_stacking_meta_model(tiny_direction_model,
     assert model.trained_until == direction_training_bars.index[-1]
     assert model.warmup_bars == 79 + 4
     assert set(model.groups_) == {"price", "volume", "flow", "volume_oi", "premium",
-                                  "dark_pool", "filters"}
+                                  "dark_pool", "filters", "iv", "iv_skew"}
+    assert {"atm_iv", "iv_minus_rv", "iv_skew"} <= set(model.feature_names_)
     counts = model.fit_info_["class_counts"]
     assert set(counts) == set(DIRECTION_NAMES) and min(counts.values()) > 10
 
