@@ -55,11 +55,11 @@ class RegimeProfile:
 
 
 REGIMES = (
-    RegimeProfile(REGIME_NAMES[0], 0.20, 0.09, 0.85, 0.40, 1.40, 4.5, 0.02),
-    RegimeProfile(REGIME_NAMES[1], 0.40, 0.13, 1.10, 0.35, 1.25, 5.0, 0.00),
-    RegimeProfile(REGIME_NAMES[2], -0.18, 0.11, 0.90, 0.50, 1.30, 5.5, 0.05),
-    RegimeProfile(REGIME_NAMES[3], -0.80, 0.30, 1.60, 0.62, 1.15, 8.0, -0.05),
-    RegimeProfile(REGIME_NAMES[4], 0.90, 0.28, 1.45, 0.44, 1.20, 6.5, -0.03),
+    RegimeProfile(REGIME_NAMES[0], 0.15, 0.09, 0.85, 0.40, 1.40, 4.5, 0.02),
+    RegimeProfile(REGIME_NAMES[1], 0.35, 0.15, 1.10, 0.35, 1.25, 5.0, 0.00),
+    RegimeProfile(REGIME_NAMES[2], -0.22, 0.11, 0.90, 0.50, 1.30, 5.5, 0.05),
+    RegimeProfile(REGIME_NAMES[3], -0.87, 0.34, 1.60, 0.62, 1.15, 8.0, -0.05),
+    RegimeProfile(REGIME_NAMES[4], 0.83, 0.40, 1.45, 0.44, 1.20, 6.5, -0.03),
 )
 
 #: the one profile every state shares in the no-edge world
