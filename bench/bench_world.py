@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--start", default=None)
     parser.add_argument("--end", default=None)
     args = parser.parse_args()
-    market = SampleMarket(seed=args.seed)
+    market = SampleMarket(seed=args.seed, world=args.world)
     returns = spread_returns(market, args.symbol, args.start, args.end, args.step)
     print(f"{args.symbol}, seed {args.seed}, {args.world} world, {len(returns)} bars "
           f"(every {args.step}), return on risk per spread after bid/ask costs")
