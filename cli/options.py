@@ -31,7 +31,7 @@ from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import STRATEGIES
 
 #: the daily-bar sources every command can name (ml-trading adds ``ib`` for minutes)
-SOURCES = ("auto", "bundled", "sample", "csv", "polygon")
+SOURCES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
 #: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
 CASH, COMMISSION = 100_000.0, 0.0005
 #: the window of a backtest or sweep without --start-date: this many years before the end

@@ -5,13 +5,22 @@ gets its chain here, from three per-bar inputs: the close, a 30-day at-the-money
 volatility (``atm_iv``) and the risk-free rate. The surface:
 
 * term structure: ``atm(T) = L + (atm_iv - L) * exp(-3 * (T - 30/365))``, mean-reverting to
-  the long-run level ``L`` (inverted when volatility is high, upward sloping when calm);
-* skew and smile: ``iv = atm(T) * (1 - skew * x + 0.02 * x**2)`` with the standardized
-  moneyness ``x = ln(K / F) / (atm(T) * sqrt(T))`` clipped to [-3, 3]; ``skew`` comes from the
-  bar's ``iv_skew`` column (default 0.08);
+  the long-run level ``L`` (the symbol's median 30-day vol): upward sloping when today's vol
+  is below it (calm), inverted when above (stress);
+* skew and smile, in the standardized moneyness ``x = ln(K / F) / (atm(T) * sqrt(T))``
+  clipped to [-3, 3]: ``iv = atm(T) * (1 - skew * x + 0.01 * x**2)`` on the put side
+  (x <= 0) and ``iv = atm(T) * (1 - 0.8 * skew * tanh(x / 0.8))`` on the call side, so the
+  put wing is steep and the call wing flattens out towards ``1 - 0.8 * skew`` of the money's
+  vol, as SPX's does. Both wings keep option prices monotone in the strike for
+  ``skew <= 0.45`` (the sample market's range). ``skew`` comes from the bar's ``iv_skew``
+  column (default ``DEFAULT_SKEW`` = 0.30: at a 16 % money vol the 30-day 25-delta put
+  trades about 4 vol points over it);
 * quotes: ``mid`` is the model value; ``bid``/``ask`` sit half a spread either side, rounded
-  outwards to the cent, the spread being 4 % of mid scaled by ``iv / 20 %`` and kept between
-  $0.02 and $1.00, so it widens with volatility;
+  outwards to the cent, the spread being ``($0.005 + 0.2 % of mid) * (iv / 18 %) ** 1.5``
+  kept between half a cent and $1.00 before the rounding: a cent or two near the money of
+  an index ETF in calm markets (SPY's and QQQ's quotes), several cents in stress (wider in
+  cents and as a share of mid), in relative terms wider in the cheap wings (the cent
+  floor) and for cheap symbols, a few dimes deep in the money;
 * volume and open interest: the bar's ``call_volume``/``put_volume``/``open_interest`` totals
   (or, when a source has none, 2 % of the share volume and 8 days of that) spread over the
   contracts by moneyness and expiry with seeded noise, in whole contracts that sum exactly
@@ -47,17 +56,46 @@ def _largest_remainder(total: float, weights: np.ndarray) -> np.ndarray:
     return counts
 
 
+#: ``iv_skew`` of a source that has none (relative put-wing slope, module docstring)
+DEFAULT_SKEW = 0.30
+#: put-wing convexity of the smile
+PUT_CONVEXITY = 0.01
+#: the call wing's vol never falls below the money's times 1 - skew * CALL_FLATTENING
+CALL_FLATTENING = 0.8
+
+
+def term_vol(atm30, long_run, years):
+    """At-the-money vol at ``years`` to expiry: today's 30-day vol reverting to ``long_run``
+    (module docstring); broadcasts."""
+    return np.maximum(long_run + (atm30 - long_run) * np.exp(-3.0 * (years - 30.0 / 365.0)),
+                      0.03)
+
+
+def smile(x, skew):
+    """Vol relative to the money's at standardized moneyness ``x`` (clipped to [-3, 3]):
+    a steep put wing, a call wing that flattens out (module docstring); broadcasts."""
+    x = np.clip(x, -3.0, 3.0)
+    put_side = 1.0 - skew * x + PUT_CONVEXITY * x * x
+    call_side = 1.0 - skew * CALL_FLATTENING * np.tanh(x / CALL_FLATTENING)
+    return np.where(x <= 0.0, put_side, call_side)
+
+
 def surface_vol(spot, rate, atm30, skew, long_run, years, strike):
     """Implied volatility of the model surface (see the module docstring); broadcasts."""
-    atm = np.maximum(long_run + (atm30 - long_run) * np.exp(-3.0 * (years - 30.0 / 365.0)), 0.03)
+    atm = term_vol(atm30, long_run, years)
     forward = spot * np.exp(rate * years)
-    x = np.clip(np.log(strike / forward) / (atm * np.sqrt(years)), -3.0, 3.0)
-    return np.maximum(atm * (1.0 - skew * x + 0.02 * x * x), 0.5 * atm)
+    x = np.log(strike / forward) / (atm * np.sqrt(years))
+    return np.maximum(atm * smile(x, skew), 0.5 * atm)
+
+
+def quote_width(mid, iv):
+    """Bid/ask width in dollars before rounding to the cent (module docstring)."""
+    return np.clip((0.005 + 0.002 * mid) * (iv / 0.18) ** 1.5, 0.005, 1.00)
 
 
 def _bid_ask(mid: np.ndarray, iv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half a spread either side of mid, rounded outwards to the cent (module docstring)."""
-    half = 0.5 * np.clip(0.04 * mid * (iv / 0.20), 0.02, 1.00)
+    half = 0.5 * quote_width(mid, iv)
     bid = np.maximum(np.floor((mid - half) * 100.0 + 1e-9) / 100.0, 0.0)
     ask = np.ceil((mid + half) * 100.0 - 1e-9) / 100.0
     return bid, ask
@@ -94,7 +132,8 @@ class OptionChain:
         return np.maximum(days, 0.5) / 365.0
 
     def _surface(self, bar: pd.Series, years: np.ndarray, strike: np.ndarray) -> np.ndarray:
-        skew = float(bar["iv_skew"]) if "iv_skew" in bar and np.isfinite(bar["iv_skew"]) else 0.08
+        skew = (float(bar["iv_skew"]) if "iv_skew" in bar and np.isfinite(bar["iv_skew"])
+                else DEFAULT_SKEW)
         return surface_vol(float(bar["close"]), float(bar["risk_free_rate"]), float(bar["atm_iv"]),
                            skew, self.long_run_vol, years, strike)
 
@@ -266,7 +305,7 @@ class OptionChain:
         if self._input_rows is None:
             skew = (self.bars["iv_skew"].to_numpy(dtype=float) if "iv_skew" in self.bars
                     else np.full(len(self.bars), np.nan))
-            skew = np.where(np.isfinite(skew), skew, 0.08)
+            skew = np.where(np.isfinite(skew), skew, DEFAULT_SKEW)
             columns = zip(self.bars["close"].to_numpy(dtype=float),
                           self.bars["risk_free_rate"].to_numpy(dtype=float),
                           self.bars["atm_iv"].to_numpy(dtype=float), skew, strict=True)

@@ -25,15 +25,24 @@ from core.errors import DataError
 from feeds.base import MarketSource, clip_dates
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
-from feeds.chain import ModelledChains, OptionChain, surface_vol
+from feeds.chain import PUT_CONVEXITY, ModelledChains, OptionChain, surface_vol
 from pricing.black_scholes import black_scholes_price
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+
+#: the worlds a sample market can be: "edge", where the hidden state drives returns,
+#: volatility, the variance premium, the skew and the flow (a model can learn it), and
+#: "no-edge", where every state shares one profile and volatility is constant, so nothing
+#: observable tells anything about the future (no model can beat the majority label)
+WORLDS = ("edge", "no-edge")
 
 
 @dataclass(frozen=True)
 class RegimeProfile:
-    """How the market behaves in one hidden state (annualised drift and volatility)."""
+    """How the market behaves in one hidden state: annualised drift and volatility, volume
+    and put share of the option volume, implied over realized volatility (the variance
+    premium), the 25-delta put's vol points over the money's at 30 days (the skew) and the
+    shift of the dark-pool share."""
 
     name: str
     drift: float
@@ -41,17 +50,20 @@ class RegimeProfile:
     volume_multiplier: float
     put_share: float
     iv_premium: float
-    iv_skew: float
+    skew_points: float
     dark_pool_shift: float
 
 
 REGIMES = (
-    RegimeProfile(REGIME_NAMES[0], 0.10, 0.09, 0.85, 0.42, 1.20, 0.10, 0.02),
-    RegimeProfile(REGIME_NAMES[1], 0.25, 0.15, 1.10, 0.38, 1.15, 0.07, 0.00),
-    RegimeProfile(REGIME_NAMES[2], -0.02, 0.11, 0.90, 0.47, 1.20, 0.09, 0.05),
-    RegimeProfile(REGIME_NAMES[3], -0.55, 0.34, 1.60, 0.58, 1.25, 0.14, -0.04),
-    RegimeProfile(REGIME_NAMES[4], 0.60, 0.40, 1.45, 0.45, 1.10, 0.06, -0.03),
+    RegimeProfile(REGIME_NAMES[0], 0.15, 0.09, 0.85, 0.40, 1.40, 4.5, 0.02),
+    RegimeProfile(REGIME_NAMES[1], 0.35, 0.15, 1.10, 0.35, 1.25, 5.0, 0.00),
+    RegimeProfile(REGIME_NAMES[2], -0.22, 0.11, 0.90, 0.50, 1.30, 5.5, 0.05),
+    RegimeProfile(REGIME_NAMES[3], -0.87, 0.34, 1.60, 0.62, 1.15, 8.0, -0.05),
+    RegimeProfile(REGIME_NAMES[4], 0.83, 0.40, 1.45, 0.44, 1.20, 6.5, -0.03),
 )
+
+#: the one profile every state shares in the no-edge world
+NO_EDGE_PROFILE = RegimeProfile("no_edge", 0.08, 0.15, 1.0, 0.45, 1.20, 5.5, 0.0)
 
 # Row = today's state, column = tomorrow's. Diagonals give mean durations of about
 # 60, 40, 45, 20 and 12 sessions; downtrends mostly end in rallies or consolidation.
@@ -139,14 +151,30 @@ def _trailing(values: pd.Series, window: int = 20):
     return past.mean(), past.std()
 
 
+def skew_slope(points, atm_iv):
+    """The surface's ``iv_skew`` (relative put-wing slope, see ``feeds.chain``) that puts the
+    30-day 25-delta put ``points`` vol points over an at-the-money vol of ``atm_iv``.
+
+    The 25-delta put sits near x = -0.7 * its vol / atm vol in the surface's standardized
+    moneyness, so ``points / 100 = atm * (skew * |x| + PUT_CONVEXITY * x**2)``, solved for
+    ``skew``; the tests measure the result on the chain."""
+    x = 0.65 * (1.0 + points / 100.0 / atm_iv)
+    return np.clip((points / 100.0 / atm_iv - PUT_CONVEXITY * x * x) / x, 0.02, 0.45)
+
+
 class SampleMarket(ModelledChains, MarketSource):
     """Seeded regime-switching market with option chains and flow columns (see module doc)."""
 
     name = "sample"
 
     def __init__(self, seed: int = 42, cache: ParquetCache | None = None,
-                 start: str = SAMPLE_START, end: str = SAMPLE_END):
+                 start: str = SAMPLE_START, end: str = SAMPLE_END, world: str = "edge"):
+        if world not in WORLDS:
+            raise DataError(f"unknown sample world {world!r}; choose from {', '.join(WORLDS)}")
         self.seed = seed
+        self.world = world
+        self.name = "sample" if world == "edge" else "sample-noedge"
+        self._profiles = REGIMES if world == "edge" else (NO_EDGE_PROFILE,) * len(REGIMES)
         self.cache = cache
         self.days = sessions(start, end)
         self._states = regime_path(seed, len(self.days))
@@ -159,6 +187,9 @@ class SampleMarket(ModelledChains, MarketSource):
         return [p.symbol for p in SYMBOLS]
 
     def describe(self) -> str:
+        if self.world == "no-edge":
+            return (f"sample-noedge: simulated market without edge, seed {self.seed} (hidden "
+                    "states drive nothing; a model of a market, not real prices)")
         return (f"sample: simulated regime-switching market, seed {self.seed} "
                 "(a model of a market, not real prices)")
 
@@ -166,12 +197,17 @@ class SampleMarket(ModelledChains, MarketSource):
         """The hidden state of every session, as an integer index into ``REGIME_NAMES``."""
         return pd.Series(self._states, index=self.days, name="true_regime")
 
+    def _regime(self, attr: str) -> np.ndarray:
+        """``attr`` of the profile of each session's hidden state."""
+        return np.array([getattr(r, attr) for r in self._profiles])[self._states]
+
     def _market_returns(self) -> np.ndarray:
         rng = _stream(self.seed, "market")
-        drift = np.array([r.drift for r in REGIMES])[self._states] / TRADING_DAYS
-        vol = np.array([r.volatility for r in REGIMES])[self._states] / np.sqrt(TRADING_DAYS)
+        drift = self._regime("drift") / TRADING_DAYS
+        vol = self._regime("volatility") / np.sqrt(TRADING_DAYS)
         cpi, _ = release_calendar(self.days)
-        event_boost = 1.0 + 0.4 * cpi  # CPI days move more
+        # CPI days move more (not in the no-edge world: a known calendar would be an edge)
+        event_boost = 1.0 + (0.4 if self.world == "edge" else 0.0) * cpi
         return drift + vol * event_boost * _student_t(rng, len(self.days))
 
     def _rate_path(self) -> np.ndarray:
@@ -188,7 +224,7 @@ class SampleMarket(ModelledChains, MarketSource):
         symbol = self.check_symbol(symbol)
         frame = self._frames.get(symbol)
         if frame is None:
-            key = ("sample", f"v{GENERATOR_VERSION}", f"seed{self.seed}", symbol,
+            key = (self.name, f"v{GENERATOR_VERSION}", f"seed{self.seed}", symbol,
                    f"{self.days[0]:%Y%m%d}-{self.days[-1]:%Y%m%d}")
             build = lambda: self._generate(symbol)  # noqa: E731
             frame = self.cache.load_or_build(key, build) if self.cache else build()
@@ -214,7 +250,7 @@ class SampleMarket(ModelledChains, MarketSource):
         profile = next(p for p in SYMBOLS if p.symbol == symbol)
         rng = _stream(self.seed, symbol)
         n, states = len(self.days), self._states
-        regime = lambda attr: np.array([getattr(r, attr) for r in REGIMES])[states]  # noqa: E731
+        regime = self._regime
 
         daily_idio = profile.idiosyncratic_vol / np.sqrt(TRADING_DAYS)
         log_ret = profile.beta * self._market + daily_idio * _student_t(rng, n)
@@ -237,8 +273,14 @@ class SampleMarket(ModelledChains, MarketSource):
         # (the jump's average, 0.4 x daily vol, is taken back out so the level stays on target)
         shocks = (0.04 * rng.standard_normal(n)
                   + 1.5 * (np.maximum(-log_ret, 0.0) - 0.4 * daily_vol))
-        atm_iv = np.exp(_ar1(target, 0.10, shocks, target[0]))
-        iv_skew = regime("iv_skew") + 0.01 * rng.standard_normal(n)
+        skew_noise = rng.standard_normal(n)
+        if self.world == "edge":
+            atm_iv = np.exp(_ar1(target, 0.10, shocks, target[0]))
+            skew_points = regime("skew_points") * np.exp(0.10 * skew_noise)
+        else:  # constant volatility: today's vol and skew say nothing about tomorrow's P&L
+            atm_iv = np.exp(target + 0.005 * rng.standard_normal(n))
+            skew_points = regime("skew_points") * np.exp(0.005 * skew_noise)
+        iv_skew = skew_slope(skew_points, atm_iv)
 
         # option flow drawn from the state: more puts and more activity when it is stressed
         option_volume = 0.02 * volume * regime("volume_multiplier") * rng.lognormal(0, 0.3, n)

@@ -12,7 +12,10 @@ from feeds.csv_source import CsvMarket
 from feeds.sample_market import SYMBOLS as SAMPLE_SYMBOLS
 from feeds.sample_market import SampleMarket
 
-SOURCE_NAMES = ("auto", "bundled", "sample", "csv", "polygon")
+#: ``sample-noedge`` is the sample market's no-edge world (``SampleMarket(world="no-edge")``):
+#: the same symbols and calendar, hidden states that drive nothing; a model trained on it
+#: must not beat the majority label beyond noise
+SOURCE_NAMES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
 
 
 def resolve_auto(symbols: list[str]) -> tuple[str, str]:
@@ -41,6 +44,8 @@ def make_source(name: str, *, seed: int = 42, cache: ParquetCache | None = None,
     free tier (a client-side limit of 5 requests a minute for the whole process)."""
     if name == "sample":
         return SampleMarket(seed=seed, cache=cache)
+    if name == "sample-noedge":
+        return SampleMarket(seed=seed, cache=cache, world="no-edge")
     if name == "bundled":
         return BundledMarket(cache=cache)
     if name == "csv":

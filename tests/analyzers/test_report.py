@@ -11,8 +11,8 @@ from engine.backtest import BacktestSettings, realized_direction, run_symbol
 
 @pytest.fixture(scope="module")
 def results(sample_market):
-    settings = BacktestSettings(start=pd.Timestamp("2024-01-02"),
-                                end=pd.Timestamp("2024-06-28"), progress=False)
+    settings = BacktestSettings(start=pd.Timestamp("2023-01-03"),
+                                end=pd.Timestamp("2023-06-30"), progress=False)
     return [run_symbol(sample_market, symbol, settings) for symbol in ("SPY", "QQQ")]
 
 

@@ -128,7 +128,7 @@ def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_marke
     expiring, every order and every fill (bar, legs, size, limit, price, commission) and
     the final account value agree."""
     ib_log.allow(r"Error 202")  # IB confirming the cancel of an expired spread order
-    frame = sample_market.bars("SPY", "2022-09-01", None).iloc[:119]
+    frame = sample_market.bars("SPY", "2023-09-01", None).iloc[:119]
     chain = sample_market.option_chain("SPY")
     bars = frame_bars(frame)
     history, live = bars[:80], bars[80:]

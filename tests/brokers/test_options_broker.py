@@ -215,12 +215,15 @@ def test_rejects_non_positive_credit(spy):
     bars, chain = spy
     day0 = bars.index[0]
     frame = chain.chain(day0)
-    puts = frame[(frame["right"] == "P") & (frame["dte"] == frame["dte"].min())]
-    far, farther = puts.sort_values("strike").iloc[1], puts.sort_values("strike").iloc[0]
+    # the far call wing (the skew prices the put wing well above zero): the two highest
+    # strikes of the nearest expiry
+    calls = frame[(frame["right"] == "C") & (frame["dte"] == frame["dte"].min())]
+    far, farther = calls.sort_values("strike").iloc[-2], calls.sort_values("strike").iloc[-1]
     assert far["bid"] - farther["ask"] <= 0  # the market pays nothing for this spread
     spot = float(frame["underlying"].iloc[0])
-    request = SpreadRequest("SPY", otm_pct=1 - far["strike"] / spot, dte_min=1,
-                            dte_max=int(far["dte"]), width=far["strike"] - farther["strike"])
+    request = SpreadRequest("SPY", kind="call_credit", otm_pct=far["strike"] / spot - 1,
+                            dte_min=1, dte_max=int(far["dte"]),
+                            width=farther["strike"] - far["strike"])
     statuses, text = _rejection(bars.iloc[:4], chain, request)
     assert statuses == ["Submitted", "Rejected"]
     assert f"non-positive credit {far['bid'] - farther['ask']:.2f}" in text

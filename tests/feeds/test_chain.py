@@ -187,16 +187,17 @@ def test_bid_mid_ask_ordering(case):
     assert (bid >= 0).all()
     assert (bid <= mid + 1e-12).all()
     assert (mid <= ask + 1e-12).all()
-    # half a spread either side of mid, the spread 4 % of mid x iv / 20 % kept in
-    # [$0.02, $1.00], rounded outwards to the cent
-    half = 0.5 * np.clip(0.04 * mid * frame["iv"].to_numpy() / 0.20, 0.02, 1.00)
+    # half a spread either side of mid, the spread ($0.005 + 0.2 % of mid) x (iv / 18 %)^1.5
+    # kept in [$0.005, $1.00], rounded outwards to the cent
+    width = (0.005 + 0.002 * mid) * (frame["iv"].to_numpy() / 0.18) ** 1.5
+    half = 0.5 * np.clip(width, 0.005, 1.00)
     assert (bid <= np.maximum(mid - half, 0.0) + 1e-9).all()
     assert (ask >= mid + half - 1e-9).all()
     assert (ask - (mid + half) < 0.01 + 1e-9).all()
     assert ((mid - half) - bid < 0.01 + 1e-9)[bid > 0].all()
     assert (bid[mid - half >= 0.01] > 0).all()
     quoted = bid > 0
-    assert (ask[quoted] - bid[quoted] >= 0.02 - 1e-9).all()
+    assert (ask[quoted] - bid[quoted] >= 0.01 - 1e-9).all()
     assert (ask - bid <= 1.02 + 1e-9).all()
     # quotes are whole cents
     np.testing.assert_allclose(bid * 100, np.round(bid * 100), atol=1e-6)

@@ -8,11 +8,14 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import feeds.sample_market as sample_module
+from bench.bench_world import measure, spread_returns
 from core.domain import REGIME_NAMES
 from core.errors import DataError
 from feeds.base import EXTRA_COLUMNS, OHLCV
+from feeds.cache import ParquetCache
 from feeds.sample_market import SampleMarket, SymbolProfile
 
 REQUIRED_SYMBOLS = ("SPY", "QQQ", "AAPL", "MSFT", "GOOGL", "AMZN", "TSLA")
@@ -300,3 +303,199 @@ def test_window_outside_range_raises(sample_market, start, end):
 def test_window_inside_range_is_inclusive(sample_market):
     window = sample_market.bars("SPY", start="2015-03-02", end="2015-03-06")
     assert list(window.index) == list(pd.date_range("2015-03-02", "2015-03-06"))
+
+
+# --- the option surface and quotes the world prices with ---------------------------------
+
+CALM, STRESS = (0, 1, 2), (3, 4)
+
+
+def _surface_points(market: SampleMarket, symbol: str, every: int = 20) -> pd.DataFrame:
+    """Per sampled bar: the 30-day expiry's ATM put and 25-delta put (iv, width in cents,
+    width over mid) and the ATM vol 90 days out, measured on the chain itself."""
+    bars = market.bars(symbol)
+    chain = market.option_chain(symbol)
+    rows = []
+    for day in bars.index[100::every]:
+        frame = chain.chain(day)
+        spot = float(frame["underlying"].iloc[0])
+        dte = frame.groupby("expiry")["dte"].first()
+        puts = frame[(frame["expiry"] == (dte - 30).abs().idxmin()) & (frame["right"] == "P")]
+        atm = puts.iloc[int(np.argmin(np.abs(puts["strike"].to_numpy() - spot)))]
+        p25 = puts.iloc[int(np.argmin(np.abs(puts["delta"].to_numpy() + 0.25)))]
+        far = frame[(frame["expiry"] == (dte - 90).abs().idxmin()) & (frame["right"] == "P")]
+        atm90 = far.iloc[int(np.argmin(np.abs(far["strike"].to_numpy() - spot)))]
+        rows.append({
+            "regime": int(bars.loc[day, "true_regime"]), "atm_dte": int(atm["dte"]),
+            "skew_points": 100 * (p25["iv"] - atm["iv"]),
+            "term_points": 100 * (atm90["iv"] - atm["iv"]),
+            "atm_cents": 100 * (atm["ask"] - atm["bid"]),
+            "p25_cents": 100 * (p25["ask"] - p25["bid"]),
+            "atm_relative": (atm["ask"] - atm["bid"]) / atm["mid"],
+        })
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def spy_surface(sample_market) -> pd.DataFrame:
+    return _surface_points(sample_market, "SPY")
+
+
+def test_surface_sample_is_around_30_days_and_covers_calm_and_stress(spy_surface):
+    assert spy_surface["atm_dte"].between(23, 37).all()
+    assert (spy_surface["regime"].isin(CALM)).sum() >= 100
+    assert (spy_surface["regime"].isin(STRESS)).sum() >= 12
+
+
+def test_25_delta_put_skew_is_4_to_8_points_and_steepens_in_stress(spy_surface):
+    # real SPX at 30 days: the 25-delta put 4-8 vol points over the money, more in stress
+    calm = spy_surface[spy_surface["regime"].isin(CALM)]["skew_points"].median()
+    stress = spy_surface[spy_surface["regime"].isin(STRESS)]["skew_points"].median()
+    assert 4.0 <= calm <= 6.0
+    assert 5.5 <= stress <= 8.0
+    assert stress > calm + 1.0
+    assert spy_surface["skew_points"].quantile(0.05) > 3.0
+
+
+def test_term_structure_upward_in_calm_inverted_in_stress(spy_surface):
+    calmest = spy_surface[spy_surface["regime"] == 0]["term_points"]
+    stress = spy_surface[spy_surface["regime"].isin(STRESS)]["term_points"]
+    assert calmest.median() > 0.2
+    assert (calmest > 0).mean() > 0.7
+    assert stress.median() < -2.0
+    assert (stress < 0).mean() > 0.9
+
+
+def test_spy_quotes_are_cents_wide_and_widen_in_stress(spy_surface):
+    calm = spy_surface[spy_surface["regime"].isin(CALM)]
+    stress = spy_surface[spy_surface["regime"].isin(STRESS)]
+    # SPY: a cent to a few cents near the money in calm markets
+    assert 1.0 <= calm["atm_cents"].median() <= 3.0
+    assert 1.0 <= calm["p25_cents"].median() <= 3.0
+    assert calm["atm_relative"].median() < 0.005
+    # stress: wider in cents and as a share of mid
+    assert stress["atm_cents"].median() >= 2 * calm["atm_cents"].median()
+    assert stress["atm_relative"].median() > 1.5 * calm["atm_relative"].median()
+    assert stress["atm_cents"].max() <= 50.0  # never the dollar cap
+
+
+def test_cheaper_symbol_quotes_are_cents_too(sample_market):
+    qqq = _surface_points(sample_market, "QQQ", every=60)
+    calm = qqq[qqq["regime"].isin(CALM)]
+    assert 1.0 <= calm["atm_cents"].median() <= 3.0
+    assert calm["atm_relative"].median() < 0.01
+
+
+def test_variance_premium_is_realistic(spy):
+    # implied over the realized volatility of the next 21 sessions: SPX's is about 1.2-1.3
+    log_ret = np.log(spy["close"]).diff()
+    forward_rv = log_ret[::-1].rolling(21).std()[::-1].shift(-1) * np.sqrt(252)
+    ratio = spy["atm_iv"].mean() / forward_rv.mean()
+    assert 1.1 < ratio < 1.45
+    by_regime = spy["atm_iv"].groupby(spy["true_regime"]).mean() \
+        / forward_rv.groupby(spy["true_regime"]).mean()
+    assert (by_regime > 0.9).all(), by_regime.to_dict()
+
+
+# --- the regimes drive the market; in the no-edge world they drive nothing ----------------
+
+def _kruskal_by_regime(bars: pd.DataFrame) -> dict[str, float]:
+    """p-value of a Kruskal-Wallis test that the regimes share one distribution, per column
+    (returns, absolute returns, and the flow and option columns a model reads)."""
+    log_ret = np.log(bars["close"]).diff()
+    columns = {
+        "return": log_ret, "abs_return": log_ret.abs(),
+        "atm_iv": bars["atm_iv"], "iv_skew": bars["iv_skew"],
+        "put_call_ratio": bars["put_call_ratio"], "dark_pool_ratio": bars["dark_pool_ratio"],
+        "volume": np.log(bars["volume"]),
+    }
+    out = {}
+    for name, values in columns.items():
+        frame = pd.DataFrame({"v": values, "r": bars["true_regime"]}).dropna()
+        groups = [g.to_numpy() for _, g in frame.groupby("r")["v"]]
+        out[name] = float(stats.kruskal(*groups).pvalue)
+    return out
+
+
+def test_edge_world_regimes_differ_in_returns_vol_and_flow(spy):
+    pvalues = _kruskal_by_regime(spy)
+    assert all(p < 1e-6 for p in pvalues.values()), pvalues
+
+
+@pytest.fixture(scope="module")
+def no_edge() -> SampleMarket:
+    return SampleMarket(seed=42, cache=None, world="no-edge")
+
+
+def test_no_edge_world_keeps_calendar_symbols_and_regime_path(no_edge, spy):
+    bars = no_edge.bars("SPY")
+    assert bars.index.equals(spy.index)
+    assert list(bars.columns) == list(spy.columns)
+    assert (bars["true_regime"].to_numpy() == spy["true_regime"].to_numpy()).all()
+    assert no_edge.name == "sample-noedge" and "without edge" in no_edge.describe()
+    pd.testing.assert_frame_equal(SampleMarket(seed=42, world="no-edge").bars("SPY"), bars)
+
+
+@pytest.mark.parametrize("symbol", ["SPY", "TSLA"])
+def test_no_edge_world_regimes_are_indistinguishable(no_edge, symbol):
+    pvalues = _kruskal_by_regime(no_edge.bars(symbol))
+    # seven tests per symbol: none rejects "one distribution" even at 1 %
+    assert all(p > 0.01 for p in pvalues.values()), pvalues
+
+
+def test_no_edge_world_still_has_a_variance_premium_and_skew(no_edge):
+    bars = no_edge.bars("SPY")
+    realized = np.log(bars["close"]).diff().std() * np.sqrt(252)
+    assert 1.1 < bars["atm_iv"].mean() / realized < 1.35
+    surface = _surface_points(no_edge, "SPY", every=120)
+    assert surface["skew_points"].between(4.0, 8.0).all()
+
+
+def test_unknown_world_raises():
+    with pytest.raises(DataError, match="no-edge"):
+        SampleMarket(seed=42, world="flat")
+
+
+def test_worlds_do_not_share_cache_entries(tmp_path):
+    cache = ParquetCache(tmp_path)
+    edge = SampleMarket(seed=42, cache=cache).bars("SPY")
+    flat = SampleMarket(seed=42, cache=cache, world="no-edge").bars("SPY")
+    assert not np.allclose(edge["atm_iv"].to_numpy(), flat["atm_iv"].to_numpy())
+    again = SampleMarket(seed=42, cache=cache, world="no-edge").bars("SPY")
+    pd.testing.assert_frame_equal(again, flat, check_freq=False)
+
+
+# --- the edge, measured with the label code (bench/bench_world.py prints the full table) --
+
+def test_world_edge_measure_on_a_known_frame():
+    # regime 0: puts earn, regime 1: calls earn, regime 2: both lose (hold)
+    regime = np.tile([0, 1, 2], 20)
+    put = np.where(regime == 0, 0.10, -0.10)
+    call = np.where(regime == 1, 0.05, -0.20)
+    frame = pd.DataFrame({"regime": regime, "put": put, "call": call,
+                          "label": np.where(regime == 0, 2, np.where(regime == 1, 1, 0))})
+    edge = measure(frame)
+    assert list(edge.per_regime["oracle"]) == ["put", "call", "hold"]
+    assert edge.oracle_trades == 20  # second half: 10 bars of regime 0, 10 of regime 1
+    assert edge.oracle_mean == pytest.approx(0.075)
+    assert edge.foresight_mean == pytest.approx(0.075)
+    assert edge.majority_share == pytest.approx(1 / 3)
+
+
+def test_regimes_set_which_spread_earns_on_a_short_window(sample_market):
+    # 2009-2011 has every state; each 4th bar, both spreads priced by training.labels
+    returns = spread_returns(sample_market, "SPY", "2009-01-01", "2011-12-31", step=4)
+    assert set(returns["regime"]) == set(range(len(REGIME_NAMES)))
+    mean = returns.groupby("regime")[["put", "call"]].mean()
+    # the uptrends favour the put spread, the downtrend the call spread (three years are
+    # too few to rank the rarer states' spreads; bench/bench_world.py does it on 18)
+    assert mean.loc[1, "put"] > mean.loc[1, "call"] + 0.1, mean
+    assert mean.loc[3, "call"] > mean.loc[3, "put"] + 0.05, mean
+    uptrend_put = returns[returns["regime"].isin((0, 1))]["put"].mean()
+    assert uptrend_put > mean.loc[3, "put"] + 0.1, mean
+    assert mean.loc[3, "call"] > mean.loc[1, "call"] + 0.1, mean
+    # selling the wrong side of a strong trend loses after costs
+    assert mean.loc[1, "call"] < -0.1 and mean.loc[3, "put"] < -0.05
+    edge = measure(returns)
+    assert edge.foresight_mean > 0.1  # the label's upper bound is far above any oracle
+    assert edge.majority_share < 0.6

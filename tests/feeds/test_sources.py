@@ -74,3 +74,11 @@ def test_auto_explains_when_no_one_source_has_every_symbol():
     with pytest.raises(DataError, match=r"--source auto picks one source .* SP500 is only in "
                                         r"the bundled real data; FOO is in neither"):
         resolve_auto(["SPY", "SP500", "FOO"])
+
+
+def test_make_source_sample_noedge_is_the_no_edge_world(tmp_path):
+    market = make_source("sample-noedge", seed=5, cache=ParquetCache(tmp_path))
+    assert isinstance(market, SampleMarket)
+    assert market.world == "no-edge" and market.seed == 5
+    assert market.name == "sample-noedge"
+    assert make_source("sample").world == "edge"
