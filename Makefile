@@ -37,6 +37,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_data_fetch.py
 	$(BIN)/python bench/bench_ib_latency.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_labels.py
+	$(BIN)/python bench/bench_fold.py
+	$(BIN)/python bench/bench_model_size.py
+	$(BIN)/python bench/bench_world.py
+	$(BIN)/python bench/bench_paper_signals.py
+	$(BIN)/python bench/soak_paper.py
+	$(BIN)/python bench/bench_portfolio.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache

@@ -7,9 +7,10 @@
 (c) a backtest with StrategySignal (the ML indicator) vs the same backtest with the rule
     baseline indicator, on the same bars.
 
-Seed 000's LSTM sizes (128/64/32 units, sequence 60) unless --tiny. The LSTM is trained for
+The default LSTM (``compact``) unless --seed000 (seed 000's 128/64/32 units, sequence 60)
+or --tiny. The LSTM is trained for
 one epoch only: speed does not depend on how well it learned.
-Usage: python bench/bench_ml.py [--symbol SPY] [--tiny]
+Usage: python bench/bench_ml.py [--symbol SPY] [--seed000 | --tiny]
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbol", default="SPY")
     parser.add_argument("--tiny", action="store_true", help="tiny LSTM (quick check)")
+    parser.add_argument("--seed000", action="store_true",
+                        help="seed 000's network (LSTMConfig.seed000) instead of the default")
     args = parser.parse_args()
     market = SampleMarket(seed=42)
 
@@ -50,7 +53,8 @@ def main() -> None:
           f"{smoothed * 1e3:.1f} ms; ratio filter/predict_proba time {forward / smoothed:.2f}")
 
     lstm = (LSTMConfig(sequence_length=20, lstm_units=(8, 4, 4), dense_units=(8, 4), epochs=1)
-            if args.tiny else LSTMConfig(epochs=1))
+            if args.tiny else LSTMConfig.seed000(epochs=1) if args.seed000
+            else LSTMConfig(epochs=1))
     spec = TrainingSpec(lstm=lstm, lstm_start=pd.Timestamp("2021-01-01"),
                         hmm_start=pd.Timestamp("2012-01-01"))
     model = train_strategy_model(market, args.symbol, pd.Timestamp("2022-12-30"), spec)

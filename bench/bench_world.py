@@ -1,9 +1,11 @@
 """The benchmark world's edge, measured: what knowing the hidden regime is worth.
 
 For every sampled bar of a sample-market symbol this prices both credit spreads with the
-project's own label code (``training.labels.spread_return``: short leg near 30 delta, one
-strike step wide (at least $5), 30-45 days to expiry, sold at the next bar's bid/ask and
-bought back 10 sessions later at the ask/bid) and prints, per true regime, the mean return
+project's own label code (``training.labels.spread_outcome``: short leg near 30 delta, one
+strike step wide (at least $5), 30-45 days to expiry, sold at the next bar's bid/ask; with
+``--label fixed``, the default, bought back 10 sessions later at the ask/bid, the label the
+figures in the docs were measured with; with ``--label strategy`` by the strategy's own
+exits: profit take, stop, time exit, expiry, commissions) and prints, per true regime, the mean return
 on risk of the put spread and the call spread, then three traders on the second half of
 the window:
 
@@ -17,6 +19,7 @@ In the edge world (``--world edge``, the default) the oracle earns a positive me
 per trade after costs; in the no-edge world it cannot beat noise.
 
 Usage: python bench/bench_world.py [--symbol SPY] [--world edge|no-edge] [--step 2]
+       [--label fixed|strategy]
        [--start 2008-01-02] [--end 2025-12-31] [--seed 42]
 """
 
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.domain import REGIME_NAMES  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
-from training.labels import LabelConfig, spread_return  # noqa: E402
+from training.labels import LabelConfig, fixed_horizon_config, spread_outcome  # noqa: E402
 
 ACTIONS = ("hold", "call", "put")
 
@@ -57,7 +60,7 @@ def spread_returns(market: SampleMarket, symbol: str = "SPY", start=None, end=No
                    step: int = 1, config: LabelConfig | None = None) -> pd.DataFrame:
     """Put and call spread return on risk of every ``step``-th bar between ``start`` and
     ``end`` (NaN where a spread cannot be priced), with the bar's true regime and label."""
-    cfg = config or LabelConfig()
+    cfg = config or fixed_horizon_config(10)
     chain = market.option_chain(symbol)
     bars = chain.bars
     days = pd.DatetimeIndex(bars.index)
@@ -67,9 +70,12 @@ def spread_returns(market: SampleMarket, symbol: str = "SPY", start=None, end=No
     if end is not None:
         mask &= days <= pd.Timestamp(end)
     rows = np.flatnonzero(mask)[::step]
-    rows = rows[rows + 1 + cfg.horizon < len(days)]
-    put = np.array([spread_return(chain, days, t, "put_credit", cfg) for t in rows])
-    call = np.array([spread_return(chain, days, t, "call_credit", cfg) for t in rows])
+    outcomes = [(spread_outcome(chain, days, t, "put_credit", cfg),
+                 spread_outcome(chain, days, t, "call_credit", cfg)) for t in rows]
+    known = np.array([p is not None and c is not None for p, c in outcomes], dtype=bool)
+    rows = rows[known]
+    put = np.array([p.return_on_risk for (p, _), k in zip(outcomes, known, strict=True) if k])
+    call = np.array([c.return_on_risk for (_, c), k in zip(outcomes, known, strict=True) if k])
     best = np.fmax(put, call)
     put_wins = np.nan_to_num(put, nan=-np.inf) >= np.nan_to_num(call, nan=-np.inf)
     label = np.where(best > cfg.min_edge, np.where(put_wins, 2, 1), 0)
@@ -128,9 +134,13 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=2, help="price every N-th bar")
     parser.add_argument("--start", default=None)
     parser.add_argument("--end", default=None)
+    parser.add_argument("--label", default="fixed", choices=("fixed", "strategy"),
+                        help="fixed: 10 sessions held (the docs' figures); strategy: the "
+                             "strategy's exits (training.labels.LabelConfig defaults)")
     args = parser.parse_args()
     market = SampleMarket(seed=args.seed, world=args.world)
-    returns = spread_returns(market, args.symbol, args.start, args.end, args.step)
+    config = fixed_horizon_config(10) if args.label == "fixed" else LabelConfig()
+    returns = spread_returns(market, args.symbol, args.start, args.end, args.step, config)
     print(f"{args.symbol}, seed {args.seed}, {args.world} world, {len(returns)} bars "
           f"(every {args.step}), return on risk per spread after bid/ask costs")
     print(table(measure(returns)))
