@@ -14,7 +14,7 @@ from engine.portfolio import run_portfolio
 
 def test_equity_portfolio_report_has_tear_sheets_attribution_and_no_spread_tables(
         sample_market, tmp_path):
-    settings = BacktestSettings(start=pd.Timestamp("2024-01-02"), end=pd.Timestamp("2024-06-28"),
+    settings = BacktestSettings(start=pd.Timestamp("2023-01-03"), end=pd.Timestamp("2023-06-30"),
                                 progress=False)
     result = run_portfolio(sample_market, ["SPY", "QQQ"], settings)
     written = write_portfolio_report(tmp_path / "report", result, "summary\n", {"run": "t"})

@@ -17,15 +17,15 @@ from engine.backtest import BacktestSettings
 from engine.portfolio import run_portfolio
 from feeds.csv_source import CsvMarket
 
-START, END = pd.Timestamp("2023-01-03"), pd.Timestamp("2023-12-29")
+START, END = pd.Timestamp("2021-01-04"), pd.Timestamp("2023-12-29")
 SETTINGS = BacktestSettings(start=START, end=END, strategy="equity", progress=False)
 
 
 @pytest.fixture(scope="module")
 def gap_market(sample_market, tmp_path_factory):
     folder = tmp_path_factory.mktemp("csv")
-    spy = sample_market.bars("SPY", "2022-01-03", "2023-12-29")
-    qqq = sample_market.bars("QQQ", "2022-01-03", "2023-12-29")
+    spy = sample_market.bars("SPY", "2020-01-02", "2023-12-29")
+    qqq = sample_market.bars("QQQ", "2020-01-02", "2023-12-29")
     keep = [i % 7 != 3 for i in range(len(qqq))]
     three = qqq.index.get_indexer(pd.to_datetime(["2023-06-12", "2023-06-13", "2023-06-14"]))
     for i in three:
