@@ -127,7 +127,9 @@ def test_every_yearly_refit_names_the_true_regimes(yearly_refits):
               f"volatility per name {vols}")
         assert accuracy >= 0.75
         assert model.names_follow_stats_
-        assert model.state_stats_["volatility"][model.order_[4]] > 0.25  # a volatile rally
+        # the rally is volatile (0.40 in the world; the calm states 0.09-0.15), never the
+        # 0.14-volatility state the old naming rule called a rally
+        assert model.state_stats_["volatility"][model.order_[4]] > 0.2
 
 
 def test_consecutive_refits_keep_the_names_of_the_bars_they_share(yearly_refits):
