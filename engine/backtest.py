@@ -105,6 +105,22 @@ def traded_start(bars: pd.DataFrame, warmup: int) -> pd.Timestamp:
     return bars.index[warmup]
 
 
+def add_report_analyzers(cerebro: bt.Cerebro, record_lines: bool) -> None:
+    """The analyzers every report reads (returns, Sharpe, drawdown, trades, pyfolio,
+    positions, the trade list and, when asked, every indicator line): one list for the
+    per-symbol and the portfolio backtest."""
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
+                        annualize=True, riskfreerate=0.0)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
+    cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
+    cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
+    cerebro.addanalyzer(TradeList, _name="trades")
+    if record_lines:
+        cerebro.addanalyzer(LineRecorder, _name="lines")
+
+
 def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) -> SymbolResult:
     """Run the configured strategy on one symbol and collect analyzers' output."""
     symbol = source.check_symbol(symbol)
@@ -131,16 +147,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
         signal_factory=signal_factory,
         trade_start=settings.start.date(),
     )
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
-    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
-                        annualize=True, riskfreerate=0.0)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
-    cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
-    cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
-    cerebro.addanalyzer(TradeList, _name="trades")
-    if settings.record_lines:
-        cerebro.addanalyzer(LineRecorder, _name="lines")
+    add_report_analyzers(cerebro, settings.record_lines)
     cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import backtrader as bt
 import pandas as pd
 
-from analyzers import BarProgress, LineRecorder, PortfolioPositions, TradeList
+from analyzers import BarProgress
 from analyzers.attribution import SymbolPnL
 from analyzers.portfolio import merge_transactions
 from analyzers.spread_trades import SpreadTrades
@@ -29,6 +29,7 @@ from engine.account import one_account
 from engine.backtest import (
     BacktestSettings,
     _in_window,
+    add_report_analyzers,
     backtrader_metrics,
     load_window,
     performance_metrics,
@@ -122,17 +123,8 @@ def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool
     """The analyzers of a single-symbol run, plus each symbol's P&L (``SymbolPnL``)."""
     if spreads:
         cerebro.addanalyzer(SpreadTrades, _name="spreads")
-    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
-    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
-                        annualize=True, riskfreerate=0.0)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
-    cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
-    cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
-    cerebro.addanalyzer(TradeList, _name="trades")
+    add_report_analyzers(cerebro, settings.record_lines)
     cerebro.addanalyzer(SymbolPnL, _name="attribution")
-    if settings.record_lines:
-        cerebro.addanalyzer(LineRecorder, _name="lines")
     cerebro.addanalyzer(BarProgress, total=total, label=PORTFOLIO,
                         disable=not settings.progress)
 
