@@ -265,6 +265,20 @@ def _in_window(series: pd.Series, settings: BacktestSettings) -> pd.Series:
     return series[(index >= settings.start) & (index <= settings.end)]
 
 
+def account_metrics(strategy, returns: pd.Series, benchmark: pd.Series,
+                    cash: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The trades, the spreads and the metrics of one finished account (a symbol's or a
+    portfolio's): performance, and the spreads' when the broker traded them."""
+    an = strategy.analyzers
+    trades = an.trades.get_analysis()
+    metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(), cash)
+    spreads = pd.DataFrame()
+    if hasattr(an, "spreads"):
+        spreads = an.spreads.get_analysis()
+        metrics.update(spread_metrics(spreads))
+    return trades, spreads, metrics
+
+
 def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSettings) -> SymbolResult:
     """Turn the analyzers of a finished run into a SymbolResult with its metrics."""
     an = strategy.analyzers
@@ -276,13 +290,7 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
     close = bars["close"]
     benchmark = _in_window(close.pct_change().fillna(0.0), settings)
     lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
-    trades = an.trades.get_analysis()
-    metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(),
-                                  settings.cash)
-    spreads = pd.DataFrame()
-    if hasattr(an, "spreads"):
-        spreads = an.spreads.get_analysis()
-        metrics.update(spread_metrics(spreads))
+    trades, spreads, metrics = account_metrics(strategy, returns, benchmark, settings.cash)
     metrics.update(signal_scores(lines, close, settings))
     metrics["backtrader"] = backtrader_metrics(an)
     window = bars[(bars.index >= settings.start) & (bars.index <= settings.end)]

@@ -29,13 +29,12 @@ from engine.account import one_account
 from engine.backtest import (
     BacktestSettings,
     _in_window,
+    account_metrics,
     add_report_analyzers,
     backtrader_metrics,
     load_window,
-    performance_metrics,
     signal_factory_for,
     signal_scores,
-    spread_metrics,
     traded_start,
 )
 from feeds.base import MarketSource
@@ -146,13 +145,7 @@ def collect_portfolio(symbols: list[str], strategy, bars: dict,
     transactions = merge_transactions(share_transactions, holdings["transactions"])
     returns = _in_window(returns, settings)
     benchmark = equal_weight_benchmark(bars, settings)
-    trades = an.trades.get_analysis()
-    metrics = performance_metrics(returns, benchmark, trades, strategy.broker.getvalue(),
-                                  settings.cash)
-    spreads = pd.DataFrame()
-    if hasattr(an, "spreads"):
-        spreads = an.spreads.get_analysis()
-        metrics.update(spread_metrics(spreads))
+    trades, spreads, metrics = account_metrics(strategy, returns, benchmark, settings.cash)
     metrics["backtrader"] = backtrader_metrics(an)
     lines = pd.DataFrame()
     if settings.record_lines:
