@@ -25,6 +25,17 @@ from core.errors import DataError
 log = logging.getLogger(__name__)
 
 
+def code_fingerprint(*modules) -> str:
+    """A short hash of the source files of ``modules`` (module objects): part of the cache
+    key of anything those modules compute, so editing the code that built a cached frame
+    makes the old file miss instead of being read back as the new result (a stale sample
+    market once broke tests on one machine and passed on a clean one)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def default_cache_dir() -> Path:
     """``$BTML_CACHE_DIR``, else ``$XDG_CACHE_HOME/btml``, else ``~/.cache/btml``."""
     if os.environ.get("BTML_CACHE_DIR"):

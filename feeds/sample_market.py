@@ -23,12 +23,23 @@ import pandas as pd
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
 from feeds.base import MarketSource, clip_dates
-from feeds.cache import ParquetCache
+from feeds.cache import ParquetCache, code_fingerprint
 from feeds.calendar import sessions
 from feeds.chain import PUT_CONVEXITY, ModelledChains, OptionChain, surface_vol
 from pricing.black_scholes import black_scholes_price
 
 GENERATOR_VERSION = 2
+
+
+def generator_fingerprint() -> str:
+    """The hash of the code that draws the sample market (this module, the chain's world,
+    Black-Scholes): cached bars of an edited generator are never read back."""
+    import sys
+
+    from feeds import chain
+    from pricing import black_scholes
+
+    return code_fingerprint(sys.modules[__name__], chain, black_scholes)
 
 #: the worlds a sample market can be: "edge", where the hidden state drives returns,
 #: volatility, the variance premium, the skew and the flow (a model can learn it), and
@@ -224,7 +235,8 @@ class SampleMarket(ModelledChains, MarketSource):
         symbol = self.check_symbol(symbol)
         frame = self._frames.get(symbol)
         if frame is None:
-            key = (self.name, f"v{GENERATOR_VERSION}", f"seed{self.seed}", symbol,
+            key = (self.name, f"v{GENERATOR_VERSION}-{generator_fingerprint()}",
+                   f"seed{self.seed}", symbol,
                    f"{self.days[0]:%Y%m%d}-{self.days[-1]:%Y%m%d}")
             build = lambda: self._generate(symbol)  # noqa: E731
             frame = self.cache.load_or_build(key, build) if self.cache else build()

@@ -22,12 +22,23 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from feeds.cache import ParquetCache
+from feeds.cache import ParquetCache, code_fingerprint
 from models.store import data_hash
 from training.labels import LabelConfig, strategy_labels
 
 #: bump when the label definition changes, so old files are not read as new labels
 LABEL_VERSION = "2"  # 2: spreads traded by the strategy's exits
+
+
+def labels_fingerprint() -> str:
+    """The hash of the code that prices labels (labels, spread pricing, the chain, Black-
+    Scholes): labels cached by an edited pricer are priced again."""
+    from brokers import spread_pricing
+    from feeds import chain
+    from pricing import black_scholes
+    from training import labels
+
+    return code_fingerprint(labels, spread_pricing, chain, black_scholes)
 
 
 def label_key(source_name: str, chain, config: LabelConfig, start=None,
@@ -46,7 +57,8 @@ def label_key(source_name: str, chain, config: LabelConfig, start=None,
     chain_settings = {"class": type(chain).__name__, "seed": getattr(chain, "seed", None),
                       "window": repr(getattr(chain, "window", None))}
     digest = hashlib.sha256(json.dumps(
-        {"version": LABEL_VERSION, "config": asdict(config), "chain": chain_settings,
+        {"version": LABEL_VERSION, "code": labels_fingerprint(), "config": asdict(config),
+         "chain": chain_settings,
          "bars": data_hash(numeric)}, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return ("labels", source_name or "source", chain.symbol,
             f"{days[lo]:%Y%m%d}-{days[hi - 1]:%Y%m%d}_{digest}")

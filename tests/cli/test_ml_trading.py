@@ -162,9 +162,6 @@ def last_partial_bar_signal(model) -> tuple[str, float]:
     return ("SELL", "NEUTRAL", "BUY")[int(scored["direction"]) + 1], scored["confidence"]
 
 
-@pytest.mark.xfail(strict=True, reason="open (issue 13/18 follow-up): on the benchmark world "
-                   "the minute replay's signal differs from the batch model on the same "
-                   "partial bar (0.43 vs 0.41); not yet explained")
 def test_trading_prints_each_change_then_the_summary(trading_run):
     code, outcomes, printed = trading_run
     assert code == 1  # SP500 failed
@@ -270,9 +267,6 @@ def test_trading_on_polygon_minute_aggregates(workdir):
     assert server.api_key not in printed
 
 
-@pytest.mark.xfail(strict=True, reason="open (issue 13/18 follow-up): on the benchmark world "
-                   "the IB-minute replay scores differently from the sample-minute replay "
-                   "from the first minute; not yet explained")
 def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     """``--source ib``: the fake TWS on 127.0.0.1 serves the 2025-11-28 session's 1-min bars
     (the sample market's, so the replay must print exactly the sample replay's changes and

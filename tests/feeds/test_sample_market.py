@@ -499,3 +499,20 @@ def test_regimes_set_which_spread_earns_on_a_short_window(sample_market):
     edge = measure(returns)
     assert edge.foresight_mean > 0.1  # the label's upper bound is far above any oracle
     assert edge.majority_share < 0.6
+
+
+def test_bars_cached_by_an_edited_generator_are_drawn_again(tmp_path, monkeypatch):
+    """The cache key holds a hash of the generator's code, so a cache left by an older
+    generator (same GENERATOR_VERSION) is never read back as today's market."""
+    import feeds.sample_market as sample_market
+
+    SampleMarket(seed=42, cache=ParquetCache(tmp_path)).bars("SPY")
+    stale = next(tmp_path.rglob("*.parquet"))
+    old = pd.read_parquet(stale)
+    old["close"] = 1.0  # what an older generator might have drawn
+    old.to_parquet(stale)
+    assert (SampleMarket(seed=42, cache=ParquetCache(tmp_path)).bars("SPY")["close"] == 1.0).all()
+    monkeypatch.setattr(sample_market, "generator_fingerprint", lambda: "edited")
+    fresh = SampleMarket(seed=42, cache=ParquetCache(tmp_path)).bars("SPY")
+    assert not (fresh["close"] == 1.0).any()
+    assert len(list(tmp_path.rglob("*.parquet"))) == 2

@@ -83,3 +83,16 @@ def test_no_cache_prices_every_time_and_an_empty_range_has_no_key(chain, priced)
     cached_strategy_labels(chain, None, START, START, None, "sample")
     assert len(priced) == 4
     assert label_key("sample", chain, LabelConfig(), "1990-01-01", "1990-02-01") is None
+
+
+def test_labels_priced_by_edited_code_miss_the_cache(chain, priced, tmp_path, monkeypatch):
+    """The key holds a hash of the pricing code: labels cached before an edit of the
+    labels, the spread pricer or the chain are priced again, never read back as new."""
+    import training.label_cache
+
+    cache = ParquetCache(tmp_path)
+    cached_strategy_labels(chain, None, START, END, cache, "sample")
+    monkeypatch.setattr(training.label_cache, "labels_fingerprint", lambda: "edited")
+    priced.clear()
+    cached_strategy_labels(chain, None, START, END, cache, "sample")
+    assert priced and len(list(tmp_path.rglob("*.parquet"))) == 2
