@@ -23,7 +23,6 @@ meta-model fitted on their out-of-fold probabilities -> BUY / SELL / NEUTRAL + c
 from __future__ import annotations
 
 import json
-import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from models.direction_members import (
     RandomForestMember,
     XGBoostMember,
 )
+from models.direction_scores import direction_oracle, direction_scores, logistic_baseline
 from models.features import LOOKBACK, BarWindow, check_finite
 from models.folds import block_bounds, known_before
 from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
@@ -62,14 +62,12 @@ from models.store import (
     unpickle,
     write_metadata,
 )
-from models.triple_barrier import BUY, SELL, triple_barrier_labels
+from models.triple_barrier import BUY, triple_barrier_labels
 
 #: names by class 0, 1, 2 (direction = class - 1), from the one vocabulary in core.domain
 DIRECTION_NAMES = tuple(DIRECTION_NAME_OF[c - 1] for c in range(3))
 PROBA_COLUMNS = ("p_sell", "p_neutral", "p_buy")
 OUTPUT_COLUMNS = ("direction", "confidence", *PROBA_COLUMNS)
-METRIC_COLUMNS = ("n", "accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
-                  "sell_hit_rate", "buy_calls", "sell_calls")
 MODEL_FILE = "direction_model.pkl"
 #: the shape of what ``save`` writes; a folder of another format is refused on ``load``
 #: (2: sequence members with purged early stopping and optional weight decay;
@@ -175,28 +173,6 @@ def make_direction_config(config_file: str | Path | None = None,
     if epochs is not None:
         config = override(config, {"epochs": int(epochs)}, "--epochs")
     return config
-
-
-def direction_metrics(y: np.ndarray, proba: np.ndarray | None = None,
-                      pred: np.ndarray | None = None) -> dict:
-    """Accuracy, balanced accuracy, log loss (with probabilities), and the hit rate of BUY
-    and SELL calls (share of them that the label confirms; NaN without such calls)."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
-
-    y = np.asarray(y).astype(int)
-    pred = np.asarray(pred).astype(int) if pred is not None else proba.argmax(axis=1)
-    if not len(y):
-        return dict.fromkeys(METRIC_COLUMNS, np.nan) | {"n": 0}
-    buys, sells = pred == BUY, pred == SELL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # classes missing from a block
-        balanced = balanced_accuracy_score(y, pred)
-        loss = log_loss(y, proba, labels=[0, 1, 2]) if proba is not None else np.nan
-    return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
-            "balanced_accuracy": float(balanced), "log_loss": float(loss),
-            "buy_hit_rate": float((y[buys] == BUY).mean()) if buys.any() else np.nan,
-            "sell_hit_rate": float((y[sells] == SELL).mean()) if sells.any() else np.nan,
-            "buy_calls": int(buys.sum()), "sell_calls": int(sells.sum())}
 
 
 class DirectionModel:
@@ -331,6 +307,7 @@ class DirectionModel:
         oof = np.full((T, len(names), 3), np.nan)
         fold_of = np.zeros(T, dtype=int)
         priors = np.full((T, 3), np.nan)
+        logistic = np.full((T, 3), np.nan)  # the baseline of the evaluation table
         # one instance per member, refitted block after block: a keras member then reuses
         # its compiled training step (a refit equals a fresh fit, see SequenceMember.fit)
         members = {name: self._make_member(name) for name in names}
@@ -344,6 +321,8 @@ class DirectionModel:
                             "last_label_end": f"{bars.index[end_row[train].max()]:%Y-%m-%d}",
                             "n_test": int(len(test))})
             priors[test] = np.bincount(y[train].astype(int), minlength=3) / len(train)
+            if len(test):
+                logistic[test] = logistic_baseline(X[train], y[train], X[test], cfg.seed)
             for j, name in enumerate(names):
                 member = members[name]
                 member.fit(self._inputs(member.kind, X, train), y[train], train, end_row[train])
@@ -368,7 +347,8 @@ class DirectionModel:
         fits.close()
         stacked = rows[fold_of[rows] >= 1]
         self.meta_ = self._make_meta(cfg.meta).fit(oof[stacked], y[stacked])
-        self._record(bars, labels, rows, folds, fold_of, oof, meta_oof, priors)
+        self._record(bars, labels, rows, folds, fold_of, oof, meta_oof,
+                     {"priors": priors, "logistic": logistic})
         for fold, info in zip(self.fit_info_["folds"], trained, strict=True):
             fold.update(info)
         return self
@@ -389,13 +369,14 @@ class DirectionModel:
                             f"out for {cfg.n_folds} walk-forward blocks)")
         return [(int(bounds[k]), int(bounds[k + 1]) - 1) for k in range(cfg.n_folds)]
 
-    def _record(self, bars, labels, rows, folds, fold_of, oof, meta_oof, priors) -> None:
+    def _record(self, bars, labels, rows, folds, fold_of, oof, meta_oof, baselines) -> None:
         """Fill oof_, evaluation_, evaluation_folds_, importance_ and fit_info_."""
         cfg, names = self.config, self.config.members
         y = labels["label"].to_numpy()
         scored = rows[fold_of[rows] >= 1]
         frame = {"fold": fold_of[scored], "label": y[scored],
-                 "label_end": labels["label_end"].to_numpy()[scored]}
+                 "label_end": labels["label_end"].to_numpy()[scored],
+                 "ret": labels["ret"].to_numpy()[scored]}
         for j, name in enumerate(names):
             for c, col in enumerate(PROBA_COLUMNS):
                 frame[f"{name}_{col}"] = oof[scored, j, c]
@@ -405,21 +386,27 @@ class DirectionModel:
         self.oof_ = pd.DataFrame(frame, index=bars.index[scored])
         other = next(m for m in META_MODELS if m != cfg.meta)
         evaluated = rows[(fold_of[rows] >= 2) & np.isfinite(meta_oof[cfg.meta][rows, 0])]
-        candidates = {name: (oof[:, j], None) for j, name in enumerate(names)}
-        candidates |= {"meta": (meta_oof[cfg.meta], None),
-                       f"meta_{other}": (meta_oof[other], None),
-                       "majority": (priors, None),
-                       "always_buy": (None, np.full(len(y), BUY))}
-        table, per_fold = {}, []
-        for name, (proba, pred) in candidates.items():
-            def metrics(idx, proba=proba, pred=pred):
-                return direction_metrics(y[idx], None if proba is None else proba[idx],
-                                         None if pred is None else pred[idx])
-            table[name] = metrics(evaluated)
-            for k in np.unique(fold_of[evaluated]):
-                per_fold.append({"fold": int(k), "model": name,
-                                 **metrics(evaluated[fold_of[evaluated] == k])})
-        self.evaluation_ = pd.DataFrame.from_dict(table, orient="index")[list(METRIC_COLUMNS)]
+        candidates = {name: (None, oof[:, j]) for j, name in enumerate(names)}
+        candidates |= {"meta": (None, meta_oof[cfg.meta]),
+                       f"meta_{other}": (None, meta_oof[other]),
+                       "majority": (None, baselines["priors"]),
+                       "logistic": (None, baselines["logistic"]),
+                       "always_buy": (np.full(len(y), BUY), None)}
+        if "true_regime" in bars:  # the sample market: the oracle's ceiling is known
+            candidates["oracle"] = self._oracle(bars, labels, rows, folds, fold_of)
+        candidates["foresight"] = (np.nan_to_num(y).astype(int),
+                                   np.eye(3)[np.nan_to_num(y).astype(int)])
+        ret = labels["ret"].to_numpy()
+
+        def table_of(idx):
+            return direction_scores(y[idx], ret[idx], {
+                name: (None if pred is None else pred[idx], None if proba is None
+                       else proba[idx]) for name, (pred, proba) in candidates.items()})
+
+        self.evaluation_ = table_of(evaluated)
+        per_fold = [{"fold": int(k), "model": name, **row}
+                    for k in np.unique(fold_of[evaluated])
+                    for name, row in table_of(evaluated[fold_of[evaluated] == k]).iterrows()]
         self.evaluation_.index.name = "model"
         self.evaluation_folds_ = pd.DataFrame(per_fold)
         xgb = self.members_.get("xgboost")
@@ -436,6 +423,18 @@ class DirectionModel:
                        "test_end": f"{index[hi]:%Y-%m-%d}"}
                       for k, (lo, hi) in enumerate(folds, start=1)],
         }
+
+    def _oracle(self, bars, labels, rows, folds, fold_of) -> tuple[np.ndarray, np.ndarray]:
+        """Per block, the regime oracle learned from the labels known before it."""
+        y, ret = labels["label"].to_numpy(), labels["ret"].to_numpy()
+        end_row, regime = labels["end_row"].to_numpy(), bars["true_regime"].to_numpy()
+        pred, proba = np.zeros(len(y), dtype=int), np.full((len(y), 3), np.nan)
+        for k, (lo, _) in enumerate(folds, start=1):
+            past = rows[known_before(rows, end_row[rows], lo, self.config.embargo)]
+            test = rows[fold_of[rows] == k]
+            if len(past) and len(test):
+                pred[test], proba[test] = direction_oracle(regime, y, ret, past, test)
+        return pred, proba
 
     # ------------------------------------------------------------------ scoring
     def _score(self, X: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from models.direction_model import (
     DirectionModel,
     make_direction_config,
 )
+from models.direction_scores import TABLE_COLUMNS
 from models.direction_store import load_direction_model, save_direction_model
 from models.meta_model import StackingMeta
 
@@ -63,10 +64,9 @@ def test_walk_forward_blocks_train_only_on_purged_earlier_labels(tiny_direction_
 def test_evaluation_table_matches_the_out_of_fold_predictions(tiny_direction_model):
     model = tiny_direction_model
     table, oof = model.evaluation_, model.oof_
-    assert list(table.index) == [*MEMBERS, "meta", "meta_bayes", "majority", "always_buy"]
-    for column in ("accuracy", "balanced_accuracy", "log_loss", "buy_hit_rate",
-                   "sell_hit_rate"):
-        assert column in table
+    assert list(table.index) == [*MEMBERS, "meta", "meta_bayes", "majority", "logistic",
+                                 "always_buy", "oracle", "foresight"]
+    assert list(table.columns) == list(TABLE_COLUMNS)  # the strategy model's, plus hit rates
     evaluated = oof[oof["fold"] >= 2]
     y = evaluated["label"].to_numpy()
     assert (table["n"] == len(y)).all() and len(y) == model.fit_info_["n_evaluated"] > 30
@@ -82,7 +82,17 @@ def test_evaluation_table_matches_the_out_of_fold_predictions(tiny_direction_mod
         calls = pred == 0
         if calls.any():
             assert table.loc[name, "sell_hit_rate"] == pytest.approx((y[calls] == 0).mean())
-    assert np.isfinite(table.loc[[*MEMBERS, "meta", "majority"], "log_loss"]).all()
+        # a call earns the label's trade: BUY the forward return, SELL minus it
+        ret = evaluated["ret"].to_numpy()
+        pnl = np.where(pred == 2, ret, np.where(pred == 0, -ret, 0.0))
+        assert table.loc[name, "mean_pnl"] == pytest.approx(pnl.mean())
+    # the ceilings and the floor of the edge shares
+    assert table.loc["foresight", "accuracy"] == 1.0
+    assert table.loc["foresight", "mean_pnl"] > max(table.loc["oracle", "mean_pnl"], 0)
+    assert table.loc["oracle", "edge_log_loss"] == pytest.approx(1.0)
+    assert table.loc["majority", "edge_pnl"] == pytest.approx(0.0)
+    assert np.isfinite(table.loc[[*MEMBERS, "meta", "majority", "logistic", "oracle"],
+                                 "log_loss"]).all()
     assert set(model.evaluation_folds_["model"]) == set(table.index)
 
 
