@@ -19,7 +19,7 @@ def report(settings: MLTradingSettings, outcomes: list[Outcome], notes: Notes) -
     lines = ["Results Summary:", *(o.summary_line() for o in outcomes)]
     ok = [o for o in outcomes if not o.error]
     if settings.mode == "backtest" and ok:
-        lines += ["", _metrics_table(settings, ok)]
+        lines += ["", _metrics_table(settings, ok), "", direction_check(ok)]
     text = "\n".join(lines) + "\n"
     if not settings.quiet:
         text = "".join(f"{line}\n" for line in notes.lines()) + "\n" + text
@@ -52,6 +52,38 @@ def _metrics_table(settings: MLTradingSettings, ok: list[Outcome]) -> str:
         "\n").split("\n\n")
     first = next(i for i, block in enumerate(blocks) if block.startswith("symbol"))
     return "\n\n".join(blocks[first:])  # the table, and the warnings after it
+
+
+#: the rows of the direction model's walk-forward table printed after a backtest
+CHECK_ROWS = ("meta", "logistic", "majority", "oracle", "foresight")
+
+
+def direction_check(ok: list[Outcome]) -> str:
+    """Each symbol's direction model scored out of sample in its training walk-forward,
+    beside the majority class, a logistic regression and (sample market) the oracle and
+    perfect foresight: does the model know anything the baselines do not? (the whole table
+    is the report's ``direction_evaluation.csv``)."""
+    rows = []
+    for o in ok:
+        table = o.model.evaluation_
+        for name in CHECK_ROWS:
+            if name not in table.index:
+                continue
+            r = table.loc[name]
+            rows.append([f"{o.symbol} {name}", f"{int(r['n'])}", f"{r['accuracy']:.3f}",
+                         _number(r["log_loss"], "{:.3f}"), f"{100 * r['mean_pnl']:+.2f}%",
+                         _number(r["edge_log_loss"], "{:+.2f}"),
+                         _number(r["edge_pnl"], "{:+.2f}")])
+    head = ["direction model (walk-forward)", "bars", "accuracy", "log loss", "P&L/call",
+            "edge loss", "edge P&L"]
+    widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
+    return "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                               for i, (x, w) in enumerate(zip(line, widths, strict=True)))
+                     for line in [head, *rows])
+
+
+def _number(value: float, form: str) -> str:
+    return form.format(value) if pd.notna(value) else "-"
 
 
 def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: str) -> None:

@@ -85,6 +85,13 @@ def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
     # which source served each symbol (no keys: bundled real data, else the sample market)
     assert re.search(r"^  SP500 +bundled: real S&P 500", printed, re.MULTILINE)
     assert re.search(r"^  AAPL +sample: simulated", printed, re.MULTILINE)
+    # the model beside its baselines, out of sample (bundled data: no oracle row)
+    check = printed.split("Results Summary:")[1].split("\n\n")[2].splitlines()
+    assert check[0].split()[:5] == ["direction", "model", "(walk-forward)", "bars", "accuracy"]
+    assert [line.split()[1] for line in check[1:]] == ["meta", "logistic", "majority",
+                                                       "foresight"]
+    evaluation = outcomes["SP500"].model.evaluation_
+    assert check[1].split()[4] == f"{evaluation.loc['meta', 'log_loss']:.3f}"
     result = outcomes["SP500"].result
     assert summary[1] == f"SP500: Return: {100 * result.metrics['total_return']:.2f}%"
     assert result.metrics["trades"] + result.metrics["open_trades"] > 0
