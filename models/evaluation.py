@@ -108,11 +108,14 @@ def score_predictor(y_true, choice, put_pnl, call_pnl, proba=None) -> dict:
     return row
 
 
-def edge_captured(score: float, majority: float, oracle: float) -> float:
-    """``(score - majority) / (oracle - majority)``; NaN when the oracle is no better than
-    the majority class (nothing to capture)."""
+def edge_captured(score: float, majority: float, oracle: float,
+                  higher_is_better: bool = True) -> float:
+    """``(score - majority) / (oracle - majority)``; NaN when the oracle does not beat the
+    majority class (nothing to capture: a ratio against a gap of the wrong sign would
+    read as skill)."""
     gap = oracle - majority
-    if not np.isfinite(gap) or abs(gap) < 1e-12 or not np.isfinite(score):
+    if not np.isfinite(gap) or not np.isfinite(score) or (
+            gap if higher_is_better else -gap) < 1e-12:
         return np.nan
     return float((score - majority) / gap)
 
@@ -125,11 +128,12 @@ def score_table(y_true, put_pnl, call_pnl, predictors: dict,
             for name, (choice, proba) in predictors.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     low, high = reference
-    for column, metric in (("edge_log_loss", "log_loss"), ("edge_pnl", "mean_pnl")):
+    for column, metric, higher in (("edge_log_loss", "log_loss", False),
+                                   ("edge_pnl", "mean_pnl", True)):
         table[column] = np.nan
         if low in table.index and high in table.index:
-            table[column] = [edge_captured(v, table.loc[low, metric], table.loc[high, metric])
-                             for v in table[metric]]
+            table[column] = [edge_captured(v, table.loc[low, metric], table.loc[high, metric],
+                                           higher) for v in table[metric]]
     return table.loc[:, list(SCORE_COLUMNS)]
 
 

@@ -63,7 +63,11 @@ def test_brier_bounds_chosen_pnl_and_edge_captured():
     assert brier_score([0], [[0, 1, 0]]) == 2.0
     np.testing.assert_allclose(chosen_pnl([0, 1, 2, 2], [1, 1, np.nan, 0.5], [2, 3, 4, 5]),
                                [0, 3, 0, 0.5])  # a refused spread (NaN) earns nothing
-    assert edge_captured(0.9, majority=1.0, oracle=0.5) == pytest.approx(0.2)  # log loss
+    assert edge_captured(0.9, majority=1.0, oracle=0.5,
+                         higher_is_better=False) == pytest.approx(0.2)  # log loss
+    # an oracle no better than the majority class leaves no edge to capture
+    assert np.isnan(edge_captured(0.9, majority=1.0, oracle=1.1, higher_is_better=False))
+    assert np.isnan(edge_captured(0.03, majority=0.0, oracle=-0.01))
     assert edge_captured(0.03, majority=0.0, oracle=0.1) == pytest.approx(0.3)  # P&L
     assert np.isnan(edge_captured(0.5, 1.0, 1.0))
 
