@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from core.domain import REGIME_NAMES
 from core.errors import DataError
+from models.evaluation import apply_temperature, fit_temperature
 from models.features import (
     GROUP_INPUTS,
     INPUT_COLUMNS,
@@ -175,6 +176,10 @@ class StrategyModel:
         X_val = self._windows(scaled, val_ends) if n_val else None
         self.lstm_.fit(self._windows(scaled, train_ends), y[train_ends], X_val,
                        y[val_ends] if n_val else None)
+        # calibrated on the held-out validation windows (never trained on): what the
+        # walk-forward evaluation showed as ``lstm`` is what the stored model outputs
+        self.temperature_ = (fit_temperature(self.lstm_.predict_proba(X_val),
+                                             y[val_ends].astype(int)) if n_val else 1.0)
         self.report_ = FitReport(
             train_start=bars.index[first_train_row], train_end=bars.index[-1],
             n_train=len(train_ends), n_validation=int(n_val), n_purged=purged,
@@ -196,9 +201,10 @@ class StrategyModel:
         if not hasattr(self, "lstm_"):
             raise RuntimeError("StrategyModel is not fitted: call fit(bars, labels) first")
 
-    def predict_proba(self, bars: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, bars: pd.DataFrame, calibrated: bool = True) -> pd.DataFrame:
         """``p_hold, p_call, p_put`` and the regime probabilities per bar (NaN until a full
-        window exists)."""
+        window exists); temperature-scaled unless ``calibrated`` is False (the network's
+        raw softmax)."""
         self._check_fitted()
         inputs = self.model_inputs(bars)
         self._check_columns(inputs.columns)
@@ -206,8 +212,19 @@ class StrategyModel:
         ends = np.arange(self.warmup_bars, len(bars))
         if len(ends):
             scaled = self.scaler_.transform(inputs.to_numpy(dtype=float)).astype(np.float32)
-            out.iloc[ends] = self.lstm_.predict_proba(self._windows(scaled, ends))
+            proba = self.lstm_.predict_proba(self._windows(scaled, ends))
+            out.iloc[ends] = self.calibrate(proba) if calibrated else proba
         return pd.concat([out, inputs.loc[:, list(REGIME_COLUMNS)]], axis=1)
+
+    @property
+    def temperature(self) -> float:
+        """The temperature fitted on the validation windows (1.0: scaling did not help,
+        or a model stored before calibration existed)."""
+        return getattr(self, "temperature_", 1.0)
+
+    def calibrate(self, proba: np.ndarray) -> np.ndarray:
+        """The network's probabilities scaled by ``temperature``."""
+        return proba if self.temperature == 1.0 else apply_temperature(proba, self.temperature)
 
     def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
         """``predict_proba``: the batch path of the ``SignalModel`` contract."""
@@ -259,6 +276,7 @@ class StrategyModel:
             "hmm_config": jsonable(asdict(self.hmm_config)),
             "hmm_features": list(self.hmm_.features_),
             "regime_names": list(self.hmm_.state_names_),
+            "temperature": self.temperature,
             "samples": {"train": report.n_train, "validation": report.n_validation,
                         "purged": report.n_purged, "class_counts": report.class_counts},
             "libraries": library_versions(),
@@ -324,6 +342,6 @@ class SignalStream:
         self.window.append(self.model.scaler_.transform(row[None, :])[0].astype(np.float32))
         out[len(PROBA_COLUMNS):] = regimes
         if len(self.window) == self.model.sequence_length:
-            out[: len(PROBA_COLUMNS)] = self.model.lstm_.predict_proba(
-                np.stack(self.window)[None])[0]
+            out[: len(PROBA_COLUMNS)] = self.model.calibrate(self.model.lstm_.predict_proba(
+                np.stack(self.window)[None]))[0]
         return out

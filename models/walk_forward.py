@@ -36,9 +36,7 @@ from tqdm import tqdm
 
 from core.domain import CLASS_NAMES
 from models.evaluation import (
-    apply_temperature,
     class_frequencies,
-    fit_temperature,
     regime_oracle,
     score_table,
 )
@@ -111,23 +109,6 @@ def logistic_baseline(model, bars: pd.DataFrame, labels: pd.DataFrame,
     return score
 
 
-def validation_probabilities(model, train: pd.DataFrame,
-                             labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The model's probabilities and labels on the validation part of its own fit: the
-    last ``n_validation`` labelled windows whose label ends inside ``train`` (what
-    ``StrategyModel.fit`` held out for early stopping, after purging)."""
-    n_val = model.report_.n_validation
-    if not n_val:
-        return np.empty((0, len(CLASSES))), np.empty(0, dtype=int)
-    labels = labels.reindex(train.index)
-    ends = np.arange(model.warmup_bars, len(train))
-    known = (np.isfinite(labels["label"].to_numpy())
-             & (pd.DatetimeIndex(labels["label_end"]) <= train.index[-1]))
-    rows = ends[known[ends]][-n_val:]
-    proba = model.predict_proba(train)[list(PROBA)].to_numpy()[rows]
-    return proba, labels["label"].to_numpy()[rows].astype(int)
-
-
 def _with_proba(frame: pd.DataFrame, name: str, choice, proba) -> None:
     frame[name] = np.asarray(choice, dtype=int)
     if proba is not None:
@@ -175,9 +156,9 @@ def fold_predictions(model, fold: Fold, bars: pd.DataFrame, labels: pd.DataFrame
     frame = pd.DataFrame({"fold": fold.number, "label": block["label"].astype(int),
                           "put_return": block["put_return"],
                           "call_return": block["call_return"]}, index=block.index)
-    raw = scores.loc[test, list(PROBA)].to_numpy()
-    temperature = fit_temperature(*validation_probabilities(model, train, labels))
-    calibrated = apply_temperature(raw, temperature)
+    calibrated = scores.loc[test, list(PROBA)].to_numpy()
+    raw = model.predict_proba(upto, calibrated=False).loc[test, list(PROBA)].to_numpy()
+    temperature = model.temperature
     _with_proba(frame, "lstm", calibrated.argmax(axis=1), calibrated)
     _with_proba(frame, "lstm_raw", raw.argmax(axis=1), raw)
     known = model.report_.class_counts

@@ -47,6 +47,21 @@ def test_bar_by_bar_stream_equals_the_batch(tiny_model, scored_bars):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_outputs_are_calibrated_on_the_held_out_validation_windows(tiny_model, scored_bars):
+    """The stored model outputs what the walk-forward scores as ``lstm``: the network's
+    softmax scaled by the temperature that minimises log loss on the validation windows
+    (held out of training), never on the bars it scores."""
+    from models.evaluation import apply_temperature
+
+    raw = tiny_model.predict_proba(scored_bars, calibrated=False)[list(PROBA_COLUMNS)]
+    calibrated = tiny_model.predict_proba(scored_bars)[list(PROBA_COLUMNS)]
+    t = tiny_model.temperature
+    assert t != 1.0  # the tiny network is miscalibrated on its validation windows
+    live = raw.notna().all(axis=1)
+    np.testing.assert_allclose(calibrated[live], apply_temperature(raw[live], t), rtol=1e-6)
+    assert (calibrated[live].to_numpy().argmax(1) == raw[live].to_numpy().argmax(1)).all()
+
+
 def test_training_is_deterministic(tiny_model, tiny_training, scored_bars):
     spec, data = tiny_training
     again = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
@@ -71,6 +86,7 @@ def test_store_round_trip(tiny_model, tiny_training, scored_bars, tmp_path):
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["features"] == list(tiny_model.feature_names_) and len(meta["data_hash"]) == 64
     assert "tensorflow-cpu" in meta["libraries"]
+    assert meta["temperature"] == loaded.temperature == tiny_model.temperature
     with pytest.raises(DataError, match="overlaps the backtest"):
         check_training_window(meta, pd.Timestamp("2021-06-01"), str(folder))
     check_training_window(meta, pd.Timestamp("2022-01-03"), str(folder))
