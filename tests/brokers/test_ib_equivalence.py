@@ -7,6 +7,12 @@ against the IB broker, both following one rule (a limit at the request bar's nat
 price, filled on the next bar at that bar's natural price when it reaches the limit, else
 expired); the fake TWS quotes the sample market's chain of each bar and fills a BAG limit
 only when its natural price allows. Every order and every fill must match exactly.
+
+Open spreads are marked on both sides at the chain's model value (``mid``): the simulated
+broker reads it from the chain, the IB broker from TWS's portfolio price, which the fake
+reports from the same chain (``OptionQuote.mark``). Marked at the cent quotes' midpoint
+instead, IB's account value drifted from the simulation's by up to a few dollars, and a
+profit-take or stop decision taken on the mark could flip (issue 13).
 """
 
 from __future__ import annotations
@@ -88,8 +94,8 @@ def set_market(tws: FakeTWS, chain, day) -> None:
         expiry = dt.datetime.strptime(c.expiry, "%Y%m%d").date()
         if c.sec_type != "OPT" or c.local_symbol.replace(" ", "") in listed or expiry <= day:
             continue
-        bid, ask, _ = chain.quote_prices(day, expiry, c.strike, c.right)
-        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2)
+        bid, ask, mid = chain.quote_prices(day, expiry, c.strike, c.right)
+        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2, mark=mid)
 
 
 class SpreadNotes(bt.Analyzer):
@@ -121,14 +127,15 @@ class SpreadNotes(bt.Analyzer):
         return self.notes
 
 
-def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_market, ib_log):
+@pytest.mark.parametrize("start", ["2023-09-01", "2022-03-01", "2023-01-03", "2020-11-02"])
+def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_market, ib_log, start):
     """One fill rule on both brokers: every spread order is a limit at the request bar's
     natural price, filled on the next bar at that bar's natural price when it reaches the
     limit, else expired. Over a run with several spreads opened and closed and some orders
     expiring, every order and every fill (bar, legs, size, limit, price, commission) and
     the final account value agree."""
     ib_log.allow(r"Error 202")  # IB confirming the cancel of an expired spread order
-    frame = sample_market.bars("SPY", "2023-09-01", None).iloc[:119]
+    frame = sample_market.bars("SPY", start, None).iloc[:119]
     chain = sample_market.option_chain("SPY")
     bars = frame_bars(frame)
     history, live = bars[:80], bars[80:]
