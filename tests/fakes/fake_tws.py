@@ -862,18 +862,27 @@ class FakeTWS:
 
     def expire_options(self, symbol: str, expiry: str, spot: float) -> None:
         """Expiry: every ``symbol`` option of ``expiry`` leaves the positions, cash-settled
-        at intrinsic value from ``spot`` (position updates and account values go out)."""
+        at intrinsic value from ``spot`` (position updates and account values go out), and
+        orders still working on one of them are cancelled by TWS (an expired contract
+        cannot trade; the cancel reads as any server cancel: status Cancelled + error
+        202)."""
         with self._lock:
+            expired = {c.con_id for c in self.options.values()
+                       if c.symbol == symbol and c.expiry == expiry}
             gone = [(c, qty) for c, qty, _ in self.positions.values()
-                    if c.sec_type == "OPT" and c.symbol == symbol and c.expiry == expiry]
+                    if c.con_id in expired]
             for c, qty in gone:
                 intrinsic = max(spot - c.strike, 0.0) if c.right == "C" else \
                     max(c.strike - spot, 0.0)
                 self.cash += qty * intrinsic * c.mult
                 del self.positions[c.con_id]
             conns = [x for x in self._conns if x.alive and x.positions]
+            stranded = [o for o in self.orders.values() if o.is_open and (
+                o.contract.con_id in expired or any(leg.con_id in expired for leg in o.legs))]
         for conn in conns:
             conn.send(*[conn.encoder.position(self.accounts[0], c, 0.0, 0.0) for c, _ in gone])
+        for order in stranded:
+            self.cancel_by_server(order, "contract expired")
         self._push_account()
         self._changed()
 
