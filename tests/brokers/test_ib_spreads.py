@@ -174,3 +174,34 @@ def test_legs_gone_overnight_settle_at_the_expiry_days_close(market, ib_log):
                                                                     spread.expiry)
     assert done.extra["settlement_spot"] == at_expiry
     assert run.broker.position_diffs() == []
+
+
+def test_close_working_when_the_legs_expire_is_rejected(market, ib_log):
+    """TWS cancels a close still working on legs that expire (error 202); the broker
+    reports it Rejected, naming the expiry, as the simulated broker rejects a close
+    pending at expiry, and the spread is booked as expired."""
+    ib_log.allow(r"Error 202")
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        actions = {0: open_then_close, 1: close_first}
+        with PaperRun(tws, history, live[:3], strategy="scripted", actions=actions) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            spread = run.broker.open_spreads()[0]
+            tws.order_mode = "hold"  # the close works at TWS
+            run.push()
+            spot = spread.short.strike + 10.0  # out of the money: the spread expires worthless
+            tws.expire_options("SPY", f"{spread.expiry:%Y%m%d}", spot)
+            run.live[2] = (spread.expiry, spot, spot, spot, spot, 1000.0)
+            run.finish()
+    closing = [n for n in run.notes if n[1].get("action") == "close"]
+    assert [n[0] for n in closing] == ["Submitted", "Accepted", "Rejected"]
+    assert closing[-1][1]["reason"].startswith(f"spread {spread.id} expired on {spread.expiry}")
+    done = run.broker.closed_spreads()[0]
+    assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 0.0,
+                                                                    spread.expiry)
+    assert run.broker.position_diffs() == []
