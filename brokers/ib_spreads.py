@@ -8,8 +8,9 @@ and ``resolve_legs``), applied to what IB says on the request bar:
    the bar's date, as in backtests);
 3. candidate short strikes ranked by a Black-Scholes delta from a volatility estimate
    (the feed's ``atm_iv`` when it has one, else 20-bar realized volatility x 1.15), so only
-   a handful of contracts are qualified and quoted; the window widens while the best
-   market delta sits on its edge;
+   a handful of contracts are qualified and quoted (a strike IB lists for another
+   expiration only is left out); the window widens while the best market delta sits on
+   its edge;
 4. IB's model delta (tick 13) of each candidate picks the short leg exactly as in
    backtests; the long leg is ``width`` further out of the money.
 
