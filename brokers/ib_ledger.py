@@ -14,6 +14,7 @@ orders, hands each one to ``track`` and calls back only through ``LedgerBroker``
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Protocol
 
@@ -149,6 +150,12 @@ class IBLedger:
             state = "margin" if margin else "rejected"
         elif info.get("expiring"):
             reason, state = info["expire_reason"], "expired"
+        elif (expired := self._expired_spread(row, info)) is not None:
+            # TWS cancels what still works on an expired contract; the simulated broker
+            # settles the spread first and rejects the close: the same outcome here
+            reason = (f"spread {expired.id} expired on {expired.expiry} before the close "
+                      f"could fill (IB: {_reason(message) or update.status})")
+            state = "rejected"
         else:
             reason = "cancelled" + (f": {_reason(message)}" if _reason(message) else "")
             state = "canceled"
@@ -171,6 +178,24 @@ class IBLedger:
         else:
             order.reject(self.broker)
         self.broker.notify(order)
+
+    def _expired_spread(self, row: dict, info: dict):
+        """The spread a closing order ``row`` was buying back, when it has expired: its
+        expiry is reached by the underlying's latest bar, or IB holds none of its legs any
+        more (TWS may cancel before that bar arrives). None otherwise."""
+        if row["kind"] != "spread_close":
+            return None
+        position_id = info.get("position_id")
+        if position_id is None:
+            position_id = json.loads(row["detail"] or "{}").get("position_id")
+        position = self.book.get(position_id) if position_id is not None else None
+        if position is None:
+            return None
+        con_ids = [int(c) for c in position.extra.get("con_ids") or ()]
+        gone = bool(con_ids) and not any(c in self.account.held for c in con_ids)
+        if self.account.today(position.underlying) >= position.expiry or gone:
+            return position
+        return None
 
     # ------------------------------------------------------------------ executions
     def _on_fill(self, fill: FillUpdate) -> None:

@@ -185,18 +185,21 @@ class IBSpreadLedger:
             self.book.revalue(position)
 
     def _settle_expired(self) -> None:
-        """A spread past expiry whose legs IB no longer holds has been settled (or
+        """A spread at or past expiry whose legs IB no longer holds has been settled (or
         assigned and exercised) by IB, whose cash already shows it. It is closed here at
-        intrinsic value from the underlying's latest close, flagged as an estimate."""
+        intrinsic value, flagged as an estimate, by the simulated broker's rule: from the
+        close of the underlying's first bar dated on or after the expiry, on that bar's
+        date. IB removes expired legs overnight, so this usually runs a bar later than
+        that date; the record is the same as the backtest's (``expiry_bar``)."""
         for position in self.book.open():
             data = self.account.datas.get(position.underlying)
-            if data is None or not len(data) or data.datetime.date(0) <= position.expiry:
+            if data is None or not len(data) or data.datetime.date(0) < position.expiry:
                 continue
             if any(c in self.account.held for c in position.extra.get("con_ids", ())):
                 continue
-            spot = float(data.close[0])
+            day, spot = expiry_bar(data, position.expiry)
             value = sp.settlement(spot, position.short, position.long)
-            self.book.close(position, data.datetime.date(0), value, 0.0, "expiry", "expiry")
+            self.book.close(position, day, value, 0.0, "expiry", "expiry")
             position.margin, position.dte = 0.0, 0
             position.extra.update(settlement_spot=spot, settlement_estimated=True)
             for con_id, leg, side in zip(position.extra.get("con_ids", ()),
@@ -286,6 +289,18 @@ class IBSpreadLedger:
         self.journal.log("assignment", link)
         self._event(f"spread {position.id}: {assigned} short {position.short.symbol} "
                     f"assigned: {shares:+g} {position.underlying} at {strike:g}")
+
+
+def expiry_bar(data, expiry: dt.date) -> tuple[dt.date, float]:
+    """Date and close of ``data``'s first bar dated on or after ``expiry`` (its latest bar
+    when none of the bars it still holds is: the estimate can only use what it has)."""
+    found = (data.datetime.date(0), float(data.close[0]))
+    for ago in range(0, -len(data), -1):
+        day = data.datetime.date(ago)
+        if day < expiry:
+            break
+        found = (day, float(data.close[ago]))
+    return found
 
 
 def _fill_time(text: str | None) -> dt.datetime | None:

@@ -8,8 +8,9 @@ and ``resolve_legs``), applied to what IB says on the request bar:
    the bar's date, as in backtests);
 3. candidate short strikes ranked by a Black-Scholes delta from a volatility estimate
    (the feed's ``atm_iv`` when it has one, else 20-bar realized volatility x 1.15), so only
-   a handful of contracts are qualified and quoted; the window widens while the best
-   market delta sits on its edge;
+   a handful of contracts are qualified and quoted (a strike IB lists for another
+   expiration only is left out); the window widens while the best market delta sits on
+   its edge;
 4. IB's model delta (tick 13) of each candidate picks the short leg exactly as in
    backtests; the long leg is ``width`` further out of the money.
 
@@ -88,6 +89,8 @@ class SpreadResolver:
         self._underlyings: dict[str, Contract] = {}
         self._chains: dict[tuple[str, dt.date], tuple[list[str], list[float]]] = {}
         self._options: dict[tuple, Contract] = {}
+        #: (symbol, expiry, strike, right) IB has no contract for
+        self._unlisted: set[tuple] = set()
 
     def underlying(self, symbol: str) -> Contract:
         if symbol not in self._underlyings:
@@ -104,6 +107,25 @@ class SpreadResolver:
                 self._options[(c.symbol, c.lastTradeDateOrContractMonth, float(c.strike),
                                c.right)] = c
         return [self._options[w] for w in wanted]
+
+    def listed(self, symbol: str, expiry: str, strikes: list[float],
+               right: str) -> list[Contract]:
+        """The contracts of ``strikes`` that IB lists for ``expiry``. reqSecDefOptParams
+        gives one strike list for all expirations, so a strike of it need not exist for
+        this one (IB answers error 200); those are left out and remembered, as the
+        backtests' chain of that expiry does not list them."""
+        wanted = [(symbol, expiry, float(k), right) for k in strikes]
+        todo = [w for w in wanted if w not in self._options and w not in self._unlisted]
+        if todo:
+            found = self.store.qualify(*[Option(s, e, k, r, self.exchange, currency="USD")
+                                         for s, e, k, r in todo], missing_ok=True)
+            for w, c in zip(todo, found, strict=True):
+                if c is None:
+                    self._unlisted.add(w)
+                else:
+                    self._options[(c.symbol, c.lastTradeDateOrContractMonth, float(c.strike),
+                                   c.right)] = c
+        return [self._options[w] for w in wanted if w in self._options]
 
     def quotes(self, contracts: list[Contract]) -> list[dict]:
         snaps = self.store.snapshots(contracts)
@@ -157,8 +179,9 @@ class SpreadResolver:
             partners = chosen + (-request.width if right == "P" else request.width)
             wanted = sorted({float(k) for k in np.concatenate([chosen, partners])
                              if np.any(np.abs(grid - k) < _EPS)} - set(rows))
-            if wanted:
-                contracts = self.options(symbol, f"{expiry:%Y%m%d}", wanted, right)
+            contracts = self.listed(symbol, f"{expiry:%Y%m%d}", wanted, right) if wanted \
+                else []
+            if contracts:
                 for c, q in zip(contracts, self.quotes(contracts), strict=True):
                     delta = q["delta"]
                     if delta is None or not math.isfinite(delta):
@@ -169,13 +192,18 @@ class SpreadResolver:
                         "symbol": occ(c), "expiry": expiry, "dte": (expiry.date() - data.datetime.date(0)).days,
                         "strike": float(c.strike), "right": right, "bid": q["bid"],
                         "ask": q["ask"], "mid": 0.5 * (q["bid"] + q["ask"]), "delta": delta}
+            present = [float(k) for k in chosen if float(k) in rows]  # listed for expiry
             if request.otm_pct is not None or n >= len(grid):
                 break
-            best = min(chosen, key=lambda k: abs(abs(rows[float(k)]["delta"])
-                                                 - request.target_delta))
-            if best not in (chosen.min(), chosen.max()):
-                break
+            if present:
+                best = min(present, key=lambda k: abs(abs(rows[k]["delta"])
+                                                      - request.target_delta))
+                if best not in (min(present), max(present)):
+                    break
             n = min(2 * n, len(grid))
+        if not rows:
+            raise sp.SpreadRejected(f"IB lists none of the candidate strikes for "
+                                    f"{expiry:%Y-%m-%d}")
         return pd.DataFrame(sorted(rows.values(), key=lambda r: r["strike"]))
 
 

@@ -349,13 +349,16 @@ class IBStore:
         self._emit(AccountUpdate(value.account, value.tag, value.value, value.currency))
 
     # ------------------------------------------------------------------ requests
-    def qualify(self, *contracts: Contract) -> list[Contract]:
-        """Qualify stock/option contracts (never a BAG); error 200 -> ``IBError`` naming it."""
+    def qualify(self, *contracts: Contract, missing_ok: bool = False) -> list[Contract | None]:
+        """Qualify stock/option contracts (never a BAG); error 200 -> ``IBError`` naming it,
+        or with ``missing_ok`` None in its place (a strike IB does not list for an expiry)."""
         for c in contracts:
             if c.secType == "BAG":
                 raise IBError("a BAG combo is never qualified; qualify its legs")
         result = self.run(self.ib.qualifyContractsAsync(*contracts))
         missing = [c for c, q in zip(contracts, result, strict=True) if q is None]
+        if missing_ok:
+            return list(result)
         if missing:
             raise IBError("IB has no (unique) contract for "
                           + "; ".join(describe(c) for c in missing)

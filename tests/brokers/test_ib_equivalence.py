@@ -7,6 +7,12 @@ against the IB broker, both following one rule (a limit at the request bar's nat
 price, filled on the next bar at that bar's natural price when it reaches the limit, else
 expired); the fake TWS quotes the sample market's chain of each bar and fills a BAG limit
 only when its natural price allows. Every order and every fill must match exactly.
+
+Open spreads are marked on both sides at the chain's model value (``mid``): the simulated
+broker reads it from the chain, the IB broker from TWS's portfolio price, which the fake
+reports from the same chain (``OptionQuote.mark``). Marked at the cent quotes' midpoint
+instead, IB's account value drifted from the simulation's by up to a few dollars, and a
+profit-take or stop decision taken on the mark could flip (issue 13).
 """
 
 from __future__ import annotations
@@ -88,8 +94,13 @@ def set_market(tws: FakeTWS, chain, day) -> None:
         expiry = dt.datetime.strptime(c.expiry, "%Y%m%d").date()
         if c.sec_type != "OPT" or c.local_symbol.replace(" ", "") in listed or expiry <= day:
             continue
-        bid, ask, _ = chain.quote_prices(day, expiry, c.strike, c.right)
-        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2)
+        bid, ask, mid = chain.quote_prices(day, expiry, c.strike, c.right)
+        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2, mark=mid)
+
+
+def _cents(limit: float | None) -> float | None:
+    """A limit to the cent (None for an order refused before it got one)."""
+    return None if limit is None else round(limit, 2)
 
 
 class SpreadNotes(bt.Analyzer):
@@ -107,28 +118,54 @@ class SpreadNotes(bt.Analyzer):
         if order.status in (order.Submitted, order.Accepted):
             return
         info = order.info
-        if info.get("action") == "open":
-            legs = (info["short"].symbol, info["long"].symbol)
+        if info.get("action") == "open":  # no legs when refused before they were chosen
+            legs = (info["short"].symbol, info["long"].symbol) if "short" in info else ()
         else:
             spread = self.strategy.broker.get_spread(info["position_id"])
             legs = (spread.short.symbol, spread.long.symbol)
         self.notes.append((
             bt.num2date(order.created.dt).date(), info["action"], order.getstatusname(), abs(order.created.size), legs,
-            round(info["limit"], 2), info.get("position_id"), round(order.executed.price, 6),
+            _cents(info.get("limit")), info.get("position_id"), round(order.executed.price, 6),
             round(order.executed.comm, 6)))
 
     def get_analysis(self):
         return self.notes
 
 
-def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_market, ib_log):
-    """One fill rule on both brokers: every spread order is a limit at the request bar's
-    natural price, filled on the next bar at that bar's natural price when it reaches the
-    limit, else expired. Over a run with several spreads opened and closed and some orders
-    expiring, every order and every fill (bar, legs, size, limit, price, commission) and
-    the final account value agree."""
-    ib_log.allow(r"Error 202")  # IB confirming the cancel of an expired spread order
-    frame = sample_market.bars("SPY", "2023-09-01", None).iloc[:119]
+class Values(bt.Analyzer):
+    """The account value after every live bar (the backtest's bars from ``start`` on)."""
+
+    params = (("start", None),)
+
+    def __init__(self):
+        self.values = []
+
+    def next(self):
+        data = self.strategy.datas[0]
+        if not getattr(data, "backfilling", False) and data.datetime.date(0) >= self.p.start:
+            self.values.append((data.datetime.date(0), self.strategy.broker.getvalue()))
+
+    def get_analysis(self):
+        return self.values
+
+
+def expire_held(tws: FakeTWS, day: dt.date, close: float) -> None:
+    """Settle every held option whose expiry is on or before ``day`` at ``close``, before
+    the day's bar: the sample market lists no contract on its expiry date and settles it
+    at intrinsic from the close of its first bar on or after the expiry, the simulated
+    broker's rule (a real TWS removes the legs overnight instead; the IB broker then books
+    the same settlement a bar later, ``test_ib_spreads``)."""
+    expiries = {c.expiry for c, _, _ in tws.positions.values() if c.sec_type == "OPT"}
+    for expiry in sorted(expiries):
+        if dt.datetime.strptime(expiry, "%Y%m%d").date() <= day:
+            tws.expire_options("SPY", expiry, close)
+
+
+def run_both(sample_market, start: str, config: CreditSpreadConfig):
+    """The credit-spread strategy on the simulated broker and on IB over the 119 bars from
+    ``start`` (80 of history, 39 live): (sim notes, sim broker, sim values, IB notes, paper
+    run, fake TWS, IB values)."""
+    frame = sample_market.bars("SPY", start, None).iloc[:119]
     chain = sample_market.option_chain("SPY")
     bars = frame_bars(frame)
     history, live = bars[:80], bars[80:]
@@ -136,38 +173,92 @@ def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_marke
     cerebro.adddata(make_feed(frame, "SPY"))
     cerebro.broker = OptionsBroker(chains={"SPY": chain}, quote_limits=True)
     cerebro.broker.setcash(100_000)
-    cerebro.addstrategy(CreditSpreadStrategy, config=CreditSpreadConfig(),
-                        signal_factory=RuleSignal, trade_start=live[0][0])
+    cerebro.addstrategy(CreditSpreadStrategy, config=config, signal_factory=RuleSignal,
+                        trade_start=live[0][0])
     cerebro.addanalyzer(SpreadNotes, _name="notes")
-    sim = cerebro.run()[0].analyzers.notes.get_analysis()
-    sim_broker = cerebro.broker
-
+    cerebro.addanalyzer(Values, _name="values", start=live[0][0])
+    sim = cerebro.run()[0].analyzers
     with FakeTWS() as tws:
         tws.order_mode = "next_bar_open"
         tws.add_stock("SPY", 756733, price=history[-1][4])
         tws.set_history("SPY", ib_history(history))
-        run = PaperRun(tws, history, live, strategy="credit-spread")
+        run = PaperRun(tws, history, live, strategy="credit-spread",
+                       settings={"strategy_config": config})
         run.cerebro.addanalyzer(SpreadNotes, _name="notes")
+        run.cerebro.addanalyzer(Values, _name="values", start=live[0][0])
         with run:
             while run.pushed < len(live):
-                set_market(tws, chain, live[run.pushed][0])
+                day, close = live[run.pushed][0], live[run.pushed][4]
+                expire_held(tws, day, close)
+                set_market(tws, chain, day)
                 run.push()
             run.join()
-    ib = run.result[0].analyzers.notes.get_analysis()
+    ib = run.result[0].analyzers
+    return (sim.notes.get_analysis(), cerebro.broker, sim.values.get_analysis(),
+            ib.notes.get_analysis(), run, tws, ib.values.get_analysis())
+
+
+def spreads(broker) -> list[tuple]:
+    """Every spread of ``broker``: id, status, contracts, entry, exit (date, debit, reason),
+    realized P&L."""
+    return [(p.id, p.status, p.contracts, round(p.entry_credit, 6), p.exit_date,
+             round(p.exit_debit or 0.0, 6), p.exit_reason, round(p.realized_pnl, 4))
+            for p in broker.closed_spreads() + broker.open_spreads()]
+
+
+def assert_same_run(sim, sim_broker, sim_values, ib, run, tws, ib_values) -> None:
+    # the order of notifications within one bar differs (IB reports fills as they arrive,
+    # expiries when the bar is processed); the set per request bar is the same
+    assert sorted(ib, key=repr) == sorted(sim, key=repr)
+    assert len(tws.placed) == len(sim)  # one BAG per order, nothing resent
+    assert spreads(run.broker) == spreads(sim_broker)
+    # IB reports TotalCashValue in cents; both mark open spreads at the chain's model value
+    assert [d for d, _ in ib_values] == [d for d, _ in sim_values]
+    for (day, got), (_, want) in zip(ib_values, sim_values, strict=True):
+        assert got == pytest.approx(want, abs=0.01), f"account value on {day}"
+    assert run.broker.getvalue() == pytest.approx(sim_broker.getvalue(), abs=0.01)
+    assert run.broker.position_diffs() == []
+
+
+#: windows that once disagreed (2022-03-01, 2023-01-03, 2020-11-02: the mark) and the first
+WINDOWS = ["2023-09-01", "2022-03-01", "2023-01-03", "2020-11-02"]
+
+
+@pytest.mark.parametrize("start", WINDOWS)
+def test_credit_spread_strategy_same_orders_and_fills_on_sim_and_ib(sample_market, ib_log,
+                                                                   start):
+    """One fill rule on both brokers: every spread order is a limit at the request bar's
+    natural price, filled on the next bar at that bar's natural price when it reaches the
+    limit, else expired. Over a run with several spreads opened and closed and some orders
+    expiring, every order and every fill (bar, legs, size, limit, price, commission), every
+    spread, the account value after every bar and the final one agree."""
+    ib_log.allow(r"Error 202")  # IB confirming the cancel of an expired spread order
+    result = run_both(sample_market, start, CreditSpreadConfig())
+    sim = result[0]
     statuses = [n[2] for n in sim]
     opened = [n for n in sim if n[1] == "open" and n[2] == "Completed"]
     closed = [n for n in sim if n[1] == "close" and n[2] == "Completed"]
     assert len(opened) >= 3 and len(closed) >= 3 and "Expired" in statuses
-    # the order of notifications within one bar differs (IB reports fills as they arrive,
-    # expiries when the bar is processed); the set per request bar is the same
-    assert sorted(ib) == sorted(sim)
-    assert len(tws.placed) == len(sim)  # one BAG per order, nothing resent
-    broker = run.broker
-    def spreads(b):
-        return [(p.id, p.status, p.contracts, round(p.entry_credit, 6),
-                 round(p.exit_debit or 0.0, 6), p.exit_reason, round(p.realized_pnl, 4))
-                for p in b.closed_spreads() + b.open_spreads()]
+    assert_same_run(*result)
 
-    assert spreads(broker) == spreads(sim_broker)
-    assert broker.getvalue() == pytest.approx(sim_broker.getvalue(), abs=0.01)
-    assert broker.position_diffs() == []
+
+#: short-dated spreads held to expiry (no time exit, exits far out)
+TO_EXPIRY = CreditSpreadConfig(dte_min=7, dte_max=14, close_days_before_expiry=0,
+                               profit_take=0.95, stop_multiple=10.0)
+
+
+@pytest.mark.parametrize("start", ["2022-03-01", "2023-09-01", "2012-01-03"])
+def test_spreads_held_to_expiry_settle_alike_on_sim_and_ib(sample_market, ib_log, start):
+    """Spreads that expire: TWS cash-settles the legs (the sample market's rule, see
+    ``expire_held``) and the IB broker books each spread as the simulated broker does
+    (expiry date, intrinsic value from that date's close); a close still working when its
+    legs expire is cancelled by TWS and Rejected by both brokers (2023-09-01); orders,
+    spreads and the account value after every bar agree."""
+    # 202: TWS cancelling an expired spread order, or a close working on an expired leg;
+    # 200: a strike of reqSecDefOptParams's list (all expirations) not listed for the
+    # expiry the broker picked (2012-01-03), which the broker then leaves out
+    ib_log.allow(r"Error 202", r"Error 200, .*No security definition")
+    result = run_both(sample_market, start, TO_EXPIRY)
+    expired = [s for s in spreads(result[1]) if s[6] == "expiry"]
+    assert len(expired) >= 2
+    assert_same_run(*result)

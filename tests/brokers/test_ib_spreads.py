@@ -143,3 +143,65 @@ def test_expired_legs_close_the_spread_at_intrinsic(market, ib_log):
     assert done.extra["settlement_estimated"] and run.broker.open_spreads() == []
     assert run.broker.reserved_margin() == 0.0
     assert run.broker.position_diffs() == []  # the vanished legs are booked as expired
+
+
+def test_legs_gone_overnight_settle_at_the_expiry_days_close(market, ib_log):
+    """IB removes expired legs overnight, so the broker learns of the expiry on the bar
+    after it; the spread is still closed as the simulated broker closes it: on the expiry
+    date, at intrinsic value from that date's close (not the later bar's)."""
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        with PaperRun(tws, history, live[:3], strategy="scripted",
+                      actions={0: open_then_close}) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            spread = run.broker.open_spreads()[0]
+            at_expiry = spread.short.strike - 2.0  # the short put ends $2 in the money
+            run.live[1] = (spread.expiry, at_expiry, at_expiry, at_expiry, at_expiry, 1000.0)
+            run.push()
+            assert run.broker.open_spreads() == [spread]  # IB still holds the legs
+            tws.expire_options("SPY", f"{spread.expiry:%Y%m%d}", at_expiry)
+            after = spread.expiry + dt.timedelta(days=3)
+            later = spread.short.strike + 10.0  # out of the money the next day
+            run.live[2] = (after, later, later, later, later, 1000.0)
+            run.finish()
+    done = run.broker.closed_spreads()[0]
+    assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 2.0,
+                                                                    spread.expiry)
+    assert done.extra["settlement_spot"] == at_expiry
+    assert run.broker.position_diffs() == []
+
+
+def test_close_working_when_the_legs_expire_is_rejected(market, ib_log):
+    """TWS cancels a close still working on legs that expire (error 202); the broker
+    reports it Rejected, naming the expiry, as the simulated broker rejects a close
+    pending at expiry, and the spread is booked as expired."""
+    ib_log.allow(r"Error 202")
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        actions = {0: open_then_close, 1: close_first}
+        with PaperRun(tws, history, live[:3], strategy="scripted", actions=actions) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            spread = run.broker.open_spreads()[0]
+            tws.order_mode = "hold"  # the close works at TWS
+            run.push()
+            spot = spread.short.strike + 10.0  # out of the money: the spread expires worthless
+            tws.expire_options("SPY", f"{spread.expiry:%Y%m%d}", spot)
+            run.live[2] = (spread.expiry, spot, spot, spot, spot, 1000.0)
+            run.finish()
+    closing = [n for n in run.notes if n[1].get("action") == "close"]
+    assert [n[0] for n in closing] == ["Submitted", "Accepted", "Rejected"]
+    assert closing[-1][1]["reason"].startswith(f"spread {spread.id} expired on {spread.expiry}")
+    done = run.broker.closed_spreads()[0]
+    assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 0.0,
+                                                                    spread.expiry)
+    assert run.broker.position_diffs() == []

@@ -109,8 +109,8 @@ def set_market(tws: FakeTWS, symbol: str, chain, day) -> None:
         if (c.sec_type != "OPT" or c.symbol != symbol
                 or c.local_symbol.replace(" ", "") in listed or expiry <= day):
             continue
-        bid, ask, _ = chain.quote_prices(day, expiry, c.strike, c.right)
-        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2)
+        bid, ask, mid = chain.quote_prices(day, expiry, c.strike, c.right)
+        tws.quotes[con_id] = OptionQuote(bid, ask, 0.0, 0.2, mark=mid)
 
 
 def fill_working_spreads(tws: FakeTWS, symbol: str) -> None:

@@ -114,6 +114,14 @@ class ServerExecution:
 
 @dataclass
 class OptionQuote:
+    """One option's market in the fake: cent bid/ask, greeks and the market's own mark.
+
+    ``mark`` is the price TWS reports for a held option (portfolioValue's marketPrice,
+    which NetLiquidation adds up). A real TWS reports its own mark price there, not the
+    midpoint of the cent quotes; a quote from the sample market's chain carries the
+    chain's model value (its ``mid``), the price the simulated broker marks open spreads
+    at. Without one the fake falls back to the quote midpoint."""
+
     bid: float
     ask: float
     delta: float
@@ -122,10 +130,16 @@ class OptionQuote:
     vega: float = 0.0
     theta: float = 0.0
     underlying: float = 0.0
+    mark: float | None = None
 
     @property
     def mid(self) -> float:
         return 0.5 * (self.bid + self.ask)
+
+    @property
+    def market_price(self) -> float:
+        """What TWS reports a held contract at: ``mark`` when given, else the midpoint."""
+        return self.mid if self.mark is None else self.mark
 
 
 class _Conn:
@@ -313,14 +327,16 @@ class FakeTWS:
 
     def add_chain_frame(self, symbol: str, frame) -> None:
         """Every contract of one date's chain (``feeds.chain.OptionChain.chain``) with its
-        bid/ask/delta/iv as this fake's option market; reqSecDefOptParams lists these
-        contracts only from now on (contracts listed earlier stay tradable and quoted)."""
+        bid/ask/delta/iv, and its model value ``mid`` as the mark, as this fake's option
+        market; reqSecDefOptParams lists these contracts only from now on (contracts
+        listed earlier stay tradable and quoted)."""
         listed = set()
         for row in frame.itertuples(index=False):
             c = self.add_option(symbol, f"{row.expiry:%Y%m%d}", float(row.strike), row.right,
                                 OptionQuote(float(row.bid), float(row.ask), float(row.delta),
                                             float(row.iv), float(row.gamma), float(row.vega),
-                                            float(row.theta), float(row.underlying)))
+                                            float(row.theta), float(row.underlying),
+                                            mark=float(row.mid)))
             listed.add(c.con_id)
         with self._lock:
             self.listed[symbol] = listed
@@ -808,7 +824,7 @@ class FakeTWS:
     def _mark(self, c: Contract) -> float:
         if c.sec_type == "OPT":
             quote = self.quotes.get(c.con_id)
-            return quote.mid if quote else 0.0
+            return quote.market_price if quote else 0.0
         return self.last_price.get(c.symbol, 0.0)
 
     def _account_values(self) -> list[tuple[str, str, str]]:
@@ -846,18 +862,27 @@ class FakeTWS:
 
     def expire_options(self, symbol: str, expiry: str, spot: float) -> None:
         """Expiry: every ``symbol`` option of ``expiry`` leaves the positions, cash-settled
-        at intrinsic value from ``spot`` (position updates and account values go out)."""
+        at intrinsic value from ``spot`` (position updates and account values go out), and
+        orders still working on one of them are cancelled by TWS (an expired contract
+        cannot trade; the cancel reads as any server cancel: status Cancelled + error
+        202)."""
         with self._lock:
+            expired = {c.con_id for c in self.options.values()
+                       if c.symbol == symbol and c.expiry == expiry}
             gone = [(c, qty) for c, qty, _ in self.positions.values()
-                    if c.sec_type == "OPT" and c.symbol == symbol and c.expiry == expiry]
+                    if c.con_id in expired]
             for c, qty in gone:
                 intrinsic = max(spot - c.strike, 0.0) if c.right == "C" else \
                     max(c.strike - spot, 0.0)
                 self.cash += qty * intrinsic * c.mult
                 del self.positions[c.con_id]
             conns = [x for x in self._conns if x.alive and x.positions]
+            stranded = [o for o in self.orders.values() if o.is_open and (
+                o.contract.con_id in expired or any(leg.con_id in expired for leg in o.legs))]
         for conn in conns:
             conn.send(*[conn.encoder.position(self.accounts[0], c, 0.0, 0.0) for c, _ in gone])
+        for order in stranded:
+            self.cancel_by_server(order, "contract expired")
         self._push_account()
         self._changed()
 
