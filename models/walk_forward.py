@@ -42,6 +42,7 @@ from models.evaluation import (
 )
 from models.folds import Fold, training_slice
 from models.refit import fold_regimes
+from models.strategy_model import REGIME_COLUMNS
 
 CLASSES = (0, 1, 2)
 
@@ -85,11 +86,16 @@ PROBA = ("p_hold", "p_call", "p_put")
 
 
 def logistic_baseline(model, bars: pd.DataFrame, labels: pd.DataFrame,
-                      train_end: pd.Timestamp, seed: int) -> Callable[[pd.DataFrame], np.ndarray]:
-    """A logistic regression on the fitted model's inputs at bar t (no sequence), trained
-    on the same purged rows; returns a function giving class probabilities per bar (NaN
-    where the inputs are not ready)."""
-    inputs = model.model_inputs(bars)
+                      train_end: pd.Timestamp, seed: int, columns: list[str] | None = None
+                      ) -> Callable[[pd.DataFrame], np.ndarray]:
+    """A logistic regression on the fitted model's inputs at bar t (no sequence; only
+    ``columns`` when given), trained on the same purged rows; returns a function giving
+    class probabilities per bar (NaN where the inputs are not ready)."""
+    def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+        inputs = model.model_inputs(frame)
+        return inputs if columns is None else inputs.loc[:, columns]
+
+    inputs = model_inputs(bars)
     label_end = pd.DatetimeIndex(labels["label_end"]).tz_localize(None)
     mask = (inputs.notna().all(axis=1).to_numpy() & labels["label"].notna().to_numpy()
             & (label_end <= train_end) & (inputs.index <= train_end))
@@ -98,7 +104,7 @@ def logistic_baseline(model, bars: pd.DataFrame, labels: pd.DataFrame,
     clf.fit(scaler.transform(inputs[mask]), labels["label"][mask].astype(int))
 
     def score(test_bars: pd.DataFrame) -> np.ndarray:
-        rows = model.model_inputs(test_bars)
+        rows = model_inputs(test_bars)
         out = np.full((len(rows), len(CLASSES)), np.nan)
         ok = rows.notna().all(axis=1).to_numpy()
         if ok.any():
@@ -168,6 +174,11 @@ def fold_predictions(model, fold: Fold, bars: pd.DataFrame, labels: pd.DataFrame
     logit = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
                               seed)(upto)[test]
     _with_proba(frame, "logistic", logit.argmax(axis=1), logit)
+    # the same regression on the fold HMM's five filtered state probabilities alone: how
+    # much of the edge the regimes carry without any other feature
+    regimes = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
+                                seed, list(REGIME_COLUMNS))(upto)[test]
+    _with_proba(frame, "regime_logistic", regimes.argmax(axis=1), regimes)
     if rule_signal is not None:
         frame["rule"] = rule_signal.reindex(frame.index).fillna(0).astype(int).to_numpy()
     if "true_regime" in bars:

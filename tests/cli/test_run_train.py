@@ -22,8 +22,8 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["lstm_config"]["sequence_length"] == 10
     summary = json.loads((report / "training_summary.json").read_text())
-    assert set(summary["walk_forward"]) == {"lstm", "lstm_raw", "majority", "logistic", "rule",
-                                            "oracle", "foresight"}
+    assert set(summary["walk_forward"]) == {"lstm", "lstm_raw", "majority", "logistic",
+                                            "regime_logistic", "rule", "oracle", "foresight"}
     scores = summary["walk_forward"]
     assert scores["foresight"]["accuracy"] == 1.0 and scores["foresight"]["brier"] < 1e-6
     for name in scores:  # perfect foresight earns every bar's best: nothing beats it
