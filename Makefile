@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_paper_signals.py
 	$(BIN)/python bench/soak_paper.py
 	$(BIN)/python bench/bench_portfolio.py
+	$(BIN)/python bench/bench_regime_edge.py
+	$(BIN)/python bench/bench_direction_skill.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache
