@@ -62,6 +62,7 @@ def run_train_command(args) -> int:
     from analyzers import model_plots as plots
     from core.errors import DataError
     from feeds.cache import ParquetCache
+    from models.refit import fold_regimes
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
     from training.pipeline import make_spec, training_data
@@ -103,7 +104,12 @@ def run_train_command(args) -> int:
         importance.to_csv(folder / "feature_importance.csv")
         plots.plot_feature_importance(importance, folder / "feature_importance.png")
     say("fitting the final model on all history ...")
-    model = spec.make_model().fit(data.bars, data.labels, hmm_bars=data.hmm_bars)
+    model = spec.make_model()
+    # the HMM continues the last walk-forward fold's (EM from its parameters, states keep
+    # their names), as each fold continued the one before: what the evaluation scored
+    previous = report.models[-1].hmm_ if args.folds > 0 else None
+    model.fit(data.bars, data.labels, hmm_bars=data.hmm_bars,
+              hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous))
     plots.plot_training_history(model.report_.history, folder / "training_history.png")
     regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no LSTM needed
     plots.plot_market_states(data.bars["close"].loc[regimes.index],
@@ -112,7 +118,9 @@ def run_train_command(args) -> int:
     summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
                         "train_end": f"{model.report_.train_end:%Y-%m-%d}",
                         "samples": model.report_.n_train, "purged": model.report_.n_purged,
-                        "regime_names": list(model.hmm_.state_names_)}
+                        "regime_names": list(model.hmm_.state_names_),
+                        "hmm": ("continued from the last walk-forward fold's" if previous
+                                else "fitted afresh")}
     if args.save:
         saved = save_models(model, args.models_dir, args.store_label, symbol,
                             metadata={"walk_forward": summary.get("walk_forward"),
