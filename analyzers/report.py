@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analyzers.tearsheet_speed import faster_tearsheets  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
 
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
@@ -52,8 +53,12 @@ def _utc(frame):
     return frame
 
 
-def write_tearsheets(result, folder: Path) -> list[Path]:
-    """pyfolio's returns, positions and transactions tear sheets as PNG files."""
+def write_tearsheets(result, folder: Path, fast: bool = True) -> list[Path]:
+    """pyfolio's returns, positions and transactions tear sheets as PNG files.
+
+    ``fast`` draws them under ``analyzers.tearsheet_speed.faster_tearsheets`` (the same
+    figures in less time); ``fast=False`` is pyfolio as shipped, kept for the benchmark and
+    the tests that hold the two equal."""
     with _quiet():
         import pyfolio as pf
 
@@ -63,7 +68,7 @@ def write_tearsheets(result, folder: Path) -> list[Path]:
     positions = positions.loc[positions.index >= returns.index[0]]
     transactions = _utc(result.transactions) if len(result.transactions) else result.transactions
     written = []
-    with _quiet():
+    with _quiet(), faster_tearsheets() if fast else contextlib.nullcontext():
         sheets = {
             "tearsheet_returns.png": lambda: pf.create_returns_tear_sheet(
                 returns, positions=positions, transactions=transactions,

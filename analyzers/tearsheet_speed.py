@@ -1,0 +1,117 @@
+"""The same pyfolio tear sheets, drawn in a fraction of the time (issue 16).
+
+Two costs made a symbol's report slower than its backtest, and neither changes a pixel when
+removed:
+
+* pyfolio's ``timeseries.rolling_beta`` runs one ``empyrical.beta`` (a pandas concat and
+  alignment) per day of the series, twice (6- and 12-month windows): about a quarter of the
+  returns tear sheet. :func:`rolling_beta` computes the same formula on every window at once
+  with numpy.
+* matplotlib's ``AutoDateLocator`` rebuilds a dateutil ``rrule`` and walks it each time a
+  date axis asks for its ticks, and pyfolio's shared date axes ask thousands of times for
+  the same view limits (pandas hides shared labels, seaborn's heatmap draws the whole
+  figure, ``bbox_inches="tight"`` draws it twice). :func:`cached_date_ticks` answers a
+  repeated question from a cache: same view limits and settings, same ticks.
+
+:func:`faster_tearsheets` switches both on for the duration of a ``with`` block only;
+outside it pyfolio and matplotlib are untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+from matplotlib import dates as mdates
+
+
+def rolling_beta(returns: pd.Series, factor_returns, rolling_window: int = 126) -> pd.Series:
+    """pyfolio's ``timeseries.rolling_beta``, vectorised: the value at day ``t`` is
+    ``empyrical.beta`` of the ``rolling_window + 1`` days ending at ``t`` (pyfolio slices
+    ``loc[beg:end]`` with both ends included), NaN before.
+
+    empyrical's formula: the factor is masked where the strategy's return is missing,
+    beta = mean(x_res * y) / mean(x_res ** 2) with x_res the factor minus its mean, and a
+    variance under 1e-30 gives NaN. Any case pyfolio's own loop would treat differently
+    (a factor on other dates, a DataFrame of factors, a non-unique index) goes to it."""
+    if (not isinstance(factor_returns, pd.Series) or not returns.index.is_unique
+            or not returns.index.is_monotonic_increasing
+            or not factor_returns.index.equals(returns.index)):
+        return _pyfolio_rolling_beta()(returns, factor_returns, rolling_window=rolling_window)
+    out = pd.Series(index=returns.index, dtype="float64")
+    if len(returns) <= rolling_window:
+        return out
+    window = rolling_window + 1
+    y = np.lib.stride_tricks.sliding_window_view(returns.to_numpy(dtype=float), window)
+    x = np.lib.stride_tricks.sliding_window_view(factor_returns.to_numpy(dtype=float), window)
+    with np.errstate(invalid="ignore", divide="ignore"), _quiet_nanmean():
+        independent = np.where(np.isnan(y), np.nan, x)
+        residual = independent - np.nanmean(independent, axis=1, keepdims=True)
+        covariance = np.nanmean(residual * y, axis=1)
+        variance = np.nanmean(residual ** 2, axis=1)
+        variance[variance < 1.0e-30] = np.nan
+        out.iloc[rolling_window:] = covariance / variance
+    return out
+
+
+def _pyfolio_rolling_beta():
+    """pyfolio's own loop (the one :func:`faster_tearsheets` replaces while it runs)."""
+    from pyfolio import timeseries
+
+    return _PYFOLIO["rolling_beta"] if "rolling_beta" in _PYFOLIO else timeseries.rolling_beta
+
+
+_PYFOLIO: dict = {}  # pyfolio's functions as they were before faster_tearsheets patched them
+
+
+@contextlib.contextmanager
+def _quiet_nanmean() -> Iterator[None]:
+    """A window with no strategy return is NaN, as in empyrical; numpy warns about it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@contextlib.contextmanager
+def cached_date_ticks() -> Iterator[None]:
+    """Inside the block, an ``AutoDateLocator`` (pandas' subclass included) asked for the
+    ticks of view limits it has already answered returns the same ticks from a cache.
+
+    The answer depends only on the view limits, the locator's class and its settings (time
+    zone, min/max ticks, intervals); those are the key. ``get_locator`` also records the
+    chosen frequency on the locator, which its ``AutoDateFormatter`` reads to format the
+    labels, so a cache hit restores it too."""
+    real_call = mdates.AutoDateLocator.__call__
+    answers: dict[tuple, tuple[np.ndarray, int]] = {}
+
+    def call(self):
+        try:
+            key = (type(self), tuple(self.axis.get_view_interval()), str(self.tz),
+                   self.minticks, repr(self.maxticks), self.interval_multiples,
+                   repr(self.intervald))
+        except (AttributeError, TypeError):
+            return real_call(self)
+        if key not in answers:
+            ticks = real_call(self)
+            answers[key] = (np.array(ticks, copy=True), self._freq)
+        ticks, self._freq = answers[key]
+        return ticks.copy()
+
+    with mock.patch.object(mdates.AutoDateLocator, "__call__", call):
+        yield
+
+
+@contextlib.contextmanager
+def faster_tearsheets() -> Iterator[None]:
+    """pyfolio's tear sheets drawn inside this block use :func:`rolling_beta` and
+    :func:`cached_date_ticks`; the figures are the same."""
+    from pyfolio import timeseries
+
+    _PYFOLIO.setdefault("rolling_beta", timeseries.rolling_beta)
+    with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks():
+        yield
