@@ -115,3 +115,38 @@ def faster_tearsheets() -> Iterator[None]:
     _PYFOLIO.setdefault("rolling_beta", timeseries.rolling_beta)
     with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks():
         yield
+
+
+def freeze_ticks(fig) -> None:
+    """Pin every axis of ``fig`` to the ticks and labels it shows now, so that saving it
+    (``bbox_inches="tight"`` draws it twice, each draw asking each axis several times)
+    does not recompute them: the same positions and the same label strings, given as a
+    ``FixedLocator`` and ``FixedFormatter``.
+
+    Call it once the figure is complete (its view limits are final). An axis whose
+    formatter shows an offset or a scale factor (``1e6`` in the corner) keeps its own
+    formatter: a fixed formatter would drop that text."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            # the ticks as Axis._update_ticks labels them: the minor ones without those
+            # on a major tick (formatted after that filter: a label belongs to a position)
+            _freeze(axis.major, axis.get_majorticklocs)
+            _freeze(axis.minor, axis.get_minorticklocs)
+
+
+def _freeze(ticker, shown_locs) -> None:
+    from matplotlib import ticker as mticker
+
+    locator, formatter = ticker.locator, ticker.formatter
+    if isinstance(locator, mticker.NullLocator) or (
+            isinstance(locator, mticker.FixedLocator)
+            and isinstance(formatter, mticker.FixedFormatter)):
+        return
+    locs = np.asarray(shown_locs(), dtype=float)
+    labels = formatter.format_ticks(locs)
+    if formatter.get_offset():
+        return
+    fixed_locator, fixed_formatter = mticker.FixedLocator(locs), mticker.FixedFormatter(labels)
+    fixed_locator.set_axis(locator.axis)
+    fixed_formatter.set_axis(formatter.axis)
+    ticker.locator, ticker.formatter = fixed_locator, fixed_formatter

@@ -132,3 +132,21 @@ def test_outside_the_block_pyfolio_and_matplotlib_are_as_shipped(pf):
         assert pf.timeseries.rolling_beta is rolling_beta
         assert dates.AutoDateLocator.__call__ is not before[1]
     assert (pf.timeseries.rolling_beta, dates.AutoDateLocator.__call__) == before
+
+
+def _saved_png(tmp_path, name: str, frozen: bool) -> bytes:
+    from analyzers.tearsheet_speed import freeze_ticks
+
+    strategy, _ = _returns(n=400)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True)
+    (1 + strategy).cumprod().plot(ax=top, logy=True)
+    (strategy * 1e6).plot(ax=bottom)  # large values: a y axis with an offset text
+    if frozen:
+        freeze_ticks(fig)
+    fig.savefig(tmp_path / name, dpi=50, bbox_inches="tight")
+    plt.close(fig)
+    return (tmp_path / name).read_bytes()
+
+
+def test_frozen_ticks_save_the_same_picture(tmp_path):
+    assert _saved_png(tmp_path, "frozen.png", True) == _saved_png(tmp_path, "plain.png", False)
