@@ -7,13 +7,18 @@ removed:
   alignment) per day of the series, twice (6- and 12-month windows): about a quarter of the
   returns tear sheet. :func:`rolling_beta` computes the same formula on every window at once
   with numpy.
+* pandas' date converter turns a time-zone-aware index into an array of ``Timestamp``
+  objects and back each time matplotlib converts a line's dates (30 ms for 5 years, about
+  40 times a report); pyfolio's series are in UTC. :func:`utc_dates_as_naive` hands it
+  the same instants without the zone (what matplotlib computes from anyway: it turns every
+  aware date into naive UTC), 10 times faster, the same numbers.
 * matplotlib's ``AutoDateLocator`` rebuilds a dateutil ``rrule`` and walks it each time a
   date axis asks for its ticks, and pyfolio's shared date axes ask thousands of times for
   the same view limits (pandas hides shared labels, seaborn's heatmap draws the whole
   figure, ``bbox_inches="tight"`` draws it twice). :func:`cached_date_ticks` answers a
   repeated question from a cache: same view limits and settings, same ticks.
 
-:func:`faster_tearsheets` switches both on for the duration of a ``with`` block only;
+:func:`faster_tearsheets` switches them on for the duration of a ``with`` block only;
 outside it pyfolio and matplotlib are untouched.
 """
 
@@ -108,13 +113,48 @@ def cached_date_ticks() -> Iterator[None]:
 
 @contextlib.contextmanager
 def faster_tearsheets() -> Iterator[None]:
-    """pyfolio's tear sheets drawn inside this block use :func:`rolling_beta` and
-    :func:`cached_date_ticks`; the figures are the same."""
+    """pyfolio's tear sheets drawn inside this block use :func:`rolling_beta`,
+    :func:`cached_date_ticks` and :func:`utc_dates_as_naive`; the figures are the same."""
     from pyfolio import timeseries
 
     _PYFOLIO.setdefault("rolling_beta", timeseries.rolling_beta)
-    with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks():
+    with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks(), \
+            utc_dates_as_naive():
         yield
+
+
+@contextlib.contextmanager
+def utc_dates_as_naive() -> Iterator[None]:
+    """Inside the block, pandas' matplotlib date converter receives aware dates (an index,
+    a Series, or the object array of ``Timestamp`` that a line keeps of an aware index) as
+    the same instants in naive UTC. matplotlib's ``date2num`` converts an aware date to
+    naive UTC before counting days, so the numbers are the same."""
+    from pandas.plotting._matplotlib.converter import DatetimeConverter
+
+    real = DatetimeConverter._convert_1d
+
+    def convert(values, unit, axis):
+        naive = _as_naive_utc(values)
+        return real(values if naive is None else naive, unit, axis)
+
+    with mock.patch.object(DatetimeConverter, "_convert_1d", staticmethod(convert)):
+        yield
+
+
+def _as_naive_utc(values) -> pd.DatetimeIndex | None:
+    """``values`` as a naive UTC index when they are aware dates, else None."""
+    if isinstance(values, pd.Series):
+        values = pd.Index(values)
+    if (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1
+            and len(values) and isinstance(values[0], pd.Timestamp)
+            and values[0].tz is not None):
+        try:
+            values = pd.DatetimeIndex(values)
+        except (TypeError, ValueError):  # mixed zones or other objects: pandas' own way
+            return None
+    if isinstance(values, pd.DatetimeIndex) and values.tz is not None:
+        return values.tz_convert("UTC").tz_localize(None)
+    return None
 
 
 def freeze_ticks(fig) -> None:

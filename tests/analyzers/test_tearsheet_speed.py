@@ -150,3 +150,18 @@ def _saved_png(tmp_path, name: str, frozen: bool) -> bytes:
 
 def test_frozen_ticks_save_the_same_picture(tmp_path):
     assert _saved_png(tmp_path, "frozen.png", True) == _saved_png(tmp_path, "plain.png", False)
+
+
+def test_aware_dates_convert_to_the_numbers_pandas_gives():
+    from matplotlib import dates
+    from pandas.plotting._matplotlib.converter import DatetimeConverter
+
+    from analyzers.tearsheet_speed import utc_dates_as_naive
+
+    index = pd.bdate_range("2021-01-04", periods=300, tz="America/New_York") + pd.Timedelta("9h")
+    for values in (index, np.asarray(index), pd.Series(index), np.asarray(index[:1])):
+        plain = DatetimeConverter.convert(values, None, None)
+        with utc_dates_as_naive():
+            fast = DatetimeConverter.convert(values, None, None)
+        np.testing.assert_array_equal(fast, plain)
+    assert plain[0] == dates.date2num(index[0].tz_convert("UTC").tz_localize(None))
