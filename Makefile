@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_paper_signals.py
 	$(BIN)/python bench/soak_paper.py
 	$(BIN)/python bench/bench_portfolio.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache

@@ -18,6 +18,10 @@ removed:
   figure, ``bbox_inches="tight"`` draws it twice). :func:`cached_date_ticks` answers a
   repeated question from a cache: same view limits and settings, same ticks.
 
+* seaborn's heatmap (pyfolio's monthly returns) draws the whole figure, a dozen panels,
+  to learn whether its own month labels overlap. :func:`heatmap_draws_its_own_axes`
+  draws only the heatmap's panel for that question.
+
 :func:`faster_tearsheets` switches them on for the duration of a ``with`` block only;
 outside it pyfolio and matplotlib are untouched.
 """
@@ -114,12 +118,36 @@ def cached_date_ticks() -> Iterator[None]:
 @contextlib.contextmanager
 def faster_tearsheets() -> Iterator[None]:
     """pyfolio's tear sheets drawn inside this block use :func:`rolling_beta`,
-    :func:`cached_date_ticks` and :func:`utc_dates_as_naive`; the figures are the same."""
+    :func:`cached_date_ticks`, :func:`utc_dates_as_naive` and
+    :func:`heatmap_draws_its_own_axes`; the figures are the same."""
     from pyfolio import timeseries
 
     _PYFOLIO.setdefault("rolling_beta", timeseries.rolling_beta)
     with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks(), \
-            utc_dates_as_naive():
+            utc_dates_as_naive(), heatmap_draws_its_own_axes():
+        yield
+
+
+@contextlib.contextmanager
+def heatmap_draws_its_own_axes() -> Iterator[None]:
+    """Inside the block, seaborn's heatmap draws only the panels that hold a heatmap
+    (a ``QuadMesh``) where it would draw the whole figure: it draws so that its tick labels
+    have their positions and sizes before it checks whether they overlap, and those labels
+    are the heatmap's own. A figure without a heatmap panel is drawn whole, as seaborn does."""
+    from matplotlib.collections import QuadMesh
+    from seaborn import matrix
+
+    real = matrix._draw_figure
+
+    def draw(fig):
+        heatmaps = [ax for ax in fig.axes if any(isinstance(c, QuadMesh) for c in ax.collections)]
+        if not heatmaps:
+            return real(fig)
+        renderer = fig.canvas.get_renderer()
+        for ax in heatmaps:
+            ax.draw(renderer)
+
+    with mock.patch.object(matrix, "_draw_figure", draw):
         yield
 
 

@@ -89,6 +89,7 @@ def _figure_contents(fig) -> list:
         panels.append({
             "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
             "xticks": [t.get_text() for t in ax.get_xticklabels()],
+            "rotations": [t.get_rotation() for t in ax.get_xticklabels() + ax.get_yticklabels()],
             "yticks": [t.get_text() for t in ax.get_yticklabels()],
             "lines": [np.asarray(line.get_xydata(), dtype=float) for line in ax.get_lines()],
             "patches": [np.asarray(p.get_path().vertices, dtype=float) for p in ax.patches],
@@ -116,7 +117,7 @@ def test_the_returns_tear_sheet_shows_the_same_data_in_every_panel(pf):
                    if p["title"].startswith("Rolling portfolio beta")]
     assert len(beta_panels) == 1 and len(shipped[beta_panels[0]]["lines"]) >= 2
     for ours, theirs in zip(fast, shipped, strict=True):
-        for key in ("title", "xlabel", "ylabel", "xticks", "yticks", "texts"):
+        for key in ("title", "xlabel", "ylabel", "xticks", "yticks", "rotations", "texts"):
             assert ours[key] == theirs[key], (theirs["title"], key)
         for kind in ("lines", "patches"):
             assert len(ours[kind]) == len(theirs[kind]), (theirs["title"], kind)
@@ -126,12 +127,18 @@ def test_the_returns_tear_sheet_shows_the_same_data_in_every_panel(pf):
 
 def test_outside_the_block_pyfolio_and_matplotlib_are_as_shipped(pf):
     from matplotlib import dates
+    from pandas.plotting._matplotlib.converter import DatetimeConverter
+    from seaborn import matrix
 
-    before = (pf.timeseries.rolling_beta, dates.AutoDateLocator.__call__)
+    def shipped():
+        return (pf.timeseries.rolling_beta, dates.AutoDateLocator.__call__,
+                DatetimeConverter._convert_1d, matrix._draw_figure)
+
+    before = shipped()
     with faster_tearsheets():
         assert pf.timeseries.rolling_beta is rolling_beta
-        assert dates.AutoDateLocator.__call__ is not before[1]
-    assert (pf.timeseries.rolling_beta, dates.AutoDateLocator.__call__) == before
+        assert all(now is not then for now, then in zip(shipped(), before, strict=True))
+    assert shipped() == before
 
 
 def _saved_png(tmp_path, name: str, frozen: bool) -> bytes:
