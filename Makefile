@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_portfolio.py
 	$(BIN)/python bench/bench_regime_edge.py
 	$(BIN)/python bench/bench_direction_skill.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ import html
 import io
 import json
 import warnings
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analyzers.render_pool import run_jobs  # noqa: E402
+from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
 
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
@@ -52,8 +55,17 @@ def _utc(frame):
     return frame
 
 
-def write_tearsheets(result, folder: Path) -> list[Path]:
-    """pyfolio's returns, positions and transactions tear sheets as PNG files."""
+TEARSHEETS = ("tearsheet_returns.png", "tearsheet_positions.png", "tearsheet_transactions.png")
+
+
+def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TEARSHEETS,
+                     stats: bool = True) -> list[Path]:
+    """pyfolio's returns, positions and transactions tear sheets as PNG files (``sheets``:
+    which of them) and its performance statistics as performance.csv (``stats``).
+
+    ``fast`` draws them under ``analyzers.tearsheet_speed.faster_tearsheets`` (the same
+    figures in less time); ``fast=False`` is pyfolio as shipped, kept for the benchmark and
+    the tests that hold the two equal."""
     with _quiet():
         import pyfolio as pf
 
@@ -63,8 +75,8 @@ def write_tearsheets(result, folder: Path) -> list[Path]:
     positions = positions.loc[positions.index >= returns.index[0]]
     transactions = _utc(result.transactions) if len(result.transactions) else result.transactions
     written = []
-    with _quiet():
-        sheets = {
+    with _quiet(), faster_tearsheets() if fast else contextlib.nullcontext():
+        make = {
             "tearsheet_returns.png": lambda: pf.create_returns_tear_sheet(
                 returns, positions=positions, transactions=transactions,
                 benchmark_rets=benchmark, return_fig=True),
@@ -75,19 +87,24 @@ def write_tearsheets(result, folder: Path) -> list[Path]:
         }
         held = positions.drop(columns="cash", errors="ignore")
         never_held = held.empty or not np.abs(held.to_numpy(dtype=float)).any()
-        for name, make in sheets.items():
+        for name in sheets:
             if name == "tearsheet_transactions.png" and len(transactions) == 0:
                 fig = _message_figure("No transactions: the strategy never traded in this window.")
             elif name == "tearsheet_positions.png" and never_held:
                 fig = _message_figure("No positions: the strategy held nothing in this window.")
             else:
-                fig = make()
+                fig = make[name]()
                 if len(result.spreads.columns):
                     _label_option_volume(fig)
+                if fast:
+                    freeze_ticks(fig)
             written.append(_save(fig, folder / name, dpi=70))
-        stats = pf.timeseries.perf_stats(returns, factor_returns=benchmark, positions=positions,
-                                         transactions=transactions if len(transactions) else None)
-    stats.rename("value").to_csv(folder / "performance.csv")
+        if not stats:
+            return written
+        stats_table = pf.timeseries.perf_stats(
+            returns, factor_returns=benchmark, positions=positions,
+            transactions=transactions if len(transactions) else None)
+    stats_table.rename("value").to_csv(folder / "performance.csv")
     written.append(folder / "performance.csv")
     return written
 
@@ -186,13 +203,24 @@ def saved_metrics(result) -> dict:
     return {**result.metrics, "warnings": list(getattr(result, "warnings", ()))}
 
 
-def write_symbol_report(result, folder: Path, realized: pd.Series) -> list[Path]:
+def write_symbol_report(result, folder: Path, realized: pd.Series, fast: bool = True,
+                        workers: int | None = 1) -> list[Path]:
+    """One symbol's folder. ``workers`` > 1 (None: one a core) draws its pictures in
+    parallel (``analyzers.render_pool``): the returns tear sheet, the longest, on its own;
+    the files are the same."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = [
-        plot_returns_vs_market(result, folder / "returns_vs_market.png"),
-        plot_signal_distribution(result, folder / "signal_distribution.png", realized),
-    ]
-    written += write_tearsheets(result, folder)
+    returns_sheet, plots, rest = run_jobs([
+        lambda: write_tearsheets(result, folder, fast, sheets=TEARSHEETS[:1], stats=False),
+        lambda: [plot_returns_vs_market(result, folder / "returns_vs_market.png"),
+                 plot_signal_distribution(result, folder / "signal_distribution.png", realized)],
+        lambda: (write_tearsheets(result, folder, fast, sheets=TEARSHEETS[1:])
+                 + _write_symbol_tables(result, folder)),
+    ], workers)
+    return plots + returns_sheet + rest
+
+
+def _write_symbol_tables(result, folder: Path) -> list[Path]:
+    written = []
     if getattr(result, "plot_png", None):
         (folder / "backtrader_plot.png").write_bytes(result.plot_png)
         written.append(folder / "backtrader_plot.png")
@@ -220,8 +248,12 @@ def write_spread_tables(spreads: pd.DataFrame, folder: Path) -> list[Path]:
 
 
 def write_report(folder: Path, results: list, summary: str, header: dict,
-                 realized_for) -> list[Path]:
+                 realized_for, fast: bool = True, workers: int | None = None) -> list[Path]:
     """Write the whole report folder; ``realized_for(result)`` gives the realized direction.
+
+    ``workers`` processes draw the symbols' pictures (None: one a core; 1: here, one after
+    another): several symbols are drawn side by side, one symbol's pictures side by side.
+    ``fast=False`` draws the tear sheets with pyfolio as shipped (the benchmark's old path).
 
     The report is built in a temporary folder beside ``folder`` and swapped in whole, so an
     interrupted run leaves the previous report as it was, never old and new files mixed."""
@@ -231,17 +263,26 @@ def write_report(folder: Path, results: list, summary: str, header: dict,
     def write(tmp: Path) -> None:
         written.extend(folder / path.relative_to(tmp)
                        for path in _write_report_files(tmp, results, summary, header,
-                                                       realized_for))
+                                                       realized_for, fast, workers))
 
     replace_folder(folder, write)
     return written
 
 
 def _write_report_files(folder: Path, results: list, summary: str, header: dict,
-                        realized_for) -> list[Path]:
+                        realized_for, fast: bool = True,
+                        workers: int | None = None) -> list[Path]:
     written = []
-    for result in results:
-        written += write_symbol_report(result, folder / result.symbol, realized_for(result))
+    if len(results) == 1:
+        written += write_symbol_report(results[0], folder / results[0].symbol,
+                                       realized_for(results[0]), fast, workers)
+    else:
+        realized = [realized_for(result) for result in results]
+        for paths in run_jobs([partial(write_symbol_report, result, folder / result.symbol,
+                                       known, fast) for result, known in zip(results, realized,
+                                                                              strict=True)],
+                              workers):
+            written += paths
     (folder / "summary.txt").write_text(summary)
     metrics = {r.symbol: saved_metrics(r) for r in results}
     (folder / "metrics.json").write_text(json.dumps({"run": header, "symbols": metrics},

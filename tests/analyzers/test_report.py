@@ -30,8 +30,8 @@ def test_an_interrupted_rewrite_leaves_the_previous_report_whole(results, sample
 
     real = report.write_symbol_report
 
-    def fail_on_the_second_symbol(result, target, realized):
-        out = real(result, target, realized)
+    def fail_on_the_second_symbol(result, target, realized, *args, **kwargs):
+        out = real(result, target, realized, *args, **kwargs)
         if result.symbol == "QQQ":
             raise KeyboardInterrupt  # as Ctrl-C while QQQ's plots were being written
         return out
@@ -66,3 +66,20 @@ def test_closed_trades_carry_their_size_and_the_exit_price_that_explains_their_p
     for row in closed.itertuples():  # fills are at a bar's open: the price must be one
         opens = bars[row.symbol]["open"]
         assert opens.sub(row.exit_price).abs().min() < 1e-6
+
+
+def test_pictures_drawn_in_parallel_are_the_files_drawn_one_after_another(results, sample_market,
+                                                                           tmp_path):
+    """Same names, same bytes (PNG included), for several symbols and for one."""
+    def files(folder):
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    for group in (results, results[:1]):
+        serial, parallel = tmp_path / f"serial{len(group)}", tmp_path / f"parallel{len(group)}"
+        for folder, workers in ((serial, 1), (parallel, 2)):
+            report.write_report(folder, group, "run\n", {"command": "backtest"},
+                                lambda r: realized_direction(
+                                    sample_market.bars(r.symbol)["close"]),
+                                workers=workers)
+        assert files(parallel) == files(serial)
+        assert len(files(serial)) >= 6 * len(group)

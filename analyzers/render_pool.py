@@ -1,0 +1,56 @@
+"""Draw independent report figures on several cores (issue 16).
+
+matplotlib and pyfolio draw on one core; a report of several symbols (or one symbol's
+several pictures) is independent work. The worker processes are forked, so they start
+with everything the report process has already imported (pyfolio, matplotlib: seconds to
+import afresh) and with the backtest results in memory: only a job's number goes to a
+worker and only what it returns (the written paths) comes back. Where fork does not exist
+(Windows, macOS default) or one core is all there is, the jobs run here, one after another,
+with the same results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_jobs(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> list[T]:
+    """Every job's return value, in the jobs' order. ``workers``: processes to use (None:
+    one a core, at most one a job; 1: run here, in order). The first job that raises
+    stops the run with its exception (KeyboardInterrupt included) once the jobs already
+    started have ended, as a serial run would have stopped there."""
+    workers = min(len(jobs), available_cores() if workers is None else workers)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [job() for job in jobs]
+    _JOBS[:] = list(jobs)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_run_job, number) for number in range(len(jobs))]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        _JOBS.clear()
+
+
+def _run_job(number: int):
+    return _JOBS[number]()
