@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import backtrader as bt
 import pandas as pd
@@ -44,10 +45,17 @@ import pandas as pd
 from brokers import spread_pricing as sp
 from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
-from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spreads import LegFill, SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
 from core.domain import MULTIPLIER
 
 _EPS = 1e-9
+
+
+class _Pair(NamedTuple):
+    """The two legs of a spread to quote (``sp.spreads_quotes`` reads ``short``/``long``)."""
+
+    short: SpreadLeg
+    long: SpreadLeg
 
 
 class OptionsBroker(bt.brokers.BackBroker):
@@ -80,6 +88,11 @@ class OptionsBroker(bt.brokers.BackBroker):
         # margin is cash set aside: a running balance moved with ``cash`` on every open and
         # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
+        # this bar's quotes of every spread the broker fills or marks on it, from one chain
+        # call per underlying (``_quote_bar``), keyed by (underlying, day, short, long)
+        self._bar_quotes: dict[tuple, tuple[sp.Quote, sp.Quote]] = {}
+        # this bar's date of each data, converted once per ``next`` (num2date is slow)
+        self._bar_days: dict[int, dt.date] = {}
 
     # ------------------------------------------------------------------ protocol
     def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
@@ -195,7 +208,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         day = data.datetime.date(0)
         chain = self._chain_for(request.underlying, day, "request bar")
         short, long = sp.resolve_on_chain(chain, day, request)
-        sq, lq = sp.spread_quotes(chain, day, short, long)
+        sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -224,7 +237,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         short, long = info["short"], info["long"]
         if short.expiry <= day:
             raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
-        sq, lq = sp.spread_quotes(chain, day, short, long)
+        sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -269,7 +282,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise sp.SpreadRejected(f"spread {position.id} was settled at expiry on "
                                     f"{position.exit_date} before the close could fill")
         chain = self._chain_for(position.underlying, day, "fill bar")
-        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
+        sq, lq = self._spread_quotes(chain, day, position.short, position.long)
         debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
         limit = order.info.get("limit")
         if limit is not None and debit > limit + _EPS:
@@ -288,8 +301,48 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _close_debit(self, position: SpreadPosition, day: dt.date, when: str) -> float:
         """Debit per share to buy ``position`` back on ``day`` by the fill rule."""
         chain = self._chain_for(position.underlying, day, when)
-        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
+        sq, lq = self._spread_quotes(chain, day, position.short, position.long)
         return sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+
+    def _spread_quotes(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote]:
+        """One spread's quotes on ``day``: from this bar's batch (``_quote_bar``) when it
+        holds them, else one chain call."""
+        quotes = self._bar_quotes.get((id(chain), day, short, long))
+        return quotes if quotes is not None else sp.spread_quotes(chain, day, short, long)
+
+    def _quote_bar(self) -> None:
+        """Quote, in one chain call per underlying and day, every spread this bar's fills
+        and marks will price: the open spreads and the legs of the pending orders. The
+        fills used to quote their legs and the marks the same legs again."""
+        wanted: dict[tuple, list[_Pair]] = {}
+        for order in self._spread_orders:
+            if order.info["action"] == "open":
+                underlying = order.info["request"].underlying
+                pair = _Pair(order.info["short"], order.info["long"])
+            else:
+                position = self.book.get(order.info["position_id"])
+                underlying, pair = position.underlying, _Pair(position.short, position.long)
+            wanted.setdefault((underlying, self._bar_day(order.data)), []).append(pair)
+        for position in self.book.open():
+            day = self._bar_day(self._position_data[position.id])
+            wanted.setdefault((position.underlying, day), []).append(
+                _Pair(position.short, position.long))
+        self._bar_quotes = {}
+        for (underlying, day), pairs in wanted.items():
+            chain = self.chains.get(underlying)
+            if chain is None or not chain.has_date(day):
+                continue
+            unique = list(dict.fromkeys(pairs))
+            quotes = sp.spreads_quotes(chain, day, unique)
+            for pair, pair_quotes in zip(unique, quotes, strict=True):
+                self._bar_quotes[(id(chain), day, pair.short, pair.long)] = pair_quotes
+
+    def _bar_day(self, data) -> dt.date:
+        """``data.datetime.date(0)`` of this bar, converted once per ``next``."""
+        day = self._bar_days.get(id(data))
+        if day is None:
+            day = self._bar_days[id(data)] = data.datetime.date(0)
+        return day
 
     def _finish(self, position: SpreadPosition, day, debit: float, comm: float,
                 reason: str, tag: str) -> None:
@@ -302,7 +355,7 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _settle_expired(self) -> None:
         for position in self.book.open():
             data = self._position_data[position.id]
-            day = data.datetime.date(0)
+            day = self._bar_day(data)
             if day < position.expiry:
                 continue
             chain = self.chains[position.underlying]
@@ -320,7 +373,7 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _process_spread_orders(self) -> None:
         still = []
         for order in self._spread_orders:
-            day = order.data.datetime.date(0)
+            day = self._bar_day(order.data)
             if order.info["action"] == "open" and day <= order.info["placed"]:
                 still.append(order)  # never on the bar it was placed on
                 continue
@@ -340,12 +393,12 @@ class OptionsBroker(bt.brokers.BackBroker):
         and day for all their legs."""
         groups: dict[tuple[str, dt.date], list[SpreadPosition]] = {}
         for position in self.book.open():
-            day = self._position_data[position.id].datetime.date(0)
+            day = self._bar_day(self._position_data[position.id])
             groups.setdefault((position.underlying, day), []).append(position)
         for (underlying, day), positions in groups.items():
             chain = self.chains[underlying]
             if chain.has_date(day):  # a day without quotes keeps the last mark
-                quotes = sp.spreads_quotes(chain, day, positions)
+                quotes = [self._spread_quotes(chain, day, p.short, p.long) for p in positions]
                 for position, (sq, lq) in zip(positions, quotes, strict=True):
                     position.mark = sp.mark(sq, lq)
                     _set_leg_marks(position, sq, lq)
@@ -355,7 +408,9 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     def next(self):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
+        self._bar_days = {}
         self._settle_expired()
+        self._quote_bar()
         self._process_spread_orders()
         self._mark_open()
         super().next()  # shares; ends with _get_value, which adds the spreads
