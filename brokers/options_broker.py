@@ -93,6 +93,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._bar_quotes: dict[tuple, tuple[sp.Quote, sp.Quote]] = {}
         # this bar's date of each data, converted once per ``next`` (num2date is slow)
         self._bar_days: dict[int, dt.date] = {}
+        self._bar_has: dict[tuple, bool] = {}
 
     # ------------------------------------------------------------------ protocol
     def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
@@ -195,7 +196,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             have = ", ".join(sorted(self.chains)) or "none"
             raise sp.SpreadRejected(f"no option chain for underlying {underlying!r} "
                                     f"(chains: {have})")
-        if not chain.has_date(day):
+        if not self._has_day(chain, day):
             raise sp.SpreadRejected(f"no option chain for {underlying} on {day:%Y-%m-%d} "
                                     f"({when})")
         return chain
@@ -330,12 +331,21 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._bar_quotes = {}
         for (underlying, day), pairs in wanted.items():
             chain = self.chains.get(underlying)
-            if chain is None or not chain.has_date(day):
+            if chain is None or not self._has_day(chain, day):
                 continue
             unique = list(dict.fromkeys(pairs))
             quotes = sp.spreads_quotes(chain, day, unique)
             for pair, pair_quotes in zip(unique, quotes, strict=True):
                 self._bar_quotes[(id(chain), day, pair.short, pair.long)] = pair_quotes
+
+    def _has_day(self, chain, day: dt.date) -> bool:
+        """``chain.has_date(day)``, asked once per chain and day within a bar (a pandas
+        index lookup, asked by the quotes, fills, marks and expiries of every bar)."""
+        key = (id(chain), day)
+        has = self._bar_has.get(key)
+        if has is None:
+            has = self._bar_has[key] = chain.has_date(day)
+        return has
 
     def _bar_day(self, data) -> dt.date:
         """``data.datetime.date(0)`` of this bar, converted once per ``next``."""
@@ -359,7 +369,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             if day < position.expiry:
                 continue
             chain = self.chains[position.underlying]
-            if chain.has_date(day):
+            if self._has_day(chain, day):
                 spot = float(chain.bars.loc[pd.Timestamp(day), "close"])
             else:  # no chain that day: the feed's close is the underlying's close
                 spot = float(data.close[0])
@@ -397,7 +407,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             groups.setdefault((position.underlying, day), []).append(position)
         for (underlying, day), positions in groups.items():
             chain = self.chains[underlying]
-            if chain.has_date(day):  # a day without quotes keeps the last mark
+            if self._has_day(chain, day):  # a day without quotes keeps the last mark
                 quotes = [self._spread_quotes(chain, day, p.short, p.long) for p in positions]
                 for position, (sq, lq) in zip(positions, quotes, strict=True):
                     position.mark = sp.mark(sq, lq)
@@ -408,7 +418,7 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     def next(self):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
-        self._bar_days = {}
+        self._bar_days, self._bar_has = {}, {}
         self._settle_expired()
         self._quote_bar()
         self._process_spread_orders()
