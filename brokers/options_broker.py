@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import NamedTuple
 
 import backtrader as bt
 import pandas as pd
@@ -45,17 +44,10 @@ import pandas as pd
 from brokers import spread_pricing as sp
 from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
-from brokers.spreads import LegFill, SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
+from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
 from core.domain import MULTIPLIER
 
 _EPS = 1e-9
-
-
-class _Pair(NamedTuple):
-    """The two legs of a spread to quote (``sp.spreads_quotes`` reads ``short``/``long``)."""
-
-    short: SpreadLeg
-    long: SpreadLeg
 
 
 class OptionsBroker(bt.brokers.BackBroker):
@@ -88,9 +80,9 @@ class OptionsBroker(bt.brokers.BackBroker):
         # margin is cash set aside: a running balance moved with ``cash`` on every open and
         # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
-        # this bar's quotes of every spread the broker fills or marks on it, from one chain
-        # call per underlying (``_quote_bar``), keyed by (underlying, day, short, long)
-        self._bar_quotes: dict[tuple, tuple[sp.Quote, sp.Quote]] = {}
+        # each spread's quotes from the day it is first priced through its expiry
+        # (``sp.LifeQuotes``), keyed by (chain, short leg, long leg)
+        self._lives: dict[tuple, sp.LifeQuotes | None] = {}
         # this bar's date of each data, converted once per ``next`` (num2date is slow)
         self._bar_days: dict[int, dt.date] = {}
         self._bar_has: dict[tuple, bool] = {}
@@ -306,37 +298,17 @@ class OptionsBroker(bt.brokers.BackBroker):
         return sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
 
     def _spread_quotes(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote]:
-        """One spread's quotes on ``day``: from this bar's batch (``_quote_bar``) when it
-        holds them, else one chain call."""
-        quotes = self._bar_quotes.get((id(chain), day, short, long))
+        """One spread's quotes on ``day``: from its life table (``sp.LifeQuotes``, built
+        the first time the spread is priced), else one chain call."""
+        quotes = self._life(chain, day, short, long)
         return quotes if quotes is not None else sp.spread_quotes(chain, day, short, long)
 
-    def _quote_bar(self) -> None:
-        """Quote, in one chain call per underlying and day, every spread this bar's fills
-        and marks will price: the open spreads and the legs of the pending orders. The
-        fills used to quote their legs and the marks the same legs again."""
-        wanted: dict[tuple, list[_Pair]] = {}
-        for order in self._spread_orders:
-            if order.info["action"] == "open":
-                underlying = order.info["request"].underlying
-                pair = _Pair(order.info["short"], order.info["long"])
-            else:
-                position = self.book.get(order.info["position_id"])
-                underlying, pair = position.underlying, _Pair(position.short, position.long)
-            wanted.setdefault((underlying, self._bar_day(order.data)), []).append(pair)
-        for position in self.book.open():
-            day = self._bar_day(self._position_data[position.id])
-            wanted.setdefault((position.underlying, day), []).append(
-                _Pair(position.short, position.long))
-        self._bar_quotes = {}
-        for (underlying, day), pairs in wanted.items():
-            chain = self.chains.get(underlying)
-            if chain is None or not self._has_day(chain, day):
-                continue
-            unique = list(dict.fromkeys(pairs))
-            quotes = sp.spreads_quotes(chain, day, unique)
-            for pair, pair_quotes in zip(unique, quotes, strict=True):
-                self._bar_quotes[(id(chain), day, pair.short, pair.long)] = pair_quotes
+    def _life(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote] | None:
+        key = (id(chain), short, long)
+        if key not in self._lives:
+            self._lives[key] = sp.life_quotes(chain, day, short, long)
+        life = self._lives[key]
+        return life.get(day) if life is not None else None
 
     def _has_day(self, chain, day: dt.date) -> bool:
         """``chain.has_date(day)``, asked once per chain and day within a bar (a pandas
@@ -420,7 +392,6 @@ class OptionsBroker(bt.brokers.BackBroker):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
         self._bar_days, self._bar_has = {}, {}
         self._settle_expired()
-        self._quote_bar()
         self._process_spread_orders()
         self._mark_open()
         super().next()  # shares; ends with _get_value, which adds the spreads

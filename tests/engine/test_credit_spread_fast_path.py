@@ -1,6 +1,7 @@
 """The credit-spread backtest's fast path changes no number.
 
-The simulated broker quotes a bar's fills and marks in one chain call, converts each
+The simulated broker prices each spread's fills and marks from a table of its quotes
+built once (``brokers.spread_pricing.LifeQuotes``, read one day at a time), converts each
 bar's date once and asks a chain for a day once per bar; the analyzers build their frames
 once per run (issue 16). Here the same backtest runs twice: on the sample market's chains,
 and on the same chains with their numpy paths hidden, so that every leg is chosen from
