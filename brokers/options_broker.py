@@ -81,7 +81,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
         # each spread's quotes from the day it is first priced through its expiry
-        # (``sp.LifeQuotes``), keyed by (chain, short leg, long leg)
+        # (``sp.LifeQuotes``, read one day at a time), keyed by (chain, short leg, long
+        # leg), dropped when the spread ends
         self._lives: dict[tuple, sp.LifeQuotes | None] = {}
         # this bar's date of each data, converted once per ``next`` (num2date is slow)
         self._bar_days: dict[int, dt.date] = {}
@@ -333,6 +334,9 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._reserved -= position.margin
         self.book.close(position, day, debit, comm, reason, tag)
         position.dte = max((position.expiry - day).days, 0)
+        # its quote table is done with (an order for the same legs builds a new one)
+        self._lives.pop((id(self.chains.get(position.underlying)), position.short,
+                         position.long), None)
 
     def _settle_expired(self) -> None:
         for position in self.book.open():
@@ -371,8 +375,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._spread_orders = still
 
     def _mark_open(self) -> None:
-        """Mark every open spread at this bar's mid prices, one chain call per underlying
-        and day for all their legs."""
+        """Mark every open spread at this bar's mid prices: from the spreads' quote tables
+        (``_spread_quotes``), else one chain call per underlying and day for all legs."""
         groups: dict[tuple[str, dt.date], list[SpreadPosition]] = {}
         for position in self.book.open():
             day = self._bar_day(self._position_data[position.id])
@@ -380,7 +384,9 @@ class OptionsBroker(bt.brokers.BackBroker):
         for (underlying, day), positions in groups.items():
             chain = self.chains[underlying]
             if self._has_day(chain, day):  # a day without quotes keeps the last mark
-                quotes = [self._spread_quotes(chain, day, p.short, p.long) for p in positions]
+                quotes = [self._life(chain, day, p.short, p.long) for p in positions]
+                if not all(quotes):
+                    quotes = sp.spreads_quotes(chain, day, positions)
                 for position, (sq, lq) in zip(positions, quotes, strict=True):
                     position.mark = sp.mark(sq, lq)
                     _set_leg_marks(position, sq, lq)
