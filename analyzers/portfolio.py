@@ -11,14 +11,16 @@ the multiplier applied by us: ``amount`` = signed contracts x 100, ``price`` per
 from __future__ import annotations
 
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
+from analyzers.once import AnalysisOnce
 from core.domain import MULTIPLIER
 
 TRANSACTION_COLUMNS = ["amount", "price", "sid", "symbol", "value"]
 
 
-class PortfolioPositions(bt.Analyzer):
+class PortfolioPositions(AnalysisOnce, bt.Analyzer):
     """Per-bar holdings (shares and option legs) and option-leg transactions for pyfolio."""
 
     def start(self):
@@ -42,12 +44,20 @@ class PortfolioPositions(bt.Analyzer):
 
     def positions(self) -> pd.DataFrame:
         """Dollar value per holding and bar, ``cash`` last, UTC index as pyfolio wants."""
-        frame = pd.DataFrame.from_dict(self.rows, orient="index").fillna(0.0)
-        if frame.empty:
-            return frame
-        holdings = sorted(c for c in frame.columns if c != "cash")
-        frame = frame[holdings + ["cash"]]
-        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC")
+        if not self.rows:
+            return pd.DataFrame.from_dict(self.rows, orient="index")
+        # filled from the row dicts with numpy: pandas' from_dict on a dict of dicts with
+        # a column per option leg ever held took longer than the run's marks
+        holdings = sorted({name for row in self.rows.values() for name in row} - {"cash"})
+        columns = [*holdings, "cash"]
+        where = {name: i for i, name in enumerate(columns)}
+        values = np.zeros((len(self.rows), len(columns)))
+        for i, row in enumerate(self.rows.values()):
+            for name, value in row.items():
+                values[i, where[name]] = value
+        values[np.isnan(values)] = 0.0
+        frame = pd.DataFrame(values, index=pd.DatetimeIndex(list(self.rows)).tz_localize("UTC"),
+                             columns=columns)
         frame.index.name = "Date"
         return frame
 
@@ -67,7 +77,8 @@ class PortfolioPositions(bt.Analyzer):
         return frame[TRANSACTION_COLUMNS]
 
     def get_analysis(self):
-        return {"positions": self.positions(), "transactions": self.option_transactions()}
+        return self._once(lambda: {"positions": self.positions(),
+                                   "transactions": self.option_transactions()})
 
 
 def _open_spreads(broker) -> list:

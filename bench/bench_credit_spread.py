@@ -3,7 +3,8 @@
 Both runs use the sample market, RuleSignal and every analyzer of a report run; the only
 difference is the strategy and broker: CreditSpreadStrategy on the OptionsBroker (chain
 quotes per request, fills, marks of every open leg each bar, expiry settlement, the spread
-analyzer) vs EquityStrategy on backtrader's BackBroker. Printed in one run, best of N.
+analyzer) vs EquityStrategy on backtrader's BackBroker. Printed in one run, best of N;
+every timed credit-spread run must give the first run's results exactly (``check_same``).
 
 Usage: python bench/bench_credit_spread.py [--symbols SPY,QQQ] [--years 5] [--repeats 3]
 """
@@ -21,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.timing import best_seconds  # noqa: E402
 from engine.backtest import BacktestSettings, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
+
+#: issue 16: the credit-spread backtest at least this share of the equity one's speed
+GOAL = 0.7
 
 
 def main() -> None:
@@ -40,16 +44,34 @@ def main() -> None:
         settings = BacktestSettings(start=start, end=end, strategy=strategy, progress=False)
         return [run_symbol(market, s, settings) for s in symbols]
 
-    spreads_made = sum(len(r.spreads) for r in run("credit-spread"))  # also warms the caches
+    first = run("credit-spread")  # also warms the caches
+    spreads_made = sum(len(r.spreads) for r in first)
     equity = best_seconds(lambda: run("equity"), args.repeats)
-    spread = best_seconds(lambda: run("credit-spread"), args.repeats)
+    repeats: list[list] = []
+    spread = best_seconds(lambda: repeats.append(run("credit-spread")), args.repeats)
+    check_same(first, repeats)
     print(f"bars: {bars:,} ({len(symbols)} symbols, {start:%Y-%m-%d}..{end:%Y-%m-%d}, "
           f"+60 warm-up sessions each), best of {args.repeats}; {spreads_made} spreads traded")
     print(f"equity        (EquityStrategy, BackBroker):            {bars / equity:,.0f} bars/s "
           f"({equity:.2f} s)")
     print(f"credit spread (CreditSpreadStrategy, OptionsBroker):  {bars / spread:,.0f} bars/s "
           f"({spread:.2f} s)")
-    print(f"ratio credit spread / equity: {equity / spread:.2f}x the speed")
+    print(f"ratio credit spread / equity: {equity / spread:.2f}x the speed "
+          f"(issue 16's goal: {GOAL:.1f}x)")
+    print(f"every timed credit-spread run gave the first run's results ({args.repeats} checked)")
+
+
+def check_same(first: list, repeats: list[list]) -> None:
+    """Fail the bench when a timed run's results differ from the first (cold) run's: the
+    per-run caches (the chains', the broker's per-bar quotes, the analyzers' frames) must
+    change speed only, never a number."""
+    for results in repeats:
+        for a, b in zip(first, results, strict=True):
+            if a.metrics != b.metrics:
+                raise SystemExit(f"error: {a.symbol}: metrics differ between runs")
+            for name in ("trades", "spreads", "positions", "transactions"):
+                pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name),
+                                              check_exact=True, obj=f"{a.symbol} {name}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,13 @@ class OptionsBroker(bt.brokers.BackBroker):
         # margin is cash set aside: a running balance moved with ``cash`` on every open and
         # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
+        # each spread's quotes from the day it is first priced through its expiry
+        # (``sp.LifeQuotes``, read one day at a time), keyed by (chain, short leg, long
+        # leg), dropped when the spread ends
+        self._lives: dict[tuple, sp.LifeQuotes | None] = {}
+        # this bar's date of each data, converted once per ``next`` (num2date is slow)
+        self._bar_days: dict[int, dt.date] = {}
+        self._bar_has: dict[tuple, bool] = {}
 
     # ------------------------------------------------------------------ protocol
     def open_credit_spread(self, strategy, data, request: SpreadRequest) -> SpreadOpenOrder:
@@ -182,7 +189,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             have = ", ".join(sorted(self.chains)) or "none"
             raise sp.SpreadRejected(f"no option chain for underlying {underlying!r} "
                                     f"(chains: {have})")
-        if not chain.has_date(day):
+        if not self._has_day(chain, day):
             raise sp.SpreadRejected(f"no option chain for {underlying} on {day:%Y-%m-%d} "
                                     f"({when})")
         return chain
@@ -195,7 +202,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         day = data.datetime.date(0)
         chain = self._chain_for(request.underlying, day, "request bar")
         short, long = sp.resolve_on_chain(chain, day, request)
-        sq, lq = sp.spread_quotes(chain, day, short, long)
+        sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -224,7 +231,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         short, long = info["short"], info["long"]
         if short.expiry <= day:
             raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
-        sq, lq = sp.spread_quotes(chain, day, short, long)
+        sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
@@ -269,7 +276,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise sp.SpreadRejected(f"spread {position.id} was settled at expiry on "
                                     f"{position.exit_date} before the close could fill")
         chain = self._chain_for(position.underlying, day, "fill bar")
-        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
+        sq, lq = self._spread_quotes(chain, day, position.short, position.long)
         debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
         limit = order.info.get("limit")
         if limit is not None and debit > limit + _EPS:
@@ -288,8 +295,37 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _close_debit(self, position: SpreadPosition, day: dt.date, when: str) -> float:
         """Debit per share to buy ``position`` back on ``day`` by the fill rule."""
         chain = self._chain_for(position.underlying, day, when)
-        sq, lq = sp.spread_quotes(chain, day, position.short, position.long)
+        sq, lq = self._spread_quotes(chain, day, position.short, position.long)
         return sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+
+    def _spread_quotes(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote]:
+        """One spread's quotes on ``day``: from its life table (``sp.LifeQuotes``, built
+        the first time the spread is priced), else one chain call."""
+        quotes = self._life(chain, day, short, long)
+        return quotes if quotes is not None else sp.spread_quotes(chain, day, short, long)
+
+    def _life(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote] | None:
+        key = (id(chain), short, long)
+        if key not in self._lives:
+            self._lives[key] = sp.life_quotes(chain, day, short, long)
+        life = self._lives[key]
+        return life.get(day) if life is not None else None
+
+    def _has_day(self, chain, day: dt.date) -> bool:
+        """``chain.has_date(day)``, asked once per chain and day within a bar (a pandas
+        index lookup, asked by the quotes, fills, marks and expiries of every bar)."""
+        key = (id(chain), day)
+        has = self._bar_has.get(key)
+        if has is None:
+            has = self._bar_has[key] = chain.has_date(day)
+        return has
+
+    def _bar_day(self, data) -> dt.date:
+        """``data.datetime.date(0)`` of this bar, converted once per ``next``."""
+        day = self._bar_days.get(id(data))
+        if day is None:
+            day = self._bar_days[id(data)] = data.datetime.date(0)
+        return day
 
     def _finish(self, position: SpreadPosition, day, debit: float, comm: float,
                 reason: str, tag: str) -> None:
@@ -298,15 +334,18 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._reserved -= position.margin
         self.book.close(position, day, debit, comm, reason, tag)
         position.dte = max((position.expiry - day).days, 0)
+        # its quote table is done with (an order for the same legs builds a new one)
+        self._lives.pop((id(self.chains.get(position.underlying)), position.short,
+                         position.long), None)
 
     def _settle_expired(self) -> None:
         for position in self.book.open():
             data = self._position_data[position.id]
-            day = data.datetime.date(0)
+            day = self._bar_day(data)
             if day < position.expiry:
                 continue
             chain = self.chains[position.underlying]
-            if chain.has_date(day):
+            if self._has_day(chain, day):
                 spot = float(chain.bars.loc[pd.Timestamp(day), "close"])
             else:  # no chain that day: the feed's close is the underlying's close
                 spot = float(data.close[0])
@@ -320,7 +359,7 @@ class OptionsBroker(bt.brokers.BackBroker):
     def _process_spread_orders(self) -> None:
         still = []
         for order in self._spread_orders:
-            day = order.data.datetime.date(0)
+            day = self._bar_day(order.data)
             if order.info["action"] == "open" and day <= order.info["placed"]:
                 still.append(order)  # never on the bar it was placed on
                 continue
@@ -336,16 +375,18 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._spread_orders = still
 
     def _mark_open(self) -> None:
-        """Mark every open spread at this bar's mid prices, one chain call per underlying
-        and day for all their legs."""
+        """Mark every open spread at this bar's mid prices: from the spreads' quote tables
+        (``_spread_quotes``), else one chain call per underlying and day for all legs."""
         groups: dict[tuple[str, dt.date], list[SpreadPosition]] = {}
         for position in self.book.open():
-            day = self._position_data[position.id].datetime.date(0)
+            day = self._bar_day(self._position_data[position.id])
             groups.setdefault((position.underlying, day), []).append(position)
         for (underlying, day), positions in groups.items():
             chain = self.chains[underlying]
-            if chain.has_date(day):  # a day without quotes keeps the last mark
-                quotes = sp.spreads_quotes(chain, day, positions)
+            if self._has_day(chain, day):  # a day without quotes keeps the last mark
+                quotes = [self._life(chain, day, p.short, p.long) for p in positions]
+                if not all(quotes):
+                    quotes = sp.spreads_quotes(chain, day, positions)
                 for position, (sq, lq) in zip(positions, quotes, strict=True):
                     position.mark = sp.mark(sq, lq)
                     _set_leg_marks(position, sq, lq)
@@ -355,6 +396,7 @@ class OptionsBroker(bt.brokers.BackBroker):
 
     def next(self):
         """Settle expiries, fill spread orders, mark spreads, then BackBroker's bar."""
+        self._bar_days, self._bar_has = {}, {}
         self._settle_expired()
         self._process_spread_orders()
         self._mark_open()
