@@ -148,7 +148,8 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
         trade_start=settings.start.date(),
     )
     add_report_analyzers(cerebro, settings.record_lines)
-    cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
+    if settings.progress:  # a disabled bar still costs a call on every bar
+        cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol)
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)

@@ -124,8 +124,8 @@ def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool
         cerebro.addanalyzer(SpreadTrades, _name="spreads")
     add_report_analyzers(cerebro, settings.record_lines)
     cerebro.addanalyzer(SymbolPnL, _name="attribution")
-    cerebro.addanalyzer(BarProgress, total=total, label=PORTFOLIO,
-                        disable=not settings.progress)
+    if settings.progress:  # a disabled bar still costs a call on every bar
+        cerebro.addanalyzer(BarProgress, total=total, label=PORTFOLIO)
 
 
 def equal_weight_benchmark(bars: dict, settings: BacktestSettings) -> pd.Series:
