@@ -1,6 +1,17 @@
-"""Recording of every line a user may want to inspect, bar by bar (``--export-lines``)."""
+"""Recording of every line a user may want to inspect, bar by bar (``--export-lines``).
+
+In a preloaded run-once backtest (backtrader's default) every line's buffer holds the
+whole run and each bar's value is final before the first ``next``, so reading ``line[0]``
+of two dozen lines on every bar repeats what the buffers already hold. The recorder then
+notes only which bar of each data it saw (one ``len`` per data and bar) and reads the rows
+from the buffers once, when asked: the same rows (``tests/analyzers/test_lines.py`` holds
+them equal) for a fraction of the per-bar cost. Other runs (live feeds, ``exactbars``)
+read the values bar by bar as they come.
+"""
 
 from __future__ import annotations
+
+from array import array
 
 import backtrader as bt
 import pandas as pd
@@ -17,9 +28,28 @@ class LineRecorder(bt.Analyzer):
         self._by_data: dict = {}
         for indicator in self.strategy.getindicators():
             self._by_data.setdefault(indicator.data, []).append(indicator)
+        self._datas = list(self.strategy.datas)
+        #: per bar, the length of each data (0: no bar yet); rows come from it at the end
+        self._seen: list[tuple[int, ...]] = []
+        cerebro = self.strategy.env
+        self._from_buffers = (getattr(cerebro, "_dorunonce", False)
+                              and getattr(cerebro, "_dopreload", False)
+                              and all(isinstance(line.array, array)
+                                      for line in self._recorded_lines()))
+
+    def _recorded_lines(self):
+        for data in self._datas:
+            yield data.lines.datetime
+            for name in self.p.data_lines:
+                yield getattr(data.lines, name)
+            for indicator in self._by_data.get(data, ()):
+                yield from indicator.lines
 
     def next(self):
-        for data in self.strategy.datas:
+        if self._from_buffers:
+            self._seen.append(tuple(len(data) for data in self._datas))
+            return
+        for data in self._datas:
             if len(data) == 0:
                 continue
             row = {"date": data.datetime.date(0), "symbol": data._name}
@@ -30,6 +60,26 @@ class LineRecorder(bt.Analyzer):
                 for alias in indicator.lines.getlinealiases():
                     row[f"{label}.{alias}"] = getattr(indicator.lines, alias)[0]
             self.rows.append(row)
+
+    def stop(self):
+        if self._from_buffers:
+            self.rows = [self._buffer_row(data, length - 1)
+                         for seen in self._seen
+                         for data, length in zip(self._datas, seen, strict=True) if length]
+
+    def _buffer_row(self, data, i: int) -> dict:
+        """The row of ``data``'s bar ``i``: what ``line[0]`` read when that bar was current
+        (an indicator advances with its data, so its bar ``i`` is the data's)."""
+        dt = data.lines.datetime
+        row = {"date": bt.num2date(dt.array[i], tz=dt._tz, naive=True).date(),
+               "symbol": data._name}
+        for name in self.p.data_lines:
+            row[name] = getattr(data.lines, name).array[i]
+        for indicator in self._by_data.get(data, ()):
+            label = type(indicator).__name__
+            for alias in indicator.lines.getlinealiases():
+                row[f"{label}.{alias}"] = getattr(indicator.lines, alias).array[i]
+        return row
 
     def get_analysis(self):
         return pd.DataFrame(self.rows)
