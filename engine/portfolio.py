@@ -140,7 +140,7 @@ def collect_portfolio(symbols: list[str], strategy, bars: dict,
                       settings: BacktestSettings) -> PortfolioResult:
     """Turn the analyzers of a finished portfolio run into a ``PortfolioResult``."""
     an = strategy.analyzers
-    returns, _, share_transactions, _ = an.pyfolio.get_pf_items()
+    returns, share_transactions = an.pyfolio.returns_and_transactions()
     holdings = an.portfolio.get_analysis()
     transactions = merge_transactions(share_transactions, holdings["transactions"])
     returns = _in_window(returns, settings)
