@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 
+import backtrader as bt
+
 
 def bar_date(line) -> datetime.date:
     """``line.date(0)`` of a backtrader datetime line (a ``LineBuffer``)."""
@@ -18,3 +20,11 @@ def bar_date(line) -> datetime.date:
     if line._tz is None and number.is_integer():
         return datetime.date.fromordinal(int(number))
     return line.date(0)
+
+
+def number_date(number: float, tz=None) -> datetime.date:
+    """``bt.num2date(number, tz=tz, naive=True).date()``: the date of a bar's number read
+    from a buffer after the run (``tz``: the datetime line's ``_tz``)."""
+    if tz is None and number.is_integer():
+        return datetime.date.fromordinal(int(number))
+    return bt.num2date(number, tz=tz, naive=True).date()

@@ -16,6 +16,8 @@ from array import array
 import backtrader as bt
 import pandas as pd
 
+from analyzers.bar_date import number_date
+
 
 class LineRecorder(bt.Analyzer):
     """One row per bar and symbol: the bar's close and extra lines, then every line of
@@ -71,7 +73,7 @@ class LineRecorder(bt.Analyzer):
         """The row of ``data``'s bar ``i``: what ``line[0]`` read when that bar was current
         (an indicator advances with its data, so its bar ``i`` is the data's)."""
         dt = data.lines.datetime
-        row = {"date": bt.num2date(dt.array[i], tz=dt._tz, naive=True).date(),
+        row = {"date": number_date(dt.array[i], dt._tz),
                "symbol": data._name}
         for name in self.p.data_lines:
             row[name] = getattr(data.lines, name).array[i]

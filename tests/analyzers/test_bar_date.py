@@ -7,7 +7,7 @@ import backtrader as bt
 import pandas as pd
 import pytz
 
-from analyzers.bar_date import bar_date
+from analyzers.bar_date import bar_date, number_date
 
 
 def _dates(numbers, tz=None):
@@ -18,6 +18,7 @@ def _dates(numbers, tz=None):
         line.forward()
         line[0] = number
         out.append((bar_date(line), line.date(0)))
+        out.append((number_date(number, tz), line.date(0)))
     return out
 
 

@@ -70,18 +70,22 @@ def test_fromdate_falls_back_to_backtraders_loop(window):
 
 
 def test_backtest_trades_on_the_same_ticks(window):
-    """The broker fills at ``tick_open`` & co: a run on the feed trades as before."""
+    """The broker fills at ``tick_open`` & co and every line advances bar by bar: a run on
+    the feed trades as before and ends with every line at the last bar."""
 
     class Buy(bt.Strategy):
         def next(self):
             if len(self) == 3:
                 self.buy(size=10)
 
+        def stop(self):
+            self.at_stop = (len(self.data), [(line.idx, len(line)) for line in self.data.lines])
+
     def value(feed):
         cerebro = bt.Cerebro(stdstats=False)
         cerebro.adddata(feed)
         cerebro.addstrategy(Buy)
         strategy = cerebro.run()[0]
-        return strategy.broker.getvalue(), strategy.position.price
+        return strategy.broker.getvalue(), strategy.position.price, strategy.at_stop
 
     assert value(make_feed(window, "SPY")) == value(_Reference(dataname=window, name="SPY"))
