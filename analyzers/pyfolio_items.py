@@ -6,6 +6,10 @@ positions, transactions, gross leverage). Reports take positions from
 leverage, so this analyzer keeps only backtrader's ``TimeReturn`` and ``Transactions``
 children, with ``PyFolio``'s parameters, and converts them with ``PyFolio.get_pf_items``'s
 own code (``tests/analyzers/test_pyfolio_items.py`` holds both equal to it).
+
+A report also runs backtrader's ``SharpeRatio`` on daily returns, whose own ``TimeReturn``
+child computes the very same series: ``returns_from`` names that analyzer (added before
+this one) and its series is taken instead of computing it twice on every bar.
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from backtrader.analyzers import TimeReturn, Transactions
 class PyFolioItems(bt.Analyzer):
     """Daily returns and share transactions of the account, in pyfolio's format."""
 
-    params = (("timeframe", bt.TimeFrame.Days), ("compression", 1))
+    params = (("timeframe", bt.TimeFrame.Days), ("compression", 1), ("returns_from", None))
 
     def __init__(self):
-        self._returns = TimeReturn(timeframe=self.p.timeframe, compression=self.p.compression)
+        if self.p.returns_from is None:
+            self._returns = TimeReturn(timeframe=self.p.timeframe,
+                                       compression=self.p.compression)
+        else:
+            self._returns = _shared_time_return(self.strategy, self.p.returns_from,
+                                                self.p.timeframe, self.p.compression)
         self._transactions = Transactions(headers=True)
 
     def stop(self):
@@ -40,3 +49,20 @@ class PyFolioItems(bt.Analyzer):
         transactions = pd.DataFrame.from_records(txs, index=columns[0], columns=columns)
         transactions.index = pd.to_datetime(transactions.index).tz_localize("UTC")
         return returns["return"], transactions
+
+
+def _shared_time_return(strategy, name: str, timeframe, compression) -> TimeReturn:
+    """The ``TimeReturn`` child of the strategy's analyzer ``name`` (backtrader's
+    ``SharpeRatio``), refused unless it measures what this analyzer's own would."""
+    owner = getattr(strategy.analyzers, name, None)
+    child = getattr(owner, "timereturn", None)
+    if not isinstance(child, TimeReturn):
+        raise ValueError(f"returns_from={name!r}: no analyzer {name!r} with a TimeReturn "
+                         f"was added before the pyfolio items")
+    p = child.p
+    if (p.timeframe, p.compression, p.fund, p.data, p.firstopen) != (
+            timeframe, compression, None, None, True):
+        raise ValueError(f"returns_from={name!r}: its TimeReturn measures timeframe "
+                         f"{p.timeframe}/{p.compression} (fund {p.fund}, data {p.data}), not "
+                         f"timeframe {timeframe}/{compression} of the account")
+    return child

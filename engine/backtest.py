@@ -110,13 +110,14 @@ def add_report_analyzers(cerebro: bt.Cerebro, record_lines: bool) -> None:
     """The analyzers every report reads (returns, Sharpe, drawdown, trades, pyfolio,
     positions, the trade list and, when asked, every indicator line): one list for the
     per-symbol and the portfolio backtest. ``pyfolio`` is backtrader's PyFolio less the
-    positions and leverage nobody reads (``analyzers.pyfolio_items``)."""
+    positions and leverage nobody reads, its daily returns the ones ``sharpe`` computes
+    anyway (``analyzers.pyfolio_items``)."""
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
                         annualize=True, riskfreerate=0.0)
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
-    cerebro.addanalyzer(PyFolioItems, _name="pyfolio")
+    cerebro.addanalyzer(PyFolioItems, _name="pyfolio", returns_from="sharpe")
     cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
     cerebro.addanalyzer(TradeList, _name="trades")
     if record_lines:
