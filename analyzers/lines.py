@@ -32,7 +32,7 @@ class LineRecorder(bt.Analyzer):
             self._by_data.setdefault(indicator.data, []).append(indicator)
         self._datas = list(self.strategy.datas)
         #: per bar, the length of each data (0: no bar yet); rows come from it at the end
-        self._seen: list[tuple[int, ...]] = []
+        self._seen: list[list[int]] = []
         cerebro = self.strategy.env
         self._from_buffers = (getattr(cerebro, "_dorunonce", False)
                               and getattr(cerebro, "_dopreload", False)
@@ -49,7 +49,7 @@ class LineRecorder(bt.Analyzer):
 
     def next(self):
         if self._from_buffers:
-            self._seen.append(tuple(len(data) for data in self._datas))
+            self._seen.append([len(data) for data in self._datas])
             return
         for data in self._datas:
             if len(data) == 0:
@@ -64,24 +64,34 @@ class LineRecorder(bt.Analyzer):
             self.rows.append(row)
 
     def stop(self):
-        if self._from_buffers:
-            self.rows = [self._buffer_row(data, length - 1)
-                         for seen in self._seen
-                         for data, length in zip(self._datas, seen, strict=True) if length]
+        if not self._from_buffers:
+            return
+        columns = {data: self._buffer_columns(data) for data in self._datas}
+        dates: dict = {}
+        rows = []
+        for seen in self._seen:
+            for data, length in zip(self._datas, seen, strict=True):
+                if not length:
+                    continue
+                i = length - 1  # an indicator advances with its data: its bar i is the data's
+                key = (data, i)
+                if key not in dates:
+                    dt = data.lines.datetime
+                    dates[key] = number_date(dt.array[i], dt._tz)
+                row = {"date": dates[key], "symbol": data._name}
+                for name, values in columns[data]:
+                    row[name] = values[i]
+                rows.append(row)
+        self.rows = rows
 
-    def _buffer_row(self, data, i: int) -> dict:
-        """The row of ``data``'s bar ``i``: what ``line[0]`` read when that bar was current
-        (an indicator advances with its data, so its bar ``i`` is the data's)."""
-        dt = data.lines.datetime
-        row = {"date": number_date(dt.array[i], dt._tz),
-               "symbol": data._name}
-        for name in self.p.data_lines:
-            row[name] = getattr(data.lines, name).array[i]
+    def _buffer_columns(self, data) -> list[tuple[str, array]]:
+        """(column, buffer) of each recorded line of ``data``, in the rows' column order."""
+        columns = [(name, getattr(data.lines, name).array) for name in self.p.data_lines]
         for indicator in self._by_data.get(data, ()):
             label = type(indicator).__name__
-            for alias in indicator.lines.getlinealiases():
-                row[f"{label}.{alias}"] = getattr(indicator.lines, alias).array[i]
-        return row
+            columns.extend((f"{label}.{alias}", getattr(indicator.lines, alias).array)
+                           for alias in indicator.lines.getlinealiases())
+        return columns
 
     def get_analysis(self):
         return pd.DataFrame(self.rows)
