@@ -24,9 +24,6 @@ import pandas as pd
 
 from feeds.base import EXTRA_COLUMNS, OHLCV
 
-#: the lines whose ``tick_<line>`` backtrader's broker and bar logic read (line 0 first)
-_TICK_LINES = ("close", "low", "high", "open", "volume", "openinterest")
-
 
 class MarketData(bt.feed.DataBase):
     """Daily bars from a DataFrame indexed by date, with the ``EXTRA_COLUMNS`` lines."""
@@ -81,9 +78,8 @@ class MarketData(bt.feed.DataBase):
             line.lencount += size
 
     def _tick_nullify(self):
-        for name in _TICK_LINES:
-            setattr(self, "tick_" + name, None)
-        self.tick_last = None
+        self.tick_close = self.tick_low = self.tick_high = self.tick_open = None
+        self.tick_volume = self.tick_openinterest = self.tick_last = None
 
     def _tick_fill(self, force=False):
         if force or self.tick_close is None:
