@@ -13,6 +13,8 @@ from __future__ import annotations
 import backtrader as bt
 import pandas as pd
 
+from analyzers.bar_date import bar_date
+
 
 class SymbolPnL(bt.Analyzer):
     """Cumulative P&L per symbol (columns) and bar (rows, the account's calendar)."""
@@ -44,7 +46,7 @@ class SymbolPnL(bt.Analyzer):
             for spread in broker.open_spreads():
                 row[spread.underlying] = (row.get(spread.underlying, 0.0)
                                           + spread.unrealized_pnl)
-        self.rows[self.strategy.datetime.date(0)] = row
+        self.rows[bar_date(self.strategy.datetime)] = row
 
     def get_analysis(self) -> pd.DataFrame:
         frame = pd.DataFrame.from_dict(self.rows, orient="index")

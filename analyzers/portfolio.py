@@ -14,6 +14,7 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
+from analyzers.bar_date import bar_date
 from analyzers.once import AnalysisOnce
 from core.domain import MULTIPLIER
 
@@ -25,6 +26,10 @@ class PortfolioPositions(AnalysisOnce, bt.Analyzer):
 
     def start(self):
         self.rows: dict = {}
+        broker = self.strategy.broker
+        # asked once: a failed hasattr on a backtrader broker costs microseconds a bar
+        self._spreads = hasattr(broker, "open_spreads")
+        self._margin = hasattr(broker, "reserved_margin")
 
     def next(self):
         broker = self.strategy.broker
@@ -33,14 +38,14 @@ class PortfolioPositions(AnalysisOnce, bt.Analyzer):
             size = broker.getposition(data).size
             if size:
                 row[data._name] = size * data.close[0]
-        for position in _open_spreads(broker):
+        for position in broker.open_spreads() if self._spreads else ():
             for leg in (position.short, position.long):
                 mid = position.leg_marks.get(leg.symbol)
                 if mid is not None:
                     row[leg.symbol] = leg.ratio * position.contracts * MULTIPLIER * mid
-        reserved = broker.reserved_margin() if hasattr(broker, "reserved_margin") else 0.0
+        reserved = broker.reserved_margin() if self._margin else 0.0
         row["cash"] = broker.getcash() + reserved
-        self.rows[self.strategy.datetime.date(0)] = row
+        self.rows[bar_date(self.strategy.datetime)] = row
 
     def positions(self) -> pd.DataFrame:
         """Dollar value per holding and bar, ``cash`` last, UTC index as pyfolio wants."""
@@ -79,10 +84,6 @@ class PortfolioPositions(AnalysisOnce, bt.Analyzer):
     def get_analysis(self):
         return self._once(lambda: {"positions": self.positions(),
                                    "transactions": self.option_transactions()})
-
-
-def _open_spreads(broker) -> list:
-    return broker.open_spreads() if hasattr(broker, "open_spreads") else []
 
 
 def _all_spreads(broker) -> list:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analyzers import BarProgress, LineRecorder, TradeList
 from analyzers.portfolio import PortfolioPositions, merge_transactions
+from analyzers.pyfolio_items import PyFolioItems
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
 from core.errors import DataError
@@ -108,13 +109,15 @@ def traded_start(bars: pd.DataFrame, warmup: int) -> pd.Timestamp:
 def add_report_analyzers(cerebro: bt.Cerebro, record_lines: bool) -> None:
     """The analyzers every report reads (returns, Sharpe, drawdown, trades, pyfolio,
     positions, the trade list and, when asked, every indicator line): one list for the
-    per-symbol and the portfolio backtest."""
+    per-symbol and the portfolio backtest. ``pyfolio`` is backtrader's PyFolio less the
+    positions and leverage nobody reads, its daily returns the ones ``sharpe`` computes
+    anyway (``analyzers.pyfolio_items``)."""
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
                         annualize=True, riskfreerate=0.0)
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
-    cerebro.addanalyzer(bt.analyzers.PyFolio, _name="pyfolio")
+    cerebro.addanalyzer(PyFolioItems, _name="pyfolio", returns_from="sharpe")
     cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
     cerebro.addanalyzer(TradeList, _name="trades")
     if record_lines:
@@ -148,7 +151,8 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
         trade_start=settings.start.date(),
     )
     add_report_analyzers(cerebro, settings.record_lines)
-    cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol, disable=not settings.progress)
+    if settings.progress:  # a disabled bar still costs a call on every bar
+        cerebro.addanalyzer(BarProgress, total=len(bars), label=symbol)
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
@@ -282,7 +286,7 @@ def account_metrics(strategy, returns: pd.Series, benchmark: pd.Series,
 def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSettings) -> SymbolResult:
     """Turn the analyzers of a finished run into a SymbolResult with its metrics."""
     an = strategy.analyzers
-    returns, _, share_transactions, _ = an.pyfolio.get_pf_items()
+    returns, share_transactions = an.pyfolio.returns_and_transactions()
     portfolio = an.portfolio.get_analysis()  # shares and option legs, pyfolio format
     positions = portfolio["positions"]
     transactions = merge_transactions(share_transactions, portfolio["transactions"])

@@ -124,8 +124,8 @@ def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool
         cerebro.addanalyzer(SpreadTrades, _name="spreads")
     add_report_analyzers(cerebro, settings.record_lines)
     cerebro.addanalyzer(SymbolPnL, _name="attribution")
-    cerebro.addanalyzer(BarProgress, total=total, label=PORTFOLIO,
-                        disable=not settings.progress)
+    if settings.progress:  # a disabled bar still costs a call on every bar
+        cerebro.addanalyzer(BarProgress, total=total, label=PORTFOLIO)
 
 
 def equal_weight_benchmark(bars: dict, settings: BacktestSettings) -> pd.Series:
@@ -140,7 +140,7 @@ def collect_portfolio(symbols: list[str], strategy, bars: dict,
                       settings: BacktestSettings) -> PortfolioResult:
     """Turn the analyzers of a finished portfolio run into a ``PortfolioResult``."""
     an = strategy.analyzers
-    returns, _, share_transactions, _ = an.pyfolio.get_pf_items()
+    returns, share_transactions = an.pyfolio.returns_and_transactions()
     holdings = an.portfolio.get_analysis()
     transactions = merge_transactions(share_transactions, holdings["transactions"])
     returns = _in_window(returns, settings)

@@ -28,9 +28,18 @@ class SignalStrategy(bt.Strategy):
     def __init__(self):
         self.signals = {data: self.p.signal_factory(data) for data in self.datas}
         self._bars_seen = {data: 0 for data in self.datas}
+        self._warmed_up = False
 
     def warming_up(self) -> bool:
-        return self.p.trade_start is not None and self.datetime.date(0) < self.p.trade_start
+        """Whether the bar is before ``trade_start``. The strategy's clock never goes
+        back, so once a bar reaches it the answer stays False without converting each
+        later bar's date (a tenth of a bar's time)."""
+        if self._warmed_up:
+            return False
+        if self.p.trade_start is None or self.datetime.date(0) >= self.p.trade_start:
+            self._warmed_up = True
+            return False
+        return True
 
     def fresh_datas(self) -> list:
         """The datas that got a new bar since the last call (call it once per ``next``,
