@@ -260,8 +260,9 @@ class DirectionModel:
                             f" is {prices[row, col]} on {bars.index[row]:%Y-%m-%d}")
         return bars
 
-    def _features(self, bars: pd.DataFrame) -> np.ndarray:
-        """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN)."""
+    def _features(self, bars: pd.DataFrame, from_row: int = 0) -> np.ndarray:
+        """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN); rows
+        before ``from_row`` may stay NaN (``direction_features``: a stream's newest row)."""
         self._check_bars(bars)
         lacking = [c for c in self.input_columns_ if c not in bars or bars[c].isna().all()]
         if lacking:
@@ -271,11 +272,11 @@ class DirectionModel:
                 f" ({len(self.feature_names_)} features); the bars give "
                 f"[{', '.join(have)}] ({len(feature_names(have))} features): they lack the "
                 f"columns {', '.join(lacking)} (a different source? retrain on this one)")
-        feats = direction_features(bars, self.groups_)
+        feats = direction_features(bars, self.groups_, from_row)
         if tuple(feats.columns) != self.feature_names_:
             raise DataError(f"feature set differs: trained on {', '.join(self.feature_names_)};"
                             f" computed {', '.join(feats.columns)}")
-        check_finite(feats.iloc[LOOKBACK - 1:], "direction features")
+        check_finite(feats.iloc[max(LOOKBACK - 1, from_row):], "direction features")
         return feats.to_numpy(dtype=float)
 
     def _inputs(self, kind: str, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -532,7 +533,8 @@ class DirectionStream:
         out = np.full(len(OUTPUT_COLUMNS), np.nan)
         if not self.bars.append(date, bar):
             return out
-        self.rows.append(self.model._features(self.bars.frame())[-1])
+        frame = self.bars.frame()
+        self.rows.append(self.model._features(frame, from_row=len(frame) - 1)[-1])
         if len(self.rows) < self.model.sequence_length:
             return out
         L = self.model.sequence_length

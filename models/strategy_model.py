@@ -324,7 +324,8 @@ class SignalStream:
         regimes = self.regimes.update(feats)
         row = np.concatenate([feats.to_numpy()[0], regimes])
         self.model._check_columns(list(feats.columns) + list(REGIME_COLUMNS))
-        self.window.append(self.model.scaler_.transform(row[None, :])[0].astype(np.float32))
+        scaler = self.model.scaler_  # StandardScaler.transform's arithmetic, without its checks
+        self.window.append(((row - scaler.mean_) / scaler.scale_).astype(np.float32))
         out[len(PROBA_COLUMNS):] = regimes
         if len(self.window) == self.model.sequence_length:
             out[: len(PROBA_COLUMNS)] = self.model.lstm_.predict_proba_live(
