@@ -52,9 +52,9 @@ from core.domain import TRADING_DAYS
 from core.errors import DataError
 from models.features import GROUPS as BASE_GROUPS
 from models.features import (
-    LOOKBACK,
     _windows,
     build_features,
+    feature_frame,
     rolling_mean,
     rolling_std,
     truncated_ema,
@@ -199,9 +199,7 @@ def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd
     if "block" in groups:
         f["block_trade_ratio"] = col["block_trade_ratio"]
         f["block_trade_ratio_10"] = rolling_mean(col["block_trade_ratio"], 10)
-    frame = pd.DataFrame(f, index=bars.index)[list(feature_names(groups))]
-    frame.iloc[: LOOKBACK - 1] = np.nan
-    return frame
+    return feature_frame(f, bars.index, feature_names(groups))
 
 
 def _price(f: dict, col: dict) -> None:
