@@ -9,6 +9,7 @@
     row through the live path a stream uses), then the meta-model, the whole DirectionModel
     (walk-forward + final fit) and its scoring (``predict_frame``, and bar by bar through
     ``stream()`` on the live path and on the old one);
+(then the trading mode's minute replay, ms a minute on the live path and the old one);
 (c) an equity backtest with the ``Direction`` indicator vs the ``RuleSignal`` baseline over
     the same window (bars/s, return, Sharpe, hit rate of the calls).
 
@@ -131,6 +132,36 @@ def bench_members(model, bars: pd.DataFrame) -> None:
     print(table(out))
 
 
+def bench_minute_replay(market: SampleMarket, symbol: str, model, minutes: int = 60) -> None:
+    """ms per minute of the trading mode's replay (``score_partial``) on the session after
+    the model's training, beside the old path (``predict_frame`` over the warm-up and the
+    partial bar each minute) on the same minutes."""
+    import statistics
+
+    from engine.ml_trading import minute_replay
+    from engine.ml_trading.outcome import Outcome
+
+    days = market.bars(symbol, model.trained_until, None)
+    session = days.index[1]
+    bars = market.bars(symbol, None, session)
+    history = bars[bars.index < session]
+    tail = history.iloc[-model.warmup_bars:]
+    partial = minute_replay.partial_bars(
+        market.minute_bars(symbol, session, session).iloc[:minutes], history.iloc[-1],
+        bars.loc[session])
+    outcome = Outcome(symbol, source="sample", model=model, replay=(session, tail, partial))
+    t_first = once(lambda: minute_replay.score_partial(outcome, 0))  # feeds the stream too
+    live, old = [], []
+    for i in range(1, len(partial)):
+        live.append(once(lambda i=i: minute_replay.score_partial(outcome, i)))
+        frame = pd.concat([tail, partial.iloc[[i]].set_axis([session])])
+        old.append(once(lambda frame=frame: model.predict_frame(frame)))
+    print(f"    minute replay {symbol} {session:%Y-%m-%d}, {len(partial) - 1} minutes: "
+          f"{statistics.median(live) * 1e3:.1f} ms a minute (median; the first minute "
+          f"{t_first * 1e3:.0f} ms, feeding the stream the sessions before), old path "
+          f"(predict_frame each minute) {statistics.median(old) * 1e3:.1f} ms")
+
+
 def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
                     quick: bool) -> None:
     from engine.backtest import BacktestSettings, run_symbol
@@ -151,19 +182,24 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     t_frame = best_seconds(lambda: model.predict_frame(window))
     records = list(zip(window.index, window.to_dict("records"), strict=True))
 
-    def streamed() -> float:
-        stream = model.stream()
-        return once(lambda: [stream.update(day, row) for day, row in records]) / len(records)
+    def streamed() -> tuple[float, float]:
+        """Wall-clock and this thread's CPU seconds per bar (CPU: what other jobs on the
+        machine do not inflate)."""
+        stream, c0 = model.stream(), time.thread_time()
+        wall = once(lambda: [stream.update(day, row) for day, row in records])
+        return wall / len(records), (time.thread_time() - c0) / len(records)
 
-    t_stream = streamed()
+    t_stream, c_stream = streamed()
     with batch_path(model):  # the old single-bar path: TensorFlow calls, per-tree forest
-        t_old = streamed()
+        t_old, c_old = streamed()
     print(f"    whole DirectionModel ({len(config.members)} members, {config.n_folds} "
           f"walk-forward blocks + final fit, {config.meta} meta-model): fit {t_fit:.1f} s; "
           f"predict_frame {len(window):,} bars {t_frame * 1e3:.0f} ms "
           f"({len(window) / t_frame:,.0f} bars/s); stream {t_stream * 1e3:.1f} ms per bar "
-          f"(live path; old path {t_old * 1e3:.1f} ms)")
+          f"(CPU {c_stream * 1e3:.1f} ms) on the live path; old path {t_old * 1e3:.1f} ms "
+          f"(CPU {c_old * 1e3:.1f} ms)")
 
+    bench_minute_replay(market, symbol, model)
     n = len(market.bars(symbol, start, end))
     runs = {"rule": BacktestSettings(start=start, end=end, progress=False),
             "direction": BacktestSettings(start=start, end=end, signals="direction",
