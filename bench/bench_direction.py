@@ -5,9 +5,11 @@
     bar at a time through the filter's ``update``, per filter;
 (b) training and inference time of each Direction member (XGBoost, random forest, gradient
     boosting, LSTM, GRU, TCN) on the same feature rows and triple-barrier labels the
-    DirectionModel trains on (one fit each; inference over all rows and for one row), then
-    the meta-model, the whole DirectionModel (walk-forward + final fit) and its scoring
-    (``predict_frame`` and bar by bar through ``stream()``);
+    DirectionModel trains on (one fit each; inference over all rows, for one row, and for one
+    row through the live path a stream uses), then the meta-model, the whole DirectionModel
+    (walk-forward + final fit) and its scoring (``predict_frame``, and bar by bar through
+    ``stream()`` on the live path and on the old one);
+(then the trading mode's minute replay, ms a minute on the live path and the old one);
 (c) an equity backtest with the ``Direction`` indicator vs the ``RuleSignal`` baseline over
     the same window (bars/s, return, Sharpe, hit rate of the calls).
 
@@ -29,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.live_path import batch_path  # noqa: E402
 from bench.timing import best_seconds  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 from models.kalman import KalmanTrendFilter, kalman_trend  # noqa: E402
@@ -110,9 +113,11 @@ def bench_members(model, bars: pd.DataFrame) -> None:
         t_all = best_seconds(lambda m=member, i=inputs: m.predict_proba(i))
         probs.append(member.predict_proba(inputs))
         t_one = best_seconds(lambda m=member, i=inputs: m.predict_proba(i[-1:]), 20)
+        t_live = best_seconds(lambda m=member, i=inputs: m.predict_proba_live(i[-1:]), 20)
         out.append({"model": name, "fit s": round(t_fit, 2),
                     "predict rows/s": f"{len(rows) / t_all:,.0f}",
-                    "predict 1 row ms": round(t_one * 1e3, 2)})
+                    "predict 1 row ms": round(t_one * 1e3, 2),
+                    "live 1 row ms": round(t_live * 1e3, 2)})
     P = np.stack(probs, axis=1)
     meta = model._make_meta(cfg.meta)
     t_fit = once(lambda: meta.fit(P, labels[rows]))
@@ -120,10 +125,41 @@ def bench_members(model, bars: pd.DataFrame) -> None:
     t_one = best_seconds(lambda: meta.predict_proba(P[-1:]), 20)
     out.append({"model": f"meta ({cfg.meta})", "fit s": round(t_fit, 3),
                 "predict rows/s": f"{len(rows) / t_all:,.0f}",
-                "predict 1 row ms": round(t_one * 1e3, 3)})
+                "predict 1 row ms": round(t_one * 1e3, 3),
+                "live 1 row ms": round(t_one * 1e3, 3)})
     print(f"(b) Direction members on the same {len(rows):,} samples x {X.shape[1]} features "
           f"(sequence members: windows of {model.sequence_length}); fit once, predict best of 3")
     print(table(out))
+
+
+def bench_minute_replay(market: SampleMarket, symbol: str, model, minutes: int = 60) -> None:
+    """ms per minute of the trading mode's replay (``score_partial``) on the session after
+    the model's training, beside the old path (``predict_frame`` over the warm-up and the
+    partial bar each minute) on the same minutes."""
+    import statistics
+
+    from engine.ml_trading import minute_replay
+    from engine.ml_trading.outcome import Outcome
+
+    days = market.bars(symbol, model.trained_until, None)
+    session = days.index[1]
+    bars = market.bars(symbol, None, session)
+    history = bars[bars.index < session]
+    tail = history.iloc[-model.warmup_bars:]
+    partial = minute_replay.partial_bars(
+        market.minute_bars(symbol, session, session).iloc[:minutes], history.iloc[-1],
+        bars.loc[session])
+    outcome = Outcome(symbol, source="sample", model=model, replay=(session, tail, partial))
+    t_first = once(lambda: minute_replay.score_partial(outcome, 0))  # feeds the stream too
+    live, old = [], []
+    for i in range(1, len(partial)):
+        live.append(once(lambda i=i: minute_replay.score_partial(outcome, i)))
+        frame = pd.concat([tail, partial.iloc[[i]].set_axis([session])])
+        old.append(once(lambda frame=frame: model.predict_frame(frame)))
+    print(f"    minute replay {symbol} {session:%Y-%m-%d}, {len(partial) - 1} minutes: "
+          f"{statistics.median(live) * 1e3:.1f} ms a minute (median; the first minute "
+          f"{t_first * 1e3:.0f} ms, feeding the stream the sessions before), old path "
+          f"(predict_frame each minute) {statistics.median(old) * 1e3:.1f} ms")
 
 
 def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
@@ -144,15 +180,26 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     window = full.iloc[int(full.index.searchsorted(start)) - model.warmup_bars:]
     model.predict_frame(window)
     t_frame = best_seconds(lambda: model.predict_frame(window))
-    stream = model.stream()
-    t_stream = once(lambda: [stream.update(day, row) for day, row in
-                             zip(window.index, window.to_dict("records"), strict=True)])
+    records = list(zip(window.index, window.to_dict("records"), strict=True))
+
+    def streamed() -> tuple[float, float]:
+        """Wall-clock and this thread's CPU seconds per bar (CPU: what other jobs on the
+        machine do not inflate)."""
+        stream, c0 = model.stream(), time.thread_time()
+        wall = once(lambda: [stream.update(day, row) for day, row in records])
+        return wall / len(records), (time.thread_time() - c0) / len(records)
+
+    t_stream, c_stream = streamed()
+    with batch_path(model):  # the old single-bar path: TensorFlow calls, per-tree forest
+        t_old, c_old = streamed()
     print(f"    whole DirectionModel ({len(config.members)} members, {config.n_folds} "
           f"walk-forward blocks + final fit, {config.meta} meta-model): fit {t_fit:.1f} s; "
           f"predict_frame {len(window):,} bars {t_frame * 1e3:.0f} ms "
-          f"({len(window) / t_frame:,.0f} bars/s); stream {t_stream / len(window) * 1e3:.1f} "
-          f"ms per bar")
+          f"({len(window) / t_frame:,.0f} bars/s); stream {t_stream * 1e3:.1f} ms per bar "
+          f"(CPU {c_stream * 1e3:.1f} ms) on the live path; old path {t_old * 1e3:.1f} ms "
+          f"(CPU {c_old * 1e3:.1f} ms)")
 
+    bench_minute_replay(market, symbol, model)
     n = len(market.bars(symbol, start, end))
     runs = {"rule": BacktestSettings(start=start, end=end, progress=False),
             "direction": BacktestSettings(start=start, end=end, signals="direction",

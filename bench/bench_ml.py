@@ -3,7 +3,9 @@
 (a) the causal forward filter of the regime classifier vs hmmlearn's predict_proba
     (forward-backward, which reads the future) on the same series;
 (b) LSTM batch inference in windows/second through the compiled fixed-batch path vs
-    keras ``model.predict``, and single-bar latency of both;
+    keras ``model.predict``, and single-bar latency of both and of the live path (the numpy
+    forward pass); then ``stream()`` per bar (what a paper decision runs) through the live
+    path and through the old one (the compiled function on a padded batch of one);
 (c) a backtest with StrategySignal (the ML indicator) vs the same backtest with the rule
     baseline indicator, on the same bars.
 
@@ -31,6 +33,39 @@ from models.features import LOOKBACK, build_features  # noqa: E402
 from models.lstm import LSTMConfig  # noqa: E402
 from models.regimes import MarketStateClassifier  # noqa: E402
 from training.pipeline import TrainingSpec, train_strategy_model  # noqa: E402
+
+#: bars timed one at a time through ``stream()`` (after its warm-up)
+STREAMED = 60
+
+
+def stream_ms(model, bars: pd.DataFrame) -> tuple[str, str]:
+    """Median ms per bar of ``model.stream().update`` over the last STREAMED bars, through
+    the live path and through the old one (``bench.live_path.batch_path``): wall clock and,
+    in brackets, this thread's CPU time (what other jobs on the machine do not inflate)."""
+    import statistics
+    import time
+
+    from bench.live_path import batch_path
+
+    bars = bars.iloc[-(model.warmup_bars + STREAMED):]  # the warm-up, then the timed bars
+    records = list(zip(bars.index, bars.to_dict("records"), strict=True))
+    start = len(records) - STREAMED
+
+    def run() -> str:
+        stream, wall, cpu = model.stream(), [], []
+        for k, (day, bar) in enumerate(records):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            stream.update(day, bar)
+            if k >= start:
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
+        return (f"{statistics.median(wall) * 1e3:.2f} ms "
+                f"(CPU {statistics.median(cpu) * 1e3:.2f} ms)")
+
+    live = run()
+    with batch_path(model):
+        old = run()
+    return live, old
 
 
 def main() -> None:
@@ -71,11 +106,16 @@ def main() -> None:
     one = windows[-1:]
     single_compiled = best_seconds(lambda: model.lstm_.predict_proba(one), 20)
     single_predict = best_seconds(lambda: net.predict(one, verbose=0), 20)
+    single_live = best_seconds(lambda: model.lstm_.predict_proba_live(one), 20)
     print(f"(b) {len(windows):,} windows of {windows.shape[1]}x{windows.shape[2]}: compiled "
           f"{len(windows) / compiled:,.0f} windows/s, model.predict "
           f"{len(windows) / keras_predict:,.0f} windows/s (ratio "
-          f"{keras_predict / compiled:.2f}x); single bar: compiled "
-          f"{single_compiled * 1e3:.1f} ms, model.predict {single_predict * 1e3:.1f} ms")
+          f"{keras_predict / compiled:.2f}x); single bar: live (numpy) "
+          f"{single_live * 1e3:.2f} ms, compiled {single_compiled * 1e3:.1f} ms, "
+          f"model.predict {single_predict * 1e3:.1f} ms")
+    live_ms, old_ms = stream_ms(model, scored)
+    print(f"    stream() per bar (features, regime filter, LSTM): live path {live_ms}, old "
+          f"path (compiled batch of one) {old_ms} (median of {STREAMED} bars)")
 
     start, end = pd.Timestamp("2023-01-03"), pd.Timestamp("2025-12-31")
     rule = BacktestSettings(start=start, end=end, progress=False)

@@ -10,7 +10,9 @@ delivery are not in it (``bench/bench_ib_latency.py`` measures those).
 The models are trained here, tiny (an LSTM of 8/4/4 units over 10 bars, trees of depth 2,
 a 4-unit GRU), on OHLCV bars up to 2021-12-31, unless ``--ml-model`` / ``--direction-model``
 name stored folders (whose training must end before 2022-01-03). Prints median, p90 and
-max ms per bar.
+max ms per bar, and for ``ml`` and ``direction`` again on the old single-bar path
+(``bench.live_path.batch_path``: the compiled TensorFlow function on a padded batch of one,
+scikit-learn's per-tree forest) beside today's live path, in the same run.
 
 Usage: OMP_NUM_THREADS=1 python bench/bench_paper_signals.py [--bars 60]
 """
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
+from bench.live_path import batch_path  # noqa: E402
 from engine.paper_models import IB_COLUMNS  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 from tests.fakes.fake_tws import FakeTWS  # noqa: E402
@@ -103,11 +106,17 @@ def main() -> None:
     }
     warmup = max(m.warmup_bars for m in models.values() if m is not None) + 5
     frame = market.bars("SPY", "2022-01-03", None).iloc[:warmup + args.bars][OHLCV]
-    print(f"{'signals':<12}{'bars':>6}{'median ms':>12}{'p90 ms':>10}{'max ms':>10}")
-    for signals, model in models.items():
-        ms = sorted(latencies(signals, model, frame, args.bars))
+    print(f"{'signals':<18}{'bars':>6}{'median ms':>12}{'p90 ms':>10}{'max ms':>10}")
+    runs = [(signals, signals, model, False) for signals, model in models.items()]
+    runs += [(f"{s} (old)", s, models[s], True) for s in ("ml", "direction")]
+    for name, signals, model, old in runs:
+        if old:  # the single-bar path before the live one: compiled TF, per-tree forest
+            with batch_path(model):
+                ms = sorted(latencies(signals, model, frame, args.bars))
+        else:
+            ms = sorted(latencies(signals, model, frame, args.bars))
         p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
-        print(f"{signals:<12}{len(ms):>6}{statistics.median(ms):>12.2f}{p90:>10.2f}"
+        print(f"{name:<18}{len(ms):>6}{statistics.median(ms):>12.2f}{p90:>10.2f}"
               f"{ms[-1]:>10.2f}", flush=True)
 
 

@@ -7,8 +7,10 @@ model indicator is a docstring, ``lines``, ``params`` and the model class it wra
 * ``prenext`` / ``next`` (runonce False, streaming, exactbars) is its streaming path: one
   ``stream().update(date, bar)`` per bar, warm-up bars included (their lines stay NaN).
 
-Both give the same numbers bit for bit (the model's contract, tested per indicator), and the
-value at bar t reads bars <= t only. A subclass whose lines are the model's columns under
+Both give the same numbers (the model's contract, tested per indicator: bit for bit, or
+within 1e-5 where the stream scores through a live path that computes in another order, as
+the LSTM and Direction models' numpy forward passes do), and the value at bar t reads bars
+<= t only. A subclass whose lines are the model's columns under
 the same names needs nothing more; one whose lines are derived from them (a winning class,
 say) overrides ``line_values``.
 """

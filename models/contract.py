@@ -3,8 +3,11 @@ the backtest engine and ``indicators.model_indicator.ModelIndicator`` treat them
 
 A ``SignalModel`` turns daily bars (a DataFrame indexed by session, one column per bar
 field) into per-bar outputs, causally: the row of bar t reads bars <= t only. It has two
-paths that give the same numbers bit for bit, which is what lets a backtrader indicator
-run it vectorised (``once``) or bar by bar (``next``, live):
+paths that give the same numbers, which is what lets a backtrader indicator run it
+vectorised (``once``) or bar by bar (``next``, live). Bit for bit, except where the stream
+scores through a faster live path that computes in another order (the LSTM and Direction
+models' numpy forward passes, ``models.numpy_net``): there within 1e-5 per probability,
+and the tests say which:
 
 * ``predict_frame(bars)``: the batch path, one row per bar and one column per name in
   ``output_columns`` (NaN for the first ``warmup_bars`` bars);

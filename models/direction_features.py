@@ -52,9 +52,9 @@ from core.domain import TRADING_DAYS
 from core.errors import DataError
 from models.features import GROUPS as BASE_GROUPS
 from models.features import (
-    LOOKBACK,
     _windows,
     build_features,
+    feature_frame,
     rolling_mean,
     rolling_std,
     truncated_ema,
@@ -142,9 +142,13 @@ def _ratio(num: np.ndarray, den: np.ndarray, fill: float) -> np.ndarray:
     return np.where(np.isnan(num) | np.isnan(den), np.nan, out)
 
 
-def direction_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
+def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd.DataFrame:
     """Feature frame on the bars' index (module docstring); ``groups`` defaults to
-    ``available_groups(bars)``. Raises DataError on missing columns or bad closes."""
+    ``available_groups(bars)``. Raises DataError on missing columns or bad closes.
+
+    ``from_row``: rows before it may be left NaN where that saves work (the windowed Kalman
+    filter, which reruns its window for every row: a stream needs only its newest row, and
+    that row's value is the same whatever rows before it are skipped)."""
     groups = tuple(groups) if groups is not None else available_groups(bars)
     missing = [c for c in input_columns(groups) if c not in bars]
     if missing:
@@ -185,7 +189,7 @@ def direction_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
         f["dark_pool_volume_ratio"] = relative
         f["dark_pool_impact"] = rolling_mean(_ratio(np.abs(ret), relative, 0.0), 20)
     if "filters" in groups:
-        _filters(f, bars["close"])
+        _filters(f, bars["close"], from_row)
     if "iv" in groups:
         _implied_volatility(f, col["atm_iv"], ret)
     if "iv_skew" in groups:
@@ -195,9 +199,7 @@ def direction_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
     if "block" in groups:
         f["block_trade_ratio"] = col["block_trade_ratio"]
         f["block_trade_ratio_10"] = rolling_mean(col["block_trade_ratio"], 10)
-    frame = pd.DataFrame(f, index=bars.index)[list(feature_names(groups))]
-    frame.iloc[: LOOKBACK - 1] = np.nan
-    return frame
+    return feature_frame(f, bars.index, feature_names(groups))
 
 
 def _price(f: dict, col: dict) -> None:
@@ -229,20 +231,22 @@ def _implied_volatility(f: dict, iv: np.ndarray, ret: np.ndarray) -> None:
     f["iv_z60"] = _ratio(iv - rolling_mean(iv, 60), rolling_std(iv, 60), 0.0)
 
 
-def _filters(f: dict, close: pd.Series) -> None:
+def _filters(f: dict, close: pd.Series, from_row: int = 0) -> None:
     """Windowed Kalman trend and regression slope (NaN while the series is shorter than the
-    windows: the filters refuse such series)."""
+    windows: the filters refuse such series). The Kalman values of a row read its window
+    only (a fresh filter over it), so rows before ``from_row`` are skipped exactly."""
     from models.kalman import kalman_trend
     from models.regression_slope import regression_slope
 
     nan = np.full(len(close), np.nan)
+    first = max(min(from_row, len(close) - 1), KALMAN_WINDOW - 1) - (KALMAN_WINDOW - 1)
     if len(close) >= KALMAN_WINDOW:
-        kalman = kalman_trend(close, window=KALMAN_WINDOW)
-        noise = kalman["kalman_noise"].to_numpy()
-        f["kalman_slope"] = kalman["kalman_slope"].to_numpy()
+        kalman = kalman_trend(close.iloc[first:], window=KALMAN_WINDOW)
+        trend, slope, noise = (np.concatenate([nan[:first], kalman[c].to_numpy()])
+                               for c in ("kalman_trend", "kalman_slope", "kalman_noise"))
+        f["kalman_slope"] = slope
         f["kalman_noise"] = noise
-        f["kalman_gap"] = _ratio(np.log(close.to_numpy() / kalman["kalman_trend"].to_numpy()),
-                                 noise, 0.0)
+        f["kalman_gap"] = _ratio(np.log(close.to_numpy() / trend), noise, 0.0)
     else:
         f["kalman_slope"] = f["kalman_noise"] = f["kalman_gap"] = nan
     if len(close) >= SLOPE_WINDOW:

@@ -18,7 +18,10 @@ training weights classes as ``n / (k * count)`` so a rare class is not ignored.
 A row's probabilities never depend on the other rows scored with it: trees score rows one
 by one, and the keras members run one compiled function over fixed batches of
 ``models.lstm.INFER_BATCH`` windows (single windows padded, as ``models.lstm`` does), so
-scoring a series at once and one bar at a time give the same numbers.
+scoring a series at once and one bar at a time give the same numbers. A live decision uses
+``predict_proba_live`` instead (every member has it): the keras members as a numpy forward
+pass (``models.numpy_net``), equal to the batch path within 1e-5, because a TensorFlow call
+per bar costs more than the whole decision may.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from models.folds import known_before
-from models.lstm import N_CLASSES, class_weights, compile_inference, infer_in_batches
+from models.lstm import (
+    N_CLASSES,
+    class_weights,
+    compile_inference,
+    infer_in_batches,
+    live_proba,
+)
 
 TABULAR, SEQUENCE = "tabular", "sequence"
 
@@ -59,6 +68,7 @@ class TabularMember:
             raise ValueError(f"{self.name}: need matching X and y with at least 2 rows")
         self.classes_ = np.unique(y)
         self.n_features_in_ = X.shape[1]
+        self._arrays = None  # a live path's copy of the previous fit
         if len(self.classes_) == 1:
             self.model_ = None  # one class only: it gets probability 1
         else:
@@ -73,6 +83,11 @@ class TabularMember:
         if self.model_ is None:
             return full_proba(self.classes_, np.ones((len(X), 1)))
         return full_proba(self.classes_, self.model_.predict_proba(X))
+
+    def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
+        """The live path of one or a few rows: ``predict_proba`` (members whose library
+        call is slow for one row override it)."""
+        return self.predict_proba(X)
 
     def _fit(self, X, y, weights):
         raise NotImplementedError
@@ -122,6 +137,23 @@ class RandomForestMember(TabularMember):
                                        min_samples_leaf=self.min_samples_leaf, n_jobs=1,
                                        random_state=self.seed)
         return model.fit(X, y, sample_weight=weights)
+
+    def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
+        """``predict_proba`` of one or a few rows with every tree descended at once
+        (``models.forest_arrays``): about 9 ms less per row than scikit-learn's per-tree
+        calls for 200 trees, equal within 1e-5."""
+        if getattr(self, "model_", None) is None:
+            return self.predict_proba(X)
+        if getattr(self, "_arrays", None) is None:
+            from models.forest_arrays import ForestArrays
+
+            self._arrays = ForestArrays(self.model_)
+        return full_proba(self.classes_, self._arrays.predict_proba(np.asarray(X, dtype=float)))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_arrays", None)  # rebuilt from the forest on first use
+        return state
 
 
 class GradientBoostingMember(TabularMember):
@@ -232,6 +264,7 @@ class SequenceMember:
                                   class_weight=weights, shuffle=True, verbose=self.verbose,
                                   **fit_args)
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self._net = None  # the numpy copy of the weights is rebuilt from the new ones
         return self
 
     def _variables(self) -> list:
@@ -261,9 +294,17 @@ class SequenceMember:
             raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
         return infer_in_batches(self._compiled(), self._scale(self._check(X)))
 
+    def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
+        """``predict_proba`` of a few windows through the numpy forward pass
+        (``models.numpy_net``): the live path, equal to the batch path within 1e-5."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
+        return live_proba(self, self._scale(self._check(X)))
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_infer", None)
+        state.pop("_net", None)
         state.pop("_initial", None)
         state.pop("model_", None)  # the store saves the network as <name>.keras
         return state

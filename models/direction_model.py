@@ -17,7 +17,8 @@ meta-model fitted on their out-of-fold probabilities -> BUY / SELL / NEUTRAL + c
    out-of-fold probabilities (never on the final members' in-sample ones).
 
 ``predict_frame(bars)`` scores every bar after the warm-up; row t uses bars <= t only, and
-``stream()`` gives the same numbers one bar at a time.
+``stream()`` gives the same numbers one bar at a time (within 1e-5: it scores through the
+members' live paths, numpy forward passes for the keras members).
 """
 
 from __future__ import annotations
@@ -235,8 +236,9 @@ class DirectionModel:
                             f" is {prices[row, col]} on {bars.index[row]:%Y-%m-%d}")
         return bars
 
-    def _features(self, bars: pd.DataFrame) -> np.ndarray:
-        """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN)."""
+    def _features(self, bars: pd.DataFrame, from_row: int = 0) -> np.ndarray:
+        """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN); rows
+        before ``from_row`` may stay NaN (``direction_features``: a stream's newest row)."""
         self._check_bars(bars)
         lacking = [c for c in self.input_columns_ if c not in bars or bars[c].isna().all()]
         if lacking:
@@ -246,11 +248,11 @@ class DirectionModel:
                 f" ({len(self.feature_names_)} features); the bars give "
                 f"[{', '.join(have)}] ({len(feature_names(have))} features): they lack the "
                 f"columns {', '.join(lacking)} (a different source? retrain on this one)")
-        feats = direction_features(bars, self.groups_)
+        feats = direction_features(bars, self.groups_, from_row)
         if tuple(feats.columns) != self.feature_names_:
             raise DataError(f"feature set differs: trained on {', '.join(self.feature_names_)};"
                             f" computed {', '.join(feats.columns)}")
-        check_finite(feats.iloc[LOOKBACK - 1:], "direction features")
+        check_finite(feats.iloc[max(LOOKBACK - 1, from_row):], "direction features")
         return feats.to_numpy(dtype=float)
 
     def _inputs(self, kind: str, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -437,10 +439,12 @@ class DirectionModel:
         return pred, proba
 
     # ------------------------------------------------------------------ scoring
-    def _score(self, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """[direction, confidence, p_sell, p_neutral, p_buy] for the rows ``ends``."""
-        P = np.stack([m.predict_proba(self._inputs(m.kind, X, ends))
-                      for m in self.members_.values()], axis=1)
+    def _score(self, X: np.ndarray, ends: np.ndarray, live: bool = False) -> np.ndarray:
+        """[direction, confidence, p_sell, p_neutral, p_buy] for the rows ``ends``; ``live``
+        scores through each member's ``predict_proba_live`` (one bar: numpy forward passes
+        instead of TensorFlow calls, equal within 1e-5)."""
+        P = np.stack([(m.predict_proba_live if live else m.predict_proba)(
+            self._inputs(m.kind, X, ends)) for m in self.members_.values()], axis=1)
         proba = self.meta_.predict_proba(P)
         winner = proba.argmax(axis=1)
         return np.column_stack([winner - 1.0, proba[np.arange(len(proba)), winner], proba])
@@ -508,7 +512,7 @@ class DirectionModel:
                 if not path.exists():
                     raise DataError(f"direction model in {directory} lacks {path.name}")
                 member.model_ = keras.models.load_model(path)
-                member._infer = None
+                member._infer = member._net = None
         model.metadata_ = read_metadata(directory)
         check_features(directory, model.metadata_, model.feature_names_)
         return model
@@ -516,7 +520,8 @@ class DirectionModel:
 
 class DirectionStream:
     """One bar at a time (a dict or Series of bar columns) -> the row ``predict_frame``
-    gives that bar: [direction, confidence, p_sell, p_neutral, p_buy] (NaN in warm-up)."""
+    gives that bar: [direction, confidence, p_sell, p_neutral, p_buy] (NaN in warm-up),
+    through the members' live paths (probabilities equal to the batch's within 1e-5)."""
 
     def __init__(self, model: DirectionModel):
         self.model = model
@@ -527,8 +532,20 @@ class DirectionStream:
         out = np.full(len(OUTPUT_COLUMNS), np.nan)
         if not self.bars.append(date, bar):
             return out
-        self.rows.append(self.model._features(self.bars.frame())[-1])
+        frame = self.bars.frame()
+        self.rows.append(self.model._features(frame, from_row=len(frame) - 1)[-1])
         if len(self.rows) < self.model.sequence_length:
             return out
         L = self.model.sequence_length
-        return self.model._score(np.stack(self.rows), np.array([L - 1]))[0]
+        return self.model._score(np.stack(self.rows), np.array([L - 1]), live=True)[0]
+
+    def peek(self, date, bar) -> np.ndarray:
+        """What ``update(date, bar)`` returns, without keeping the bar: a bar still forming
+        (the minute replay's partial session) is scored again and again on the same past."""
+        kept = (deque(self.bars.bars, self.bars.bars.maxlen),
+                deque(self.bars.dates, self.bars.dates.maxlen),
+                deque(self.rows, self.rows.maxlen))
+        try:
+            return self.update(date, bar)
+        finally:
+            self.bars.bars, self.bars.dates, self.rows = kept

@@ -159,9 +159,20 @@ def build_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
         f["consumer_confidence_release"] = np.nan_to_num(
             bars["consumer_confidence_release"].to_numpy(dtype=float))
         f["days_since_cpi"] = _days_since(cpi, cap=30) / 30.0
-    frame = pd.DataFrame(f, index=bars.index)[list(feature_names(groups))]
-    frame.iloc[: LOOKBACK - 1] = np.nan  # one warm-up length for every feature
-    return frame
+    return feature_frame(f, bars.index, feature_names(groups))
+
+
+def feature_frame(f: dict, index: pd.Index, names) -> pd.DataFrame:
+    """The columns ``names`` of ``f`` as a frame on ``index``, the first LOOKBACK - 1 rows
+    NaN (one warm-up length for every feature). Built column by column in order, not by
+    selecting from a wider frame: a stream builds one per bar, and pandas' selection and
+    row assignment were most of its cost."""
+    columns = {}
+    for name in names:
+        column = np.array(f[name], dtype=float)  # a copy: never writes into the bars
+        column[: LOOKBACK - 1] = np.nan
+        columns[name] = column
+    return pd.DataFrame(columns, index=index)
 
 
 def _price_features(f, bars, close, log_close, ret) -> None:

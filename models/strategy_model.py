@@ -9,7 +9,8 @@ bars before it, is purged so the validation loss is not flattered by overlapping
 
 ``predict_proba(bars)`` (``predict_frame`` in the ``models.contract.SignalModel`` terms)
 scores every bar that has a full window, causally: the value at t uses bars <= t.
-``stream()`` gives the same numbers one bar at a time for live use. ``save(directory)`` /
+``stream()`` gives the same numbers one bar at a time for live use (the class probabilities
+within 1e-5: its LSTM runs as a numpy forward pass, ``models.numpy_net``). ``save(directory)`` /
 ``StrategyModel.load(directory)`` write and read the files of a seed-000 store folder
 (``models.store``).
 """
@@ -303,7 +304,7 @@ class StrategyModel:
         check_format(folder, read_metadata(folder), MODEL_FORMAT)
         model = unpickle(folder / MODEL_FILE)
         model.lstm_.model_ = keras.models.load_model(folder / NETWORK_FILE)
-        model.lstm_._infer = None
+        model.lstm_._infer = model.lstm_._net = None
         model.metadata_ = read_metadata(folder)
         check_features(folder, model.metadata_, model.feature_names_)
         return model
@@ -321,7 +322,9 @@ def check_format(folder: Path, metadata: dict, expected: int) -> None:
 
 class SignalStream:
     """Feeds one bar at a time (a dict or Series of bar columns) and returns the class and
-    regime probabilities of that bar (NaN during warm-up)."""
+    regime probabilities of that bar (NaN during warm-up). The regime probabilities equal the
+    batch's; the class probabilities come from the LSTM's live path (a numpy forward pass,
+    ``LSTMModel.predict_proba_live``), equal to the batch's within 1e-5."""
 
     def __init__(self, model: StrategyModel):
         self.model = model
@@ -339,9 +342,10 @@ class SignalStream:
         regimes = self.regimes.update(feats)
         row = np.concatenate([feats.to_numpy()[0], regimes])
         self.model._check_columns(list(feats.columns) + list(REGIME_COLUMNS))
-        self.window.append(self.model.scaler_.transform(row[None, :])[0].astype(np.float32))
+        scaler = self.model.scaler_  # StandardScaler.transform's arithmetic, without its checks
+        self.window.append(((row - scaler.mean_) / scaler.scale_).astype(np.float32))
         out[len(PROBA_COLUMNS):] = regimes
         if len(self.window) == self.model.sequence_length:
-            out[: len(PROBA_COLUMNS)] = self.model.calibrate(self.model.lstm_.predict_proba(
+            out[: len(PROBA_COLUMNS)] = self.model.calibrate(self.model.lstm_.predict_proba_live(
                 np.stack(self.window)[None]))[0]
         return out

@@ -117,10 +117,19 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
 
 def score_partial(outcome: Outcome, i: int) -> dict:
     """The signal after the ``i``-th minute: the model on the sessions before plus the
-    partial bar standing in for the session's daily bar."""
+    partial bar standing in for the session's daily bar.
+
+    The sessions before feed the model's stream once (``outcome.live``); each minute then
+    only scores the partial bar on top of them (``DirectionStream.peek``: the bar's
+    features and one window through the members' live paths), a few ms instead of the
+    whole warm-up again. It gives ``predict_frame`` of the same bars within 1e-5."""
     session, tail, partial = outcome.replay
-    frame = pd.concat([tail, partial.iloc[[i]].set_axis([session])])
-    row = outcome.model.predict_frame(frame).iloc[-1]
+    if outcome.live is None:
+        outcome.live = outcome.model.stream()
+        for day, bar in zip(tail.index, tail.to_dict("records"), strict=True):
+            outcome.live.update(day, bar)
+    values = outcome.live.peek(session, partial.iloc[i])
+    row = pd.Series(values, index=list(outcome.model.output_columns))
     return make_signal(outcome.symbol, f"{partial.index[i]:%Y-%m-%d %H:%M}", row, outcome.source,
                    outcome.model_note)
 

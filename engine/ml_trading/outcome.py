@@ -22,6 +22,8 @@ class Outcome:
     changes: list = field(default_factory=list)
     #: trading: (session, the bars before it the model needs, the partial bars)
     replay: tuple | None = None
+    #: trading: the model's stream fed those bars before the session (``score_partial``)
+    live: object = None
 
     def summary_line(self) -> str:
         return f"{self.symbol}: error: {self.error}" if self.error else f"{self.symbol}: {self.line}"

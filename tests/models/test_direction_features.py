@@ -32,6 +32,18 @@ def test_a_tail_of_lookback_bars_gives_the_same_row(bars):
     for end in (LOOKBACK, 170, len(bars)):
         tail = direction_features(bars.iloc[end - LOOKBACK:end])
         np.testing.assert_array_equal(tail.iloc[-1].to_numpy(), full.iloc[end - 1].to_numpy())
+        # a stream computes only that newest row (from_row): the same numbers, bit for bit
+        newest = direction_features(bars.iloc[end - LOOKBACK:end], from_row=LOOKBACK - 1)
+        np.testing.assert_array_equal(newest.iloc[-1].to_numpy(),
+                                      full.iloc[end - 1].to_numpy())
+
+
+def test_rows_from_from_row_on_are_the_full_frames(bars):
+    full = direction_features(bars)
+    for start in (0, 100, len(bars) - 1):
+        part = direction_features(bars, from_row=start)
+        pd.testing.assert_frame_equal(part.iloc[start:], full.iloc[start:], check_exact=True)
+    assert part["kalman_slope"].iloc[: len(bars) - 70].isna().all()  # skipped, not computed
 
 
 def test_warm_up_is_nan_then_every_feature_is_finite(bars):

@@ -112,3 +112,21 @@ def test_bayesian_weighting_moves_to_the_member_that_predicts_what_happens():
     assert late.weights_[0] > 0.99
     with pytest.raises(ValueError, match="forgetting"):
         BayesianWeighting(forgetting=0.0)
+
+
+@pytest.mark.parametrize("name", list(MEMBERS))
+def test_live_path_of_one_row_equals_the_batch(name):
+    """``predict_proba_live`` (one row or window at a time: padded node arrays for the
+    forest, a numpy forward pass for the keras members) gives the batch's probabilities
+    within 1e-5."""
+    rows, windows, y = synthetic()
+    member = make(name)
+    if name == "random_forest":  # deep, unequal trees: the padded arrays' hard case
+        member = MEMBERS[name](n_estimators=30, max_depth=None, min_samples_leaf=1, seed=7)
+    inputs = rows if member.kind == TABULAR else windows
+    member.fit(inputs[:180], y[:180])
+    batch = member.predict_proba(inputs[180:])
+    live = np.concatenate([member.predict_proba_live(inputs[i:i + 1])
+                           for i in range(180, len(inputs))])
+    np.testing.assert_allclose(live, batch, rtol=0, atol=1e-5)
+    assert batch.std(axis=0).max() > 1e-3  # the rows get different scores

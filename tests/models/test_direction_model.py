@@ -124,7 +124,30 @@ def test_bar_by_bar_stream_equals_the_batch(tiny_direction_model, scored_bars):
     batch = tiny_direction_model.predict_frame(bars).to_numpy()
     stream = tiny_direction_model.stream()
     live = np.array([stream.update(day, row) for day, row in bars.iterrows()])
-    np.testing.assert_array_equal(live, batch)
+    # the stream scores through the members' live paths (numpy forward passes for the keras
+    # members): the same direction, probabilities within 1e-5 of the batch's
+    np.testing.assert_array_equal(np.isnan(live), np.isnan(batch))
+    np.testing.assert_array_equal(live[:, 0], batch[:, 0])
+    np.testing.assert_allclose(live[:, 1:], batch[:, 1:], rtol=0, atol=1e-5)
+
+
+def test_every_members_live_path_equals_its_batch_path(tiny_direction_model, scored_bars):
+    """One window (or row) at a time through ``predict_proba_live`` gives each member's
+    batch probabilities within 1e-5, and so does the meta-model on top of them."""
+    model = tiny_direction_model
+    assert set(model.members_) == {"xgboost", "random_forest", "gradient_boosting", "lstm",
+                                   "gru", "tcn"}
+    X = model._features(scored_bars.iloc[:140])
+    ends = np.arange(model.warmup_bars, len(X))
+    for name, member in model.members_.items():
+        inputs = model._inputs(member.kind, X, ends)
+        batch = member.predict_proba(inputs)
+        live = np.concatenate([member.predict_proba_live(inputs[i:i + 1])
+                               for i in range(len(inputs))])
+        np.testing.assert_allclose(live, batch, rtol=0, atol=1e-5, err_msg=name)
+    batch = model._score(X, ends)
+    live = np.concatenate([model._score(X[: e + 1], np.array([e]), live=True) for e in ends])
+    np.testing.assert_allclose(live, batch, rtol=0, atol=1e-5)
 
 
 def test_meta_model_sees_only_out_of_fold_predictions(fast_model, direction_training_bars):

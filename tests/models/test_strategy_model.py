@@ -41,7 +41,11 @@ def test_bar_by_bar_stream_equals_the_batch(tiny_model, scored_bars):
     batch = tiny_model.predict_proba(scored_bars).to_numpy()
     stream = tiny_model.stream()
     live = np.array([stream.update(day, row) for day, row in scored_bars.iterrows()])
-    np.testing.assert_array_equal(live, batch)
+    # the regime probabilities are the batch's exactly; the class probabilities come from
+    # the LSTM's numpy forward pass (the live path), equal to the compiled batch's within 1e-5
+    np.testing.assert_array_equal(live[:, 3:], batch[:, 3:])
+    np.testing.assert_array_equal(np.isnan(live), np.isnan(batch))
+    np.testing.assert_allclose(live[:, :3], batch[:, :3], rtol=0, atol=1e-5)
     assert np.isnan(batch[: tiny_model.warmup_bars, :3]).all(axis=None)
     probs = batch[tiny_model.warmup_bars:, :3]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
