@@ -56,6 +56,7 @@ from models.features import (
     build_features,
     feature_frame,
     rolling_mean,
+    rolling_nanmean,
     rolling_std,
     truncated_ema,
 )
@@ -161,7 +162,9 @@ def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd
     _price(f, col)
     if "volume" in groups:
         dollars = close * col["volume"]
-        impact = rolling_mean(_ratio(np.abs(ret), dollars, np.nan), 20)
+        # a zero-volume bar (a vendor's gap: real NASDAQ data has two) is left out of the
+        # mean instead of making the next 20 bars unusable
+        impact = rolling_nanmean(_ratio(np.abs(ret), dollars, np.nan), 20)
         f["price_impact"] = np.log10(impact * 1e10 + 1e-6)  # bp per $1M, floored
     if "flow" in groups:
         f["put_call_ratio"] = col["put_call_ratio"]

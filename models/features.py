@@ -76,6 +76,15 @@ def rolling_mean(values: np.ndarray, n: int) -> np.ndarray:
     return _windows(values, n).mean(axis=1)
 
 
+def rolling_nanmean(values: np.ndarray, n: int) -> np.ndarray:
+    """The mean of the finite values of each window (NaN when none is): for inputs where a
+    bar may be missing, e.g. a day the data vendor reports with zero volume."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        windows = _windows(values, n)
+        finite = np.isfinite(windows)
+        return np.where(finite, windows, 0.0).sum(axis=1) / finite.sum(axis=1)
+
+
 def rolling_std(values: np.ndarray, n: int) -> np.ndarray:
     return _windows(values, n).std(axis=1, ddof=1)
 

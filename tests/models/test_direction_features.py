@@ -138,3 +138,19 @@ def test_without_implied_volatility_the_features_are_skipped_not_filled(bars):
     assert "iv" not in available_groups(empty_iv)
     with pytest.raises(DataError, match="atm_iv"):
         available_groups(no_iv, ("price", "iv"))
+
+
+def test_a_zero_volume_day_is_left_out_of_price_impact_not_fatal(bars):
+    """Real vendor data has zero-volume days (bundled NASDAQ: 2015-05-12, 2018-01-09): the
+    20-bar price impact averages the other bars of its window instead of turning 20 rows
+    into NaN (which refused the whole direction model)."""
+    gap = bars.index[200]
+    holed = bars.copy()
+    holed.loc[gap, "volume"] = 0.0
+    clean, with_gap = direction_features(bars), direction_features(holed)
+    check_finite(with_gap.iloc[LOOKBACK - 1:], "direction features")
+    at = bars.index.get_loc(gap)
+    impact = with_gap["price_impact"]
+    pd.testing.assert_series_equal(impact.iloc[:at], clean["price_impact"].iloc[:at])
+    pd.testing.assert_series_equal(impact.iloc[at + 20:], clean["price_impact"].iloc[at + 20:])
+    assert (impact.iloc[at:at + 20] != clean["price_impact"].iloc[at:at + 20]).all()
