@@ -13,9 +13,19 @@ def data_columns(data, columns) -> list[str]:
     return [c for c in columns if c in aliases]
 
 
+#: ``datetime.date(1970, 1, 1).toordinal()``: day numbers to numpy dates
+UNIX_EPOCH_ORDINAL = 719163
+
+
 def bars_until(data, end: int, columns) -> pd.DataFrame:
     """Bars 0..end-1 of a preloaded feed (``once`` mode) as a DataFrame by session date."""
-    index = pd.DatetimeIndex([bt.num2date(x) for x in data.datetime.array[:end]]).normalize()
+    numbers = np.asarray(data.datetime.array[:end], dtype=float)
+    if data.datetime._tz is None and np.array_equal(numbers, np.floor(numbers)):
+        # daily bars: whole day numbers (proleptic ordinals), what num2date gives, at once
+        index = pd.DatetimeIndex((numbers.astype(np.int64) - UNIX_EPOCH_ORDINAL).astype(
+            "datetime64[D]").astype("datetime64[ns]"))
+    else:
+        index = pd.DatetimeIndex([bt.num2date(x) for x in numbers]).normalize()
     values = {c: np.asarray(getattr(data.lines, c).array[:end], dtype=float)
               for c in data_columns(data, columns)}
     return pd.DataFrame(values, index=index)

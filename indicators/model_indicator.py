@@ -55,7 +55,10 @@ class ModelIndicator(bt.Indicator):
 
     def once(self, start, end):
         model = self.p.model
-        bars = bars_until(self.data, end, model.input_columns)
+        # the whole preloaded series, not 0..end: backtrader calls once twice (the first
+        # scored bar, then the rest), and one causal batch over all bars serves both from
+        # the cache (a bar's score never reads later bars: tested)
+        bars = bars_until(self.data, max(end, self.buflen()), model.input_columns)
         outputs = model_cache.cached_scores(model, bars, model.predict_frame)
         values = self.line_values(outputs[start:end])
         for k in range(values.shape[1]):

@@ -287,17 +287,27 @@ class MarketStateClassifier:
         self._check_fitted()
         return getattr(self, "trained_until_", pd.NaT)
 
+    def log_emissions(self, Z: np.ndarray) -> np.ndarray:
+        """log p(z_t | state) for standardized rows ``Z`` (T, F), per row and state (T, K):
+        one batched computation, the same arithmetic for one row as for many (the stream
+        and the batch filter agree bit for bit)."""
+        diff = Z[:, None, :] - self.hmm_.means_[None]  # (T, K, F)
+        # reductions along the last (contiguous) axis: each row summed alone, in one order
+        solved = (self._chol_inv[None] * diff[:, :, None, :]).sum(axis=-1)  # (T, K, F)
+        return self._log_norm - 0.5 * (solved * solved).sum(axis=-1)
+
     def log_emission(self, z: np.ndarray) -> np.ndarray:
         """log p(z | state) for one standardized row ``z`` (F,), per state (K,)."""
-        diff = z[None, :] - self.hmm_.means_  # (K, F)
-        solved = np.einsum("kij,kj->ki", self._chol_inv, diff)
-        return self._log_norm - 0.5 * np.einsum("ki,ki->k", solved, solved)
+        return self.log_emissions(z[None, :])[0]
 
-    def step(self, alpha: np.ndarray | None, z: np.ndarray) -> np.ndarray:
+    def step(self, alpha: np.ndarray | None, z: np.ndarray,
+             log_b: np.ndarray | None = None) -> np.ndarray:
         """One forward step: the filtered probabilities after row ``z`` given the previous
-        ones (``None`` at the first bar). HMM state order."""
+        ones (``None`` at the first bar). HMM state order. ``log_b``: the row's
+        ``log_emission``, when already computed."""
         prior = self.hmm_.startprob_ if alpha is None else alpha @ self.hmm_.transmat_
-        log_b = self.log_emission(z)
+        if log_b is None:
+            log_b = self.log_emission(z)
         weighted = prior * np.exp(log_b - log_b.max())
         total = weighted.sum()
         if not total > 0 or not np.isfinite(total):  # far outside every state: keep prior
@@ -307,8 +317,9 @@ class MarketStateClassifier:
     def _filter(self, Z: np.ndarray) -> np.ndarray:
         out = np.empty((len(Z), self.hmm_.n_components))
         alpha = None
+        log_b = self.log_emissions(Z)
         for t in range(len(Z)):
-            alpha = self.step(alpha, Z[t])
+            alpha = self.step(alpha, Z[t], log_b[t])
             out[t] = alpha
         return out
 
