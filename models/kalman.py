@@ -216,4 +216,58 @@ def kalman_trend(close: pd.Series, *, level_ratio: float = 0.01, slope_ratio: fl
     ValueError on bad parameters."""
     stream = KalmanTrendFilter(level_ratio, slope_ratio, noise_span, window)
     values = check_prices(close, "kalman_trend", stream.warmup_bars)
-    return pd.DataFrame(run_filter(stream, [values]), index=close.index, columns=stream.columns)
+    if window is not None:
+        out = windowed_trend(values, stream)
+    else:
+        out = run_filter(stream, [values])
+    return pd.DataFrame(out, index=close.index, columns=stream.columns)
+
+
+def windowed_trend(values: np.ndarray, stream: KalmanTrendFilter) -> np.ndarray:
+    """Every bar's windowed filter at once: the ``window`` steps of a fresh filter run on
+    all windows together, element by element. Each element sees exactly the float
+    operations of ``KalmanTrendFilter.update`` in the same order (logs and exps through
+    ``math``, as the stream takes them), so the rows are bit-identical to bar by bar, at
+    ``window`` vectorised steps instead of ``window`` Python steps per bar."""
+    W, n = stream.window, len(values)
+    out = np.full((n, len(stream.columns)), np.nan)
+    if n < W:
+        return out
+    logs = np.array([math.log(v) for v in values.tolist()])
+    count = n - W + 1  # windows ending at bars W-1 .. n-1
+    lr, sr, alpha = stream.level_ratio, stream.slope_ratio, stream._alpha
+    level, slope = logs[:count].copy(), np.zeros(count)
+    p11, p12, p22 = np.zeros(count), np.zeros(count), np.full(count, SLOPE_PRIOR_VAR)
+    q = np.zeros(count)
+    innovation_var = None
+    h1, h2 = 1.0, 0.0
+    for k in range(1, W):
+        z = logs[k:k + count]
+        prior0, prior1 = level + slope, slope
+        c11, c12, c22 = p11 + 2.0 * p12 + p22 + lr * q, p12 + p22, p22 + sr * q
+        hph = h1 * (c11 * h1 + c12 * h2) + h2 * (c12 * h1 + c22 * h2)
+        innovation = z - (h1 * prior0 + h2 * prior1)
+        squared = innovation * innovation
+        innovation_var = (squared if innovation_var is None
+                          else innovation_var + alpha * (squared - innovation_var))
+        r = np.maximum(np.maximum(innovation_var - hph, MIN_NOISE_SHARE * innovation_var),
+                       NOISE_FLOOR ** 2)
+        # joseph_update, term for term
+        ph1 = c11 * h1 + c12 * h2
+        ph2 = c12 * h1 + c22 * h2
+        hph_j = h1 * ph1 + h2 * ph2
+        innovation_j = z - (h1 * prior0 + h2 * prior1)
+        s = hph_j + r
+        k1, k2 = ph1 / s, ph2 / s
+        a11, a12, a21, a22 = 1.0 - k1 * h1, -k1 * h2, -k2 * h1, 1.0 - k2 * h2
+        m11, m12 = a11 * c11 + a12 * c12, a11 * c12 + a12 * c22
+        m21, m22 = a21 * c11 + a22 * c12, a21 * c12 + a22 * c22
+        p11 = m11 * a11 + m12 * a12 + r * k1 * k1
+        p12 = m11 * a21 + m12 * a22 + r * k1 * k2
+        p22 = m21 * a21 + m22 * a22 + r * k2 * k2
+        level, slope = prior0 + k1 * innovation_j, prior1 + k2 * innovation_j
+        q = r
+    out[W - 1:, 0] = [math.exp(x) for x in level.tolist()]
+    out[W - 1:, 1] = slope
+    out[W - 1:, 2] = [math.sqrt(x) for x in q.tolist()]
+    return out
