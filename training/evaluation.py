@@ -108,10 +108,11 @@ def format_scores(report: SeedsReport) -> str:
     n, seeds = report.n_bars, len(report.seeds)
     mean, std = report.mean, report.std
     width = 18 if seeds > 1 else 10
+    first = max(11, *(len(str(name)) + 1 for name in mean.index))
     lines = ["", f"Walk-forward, out of sample: {n} labelled bars in {len(report.folds)} "
                  f"folds, {seeds} seed{'s' if seeds > 1 else ''}"
                  + (" (mean +- std over seeds)" if seeds > 1 else ""),
-             f"{'predictor':<11}" + "".join(f"{h:>{width}}" for _, h, _ in _COLUMNS)]
+             f"{'predictor':<{first}}" + "".join(f"{h:>{width}}" for _, h, _ in _COLUMNS)]
     for name in mean.index:
         cells = []
         for column, _, fmt in _COLUMNS:
@@ -123,7 +124,7 @@ def format_scores(report: SeedsReport) -> str:
             if seeds > 1:
                 text += " +- " + fmt.format(std.loc[name, column]).lstrip("+")
             cells.append(f"{text:>{width}}")
-        lines.append(f"{name:<11}" + "".join(cells))
+        lines.append(f"{name:<{first}}" + "".join(cells))
     se = mean.loc["lstm", "pnl_se"]
     lines += ["",
               f"P&L/call: realized return on risk of the spread chosen (hold = 0); standard "
