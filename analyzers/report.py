@@ -33,9 +33,9 @@ import pandas as pd  # noqa: E402
 from analyzers.render_pool import run_jobs  # noqa: E402
 from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
+from core.domain import DIRECTION_NAMES  # noqa: E402
 
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
-DIRECTION_LABELS = {1: "BUY", 0: "NEUTRAL", -1: "SELL"}
 
 
 def _quiet():
@@ -167,7 +167,7 @@ def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
         for value, color in DIRECTION_COLORS.items():
             axes[0].fill_between(price.index, price.min(), price.max(),
                                  where=(predicted == value).to_numpy(), color=color, alpha=0.15,
-                                 step="mid", label=DIRECTION_LABELS[value])
+                                 step="mid", label=DIRECTION_NAMES[value])
         # above the panel, so it never covers the price
         axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)
         for ax, series, title in ((axes[1], predicted, "predicted direction (monthly share)"),
@@ -193,7 +193,7 @@ def _monthly_shares(ax, series: pd.Series, title: str) -> None:
         if value in shares.columns:
             share = shares[value].to_numpy()
             ax.bar(months, share, bottom=bottom, width=width, align="edge",
-                   color=DIRECTION_COLORS[value], label=DIRECTION_LABELS[value])
+                   color=DIRECTION_COLORS[value], label=DIRECTION_NAMES[value])
             bottom += share
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.domain import TRADING_DAYS
 from core.errors import DataError
 from engine.ml_trading.outcome import Notes
 from engine.ml_trading.settings import DEFAULT_DAYS, MLTradingSettings
@@ -65,7 +66,7 @@ def load_history(source, symbol: str, end: pd.Timestamp, config) -> pd.DataFrame
         from models.direction_model import DirectionModel
 
         sessions = config.max_train_bars + DirectionModel(config).warmup_bars + 2 * DEFAULT_DAYS
-        start = end - pd.Timedelta(days=int(sessions * 365 / 252) + 30)
+        start = end - pd.Timedelta(days=int(sessions * 365 / TRADING_DAYS) + 30)
     return source.bars(symbol, start, end)
 
 
