@@ -106,7 +106,7 @@ CLASS_POSITION = {0: 0.0, 1: -1.0, 2: 1.0}
 
 
 def signal_returns(predictions: pd.DataFrame, close: pd.Series,
-                   columns=("lstm", "rule")) -> pd.DataFrame:
+                   columns=("regime", "lstm", "rule")) -> pd.DataFrame:
     """Daily returns of trading out-of-sample class predictions against buying and holding.
 
     For each scored bar t in ``predictions`` (the walk-forward's out-of-sample rows only),
@@ -132,11 +132,14 @@ def signal_returns(predictions: pd.DataFrame, close: pd.Series,
 
 
 def plot_returns_vs_market(returns: pd.DataFrame, path: Path, symbol: str = "",
-                           columns=("lstm", "rule")) -> Path:
+                           columns=("regime", "lstm", "rule")) -> Path:
     """Cumulative returns of ``signal_returns`` columns against buy and hold."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    names = {"lstm": "LSTM signal (out of sample)", "rule": "rule signal (baseline)"}
-    for column, color in zip(columns, ("#1f77b4", "#ff7f0e"), strict=False):
+    names = {"lstm": "LSTM signal (out of sample)", "regime": "regime signal (out of sample)",
+             "rule": "rule signal (baseline)"}
+    colors = {"lstm": "#1f77b4", "regime": "#2ca02c", "rule": "#ff7f0e"}
+    for column in columns:
+        color = colors.get(column)
         if column in returns:
             curve = (1.0 + returns[column]).cumprod() - 1.0
             ax.plot(curve.index, 100 * curve, color=color, label=names.get(column, column))
@@ -152,7 +155,8 @@ def plot_returns_vs_market(returns: pd.DataFrame, path: Path, symbol: str = "",
 
 
 def plot_reliability(predictions: pd.DataFrame, path: Path,
-                     names=("lstm_raw", "lstm", "logistic"), bins: int = 10) -> Path:
+                     names=("lstm_raw", "lstm", "regime", "logistic"), bins: int = 10
+                     ) -> Path:
     """Reliability diagram: for every class (one against the rest, pooled), the share of
     bars that were that class against the probability given to it, per probability bin.
     On the diagonal a probability means what it says."""
@@ -162,7 +166,7 @@ def plot_reliability(predictions: pd.DataFrame, path: Path,
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="perfectly calibrated")
     titles = {"lstm_raw": "LSTM (raw)", "lstm": "LSTM (temperature-scaled)",
-              "logistic": "logistic regression"}
+              "regime": "regime head", "logistic": "logistic regression"}
     for name in names:
         columns = [f"{name}_p_{c}" for c in ("hold", "call", "put")]
         if columns[0] not in predictions:

@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     market = SampleMarket(seed=42)
-    spec = TrainingSpec()
+    spec = TrainingSpec(head="lstm")  # the fold of the LSTM head (the regime head's is the HMM)
     if args.epochs:
         spec = replace(spec, lstm=replace(spec.lstm, epochs=args.epochs))
     t0 = time.perf_counter()

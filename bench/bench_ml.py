@@ -90,7 +90,7 @@ def main() -> None:
     lstm = (LSTMConfig(sequence_length=20, lstm_units=(8, 4, 4), dense_units=(8, 4), epochs=1)
             if args.tiny else LSTMConfig.seed000(epochs=1) if args.seed000
             else LSTMConfig(epochs=1))
-    spec = TrainingSpec(lstm=lstm, lstm_start=pd.Timestamp("2021-01-01"),
+    spec = TrainingSpec(head="lstm", lstm=lstm, lstm_start=pd.Timestamp("2021-01-01"),
                         hmm_start=pd.Timestamp("2012-01-01"))
     model = train_strategy_model(market, args.symbol, pd.Timestamp("2022-12-30"), spec)
     scored = market.bars(args.symbol, "2021-06-01", "2025-12-31")

@@ -101,7 +101,7 @@ def main() -> None:
 
     market = SampleMarket(seed=42)
     end = pd.Timestamp(args.end)
-    spec = TrainingSpec(lstm=LSTMConfig.seed000(), lstm_start=pd.Timestamp(args.start),
+    spec = TrainingSpec(head="lstm", lstm=LSTMConfig.seed000(), lstm_start=pd.Timestamp(args.start),
                         hmm_start=pd.Timestamp(args.start) - pd.DateOffset(years=6))
     started = time.perf_counter()
     data = training_data(market, args.symbol, end, spec, cache=ParquetCache())
@@ -137,7 +137,8 @@ def main() -> None:
         hmm = MarketStateClassifier(HMMConfig(n_init=1)).fit(hmm_feats)
         for seed in range(args.seeds):
             for name, base in configs.items():
-                model = StrategyModel(replace(base, seed=42 + seed), HMMConfig(n_init=1))
+                model = StrategyModel(replace(base, seed=42 + seed), HMMConfig(n_init=1),
+                                      head="lstm")
                 t0 = time.perf_counter()
                 model.fit(train_bars, train_labels, hmm=hmm)
                 timing[name] += time.perf_counter() - t0

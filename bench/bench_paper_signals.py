@@ -44,7 +44,7 @@ def tiny_ml_model(market: SampleMarket):
     from models.regimes import HMMConfig
     from training.pipeline import TrainingSpec, training_data
 
-    spec = TrainingSpec(lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4),
+    spec = TrainingSpec(head="lstm", lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4),
                                         dense_units=(8, 4), epochs=2, patience=1,
                                         batch_size=64),
                         hmm=HMMConfig(n_init=1), hmm_start=pd.Timestamp("2016-01-01"),

@@ -209,6 +209,8 @@ def _check_ml_request(args) -> None:
         raise DataError("--refit-every trains its models in the run; it cannot use --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
+    if not args.model:
+        options.training_spec(args)  # a head, config file or --epochs that cannot work
 
 
 def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
@@ -226,7 +228,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
         resolve_model_dir,
         source_note,
     )
-    from training.pipeline import make_spec, train_strategy_model
+    from training.pipeline import train_strategy_model
     from training.refit import train_refit_model
 
     _check_ml_request(args)
@@ -235,7 +237,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
     models = {}
     for symbol in symbols:
         if args.refit_every:
-            spec = make_spec(args.config, args.epochs)
+            spec = options.training_spec(args)
             if not args.quiet:
                 print(f"training the ML signal for {symbol}: a model every "
                       f"{args.refit_every} sessions ({args.window} window) ...",
@@ -252,7 +254,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
             if note:
                 notes.setdefault(symbol, []).append(note)
         else:
-            spec = make_spec(args.config, args.epochs)
+            spec = options.training_spec(args)
             history = source.bars(symbol, None, start)
             before = history.index[history.index < start]
             if len(before) == 0:

@@ -38,7 +38,8 @@ CASH, COMMISSION = 100_000.0, 0.0005
 DEFAULT_YEARS = 3
 MODELS_DIR = Path("Trained_Models")
 STORE_LABEL = "lstm_poc"
-LSTM_CONFIG_HELP = "TOML or YAML file overriding [lstm], [hmm] and [labels] settings"
+LSTM_CONFIG_HELP = ("TOML or YAML file overriding [model] (the head), [lstm], [hmm] and "
+                    "[labels] settings")
 #: the config fields that have a flag, by config class (``cli.strategy_config`` fills them)
 CONFIG_FLAGS: dict[type, tuple[str, ...]] = {
     EquityConfig: ("min_confidence", "allow_short"),
@@ -155,11 +156,25 @@ def add_option_fill_option(p) -> None:
 
 
 def add_model_config_options(p, config_help: str = LSTM_CONFIG_HELP,
-                             epochs_help: str = "LSTM epochs at most (default: the "
+                             epochs_help: str = "--head lstm: epochs at most (default: the "
                                                 "config's, seed 100)") -> None:
-    """``--config FILE`` (model settings) and ``--epochs N``."""
+    """``--head``, ``--config FILE`` (model settings) and ``--epochs N``."""
+    from core.domain import STRATEGY_HEADS
+
+    p.add_argument("--head", choices=STRATEGY_HEADS,
+                   help="the strategy model's head: regime (a logistic regression on the "
+                        "HMM's regime probabilities; the default, it wins the walk-forward "
+                        "on the benchmark world) or lstm (seed 000's LSTM over every "
+                        "feature); default: the config's [model] head, else regime")
     p.add_argument("--config", type=Path, metavar="FILE", help=config_help)
     p.add_argument("--epochs", type=positive_int_arg, help=epochs_help)
+
+
+def training_spec(args, hmm_start=None, lstm_start=None):
+    """The ``training.pipeline.TrainingSpec`` of ``--head``, ``--config`` and ``--epochs``."""
+    from training.pipeline import make_spec
+
+    return make_spec(args.config, args.epochs, hmm_start, lstm_start, head=args.head)
 
 
 def add_models_dir_option(p, help: str = "root of the model store") -> None:

@@ -85,7 +85,7 @@ def register(commands) -> None:
         p, ("rule", "ml"), "rule baseline, or the HMM + LSTM signal trained per symbol and "
                            "fold on the bars before the fold")
     options.add_model_config_options(p, config_help="--signals ml: " + options.LSTM_CONFIG_HELP,
-                                     epochs_help="--signals ml: LSTM epochs at most")
+                                     epochs_help="--signals ml --head lstm: epochs at most")
     options.add_account_options(p)
     p.add_argument("--portfolio", action="store_true",
                    help="each parameter set and fold runs all symbols in one account "
@@ -129,11 +129,9 @@ def build_spec(args):
     start, end = options.window_from_args(args, market, symbols)
     training = None
     if args.signals == "ml":
-        from training.pipeline import make_spec
-
-        training = make_spec(args.config, args.epochs)
-    elif args.epochs is not None or args.config is not None:
-        raise DataError("--epochs and --config apply to --signals ml only")
+        training = options.training_spec(args)
+    elif args.epochs is not None or args.config is not None or args.head is not None:
+        raise DataError("--head, --epochs and --config apply to --signals ml only")
     return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
                      args.signals, args.cash, args.commission, args.option_fill, training,
                      portfolio=args.portfolio)

@@ -26,7 +26,7 @@ from cli.arg_types import count_arg, date_arg, symbol_arg
 
 def register(commands) -> None:
     p = commands.add_parser(
-        "train", help="train the HMM regime + LSTM strategy models for one symbol",
+        "train", help="train the HMM regime + strategy model (regime or LSTM head) for one symbol",
         description="Train seed 000's models (HMM regimes on a long history, LSTM strategy "
                     "signal on recent years), evaluate them walk-forward against baselines, "
                     "write plots and optionally save them to the model store.",
@@ -65,16 +65,16 @@ def run_train_command(args) -> int:
     from models.refit import fold_regimes
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
-    from training.pipeline import make_spec, training_data
+    from training.pipeline import training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     options.check_output_path(args.report, "--report", folder=True)
+    spec = options.training_spec(args, args.hmm_start, args.lstm_start)  # before any data
     cache = ParquetCache(args.cache_dir)
     source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
     if reason:
         say(f"source: {source_name} ({reason})")
     symbol = source.check_symbol(args.symbol)
-    spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
         spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]
@@ -87,17 +87,18 @@ def run_train_command(args) -> int:
         if args.seeds < 1:
             raise DataError(f"--seeds {args.seeds}: needs at least 1")
         report = evaluate(args, spec, data, folder, summary, say)
+        name = report.model_name
         plots.plot_confusion(report.overall_confusion, folder / "confusion_matrix.png",
-                             "LSTM, walk-forward out of sample")
+                             f"{name} model, walk-forward out of sample")
         plots.plot_reliability(report.predictions, folder / "reliability.png")
         plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
-            report.predictions.index), folder / "signal_distribution.png")
+            report.predictions.index), folder / "signal_distribution.png", column=name)
         returns = plots.signal_returns(report.predictions, data.bars["close"])
         returns.to_csv(folder / "returns_vs_market.csv")
         plots.plot_returns_vs_market(returns, folder / "returns_vs_market.png", symbol)
         summary["returns_vs_market"] = {
-            name: float((1.0 + returns[name]).prod() - 1.0)
-            for name in ("lstm", "rule", "market") if name in returns}
+            column: float((1.0 + returns[column]).prod() - 1.0)
+            for column in (name, "rule", "market") if column in returns}
         last = report.models[-1]
         folds = report.folds
         importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
@@ -110,14 +111,16 @@ def run_train_command(args) -> int:
     previous = report.models[-1].hmm_ if args.folds > 0 else None
     model.fit(data.bars, data.labels, hmm_bars=data.hmm_bars,
               hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous))
-    plots.plot_training_history(model.report_.history, folder / "training_history.png")
-    regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no LSTM needed
+    if model.report_.history:  # an LSTM's epochs (the regime head has none)
+        plots.plot_training_history(model.report_.history, folder / "training_history.png")
+    regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no head needed
     plots.plot_market_states(data.bars["close"].loc[regimes.index],
                              pd.Series(regimes.to_numpy().argmax(axis=1), index=regimes.index),
                              folder / "market_states.png")
     summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
                         "train_end": f"{model.report_.train_end:%Y-%m-%d}",
                         "samples": model.report_.n_train, "purged": model.report_.n_purged,
+                        "head": model.name,
                         "regime_names": list(model.hmm_.state_names_),
                         "hmm": ("continued from the last walk-forward fold's" if previous
                                 else "fitted afresh")}

@@ -17,6 +17,9 @@ HOLD, CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD = 0, 1, 2
 CLASS_NAMES = ("hold", "call_credit_spread", "put_credit_spread")
 SIGNAL_NAMES = dict(enumerate(CLASS_NAMES))
 
+#: The strategy model's heads (``models.strategy_model``); the first is the default.
+STRATEGY_HEADS = ("regime", "lstm")
+
 #: The ``direction`` line's values: +1 buy, 0 neutral, -1 sell.
 DIRECTION_NAMES = {1: "BUY", 0: "NEUTRAL", -1: "SELL"}
 

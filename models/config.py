@@ -1,7 +1,8 @@
 """The one config loader of every model: a TOML or YAML file of tables whose keys are the
 fields of a frozen config dataclass, and overrides that name what they do not know.
 
-Seed 000 reads ``[lstm]``, ``[hmm]``, ``[labels]``; the direction system ``[direction]``.
+Seed 000 reads ``[model]`` (the head), ``[lstm]``, ``[hmm]``, ``[labels]``; the direction
+system ``[direction]``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def read_config_file(path: Path | str) -> dict:
     return data
 
 
-def load_config_file(path: Path | str, sections: tuple[str, ...] = ("lstm", "hmm", "labels")
+def load_config_file(path: Path | str,
+                     sections: tuple[str, ...] = ("model", "lstm", "hmm", "labels")
                      ) -> dict:
     """A config file whose tables are all among ``sections`` (seed 000's by default), e.g.
     ``[lstm]\\nepochs = 5``."""

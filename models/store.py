@@ -11,7 +11,7 @@ timestamp name, and refusing a model whose training window reaches the backtest.
 
 What the folders hold (the models' ``save`` docstrings say more):
 
-* seed 000, ``<mode>`` ``lstm_poc`` (or the run's label): ``model.keras`` (the LSTM
+* seed 000, ``<mode>`` ``lstm_poc`` (or the run's label): ``model.keras`` (an LSTM head's
   network), ``lstm_scaler.pkl`` (the scaler fitted on training rows only),
   ``hmm_model.pkl`` (the regime classifier), ``strategy_model.pkl`` (the pipeline around
   them, without the network), ``metadata.json`` (training window, features, configs,

@@ -1,16 +1,27 @@
 """The whole strategy model of seed 000 as one estimator: features, HMM regime
-probabilities, a scaler fitted on training rows only, and the LSTM over windows.
+probabilities, a scaler fitted on training rows only, and a head that turns them into
+hold / call / put probabilities.
+
+Two heads (``head``):
+
+* ``"regime"`` (the default): a logistic regression on the five filtered regime
+  probabilities of the scored bar (``models.regime_head``). It wins the walk-forward on the
+  benchmark world (``docs/models/regimes-lstm.md``).
+* ``"lstm"``: seed 000's LSTM over windows of every input (``models.lstm``; its
+  architecture, compact or seed000, is ``lstm_config.architecture``).
 
 ``fit(bars, labels)`` trains on the bars it is given and nothing else (walk-forward code
 hands it only the past). Samples are the bars with a full window and a known label; the
 last ``validation_fraction`` of them validate early stopping, and every training sample
 whose label window (``label_end``) reaches the first validation bar, plus an ``embargo`` of
 bars before it, is purged so the validation loss is not flattered by overlapping labels.
+The regime head has no early stopping: every labelled bar trains it.
 
 ``predict_proba(bars)`` (``predict_frame`` in the ``models.contract.SignalModel`` terms)
 scores every bar that has a full window, causally: the value at t uses bars <= t.
 ``stream()`` gives the same numbers one bar at a time for live use (the class probabilities
-within 1e-5: its LSTM runs as a numpy forward pass, ``models.numpy_net``). ``save(directory)`` /
+within 1e-5: an LSTM runs as a numpy forward pass, ``models.numpy_net``; the regime head
+is one numpy expression on both paths). ``save(directory)`` /
 ``StrategyModel.load(directory)`` write and read the files of a seed-000 store folder
 (``models.store``).
 """
@@ -25,7 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from core.domain import REGIME_NAMES
+from core.domain import REGIME_NAMES, STRATEGY_HEADS
 from core.errors import DataError
 from models.evaluation import apply_temperature, fit_temperature
 from models.features import (
@@ -38,6 +49,7 @@ from models.features import (
     check_finite,
 )
 from models.lstm import LSTMConfig, LSTMModel
+from models.regime_head import RegimeHead, RegimeHeadConfig
 from models.regimes import HMM_FILE, HMMConfig, MarketStateClassifier, RegimeFilter
 from models.store import (
     METADATA_FILE,
@@ -55,8 +67,11 @@ from models.store import (
 PROBA_COLUMNS = ("p_hold", "p_call", "p_put")
 REGIME_COLUMNS = tuple(f"p_{name}" for name in REGIME_NAMES)
 NETWORK_FILE, SCALER_FILE, MODEL_FILE = "model.keras", "lstm_scaler.pkl", "strategy_model.pkl"
-#: the files of a store folder
+#: the files of a store folder (an LSTM head's; a regime head has no network file)
 FILES = (NETWORK_FILE, SCALER_FILE, HMM_FILE, MODEL_FILE, METADATA_FILE)
+REGIME_HEAD_FILES = tuple(f for f in FILES if f != NETWORK_FILE)
+#: the heads a strategy model can have; the first is the default
+HEADS = STRATEGY_HEADS
 #: the shape of what ``save`` writes; a folder of another format is refused on ``load``
 #: (2: ``LSTMConfig.architecture``, the compact default network)
 MODEL_FORMAT = 2
@@ -76,7 +91,7 @@ class FitReport:
 
 
 class StrategyModel:
-    """Features -> filtered regime probabilities -> scaler -> LSTM -> hold/call/put."""
+    """Features -> filtered regime probabilities -> scaler -> head -> hold/call/put."""
 
     #: what ``predict_frame`` and ``stream`` give per bar
     output_columns = PROBA_COLUMNS + REGIME_COLUMNS
@@ -85,7 +100,13 @@ class StrategyModel:
 
     def __init__(self, lstm_config: LSTMConfig | None = None,
                  hmm_config: HMMConfig | None = None, feature_groups=None,
-                 validation_fraction: float = 0.2, embargo: int = 5):
+                 validation_fraction: float = 0.2, embargo: int = 5,
+                 head: str = HEADS[0], head_config: RegimeHeadConfig | None = None):
+        if head not in HEADS:
+            raise DataError(f"strategy model head must be one of {', '.join(HEADS)} "
+                            f"(got {head!r})")
+        self.head = head
+        self.head_config = head_config or RegimeHeadConfig()
         self.lstm_config = lstm_config or LSTMConfig()
         self.hmm_config = hmm_config or HMMConfig()
         self.feature_groups = tuple(feature_groups) if feature_groups else None
@@ -94,7 +115,13 @@ class StrategyModel:
 
     @property
     def sequence_length(self) -> int:
-        return self.lstm_config.sequence_length
+        """Bars per scored window (1 for the regime head)."""
+        return 1 if self.head == "regime" else self.lstm_config.sequence_length
+
+    @property
+    def name(self) -> str:
+        """The model's row in score tables: its head (``lstm`` or ``regime``)."""
+        return getattr(self, "head", "lstm")
 
     @property
     def warmup_bars(self) -> int:
@@ -157,7 +184,8 @@ class StrategyModel:
                             f"{len(ends)} labelled windows (need at least 10; warm-up is "
                             f"{first} bars for features and sequence_length "
                             f"{self.sequence_length})")
-        n_val = int(round(len(ends) * self.validation_fraction)) if len(ends) >= 20 else 0
+        n_val = (int(round(len(ends) * self.validation_fraction))
+                 if len(ends) >= 20 and self.name == "lstm" else 0)
         train_ends, val_ends = ends[: len(ends) - n_val], ends[len(ends) - n_val:]
         purged = 0
         if n_val:
@@ -171,15 +199,13 @@ class StrategyModel:
         self.scaler_ = StandardScaler().fit(rows[first_train_row: train_ends[-1] + 1])
         scaled = np.nan_to_num(self.scaler_.transform(rows)).astype(np.float32)
         y = labels["label"].to_numpy()
-        self.lstm_ = LSTMModel(config=self.lstm_config,
-                               sequence_length=self.sequence_length,
-                               num_features=scaled.shape[1])
+        self.head_ = self._new_head(scaled.shape[1])
         X_val = self._windows(scaled, val_ends) if n_val else None
-        self.lstm_.fit(self._windows(scaled, train_ends), y[train_ends], X_val,
+        self.head_.fit(self._windows(scaled, train_ends), y[train_ends], X_val,
                        y[val_ends] if n_val else None)
         # calibrated on the held-out validation windows (never trained on): what the
         # walk-forward evaluation showed as ``lstm`` is what the stored model outputs
-        self.temperature_ = (fit_temperature(self.lstm_.predict_proba(X_val),
+        self.temperature_ = (fit_temperature(self.head_.predict_proba(X_val),
                                              y[val_ends].astype(int)) if n_val else 1.0)
         self.report_ = FitReport(
             train_start=bars.index[first_train_row], train_end=bars.index[-1],
@@ -187,8 +213,31 @@ class StrategyModel:
             class_counts={int(k): int(v) for k, v in zip(*np.unique(y[train_ends],
                                                                       return_counts=True),
                                                          strict=True)},
-            history=self.lstm_.history_)
+            history=self.head_.history_)
         return self
+
+    def _new_head(self, n_inputs: int):
+        if self.name == "regime":
+            first = len(self.feature_names_) - len(REGIME_COLUMNS)
+            return RegimeHead(range(first, n_inputs), self.head_config)
+        return LSTMModel(config=self.lstm_config, sequence_length=self.sequence_length,
+                         num_features=n_inputs)
+
+    def __setstate__(self, state: dict) -> None:
+        # a model pickled before heads existed: its LSTM was ``lstm_``
+        if "lstm_" in state:
+            state["head_"] = state.pop("lstm_")
+        state.setdefault("head", "lstm")
+        state.setdefault("head_config", RegimeHeadConfig())
+        self.__dict__.update(state)
+
+    @property
+    def lstm_(self) -> LSTMModel:
+        """The LSTM head (seed 000's name for it); AttributeError for a regime head."""
+        head = self.__dict__.get("head_")
+        if not isinstance(head, LSTMModel):
+            raise AttributeError(f"this strategy model's head is {self.name!r}, not an LSTM")
+        return head
 
     # ------------------------------------------------------------------ scoring
     @property
@@ -199,7 +248,7 @@ class StrategyModel:
         return self.report_.train_end
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "lstm_"):
+        if "head_" not in self.__dict__:
             raise RuntimeError("StrategyModel is not fitted: call fit(bars, labels) first")
 
     def predict_proba(self, bars: pd.DataFrame, calibrated: bool = True) -> pd.DataFrame:
@@ -213,7 +262,7 @@ class StrategyModel:
         ends = np.arange(self.warmup_bars, len(bars))
         if len(ends):
             scaled = self.scaler_.transform(inputs.to_numpy(dtype=float)).astype(np.float32)
-            proba = self.lstm_.predict_proba(self._windows(scaled, ends))
+            proba = self.head_.predict_proba(self._windows(scaled, ends))
             out.iloc[ends] = self.calibrate(proba) if calibrated else proba
         return pd.concat([out, inputs.loc[:, list(REGIME_COLUMNS)]], axis=1)
 
@@ -244,13 +293,13 @@ class StrategyModel:
         if len(ends) < 5:
             raise DataError("too few labelled bars to measure feature importance")
         X, target = self._windows(scaled, ends).copy(), y[ends].astype(int)
-        base = float((self.lstm_.predict(X) == target).mean())
+        base = float((self.head_.predict(X) == target).mean())
         rng = np.random.default_rng(seed)
         drops = {}
         for j, name in enumerate(self.feature_names_):
             shuffled = X.copy()
             shuffled[:, :, j] = X[rng.permutation(len(X)), :, j]
-            drops[name] = base - float((self.lstm_.predict(shuffled) == target).mean())
+            drops[name] = base - float((self.head_.predict(shuffled) == target).mean())
         return pd.Series(drops, name="importance").sort_values(ascending=False)
 
     def _check_columns(self, columns) -> None:
@@ -273,7 +322,9 @@ class StrategyModel:
             **described_training(report.train_start, report.train_end, self.feature_names_,
                                  self.groups_),
             "model_format": MODEL_FORMAT,
+            "head": self.name,
             "lstm_config": jsonable(asdict(self.lstm_config)),
+            "head_config": jsonable(asdict(self.head_config)),
             "hmm_config": jsonable(asdict(self.hmm_config)),
             "hmm_features": list(self.hmm_.features_),
             "regime_names": list(self.hmm_.state_names_),
@@ -284,12 +335,14 @@ class StrategyModel:
         }
 
     def save(self, directory: Path | str) -> None:
-        """Write ``model.keras`` (the LSTM network), ``lstm_scaler.pkl``, ``hmm_model.pkl``,
-        ``strategy_model.pkl`` (everything but the network) and ``metadata.json``."""
+        """Write ``model.keras`` (an LSTM head's network), ``lstm_scaler.pkl``,
+        ``hmm_model.pkl``, ``strategy_model.pkl`` (everything but the network) and
+        ``metadata.json``."""
         meta = self.metadata()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.lstm_.model_.save(directory / NETWORK_FILE)
+        if self.name == "lstm":
+            self.lstm_.model_.save(directory / NETWORK_FILE)
         pickle_to(self.scaler_, directory / SCALER_FILE)
         self.hmm_.save(directory)
         pickle_to(self, directory / MODEL_FILE)
@@ -298,14 +351,19 @@ class StrategyModel:
     @classmethod
     def load(cls, directory: Path | str) -> StrategyModel:
         """A model written by ``save``; DataError if files are missing or disagree."""
-        import keras
-
-        folder = require_files(directory, FILES)
-        check_format(folder, read_metadata(folder), MODEL_FORMAT)
+        folder = require_files(directory, REGIME_HEAD_FILES)
+        metadata = read_metadata(folder)
+        check_format(folder, metadata, MODEL_FORMAT)
+        lstm = metadata.get("head", "lstm") == "lstm"
+        if lstm:
+            require_files(folder, FILES)
         model = unpickle(folder / MODEL_FILE)
-        model.lstm_.model_ = keras.models.load_model(folder / NETWORK_FILE)
-        model.lstm_._infer = model.lstm_._net = None
-        model.metadata_ = read_metadata(folder)
+        if lstm:
+            import keras
+
+            model.head_.model_ = keras.models.load_model(folder / NETWORK_FILE)
+            model.head_._infer = model.head_._net = None
+        model.metadata_ = metadata
         check_features(folder, model.metadata_, model.feature_names_)
         return model
 
@@ -323,8 +381,9 @@ def check_format(folder: Path, metadata: dict, expected: int) -> None:
 class SignalStream:
     """Feeds one bar at a time (a dict or Series of bar columns) and returns the class and
     regime probabilities of that bar (NaN during warm-up). The regime probabilities equal the
-    batch's; the class probabilities come from the LSTM's live path (a numpy forward pass,
-    ``LSTMModel.predict_proba_live``), equal to the batch's within 1e-5."""
+    batch's; the class probabilities come from the head's live path (an LSTM's numpy forward
+    pass, ``LSTMModel.predict_proba_live``, equal to the batch's within 1e-5; the regime
+    head's one expression, equal bit for bit)."""
 
     def __init__(self, model: StrategyModel):
         self.model = model
@@ -346,6 +405,6 @@ class SignalStream:
         self.window.append(((row - scaler.mean_) / scaler.scale_).astype(np.float32))
         out[len(PROBA_COLUMNS):] = regimes
         if len(self.window) == self.model.sequence_length:
-            out[: len(PROBA_COLUMNS)] = self.model.calibrate(self.model.lstm_.predict_proba_live(
+            out[: len(PROBA_COLUMNS)] = self.model.calibrate(self.model.head_.predict_proba_live(
                 np.stack(self.window)[None]))[0]
         return out

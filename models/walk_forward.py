@@ -6,12 +6,16 @@ purged by ``StrategyModel.fit``); each fold's HMM continues the previous fold's
 (``models.refit.fold_regimes``), so its regime names mean the same in every fold. Every
 predictor is scored on the same out-of-sample bars by ``models.evaluation.score_table`` (accuracy to P&L, see there), per fold and overall:
 
-* ``lstm``: the model, its probabilities temperature-scaled on the validation part of its
-  own fit (purged like every split) when that improves the validation log loss
-  (``lstm_raw``: before scaling);
-* ``majority``: the training labels' class frequencies (the class it always calls);
+* the model, named by its head: ``regime`` (a logistic regression on the fold HMM's
+  filtered regime probabilities) or ``lstm``, the LSTM's probabilities temperature-scaled
+  on the validation part of its own fit (purged like every split) when that improves the
+  validation log loss (``lstm_raw``: before scaling);
+* ``majority``: the class frequencies of every label known by the end of the fold's
+  training data (the class it always calls);
 * ``rule``: the rule signal, when given;
 * ``logistic``: a logistic regression on the model's inputs at bar t, same purged rows;
+* ``regime_logistic`` (beside an LSTM head): the same regression on the five regime
+  probabilities alone, which is what the regime head is;
 * ``oracle`` (when the bars carry ``true_regime``): per true regime, the best action and
   class frequencies learned only from labels whose ``label_end`` is before the block;
 * ``foresight``: the realized label itself, the ceiling nothing honest reaches.
@@ -163,22 +167,29 @@ def fold_predictions(model, fold: Fold, bars: pd.DataFrame, labels: pd.DataFrame
                           "put_return": block["put_return"],
                           "call_return": block["call_return"]}, index=block.index)
     calibrated = scores.loc[test, list(PROBA)].to_numpy()
-    raw = model.predict_proba(upto, calibrated=False).loc[test, list(PROBA)].to_numpy()
     temperature = model.temperature
-    _with_proba(frame, "lstm", calibrated.argmax(axis=1), calibrated)
-    _with_proba(frame, "lstm_raw", raw.argmax(axis=1), raw)
-    known = model.report_.class_counts
-    priors = class_frequencies(np.repeat(list(known), list(known.values())))
+    _with_proba(frame, model.name, calibrated.argmax(axis=1), calibrated)
+    lstm = model.name == "lstm"
+    if lstm:
+        raw = model.predict_proba(upto, calibrated=False).loc[test, list(PROBA)].to_numpy()
+        _with_proba(frame, "lstm_raw", raw.argmax(axis=1), raw)
+    # every label the fold could know (inside its training bars, ended by their end), not
+    # only the model's training split: the same row whatever the head holds out
+    past = labels["label"].reindex(train.index)
+    ended = (pd.DatetimeIndex(labels["label_end"].reindex(train.index)).tz_localize(None)
+             <= fold.train_end)
+    priors = class_frequencies(past[past.notna().to_numpy() & ended].astype(int).to_numpy())
     _with_proba(frame, "majority", np.full(len(frame), int(np.argmax(priors))),
                 np.tile(priors, (len(frame), 1)))
     logit = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
                               seed)(upto)[test]
     _with_proba(frame, "logistic", logit.argmax(axis=1), logit)
-    # the same regression on the fold HMM's five filtered state probabilities alone: how
-    # much of the edge the regimes carry without any other feature
-    regimes = logistic_baseline(model, train, labels.reindex(train.index), fold.train_end,
-                                seed, list(REGIME_COLUMNS))(upto)[test]
-    _with_proba(frame, "regime_logistic", regimes.argmax(axis=1), regimes)
+    if lstm:
+        # the same regression on the fold HMM's five filtered state probabilities alone:
+        # how much of the edge the regimes carry without any other feature (the regime head)
+        regimes = logistic_baseline(model, train, labels.reindex(train.index),
+                                    fold.train_end, seed, list(REGIME_COLUMNS))(upto)[test]
+        _with_proba(frame, "regime_logistic", regimes.argmax(axis=1), regimes)
     if rule_signal is not None:
         frame["rule"] = rule_signal.reindex(frame.index).fillna(0).astype(int).to_numpy()
     if "true_regime" in bars:

@@ -20,13 +20,14 @@ def sample_market() -> SampleMarket:
 
 @pytest.fixture(scope="session")
 def tiny_spec():
-    """Seed 000's pipeline with a tiny LSTM and one HMM start, so tests stay fast."""
+    """Seed 000's pipeline with a tiny LSTM head and one HMM start, so tests stay fast
+    (the regime head, the default, has its own tests)."""
     from models.lstm import LSTMConfig
     from models.regimes import HMMConfig
     from training.pipeline import TrainingSpec
 
     return TrainingSpec(
-        lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
+        head="lstm", lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
                         epochs=2, patience=1, batch_size=64),
         hmm=HMMConfig(n_init=1), hmm_start=None, lstm_start=None)
 
@@ -35,7 +36,7 @@ def tiny_spec():
 def tiny_config(tmp_path_factory):
     """``tiny_spec`` (and a short HMM fit) as the ``--config`` file of a command."""
     path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
-    path.write_text("[lstm]\nsequence_length = 10\nlstm_units = [8, 4, 4]\n"
+    path.write_text("[model]\nhead = \"lstm\"\n\n[lstm]\nsequence_length = 10\nlstm_units = [8, 4, 4]\n"
                     "dense_units = [8, 4]\nepochs = 2\npatience = 1\nbatch_size = 64\n\n"
                     "[hmm]\nn_init = 1\nn_iter = 20\n")
     return path
@@ -48,7 +49,7 @@ def tiny_training(sample_market, tiny_spec):
 
     from training.pipeline import TrainingSpec, training_data
 
-    spec = TrainingSpec(lstm=tiny_spec.lstm, hmm=tiny_spec.hmm,
+    spec = TrainingSpec(head="lstm", lstm=tiny_spec.lstm, hmm=tiny_spec.hmm,
                         hmm_start=pd.Timestamp("2016-01-01"),
                         lstm_start=pd.Timestamp("2021-03-01"))
     return spec, training_data(sample_market, "SPY", pd.Timestamp("2021-12-31"), spec)

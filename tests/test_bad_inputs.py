@@ -62,6 +62,8 @@ def no_data_work(monkeypatch):
     (["train", "--epochs", "0"], "--epochs"),
     (["train", "--epochs", "-3"], "--epochs"),
     (["train", "--folds", "-1"], "--folds"),
+    (["train", "--epochs", "3"], "--epochs: only the LSTM head"),
+    ([*SAMPLE, "--signals", "ml", "--epochs", "3"], "--epochs: only the LSTM head"),
     ([*SAMPLE, "--symbols", "SPY,SPY"], "SPY named more than once"),
     ([*SAMPLE, "--symbols", "SPY,QQQ,spy"], "SPY named more than once"),
 ])

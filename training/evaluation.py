@@ -2,10 +2,12 @@
 data (bars, labels, the rule signal computed by its indicator).
 
 One seed's score says little: a small LSTM's out-of-sample accuracy moves by several
-points between seeds. ``evaluate_seeds`` runs ``models.walk_forward.walk_forward`` once
-per seed on the same folds and reports every cell of the score table
-(``models.evaluation``) as mean and standard deviation over the seeds. Baselines that do
-not depend on the network's seed (majority, rule, oracle, foresight) have std 0.
+points between seeds, and the regime head follows what the HMM's restarts found.
+``evaluate_seeds`` runs ``models.walk_forward.walk_forward`` once per seed on the same
+folds and reports every cell of the score table (``models.evaluation``) as mean and
+standard deviation over the seeds. The seed is the model's source of chance: the network's
+for an LSTM head, the HMM's for the regime head (whose regression has none). Baselines
+that do not depend on it (majority, rule, oracle, foresight) have std 0.
 """
 
 from __future__ import annotations
@@ -63,9 +65,14 @@ class SeedsReport:
                           zip(self.seeds, self.reports, strict=True)], ignore_index=True)
 
     @property
+    def model_name(self) -> str:
+        """The trained model's row: its head, ``regime`` or ``lstm``."""
+        return self.models[0].name
+
+    @property
     def overall_confusion(self) -> list:
-        """The LSTM's confusion matrix summed over the seeds."""
-        return sum(confusion_matrix(r.predictions["label"], r.predictions["lstm"],
+        """The model's confusion matrix summed over the seeds."""
+        return sum(confusion_matrix(r.predictions["label"], r.predictions[self.model_name],
                                     labels=list(CLASSES)) for r in self.reports).tolist()
 
     @property
@@ -85,13 +92,16 @@ class SeedsReport:
 
 def evaluate_seeds(data, spec, folds: list, seeds: int, progress: bool = False) -> SeedsReport:
     """``walk_forward`` on ``data`` (``training.pipeline.TrainingData``) with ``spec``'s
-    model for ``seeds`` network seeds counted up from the config's seed."""
+    model for ``seeds`` seeds counted up from the config's seed (the network's for an
+    LSTM head, the HMM's ``random_state`` for the regime head)."""
     rule = rule_signal_series(data.bars)
-    first_seed = spec.lstm.seed
+    lstm = spec.head == "lstm"
+    first_seed = spec.lstm.seed if lstm else spec.hmm.random_state
     seed_list = [first_seed + i for i in range(seeds)]
     reports = []
     for seed in seed_list:
-        seeded = replace(spec, lstm=replace(spec.lstm, seed=seed))
+        seeded = (replace(spec, lstm=replace(spec.lstm, seed=seed)) if lstm
+                  else replace(spec, hmm=replace(spec.hmm, random_state=seed)))
         reports.append(walk_forward(data.bars, data.labels, seeded.make_model, folds,
                                     hmm_bars=data.hmm_bars, rule_signal=rule, seed=seed,
                                     progress=progress))
@@ -125,11 +135,11 @@ def format_scores(report: SeedsReport) -> str:
                 text += " +- " + fmt.format(std.loc[name, column]).lstrip("+")
             cells.append(f"{text:>{width}}")
         lines.append(f"{name:<{first}}" + "".join(cells))
-    se = mean.loc["lstm", "pnl_se"]
+    se = mean.loc[report.model_name, "pnl_se"]
     lines += ["",
               f"P&L/call: realized return on risk of the spread chosen (hold = 0); standard "
-              f"error of the LSTM's mean over the {n} bars: {se:.4f} (labels overlap in time, "
-              "so the true error is larger).",
+              f"error of the {report.model_name} model's mean over the {n} bars: {se:.4f} "
+              "(labels overlap in time, so the true error is larger).",
               "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
               "0 = none."]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Training the strategy model for one symbol from a market source, as seed 000 does:
-the HMM on a long history, the LSTM on recent years, labels priced on the source's chain.
+the HMM on a long history, the model's head (the regime regression by default, or seed
+000's LSTM) on recent years, labels priced on the source's chain.
 
 Everything here ends at ``end`` (inclusive): no bar after it is read, labels that would
 need bars after it are purged, so a model trained with ``end`` = the day before a backtest
@@ -8,7 +9,7 @@ starts has never seen the backtest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +20,9 @@ from feeds.cache import ParquetCache
 from models.config import load_config_file, override
 from models.features import LOOKBACK
 from models.lstm import LSTMConfig
+from models.regime_head import RegimeHeadConfig
 from models.regimes import HMMConfig
-from models.strategy_model import StrategyModel
+from models.strategy_model import HEADS, StrategyModel
 from training.label_cache import cached_strategy_labels
 from training.labels import LabelConfig
 
@@ -32,6 +34,9 @@ HMM_YEARS, LSTM_YEARS = 12, 4
 class TrainingSpec:
     """What to train on and with which settings."""
 
+    #: the model's head: "regime" (the default) or "lstm" (``models.strategy_model``)
+    head: str = HEADS[0]
+    regime_head: RegimeHeadConfig = field(default_factory=RegimeHeadConfig)
     lstm: LSTMConfig = field(default_factory=LSTMConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
@@ -42,21 +47,41 @@ class TrainingSpec:
     validation_fraction: float = 0.2
     embargo: int = 5
 
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise DataError(f"head must be one of {', '.join(HEADS)} (got {self.head!r})")
+
     def make_model(self) -> StrategyModel:
         return StrategyModel(lstm_config=self.lstm, hmm_config=self.hmm,
                              validation_fraction=self.validation_fraction,
-                             embargo=self.embargo)
+                             embargo=self.embargo, head=self.head,
+                             head_config=self.regime_head)
 
 
 def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
-              hmm_start=None, lstm_start=None) -> TrainingSpec:
-    """A TrainingSpec from the seed's defaults, a config file and command-line overrides."""
+              hmm_start=None, lstm_start=None, head: str | None = None) -> TrainingSpec:
+    """A TrainingSpec from the defaults, a config file and command-line overrides.
+
+    The head is ``head`` (``--head``), else the file's ``[model] head``, else "regime". An
+    ``[lstm]`` table or ``--epochs`` with the regime head is refused: they would change
+    nothing, and a user who wrote them expects an LSTM."""
     data = load_config_file(config_file) if config_file else {}
     where = str(config_file)
-    lstm = override(LSTMConfig(), data.get("lstm", {}), where)
+    model = override_head(data.get("model", {}), where)
+    if head is not None:
+        model = replace(model, head=head)
+    lstm = override(LSTMConfig(), data.get("lstm", {}), where)  # unknown keys named first
     if epochs is not None:
         lstm = override(lstm, {"epochs": epochs}, "--epochs")
-    return TrainingSpec(lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
+    if model.head != "lstm":
+        given = [name for name, present in ((f"{where}: [lstm]", "lstm" in data),
+                                            ("--epochs", epochs is not None)) if present]
+        if given:
+            raise DataError(f"{' and '.join(given)}: only the LSTM head has these settings, "
+                            f"and the head is {model.head!r}: add --head lstm, "
+                            "or [model] head = \"lstm\" to the config file")
+    return TrainingSpec(head=model.head, regime_head=model.regime,
+                        lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
                         labels=override(LabelConfig(), data.get("labels", {}), where),
                         hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,
                         lstm_start=pd.Timestamp(lstm_start) if lstm_start else None)
@@ -76,8 +101,25 @@ def training_starts(end: pd.Timestamp, spec: TrainingSpec) -> tuple[pd.Timestamp
             spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS))
 
 
+@dataclass(frozen=True)
+class _ModelTable:
+    head: str
+    regime: RegimeHeadConfig
+
+
+def override_head(values: dict, where: str) -> _ModelTable:
+    """The ``[model]`` table: ``head`` and the regime head's settings (``C``, ``seed``)."""
+    values = dict(values)
+    head = values.pop("head", HEADS[0])
+    if head not in HEADS:
+        raise DataError(f"{where}: [model] head must be one of {', '.join(HEADS)} "
+                        f"(got {head!r})")
+    return _ModelTable(head, override(RegimeHeadConfig(), values, f"{where}: [model]"))
+
+
 def warmup_sessions(spec: TrainingSpec) -> int:
-    """Bars kept before the first labelled bar (features, then the first LSTM window)."""
+    """Bars kept before the first labelled bar (features, then the first LSTM window). The
+    same for both heads, so they train and are scored on the same bars and folds."""
     return LOOKBACK + spec.lstm.sequence_length
 
 

@@ -46,6 +46,32 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert "overlaps the backtest" in capsys.readouterr().err
 
 
+def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
+    """Without --head the model is the regime head: its row in the table, no epochs, no
+    network file in the store, and a backtest scores with the stored model."""
+    config, store, report = tmp_path / "hmm.toml", tmp_path / "store", tmp_path / "train"
+    config.write_text("[hmm]\nn_init = 1\nn_iter = 20\n")
+    assert run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
+                     "2021-12-31", "--lstm-start", "2021-03-01", "--hmm-start", "2016-01-01",
+                     "--config", str(config), "--save", "--store-label", "test",
+                     "--models-dir", str(store), "--report", str(report), "-q"]) == 0
+    summary = json.loads((report / "training_summary.json").read_text())
+    assert set(summary["walk_forward"]) == {"regime", "majority", "logistic", "rule",
+                                            "oracle", "foresight"}
+    assert summary["final"]["head"] == "regime" and "regime" in summary["returns_vs_market"]
+    assert "regime " in (report / "scores.txt").read_text()
+    assert not (report / "training_history.png").exists()
+    latest = store / "test" / "SPY" / "latest"
+    assert json.loads((latest / "metadata.json").read_text())["head"] == "regime"
+    assert not (latest / "model.keras").exists()
+    capsys.readouterr()
+    assert run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
+                     "--model", "latest", "--models-dir", str(store), "--store-label", "test",
+                     "--start-date", "2022-01-03", "--end-date", "2022-06-30", "--no-report",
+                     "-q"]) == 0
+    assert "SPY: Return:" in capsys.readouterr().out
+
+
 def test_backtest_trains_in_the_run_on_the_past_only(tmp_path, tiny_config, capsys):
     lines = tmp_path / "lines.csv"
     code = run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",

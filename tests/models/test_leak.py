@@ -50,7 +50,8 @@ def test_the_strategy_lstm_learns_a_planted_label(strategy_leak):
     # the default network; patient training controls (the plant must be found, not the
     # stopping rule tested)
     config = LSTMConfig(epochs=60, patience=15, min_epochs=10, learning_rate=0.003)
-    model = StrategyModel(config, HMMConfig(n_init=1)).fit(bars[train], labels[train])
+    model = StrategyModel(config, HMMConfig(n_init=1), head="lstm").fit(bars[train],
+                                                                   labels[train])
     proba = model.predict_proba(bars).loc[~train, ["p_hold", "p_call", "p_put"]].to_numpy()
     truth = labels.loc[~train, "label"].to_numpy()
     assert len(truth) > 100 and np.isfinite(proba).all()
@@ -66,7 +67,8 @@ def test_the_same_lstm_without_the_plant_stays_near_chance(strategy_leak, sample
     bars = bars.assign(unusual_score=real["unusual_score"])
     train = bars.index <= cut
     config = LSTMConfig(epochs=15, patience=5)
-    model = StrategyModel(config, HMMConfig(n_init=1)).fit(bars[train], labels[train])
+    model = StrategyModel(config, HMMConfig(n_init=1), head="lstm").fit(bars[train],
+                                                                   labels[train])
     proba = model.predict_proba(bars).loc[~train, ["p_hold", "p_call", "p_put"]].to_numpy()
     truth = labels.loc[~train, "label"].to_numpy()
     assert (proba.argmax(axis=1) == truth).mean() < 0.5

@@ -13,7 +13,7 @@ from models.regimes import HMMConfig
 from sweeps.runner import run_sweep
 from training.pipeline import TrainingSpec
 
-TINY = TrainingSpec(lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
+TINY = TrainingSpec(head="lstm", lstm=LSTMConfig(sequence_length=10, lstm_units=(8, 4, 4), dense_units=(8, 4),
                                     epochs=1, patience=1, batch_size=64),
                     hmm=HMMConfig(n_init=1), hmm_start=pd.Timestamp("2022-01-03"),
                     lstm_start=pd.Timestamp("2023-11-01"))
