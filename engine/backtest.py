@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analyzers import BarProgress, LineRecorder, TradeList
+from analyzers.drawdown import RunDrawDown
 from analyzers.portfolio import PortfolioPositions, merge_transactions
 from analyzers.pyfolio_items import PyFolioItems
 from analyzers.spread_trades import SpreadTrades
@@ -115,7 +116,7 @@ def add_report_analyzers(cerebro: bt.Cerebro, record_lines: bool) -> None:
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns")
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days,
                         annualize=True, riskfreerate=0.0)
-    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(RunDrawDown, _name="drawdown")  # bt's DrawDown, computed at stop
     cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="tradeanalyzer")
     cerebro.addanalyzer(PyFolioItems, _name="pyfolio", returns_from="sharpe")
     cerebro.addanalyzer(PortfolioPositions, _name="portfolio")
