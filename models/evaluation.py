@@ -138,6 +138,22 @@ def score_table(y_true, put_pnl, call_pnl, predictors: dict,
 
 
 # ---------------------------------------------------------------------- baselines
+def paired_log_loss_difference(y_true, proba, baseline) -> tuple[float, float]:
+    """Mean over bars of ``proba``'s log loss minus ``baseline``'s on the same bars, and
+    the standard error of that mean (the per-bar differences' std / sqrt(n)): whether a
+    predictor beats a baseline by more than the bars' own noise. Probabilities are clipped
+    and renormalised per row, as the log loss column does."""
+    y = np.asarray(y_true, dtype=int)
+
+    def per_bar(p) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=float), _CLIP, 1.0)
+        return -np.log(p[np.arange(len(y)), y] / p.sum(axis=1))
+
+    diff = per_bar(proba) - per_bar(baseline)
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), se
+
+
 def class_frequencies(y, smoothing: float = 1.0) -> np.ndarray:
     """Class probabilities of ``y`` with ``smoothing`` pseudo-counts per class (so an
     unseen class is unlikely, not impossible)."""

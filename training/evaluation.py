@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from models.evaluation import CLASSES
+from models.evaluation import CLASSES, paired_log_loss_difference
 from models.walk_forward import WalkForwardReport, walk_forward
 from training.baselines import rule_signal_series
 
@@ -75,6 +75,15 @@ class SeedsReport:
         return sum(confusion_matrix(r.predictions["label"], r.predictions[self.model_name],
                                     labels=list(CLASSES)) for r in self.reports).tolist()
 
+    def log_loss_vs_majority(self) -> tuple[float, float]:
+        """The first seed's mean per-bar log-loss difference, model minus majority class,
+        and its standard error (``models.evaluation.paired_log_loss_difference``)."""
+        frame = self.predictions
+        columns = [f"_p_{c}" for c in ("hold", "call", "put")]
+        return paired_log_loss_difference(
+            frame["label"], frame[[self.model_name + c for c in columns]],
+            frame[["majority" + c for c in columns]])
+
     @property
     def n_bars(self) -> int:
         return int(len(self.predictions))
@@ -87,6 +96,8 @@ class SeedsReport:
         return {"walk_forward": table(self.mean), "walk_forward_std": table(self.std),
                 "seeds": self.seeds, "out_of_sample_bars": self.n_bars,
                 "folds": len(self.folds),
+                "log_loss_vs_majority": dict(zip(("difference", "standard_error"),
+                                                 self.log_loss_vs_majority(), strict=True)),
                 "temperatures": [r.temperatures for r in self.reports]}
 
 
@@ -142,4 +153,9 @@ def format_scores(report: SeedsReport) -> str:
               "(labels overlap in time, so the true error is larger).",
               "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
               "0 = none."]
+    diff, se = report.log_loss_vs_majority()
+    lines.append(f"log loss of the {report.model_name} model minus the majority class's: "
+                 f"{diff:+.3f}, paired standard error over the first seed's bars {se:.3f} "
+                 f"({abs(diff) / se:.1f} standard errors; overlapping labels make the true "
+                 "error larger)")
     return "\n".join(lines)

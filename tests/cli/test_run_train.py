@@ -59,7 +59,13 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
     assert set(summary["walk_forward"]) == {"regime", "majority", "logistic", "rule",
                                             "oracle", "foresight"}
     assert summary["final"]["head"] == "regime" and "regime" in summary["returns_vs_market"]
-    assert "regime " in (report / "scores.txt").read_text()
+    text = (report / "scores.txt").read_text()
+    assert "regime " in text and "paired standard error" in text
+    difference = summary["log_loss_vs_majority"]
+    assert difference["difference"] == pytest.approx(
+        summary["walk_forward"]["regime"]["log_loss"]
+        - summary["walk_forward"]["majority"]["log_loss"], abs=1e-6)
+    assert difference["standard_error"] > 0
     assert not (report / "training_history.png").exists()
     latest = store / "test" / "SPY" / "latest"
     assert json.loads((latest / "metadata.json").read_text())["head"] == "regime"

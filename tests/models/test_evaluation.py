@@ -147,3 +147,21 @@ def test_temperature_softens_overconfident_probabilities_and_keeps_good_ones():
     assert calibrated.max(axis=1).mean() == pytest.approx(0.6, abs=0.05)
     honest = np.full((400, 3), 1 / 3)  # uniform: no temperature changes it
     assert fit_temperature(honest, y) == 1.0
+
+
+def test_paired_log_loss_difference_and_its_standard_error():
+    from models.evaluation import paired_log_loss_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    prior = np.full((400, 3), 1 / 3)
+    assert paired_log_loss_difference(y, prior, prior) == (0.0, 0.0)
+    sure = np.eye(3)[y] * 0.9 + 0.1 / 3  # 0.9333 on the truth
+    diff, se = paired_log_loss_difference(y, sure, prior)
+    assert diff == pytest.approx(-np.log(0.9 + 0.1 / 3) - np.log(3))  # same every bar
+    assert se == pytest.approx(0.0, abs=1e-12)
+    noisy = rng.dirichlet(np.ones(3), 400)
+    diff, se = paired_log_loss_difference(y, noisy, prior)
+    per_bar = -np.log(noisy[np.arange(400), y]) - np.log(3)
+    assert diff == pytest.approx(per_bar.mean())
+    assert se == pytest.approx(per_bar.std(ddof=1) / 20)
