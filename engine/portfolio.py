@@ -32,7 +32,10 @@ from engine.backtest import (
     account_metrics,
     add_report_analyzers,
     backtrader_metrics,
+    horizon_warnings,
+    idle_warnings,
     load_window,
+    rejection_warnings,
     signal_factory_for,
     signal_scores,
     traded_start,
@@ -80,6 +83,8 @@ class PortfolioResult:
     correlation: pd.DataFrame
     symbol: str = PORTFOLIO
     rejections: list = field(default_factory=list)
+    #: what the reader must know to trust the numbers (as ``SymbolResult.warnings``)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_portfolio(source: MarketSource, symbols: list[str],
@@ -114,7 +119,10 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     add_analyzers(cerebro, settings, spec.trades_options,
                   total=len(set().union(*(b.index for b in bars.values()))))
     strategy = cerebro.run()[0]
-    return collect_portfolio(symbols, strategy, bars, settings)
+    result = collect_portfolio(symbols, strategy, bars, settings)
+    result.warnings = (horizon_warnings(spec.resolve_config(settings.config), result)
+                       + idle_warnings(result) + rejection_warnings(result.rejections))
+    return result
 
 
 def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool,

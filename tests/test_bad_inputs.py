@@ -281,7 +281,43 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     assert saved["run"]["requested_start"] == "2022-01-03"
     late = saved["symbols"]["LATE"]
     assert (late["start"], late["end"], late["sessions"]) == (first, last, 60)
-    assert len(late["warnings"]) == 2
+    assert len(late["warnings"]) == 3  # the straight line never calls for a trade:
+    assert late["warnings"][2].startswith("no order filled in 60 traded sessions: the 0.00%")
+
+
+@pytest.mark.parametrize("rows", [61, 90, 120])
+def test_a_csv_of_61_to_120_rows_is_refused_or_its_zero_explained_even_quiet(tmp_path, rows,
+                                                                           capsys):
+    """60 of the rows warm the signal up: 61 leave too little to trade, 62-120 trade a few
+    sessions in which the signal may never call for a trade; -q keeps stdout to the
+    results and says why on stderr."""
+    (tmp_path / "FEW.csv").write_text(csv_rows(DAYS[:rows]))
+    code = main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", "FEW",
+                 "--no-report", "-q"])
+    captured = capsys.readouterr()
+    if rows == 61:
+        assert code == 2 and "60 sessions of warm-up" in captured.err
+        return
+    assert code == 0 and captured.out == "Results Summary:\nFEW: Return: 0.00%\n"
+    assert f"warning: FEW: no order filled in {rows - 60} traded sessions" in captured.err
+    assert "warning: FEW: traded from " in captured.err
+
+
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_an_expiry_window_the_chain_never_lists_is_loudly_warned(portfolio, tmp_path, capsys):
+    """No listed expiry is 400-500 days out: every order is rejected; the summary and
+    metrics.json say so (only the data decides, so a warning, not a refusal)."""
+    argv = [a for a in SPREADS if a not in ("--no-report", "-q")]
+    report = tmp_path / "report"
+    assert main([*argv, *portfolio, "--dte-min", "400", "--dte-max", "500",
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    who = "PORTFOLIO" if portfolio else "SPY"
+    assert f"warning: {who}: no order filled in " in out
+    assert "order(s) rejected, the first: SPY: no expiry with 400-500 days to expiry" in out
+    saved = json.loads((report / "metrics.json").read_text())
+    warned = (saved["portfolio"] if portfolio else saved["symbols"]["SPY"])["warnings"]
+    assert any("no expiry with 400-500 days" in w for w in warned)
 
 
 def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(capsys):
