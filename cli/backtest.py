@@ -205,6 +205,10 @@ def _check_ml_request(args) -> None:
         raise DataError("--refit-every trains its models in the run; it cannot use --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
+    if not args.model:  # the run trains: its --config and --epochs refused before any data
+        from training.pipeline import make_spec
+
+        make_spec(args.config, args.epochs)
 
 
 def ml_models(args, source, symbols: list[str], start: pd.Timestamp,

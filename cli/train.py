@@ -69,12 +69,12 @@ def run_train_command(args) -> int:
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     options.check_output_path(args.report, "--report", folder=True)
+    spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)  # refused first
     cache = ParquetCache(args.cache_dir)
     source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
     if reason:
         say(f"source: {source_name} ({reason})")
     symbol = source.check_symbol(args.symbol)
-    spec = make_spec(args.config, args.epochs, args.hmm_start, args.lstm_start)
     if args.verbose:
         spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]

@@ -72,6 +72,31 @@ def test_a_bad_option_exits_2_naming_it_before_any_data_work(argv, names, capsys
     assert "error:" in err and names in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command, table, names", [
+    ("train", "[lstm]\nepochs = 0\n", "lstm: epochs=0 must be 1 or more"),
+    ("train", "[lstm]\nbatch_size = -1\n", "lstm: batch_size=-1 must be 1 or more"),
+    ("train", "[labels]\ndte_min = 45\ndte_max = 30\n", "labels: dte_min=45 must be"),
+    ("train", "[labels]\nstop_multiple = 0.5\n", "labels: stop_multiple=0.5 must be"),
+    ("train", "[hmm]\nn_components = 3\n", "hmm: n_components=3 must be 5"),
+    ("premarket", "[direction]\nepochs = 0\n", "epochs, batch_size, n_estimators"),
+    ("backtest", "[lstm]\nepochs = 0\n", "lstm: epochs=0 must be 1 or more"),
+])
+def test_a_bad_value_in_a_config_file_exits_2_naming_file_and_field(command, table, names,
+                                                                    tmp_path, capsys,
+                                                                    no_data_work):
+    """The flags' rules hold for the same values in a --config file: an untrained network
+    or a label no spread can be traded by is refused before any data work."""
+    config = tmp_path / "model.toml"
+    config.write_text(table)
+    argv = ["--symbol" if command == "train" else "--symbols", "SPY", "--source", "sample",
+            "--config", str(config), "-q"]
+    if command == "backtest":
+        argv += ["--signals", "ml", "--no-report"]
+    assert main([command, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config}: ") and names in err and "Traceback" not in err
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path, capsys,
                                                                          no_data_work):
     folder, file = tmp_path / "lines", tmp_path / "report"
