@@ -252,6 +252,18 @@ def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     assert "was trained on SPY, not QQQ" in capsys.readouterr().err
 
 
+def test_a_paper_run_refuses_a_model_of_another_symbol(stored_model, tmp_path):
+    """A path given to ``paper --model`` is checked as in a backtest, before any connect."""
+    import datetime as dt
+
+    from core.errors import DataError
+    from engine.paper_models import paper_models
+
+    folder = copy_of(stored_model, tmp_path)
+    with pytest.raises(DataError, match=f"the model in {folder} was trained on SPY, not QQQ"):
+        paper_models("ml", str(folder), ["QQQ"], tmp_path, None, dt.date(2030, 1, 2))
+
+
 def test_a_model_of_another_source_runs_with_a_loud_warning(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     metadata = json.loads((folder / "metadata.json").read_text())
