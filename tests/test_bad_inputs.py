@@ -208,6 +208,34 @@ def test_an_unreachable_scheduler_fails_in_seconds(monkeypatch, capsys, no_data_
     assert asked == [sweep.CONNECT_TIMEOUT_S] and sweep.CONNECT_TIMEOUT_S <= 5
 
 
+def test_a_scheduler_address_where_another_server_answers_is_refused(capsys, no_data_work):
+    """A web server on the port (a typo, a proxy): Dask misreads its answer (a multi-exabyte
+    frame length, a bad header); the run says so instead of a traceback."""
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer_like_http():
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+        threading.Thread(target=answer_like_http, daemon=True).start()
+        code = main(["sweep", "--source", "sample", "--symbols", "SPY",
+                     "--cluster", f"tcp://127.0.0.1:{port}", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: --cluster tcp://127.0.0.1:{port}: ")
+    assert "Traceback" not in err
+
+
 # ------------------------------------------------------------------ stored models
 @pytest.fixture(scope="module")
 def stored_model(tiny_model, tmp_path_factory):
