@@ -144,6 +144,10 @@ def test_a_malformed_csv_exits_2_naming_the_file_and_line(tmp_path, name, text, 
 
 @pytest.mark.parametrize("name, text", [
     ("UTC", csv_rows(DAYS, "%Y-%m-%dT00:00:00+00:00")),
+    # New York midnights as a broker exports them: -05:00 in winter, -04:00 after the DST
+    # change of 2023-03-12
+    ("DST", csv_rows(DAYS.tz_localize("America/New_York"), "%Y-%m-%d %H:%M:%S%z").replace(
+        "-0500", "-05:00").replace("-0400", "-04:00")),
     ("DAYFIRST", csv_rows(DAYS, "%d/%m/%Y")),
     ("BLANKTAIL", csv_rows(DAYS) + "   \n\n"),
 ])
