@@ -97,6 +97,18 @@ def test_a_bad_value_in_a_config_file_exits_2_naming_file_and_field(command, tab
     assert err.startswith(f"error: {config}: ") and names in err and "Traceback" not in err
 
 
+def test_auto_with_symbols_of_two_sources_explains_what_it_picked(monkeypatch, capsys):
+    """No API key: ``auto`` reads SP500 from the bundled real data and SPY from the sample
+    market; one backtest cannot mix them, and the message says why, not "unknown symbol"."""
+    for name in ("POLYGON_API_KEY", "MASSIVE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(os.path.dirname(__file__))  # no .env with a key here
+    assert main(["backtest", "--symbols", "SPY,SP500", *WINDOW, "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --source auto picks one source for every symbol")
+    assert "SP500 is only in the bundled real data" in err and "unknown symbol" not in err
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path, capsys,
                                                                          no_data_work):
     folder, file = tmp_path / "lines", tmp_path / "report"
