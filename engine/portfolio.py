@@ -32,6 +32,7 @@ from engine.backtest import (
     account_metrics,
     add_report_analyzers,
     backtrader_metrics,
+    check_width,
     horizon_warnings,
     idle_warnings,
     load_window,
@@ -99,12 +100,15 @@ def run_portfolio(source: MarketSource, symbols: list[str],
         raise DataError(f"{', '.join(twice)}: given twice; one account holds each symbol once")
     factories, bars = {}, {}
     first_traded = []
+    spec = STRATEGIES[settings.strategy]
+    config = spec.resolve_config(settings.config)
     for symbol in symbols:
         factories[symbol], warmup = signal_factory_for(symbol, settings)
         bars[symbol] = load_window(source, symbol, settings.start, settings.end, warmup)
         first_traded.append(traded_start(bars[symbol], warmup))
+        if spec.trades_options:  # as a single-symbol run: a width off the grid is refused
+            check_width(symbol, config.width, float(bars[symbol]["close"].iloc[warmup]))
     settings = replace(settings, start=max(first_traded))
-    spec = STRATEGIES[settings.strategy]
     if spec.trades_options:
         broker = OptionsBroker(chains={s: source.option_chain(s) for s in symbols},
                                fill=settings.option_fill,
@@ -120,7 +124,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
                   total=len(set().union(*(b.index for b in bars.values()))))
     strategy = cerebro.run()[0]
     result = collect_portfolio(symbols, strategy, bars, settings)
-    result.warnings = (horizon_warnings(spec.resolve_config(settings.config), result)
+    result.warnings = (horizon_warnings(config, result)
                        + idle_warnings(result) + rejection_warnings(result.rejections))
     return result
 

@@ -411,9 +411,10 @@ def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(caps
     assert "warning: SPY: the window spans 14 days, fewer than --dte-min 30" in out
 
 
-def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(capsys):
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(portfolio, capsys):
     """The sample SPY near 630 lists strikes every 5: a width of 3 could never be filled."""
-    assert main([*SPREADS, "--width", "3"]) == 2
+    assert main([*SPREADS, *portfolio, "--width", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: SPY: --width 3 does not fit the option chain")
     assert "strikes are listed every 5; use a multiple of 5" in err
