@@ -53,6 +53,7 @@ def plot_signal_timeline(predictions: pd.DataFrame, close: pd.Series, path: Path
     fig, axes = plt.subplots(3, 1, figsize=(11, 6), sharex=True,
                              gridspec_kw={"height_ratios": [3, 1, 1]})
     axes[0].plot(close.index, close.to_numpy(), color="black", lw=1)
+    axes[0].set_ylabel("close")
     axes[0].set_title("Signals: actual (best spread in hindsight) vs predicted")
     for ax, col, name in ((axes[1], "label", "actual"), (axes[2], column, "predicted")):
         values = predictions[col].to_numpy()
@@ -61,7 +62,9 @@ def plot_signal_timeline(predictions: pd.DataFrame, close: pd.Series, path: Path
                             step="post", label=CLASS_NAMES[k])
         ax.set_yticks([])
         ax.set_ylabel(name)
-    axes[2].legend(loc="upper left", ncol=3, fontsize=8)
+    # below the bands, outside every panel: it never covers the price or a band
+    axes[2].legend(loc="upper left", bbox_to_anchor=(0.0, -0.35), ncol=3, fontsize=8,
+                   frameon=False)
     return _save(fig, path)
 
 

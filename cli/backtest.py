@@ -95,7 +95,7 @@ def run_backtest_command(args) -> int:
 
     from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
-    from engine.summary import format_summary, window_header
+    from engine.summary import format_summary, print_summary, window_header
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
@@ -151,11 +151,7 @@ def run_backtest_command(args) -> int:
               "commission": args.commission, "seed": args.seed,
               **({"errors": errors} if errors else {})}
     summary = format_summary(results, header, errors)
-    if args.quiet:
-        print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
-                        line == "Results Summary:"))
-    else:
-        print(summary, end="")
+    print_summary(summary, args.quiet)
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
         pd.concat([r.lines for r in results], ignore_index=True).to_csv(args.export_lines,

@@ -14,6 +14,7 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
     """The rest of ``run_backtest_command`` once the source, window and settings are known."""
     from engine.portfolio import run_portfolio
     from engine.portfolio_summary import format_portfolio_summary
+    from engine.summary import print_summary
 
     result = run_portfolio(source, symbols, settings)
     header = {"command": "backtest --portfolio", "source": source_name,
@@ -22,11 +23,7 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
               "start": result.metrics["start"], "end": result.metrics["end"],
               "cash": args.cash, "commission": args.commission, "seed": args.seed}
     summary = format_portfolio_summary(result, header)
-    if args.quiet:
-        print("\n".join(line for line in summary.splitlines() if ": Return: " in line or
-                        line == "Results Summary:"))
-    else:
-        print(summary, end="")
+    print_summary(summary, args.quiet)
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
         result.lines.to_csv(args.export_lines, index=False)

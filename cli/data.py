@@ -75,6 +75,8 @@ def run_fetch(args) -> int:
     source = polygon_from_environment(seed=args.seed, cache=cache, free=args.free,
                                       chain_window=ChainWindow(args.dte_min, args.dte_max))
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    if hasattr(source.flow, "progress"):  # Unusual Whales: hundreds of paced requests
+        source.flow.progress = not args.quiet
     say(f"source: {source.describe()}")
     say(f"cache: {cache.root}")
     if args.free:
@@ -87,6 +89,7 @@ def run_fetch(args) -> int:
                            disable=args.quiet or len(args.symbols) == 1):
             before = sent(source)[0]
             end = min(args.end_date, source.last_complete)
+            say(f"{symbol}: daily bars up to {end:%Y-%m-%d} ...")
             bars = source.bars(symbol, None, end)
             if args.start_date < bars.index[0]:
                 bars = source.bars(symbol, args.start_date, end)

@@ -36,6 +36,10 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise DataError(f"--cluster {address}: no Dask scheduler answers there within "
                         f"{timeout:g} s ({exc}); start one with `dask scheduler` or use "
                         f"--cluster local") from None
+    except Exception as exc:  # noqa: BLE001 - another server answered: Dask misreads it
+        raise DataError(f"--cluster {address}: what answers there is not a Dask scheduler "
+                        f"({type(exc).__name__}: {str(exc)[:120]}); check the address and "
+                        "port, or use --cluster local") from None
 
 
 def _heatmap(text: str) -> tuple[str, ...]:

@@ -119,11 +119,14 @@ def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole: a
     reader (or an interrupt) sees the old folder or the new one, never a mix of files.
     Folders left by an earlier interrupted run (``.<name>.partial-*``, ``.<name>.old-*``)
-    are swept first."""
+    are swept first; a run killed between its two renames left no ``folder`` but its
+    ``.old-*``, which is put back first."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in [*folder.parent.glob(f".{folder.name}.partial-*"),
-                     *folder.parent.glob(f".{folder.name}.old-*")]:
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not folder.exists():  # killed between the two renames: the old one is back
+        os.replace(olds.pop(), folder)
+    for leftover in [*folder.parent.glob(f".{folder.name}.partial-*"), *olds]:
         shutil.rmtree(leftover, ignore_errors=True)
     suffix = uuid.uuid4().hex[:8]
     tmp = folder.parent / f".{folder.name}.partial-{suffix}"

@@ -157,7 +157,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
-                       + horizon_warnings(config, result)
+                       + horizon_warnings(config, result) + idle_warnings(result)
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
@@ -232,6 +232,16 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
         out.append(f"the window spans {days} days, fewer than --dte-min {dte_min}: no spread "
                    f"can reach expiry; spreads open at the end are marked to market")
     return out
+
+
+def idle_warnings(result) -> list[str]:
+    """A run that filled no order at all: its 0.00 % is idle cash, not a result of the
+    strategy, and must not read as one (a window or a history too short for the signal
+    to call for a trade, thresholds never reached, every order rejected)."""
+    if len(result.transactions):
+        return []
+    return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
+            "idle cash, not a result of the strategy"]
 
 
 def rejection_warnings(rejections: list[str]) -> list[str]:

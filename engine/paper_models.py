@@ -87,8 +87,11 @@ def paper_models(signals: str, spec: str | None, symbols: list[str], root: Path 
         raise DataError(f"--signals {signals} needs --model latest|TIMESTAMP|PATH (a paper "
                         "run never trains: it trades a model fitted before it)")
     models = {}
+    from models.store import check_trained_for
+
     for symbol in symbols:
         model, folder = load_paper_model(signals, spec, symbol, root, label)
+        check_trained_for(getattr(model, "metadata_", None) or {}, symbol, str(folder))
         check_paper_model(model, symbol, str(folder), first_live)
         models[symbol] = model
     return models

@@ -32,7 +32,11 @@ from engine.backtest import (
     account_metrics,
     add_report_analyzers,
     backtrader_metrics,
+    check_width,
+    horizon_warnings,
+    idle_warnings,
     load_window,
+    rejection_warnings,
     signal_factory_for,
     signal_scores,
     traded_start,
@@ -80,6 +84,8 @@ class PortfolioResult:
     correlation: pd.DataFrame
     symbol: str = PORTFOLIO
     rejections: list = field(default_factory=list)
+    #: what the reader must know to trust the numbers (as ``SymbolResult.warnings``)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_portfolio(source: MarketSource, symbols: list[str],
@@ -94,12 +100,15 @@ def run_portfolio(source: MarketSource, symbols: list[str],
         raise DataError(f"{', '.join(twice)}: given twice; one account holds each symbol once")
     factories, bars = {}, {}
     first_traded = []
+    spec = STRATEGIES[settings.strategy]
+    config = spec.resolve_config(settings.config)
     for symbol in symbols:
         factories[symbol], warmup = signal_factory_for(symbol, settings)
         bars[symbol] = load_window(source, symbol, settings.start, settings.end, warmup)
         first_traded.append(traded_start(bars[symbol], warmup))
+        if spec.trades_options:  # as a single-symbol run: a width off the grid is refused
+            check_width(symbol, config.width, float(bars[symbol]["close"].iloc[warmup]))
     settings = replace(settings, start=max(first_traded))
-    spec = STRATEGIES[settings.strategy]
     if spec.trades_options:
         broker = OptionsBroker(chains={s: source.option_chain(s) for s in symbols},
                                fill=settings.option_fill,
@@ -114,7 +123,10 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     add_analyzers(cerebro, settings, spec.trades_options,
                   total=len(set().union(*(b.index for b in bars.values()))))
     strategy = cerebro.run()[0]
-    return collect_portfolio(symbols, strategy, bars, settings)
+    result = collect_portfolio(symbols, strategy, bars, settings)
+    result.warnings = (horizon_warnings(config, result)
+                       + idle_warnings(result) + rejection_warnings(result.rejections))
+    return result
 
 
 def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool,

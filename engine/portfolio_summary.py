@@ -42,6 +42,9 @@ def format_portfolio_summary(result: PortfolioResult, header: dict) -> str:
         lines += ["", "Correlation of the symbols' daily P&L:",
                   result.correlation.to_string(float_format=lambda v: f"{v:.2f}",
                                                na_rep="n/a")]
+    warnings = [f"warning: {PORTFOLIO}: {w}" for w in getattr(result, "warnings", ())]
+    if warnings:
+        lines += ["", *warnings]
     return "\n".join(lines) + "\n"
 
 

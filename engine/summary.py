@@ -4,6 +4,8 @@ then every warning a reader needs to trust the numbers."""
 
 from __future__ import annotations
 
+import sys
+
 
 def window_header(results, requested_start, requested_end) -> dict:
     """``start``/``end`` of the window actually run (the first traded session after warm-up
@@ -42,6 +44,21 @@ def format_summary(results, header: dict, errors: dict[str, str] | None = None) 
     if warnings:
         lines += ["", *warnings]
     return "\n".join(lines) + "\n"
+
+
+def print_summary(summary: str, quiet: bool) -> None:
+    """The summary on stdout; with ``-q`` only its ``Results Summary:`` and ``SYMBOL:
+    Return:`` lines there, and its ``warning:`` lines on stderr: a quiet run still says
+    when its numbers cannot be trusted (a silent 0.00 % is never the whole story)."""
+    if not quiet:
+        print(summary, end="")
+        return
+    lines = summary.splitlines()
+    print("\n".join(line for line in lines if ": Return: " in line or
+                    line == "Results Summary:"))
+    for line in lines:
+        if line.startswith("warning: "):
+            print(line, file=sys.stderr)
 
 
 def _pct(value) -> str:

@@ -176,6 +176,9 @@ class UnusualWhalesFlow:
         self.store = ChunkStore(cache)
         self.flow_sessions = flow_sessions
         self.last_complete = last_complete_session(now)
+        #: a progress bar per endpoint on stderr while the per-day requests run (``data
+        #: fetch`` turns it on: three endpoints a session, paced, are minutes on a cold cache)
+        self.progress = False
 
     @classmethod
     def from_environment(cls, api_key: str, *, cache: ParquetCache | None = None, env=None,
@@ -216,8 +219,14 @@ class UnusualWhalesFlow:
         return self.store.get(key, fetch)
 
     def _per_day(self, name: str, ticker: str, days, fetch) -> dict:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(days, desc=f"{ticker} {name} (Unusual Whales)", unit="day", leave=False,
+                   file=sys.stderr, disable=not self.progress)
         return {day: self.store.get(("unusual_whales", name, ticker, f"{day:%Y-%m-%d}"),
-                                    lambda day=day: fetch(day)) for day in days}
+                                    lambda day=day: fetch(day)) for day in bar}
 
     def columns(self, symbol: str, bars: pd.DataFrame) -> pd.DataFrame:
         """The UW columns on the sessions of ``bars`` (NaN where UW has no data)."""

@@ -73,4 +73,18 @@ def override(config, values: dict, where: str):
     merged = asdict(config)
     for key, value in values.items():
         merged[key] = tuple(value) if isinstance(value, list) else value
-    return type(config)(**merged)
+    try:
+        return type(config)(**merged)
+    except (TypeError, ValueError) as exc:  # the config's own checks (__post_init__)
+        raise DataError(f"{where}: {exc}") from None
+
+
+def refuse_values(section: str, config, checks) -> None:
+    """A DataError naming every field of ``config`` whose check fails, as ``section:
+    name=value must be ...``; ``checks`` are ``(name, ok, must_be)`` triples. A config
+    checks its values where it is made (``__post_init__``), so a config file, a flag and
+    a sweep grid are refused the same way before any data is read."""
+    problems = [f"{name}={getattr(config, name)!r} must be {must_be}"
+                for name, ok, must_be in checks if not ok]
+    if problems:
+        raise DataError(f"{section}: " + "; ".join(problems))

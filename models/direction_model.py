@@ -159,6 +159,8 @@ class DirectionConfig:
             problems.append("horizon and sequence_length must be >= 1, volatility_window >= 2")
         if self.embargo < 0 or self.patience < 0:
             problems.append("embargo and patience must be >= 0")
+        if min(self.epochs, self.batch_size, self.n_estimators, self.units) < 1:
+            problems.append("epochs, batch_size, n_estimators and units must be >= 1")
         if problems:
             raise DataError("direction config: " + "; ".join(problems))
 

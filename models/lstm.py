@@ -92,6 +92,20 @@ class LSTMConfig:
             raise DataError(f"lstm: {hidden} hidden layers need {hidden} dropout_rates or "
                             f"one for all (got {len(self.dropout_rates)}) and at least one "
                             "LSTM layer")
+        from models.config import refuse_values
+
+        refuse_values("lstm", self, [
+            ("epochs", self.epochs >= 1, "1 or more (an untrained network would trade)"),
+            ("batch_size", self.batch_size >= 1, "1 or more"),
+            ("sequence_length", self.sequence_length >= 1, "1 or more"),
+            ("patience", self.patience >= 0, "0 or more"),
+            ("min_epochs", self.min_epochs >= 0, "0 or more"),
+            ("learning_rate", self.learning_rate > 0, "above 0"),
+            ("weight_decay", self.weight_decay >= 0, "0 or more"),
+            ("lstm_units", min(self.lstm_units + self.dense_units) >= 1, "1 or more each"),
+            ("dropout_rates", all(0 <= r < 1 for r in self.dropout_rates),
+             "from 0 to below 1 each"),
+        ])
 
     def rates(self) -> tuple[float, ...]:
         """The dropout rate after each hidden layer."""

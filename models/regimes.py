@@ -109,6 +109,21 @@ class HMMConfig:
     #: feature columns the HMM may read; those the data has are used (ret and vol at least)
     features: tuple[str, ...] = HMM_FEATURES
 
+    def __post_init__(self):
+        from models.config import refuse_values
+
+        refuse_values("hmm", self, [
+            ("n_components", self.n_components == len(REGIME_NAMES),
+             f"{len(REGIME_NAMES)} (the naming rule needs n_components={len(REGIME_NAMES)})"),
+            ("covariance_type", self.covariance_type in ("full", "diag", "spherical", "tied"),
+             "one of full, diag, spherical, tied"),
+            ("n_iter", self.n_iter >= 1, "1 or more"),
+            ("n_init", self.n_init >= 1, "1 or more"),
+            ("tol", self.tol > 0, "above 0"),
+            ("warm_restarts", self.warm_restarts >= 0, "0 or more"),
+            ("warm_jitter", self.warm_jitter >= 0, "0 or more"),
+        ])
+
 
 HMM_CONFIG = {k: v for k, v in asdict(HMMConfig()).items() if k in
               ("n_components", "covariance_type", "random_state")}

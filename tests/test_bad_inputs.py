@@ -74,6 +74,43 @@ def test_a_bad_option_exits_2_naming_it_before_any_data_work(argv, names, capsys
     assert "error:" in err and names in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command, table, names", [
+    ("train", "[lstm]\nepochs = 0\n", "lstm: epochs=0 must be 1 or more"),
+    ("train", "[lstm]\nbatch_size = -1\n", "lstm: batch_size=-1 must be 1 or more"),
+    ("train", "[labels]\ndte_min = 45\ndte_max = 30\n", "labels: dte_min=45 must be"),
+    ("train", "[labels]\nstop_multiple = 0.5\n", "labels: stop_multiple=0.5 must be"),
+    ("train", "[hmm]\nn_components = 3\n", "hmm: n_components=3 must be 5"),
+    ("premarket", "[direction]\nepochs = 0\n", "epochs, batch_size, n_estimators"),
+    ("backtest", "[lstm]\nepochs = 0\n", "lstm: epochs=0 must be 1 or more"),
+])
+def test_a_bad_value_in_a_config_file_exits_2_naming_file_and_field(command, table, names,
+                                                                    tmp_path, capsys,
+                                                                    no_data_work):
+    """The flags' rules hold for the same values in a --config file: an untrained network
+    or a label no spread can be traded by is refused before any data work."""
+    config = tmp_path / "model.toml"
+    config.write_text(table)
+    argv = ["--symbol" if command == "train" else "--symbols", "SPY", "--source", "sample",
+            "--config", str(config), "-q"]
+    if command == "backtest":
+        argv += ["--signals", "ml", "--no-report"]
+    assert main([command, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config}: ") and names in err and "Traceback" not in err
+
+
+def test_auto_with_symbols_of_two_sources_explains_what_it_picked(monkeypatch, capsys):
+    """No API key: ``auto`` reads SP500 from the bundled real data and SPY from the sample
+    market; one backtest cannot mix them, and the message says why, not "unknown symbol"."""
+    for name in ("POLYGON_API_KEY", "MASSIVE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(os.path.dirname(__file__))  # no .env with a key here
+    assert main(["backtest", "--symbols", "SPY,SP500", *WINDOW, "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --source auto picks one source for every symbol")
+    assert "SP500 is only in the bundled real data" in err and "unknown symbol" not in err
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path, capsys,
                                                                          no_data_work):
     folder, file = tmp_path / "lines", tmp_path / "report"
@@ -121,6 +158,10 @@ def test_a_malformed_csv_exits_2_naming_the_file_and_line(tmp_path, name, text, 
 
 @pytest.mark.parametrize("name, text", [
     ("UTC", csv_rows(DAYS, "%Y-%m-%dT00:00:00+00:00")),
+    # New York midnights as a broker exports them: -05:00 in winter, -04:00 after the DST
+    # change of 2023-03-12
+    ("DST", csv_rows(DAYS.tz_localize("America/New_York"), "%Y-%m-%d %H:%M:%S%z").replace(
+        "-0500", "-05:00").replace("-0400", "-04:00")),
     ("DAYFIRST", csv_rows(DAYS, "%d/%m/%Y")),
     ("BLANKTAIL", csv_rows(DAYS) + "   \n\n"),
 ])
@@ -185,6 +226,34 @@ def test_an_unreachable_scheduler_fails_in_seconds(monkeypatch, capsys, no_data_
     assert asked == [sweep.CONNECT_TIMEOUT_S] and sweep.CONNECT_TIMEOUT_S <= 5
 
 
+def test_a_scheduler_address_where_another_server_answers_is_refused(capsys, no_data_work):
+    """A web server on the port (a typo, a proxy): Dask misreads its answer (a multi-exabyte
+    frame length, a bad header); the run says so instead of a traceback."""
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def answer_like_http():
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+        threading.Thread(target=answer_like_http, daemon=True).start()
+        code = main(["sweep", "--source", "sample", "--symbols", "SPY",
+                     "--cluster", f"tcp://127.0.0.1:{port}", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: --cluster tcp://127.0.0.1:{port}: ")
+    assert "Traceback" not in err
+
+
 # ------------------------------------------------------------------ stored models
 @pytest.fixture(scope="module")
 def stored_model(tiny_model, tmp_path_factory):
@@ -227,6 +296,18 @@ def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     assert main(ml_backtest(folder, symbol="QQQ")) == 2
     assert "was trained on SPY, not QQQ" in capsys.readouterr().err
+
+
+def test_a_paper_run_refuses_a_model_of_another_symbol(stored_model, tmp_path):
+    """A path given to ``paper --model`` is checked as in a backtest, before any connect."""
+    import datetime as dt
+
+    from core.errors import DataError
+    from engine.paper_models import paper_models
+
+    folder = copy_of(stored_model, tmp_path)
+    with pytest.raises(DataError, match=f"the model in {folder} was trained on SPY, not QQQ"):
+        paper_models("ml", str(folder), ["QQQ"], tmp_path, None, dt.date(2030, 1, 2))
 
 
 def test_a_model_of_another_source_runs_with_a_loud_warning(stored_model, tmp_path, capsys):
@@ -283,7 +364,43 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     assert saved["run"]["requested_start"] == "2022-01-03"
     late = saved["symbols"]["LATE"]
     assert (late["start"], late["end"], late["sessions"]) == (first, last, 60)
-    assert len(late["warnings"]) == 2
+    assert len(late["warnings"]) == 3  # the straight line never calls for a trade:
+    assert late["warnings"][2].startswith("no order filled in 60 traded sessions: the 0.00%")
+
+
+@pytest.mark.parametrize("rows", [61, 90, 120])
+def test_a_csv_of_61_to_120_rows_is_refused_or_its_zero_explained_even_quiet(tmp_path, rows,
+                                                                           capsys):
+    """60 of the rows warm the signal up: 61 leave too little to trade, 62-120 trade a few
+    sessions in which the signal may never call for a trade; -q keeps stdout to the
+    results and says why on stderr."""
+    (tmp_path / "FEW.csv").write_text(csv_rows(DAYS[:rows]))
+    code = main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", "FEW",
+                 "--no-report", "-q"])
+    captured = capsys.readouterr()
+    if rows == 61:
+        assert code == 2 and "60 sessions of warm-up" in captured.err
+        return
+    assert code == 0 and captured.out == "Results Summary:\nFEW: Return: 0.00%\n"
+    assert f"warning: FEW: no order filled in {rows - 60} traded sessions" in captured.err
+    assert "warning: FEW: traded from " in captured.err
+
+
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_an_expiry_window_the_chain_never_lists_is_loudly_warned(portfolio, tmp_path, capsys):
+    """No listed expiry is 400-500 days out: every order is rejected; the summary and
+    metrics.json say so (only the data decides, so a warning, not a refusal)."""
+    argv = [a for a in SPREADS if a not in ("--no-report", "-q")]
+    report = tmp_path / "report"
+    assert main([*argv, *portfolio, "--dte-min", "400", "--dte-max", "500",
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    who = "PORTFOLIO" if portfolio else "SPY"
+    assert f"warning: {who}: no order filled in " in out
+    assert "order(s) rejected, the first: SPY: no expiry with 400-500 days to expiry" in out
+    saved = json.loads((report / "metrics.json").read_text())
+    warned = (saved["portfolio"] if portfolio else saved["symbols"]["SPY"])["warnings"]
+    assert any("no expiry with 400-500 days" in w for w in warned)
 
 
 def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(capsys):
@@ -296,9 +413,10 @@ def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(caps
     assert "warning: SPY: the window spans 14 days, fewer than --dte-min 30" in out
 
 
-def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(capsys):
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(portfolio, capsys):
     """The sample SPY near 630 lists strikes every 5: a width of 3 could never be filled."""
-    assert main([*SPREADS, "--width", "3"]) == 2
+    assert main([*SPREADS, *portfolio, "--width", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: SPY: --width 3 does not fit the option chain")
     assert "strikes are listed every 5; use a multiple of 5" in err

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from core.atomic import publish_folder, sweep_partials
+from core.atomic import publish_folder, replace_folder, sweep_partials
 from core.errors import DataError
 from feeds.cache import ParquetCache
 from models import store
@@ -106,6 +106,31 @@ def test_a_cache_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path
     assert loaded is not None  # a finished save is never lost
     assert loaded["close"].nunique() == 1 and len(loaded) == 20000
     assert loaded["close"].iloc[0] in (1.0, 2.0)
+
+
+# ------------------------------------------------------------------ report folders
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_report_killed_between_its_two_renames_is_put_back_first(tmp_path, fails):
+    """``replace_folder`` moves the old report aside, then the new one in: a kill between
+    the two leaves no report but ``.report.old-*``; the next rewrite restores it before
+    anything else, so a failing rewrite still leaves the old report, never none."""
+    folder = tmp_path / "report"
+    (tmp_path / ".report.old-abc").mkdir()
+    (tmp_path / ".report.old-abc" / "index.html").write_text("old")
+    (tmp_path / ".report.partial-abc").mkdir()  # the new one, never renamed
+
+    def write(tmp):
+        (tmp / "index.html").write_text("new")
+        if fails:
+            raise KeyboardInterrupt
+
+    if fails:
+        with pytest.raises(KeyboardInterrupt):
+            replace_folder(folder, write)
+    else:
+        replace_folder(folder, write)
+    assert (folder / "index.html").read_text() == ("old" if fails else "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
 # ------------------------------------------------------------------ the model store

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from brokers import spread_pricing as sp
 from brokers.spreads import SpreadRequest
 from core.domain import CALL_CREDIT_SPREAD, HOLD, MULTIPLIER, PUT_CREDIT_SPREAD
+from models.config import refuse_values
 from pricing.contracts import default_width
 
 _EPS = 1e-9
@@ -74,6 +75,26 @@ class LabelConfig:
     slippage: float = 0.0
     #: dollars per contract per leg on every opening and closing order (broker default)
     commission_per_contract: float = 0.65
+
+    def __post_init__(self):
+        """The strategy's own rules (``strategies.credit_spread``) where the fields are
+        the same: a label no spread could be traded by is refused, not a one-class
+        training set."""
+        refuse_values("labels", self, [
+            ("target_delta", 0 < self.target_delta < 1, "between 0 and 1"),
+            ("width", self.width is None or self.width > 0, "positive (or none)"),
+            ("dte_min", 0 <= self.dte_min <= self.dte_max, f"from 0 to dte_max={self.dte_max}"),
+            ("dte_max", self.dte_max >= 1, "1 or more"),
+            ("profit_take", self.profit_take is None or 0 < self.profit_take <= 1,
+             "above 0 and at most 1 (or none)"),
+            ("stop_multiple", self.stop_multiple is None or self.stop_multiple > 1,
+             "above 1 (or none)"),
+            ("close_days_before_expiry", self.close_days_before_expiry >= 0, "0 or more"),
+            ("max_hold", self.max_hold is None or self.max_hold >= 1, "1 or more (or none)"),
+            ("fill", self.fill in ("natural", "mid"), "natural or mid"),
+            ("slippage", self.slippage >= 0, "0 or more"),
+            ("commission_per_contract", self.commission_per_contract >= 0, "0 or more"),
+        ])
 
 
 def fixed_horizon_config(horizon: int = 10, min_edge: float = 0.05) -> LabelConfig:

@@ -41,3 +41,79 @@ def test_the_sweep_heatmap_is_centred_on_zero(tmp_path, monkeypatch):
     plot_heatmap(table, "width", None, {"width": [5, 10]}, tmp_path / "h.png")
     (low, high), = limits
     assert low == -high and high >= 0.9
+
+
+def drawn(monkeypatch, module):
+    """The figures ``module._save`` is given, kept open to read their axes."""
+    figures = []
+    monkeypatch.setattr(module, "_save", lambda fig, path, *a, **k: figures.append(fig) or path)
+    return figures
+
+
+def outside(legend, ax) -> bool:
+    """Whether ``legend`` lies wholly above or below ``ax`` (covers none of its data)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    box, panel = legend.get_window_extent(), ax.get_window_extent()
+    return box.y0 >= panel.y1 - 1 or box.y1 <= panel.y0 + 1
+
+
+def test_training_history_of_one_epoch_shows_its_points(monkeypatch, tmp_path):
+    from analyzers import model_plots
+
+    figures = drawn(monkeypatch, model_plots)
+    model_plots.plot_training_history({"loss": [1.0], "val_loss": [1.1], "accuracy": [0.5],
+                                       "val_accuracy": [0.4]}, tmp_path / "h.png")
+    for ax in figures[0].axes:
+        assert len(ax.lines) == 2
+        assert all(line.get_marker() == "o" and len(line.get_xdata()) == 1 for line in ax.lines)
+
+
+def test_the_train_signal_plot_labels_its_price_and_keeps_the_legend_off_the_panels(
+        monkeypatch, tmp_path):
+    from analyzers import model_plots
+
+    figures = drawn(monkeypatch, model_plots)
+    days = pd.bdate_range("2024-01-02", periods=30)
+    predictions = pd.DataFrame({"label": [0, 1, 2] * 10, "lstm": [2, 1, 0] * 10}, index=days)
+    model_plots.plot_signal_timeline(predictions, pd.Series(range(100, 130), index=days,
+                                                            dtype=float), tmp_path / "s.png")
+    price, *bands = figures[0].axes
+    assert price.get_ylabel() == "close"
+    legend = bands[-1].get_legend()
+    assert legend is not None and all(outside(legend, ax) for ax in figures[0].axes)
+
+
+def test_the_backtest_signal_plot_labels_its_price_and_puts_the_legend_above_it(
+        monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from analyzers import report
+
+    figures = drawn(monkeypatch, report)
+    days = pd.bdate_range("2024-01-02", periods=60)
+    lines = pd.DataFrame({"date": days, "RuleSignal.direction": [1, 0, -1] * 20})
+    result = SimpleNamespace(symbol="SPY", lines=lines,
+                             bars=pd.DataFrame({"close": np.linspace(100, 110, 60)}, index=days))
+    report.plot_signal_distribution(result, tmp_path / "d.png",
+                                    pd.Series([1, -1] * 30, index=days, dtype=float))
+    price = figures[0].axes[0]
+    assert price.get_ylabel() == "close"
+    assert price.get_legend() is not None and outside(price.get_legend(), price)
+
+
+def test_a_spread_runs_tear_sheet_counts_option_volume_not_shares(monkeypatch, tmp_path,
+                                                                  sample_market):
+    from analyzers import report
+    from engine.backtest import BacktestSettings, run_symbol
+
+    settings = BacktestSettings(start=pd.Timestamp("2024-01-02"), end=pd.Timestamp("2024-03-28"),
+                                strategy="credit-spread", progress=False, record_lines=False)
+    result = run_symbol(sample_market, "SPY", settings)
+    assert len(result.transactions)
+    figures = drawn(monkeypatch, report)
+    report.write_tearsheets(result, tmp_path, sheets=("tearsheet_transactions.png",),
+                            stats=False)
+    labels = [ax.get_ylabel() for ax in figures[0].axes]
+    assert "shares + option contracts x 100 traded" in labels
+    assert "Amount of shares traded" not in labels

@@ -362,3 +362,41 @@ def test_wrapper_script_help():
                  "AAPL,MSFT,GOOGL,AMZN,TSLA",
                  "Exit code"):
         assert text in result.stdout
+
+
+def test_the_wrapper_trusts_the_install_stamp_not_bin_python(tmp_path):
+    """A first run killed during the install leaves .venv/bin/python but no stamp: the next
+    run must finish the install (make, which reads the stamp), then run the command."""
+    import os
+    import shutil
+
+    home = tmp_path / "clone"
+    home.mkdir()
+    for name in ("run_ml_trading.sh", "Makefile", "setup.cfg", "pyproject.toml"):
+        shutil.copy(ROOT / name, home / name)
+    (home / ".venv" / "bin").mkdir(parents=True)
+    python = home / ".venv" / "bin" / "python"
+    python.write_text("#!/bin/sh\necho \"python $*\"\n")
+    python.chmod(0o755)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "make").write_text("#!/bin/sh\necho \"make $*\"\n")
+    (tools / "make").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", str(home / "run_ml_trading.sh"), "-m", "premarket"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "setting up" in done.stderr  # no stamp: the install is (re)done
+    assert done.stdout.splitlines() == [f"make -s -C {home} install",
+                                        f"python {home}/run.py ml-trading -m premarket"]
+    # the Makefile: no stamp, the install runs; a stamp newer than its inputs, nothing
+    real_make = shutil.which("make", path=os.environ["PATH"])
+    if real_make is None:
+        return
+    plan = subprocess.run([real_make, "-n", "-C", str(home), "install"], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "-m venv .venv" in plan and "pip install" in plan
+    (home / ".venv" / ".installed").touch()
+    plan = subprocess.run([real_make, "-n", "-C", str(home), "install"], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "pip install" not in plan

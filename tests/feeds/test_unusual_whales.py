@@ -288,3 +288,18 @@ def test_without_a_uw_key_the_sample_markets_flow_is_used_and_said(caplog, tmp_p
     pd.testing.assert_frame_equal(bars[list(FLOW_COLUMNS)], sample[list(FLOW_COLUMNS)],
                                   check_freq=False)
     assert not np.allclose(bars["close"], sample["close"])  # prices are Polygon's, not sample's
+
+
+def test_a_fetch_of_flow_days_shows_progress_when_asked(server, tmp_path, capsys):
+    """``data fetch`` turns the bars on: one per endpoint, so minutes of paced requests
+    on a cold cache are never silent; off (the default) nothing is printed."""
+    bars = bars_for("2024-05-01", "2024-06-28")
+    quiet = UnusualWhalesFlow(full_pages(server), flow_sessions=5, now=NOW)
+    quiet.columns("SPY", bars)
+    assert capsys.readouterr().err == ""
+    flow = UnusualWhalesFlow(full_pages(server), flow_sessions=5, now=NOW)
+    flow.progress = True
+    flow.columns("SPY", bars)
+    err = capsys.readouterr().err
+    for name in ("SPY flow-alerts", "SPY darkpool", "market market-tide"):
+        assert f"{name} (Unusual Whales):   0%| " in err and "0/5" in err
