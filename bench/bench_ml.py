@@ -7,9 +7,10 @@
     forward pass); then ``stream()`` per bar (what a paper decision runs) through the live
     path and through the old one (the compiled function on a padded batch of one);
 (c) a backtest with StrategySignal (the ML indicator) vs the same backtest with the rule
-    baseline indicator, on the same bars.
+    baseline indicator, on the same bars;
+(d) the same backtest with the default head (the regime regression) instead of the LSTM.
 
-The default LSTM (``compact``) unless --seed000 (seed 000's 128/64/32 units, sequence 60)
+(a)-(c) use the LSTM head: the default LSTM (``compact``) unless --seed000 (seed 000's 128/64/32 units, sequence 60)
 or --tiny. The LSTM is trained for
 one epoch only: speed does not depend on how well it learned.
 Usage: python bench/bench_ml.py [--symbol SPY] [--seed000 | --tiny]
@@ -133,6 +134,16 @@ def main() -> None:
     print(f"(c) equity backtest, {n:,} bars: rule {n / t_rule:,.0f} bars/s, ML "
           f"{n / t_ml:,.0f} bars/s (ratio {t_rule / t_ml:.2f}x), ML with cached inference "
           f"{n / t_cached:,.0f} bars/s")
+
+    # the default head (the regime regression) on the same bars and dates
+    regime = train_strategy_model(market, args.symbol, pd.Timestamp("2022-12-30"),
+                                  TrainingSpec(lstm_start=spec.lstm_start,
+                                               hmm_start=spec.hmm_start))
+    ml = BacktestSettings(start=start, end=end, signals="ml", progress=False,
+                          signal_models={args.symbol: regime})
+    t_regime = best_seconds(uncached)
+    print(f"(d) the same with the default regime head: {n / t_regime:,.0f} bars/s (ratio "
+          f"{t_rule / t_regime:.2f}x the rule, inference included)")
 
 
 if __name__ == "__main__":

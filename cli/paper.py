@@ -41,7 +41,7 @@ def register(commands) -> None:
     options.add_symbols_option(p, "SPY", "comma-separated IB stock symbols")
     options.add_signals_option(
         p, ("rule", "ml", "direction"),
-        "rule: the trend + RSI baseline indicator; ml: seed 000's HMM + LSTM StrategySignal; "
+        "rule: the trend + RSI baseline indicator; ml: seed 000's HMM + strategy model StrategySignal (regime or LSTM head); "
         "direction: seed 003's multi-model Direction system (both from the model store, "
         "--model)")
     ml = p.add_argument_group("model signals (--signals ml / direction)")

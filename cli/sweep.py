@@ -86,7 +86,7 @@ def register(commands) -> None:
                    help="split the window into K consecutive test folds; each run scores one "
                         "(parameter set, fold); PBO needs an even K >= 2")
     options.add_signals_option(
-        p, ("rule", "ml"), "rule baseline, or the HMM + LSTM signal trained per symbol and "
+        p, ("rule", "ml"), "rule baseline, or the HMM + strategy-head signal trained per symbol and "
                            "fold on the bars before the fold")
     options.add_model_config_options(p, config_help="--signals ml: " + options.LSTM_CONFIG_HELP,
                                      epochs_help="--signals ml --head lstm: epochs at most")

@@ -27,7 +27,7 @@ from cli.arg_types import count_arg, date_arg, symbol_arg
 def register(commands) -> None:
     p = commands.add_parser(
         "train", help="train the HMM regime + strategy model (regime or LSTM head) for one symbol",
-        description="Train seed 000's models (HMM regimes on a long history, LSTM strategy "
+        description="Train seed 000's models (HMM regimes on a long history, the strategy "
                     "signal on recent years), evaluate them walk-forward against baselines, "
                     "write plots and optionally save them to the model store.",
         formatter_class=options.HelpFormatter)
