@@ -70,8 +70,6 @@ NETWORK_FILE, SCALER_FILE, MODEL_FILE = "model.keras", "lstm_scaler.pkl", "strat
 #: the files of a store folder (an LSTM head's; a regime head has no network file)
 FILES = (NETWORK_FILE, SCALER_FILE, HMM_FILE, MODEL_FILE, METADATA_FILE)
 REGIME_HEAD_FILES = tuple(f for f in FILES if f != NETWORK_FILE)
-#: the heads a strategy model can have; the first is the default
-HEADS = STRATEGY_HEADS
 #: the shape of what ``save`` writes; a folder of another format is refused on ``load``
 #: (2: ``LSTMConfig.architecture``, the compact default network)
 MODEL_FORMAT = 2
@@ -101,9 +99,9 @@ class StrategyModel:
     def __init__(self, lstm_config: LSTMConfig | None = None,
                  hmm_config: HMMConfig | None = None, feature_groups=None,
                  validation_fraction: float = 0.2, embargo: int = 5,
-                 head: str = HEADS[0], head_config: RegimeHeadConfig | None = None):
-        if head not in HEADS:
-            raise DataError(f"strategy model head must be one of {', '.join(HEADS)} "
+                 head: str = STRATEGY_HEADS[0], head_config: RegimeHeadConfig | None = None):
+        if head not in STRATEGY_HEADS:
+            raise DataError(f"strategy model head must be one of {', '.join(STRATEGY_HEADS)} "
                             f"(got {head!r})")
         self.head = head
         self.head_config = head_config or RegimeHeadConfig()
@@ -121,7 +119,7 @@ class StrategyModel:
     @property
     def name(self) -> str:
         """The model's row in score tables: its head (``lstm`` or ``regime``)."""
-        return getattr(self, "head", "lstm")
+        return self.head
 
     @property
     def warmup_bars(self) -> int:
@@ -185,7 +183,7 @@ class StrategyModel:
                             f"{first} bars for features and sequence_length "
                             f"{self.sequence_length})")
         n_val = (int(round(len(ends) * self.validation_fraction))
-                 if len(ends) >= 20 and self.name == "lstm" else 0)
+                 if len(ends) >= 20 and self.head == "lstm" else 0)
         train_ends, val_ends = ends[: len(ends) - n_val], ends[len(ends) - n_val:]
         purged = 0
         if n_val:
@@ -217,7 +215,7 @@ class StrategyModel:
         return self
 
     def _new_head(self, n_inputs: int):
-        if self.name == "regime":
+        if self.head == "regime":
             first = len(self.feature_names_) - len(REGIME_COLUMNS)
             return RegimeHead(range(first, n_inputs), self.head_config)
         return LSTMModel(config=self.lstm_config, sequence_length=self.sequence_length,
@@ -341,7 +339,7 @@ class StrategyModel:
         meta = self.metadata()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        if self.name == "lstm":
+        if self.head == "lstm":
             self.lstm_.model_.save(directory / NETWORK_FILE)
         pickle_to(self.scaler_, directory / SCALER_FILE)
         self.hmm_.save(directory)

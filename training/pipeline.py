@@ -9,11 +9,12 @@ starts has never seen the backtest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from core.domain import STRATEGY_HEADS
 from core.errors import DataError
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
@@ -22,7 +23,7 @@ from models.features import LOOKBACK
 from models.lstm import LSTMConfig
 from models.regime_head import RegimeHeadConfig
 from models.regimes import HMMConfig
-from models.strategy_model import HEADS, StrategyModel
+from models.strategy_model import StrategyModel
 from training.label_cache import cached_strategy_labels
 from training.labels import LabelConfig
 
@@ -35,7 +36,7 @@ class TrainingSpec:
     """What to train on and with which settings."""
 
     #: the model's head: "regime" (the default) or "lstm" (``models.strategy_model``)
-    head: str = HEADS[0]
+    head: str = STRATEGY_HEADS[0]
     regime_head: RegimeHeadConfig = field(default_factory=RegimeHeadConfig)
     lstm: LSTMConfig = field(default_factory=LSTMConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
@@ -48,8 +49,9 @@ class TrainingSpec:
     embargo: int = 5
 
     def __post_init__(self):
-        if self.head not in HEADS:
-            raise DataError(f"head must be one of {', '.join(HEADS)} (got {self.head!r})")
+        if self.head not in STRATEGY_HEADS:
+            raise DataError(f"head must be one of {', '.join(STRATEGY_HEADS)} "
+                            f"(got {self.head!r})")
 
     def make_model(self) -> StrategyModel:
         return StrategyModel(lstm_config=self.lstm, hmm_config=self.hmm,
@@ -67,20 +69,24 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
     nothing, and a user who wrote them expects an LSTM."""
     data = load_config_file(config_file) if config_file else {}
     where = str(config_file)
-    model = override_head(data.get("model", {}), where)
-    if head is not None:
-        model = replace(model, head=head)
+    table = dict(data.get("model", {}))  # the head, and the regime head's settings
+    file_head = table.pop("head", STRATEGY_HEADS[0])
+    if file_head not in STRATEGY_HEADS:
+        raise DataError(f"{where}: [model] head must be one of {', '.join(STRATEGY_HEADS)} "
+                        f"(got {file_head!r})")
+    head = head or file_head
+    regime = override(RegimeHeadConfig(), table, f"{where}: [model]")
     lstm = override(LSTMConfig(), data.get("lstm", {}), where)  # unknown keys named first
     if epochs is not None:
         lstm = override(lstm, {"epochs": epochs}, "--epochs")
-    if model.head != "lstm":
+    if head != "lstm":
         given = [name for name, present in ((f"{where}: [lstm]", "lstm" in data),
                                             ("--epochs", epochs is not None)) if present]
         if given:
             raise DataError(f"{' and '.join(given)}: only the LSTM head has these settings, "
-                            f"and the head is {model.head!r}: add --head lstm, "
+                            f"and the head is {head!r}: add --head lstm, "
                             "or [model] head = \"lstm\" to the config file")
-    return TrainingSpec(head=model.head, regime_head=model.regime,
+    return TrainingSpec(head=head, regime_head=regime,
                         lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
                         labels=override(LabelConfig(), data.get("labels", {}), where),
                         hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,
@@ -99,22 +105,6 @@ def training_starts(end: pd.Timestamp, spec: TrainingSpec) -> tuple[pd.Timestamp
     """First labelled LSTM bar and first HMM bar for training data ending at ``end``."""
     return (spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS),
             spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS))
-
-
-@dataclass(frozen=True)
-class _ModelTable:
-    head: str
-    regime: RegimeHeadConfig
-
-
-def override_head(values: dict, where: str) -> _ModelTable:
-    """The ``[model]`` table: ``head`` and the regime head's settings (``C``, ``seed``)."""
-    values = dict(values)
-    head = values.pop("head", HEADS[0])
-    if head not in HEADS:
-        raise DataError(f"{where}: [model] head must be one of {', '.join(HEADS)} "
-                        f"(got {head!r})")
-    return _ModelTable(head, override(RegimeHeadConfig(), values, f"{where}: [model]"))
 
 
 def warmup_sessions(spec: TrainingSpec) -> int:
