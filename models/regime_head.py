@@ -32,6 +32,11 @@ class RegimeHeadConfig:
     C: float = 1.0
     seed: int = 42
 
+    def __post_init__(self):
+        from models.config import refuse_values
+
+        refuse_values("model", self, [("C", self.C > 0, "above 0")])
+
 
 class RegimeHead:
     """Logistic regression on ``columns`` of the last row of each window.

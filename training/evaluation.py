@@ -154,8 +154,8 @@ def format_scores(report: SeedsReport) -> str:
               "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
               "0 = none."]
     diff, se = report.log_loss_vs_majority()
+    errors = f"{abs(diff) / se:.1f} standard errors; " if se > 0 else ""
     lines.append(f"log loss of the {report.model_name} model minus the majority class's: "
                  f"{diff:+.3f}, paired standard error over the first seed's bars {se:.3f} "
-                 f"({abs(diff) / se:.1f} standard errors; overlapping labels make the true "
-                 "error larger)")
+                 f"({errors}overlapping labels make the true error larger)")
     return "\n".join(lines)

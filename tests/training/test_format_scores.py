@@ -1,0 +1,22 @@
+"""The train report's text: a model no different from the majority class (a paired
+standard error of 0) is printed, not a division by zero."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+from models.evaluation import SCORE_COLUMNS
+from training.evaluation import format_scores
+
+
+def test_a_zero_standard_error_prints_without_a_ratio():
+    rows = ["regime", "majority"]
+    mean = pd.DataFrame(0.5, index=rows, columns=list(SCORE_COLUMNS))
+    report = SimpleNamespace(n_bars=10, seeds=[42], folds=[1], mean=mean,
+                             std=mean * 0.0, model_name="regime",
+                             log_loss_vs_majority=lambda: (0.0, 0.0))
+    text = format_scores(report)
+    assert "minus the majority class's: +0.000, paired standard error" in text
+    assert "standard errors;" not in text
+    report.log_loss_vs_majority = lambda: (-0.076, 0.016)
+    assert "(4.8 standard errors; overlapping" in format_scores(report)
