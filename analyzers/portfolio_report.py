@@ -70,7 +70,7 @@ def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]
     attribution = json.loads(result.attribution.to_json(orient="index"))
     (folder / "metrics.json").write_text(json.dumps(
         {"run": header, "portfolio": {**result.metrics,
-                                      "warnings": list(getattr(result, "warnings", ()))},
+                                      "warnings": list(result.warnings)},
          "symbols": attribution}, indent=2) + "\n")
     (folder / "index.html").write_text(_index_html(result, summary, header))
     return written + [folder / n for n in ("summary.txt", "metrics.json", "index.html")]

@@ -42,7 +42,7 @@ def format_portfolio_summary(result: PortfolioResult, header: dict) -> str:
         lines += ["", "Correlation of the symbols' daily P&L:",
                   result.correlation.to_string(float_format=lambda v: f"{v:.2f}",
                                                na_rep="n/a")]
-    warnings = [f"warning: {PORTFOLIO}: {w}" for w in getattr(result, "warnings", ())]
+    warnings = [f"warning: {PORTFOLIO}: {w}" for w in result.warnings]
     if warnings:
         lines += ["", *warnings]
     return "\n".join(lines) + "\n"
