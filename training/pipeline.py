@@ -75,7 +75,7 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
         raise DataError(f"{where}: [model] head must be one of {', '.join(STRATEGY_HEADS)} "
                         f"(got {file_head!r})")
     head = head or file_head
-    regime = override(RegimeHeadConfig(), table, f"{where}: [model]")
+    regime = override(RegimeHeadConfig(), table, where)
     lstm = override(LSTMConfig(), data.get("lstm", {}), where)  # unknown keys named first
     if epochs is not None:
         lstm = override(lstm, {"epochs": epochs}, "--epochs")

@@ -145,5 +145,5 @@ def test_lstm_settings_with_the_regime_head_are_refused_up_front(tmp_path):
     with pytest.raises(DataError, match="unknown keys width"):
         make_spec(config)
     config.write_text("[model]\nC = 0\n")
-    with pytest.raises(DataError, match=r"\[model\]: model: C=0 must be above 0"):
+    with pytest.raises(DataError, match="lstm.toml: model: C=0 must be above 0"):
         make_spec(config)
