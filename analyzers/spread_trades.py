@@ -44,17 +44,11 @@ class SpreadTrades(AnalysisOnce, bt.Analyzer):
         if not hasattr(broker, "closed_spreads"):
             return pd.DataFrame(columns=list(SPREAD_COLUMNS))
         spreads = sorted([*broker.closed_spreads(), *broker.open_spreads()], key=lambda p: p.id)
-        rows = [self._row(broker, p) for p in spreads]
+        deltas = _short_deltas(getattr(broker, "chains", {}), spreads)
+        rows = [self._row(p, deltas.get(p.id, np.nan)) for p in spreads]
         return pd.DataFrame(rows, columns=list(SPREAD_COLUMNS))
 
-    def _row(self, broker, p) -> dict:
-        delta = np.nan
-        chain = getattr(broker, "chains", {}).get(p.underlying)
-        if chain is not None:
-            try:
-                delta = _short_delta(chain, p)
-            except KeyError:
-                pass
+    def _row(self, p, delta: float) -> dict:
         closed = not p.is_open
         return {
             "id": p.id, "underlying": p.underlying, "kind": p.kind, "status": p.status,
@@ -73,9 +67,38 @@ class SpreadTrades(AnalysisOnce, bt.Analyzer):
         }
 
 
+def _short_deltas(chains, spreads) -> dict[int, float]:
+    """The short leg's delta on its entry date, by spread id (none where the chain has no
+    quote that day): one ``deltas_at`` call per underlying where the chain has it (a
+    pandas row per spread cost more than the whole backtest's marks), else a quote each."""
+    deltas: dict[int, float] = {}
+    by_underlying: dict[str, list] = {}
+    for p in spreads:
+        by_underlying.setdefault(p.underlying, []).append(p)
+    for underlying, group in by_underlying.items():
+        chain = chains.get(underlying)
+        if chain is None:
+            continue
+        session_row = getattr(chain, "session_row", None)
+        if getattr(chain, "deltas_at", None) is not None and session_row is not None:
+            group = [p for p in group if session_row(p.entry_date) is not None]
+            values = chain.deltas_at([p.entry_date for p in group],
+                                     [p.short.expiry for p in group],
+                                     [p.short.strike for p in group],
+                                     [p.short.right == "C" for p in group])
+            deltas.update(zip((p.id for p in group), values.tolist(), strict=True))
+            continue
+        for p in group:
+            try:
+                deltas[p.id] = _short_delta(chain, p)
+            except KeyError:
+                pass
+    return deltas
+
+
 def _short_delta(chain, p) -> float:
-    """The short leg's delta on the entry date, by the chain's numpy path when it has one
-    (the pandas row cost more than the whole backtest's marks)."""
+    """The short leg's delta on the entry date from the chain's quote (``quote_arrays``
+    where it has it, else its pandas row)."""
     fast = getattr(chain, "quote_arrays", None)
     if fast is None:
         return float(chain.quote(p.entry_date, p.short.expiry, p.short.strike,

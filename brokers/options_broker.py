@@ -81,8 +81,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         # close (the book's sum of open margins is the same amount up to rounding)
         self._reserved = 0.0
         # each spread's quotes from the day it is first priced through its expiry
-        # (``sp.LifeQuotes``, read one day at a time), keyed by (chain, short leg, long
-        # leg), dropped when the spread ends
+        # (``sp.LifeQuotes``, read one day at a time), keyed by (chain, short leg's and long
+        # leg's OCC symbols), dropped when the spread ends
         self._lives: dict[tuple, sp.LifeQuotes | None] = {}
         # this bar's date of each data, converted once per ``next`` (num2date is slow)
         self._bar_days: dict[int, dt.date] = {}
@@ -305,7 +305,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         return quotes if quotes is not None else sp.spread_quotes(chain, day, short, long)
 
     def _life(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote] | None:
-        key = (id(chain), short, long)
+        key = (id(chain), short.symbol, long.symbol)  # OCC symbols name the legs
         if key not in self._lives:
             self._lives[key] = sp.life_quotes(chain, day, short, long)
         life = self._lives[key]
@@ -335,8 +335,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         self.book.close(position, day, debit, comm, reason, tag)
         position.dte = max((position.expiry - day).days, 0)
         # its quote table is done with (an order for the same legs builds a new one)
-        self._lives.pop((id(self.chains.get(position.underlying)), position.short,
-                         position.long), None)
+        self._lives.pop((id(self.chains.get(position.underlying)), position.short.symbol,
+                         position.long.symbol), None)
 
     def _settle_expired(self) -> None:
         for position in self.book.open():

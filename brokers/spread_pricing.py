@@ -171,36 +171,35 @@ def spreads_quotes(chain, date, spreads) -> list[tuple[Quote, Quote]]:
 
 class LifeQuotes:
     """One spread's quotes on every day its chain has from a first day through the
-    expiry, from one ``quote_days`` call per leg (the numbers ``spreads_quotes`` gives
-    day by day, which tests hold equal). The simulated broker prices a spread's fills and
-    marks from it instead of one chain call per bar; ``get`` answers one day at a time, so
-    no later quote can reach an earlier decision."""
+    expiry, from one ``life_table`` call for both legs (the numbers ``spreads_quotes``
+    gives day by day, which tests hold equal). The simulated broker prices a spread's
+    fills and marks from it instead of one chain call per bar; ``get`` answers one day at
+    a time, so no later quote can reach an earlier decision."""
 
     def __init__(self, chain, start, short: SpreadLeg, long: SpreadLeg) -> None:
-        index = chain.bars.index
-        first = int(index.searchsorted(pd.Timestamp(start)))
-        last = int(index.searchsorted(pd.Timestamp(short.expiry), side="right"))
-        days = index[first:last]
-        self._row = dict(zip(days.date, range(len(days)), strict=True))
-        self._legs = [_columns(chain.quote_days(days, leg.expiry, leg.strike, leg.right))
-                      for leg in (short, long)]
+        self._row_of = chain.session_row
+        self._first, table = chain.life_table(start, short.expiry,
+                                              [short.strike, long.strike],
+                                              [short.right == "C", long.right == "C"])
+        self._sessions = table["mid"].shape[1]
+        (self._sb, self._lb), (self._sa, self._la), (self._sm, self._lm) = (
+            table["bid"].tolist(), table["ask"].tolist(), table["mid"].tolist())
 
     def get(self, day) -> tuple[Quote, Quote] | None:
         """``(short, long)`` quotes on ``day``, None for a day outside the table."""
-        i = self._row.get(day)
+        i = self._row_of(day)
         if i is None:
             return None
-        (sb, sa, sm), (lb, la, lm) = self._legs
-        return Quote(sb[i], sa[i], sm[i]), Quote(lb[i], la[i], lm[i])
-
-
-def _columns(quote: dict) -> tuple[list, list, list]:
-    return quote["bid"].tolist(), quote["ask"].tolist(), quote["mid"].tolist()
+        i -= self._first
+        if not 0 <= i < self._sessions:
+            return None
+        return (Quote(self._sb[i], self._sa[i], self._sm[i]),
+                Quote(self._lb[i], self._la[i], self._lm[i]))
 
 
 def life_quotes(chain, start, short: SpreadLeg, long: SpreadLeg) -> LifeQuotes | None:
-    """``LifeQuotes`` of a spread from ``start``, None for a chain without ``quote_days``."""
-    if getattr(chain, "quote_days", None) is None or getattr(chain, "bars", None) is None:
+    """``LifeQuotes`` of a spread from ``start``, None for a chain without ``life_table``."""
+    if getattr(chain, "life_table", None) is None:
         return None
     return LifeQuotes(chain, start, short, long)
 

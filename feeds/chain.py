@@ -29,6 +29,7 @@ volatility (``atm_iv``) and the risk-free rate. The surface:
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 from collections import OrderedDict
 
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.calendar import listed_expiries
-from pricing.black_scholes import black_scholes_greeks, black_scholes_price
+from pricing.black_scholes import black_scholes_delta, black_scholes_greeks, black_scholes_price
 from pricing.contracts import occ_symbol, strike_step
 
 CHAIN_COLUMNS = (
@@ -115,8 +116,11 @@ class OptionChain:
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
         self._input_rows: dict | None = None
+        self._session_arrays: tuple | None = None
 
     def has_date(self, date) -> bool:
+        if type(date) is dt.date:  # the brokers ask with dates: a dict, not a pandas lookup
+            return date in self._sessions()[0]
         return pd.Timestamp(date) in self.bars.index
 
     def _bar(self, date) -> pd.Series:
@@ -201,8 +205,7 @@ class OptionChain:
         strike = self._strike_grid(spot, atm30, float(years))
         iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
         is_call = np.full(len(strike), right.upper() == "C")
-        delta = black_scholes_greeks(spot, strike, years, rate, iv, is_call)["delta"]
-        return strike, delta
+        return strike, black_scholes_delta(spot, strike, years, rate, iv, is_call)
 
     def quote_arrays(self, date, expiry, strike, is_call,
                      with_delta: bool = False) -> dict[str, np.ndarray]:
@@ -298,6 +301,66 @@ class OptionChain:
                                   np.full(len(days), right.upper() == "C"))
         bid, ask = _bid_ask(mid, iv)
         return {"bid": bid, "ask": ask, "mid": mid}
+
+    def _sessions(self) -> tuple:
+        """``(row of each session date, dates as datetime64[D], close, rate, atm_iv,
+        skew)``: the pricing inputs of every bar as arrays, built once."""
+        if self._session_arrays is None:
+            skew = (self.bars["iv_skew"].to_numpy(dtype=float) if "iv_skew" in self.bars
+                    else np.full(len(self.bars), np.nan))
+            dates = self.bars.index.values.astype("datetime64[D]")
+            self._session_arrays = (
+                dict(zip(self.bars.index.date, range(len(self.bars)), strict=True)), dates,
+                self.bars["close"].to_numpy(dtype=float),
+                self.bars["risk_free_rate"].to_numpy(dtype=float),
+                self.bars["atm_iv"].to_numpy(dtype=float),
+                np.where(np.isfinite(skew), skew, DEFAULT_SKEW))
+        return self._session_arrays
+
+    def session_row(self, day) -> int | None:
+        """Position of session ``day`` (a ``datetime.date``) in ``bars`` (tz-naive,
+        normalized dates: ``feeds.base``), None without a bar."""
+        return self._sessions()[0].get(day)
+
+    def life_table(self, start, expiry, strikes, calls) -> tuple[int, dict[str, np.ndarray]]:
+        """Quotes of several contracts of one ``expiry`` on every session from ``start``
+        through the expiry, in one call: ``(row of the first session, {"bid", "ask",
+        "mid"})``, each of shape (contracts, sessions). The numbers ``quote_days`` (and so
+        ``quote_arrays``) gives contract by contract and day by day; the simulated broker
+        prices a spread's fills and marks from it."""
+        _, dates, spot, rate, atm30, skew = self._sessions()
+        index = self.bars.index
+        first = int(index.searchsorted(pd.Timestamp(start)))
+        last = int(index.searchsorted(pd.Timestamp(expiry), side="right"))
+        rows = slice(first, last)
+        years = np.maximum((np.datetime64(pd.Timestamp(expiry).date(), "D") - dates[rows])
+                           .astype(float), 0.5) / 365.0
+        strikes = np.asarray(strikes, dtype=float)[:, None]
+        calls = np.asarray(calls, dtype=bool)[:, None]
+        spot, rate = spot[rows], rate[rows]
+        iv = surface_vol(spot, rate, atm30[rows], skew[rows], self.long_run_vol, years,
+                         strikes)
+        mid = black_scholes_price(spot, strikes, years, rate, iv, calls)
+        bid, ask = _bid_ask(mid, iv)
+        return first, {"bid": bid, "ask": ask, "mid": mid}
+
+    def deltas_at(self, dates, expiries, strikes, calls) -> np.ndarray:
+        """Delta of each contract ``(expiries[i], strikes[i], calls[i])`` on ``dates[i]``
+        (session dates) in one call: what ``quote_arrays(..., with_delta=True)`` gives
+        one date at a time."""
+        row_of, session_dates, spot, rate, atm30, skew = self._sessions()
+        try:
+            rows = np.array([row_of[d] for d in dates], dtype=np.int64)
+        except KeyError as missing:
+            raise KeyError(f"no bar for {self.symbol} on {missing.args[0]}: "
+                           "no option chain that day") from None
+        years = np.maximum((np.asarray(expiries, dtype="datetime64[D]") - session_dates[rows])
+                           .astype(float), 0.5) / 365.0
+        strikes = np.asarray(strikes, dtype=float)
+        iv = surface_vol(spot[rows], rate[rows], atm30[rows], skew[rows], self.long_run_vol,
+                         years, strikes)
+        return black_scholes_delta(spot[rows], strikes, years, rate[rows], iv,
+                                   np.asarray(calls, dtype=bool))
 
     def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float]:
         """close, rate, atm_iv and skew of ``day`` from a dict built once (pandas row

@@ -30,6 +30,19 @@ def black_scholes_price(spot, strike, years, rate, vol, is_call):
     return np.where(is_call, call, put)
 
 
+def black_scholes_delta(spot, strike, years, rate, vol, is_call) -> np.ndarray:
+    """Delta alone, the number ``black_scholes_greeks`` gives (leg choice needs only it)."""
+    spot, strike, years, rate, vol = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (spot, strike, years, rate, vol))
+    )
+    d1, _ = _d1_d2(spot, strike, years, rate, vol)
+    return _delta(d1, is_call)
+
+
+def _delta(d1, is_call):
+    return np.where(is_call, ndtr(d1), ndtr(d1) - 1.0)
+
+
 def black_scholes_greeks(spot, strike, years, rate, vol, is_call) -> dict[str, np.ndarray]:
     """delta, gamma, theta (per calendar day) and vega (per 1 volatility point)."""
     spot, strike, years, rate, vol = np.broadcast_arrays(
@@ -39,7 +52,7 @@ def black_scholes_greeks(spot, strike, years, rate, vol, is_call) -> dict[str, n
     pdf = np.exp(-0.5 * d1 * d1) / _SQRT_2PI
     sqrt_t = np.sqrt(years)
     discount = np.exp(-rate * years)
-    delta = np.where(is_call, ndtr(d1), ndtr(d1) - 1.0)
+    delta = _delta(d1, is_call)
     gamma = pdf / (spot * vol * sqrt_t)
     decay = -spot * pdf * vol / (2.0 * sqrt_t)
     theta_call = decay - rate * strike * discount * ndtr(d2)

@@ -122,3 +122,40 @@ def test_quote_days_equal_quotes_day_by_day(chain, right):
         one = chain.quote_arrays(day, [expiry], [strike], [right == "C"])
         for field in ("bid", "ask", "mid"):
             assert path[field][i] == one[field][0]
+
+
+def test_life_table_equals_quote_arrays_for_both_legs_and_every_day(chain):
+    start = pd.Timestamp("2020-02-14")
+    expiry = pd.Timestamp("2020-03-20")
+    strikes, calls = [300.0, 345.0, 295.0], [False, True, False]
+    first, table = chain.life_table(start.date(), expiry.date(), strikes, calls)
+    index = chain.bars.index
+    days = index[(index >= start) & (index <= expiry)]
+    assert first == index.searchsorted(start) and table["mid"].shape == (3, len(days))
+    for i, day in enumerate(days):
+        one = chain.quote_arrays(day, [expiry] * 3, strikes, calls)
+        for field in ("bid", "ask", "mid"):
+            assert table[field][:, i].tolist() == one[field].tolist()
+
+
+def test_deltas_at_equal_quote_arrays_deltas_on_each_date(chain):
+    days = _days(chain)
+    expiries = [chain.listed(d)[0][3] for d in days]
+    strikes = [float(chain.spot(d)) // 5 * 5 for d in days]
+    calls = [i % 2 == 0 for i in range(len(days))]
+    deltas = chain.deltas_at([d.date() for d in days], expiries, strikes, calls)
+    for i, day in enumerate(days):
+        one = chain.quote_arrays(day, [expiries[i]], [strikes[i]], [calls[i]], with_delta=True)
+        assert deltas[i] == one["delta"][0]
+    with pytest.raises(KeyError, match="no bar for SPY"):
+        chain.deltas_at([pd.Timestamp("1990-01-02").date()], expiries[:1], strikes[:1], [True])
+
+
+def test_has_date_and_session_row_agree_with_the_bars_index(chain):
+    index = chain.bars.index
+    day = index[100]
+    weekend = pd.Timestamp("2020-03-14")  # a Saturday
+    assert chain.has_date(day.date()) and chain.has_date(day) and chain.has_date(str(day.date()))
+    assert chain.session_row(day.date()) == 100
+    assert not chain.has_date(weekend.date()) and not chain.has_date(weekend)
+    assert chain.session_row(weekend.date()) is None

@@ -39,7 +39,7 @@ def test_life_quotes_equal_the_quotes_of_each_day(chain, day, kind):
     assert life.get(after) is None
 
 
-def test_a_chain_without_quote_days_has_no_life_table(chain):
+def test_a_chain_without_life_table_has_no_life_quotes(chain):
     class Plain:
         bars = chain.bars
 
