@@ -329,12 +329,11 @@ class OptionChain:
         ``quote_arrays``) gives contract by contract and day by day; the simulated broker
         prices a spread's fills and marks from it."""
         _, dates, spot, rate, atm30, skew = self._sessions()
-        index = self.bars.index
-        first = int(index.searchsorted(pd.Timestamp(start)))
-        last = int(index.searchsorted(pd.Timestamp(expiry), side="right"))
+        expiry = np.datetime64(pd.Timestamp(expiry).date(), "D")
+        first = int(np.searchsorted(dates, np.datetime64(pd.Timestamp(start).date(), "D")))
+        last = int(np.searchsorted(dates, expiry, side="right"))
         rows = slice(first, last)
-        years = np.maximum((np.datetime64(pd.Timestamp(expiry).date(), "D") - dates[rows])
-                           .astype(float), 0.5) / 365.0
+        years = np.maximum((expiry - dates[rows]).astype(float), 0.5) / 365.0
         strikes = np.asarray(strikes, dtype=float)[:, None]
         calls = np.asarray(calls, dtype=bool)[:, None]
         spot, rate = spot[rows], rate[rows]

@@ -19,15 +19,26 @@ def _d1_d2(spot, strike, years, rate, vol):
 
 
 def black_scholes_price(spot, strike, years, rate, vol, is_call):
-    """European option value. Put and call at the same strike satisfy put-call parity."""
-    spot, strike, years, rate, vol = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (spot, strike, years, rate, vol))
-    )
+    """European option value. Put and call at the same strike satisfy put-call parity.
+
+    Where every contract is on one side only that side's formula is evaluated (the
+    brokers price a spread's two legs, always of one right, on every bar of its life):
+    the same numbers as computing both and picking."""
+    spot, strike, years, rate, vol = (np.asarray(x, dtype=float)
+                                      for x in (spot, strike, years, rate, vol))
+    is_call = np.asarray(is_call, dtype=bool)
     d1, d2 = _d1_d2(spot, strike, years, rate, vol)
     discount = np.exp(-rate * years)
-    call = spot * ndtr(d1) - strike * discount * ndtr(d2)
-    put = strike * discount * ndtr(-d2) - spot * ndtr(-d1)
-    return np.where(is_call, call, put)
+    if is_call.all():
+        value = spot * ndtr(d1) - strike * discount * ndtr(d2)
+    elif not is_call.any():
+        value = strike * discount * ndtr(-d2) - spot * ndtr(-d1)
+    else:
+        call = spot * ndtr(d1) - strike * discount * ndtr(d2)
+        put = strike * discount * ndtr(-d2) - spot * ndtr(-d1)
+        value = np.where(is_call, call, put)
+    shape = np.broadcast_shapes(np.shape(value), is_call.shape)
+    return np.asarray(value) if np.shape(value) == shape else np.broadcast_to(value, shape).copy()
 
 
 def black_scholes_delta(spot, strike, years, rate, vol, is_call) -> np.ndarray:
