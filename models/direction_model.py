@@ -106,7 +106,10 @@ class DirectionConfig:
     #: the meta-model that makes the output: "stack" (logistic) or "bayes" (weighting)
     meta: str = "stack"
     #: inverse L2 strength of the stacking regression
-    meta_c: float = 1.0
+    meta_c: float = 0.01
+    #: fit the stacking regression with balanced class weights (its probabilities then
+    #: lean away from the base rates: the fit before issue 13, kept for comparison)
+    meta_balanced: bool = False
     #: evidence discount per row of the Bayesian weighting
     bayes_forgetting: float = 0.98
     #: trees of each tree member
@@ -151,6 +154,8 @@ class DirectionConfig:
                             f"(got {', '.join(self.members) or 'none'})")
         if self.meta not in META_MODELS:
             problems.append(f"meta must be one of {', '.join(META_MODELS)}")
+        if not self.meta_c > 0 or not 0.0 < self.bayes_forgetting <= 1.0:
+            problems.append("meta_c must be above 0 and bayes_forgetting in (0, 1]")
         if self.n_folds < 2:
             problems.append("n_folds must be at least 2")
         if not 0.0 < self.min_train_fraction < 1.0:
@@ -283,7 +288,8 @@ class DirectionModel:
 
     def _make_meta(self, name: str):
         if name == "stack":
-            return StackingMeta(self.config.meta_c, self.config.seed)
+            return StackingMeta(self.config.meta_c, self.config.seed,
+                                self.config.meta_balanced)
         return BayesianWeighting(self.config.bayes_forgetting)
 
     # ------------------------------------------------------------------ fitting
@@ -334,6 +340,7 @@ class DirectionModel:
                     oof[test, j] = member.predict_proba(self._inputs(member.kind, X, test))
                 fits.update()
         meta_oof = {name: np.full((T, 3), np.nan) for name in META_MODELS}
+        meta_calls = {name: np.zeros(T, dtype=int) for name in META_MODELS}
         for k, (lo, _) in enumerate(folds[1:], start=2):
             past = rows[(fold_of[rows] >= 1) & (fold_of[rows] < k)
                         & known_before(rows, end_row[rows], lo, cfg.embargo)]
@@ -343,6 +350,7 @@ class DirectionModel:
             for name in META_MODELS:
                 meta = self._make_meta(name).fit(oof[past], y[past])
                 meta_oof[name][test] = meta.predict_proba(oof[test])
+                meta_calls[name][test] = meta.decide(meta_oof[name][test])
         self.members_ = {}
         for name, member in members.items():
             self.members_[name] = member.fit(self._inputs(member.kind, X, rows), y[rows],
@@ -351,7 +359,7 @@ class DirectionModel:
         fits.close()
         stacked = rows[fold_of[rows] >= 1]
         self.meta_ = self._make_meta(cfg.meta).fit(oof[stacked], y[stacked])
-        self._record(bars, labels, rows, folds, fold_of, oof, meta_oof,
+        self._record(bars, labels, rows, folds, fold_of, oof, meta_oof, meta_calls,
                      {"priors": priors, "logistic": logistic})
         for fold, info in zip(self.fit_info_["folds"], trained, strict=True):
             fold.update(info)
@@ -373,7 +381,8 @@ class DirectionModel:
                             f"out for {cfg.n_folds} walk-forward blocks)")
         return [(int(bounds[k]), int(bounds[k + 1]) - 1) for k in range(cfg.n_folds)]
 
-    def _record(self, bars, labels, rows, folds, fold_of, oof, meta_oof, baselines) -> None:
+    def _record(self, bars, labels, rows, folds, fold_of, oof, meta_oof, meta_calls,
+                baselines) -> None:
         """Fill oof_, evaluation_, evaluation_folds_, importance_ and fit_info_."""
         cfg, names = self.config, self.config.members
         y = labels["label"].to_numpy()
@@ -387,12 +396,13 @@ class DirectionModel:
         for meta_name, values in meta_oof.items():
             for c, col in enumerate(PROBA_COLUMNS):
                 frame[f"meta_{meta_name}_{col}"] = values[scored, c]
+            frame[f"meta_{meta_name}_call"] = meta_calls[meta_name][scored]
         self.oof_ = pd.DataFrame(frame, index=bars.index[scored])
         other = next(m for m in META_MODELS if m != cfg.meta)
         evaluated = rows[(fold_of[rows] >= 2) & np.isfinite(meta_oof[cfg.meta][rows, 0])]
         candidates = {name: (None, oof[:, j]) for j, name in enumerate(names)}
-        candidates |= {"meta": (None, meta_oof[cfg.meta]),
-                       f"meta_{other}": (None, meta_oof[other]),
+        candidates |= {"meta": (meta_calls[cfg.meta], meta_oof[cfg.meta]),
+                       f"meta_{other}": (meta_calls[other], meta_oof[other]),
                        "majority": (None, baselines["priors"]),
                        "logistic": (None, baselines["logistic"]),
                        "always_buy": (np.full(len(y), BUY), None)}
@@ -448,11 +458,13 @@ class DirectionModel:
         P = np.stack([(m.predict_proba_live if live else m.predict_proba)(
             self._inputs(m.kind, X, ends)) for m in self.members_.values()], axis=1)
         proba = self.meta_.predict_proba(P)
-        winner = proba.argmax(axis=1)
-        return np.column_stack([winner - 1.0, proba[np.arange(len(proba)), winner], proba])
+        weighed = self.meta_.call_proba(proba)  # the classes weighed equally
+        winner = weighed.argmax(axis=1)
+        return np.column_stack([winner - 1.0, weighed[np.arange(len(proba)), winner], proba])
 
     def predict_frame(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """direction (-1/0/1), confidence (probability of the winning class), p_sell,
+        """direction (-1/0/1), confidence (the call's probability with the three classes
+        weighed equally: ``models.meta_model``), p_sell,
         p_neutral, p_buy per bar; NaN for the first ``warmup_bars`` bars."""
         self._check_fitted()
         X = self._features(bars)

@@ -94,6 +94,51 @@ def test_stacking_weighs_a_good_member_above_a_noisy_one():
     assert (two.predict_proba(P[200:])[:, 1] == 0).all()
 
 
+def _weak_members(n=3000, seed=3):
+    """Classes 20 % / 60 % / 20 %; two members that lean a little towards the truth."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, size=n, p=[0.2, 0.6, 0.2])
+    members = []
+    for _ in range(2):
+        logits = rng.standard_normal((n, 3)) + 0.4 * np.eye(3)[y]
+        members.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    return np.stack(members, axis=1), y
+
+
+def test_stacking_is_calibrated_and_still_calls_the_rare_classes():
+    """Without class weights the stack's probabilities match the base rates and beat the
+    balanced fit's log loss out of sample; its calls (relative to the class frequencies)
+    still include the rare SELL and BUY, where its most probable class is NEUTRAL for
+    most rows."""
+    P, y = _weak_members()
+    fit, test = slice(0, 2000), slice(2000, None)
+    plain = StackingMeta().fit(P[fit], y[fit])
+    balanced = StackingMeta(balanced=True).fit(P[fit], y[fit])
+
+    def log_loss(meta):
+        proba = meta.predict_proba(P[test])
+        return -np.mean(np.log(proba[np.arange(len(proba)), y[test]]))
+
+    proba = plain.predict_proba(P[test])
+    np.testing.assert_allclose(proba.mean(axis=0), np.bincount(y[test]) / len(y[test]),
+                               atol=0.03)
+    assert log_loss(plain) < log_loss(balanced) - 0.02
+    calls = plain.decide(proba)
+    assert (proba.argmax(axis=1) == 1).mean() > 0.8  # the most probable class: NEUTRAL
+    assert min((calls == 0).mean(), (calls == 2).mean()) > 0.1
+    assert (calls == y[test]).mean() > 0.45
+    # the calls a class-balanced fit makes, nearly row for row, and on its scale
+    assert (balanced.predict_proba(P[test]).argmax(axis=1) == calls).mean() > 0.95
+    weighed = plain.call_proba(proba)
+    np.testing.assert_allclose(weighed.sum(axis=1), 1.0)
+    assert abs(weighed.max(axis=1).mean()
+               - balanced.predict_proba(P[test]).max(axis=1).mean()) < 0.05
+    # a stack stored before the calibrated fit (no prior_, no balanced) calls its argmax
+    old = StackingMeta().fit(P[fit], y[fit])
+    del old.prior_, old.balanced
+    np.testing.assert_array_equal(old.decide(proba), proba.argmax(axis=1))
+
+
 def test_bayesian_weighting_moves_to_the_member_that_predicts_what_happens():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, 200)

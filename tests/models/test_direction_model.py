@@ -78,6 +78,8 @@ def test_evaluation_table_matches_the_out_of_fold_predictions(tiny_direction_mod
         prefix = name if name != "meta" else "meta_stack"
         proba = evaluated[[f"{prefix}_p_sell", f"{prefix}_p_neutral", f"{prefix}_p_buy"]]
         pred = proba.to_numpy().argmax(axis=1)
+        if name == "meta":  # its call: the likeliest class relative to its frequency
+            pred = evaluated["meta_stack_call"].to_numpy()
         assert table.loc[name, "accuracy"] == pytest.approx((pred == y).mean())
         calls = pred == 0
         if calls.any():
@@ -114,9 +116,13 @@ def test_scores_are_causal(tiny_direction_model, scored_bars):
     assert full.iloc[:warm].isna().all(axis=None) and full.iloc[warm:].notna().all(axis=None)
     probs = full[["p_sell", "p_neutral", "p_buy"]].iloc[warm:].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
-    winner = probs.argmax(axis=1)
+    # the call: the likeliest class relative to its frequency; its confidence: that class's
+    # probability with the three weighed equally
+    weighed = tiny_direction_model.meta_.call_proba(probs)
+    winner = weighed.argmax(axis=1)
+    np.testing.assert_array_equal(winner, tiny_direction_model.meta_.decide(probs))
     np.testing.assert_array_equal(full["direction"].iloc[warm:], winner - 1)
-    np.testing.assert_array_equal(full["confidence"].iloc[warm:], probs.max(axis=1))
+    np.testing.assert_array_equal(full["confidence"].iloc[warm:], weighed.max(axis=1))
 
 
 def test_bar_by_bar_stream_equals_the_batch(tiny_direction_model, scored_bars):
@@ -259,3 +265,10 @@ def test_config_file_overrides_and_refuses_unknown_keys(tmp_path):
     toml.write_text('[direction]\nmembers = ["xgboost", "svm"]\n')
     with pytest.raises(DataError, match="members must be distinct names"):
         make_direction_config(toml)
+    # a stacking regression without regularisation budget cannot be fitted: refused here,
+    # not inside the fit after the members' training
+    toml.write_text("[direction]\nmeta_c = 0\n")
+    with pytest.raises(DataError, match="meta_c must be above 0"):
+        make_direction_config(toml)
+    toml.write_text("[direction]\nmeta_balanced = true\nmeta_c = 1.0\n")
+    assert make_direction_config(toml).meta_balanced
