@@ -51,6 +51,11 @@ def listed_expiries(date: pd.Timestamp, weekly_days: int = 63, monthly_days: int
     fridays = fridays[fridays <= today + monthly_days]
     day_of_month = (fridays - fridays.astype("datetime64[M]")).astype(int) + 1
     third_friday = (day_of_month >= 15) & (day_of_month <= 21)
-    keep = (fridays <= today + weekly_days) | third_friday
-    expiries = {expiry_for_friday(f) for f in fridays[keep]}
-    return tuple(sorted(e for e in expiries if e > today))
+    kept = fridays[(fridays <= today + weekly_days) | third_friday]
+    # expiry_for_friday of every kept Friday at once (a new backtest day asks for this once,
+    # and a Python call per Friday was most of it)
+    days = _session_array()
+    inside = (kept >= days[0]) & (kept <= days[-1])
+    before = days[np.maximum(np.searchsorted(days, kept, side="right") - 1, 0)]
+    expiries = np.unique(np.where(inside, before, kept))
+    return tuple(expiries[expiries > today])

@@ -159,3 +159,23 @@ def test_has_date_and_session_row_agree_with_the_bars_index(chain):
     assert chain.session_row(day.date()) == 100
     assert not chain.has_date(weekend.date()) and not chain.has_date(weekend)
     assert chain.session_row(weekend.date()) is None
+
+
+def test_listed_expiries_move_each_holiday_friday_like_expiry_for_friday():
+    """``listed_expiries`` moves every kept Friday at once; it must list exactly the
+    Fridays (or, on a holiday, the session before) that ``expiry_for_friday`` gives one
+    by one, inside the calendar's span and outside it, Good Fridays included."""
+    from feeds.calendar import expiry_for_friday, listed_expiries
+
+    for day in pd.date_range("1987-06-01", "2032-06-01", freq="13D"):
+        listed = listed_expiries.__wrapped__(day)
+        today = np.datetime64(day.date(), "D")
+        first = today + ((np.datetime64("1970-01-02") - today).astype(int) % 7 or 7)
+        fridays = first + 7 * np.arange(0, 29)
+        fridays = fridays[fridays <= today + 200]
+        day_of_month = (fridays - fridays.astype("datetime64[M]")).astype(int) + 1
+        kept = fridays[(fridays <= today + 63) | ((day_of_month >= 15) & (day_of_month <= 21))]
+        expected = sorted({expiry_for_friday(f) for f in kept})
+        assert list(listed) == [e for e in expected if e > today], day
+    good_friday = pd.Timestamp("2024-03-29")
+    assert np.datetime64("2024-03-28") in listed_expiries(good_friday - pd.Timedelta(days=10))
