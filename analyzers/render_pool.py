@@ -6,13 +6,17 @@ with everything the report process has already imported (pyfolio, matplotlib: se
 import afresh) and with the backtest results in memory: only a job's number goes to a
 worker and only what it returns (the written paths) comes back. Where fork does not exist
 (Windows, macOS default) or one core is all there is, the jobs run here, one after another,
-with the same results.
+with the same results. Nor once TensorFlow is loaded in this process (an ML backtest trains
+its keras networks before the report): a fork of a process whose TensorFlow runtime has
+started its threads can crash in the child (seen as a segmentation fault of the worker and
+a broken pool), so the jobs then run here too.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -36,7 +40,7 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> lis
     stops the run with its exception (KeyboardInterrupt included) once the jobs already
     started have ended, as a serial run would have stopped there."""
     workers = min(len(jobs), available_cores() if workers is None else workers)
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or not fork_is_safe():
         return [job() for job in jobs]
     _JOBS[:] = list(jobs)
     try:
@@ -50,6 +54,13 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> lis
                 raise
     finally:
         _JOBS.clear()
+
+
+def fork_is_safe() -> bool:
+    """Whether workers may be forked from this process: the platform has fork and
+    TensorFlow, whose runtime threads do not survive a fork, is not loaded."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and "tensorflow" not in sys.modules)
 
 
 def _run_job(number: int):
