@@ -49,6 +49,7 @@ from models.direction_members import (
     XGBoostMember,
 )
 from models.direction_scores import direction_oracle, direction_scores, logistic_baseline
+from models.evaluation import paired_log_loss_difference
 from models.features import LOOKBACK, BarWindow, check_finite
 from models.folds import block_bounds, known_before
 from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
@@ -436,7 +437,20 @@ class DirectionModel:
             "folds": [{"fold": k, "test_start": f"{index[lo]:%Y-%m-%d}",
                        "test_end": f"{index[hi]:%Y-%m-%d}"}
                       for k, (lo, hi) in enumerate(folds, start=1)],
+            "meta_vs_majority": self._against_majority(y, evaluated, meta_oof[cfg.meta],
+                                                       baselines["priors"]),
         }
+
+    @staticmethod
+    def _against_majority(y, evaluated, proba, priors) -> dict:
+        """The meta-model's log loss minus the majority class's on the evaluated bars, with
+        the paired standard error of that mean: is the difference bigger than the bars'
+        noise? (Consecutive labels overlap, so the true error is larger than this one.)"""
+        if len(evaluated) < 2:
+            return {"log_loss_difference": None, "standard_error": None, "bars": 0}
+        diff, se = paired_log_loss_difference(y[evaluated].astype(int), proba[evaluated],
+                                              priors[evaluated])
+        return {"log_loss_difference": diff, "standard_error": se, "bars": int(len(evaluated))}
 
     def _oracle(self, bars, labels, rows, folds, fold_of) -> tuple[np.ndarray, np.ndarray]:
         """Per block, the regime oracle learned from the labels known before it."""

@@ -77,9 +77,22 @@ def direction_check(ok: list[Outcome]) -> str:
     head = ["direction model (walk-forward)", "bars", "accuracy", "log loss", "P&L/call",
             "edge loss", "edge P&L"]
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
-    return "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
-                               for i, (x, w) in enumerate(zip(line, widths, strict=True)))
-                     for line in [head, *rows])
+    table = "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                                for i, (x, w) in enumerate(zip(line, widths, strict=True)))
+                      for line in [head, *rows])
+    return "\n".join([table, *filter(None, (_against_majority(o) for o in ok))])
+
+
+def _against_majority(outcome: Outcome) -> str:
+    """One line: the meta-model's log loss minus the majority class's, in standard errors."""
+    versus = outcome.model.fit_info_.get("meta_vs_majority") or {}
+    diff, se = versus.get("log_loss_difference"), versus.get("standard_error")
+    if diff is None or se is None or not se > 0:
+        return ""
+    side = "better" if diff < 0 else "worse"
+    return (f"{outcome.symbol}: meta log loss minus majority's {diff:+.3f}, paired standard "
+            f"error {se:.3f} over {versus['bars']} bars ({abs(diff) / se:.1f} standard errors "
+            f"{side}; overlapping labels make the true error larger)")
 
 
 def _number(value: float, form: str) -> str:

@@ -91,10 +91,15 @@ def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
     # the model beside its baselines, out of sample (bundled data: no oracle row)
     check = printed.split("Results Summary:")[1].split("\n\n")[2].splitlines()
     assert check[0].split()[:5] == ["direction", "model", "(walk-forward)", "bars", "accuracy"]
-    assert [line.split()[1] for line in check[1:]] == ["meta", "logistic", "majority",
-                                                       "foresight"]
+    assert [line.split()[1] for line in check[1:5]] == ["meta", "logistic", "majority",
+                                                        "foresight"]
     evaluation = outcomes["SP500"].model.evaluation_
     assert check[1].split()[4] == f"{evaluation.loc['meta', 'log_loss']:.3f}"
+    # and whether the difference from the majority class is more than the bars' noise
+    versus = outcomes["SP500"].model.fit_info_["meta_vs_majority"]
+    assert check[5].startswith(f"SP500: meta log loss minus majority's "
+                               f"{versus['log_loss_difference']:+.3f}, paired standard error "
+                               f"{versus['standard_error']:.3f} over 65 bars (")
     result = outcomes["SP500"].result
     assert summary[1] == f"SP500: Return: {100 * result.metrics['total_return']:.2f}%"
     assert result.metrics["trades"] + result.metrics["open_trades"] > 0

@@ -98,6 +98,12 @@ def test_evaluation_table_matches_the_out_of_fold_predictions(tiny_direction_mod
     assert np.isfinite(table.loc[[*MEMBERS, "meta", "majority", "logistic", "oracle"],
                                  "log_loss"]).all()
     assert set(model.evaluation_folds_["model"]) == set(table.index)
+    # the meta-model against the majority class, bar by bar on the same bars
+    versus = model.fit_info_["meta_vs_majority"]
+    assert versus["bars"] == len(y) and versus["standard_error"] > 0
+    assert versus["log_loss_difference"] == pytest.approx(
+        table.loc["meta", "log_loss"] - table.loc["majority", "log_loss"], abs=1e-9)
+    assert json.loads(json.dumps(model.metadata()))["samples"]["meta_vs_majority"] == versus
 
 
 def test_xgboost_importance_ranks_every_feature(tiny_direction_model):
