@@ -115,6 +115,11 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
         trade = p.add_argument_group("backtest")
         options.add_account_options(trade)
         options.add_equity_options(trade, min_confidence=MIN_CONFIDENCE)
+        trade.add_argument("--seeds", type=int, default=1,
+                           help="direction models trained per symbol, with the model "
+                                "config's seed and the next ones: the walk-forward table "
+                                "prints mean +- std over them (the first seed's model "
+                                "trades; default 1)")
     out = p.add_argument_group("output")
     options.add_report_option(
         out, "backtest: report folder (default: reports/ml_backtest_<start>_<end>); "
@@ -132,7 +137,7 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
 
     backtest = {}
     if hasattr(args, "cash"):  # premarket / trading shortcuts have no backtest options
-        backtest = {"cash": args.cash, "commission": args.commission,
+        backtest = {"cash": args.cash, "commission": args.commission, "seeds": args.seeds,
                     "equity": config_from_args(strategy_spec("equity"), args)}
     return MLTradingSettings(
         mode=args.mode, symbols=tuple(args.symbols),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from core.errors import DataError
@@ -29,6 +31,10 @@ def backtest_symbol(outcome: Outcome, source, settings: MLTradingSettings,
                         f"{symbol} from {bars.index[0]:%Y-%m-%d})")
     model = train_model(symbol, before, config, settings.quiet)
     outcome.model = model
+    if settings.seeds > 1:  # the same fit with the next seeds: how much of the table is luck
+        outcome.seed_evaluations = [model.evaluation_] + [
+            train_model(symbol, before, replace(config, seed=config.seed + k),
+                        settings.quiet).evaluation_ for k in range(1, settings.seeds)]
     outcome.model_note = (f"trained on {model.fit_info_['train_start']:%Y-%m-%d}.."
                           f"{model.trained_until:%Y-%m-%d}")
     run = BacktestSettings(

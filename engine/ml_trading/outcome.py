@@ -16,6 +16,8 @@ class Outcome:
     line: str = ""
     error: str | None = None
     model: object = None
+    #: backtest with several seeds: each seed's walk-forward table, the trading model's first
+    seed_evaluations: list = field(default_factory=list)
     model_note: str = ""
     signal: dict | None = None
     result: object = None

@@ -62,20 +62,20 @@ def direction_check(ok: list[Outcome]) -> str:
     """Each symbol's direction model scored out of sample in its training walk-forward,
     beside the majority class, a logistic regression and (sample market) the oracle and
     perfect foresight: does the model know anything the baselines do not? (the whole table
-    is the report's ``direction_evaluation.csv``)."""
-    rows = []
+    is the report's ``direction_evaluation.csv``). With ``--seeds N`` every cell is the mean
+    +- std over the N seeds' tables."""
+    rows, seeds = [], max(len(o.seed_evaluations) for o in ok)
     for o in ok:
-        table = o.model.evaluation_
+        tables = o.seed_evaluations or [o.model.evaluation_]
         for name in CHECK_ROWS:
-            if name not in table.index:
+            if name not in tables[0].index:
                 continue
-            r = table.loc[name]
-            rows.append([f"{o.symbol} {name}", f"{int(r['n'])}", f"{r['accuracy']:.3f}",
-                         _number(r["log_loss"], "{:.3f}"), f"{100 * r['mean_pnl']:+.2f}%",
-                         _number(r["edge_log_loss"], "{:+.2f}"),
-                         _number(r["edge_pnl"], "{:+.2f}")])
-    head = ["direction model (walk-forward)", "bars", "accuracy", "log loss", "P&L/call",
-            "edge loss", "edge P&L"]
+            cells = pd.DataFrame([t.loc[name] for t in tables])
+            rows.append([f"{o.symbol} {name}", f"{int(cells['n'].iloc[0])}",
+                         *(_cell(cells[column], form) for column, form in CHECK_COLUMNS)])
+    title = "direction model (walk-forward)" + (
+        f", mean +- std over {seeds} seeds" if seeds > 1 else "")
+    head = [title, "bars", "accuracy", "log loss", "P&L/call", "edge loss", "edge P&L"]
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
     table = "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
                                 for i, (x, w) in enumerate(zip(line, widths, strict=True)))
@@ -83,20 +83,33 @@ def direction_check(ok: list[Outcome]) -> str:
     return "\n".join([table, *filter(None, (_against_majority(o) for o in ok))])
 
 
+#: the table's columns after the bars, and how each number is written
+CHECK_COLUMNS = (("accuracy", "{:.3f}"), ("log_loss", "{:.3f}"), ("mean_pnl", "{:+.2%}"),
+                 ("edge_log_loss", "{:+.2f}"), ("edge_pnl", "{:+.2f}"))
+
+
+def _cell(values: pd.Series, form: str) -> str:
+    """One number, or mean +- std over seeds; "-" where there is none."""
+    values = values.astype(float).dropna()
+    if values.empty:
+        return "-"
+    if len(values) == 1:
+        return form.format(values.iloc[0])
+    spread = form.format(values.std(ddof=1)).lstrip("+")
+    return f"{form.format(values.mean())} +- {spread}"
+
+
 def _against_majority(outcome: Outcome) -> str:
     """One line: the meta-model's log loss minus the majority class's, in standard errors."""
     versus = outcome.model.fit_info_.get("meta_vs_majority") or {}
+    first = " (first seed)" if len(outcome.seed_evaluations) > 1 else ""
     diff, se = versus.get("log_loss_difference"), versus.get("standard_error")
     if diff is None or se is None or not se > 0:
         return ""
     side = "better" if diff < 0 else "worse"
-    return (f"{outcome.symbol}: meta log loss minus majority's {diff:+.3f}, paired standard "
-            f"error {se:.3f} over {versus['bars']} bars ({abs(diff) / se:.1f} standard errors "
-            f"{side}; overlapping labels make the true error larger)")
-
-
-def _number(value: float, form: str) -> str:
-    return form.format(value) if pd.notna(value) else "-"
+    return (f"{outcome.symbol}: meta log loss minus majority's {diff:+.3f}{first}, paired "
+            f"standard error {se:.3f} over {versus['bars']} bars ({abs(diff) / se:.1f} "
+            f"standard errors {side}; overlapping labels make the true error larger)")
 
 
 def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: str) -> None:
@@ -114,6 +127,10 @@ def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: st
     for o in ok:
         model = o.model
         model.evaluation_.to_csv(folder / o.symbol / "direction_evaluation.csv")
+        if len(o.seed_evaluations) > 1:  # every seed's table, one after the other
+            pd.concat(o.seed_evaluations, keys=range(len(o.seed_evaluations)),
+                      names=["seed", "model"]).to_csv(
+                folder / o.symbol / "direction_evaluation_seeds.csv")
         model.importance_.rename("importance").to_csv(folder / o.symbol /
                                                       "feature_importance.csv")
     if not settings.quiet:

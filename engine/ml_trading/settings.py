@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import DataError
 from strategies import EquityConfig
 
 MODES = ("premarket", "trading", "backtest")
@@ -43,7 +44,15 @@ class MLTradingSettings:
     cash: float = 100_000.0
     commission: float = 0.0005
     equity: EquityConfig = field(default_factory=EquityConfig)
+    #: backtest: direction models trained per symbol, with the config's seed and the next
+    #: ones, for the walk-forward table's mean +- std (the first one trades)
+    seeds: int = 1
     #: backtest: the report folder; premarket/trading: the folder of the signal files
     report: Path | None = None
     no_report: bool = False
     quiet: bool = False
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise DataError(f"seeds must be at least 1 (--seeds {self.seeds}): the backtest "
+                            "trades the first seed's model")

@@ -12,11 +12,13 @@ import socket
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import run
 from cli import ml_trading
+from core.errors import DataError
 from engine.ml_trading import minute_replay
 from feeds.sample_market import SampleMarket
 from models.direction_store import direction_dir
@@ -408,3 +410,29 @@ def test_the_wrapper_trusts_the_install_stamp_not_bin_python(tmp_path):
     plan = subprocess.run([real_make, "-n", "-C", str(home), "install"], capture_output=True,
                           text=True, timeout=60).stdout
     assert "pip install" not in plan
+
+
+def test_backtest_over_several_seeds_prints_mean_and_spread(workdir):
+    """``--seeds 2`` trains a second model with the next seed: each cell of the walk-forward
+    lines is the mean +- std of the two tables, the first seed's model trades, and every
+    table is written; ``--seeds 0`` is refused before any work."""
+    code, outcomes, printed = execute([
+        "ml-trading", "--symbols", "SP500", "--start-date", "2008-03-03", "--end-date",
+        "2008-05-30", "--config", "trees.toml", "--seeds", "2", "-q",
+        "--report", str(workdir / "seeds")])
+    assert code == 0
+    outcome = outcomes["SP500"]
+    first, second = outcome.seed_evaluations
+    assert first is outcome.model.evaluation_ and not first.equals(second)
+    blocks = printed.split("Results Summary:")[1].split("\n\n")
+    lines = next(b for b in blocks if b.startswith("direction model")).splitlines()
+    assert lines[0].startswith("direction model (walk-forward), mean +- std over 2 seeds")
+    meta = lines[1].split()
+    log_losses = [first.loc["meta", "log_loss"], second.loc["meta", "log_loss"]]
+    assert meta[:2] == ["SP500", "meta"]
+    assert meta[6:9] == [f"{np.mean(log_losses):.3f}", "+-", f"{np.std(log_losses, ddof=1):.3f}"]
+    assert "(first seed)" in lines[-1]
+    seeds = pd.read_csv(workdir / "seeds" / "SP500" / "direction_evaluation_seeds.csv")
+    assert sorted(set(seeds["seed"])) == [0, 1]
+    with pytest.raises(DataError, match="seeds must be at least 1"):
+        execute(["ml-trading", "--symbols", "SP500", "--seeds", "0", "--config", "trees.toml"])
