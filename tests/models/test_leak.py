@@ -75,10 +75,15 @@ def test_the_same_lstm_without_the_plant_stays_near_chance(strategy_leak, sample
 
 
 #: small but able: enough trees that the random forest's feature subsets meet the planted
-#: column, enough epochs (lr 0.003) for the keras members to move
-LEAK_DIRECTION = dict(n_estimators=100, max_depth=2, rf_max_depth=6, units=8, epochs=30,
-                      patience=5, nn_learning_rate=0.003, sequence_length=5,
-                      tcn_dilations=(1, 2), n_folds=2, batch_size=32, min_train_samples=50)
+#: column, enough epochs (lr 0.003) for the keras members to move, and AdamW's weight decay
+#: so that they generalise from about 1,000 windows of ~60 columns, of which one carries the
+#: label: without it the LSTM member memorised the others and reached 0.84-0.94 held-out
+#: depending on the seed (8 units; 16 units: about 0.9), with it 0.93-0.99 over seeds 42, 7,
+#: 3 and 11 (the GRU 0.97-0.99)
+LEAK_DIRECTION = dict(n_estimators=100, max_depth=2, rf_max_depth=6, units=16, epochs=30,
+                      patience=5, nn_learning_rate=0.003, nn_weight_decay=1.0,
+                      sequence_length=5, tcn_dilations=(1, 2), n_folds=2, batch_size=32,
+                      min_train_samples=50)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +91,7 @@ def planted_direction(sample_market):
     """Five years of bars: on the tests' usual 21 months (about 240 training windows for
     the evaluated block) the keras members memorise the other ~60 features and stay at
     0.4-0.65 held-out accuracy, where a logistic regression reaches 0.91; with about 1,000
-    windows the GRU and TCN pass."""
+    windows (and weight decay, ``LEAK_DIRECTION``) every keras member passes."""
     config = DirectionConfig(**LEAK_DIRECTION)
     bars = sample_market.bars("SPY", "2017-01-03", "2021-12-31")
     labels = triple_barrier_labels(bars["close"], config.horizon, config.profit_take,
@@ -97,15 +102,9 @@ def planted_direction(sample_market):
 
 def test_every_direction_member_and_meta_model_learns_a_planted_label(planted_direction):
     config, table = planted_direction
-    learners = [m for m in config.members if m != "lstm"] + ["meta", "meta_bayes"]
+    learners = [*config.members, "meta", "meta_bayes"]
+    assert "lstm" in learners
     assert table.loc[learners, "n"].min() > 50
     low = table.loc[learners, "accuracy"][lambda a: a < 0.9]
     assert low.empty, f"held-out accuracy below 0.9 on a planted label: {low.to_dict()}"
     assert table.loc["majority", "accuracy"] < 0.7  # the plant, not the class balance
-
-
-@pytest.mark.xfail(strict=True, reason="open (issue 13): the direction LSTM member reaches "
-                   "0.85-0.86 held-out on the benchmark world's planted label, not 0.9")
-def test_the_direction_lstm_member_learns_a_planted_label(planted_direction):
-    _, table = planted_direction
-    assert table.loc["lstm", "accuracy"] >= 0.9
