@@ -140,8 +140,9 @@ class DirectionConfig:
     patience: int = 3
     batch_size: int = 32
     nn_learning_rate: float = 0.001
-    #: decoupled weight decay (AdamW) of the sequence members; 0 = plain Adam
-    nn_weight_decay: float = 0.0
+    #: decoupled weight decay (AdamW) of the sequence members (0 = plain Adam): 1.0 by the
+    #: long evaluation and the leak test (docs/models/direction.md)
+    nn_weight_decay: float = 1.0
     #: seed of every member and the meta-model
     seed: int = 42
     #: keras fit verbosity
