@@ -364,13 +364,9 @@ class OptionChain:
     def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float]:
         """close, rate, atm_iv and skew of ``day`` from a dict built once (pandas row
         lookups cost more than the pricing itself)."""
-        if self._input_rows is None:
-            skew = (self.bars["iv_skew"].to_numpy(dtype=float) if "iv_skew" in self.bars
-                    else np.full(len(self.bars), np.nan))
-            skew = np.where(np.isfinite(skew), skew, DEFAULT_SKEW)
-            columns = zip(self.bars["close"].to_numpy(dtype=float),
-                          self.bars["risk_free_rate"].to_numpy(dtype=float),
-                          self.bars["atm_iv"].to_numpy(dtype=float), skew, strict=True)
+        if self._input_rows is None:  # the session arrays, by timestamp
+            _, _, close, rate, atm30, skew = self._sessions()
+            columns = zip(close, rate, atm30, skew, strict=True)
             self._input_rows = dict(zip(self.bars.index, columns, strict=True))
         try:
             return self._input_rows[day]

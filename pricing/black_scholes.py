@@ -29,14 +29,11 @@ def black_scholes_price(spot, strike, years, rate, vol, is_call):
     is_call = np.asarray(is_call, dtype=bool)
     d1, d2 = _d1_d2(spot, strike, years, rate, vol)
     discount = np.exp(-rate * years)
-    if is_call.all():
-        value = spot * ndtr(d1) - strike * discount * ndtr(d2)
-    elif not is_call.any():
-        value = strike * discount * ndtr(-d2) - spot * ndtr(-d1)
-    else:
-        call = spot * ndtr(d1) - strike * discount * ndtr(d2)
-        put = strike * discount * ndtr(-d2) - spot * ndtr(-d1)
-        value = np.where(is_call, call, put)
+    # each side only where some contract is on it (no contract at all: the call's formula)
+    put = strike * discount * ndtr(-d2) - spot * ndtr(-d1) if not is_call.all() else None
+    call = (spot * ndtr(d1) - strike * discount * ndtr(d2)
+            if is_call.any() or put is None else None)
+    value = put if call is None else call if put is None else np.where(is_call, call, put)
     shape = np.broadcast_shapes(np.shape(value), is_call.shape)
     return np.asarray(value) if np.shape(value) == shape else np.broadcast_to(value, shape).copy()
 
