@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from feeds.sources import make_source  # noqa: E402
 from models.direction_model import DirectionConfig, DirectionModel  # noqa: E402
 
-COLUMNS = ("accuracy", "balanced_accuracy", "log_loss", "rank_ic", "mean_pnl",
-           "edge_log_loss", "edge_pnl")
+COLUMNS = ("accuracy", "balanced_accuracy", "log_loss", "side_log_loss", "rank_ic",
+           "mean_pnl", "edge_log_loss", "edge_pnl")
 SYMBOLS = {"sample": ["SPY"], "sample-noedge": ["SPY"], "bundled": ["SP500", "NASDAQ"]}
 
 

@@ -190,7 +190,8 @@ class DirectionModel:
 
     Learned: ``groups_``, ``feature_names_``, ``input_columns_`` (bar columns read),
     ``members_`` (name -> fitted member), ``meta_``, ``evaluation_`` (walk-forward table),
-    ``evaluation_folds_`` (per block), ``oof_`` (out-of-fold probabilities and labels),
+    ``evaluation_folds_`` (per block), ``oof_`` (labels and out-of-fold probabilities of the
+    members, the meta-models and the references: ``majority_``, ``logistic_``, ``oracle_``),
     ``importance_`` (XGBoost gain, descending), ``fit_info_``.
     """
 
@@ -399,6 +400,14 @@ class DirectionModel:
             for c, col in enumerate(PROBA_COLUMNS):
                 frame[f"meta_{meta_name}_{col}"] = values[scored, c]
             frame[f"meta_{meta_name}_call"] = meta_calls[meta_name][scored]
+        oracle = (self._oracle(bars, labels, rows, folds, fold_of) if "true_regime" in bars
+                  else None)  # the sample market: the oracle's ceiling is known
+        references = {"majority": baselines["priors"], "logistic": baselines["logistic"]}
+        if oracle is not None:
+            references["oracle"] = oracle[1]
+        for ref_name, values in references.items():
+            for c, col in enumerate(PROBA_COLUMNS):
+                frame[f"{ref_name}_{col}"] = values[scored, c]
         self.oof_ = pd.DataFrame(frame, index=bars.index[scored])
         other = next(m for m in META_MODELS if m != cfg.meta)
         evaluated = rows[(fold_of[rows] >= 2) & np.isfinite(meta_oof[cfg.meta][rows, 0])]
@@ -408,8 +417,8 @@ class DirectionModel:
                        "majority": (None, baselines["priors"]),
                        "logistic": (None, baselines["logistic"]),
                        "always_buy": (np.full(len(y), BUY), None)}
-        if "true_regime" in bars:  # the sample market: the oracle's ceiling is known
-            candidates["oracle"] = self._oracle(bars, labels, rows, folds, fold_of)
+        if oracle is not None:
+            candidates["oracle"] = oracle
         candidates["foresight"] = (np.nan_to_num(y).astype(int),
                                    np.eye(3)[np.nan_to_num(y).astype(int)])
         ret = labels["ret"].to_numpy()

@@ -11,6 +11,12 @@ strategy model's table: ``mean_pnl`` is the mean signed forward return per bar, 
 ``edge_pnl`` are the share of the oracle's edge over the majority class captured (NaN where
 the source does not know the hidden regime, so there is no oracle).
 
+``side_log_loss`` asks the direction question alone: on the bars where a barrier was hit,
+the log loss of ``p_buy / (p_buy + p_sell)`` for the side that was hit. The three-class
+log loss mixes it with *whether* a barrier is hit at all, which the barriers' width
+(scaled by the trailing volatility, known at the bar) makes partly predictable in any
+market, one without an edge included; the side is not.
+
 Reference rows: ``majority`` (the training labels' class frequencies), ``logistic`` (a
 regularised logistic regression on the same feature rows at bar t, trained on the same
 purged rows as the members), ``oracle`` (per true regime, the side with the better mean
@@ -34,7 +40,18 @@ TO_STRATEGY = np.array([CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD])
 SELL, BUY = 0, 2
 #: the direction-only columns kept beside the score table's
 HIT_COLUMNS = ("buy_hit_rate", "sell_hit_rate", "buy_calls", "sell_calls")
-TABLE_COLUMNS = (*SCORE_COLUMNS, *HIT_COLUMNS)
+TABLE_COLUMNS = (*SCORE_COLUMNS, "side_log_loss", *HIT_COLUMNS)
+
+
+def side_losses(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Per bar, the log loss of the side that was hit under ``p_buy / (p_buy + p_sell)``
+    (probability columns in direction order), NaN on NEUTRAL bars (no side was hit)."""
+    y = np.asarray(y, dtype=float)
+    proba = np.asarray(proba, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_buy = proba[:, BUY] / (proba[:, BUY] + proba[:, SELL])
+    p_side = np.clip(np.where(y == BUY, p_buy, 1.0 - p_buy), 1e-15, 1.0)
+    return np.where((y == BUY) | (y == SELL), -np.log(p_side), np.nan)
 
 
 def direction_scores(y: np.ndarray, ret: np.ndarray, predictors: dict) -> pd.DataFrame:
@@ -48,7 +65,9 @@ def direction_scores(y: np.ndarray, ret: np.ndarray, predictors: dict) -> pd.Dat
         pred = np.asarray(pred if pred is not None else proba.argmax(axis=1), dtype=int)
         mapped[name] = (TO_STRATEGY[pred], None if proba is None else proba[:, TO_STRATEGY])
         buys, sells = pred == BUY, pred == SELL
-        hits[name] = {"buy_hit_rate": (y[buys] == BUY).mean() if buys.any() else np.nan,
+        side = side_losses(y, proba) if proba is not None else np.full(len(y), np.nan)
+        hits[name] = {"side_log_loss": np.nanmean(side) if np.isfinite(side).any() else np.nan,
+                      "buy_hit_rate": (y[buys] == BUY).mean() if buys.any() else np.nan,
                       "sell_hit_rate": (y[sells] == SELL).mean() if sells.any() else np.nan,
                       "buy_calls": int(buys.sum()), "sell_calls": int(sells.sum())}
     if not len(y):
@@ -57,6 +76,19 @@ def direction_scores(y: np.ndarray, ret: np.ndarray, predictors: dict) -> pd.Dat
         warnings.simplefilter("ignore")  # a constant predictor's correlation
         table = score_table(TO_STRATEGY[y], ret, -ret, mapped)
     return table.join(pd.DataFrame.from_dict(hits, orient="index"))[list(TABLE_COLUMNS)]
+
+
+def paired_side_difference(y: np.ndarray, proba: np.ndarray,
+                           reference: np.ndarray) -> tuple[float, float, int]:
+    """Mean side log loss of ``proba`` minus ``reference``'s on the bars where a barrier was
+    hit, the paired standard error of that mean, and the number of those bars: is a side
+    call better than the reference beyond the bars' noise? (Consecutive labels overlap, so
+    the true error is larger.)"""
+    diff = side_losses(y, proba) - side_losses(y, reference)
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 2:
+        return float("nan"), float("nan"), int(len(diff))
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), int(len(diff))
 
 
 def direction_oracle(true_regime: np.ndarray, y: np.ndarray, ret: np.ndarray,

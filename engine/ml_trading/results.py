@@ -75,7 +75,8 @@ def direction_check(ok: list[Outcome]) -> str:
                          *(_cell(cells[column], form) for column, form in CHECK_COLUMNS)])
     title = "direction model (walk-forward)" + (
         f", mean +- std over {seeds} seeds" if seeds > 1 else "")
-    head = [title, "bars", "accuracy", "log loss", "P&L/call", "edge loss", "edge P&L"]
+    head = [title, "bars", "accuracy", "log loss", "side loss", "P&L/call", "edge loss",
+            "edge P&L"]
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
     table = "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
                                 for i, (x, w) in enumerate(zip(line, widths, strict=True)))
@@ -84,8 +85,8 @@ def direction_check(ok: list[Outcome]) -> str:
 
 
 #: the table's columns after the bars, and how each number is written
-CHECK_COLUMNS = (("accuracy", "{:.3f}"), ("log_loss", "{:.3f}"), ("mean_pnl", "{:+.2%}"),
-                 ("edge_log_loss", "{:+.2f}"), ("edge_pnl", "{:+.2f}"))
+CHECK_COLUMNS = (("accuracy", "{:.3f}"), ("log_loss", "{:.3f}"), ("side_log_loss", "{:.3f}"),
+                 ("mean_pnl", "{:+.2%}"), ("edge_log_loss", "{:+.2f}"), ("edge_pnl", "{:+.2f}"))
 
 
 def _cell(values: pd.Series, form: str) -> str:

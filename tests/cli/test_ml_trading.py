@@ -97,6 +97,7 @@ def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
                                                         "foresight"]
     evaluation = outcomes["SP500"].model.evaluation_
     assert check[1].split()[4] == f"{evaluation.loc['meta', 'log_loss']:.3f}"
+    assert check[1].split()[5] == f"{evaluation.loc['meta', 'side_log_loss']:.3f}"
     # and whether the difference from the majority class is more than the bars' noise
     versus = outcomes["SP500"].model.fit_info_["meta_vs_majority"]
     assert check[5].startswith(f"SP500: meta log loss minus majority's "

@@ -4,7 +4,13 @@ oracle reads the regime's past returns, the edge shares run from majority (0) to
 import numpy as np
 import pytest
 
-from models.direction_scores import direction_oracle, direction_scores, logistic_baseline
+from models.direction_scores import (
+    direction_oracle,
+    direction_scores,
+    logistic_baseline,
+    paired_side_difference,
+    side_losses,
+)
 
 # regime 0 rises (BUY labels), regime 1 falls (SELL labels)
 REGIME = np.tile([0, 1], 30)
@@ -56,3 +62,27 @@ def test_the_logistic_baseline_handles_a_single_class_and_learns_a_clean_one():
     assert (logistic_baseline(X, np.full(len(Y), 1), X)[:, 1] == 1).all()
     proba = logistic_baseline(X[:40], Y[:40], X[40:])
     assert (proba.argmax(axis=1) == Y[40:]).all() and proba[:, 1].max() < 0.05
+
+
+def test_the_side_log_loss_scores_only_the_side_of_a_hit_barrier():
+    y = np.array([2, 0, 1, 2])
+    # neutral mass must not matter: rows 0 and 3 give buy:sell 3:1 whatever p_neutral is
+    proba = np.array([[0.1, 0.6, 0.3], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6]])
+    losses = side_losses(y, proba)
+    assert losses[:2] == pytest.approx([-np.log(0.75), -np.log(0.5)])
+    assert np.isnan(losses[2]) and losses[3] == pytest.approx(losses[0])
+    table = direction_scores(y, np.array([0.01, -0.01, 0.0, 0.02]), {
+        "model": (None, proba), "always_buy": (np.full(4, 2), None)})
+    assert table.loc["model", "side_log_loss"] == pytest.approx(np.nanmean(losses))
+    assert np.isnan(table.loc["always_buy", "side_log_loss"])  # no probabilities
+
+
+def test_the_paired_side_difference_sees_a_better_side_call_and_its_noise():
+    rng = np.random.default_rng(0)
+    y = rng.choice([0, 1, 2], size=400)
+    even = np.tile([0.3, 0.4, 0.3], (400, 1))
+    knows = np.where((y == 2)[:, None], [0.1, 0.4, 0.5], [0.5, 0.4, 0.1])
+    diff, se, bars = paired_side_difference(y, knows, even)
+    assert bars == (y != 1).sum() and diff < -5 * se < 0
+    diff, se, _ = paired_side_difference(y, even, even)
+    assert diff == 0.0 and se == 0.0
