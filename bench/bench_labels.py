@@ -3,7 +3,7 @@
 Labels trade every bar's put and call spread by the strategy's rules (training/labels.py),
 so a first ``train`` on 15 years prices tens of thousands of spreads. The numpy path picks
 legs with ``OptionChain.listed``/``strikes_and_deltas`` and prices a spread's whole life
-with one ``quote_days`` call per leg; the pandas path (the path before issue 16) builds the
+with one ``life_table`` call for both legs; the pandas path (the path before issue 16) builds the
 day's whole chain frame to pick legs and quotes one leg a day. Both run here on the same
 bars, and the script checks that they give the same labels before printing ms per bar.
 

@@ -285,23 +285,6 @@ class OptionChain:
         bid, ask = _bid_ask(mid, iv)
         return float(bid[0]), float(ask[0]), float(mid[0])
 
-    def quote_days(self, dates, expiry, strike: float, right: str) -> dict[str, np.ndarray]:
-        """bid, ask and mid of one contract on each of ``dates`` in one call: the numbers
-        ``quote_arrays`` gives day by day. The labels price a spread's whole life at once
-        through this."""
-        days = pd.DatetimeIndex(dates)
-        rows = np.array([self._inputs(d) for d in days], dtype=float).reshape(-1, 4)
-        spot, rate, atm30, skew = rows.T
-        today = days.values.astype("datetime64[D]")
-        years = np.maximum((np.datetime64(pd.Timestamp(expiry).date(), "D") - today)
-                           .astype(float), 0.5) / 365.0
-        strikes = np.full(len(days), float(strike))
-        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strikes)
-        mid = black_scholes_price(spot, strikes, years, rate, iv,
-                                  np.full(len(days), right.upper() == "C"))
-        bid, ask = _bid_ask(mid, iv)
-        return {"bid": bid, "ask": ask, "mid": mid}
-
     def _sessions(self) -> tuple:
         """``(row of each session date, dates as datetime64[D], close, rate, atm_iv,
         skew)``: the pricing inputs of every bar as arrays, built once."""
@@ -325,9 +308,9 @@ class OptionChain:
     def life_table(self, start, expiry, strikes, calls) -> tuple[int, dict[str, np.ndarray]]:
         """Quotes of several contracts of one ``expiry`` on every session from ``start``
         through the expiry, in one call: ``(row of the first session, {"bid", "ask",
-        "mid"})``, each of shape (contracts, sessions). The numbers ``quote_days`` (and so
-        ``quote_arrays``) gives contract by contract and day by day; the simulated broker
-        prices a spread's fills and marks from it."""
+        "mid"})``, each of shape (contracts, sessions). The numbers ``quote_arrays`` gives
+        contract by contract and day by day; the simulated broker prices a spread's fills
+        and marks from it, and the strategy labels its whole life."""
         _, dates, spot, rate, atm30, skew = self._sessions()
         expiry = np.datetime64(pd.Timestamp(expiry).date(), "D")
         first = int(np.searchsorted(dates, np.datetime64(pd.Timestamp(start).date(), "D")))

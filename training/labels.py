@@ -150,7 +150,7 @@ def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
     settle_i = fill_i + 1 + int(np.searchsorted(days[fill_i + 1:].values.astype("datetime64[D]"),
                                                 expiry))
     life = days[fill_i:settle_i]
-    shorts, longs = _life_quotes(chain, life, short), _life_quotes(chain, life, long)
+    shorts, longs = _life_quotes(chain, life, short, long)
     credit = sp.open_credit(shorts[0], longs[0], cfg.fill, cfg.slippage)
     if credit <= _EPS or width - credit <= _EPS:
         return refused
@@ -179,15 +179,17 @@ def _spot(chain, day) -> float:
     return float(chain.chain(day)["underlying"].iloc[0])
 
 
-def _life_quotes(chain, days: pd.DatetimeIndex, leg) -> list:
-    """``leg``'s quotes on each of ``days``: one vectorised call where the chain has
-    ``quote_days`` (the same numbers), else one quote per day."""
-    path = getattr(chain, "quote_days", None)
-    if path is None:
-        return [sp.leg_quote(chain, day, leg) for day in days]
-    q = path(days, leg.expiry, leg.strike, leg.right)
-    return [sp.Quote(b, a, m) for b, a, m in zip(q["bid"].tolist(), q["ask"].tolist(),
-                                                 q["mid"].tolist(), strict=True)]
+def _life_quotes(chain, days: pd.DatetimeIndex, short, long) -> tuple[list, list]:
+    """Both legs' quotes on each of ``days`` (consecutive sessions from the fill): the
+    broker's table of the spread's life (``brokers.spread_pricing.LifeQuotes``, one chain
+    call for both legs) where the chain has one, else one quote per leg and day (the same
+    numbers)."""
+    life = sp.life_quotes(chain, days[0], short, long)
+    if life is None:
+        return ([sp.leg_quote(chain, day, short) for day in days],
+                [sp.leg_quote(chain, day, long) for day in days])
+    pairs = [life.get(day) for day in days.date]
+    return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
 
 
 def _exit_reasons(marks: np.ndarray, credit: float, dte: np.ndarray,

@@ -111,19 +111,6 @@ def test_spreads_quotes_match_one_leg_at_a_time(chain):
     assert lq == sp.leg_quote(chain, day, long)
 
 
-@pytest.mark.parametrize("right", ["P", "C"])
-def test_quote_days_equal_quotes_day_by_day(chain, right):
-    start = chain.bars.index.searchsorted(pd.Timestamp("2020-02-14"))
-    days = chain.bars.index[start:start + 30]  # calm into the March 2020 crash
-    expiry = pd.Timestamp("2020-03-20")
-    strike = 300.0 if right == "P" else 345.0
-    path = chain.quote_days(days, expiry, strike, right)
-    for i, day in enumerate(days):
-        one = chain.quote_arrays(day, [expiry], [strike], [right == "C"])
-        for field in ("bid", "ask", "mid"):
-            assert path[field][i] == one[field][0]
-
-
 def test_life_table_equals_quote_arrays_for_both_legs_and_every_day(chain):
     start = pd.Timestamp("2020-02-14")
     expiry = pd.Timestamp("2020-03-20")

@@ -18,8 +18,8 @@ import pytest
 from engine.backtest import BacktestSettings, run_symbol
 
 #: what a chain answers only through its numpy paths
-_FAST = ("listed", "strikes_and_deltas", "quote_arrays", "quote_prices", "quote_days", "spot",
-         "life_table", "session_row", "deltas_at")
+_FAST = ("listed", "strikes_and_deltas", "quote_arrays", "quote_prices", "spot", "life_table",
+         "session_row", "deltas_at")
 
 
 class _PlainChain:
