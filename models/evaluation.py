@@ -52,6 +52,25 @@ def chosen_pnl(choice, put_pnl, call_pnl) -> np.ndarray:
                     np.where(choice == CALL_CREDIT_SPREAD, call, 0.0))
 
 
+def action_returns(labels, put_pnl, call_pnl) -> np.ndarray:
+    """``m[a, c]``: the mean realized return on risk of action ``a`` (hold, call, put) over
+    the bars labelled ``c`` (hold = 0, a refused spread = 0; 0 for a class that never
+    occurred). With class probabilities ``p`` of a bar, ``p @ m.T`` is each action's
+    expected return: what a trader who believes ``p`` should weigh, not ``p`` alone."""
+    labels = np.asarray(labels, dtype=int)
+    m = np.zeros((len(CLASSES), len(CLASSES)))
+    for c in CLASSES:
+        rows = labels == c
+        if rows.any():
+            m[PUT_CREDIT_SPREAD, c] = chosen_pnl(np.full(rows.sum(), PUT_CREDIT_SPREAD),
+                                                 np.asarray(put_pnl)[rows],
+                                                 np.asarray(call_pnl)[rows]).mean()
+            m[CALL_CREDIT_SPREAD, c] = chosen_pnl(np.full(rows.sum(), CALL_CREDIT_SPREAD),
+                                                  np.asarray(put_pnl)[rows],
+                                                  np.asarray(call_pnl)[rows]).mean()
+    return m
+
+
 def brier_score(y_true, proba) -> float:
     """Multi-class Brier score: mean over bars of sum_k (p_k - [y = k])^2 (0 is perfect,
     2 is sure and wrong)."""

@@ -36,14 +36,14 @@ from models.features import LOOKBACK, available_groups, build_features
 from models.folds import Fold, training_slice
 from models.regimes import MarketStateClassifier
 from models.store import library_versions, read_metadata, write_metadata
-from models.strategy_model import INPUT_COLUMNS, PROBA_COLUMNS, REGIME_COLUMNS, StrategyModel
+from models.strategy_model import INPUT_COLUMNS, StrategyModel
 
 
 class RefitModel:
     """Fitted models per segment; segment k scores bars from ``starts[k]`` until
     ``starts[k + 1]``."""
 
-    output_columns = PROBA_COLUMNS + REGIME_COLUMNS
+    output_columns = StrategyModel.output_columns
     input_columns = INPUT_COLUMNS
 
     def __init__(self, models: list[StrategyModel], folds: list[Fold]):

@@ -46,7 +46,7 @@ from models.evaluation import (
 )
 from models.folds import Fold, training_slice
 from models.refit import fold_regimes
-from models.strategy_model import REGIME_COLUMNS
+from models.strategy_model import EV_COLUMNS, REGIME_COLUMNS, decided_class
 
 CLASSES = (0, 1, 2)
 
@@ -168,7 +168,10 @@ def fold_predictions(model, fold: Fold, bars: pd.DataFrame, labels: pd.DataFrame
                           "call_return": block["call_return"]}, index=block.index)
     calibrated = scores.loc[test, list(PROBA)].to_numpy()
     temperature = model.temperature
-    _with_proba(frame, model.name, calibrated.argmax(axis=1), calibrated)
+    expected = scores.loc[test, list(EV_COLUMNS)].to_numpy()
+    _with_proba(frame, model.name, decided_class(calibrated, expected), calibrated)
+    if np.isfinite(expected).all():  # the same probabilities, the most probable class called
+        _with_proba(frame, f"{model.name}_argmax", calibrated.argmax(axis=1), calibrated)
     lstm = model.name == "lstm"
     if lstm:
         raw = model.predict_proba(upto, calibrated=False).loc[test, list(PROBA)].to_numpy()

@@ -23,7 +23,7 @@ from models.features import LOOKBACK
 from models.lstm import LSTMConfig
 from models.regime_head import RegimeHeadConfig
 from models.regimes import HMMConfig
-from models.strategy_model import StrategyModel
+from models.strategy_model import DECISIONS, StrategyModel
 from training.label_cache import cached_strategy_labels
 from training.labels import LabelConfig
 
@@ -37,6 +37,9 @@ class TrainingSpec:
 
     #: the model's head: "regime" (the default) or "lstm" (``models.strategy_model``)
     head: str = STRATEGY_HEADS[0]
+    #: how the model calls: "expected_pnl" (the default) or "probability"
+    #: (``models.strategy_model``)
+    decision: str = DECISIONS[0]
     regime_head: RegimeHeadConfig = field(default_factory=RegimeHeadConfig)
     lstm: LSTMConfig = field(default_factory=LSTMConfig)
     hmm: HMMConfig = field(default_factory=HMMConfig)
@@ -52,19 +55,23 @@ class TrainingSpec:
         if self.head not in STRATEGY_HEADS:
             raise DataError(f"head must be one of {', '.join(STRATEGY_HEADS)} "
                             f"(got {self.head!r})")
+        if self.decision not in DECISIONS:
+            raise DataError(f"[model] decision must be one of {', '.join(DECISIONS)} "
+                            f"(got {self.decision!r})")
 
     def make_model(self) -> StrategyModel:
         return StrategyModel(lstm_config=self.lstm, hmm_config=self.hmm,
                              validation_fraction=self.validation_fraction,
                              embargo=self.embargo, head=self.head,
-                             head_config=self.regime_head)
+                             head_config=self.regime_head, decision=self.decision)
 
 
 def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
               hmm_start=None, lstm_start=None, head: str | None = None) -> TrainingSpec:
     """A TrainingSpec from the defaults, a config file and command-line overrides.
 
-    The head is ``head`` (``--head``), else the file's ``[model] head``, else "regime". An
+    The head is ``head`` (``--head``), else the file's ``[model] head``, else "regime"; the
+    call is the file's ``[model] decision``, else "expected_pnl". An
     ``[lstm]`` table or ``--epochs`` with the regime head is refused: they would change
     nothing, and a user who wrote them expects an LSTM."""
     data = load_config_file(config_file) if config_file else {}
@@ -75,6 +82,7 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
         raise DataError(f"{where}: [model] head must be one of {', '.join(STRATEGY_HEADS)} "
                         f"(got {file_head!r})")
     head = head or file_head
+    decision = table.pop("decision", DECISIONS[0])
     regime = override(RegimeHeadConfig(), table, where)
     lstm = override(LSTMConfig(), data.get("lstm", {}), where)  # unknown keys named first
     if epochs is not None:
@@ -86,7 +94,7 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
             raise DataError(f"{' and '.join(given)}: only the LSTM head has these settings, "
                             f"and the head is {head!r}: add --head lstm, "
                             "or [model] head = \"lstm\" to the config file")
-    return TrainingSpec(head=head, regime_head=regime,
+    return TrainingSpec(head=head, decision=decision, regime_head=regime,
                         lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
                         labels=override(LabelConfig(), data.get("labels", {}), where),
                         hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,

@@ -22,8 +22,9 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["lstm_config"]["sequence_length"] == 10
     summary = json.loads((report / "training_summary.json").read_text())
-    assert set(summary["walk_forward"]) == {"lstm", "lstm_raw", "majority", "logistic",
-                                            "regime_logistic", "rule", "oracle", "foresight"}
+    assert set(summary["walk_forward"]) == {"lstm", "lstm_argmax", "lstm_raw", "majority",
+                                            "logistic", "regime_logistic", "rule", "oracle",
+                                            "foresight"}
     scores = summary["walk_forward"]
     assert scores["foresight"]["accuracy"] == 1.0 and scores["foresight"]["brier"] < 1e-6
     for name in scores:  # perfect foresight earns every bar's best: nothing beats it
@@ -56,8 +57,9 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
                      "--config", str(config), "--save", "--store-label", "test",
                      "--models-dir", str(store), "--report", str(report), "-q"]) == 0
     summary = json.loads((report / "training_summary.json").read_text())
-    assert set(summary["walk_forward"]) == {"regime", "majority", "logistic", "rule",
-                                            "oracle", "foresight"}
+    # the model's row calls the best expected return; regime_argmax the most probable class
+    assert set(summary["walk_forward"]) == {"regime", "regime_argmax", "majority", "logistic",
+                                            "rule", "oracle", "foresight"}
     assert summary["final"]["head"] == "regime" and "regime" in summary["returns_vs_market"]
     text = (report / "scores.txt").read_text()
     assert "regime " in text and "paired standard error" in text

@@ -1,6 +1,8 @@
 """StrategySignal and RegimeIndicator: identical under every engine setting (batch `once`
 and bar-by-bar `next`), causal, and equal to the models they wrap."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,12 +62,31 @@ def test_lines_are_the_models_numbers(tiny_model, bars, reference):
     np.testing.assert_array_equal(reference["p_put"].to_numpy()[scored],
                                   scores["p_put"].to_numpy()[scored])
     probs = scores[["p_hold", "p_call", "p_put"]].to_numpy()[scored]
-    np.testing.assert_array_equal(reference["signal"].to_numpy()[scored], probs.argmax(axis=1))
-    direction = np.array([0.0, -1.0, 1.0])[probs.argmax(axis=1)]
+    # the call is the action with the best expected return, its confidence that class's
+    # probability
+    expected = scores[["ev_hold", "ev_call", "ev_put"]].to_numpy()[scored]
+    assert np.isfinite(expected).all()
+    calls = expected.argmax(axis=1)
+    np.testing.assert_array_equal(reference["signal"].to_numpy()[scored], calls)
+    direction = np.array([0.0, -1.0, 1.0])[calls]
     np.testing.assert_array_equal(reference["direction"].to_numpy()[scored], direction)
+    np.testing.assert_array_equal(reference["confidence"].to_numpy()[scored],
+                                  probs[np.arange(len(probs)), calls])
     # the standalone regime indicator starts its filter at the same bar: same numbers
     hmm = reference[[f"hmm.{n}" for n in PROBABILITY_LINES]].to_numpy()
     ml = scores[[f"p_{n[2:]}" for n in PROBABILITY_LINES]].to_numpy()
     both = np.isfinite(hmm).all(axis=1)
     assert both.sum() > 100
     np.testing.assert_array_equal(hmm[both], ml[both])
+
+
+def test_a_model_that_calls_by_probability_gives_the_most_probable_class(record_lines,
+                                                                        tiny_model, bars):
+    by_probability = copy.copy(tiny_model)
+    by_probability.decision = "probability"
+    scores = by_probability.predict_proba(bars)
+    scored = scores["p_hold"].notna().to_numpy()
+    assert scores[["ev_hold", "ev_call", "ev_put"]].isna().all(axis=None)
+    lines = record_lines(watch_both(by_probability), bars, preload=True, runonce=True)
+    probs = scores[["p_hold", "p_call", "p_put"]].to_numpy()[scored]
+    np.testing.assert_array_equal(lines["signal"].to_numpy()[scored], probs.argmax(axis=1))

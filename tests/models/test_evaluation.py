@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from models.evaluation import (
+    action_returns,
     apply_temperature,
     best_action,
     brier_score,
@@ -165,3 +166,16 @@ def test_paired_log_loss_difference_and_its_standard_error():
     per_bar = -np.log(noisy[np.arange(400), y]) - np.log(3)
     assert diff == pytest.approx(per_bar.mean())
     assert se == pytest.approx(per_bar.std(ddof=1) / 20)
+
+
+def test_action_returns_are_each_actions_mean_return_per_label():
+    labels = np.array([0, 1, 1, 2, 2, 2])
+    put = np.array([0.1, -0.5, np.nan, 0.3, 0.1, 0.2])
+    call = np.array([-0.2, 0.4, 0.2, -0.6, np.nan, -0.3])
+    m = action_returns(labels, put, call)
+    assert (m[0] == 0).all()  # hold earns nothing whatever the label
+    # a refused spread (NaN) earns 0, as in the P&L column
+    assert m[2] == pytest.approx([0.1, -0.25, 0.2])
+    assert m[1] == pytest.approx([-0.2, 0.3, -0.3])
+    # a class that never occurred gives 0 (and the expected return weighs it by p anyway)
+    assert (action_returns(np.array([1, 1]), put[1:3], call[1:3])[:, 0] == 0).all()

@@ -147,3 +147,10 @@ def test_lstm_settings_with_the_regime_head_are_refused_up_front(tmp_path):
     config.write_text("[model]\nC = 0\n")
     with pytest.raises(DataError, match="lstm.toml: model: C=0 must be above 0"):
         make_spec(config)
+    # the call: expected return by default, the most probable class on request
+    assert make_spec().decision == "expected_pnl"
+    config.write_text("[model]\ndecision = \"probability\"\n")
+    assert make_spec(config).make_model().decision == "probability"
+    config.write_text("[model]\ndecision = \"argmax\"\n")
+    with pytest.raises(DataError, match="decision must be one of expected_pnl, probability"):
+        make_spec(config)

@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import DataError
 from models.contract import SignalModel
+from models.evaluation import action_returns
 from models.store import (
     check_training_window,
     load_hmm_model,
@@ -15,7 +16,7 @@ from models.store import (
     read_metadata,
     save_models,
 )
-from models.strategy_model import PROBA_COLUMNS
+from models.strategy_model import PROBA_COLUMNS, StrategyModel
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,12 @@ def test_bar_by_bar_stream_equals_the_batch(tiny_model, scored_bars):
     stream = tiny_model.stream()
     live = np.array([stream.update(day, row) for day, row in scored_bars.iterrows()])
     # the regime probabilities are the batch's exactly; the class probabilities come from
-    # the LSTM's numpy forward pass (the live path), equal to the compiled batch's within 1e-5
-    np.testing.assert_array_equal(live[:, 3:], batch[:, 3:])
+    # the LSTM's numpy forward pass (the live path), equal to the compiled batch's within
+    # 1e-5, and so do the expected returns made from them
+    np.testing.assert_array_equal(live[:, 3:8], batch[:, 3:8])
     np.testing.assert_array_equal(np.isnan(live), np.isnan(batch))
     np.testing.assert_allclose(live[:, :3], batch[:, :3], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(live[:, 8:], batch[:, 8:], rtol=0, atol=1e-5)
     assert np.isnan(batch[: tiny_model.warmup_bars, :3]).all(axis=None)
     probs = batch[tiny_model.warmup_bars:, :3]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -113,3 +116,32 @@ def test_bad_inputs_give_clear_errors(tiny_model, tiny_spec, scored_bars, tiny_t
     with pytest.raises(RuntimeError, match="not fitted"):
         tiny_spec.make_model().predict_proba(scored_bars)
     assert list(PROBA_COLUMNS) == ["p_hold", "p_call", "p_put"]
+
+
+def test_the_call_weighs_returns_learned_from_the_training_labels_only(tiny_model,
+                                                                      tiny_training):
+    _, data = tiny_training
+    labels = data.labels
+    known = labels[labels["label"].notna()
+                   & (pd.DatetimeIndex(labels["label_end"]) <= tiny_model.trained_until)]
+    known = known[known.index >= data.bars.index[tiny_model.warmup_bars]]
+    expected = action_returns(known["label"].astype(int), known["put_return"],
+                              known["call_return"])
+    np.testing.assert_allclose(tiny_model.action_returns, expected, rtol=0, atol=1e-15)
+    # every bar's expected returns are p @ m.T, and the call is their best action
+    scores = tiny_model.predict_proba(data.bars).dropna()
+    probs = scores[["p_hold", "p_call", "p_put"]].to_numpy()
+    np.testing.assert_allclose(scores[["ev_hold", "ev_call", "ev_put"]].to_numpy(),
+                               probs @ expected.T, rtol=0, atol=1e-12)
+    assert tiny_model.metadata()["decision"] == "expected_pnl"
+
+
+def test_a_model_stored_before_the_expected_return_call_calls_the_most_probable_class(
+        tiny_model):
+    state = dict(tiny_model.__dict__)
+    for added in ("decision", "action_returns_"):
+        state.pop(added)
+    old = StrategyModel.__new__(StrategyModel)
+    old.__setstate__(state)
+    assert old.decision == "probability" and old.action_returns is None
+    assert np.isnan(old.expected_returns(np.full((2, 3), 1 / 3))).all()
