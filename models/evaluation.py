@@ -173,6 +173,17 @@ def paired_log_loss_difference(y_true, proba, baseline) -> tuple[float, float]:
     return float(diff.mean()), se
 
 
+def paired_pnl_difference(choice, baseline_choice, put_pnl, call_pnl) -> tuple[float, float]:
+    """Mean over bars of the P&L of ``choice``'s calls minus ``baseline_choice``'s on the
+    same bars, and the standard error of that mean: does a predictor earn more than a
+    baseline by more than the bars' noise? (Labels overlap in time, so the true error is
+    larger.)"""
+    diff = (chosen_pnl(choice, put_pnl, call_pnl)
+            - chosen_pnl(baseline_choice, put_pnl, call_pnl))
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), se
+
+
 def class_frequencies(y, smoothing: float = 1.0) -> np.ndarray:
     """Class probabilities of ``y`` with ``smoothing`` pseudo-counts per class (so an
     unseen class is unlikely, not impossible)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from models.evaluation import CLASSES, paired_log_loss_difference
+from models.evaluation import CLASSES, paired_log_loss_difference, paired_pnl_difference
 from models.walk_forward import WalkForwardReport, walk_forward
 from training.baselines import rule_signal_series
 
@@ -84,6 +84,14 @@ class SeedsReport:
             frame["label"], frame[[self.model_name + c for c in columns]],
             frame[["majority" + c for c in columns]])
 
+    def pnl_vs_majority(self) -> tuple[float, float]:
+        """The first seed's mean per-bar P&L difference, model minus majority class (the
+        same bars, each predictor's own calls), and its standard error
+        (``models.evaluation.paired_pnl_difference``)."""
+        frame = self.predictions
+        return paired_pnl_difference(frame[self.model_name], frame["majority"],
+                                     frame["put_return"], frame["call_return"])
+
     @property
     def n_bars(self) -> int:
         return int(len(self.predictions))
@@ -98,6 +106,8 @@ class SeedsReport:
                 "folds": len(self.folds),
                 "log_loss_vs_majority": dict(zip(("difference", "standard_error"),
                                                  self.log_loss_vs_majority(), strict=True)),
+                "pnl_vs_majority": dict(zip(("difference", "standard_error"),
+                                            self.pnl_vs_majority(), strict=True)),
                 "temperatures": [r.temperatures for r in self.reports]}
 
 
@@ -157,5 +167,10 @@ def format_scores(report: SeedsReport) -> str:
     errors = f"{abs(diff) / se:.1f} standard errors; " if se > 0 else ""
     lines.append(f"log loss of the {report.model_name} model minus the majority class's: "
                  f"{diff:+.3f}, paired standard error over the first seed's bars {se:.3f} "
+                 f"({errors}overlapping labels make the true error larger)")
+    diff, se = report.pnl_vs_majority()
+    errors = f"{abs(diff) / se:.1f} standard errors; " if se > 0 else ""
+    lines.append(f"P&L/call of the {report.model_name} model minus the majority class's: "
+                 f"{diff:+.4f}, paired standard error over the first seed's bars {se:.4f} "
                  f"({errors}overlapping labels make the true error larger)")
     return "\n".join(lines)

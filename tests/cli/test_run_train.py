@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import run
+from models.evaluation import chosen_pnl
 
 
 def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tiny_config,
@@ -68,6 +69,15 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
         summary["walk_forward"]["regime"]["log_loss"]
         - summary["walk_forward"]["majority"]["log_loss"], abs=1e-6)
     assert difference["standard_error"] > 0
+    # and the P&L of the model's calls against always calling the majority class, paired
+    predictions = pd.read_csv(report / "predictions.csv", index_col=0)
+    earned = summary["pnl_vs_majority"]
+    assert earned["difference"] == pytest.approx(
+        (chosen_pnl(predictions["regime"], predictions["put_return"],
+                    predictions["call_return"])
+         - chosen_pnl(predictions["majority"], predictions["put_return"],
+                      predictions["call_return"])).mean(), abs=1e-9)
+    assert earned["standard_error"] > 0
     assert not (report / "training_history.png").exists()
     latest = store / "test" / "SPY" / "latest"
     assert json.loads((latest / "metadata.json").read_text())["head"] == "regime"

@@ -14,9 +14,14 @@ def test_a_zero_standard_error_prints_without_a_ratio():
     mean = pd.DataFrame(0.5, index=rows, columns=list(SCORE_COLUMNS))
     report = SimpleNamespace(n_bars=10, seeds=[42], folds=[1], mean=mean,
                              std=mean * 0.0, model_name="regime",
-                             log_loss_vs_majority=lambda: (0.0, 0.0))
+                             log_loss_vs_majority=lambda: (0.0, 0.0),
+                             pnl_vs_majority=lambda: (0.0, 0.0))
     text = format_scores(report)
     assert "minus the majority class's: +0.000, paired standard error" in text
     assert "standard errors;" not in text
     report.log_loss_vs_majority = lambda: (-0.076, 0.016)
     assert "(4.8 standard errors; overlapping" in format_scores(report)
+    report.pnl_vs_majority = lambda: (0.0386, 0.0140)
+    assert ("P&L/call of the regime model minus the majority class's: +0.0386, paired "
+            "standard error over the first seed's bars 0.0140 (2.8 standard errors"
+            in format_scores(report))
