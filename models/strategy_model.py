@@ -24,9 +24,9 @@ scores every bar that has a full window, causally: the value at t uses bars <= t
 risk, ``ev_hold, ev_call, ev_put = p @ m.T``, where ``m[a, c]`` is the mean realized return
 of action ``a`` over the training bars labelled ``c`` (``models.evaluation.action_returns``,
 fitted with the head on the training labels only). The call is the action with the highest
-expected return (``decision = "expected_pnl"``, the default): a class that is likely but
-pays little loses to a less likely one that pays more, which is what a trader who believes
-``p`` would do. ``decision = "probability"`` calls the most probable class (the seed's
+expected return (``decision = "expected_pnl"``, the default), what a trader who believes
+``p`` would do: a spread loses about as much when it is wrong as it earns when it is
+right, so the most probable class can still be a losing bet, and then the call is hold. ``decision = "probability"`` calls the most probable class (the seed's
 rule; the expected returns are then NaN). On the benchmark world the expected-return call
 earns +0.099 a call against +0.057 for the most probable class, with the same
 probabilities (``docs/models/evaluation.md``).
