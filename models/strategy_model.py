@@ -19,22 +19,23 @@ The regime head has no early stopping: every labelled bar trains it.
 
 ``predict_proba(bars)`` (``predict_frame`` in the ``models.contract.SignalModel`` terms)
 scores every bar that has a full window, causally: the value at t uses bars <= t.
+``stream()`` gives the same numbers one bar at a time for live use (the class probabilities
+within 1e-5: an LSTM runs as a numpy forward pass, ``models.numpy_net``; the regime head
+is one numpy expression on both paths). ``save(directory)`` /
+``StrategyModel.load(directory)`` write and read the files of a seed-000 store folder
+(``models.store``).
 
 **The call.** Beside the probabilities the model gives each action's expected return on
 risk, ``ev_hold, ev_call, ev_put = p @ m.T``, where ``m[a, c]`` is the mean realized return
 of action ``a`` over the training bars labelled ``c`` (``models.evaluation.action_returns``,
 fitted with the head on the training labels only). The call is the action with the highest
 expected return (``decision = "expected_pnl"``, the default), what a trader who believes
-``p`` would do: a spread loses about as much when it is wrong as it earns when it is
-right, so the most probable class can still be a losing bet, and then the call is hold. ``decision = "probability"`` calls the most probable class (the seed's
-rule; the expected returns are then NaN). On the benchmark world the expected-return call
-earns +0.099 a call against +0.057 for the most probable class, with the same
-probabilities (``docs/models/evaluation.md``).
-``stream()`` gives the same numbers one bar at a time for live use (the class probabilities
-within 1e-5: an LSTM runs as a numpy forward pass, ``models.numpy_net``; the regime head
-is one numpy expression on both paths). ``save(directory)`` /
-``StrategyModel.load(directory)`` write and read the files of a seed-000 store folder
-(``models.store``).
+``p`` would do: a spread loses about as much when it is wrong as it earns when it is right,
+so the most probable class can still be a losing bet, and then the call is hold.
+``decision = "probability"`` calls the most probable class (the seed's rule; the expected
+returns are then NaN). On the benchmark world the expected-return call earns +0.099 a call
+against +0.057 for the most probable class, with the same probabilities
+(``docs/models/regimes-lstm.md``).
 """
 
 from __future__ import annotations
