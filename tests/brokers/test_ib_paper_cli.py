@@ -3,8 +3,8 @@ and the connection handshake at the server versions the client supports."""
 
 from __future__ import annotations
 
-import _thread
 import datetime as dt
+import signal
 import sqlite3
 import threading
 
@@ -118,7 +118,10 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
             _, o, h, lo, c, v = bars[80]
             tws.push_bar("SPY", ny_epoch(ten), o, h, lo, c, v)
             tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
-            _thread.interrupt_main()  # what Ctrl-C does
+            # what Ctrl-C does: a real SIGINT to the main thread, which also wakes it from a
+            # blocking wait (``_thread.interrupt_main`` only sets a flag, which a main
+            # thread waiting on a lock never reads: the test then hung)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
         helper = threading.Thread(target=operator)
         helper.start()
