@@ -193,14 +193,18 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
 
 
 def compile_inference(model, sequence_length: int, n_features: int):
-    """``model``'s forward pass as one ``tf.function`` over fixed batches of INFER_BATCH
-    windows: traced once, and a window scores the same alone (padded) or in a batch."""
+    """``model``'s forward pass as one graph over fixed batches of INFER_BATCH windows:
+    traced once, and a window scores the same alone (padded) or in a batch. The concrete
+    function of that one signature is returned: calling it skips ``tf.function``'s
+    argument binding and signature lookup on every batch (about 0.1 ms a call, a tenth
+    of a direction member's batch scoring), and runs the same graph, so the numbers are
+    the same bits."""
     import tensorflow as tf
 
     spec = tf.TensorSpec((INFER_BATCH, sequence_length, n_features), tf.float32)
     return tf.function(lambda x: model(x, training=False), input_signature=[spec],
                        reduce_retracing=True,
-                       autograph=False)  # plain graph: no Python control flow
+                       autograph=False).get_concrete_function()  # plain graph
 
 
 def infer_in_batches(infer, X: np.ndarray, dtype=np.float64) -> np.ndarray:
