@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
-from models.evaluation import SCORE_COLUMNS, regime_oracle, score_table
+from models.evaluation import SCORE_COLUMNS, mean_and_standard_error, regime_oracle, score_table
 
 #: direction class (0 sell, 1 neutral, 2 buy) -> strategy class (hold, call, put); the
 #: mapping is its own inverse, so it also reorders probability columns both ways
@@ -88,7 +88,7 @@ def paired_side_difference(y: np.ndarray, proba: np.ndarray,
     diff = diff[np.isfinite(diff)]
     if len(diff) < 2:
         return float("nan"), float("nan"), int(len(diff))
-    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), int(len(diff))
+    return (*mean_and_standard_error(diff), int(len(diff)))
 
 
 def direction_oracle(true_regime: np.ndarray, y: np.ndarray, ret: np.ndarray,

@@ -58,16 +58,12 @@ def action_returns(labels, put_pnl, call_pnl) -> np.ndarray:
     occurred). With class probabilities ``p`` of a bar, ``p @ m.T`` is each action's
     expected return: what a trader who believes ``p`` should weigh, not ``p`` alone."""
     labels = np.asarray(labels, dtype=int)
+    put, call = (np.nan_to_num(np.asarray(pnl, dtype=float)) for pnl in (put_pnl, call_pnl))
     m = np.zeros((len(CLASSES), len(CLASSES)))
     for c in CLASSES:
         rows = labels == c
         if rows.any():
-            m[PUT_CREDIT_SPREAD, c] = chosen_pnl(np.full(rows.sum(), PUT_CREDIT_SPREAD),
-                                                 np.asarray(put_pnl)[rows],
-                                                 np.asarray(call_pnl)[rows]).mean()
-            m[CALL_CREDIT_SPREAD, c] = chosen_pnl(np.full(rows.sum(), CALL_CREDIT_SPREAD),
-                                                  np.asarray(put_pnl)[rows],
-                                                  np.asarray(call_pnl)[rows]).mean()
+            m[PUT_CREDIT_SPREAD, c], m[CALL_CREDIT_SPREAD, c] = put[rows].mean(), call[rows].mean()
     return m
 
 
@@ -114,9 +110,8 @@ def score_predictor(y_true, choice, put_pnl, call_pnl, proba=None) -> dict:
                                                    average="macro", zero_division=0)),
            # over the classes that occur (truth or call), as scikit-learn does by default
            "macro_f1": float(f1_score(y_true, choice, average="macro", zero_division=0)),
-           "log_loss": np.nan, "brier": np.nan,
-           "mean_pnl": float(pnl.mean()),
-           "pnl_se": float(pnl.std(ddof=1) / np.sqrt(len(pnl))) if len(pnl) > 1 else np.nan}
+           "log_loss": np.nan, "brier": np.nan}
+    row["mean_pnl"], row["pnl_se"] = mean_and_standard_error(pnl)
     if proba is not None:
         proba = np.clip(np.asarray(proba, dtype=float), _CLIP, 1.0)
         proba = proba / proba.sum(axis=1, keepdims=True)
@@ -168,9 +163,7 @@ def paired_log_loss_difference(y_true, proba, baseline) -> tuple[float, float]:
         p = np.clip(np.asarray(p, dtype=float), _CLIP, 1.0)
         return -np.log(p[np.arange(len(y)), y] / p.sum(axis=1))
 
-    diff = per_bar(proba) - per_bar(baseline)
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-    return float(diff.mean()), se
+    return mean_and_standard_error(per_bar(proba) - per_bar(baseline))
 
 
 def paired_pnl_difference(choice, baseline_choice, put_pnl, call_pnl) -> tuple[float, float]:
@@ -178,8 +171,14 @@ def paired_pnl_difference(choice, baseline_choice, put_pnl, call_pnl) -> tuple[f
     same bars, and the standard error of that mean: does a predictor earn more than a
     baseline by more than the bars' noise? (Labels overlap in time, so the true error is
     larger.)"""
-    diff = (chosen_pnl(choice, put_pnl, call_pnl)
-            - chosen_pnl(baseline_choice, put_pnl, call_pnl))
+    return mean_and_standard_error(chosen_pnl(choice, put_pnl, call_pnl)
+                                   - chosen_pnl(baseline_choice, put_pnl, call_pnl))
+
+
+def mean_and_standard_error(diff) -> tuple[float, float]:
+    """Mean of per-bar differences and its standard error (std / sqrt(n); NaN under two
+    bars): the paired comparisons' shared arithmetic."""
+    diff = np.asarray(diff, dtype=float)
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
     return float(diff.mean()), se
 
