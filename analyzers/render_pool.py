@@ -15,23 +15,16 @@ a broken pool), so the jobs then run here too.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from core.cores import available_cores
+
 T = TypeVar("T")
 
 _JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def run_jobs(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> list[T]:

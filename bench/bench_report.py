@@ -31,8 +31,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyzers.render_pool import available_cores  # noqa: E402
 from analyzers.report import write_report  # noqa: E402
+from core.cores import available_cores  # noqa: E402
 from engine.backtest import BacktestSettings, realized_direction, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 

@@ -26,6 +26,8 @@ per bar costs more than the whole decision may.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from models.folds import known_before
@@ -33,8 +35,8 @@ from models.lstm import (
     N_CLASSES,
     class_weights,
     compile_inference,
-    infer_in_batches,
     live_proba,
+    start_inference,
 )
 
 TABULAR, SEQUENCE = "tabular", "sequence"
@@ -290,9 +292,14 @@ class SequenceMember:
         return self._infer
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.start_predict_proba(X)()
+
+    def start_predict_proba(self, X: np.ndarray) -> Callable[[], np.ndarray]:
+        """``predict_proba`` started on the core threads (``models.lstm.start_inference``):
+        call the returned function for the probabilities, the same bits."""
         if not hasattr(self, "model_"):
             raise RuntimeError(f"{self.name} member is not fitted: call fit(X, y) first")
-        return infer_in_batches(self._compiled(), self._scale(self._check(X)))
+        return start_inference(self._compiled(), self._scale(self._check(X)))
 
     def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
         """``predict_proba`` of a few windows through the numpy forward pass

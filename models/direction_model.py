@@ -479,8 +479,14 @@ class DirectionModel:
         """[direction, confidence, p_sell, p_neutral, p_buy] for the rows ``ends``; ``live``
         scores through each member's ``predict_proba_live`` (one bar: numpy forward passes
         instead of TensorFlow calls, equal within 1e-5)."""
-        P = np.stack([(m.predict_proba_live if live else m.predict_proba)(
-            self._inputs(m.kind, X, ends)) for m in self.members_.values()], axis=1)
+        # the networks' batches start first, on the core threads; the trees score here
+        # meanwhile (the same numbers as one member after another)
+        started = {name: m.start_predict_proba(self._inputs(m.kind, X, ends))
+                   for name, m in self.members_.items() if m.kind == SEQUENCE and not live}
+        P = np.stack([started[name]() if name in started else
+                      (m.predict_proba_live if live else m.predict_proba)(
+                          self._inputs(m.kind, X, ends))
+                      for name, m in self.members_.items()], axis=1)
         proba = self.meta_.predict_proba(P)
         weighed = self.meta_.call_proba(proba)  # the classes weighed equally
         winner = weighed.argmax(axis=1)

@@ -30,12 +30,15 @@ the same kernels. A live decision scores one window per bar through
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # same numbers whatever the batch
 
 import numpy as np  # noqa: E402
+
+from core.cores import core_threads  # noqa: E402
 
 N_CLASSES = 3
 #: windows per compiled inference call; single windows are padded to it
@@ -210,13 +213,37 @@ def compile_inference(model, sequence_length: int, n_features: int):
 def infer_in_batches(infer, X: np.ndarray, dtype=np.float64) -> np.ndarray:
     """Class probabilities (n, N_CLASSES) of windows ``X`` (float32) through ``infer`` from
     ``compile_inference``, INFER_BATCH windows a call (the last batch zero-padded)."""
+    return start_inference(infer, X, dtype)()
+
+
+def start_inference(infer, X: np.ndarray, dtype=np.float64) -> Callable[[], np.ndarray]:
+    """``infer_in_batches`` started on the process's core threads (``core.cores``): the
+    batches run side by side (the graph releases the GIL), and the returned function
+    waits for them and gives the probabilities. Each batch is the same padded call as one
+    after another, so the numbers are the same bits; the caller may do other work (score
+    another network) before it waits."""
     out = np.empty((len(X), N_CLASSES), dtype=dtype)
-    for start in range(0, len(X), INFER_BATCH):
+
+    def score(start: int) -> None:
         chunk = X[start:start + INFER_BATCH]
         padded = np.zeros((INFER_BATCH,) + X.shape[1:], dtype=np.float32)
         padded[: len(chunk)] = chunk
         out[start:start + len(chunk)] = infer(padded).numpy()[: len(chunk)]
-    return out
+
+    starts = range(0, len(X), INFER_BATCH)
+    pool = core_threads() if len(starts) > 1 else None
+    if pool is None:
+        for start in starts:
+            score(start)
+        return lambda: out
+    futures = [pool.submit(score, start) for start in starts]
+
+    def wait() -> np.ndarray:
+        for future in futures:
+            future.result()
+        return out
+
+    return wait
 
 
 def live_proba(owner, X: np.ndarray) -> np.ndarray:

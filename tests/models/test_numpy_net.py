@@ -59,3 +59,23 @@ def test_a_layer_it_lacks_is_refused_by_name():
     outputs = keras.layers.Dense(3)(keras.layers.SimpleRNN(4, name="plain_rnn")(inputs))
     with pytest.raises(ValueError, match="SimpleRNN"):
         NumpyNetwork.from_keras(keras.Model(inputs, outputs))
+
+
+def test_batches_on_the_core_threads_give_the_same_bits_as_one_after_another(monkeypatch):
+    """``infer_in_batches`` scores its padded batches side by side on the process's core
+    threads; the numbers must be those of the same batches run in this thread, in order."""
+    import keras
+
+    import models.lstm as lstm
+
+    keras.utils.set_random_seed(11)
+    network = shaken(NETWORKS["tcn member"](), seed=4)
+    length, n_features = network.inputs[0].shape[1:]
+    infer = compile_inference(network, length, n_features)
+    X = np.random.default_rng(6).normal(size=(3 * lstm.INFER_BATCH + 5, length, n_features))
+    X = X.astype(np.float32)
+    threaded = infer_in_batches(infer, X)
+    monkeypatch.setattr(lstm, "core_threads", lambda: None)  # one batch after another here
+    serial = infer_in_batches(infer, X)
+    np.testing.assert_array_equal(threaded, serial)
+    assert threaded.std(axis=0).max() > 1e-4
