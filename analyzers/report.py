@@ -209,14 +209,22 @@ def write_symbol_report(result, folder: Path, realized: pd.Series, fast: bool = 
     parallel (``analyzers.render_pool``): the returns tear sheet, the longest, on its own;
     the files are the same."""
     folder.mkdir(parents=True, exist_ok=True)
-    returns_sheet, plots, rest = run_jobs([
-        lambda: write_tearsheets(result, folder, fast, sheets=TEARSHEETS[:1], stats=False),
-        lambda: [plot_returns_vs_market(result, folder / "returns_vs_market.png"),
-                 plot_signal_distribution(result, folder / "signal_distribution.png", realized)],
-        lambda: (write_tearsheets(result, folder, fast, sheets=TEARSHEETS[1:])
-                 + _write_symbol_tables(result, folder)),
+    returns_sheet, plots, rest = run_jobs([  # module functions: a job may go pickled
+        partial(write_tearsheets, result, folder, fast, sheets=TEARSHEETS[:1], stats=False),
+        partial(_write_symbol_plots, result, folder, realized),
+        partial(_write_other_sheets_and_tables, result, folder, fast),
     ], workers)
     return plots + returns_sheet + rest
+
+
+def _write_symbol_plots(result, folder: Path, realized: pd.Series) -> list[Path]:
+    return [plot_returns_vs_market(result, folder / "returns_vs_market.png"),
+            plot_signal_distribution(result, folder / "signal_distribution.png", realized)]
+
+
+def _write_other_sheets_and_tables(result, folder: Path, fast: bool) -> list[Path]:
+    return (write_tearsheets(result, folder, fast, sheets=TEARSHEETS[1:])
+            + _write_symbol_tables(result, folder))
 
 
 def _write_symbol_tables(result, folder: Path) -> list[Path]:

@@ -93,6 +93,7 @@ def run_backtest_command(args) -> int:
     the run before any symbol (exit code 2)."""
     from tqdm import tqdm
 
+    from analyzers.render_pool import start_render_server
     from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
     from engine.summary import format_summary, print_summary, window_header
@@ -106,6 +107,10 @@ def run_backtest_command(args) -> int:
         raise DataError("--plot saves its figure into the report folder; drop --no-report")
     if args.signals == "ml":
         _check_ml_request(args)
+        if not args.no_report and (args.model or options.training_spec(args).head == "lstm"):
+            # keras will be loaded: the report draws in workers of a fork server, which
+            # imports what they need while the networks train
+            start_render_server("engine.backtest")
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
     errors: dict[str, str] = {}

@@ -158,6 +158,13 @@ def execute(args: argparse.Namespace) -> tuple:
     """``run_ml_trading`` that also hands back every symbol's outcome (model included)."""
     from engine.ml_trading.run import execute as run_mode
 
+    settings = settings_from_args(args)
     if not getattr(args, "no_report", False):
         options.check_output_path(getattr(args, "report", None), "--report", folder=True)
-    return run_mode(settings_from_args(args))
+        if settings.mode == "backtest":
+            from analyzers.render_pool import start_render_server
+
+            # the direction models load keras: the report draws in workers of a fork
+            # server, which imports what they need while the models train
+            start_render_server("engine.backtest")
+    return run_mode(settings)

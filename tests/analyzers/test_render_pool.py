@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import sys
 import types
+from functools import partial
 
 import pytest
 
+import analyzers.render_pool as render_pool
 from analyzers.render_pool import fork_is_safe, run_jobs
 
 
@@ -21,10 +23,27 @@ def test_jobs_run_in_other_processes_and_come_back_in_order():
 
 
 def test_no_fork_once_tensorflow_is_loaded(monkeypatch):
-    """A forked child of a process running TensorFlow can crash: the jobs then run here."""
+    """A forked child of a process running TensorFlow can crash: with no fork server
+    started, the jobs then run here."""
     monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    monkeypatch.setattr(render_pool, "_SERVER_STARTED", [])
     assert not fork_is_safe()
     assert run_jobs([os.getpid, os.getpid], workers=2) == [os.getpid()] * 2
+
+
+def test_once_tensorflow_is_loaded_the_fork_server_runs_the_jobs(monkeypatch):
+    """Workers of the fork server (not children of this process) run picklable jobs, in
+    order; a job that cannot be pickled (a lambda) makes the run stay here."""
+    assert render_pool.start_render_server()
+    monkeypatch.setitem(sys.modules, "tensorflow",
+                        sys.modules.get("tensorflow", types.ModuleType("tensorflow")))
+    assert not fork_is_safe()
+    here = os.getpid()
+    out = run_jobs([partial(divmod, i, 2) for i in range(4)] + [os.getppid, os.getpid],
+                   workers=2)
+    assert out[:4] == [divmod(i, 2) for i in range(4)]
+    assert out[4] != here and out[5] != here  # neither run here nor forked from here
+    assert run_jobs([os.getpid, lambda: os.getpid()], workers=2) == [here, here]
 
 
 def test_one_worker_runs_the_jobs_here():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pandas as pd
 import pytest
 
+import analyzers.render_pool as render_pool
 import analyzers.report as report
 from engine.backtest import BacktestSettings, realized_direction, run_symbol
 
@@ -16,9 +20,10 @@ def results(sample_market):
     return [run_symbol(sample_market, symbol, settings) for symbol in ("SPY", "QQQ")]
 
 
-def _write(folder, results, sample_market, summary="run 1\n"):
+def _write(folder, results, sample_market, summary="run 1\n", workers=None):
     return report.write_report(folder, results, summary, {"command": "backtest"},
-                               lambda r: realized_direction(sample_market.bars(r.symbol)["close"]))
+                               lambda r: realized_direction(sample_market.bars(r.symbol)["close"]),
+                               workers=workers)
 
 
 def test_an_interrupted_rewrite_leaves_the_previous_report_whole(results, sample_market,
@@ -68,18 +73,39 @@ def test_closed_trades_carry_their_size_and_the_exit_price_that_explains_their_p
         assert opens.sub(row.exit_price).abs().min() < 1e-6
 
 
-def test_pictures_drawn_in_parallel_are_the_files_drawn_one_after_another(results, sample_market,
-                                                                           tmp_path):
-    """Same names, same bytes (PNG included), for several symbols and for one."""
-    def files(folder):
-        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
-    for group in (results, results[:1]):
-        serial, parallel = tmp_path / f"serial{len(group)}", tmp_path / f"parallel{len(group)}"
-        for folder, workers in ((serial, 1), (parallel, 2)):
-            report.write_report(folder, group, "run\n", {"command": "backtest"},
-                                lambda r: realized_direction(
-                                    sample_market.bars(r.symbol)["close"]),
-                                workers=workers)
-        assert files(parallel) == files(serial)
-        assert len(files(serial)) >= 6 * len(group)
+
+def _drawn(folder, group, sample_market, workers):
+    _write(folder, group, sample_market, summary="run\n", workers=workers)
+    return _files(folder)
+
+
+@pytest.fixture(scope="module")
+def drawn_here(results, sample_market, tmp_path_factory):
+    """The reports of both symbols and of one, drawn in this process one after another."""
+    folder = tmp_path_factory.mktemp("serial")
+    return {n: _drawn(folder / str(n), results[:n], sample_market, 1) for n in (2, 1)}
+
+
+@pytest.mark.parametrize("workers_from", ["fork", "forkserver"])
+def test_pictures_drawn_in_parallel_are_the_files_drawn_one_after_another(
+        results, sample_market, drawn_here, tmp_path, monkeypatch, workers_from):
+    """Same names, same bytes (PNG included), for several symbols and for one: drawn by
+    workers forked from this process, and (TensorFlow loaded, as after an ML backtest's
+    training) by workers of the fork server, the jobs pickled."""
+    pools = []
+    real_pool = render_pool._run_pool
+    monkeypatch.setattr(render_pool, "_run_pool", lambda workers, context, calls: (
+        pools.append(context.get_start_method()) or real_pool(workers, context, calls)))
+    if workers_from == "forkserver":
+        assert render_pool.start_render_server("engine.backtest")
+        monkeypatch.setitem(sys.modules, "tensorflow",
+                            sys.modules.get("tensorflow", types.ModuleType("tensorflow")))
+    elif not render_pool.fork_is_safe():
+        pytest.skip("TensorFlow is loaded in this test process: it is not forked")
+    for n, serial in drawn_here.items():
+        assert _drawn(tmp_path / str(n), results[:n], sample_market, 2) == serial
+        assert len(serial) >= 6 * n
+    assert pools and set(pools) == {workers_from}

@@ -437,3 +437,27 @@ def test_backtest_over_several_seeds_prints_mean_and_spread(workdir):
     assert sorted(set(seeds["seed"])) == [0, 1]
     with pytest.raises(DataError, match="seeds must be at least 1"):
         execute(["ml-trading", "--symbols", "SP500", "--seeds", "0", "--config", "trees.toml"])
+
+
+class _Stop(Exception):
+    """Ends a run right after the checks made before any work."""
+
+
+@pytest.mark.parametrize("flags, started", [([], True), (["--no-report"], False)])
+def test_the_backtest_mode_starts_the_report_fork_server_before_training(monkeypatch, flags,
+                                                                        started):
+    """The direction models load keras: the report's workers come from the fork server
+    (``analyzers.render_pool``), started before any model is trained."""
+    import analyzers.render_pool as render_pool
+    import engine.ml_trading.run as ml_run
+
+    asked = []
+    monkeypatch.setattr(render_pool, "start_render_server", lambda *m: asked.append(m))
+
+    def stop(settings):
+        raise _Stop
+
+    monkeypatch.setattr(ml_run, "execute", stop)
+    with pytest.raises(_Stop):
+        run.main(["ml-trading", "--mode", "backtest", "--symbols", "SPY", *flags])
+    assert asked == ([("engine.backtest",)] if started else [])

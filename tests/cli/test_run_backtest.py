@@ -214,3 +214,30 @@ def test_a_history_shorter_than_the_warm_up_is_refused_not_a_silent_zero(tmp_pat
     err = capsys.readouterr().err
     assert "error: SHORT: csv has 30 bars of SHORT" in err
     assert "60 sessions of warm-up" in err and "Traceback" not in err
+
+
+class _Stop(Exception):
+    """Ends a run right after the checks made before any work."""
+
+
+@pytest.mark.parametrize("flags, started", [(["--head", "lstm"], True),
+                                            (["--head", "regime"], False),
+                                            (["--head", "lstm", "--no-report"], False)])
+def test_an_lstm_backtest_starts_the_report_fork_server_before_training(monkeypatch, tmp_path,
+                                                                       flags, started):
+    """keras will be loaded, so the report's workers must come from the fork server
+    (``analyzers.render_pool``): it is started before any training, with the module of the
+    results the workers unpickle; a run without keras or without a report starts none."""
+    import analyzers.render_pool as render_pool
+    from cli import options
+
+    asked = []
+    monkeypatch.setattr(render_pool, "start_render_server", lambda *m: asked.append(m))
+
+    def stop(*args, **kwargs):
+        raise _Stop
+
+    monkeypatch.setattr(options, "source_from_args", stop)
+    with pytest.raises(_Stop):
+        run.main(["backtest", "--signals", "ml", "--report", str(tmp_path / "r"), *flags])
+    assert asked == ([("engine.backtest",)] if started else [])
