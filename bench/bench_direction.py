@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.live_path import batch_path  # noqa: E402
+from bench.live_path import batch_path, batches_one_after_another  # noqa: E402
 from bench.timing import best_seconds  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 from models.kalman import KalmanTrendFilter, kalman_trend  # noqa: E402
@@ -180,6 +180,8 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     window = full.iloc[int(full.index.searchsorted(start)) - model.warmup_bars:]
     model.predict_frame(window)
     t_frame = best_seconds(lambda: model.predict_frame(window))
+    with batches_one_after_another():
+        t_frame_serial = best_seconds(lambda: model.predict_frame(window))
     records = list(zip(window.index, window.to_dict("records"), strict=True))
 
     def streamed() -> tuple[float, float]:
@@ -195,7 +197,8 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     print(f"    whole DirectionModel ({len(config.members)} members, {config.n_folds} "
           f"walk-forward blocks + final fit, {config.meta} meta-model): fit {t_fit:.1f} s; "
           f"predict_frame {len(window):,} bars {t_frame * 1e3:.0f} ms "
-          f"({len(window) / t_frame:,.0f} bars/s); stream {t_stream * 1e3:.1f} ms per bar "
+          f"({len(window) / t_frame:,.0f} bars/s; keras batches one after another "
+          f"{t_frame_serial * 1e3:.0f} ms); stream {t_stream * 1e3:.1f} ms per bar "
           f"(CPU {c_stream * 1e3:.1f} ms) on the live path; old path {t_old * 1e3:.1f} ms "
           f"(CPU {c_old * 1e3:.1f} ms)")
 
@@ -218,13 +221,18 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
                     "max drawdown": f"{metrics['max_drawdown']:.2%}",
                     "trades": metrics["trades"], "calls": metrics.get("signal_calls"),
                     "hit rate": round(metrics.get("signal_hit_rate") or float("nan"), 3)})
+    with batches_one_after_another():
+        t_serial = best_seconds(lambda: (model_cache.clear(),
+                                         run_symbol(market, symbol, runs["direction"])))
     t_cached = best_seconds(lambda: run_symbol(market, symbol, runs["direction"]))
     rule_t = n / float(out[0]["bars/s"].replace(",", ""))
     direction_t = n / float(out[1]["bars/s"].replace(",", ""))
     print(f"(c) equity backtest {symbol} {start:%Y-%m-%d}..{end:%Y-%m-%d} ({n:,} bars, best "
           f"of 3), buy and hold {metrics['benchmark_return']:.2%}")
     print(table(out))
-    print(f"    Direction / rule time ratio {direction_t / rule_t:.1f}x; Direction with cached "
+    print(f"    Direction / rule time ratio {direction_t / rule_t:.1f}x (rule / Direction "
+          f"{rule_t / direction_t:.2f}x the speed); keras batches one after another "
+          f"{n / t_serial:,.0f} bars/s ({rule_t / t_serial:.2f}x); Direction with cached "
           f"inference {n / t_cached:,.0f} bars/s")
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.live_path import batches_one_after_another  # noqa: E402
 from bench.timing import best_seconds  # noqa: E402
 from engine.backtest import BacktestSettings, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
@@ -103,13 +104,16 @@ def main() -> None:
     model.lstm_.predict_proba(windows[:1])  # compile once
     net.predict(windows[:64], verbose=0)
     compiled = best_seconds(lambda: model.lstm_.predict_proba(windows))
+    with batches_one_after_another():
+        compiled_serial = best_seconds(lambda: model.lstm_.predict_proba(windows))
     keras_predict = best_seconds(lambda: net.predict(windows, verbose=0, batch_size=64))
     one = windows[-1:]
     single_compiled = best_seconds(lambda: model.lstm_.predict_proba(one), 20)
     single_predict = best_seconds(lambda: net.predict(one, verbose=0), 20)
     single_live = best_seconds(lambda: model.lstm_.predict_proba_live(one), 20)
     print(f"(b) {len(windows):,} windows of {windows.shape[1]}x{windows.shape[2]}: compiled "
-          f"{len(windows) / compiled:,.0f} windows/s, model.predict "
+          f"{len(windows) / compiled:,.0f} windows/s (batches one after another "
+          f"{len(windows) / compiled_serial:,.0f}), model.predict "
           f"{len(windows) / keras_predict:,.0f} windows/s (ratio "
           f"{keras_predict / compiled:.2f}x); single bar: live (numpy) "
           f"{single_live * 1e3:.2f} ms, compiled {single_compiled * 1e3:.1f} ms, "
@@ -130,10 +134,13 @@ def main() -> None:
         model_cache.clear()
         run_symbol(market, args.symbol, ml)
     t_ml = best_seconds(uncached)
+    with batches_one_after_another():
+        t_serial = best_seconds(uncached)
     t_cached = best_seconds(lambda: run_symbol(market, args.symbol, ml))
     print(f"(c) equity backtest, {n:,} bars: rule {n / t_rule:,.0f} bars/s, ML "
-          f"{n / t_ml:,.0f} bars/s (ratio {t_rule / t_ml:.2f}x), ML with cached inference "
-          f"{n / t_cached:,.0f} bars/s")
+          f"{n / t_ml:,.0f} bars/s (ratio {t_rule / t_ml:.2f}x; keras batches one after "
+          f"another {n / t_serial:,.0f} bars/s, {t_rule / t_serial:.2f}x), ML with cached "
+          f"inference {n / t_cached:,.0f} bars/s")
 
     # the default head (the regime regression) on the same bars and dates
     regime = train_strategy_model(market, args.symbol, pd.Timestamp("2022-12-30"),

@@ -11,11 +11,14 @@ folder (tear sheets, plots, tables, index.html) three ways:
   today:             the faster tear sheets, pictures drawn in parallel (one process a core)
 
 for one symbol and for several. Each is checked to write the same files; best of N.
+``--tensorflow`` loads TensorFlow first, as an ML backtest has by its report: this process
+may then not fork, and the two ways are one process (before) and the fork server's workers
+(today; ``analyzers.render_pool``).
 Beside the wall-clock seconds, the CPU seconds of this process and its workers (``os.times``,
 children included): on a machine that others share, the CPU seconds say how much work a
 path is, the wall-clock ones how long it took with the cores that were free.
 
-Usage: python bench/bench_report.py [--symbols SPY,QQQ] [--years 5] [--repeats 2]
+Usage: python bench/bench_report.py [--symbols SPY,QQQ] [--years 5] [--repeats 2] [--tensorflow]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzers.render_pool import start_render_server  # noqa: E402
 from analyzers.report import write_report  # noqa: E402
 from core.cores import available_cores  # noqa: E402
 from engine.backtest import BacktestSettings, realized_direction, run_symbol  # noqa: E402
@@ -39,6 +43,12 @@ from feeds.sample_market import SampleMarket  # noqa: E402
 PATHS = {"old (pyfolio as shipped, 1 process)": {"fast": False, "workers": 1},
          "same figures, 1 process": {"fast": True, "workers": 1},
          "today (same figures, 1 process a core)": {"fast": True, "workers": None}}
+#: --tensorflow: TensorFlow loaded in this process (an ML backtest's report), where this
+#: process may not fork: before, the pictures were drawn here; today by the fork server's
+#: workers (``analyzers.render_pool``), started before the backtests as the ML commands do
+TENSORFLOW_PATHS = {"TF loaded, before (1 process)": {"fast": True, "workers": 1},
+                    "TF loaded, today (fork server, 1 a core)": {"fast": True,
+                                                                 "workers": None}}
 
 
 def main() -> None:
@@ -47,13 +57,22 @@ def main() -> None:
     parser.add_argument("--symbols", default="SPY,QQQ")
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tensorflow", action="store_true",
+                        help="load TensorFlow first, as an ML backtest has (the fork server's "
+                             "workers draw; their CPU is not counted)")
     args = parser.parse_args()
+    paths = PATHS
+    if args.tensorflow:
+        start_render_server("engine.backtest")
+        paths = TENSORFLOW_PATHS
     market = SampleMarket()
     symbols = args.symbols.split(",")
     end = min(market.bars(s).index[-1] for s in symbols)
     start = end - pd.DateOffset(years=args.years)
     settings = BacktestSettings(start=start, end=end, progress=False)
     results = [run_symbol(market, s, settings) for s in symbols]
+    if args.tensorflow:
+        import tensorflow  # noqa: F401  (what an ML backtest has loaded by its report)
     print(f"report of {args.years} years ({start:%Y-%m-%d}..{end:%Y-%m-%d}, "
           f"{len(results[0].returns):,} sessions a symbol), {available_cores()} cores, "
           f"best of {args.repeats}")
@@ -61,7 +80,7 @@ def main() -> None:
     print(f"{'s/symbol: wall (CPU)':<42}" + "".join(f"{f'{len(g)} symbol(s)':>18}" for g in groups))
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
-        for name, options in PATHS.items():
+        for name, options in paths.items():
             cells = []
             for group in groups:
                 folder = Path(tmp) / f"{len(group)}-{options['fast']}-{options['workers']}"

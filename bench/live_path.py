@@ -30,3 +30,18 @@ def batch_path(model) -> Iterator[None]:
     finally:
         for scorer in scorers:
             del scorer.predict_proba_live
+
+
+@contextmanager
+def batches_one_after_another() -> Iterator[None]:
+    """Within the block, keras batch inference scores its batches one after another in
+    this thread, and a DirectionModel's networks one after another after its trees (the
+    path before the batches ran on the core threads): the same numbers."""
+    import models.lstm as lstm
+
+    threads = lstm.core_threads
+    lstm.core_threads = lambda: None
+    try:
+        yield
+    finally:
+        lstm.core_threads = threads
