@@ -49,13 +49,13 @@ def _pick_expiry(expiries: np.ndarray, dtes: np.ndarray, dte_min: int, dte_max: 
     """The expiry with dte in [dte_min, dte_max] closest to the window's middle (the earlier
     one on a tie); ``expiries`` sorted ascending, one entry each."""
     inside = (dtes >= dte_min) & (dtes <= dte_max)
-    if not inside.any():
+    candidates = inside.nonzero()[0]
+    if not len(candidates):
         listed = ", ".join(str(int(d)) for d in sorted(set(dtes.tolist())))
         raise SpreadRejected(f"no expiry with {dte_min}-{dte_max} days to expiry "
                              f"(listed dte: {listed})")
     middle = 0.5 * (dte_min + dte_max)
-    candidates = np.flatnonzero(inside)
-    return expiries[candidates[int(np.argmin(np.abs(dtes[candidates] - middle)))]]
+    return expiries[candidates[int(np.abs(dtes[candidates] - middle).argmin())]]
 
 
 def choose_expiry(frame: pd.DataFrame, dte_min: int, dte_max: int) -> pd.Timestamp:
@@ -75,7 +75,8 @@ def _pick_strikes(strikes: np.ndarray, deltas: np.ndarray, request: SpreadReques
     money, the more conservative choice.
     """
     right = request.right
-    order = np.argsort(strikes, kind="stable")
+    order = strikes.argsort(kind="stable")
+    ascending = strikes[order]
     if right == "C":
         order = order[::-1]  # most OTM first
     strikes, deltas = strikes[order], deltas[order]
@@ -84,12 +85,12 @@ def _pick_strikes(strikes: np.ndarray, deltas: np.ndarray, request: SpreadReques
         distance = np.abs(strikes - spot * (1.0 + sign * request.otm_pct))
     else:
         distance = np.abs(np.abs(deltas) - request.target_delta)
-    short = float(strikes[int(np.argmin(distance))])  # argmin keeps the first (most OTM)
-    step = float(np.min(np.diff(np.sort(strikes)))) if len(strikes) > 1 else np.inf
+    short = float(strikes[int(distance.argmin())])  # argmin keeps the first (most OTM)
+    step = float((ascending[1:] - ascending[:-1]).min()) if len(strikes) > 1 else np.inf
     if request.width < step - _EPS:
         raise SpreadRejected(f"width {request.width:g} is below the strike grid step {step:g}")
     long = short + (-request.width if right == "P" else request.width)
-    match = np.flatnonzero(np.abs(strikes - long) < _EPS)
+    match = (np.abs(strikes - long) < _EPS).nonzero()[0]
     if len(match) == 0:
         raise SpreadRejected(f"long strike {long:g} is not listed for "
                              f"{pd.Timestamp(expiry):%Y-%m-%d} (strike step {step:g}, "
@@ -122,7 +123,7 @@ def resolve_on_chain(chain, date, request: SpreadRequest) -> tuple[SpreadLeg, Sp
     expiry = _pick_expiry(expiries, dtes, request.dte_min, request.dte_max)
     strikes, deltas = chain.strikes_and_deltas(date, expiry, request.right)
     short, long = _pick_strikes(strikes, deltas, request, chain.spot(date), expiry)
-    day = pd.Timestamp(expiry).date()
+    day = np.datetime64(expiry, "D").item()  # the expiry as a date
     return (SpreadLeg(occ_symbol(chain.symbol, day, request.right, short), day, short,
                       request.right, -1),
             SpreadLeg(occ_symbol(chain.symbol, day, request.right, long), day, long,

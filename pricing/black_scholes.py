@@ -33,18 +33,21 @@ def black_scholes_price(spot, strike, years, rate, vol, is_call):
     put = strike * discount * ndtr(-d2) - spot * ndtr(-d1) if not is_call.all() else None
     call = (spot * ndtr(d1) - strike * discount * ndtr(d2)
             if is_call.any() or put is None else None)
-    value = put if call is None else call if put is None else np.where(is_call, call, put)
-    shape = np.broadcast_shapes(np.shape(value), is_call.shape)
-    return np.asarray(value) if np.shape(value) == shape else np.broadcast_to(value, shape).copy()
+    value = np.asarray(put if call is None else call if put is None
+                       else np.where(is_call, call, put))
+    if is_call.ndim == 0 or is_call.shape == value.shape:  # the usual case, checked cheaply
+        return value
+    shape = np.broadcast_shapes(value.shape, is_call.shape)
+    return value if value.shape == shape else np.broadcast_to(value, shape).copy()
 
 
 def black_scholes_delta(spot, strike, years, rate, vol, is_call) -> np.ndarray:
-    """Delta alone, the number ``black_scholes_greeks`` gives (leg choice needs only it)."""
-    spot, strike, years, rate, vol = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (spot, strike, years, rate, vol))
-    )
-    d1, _ = _d1_d2(spot, strike, years, rate, vol)
-    return _delta(d1, is_call)
+    """Delta alone, the number ``black_scholes_greeks`` gives (leg choice needs only it).
+
+    The inputs broadcast through the arithmetic itself (elementwise, so the same numbers as
+    broadcasting them first, as the greeks do, without its cost per call)."""
+    d1, _ = _d1_d2(*(np.asarray(x, dtype=float) for x in (spot, strike, years, rate, vol)))
+    return np.asarray(_delta(d1, is_call))
 
 
 def _delta(d1, is_call):

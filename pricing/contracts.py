@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -23,5 +25,6 @@ def default_width(price: float) -> float:
 
 def occ_symbol(root: str, expiry, right: str, strike: float) -> str:
     """OCC option symbol, e.g. ``SPY251219P00650000``."""
-    day = pd.Timestamp(expiry)
-    return f"{root}{day:%y%m%d}{right}{int(round(strike * 1000)):08d}"
+    day = expiry if type(expiry) is dt.date else pd.Timestamp(expiry)
+    return (f"{root}{day.year % 100:02d}{day.month:02d}{day.day:02d}{right}"
+            f"{int(round(strike * 1000)):08d}")
