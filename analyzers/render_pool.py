@@ -12,7 +12,7 @@ Once TensorFlow is loaded in this process (an ML backtest trains its keras netwo
 the report), this process is not forked: a fork of a process whose TensorFlow runtime has
 started its threads can crash in the child (a segmentation fault of the worker, a broken
 pool). The workers then come from a fork server (``multiprocessing``'s forkserver): a clean
-process that has imported the report's modules, and never TensorFlow, forks one per
+process that has imported the report's modules and pyfolio, and never TensorFlow, forks one per
 worker, and each job goes to its worker pickled (one symbol's results: a few frames). The
 ML commands start that server (``start_render_server``) before they train, so its imports
 run meanwhile; a program that never started it draws here, one job after another, as do
@@ -37,8 +37,8 @@ T = TypeVar("T")
 _JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
 #: what the fork server imports before it forks a worker, besides the modules its caller
 #: names: this program's main module (each worker imports it again otherwise) and the
-#: drawing code
-_PRELOAD = ["__main__", "analyzers.report"]
+#: drawing code with pyfolio (``analyzers.report_preload``)
+_PRELOAD = ["__main__", "analyzers.report_preload"]
 _SERVER_LOCK = threading.Lock()
 _SERVER_STARTED: list[bool] = []
 
@@ -86,10 +86,11 @@ def start_render_server(*modules: str) -> bool:
     (module docstring), unless it runs already or the platform has none; True when it
     runs. ``modules``: those the jobs' arguments are instances of (unpickling a job
     imports them: ``engine.backtest`` for backtest results, backtrader and most of our
-    packages, 1.5 s a worker if the server has not). Its imports (about two seconds)
-    run in it while this process goes on, so call it before training. A program calling it must guard its main module with
-    ``if __name__ == "__main__"`` (``run.py`` does): multiprocessing imports the main
-    module again in every process the server starts."""
+    packages, 1.5 s a worker if the server has not). Its imports (the drawing code and
+    pyfolio, ``analyzers.report_preload``: three to four seconds) run in it while this
+    process goes on, so call it before training. A program calling it must guard its
+    main module with ``if __name__ == "__main__"`` (``run.py`` does): multiprocessing
+    imports the main module again in every process the server starts."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     from multiprocessing import forkserver

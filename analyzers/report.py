@@ -38,7 +38,7 @@ from core.domain import DIRECTION_NAMES  # noqa: E402
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
 
 
-def _quiet():
+def quietly():
     """pyfolio prints IPython placeholders and warns about zipline; keep stdout clean."""
     stack = contextlib.ExitStack()
     stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
@@ -66,7 +66,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
     ``fast`` draws them under ``analyzers.tearsheet_speed.faster_tearsheets`` (the same
     figures in less time); ``fast=False`` is pyfolio as shipped, kept for the benchmark and
     the tests that hold the two equal."""
-    with _quiet():
+    with quietly():
         import pyfolio as pf
 
     returns = _utc(result.returns)
@@ -75,7 +75,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
     positions = positions.loc[positions.index >= returns.index[0]]
     transactions = _utc(result.transactions) if len(result.transactions) else result.transactions
     written = []
-    with _quiet(), faster_tearsheets() if fast else contextlib.nullcontext():
+    with quietly(), faster_tearsheets() if fast else contextlib.nullcontext():
         make = {
             "tearsheet_returns.png": lambda: pf.create_returns_tear_sheet(
                 returns, positions=positions, transactions=transactions,

@@ -56,3 +56,14 @@ def test_a_failing_job_stops_the_run_with_its_error():
 
     with pytest.raises(ValueError, match="the third picture"):
         run_jobs([lambda: 1, lambda: 2, fail, lambda: 4], workers=2)
+
+
+def test_the_fork_servers_workers_start_with_pyfolio_imported(monkeypatch):
+    """The server imports the drawing code and pyfolio before it forks (about a second a
+    worker otherwise): a worker's first job finds them imported."""
+    assert render_pool.start_render_server()
+    monkeypatch.setitem(sys.modules, "tensorflow",
+                        sys.modules.get("tensorflow", types.ModuleType("tensorflow")))
+    imported = partial(eval, "[m in __import__('sys').modules for m in "
+                             "('pyfolio', 'analyzers.report', 'pandas.plotting._matplotlib')]")
+    assert run_jobs([imported, imported], workers=2) == [[True] * 3] * 2
