@@ -87,7 +87,7 @@ def start_render_server(*modules: str) -> bool:
     runs. ``modules``: those the jobs' arguments are instances of (unpickling a job
     imports them: ``engine.backtest`` for backtest results, backtrader and most of our
     packages, 1.5 s a worker if the server has not). Its imports (the drawing code and
-    pyfolio, ``analyzers.report_preload``: three to four seconds) run in it while this
+    pyfolio, ``analyzers.report_preload``: a few seconds) run in it while this
     process goes on, so call it before training. A program calling it must guard its
     main module with ``if __name__ == "__main__"`` (``run.py`` does): multiprocessing
     imports the main module again in every process the server starts."""

@@ -2,7 +2,7 @@
 worker, so that no worker imports the drawing code on its own: ``analyzers.report`` (it
 selects the Agg backend), and pyfolio with what it pulls in (IPython, seaborn,
 statsmodels) and pandas' matplotlib plotting, which the report imports only when it draws
-a tear sheet: about a second in every worker otherwise. Imported quietly, as the report
+a tear sheet: about 0.1 s in every worker otherwise. Imported quietly, as the report
 imports pyfolio. Nothing else imports this module."""
 
 from analyzers.report import quietly
