@@ -4,6 +4,7 @@ volume allocation and determinism, on the sample market's SPY and the bundled SP
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import math
 
 import exchange_calendars as xcals
@@ -15,6 +16,7 @@ from feeds.bundled import BundledMarket
 from feeds.chain import CHAIN_COLUMNS
 from feeds.csv_source import CsvMarket
 from feeds.sample_market import SampleMarket
+from pricing.black_scholes import black_scholes_delta, black_scholes_greeks
 from pricing.contracts import occ_symbol, strike_step
 
 # 2019-03-25: the listed Fridays include Good Friday 2019-04-19 (also April's third Friday);
@@ -415,6 +417,26 @@ def test_occ_symbol():
     assert occ_symbol("SPY", "2025-12-19", "P", 650) == "SPY251219P00650000"
     assert occ_symbol("SPY", pd.Timestamp("2019-04-18"), "C", 401.5) == "SPY190418C00401500"
     assert occ_symbol("SPX", "2015-06-19", "C", 2087.5) == "SPX150619C02087500"
+    # a date takes the path without pandas: the same symbol as its timestamp
+    for day in (dt.date(2005, 1, 7), dt.date(2019, 4, 18), dt.date(2031, 11, 21)):
+        assert occ_symbol("QQQ", day, "P", 95.5) == occ_symbol("QQQ", pd.Timestamp(day), "P", 95.5)
+    assert occ_symbol("SPY", dt.date(2005, 1, 7), "C", 120) == "SPY050107C00120000"
+
+
+def test_delta_alone_is_the_greeks_delta_bit_for_bit():
+    """``black_scholes_delta`` broadcasts through its arithmetic, the greeks broadcast their
+    inputs first: the same numbers and shapes, scalars and arrays mixed."""
+    strikes = np.linspace(300.0, 700.0, 41)
+    years = np.array([[5 / 365], [40 / 365], [1.5]])
+    cases = [(500.0, strikes, 30 / 365, 0.04, 0.2 + strikes / 5000, strikes > 500),
+             (np.full(3, 500.0)[:, None], strikes, years, 0.03, 0.25, True),
+             (480.0, 500.0, 0.1, 0.05, 0.3, False),
+             ([500.0, 510.0], [505.0, 505.0], 0.2, [0.01, 0.02], 0.18, [True, False])]
+    for spot, strike, t, rate, vol, is_call in cases:
+        alone = black_scholes_delta(spot, strike, t, rate, vol, is_call)
+        greeks = black_scholes_greeks(spot, strike, t, rate, vol, is_call)["delta"]
+        assert alone.shape == greeks.shape
+        assert alone.tobytes() == greeks.tobytes()
 
 
 # --- determinism -------------------------------------------------------------------------
