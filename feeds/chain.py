@@ -285,7 +285,7 @@ class OptionChain:
         a pandas row: the broker marks every open leg on every bar through this."""
         day = pd.Timestamp(date)
         spot, rate, atm30, skew = self._inputs(day)
-        years = self._years(day, np.datetime64(pd.Timestamp(expiry).date(), "D"))
+        years = self._years(day, _day64(expiry))
         strike_arr = np.array([float(strike)])
         iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike_arr)
         mid = black_scholes_price(spot, strike_arr, years, rate, iv,
@@ -370,7 +370,7 @@ class OptionChain:
         (a held contract can drift outside the strikes listed around today's price)."""
         day = pd.Timestamp(date)
         bar = self._bar(day)
-        expiry_arr = np.array([np.datetime64(pd.Timestamp(expiry).date(), "D")])
+        expiry_arr = np.array([_day64(expiry)])
         frame = self._price(day, bar, expiry_arr, np.array([float(strike)]),
                             np.array([right.upper() == "C"]), with_activity=False)
         return frame.iloc[0]

@@ -59,7 +59,7 @@ def test_a_failing_job_stops_the_run_with_its_error():
 
 
 def test_the_fork_servers_workers_start_with_pyfolio_imported(monkeypatch):
-    """The server imports the drawing code and pyfolio before it forks (about a second a
+    """The server imports the drawing code and pyfolio before it forks (about 0.1 s a
     worker otherwise): a worker's first job finds them imported."""
     assert render_pool.start_render_server()
     monkeypatch.setitem(sys.modules, "tensorflow",
