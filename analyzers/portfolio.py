@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 
 from analyzers.bar_date import bar_date
-from analyzers.once import AnalysisOnce
 from core.domain import MULTIPLIER
 
 TRANSACTION_COLUMNS = ["amount", "price", "sid", "symbol", "value"]
 
 
-class PortfolioPositions(AnalysisOnce, bt.Analyzer):
+class PortfolioPositions(bt.Analyzer):
     """Per-bar holdings (shares and option legs) and option-leg transactions for pyfolio."""
 
     def start(self):
@@ -82,8 +81,7 @@ class PortfolioPositions(AnalysisOnce, bt.Analyzer):
         return frame[TRANSACTION_COLUMNS]
 
     def get_analysis(self):
-        return self._once(lambda: {"positions": self.positions(),
-                                   "transactions": self.option_transactions()})
+        return {"positions": self.positions(), "transactions": self.option_transactions()}
 
 
 def _all_spreads(broker) -> list:

@@ -13,7 +13,6 @@ import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from analyzers.once import AnalysisOnce
 from core.domain import REGIME_NAMES
 
 SPREAD_COLUMNS = ("id", "underlying", "kind", "status", "entry_date", "exit_date", "expiry",
@@ -23,7 +22,7 @@ SPREAD_COLUMNS = ("id", "underlying", "kind", "status", "entry_date", "exit_date
                   "regime_at_entry")
 
 
-class SpreadTrades(AnalysisOnce, bt.Analyzer):
+class SpreadTrades(bt.Analyzer):
     """Collects the broker's spreads at the end of the run (needs the spread protocol)."""
 
     def start(self):
@@ -37,9 +36,6 @@ class SpreadTrades(AnalysisOnce, bt.Analyzer):
                 self._regime_at[(data._name, data.datetime.date(0))] = indicator.regime[0]
 
     def get_analysis(self) -> pd.DataFrame:
-        return self._once(self._spread_rows)
-
-    def _spread_rows(self) -> pd.DataFrame:
         broker = self.strategy.broker
         if not hasattr(broker, "closed_spreads"):
             return pd.DataFrame(columns=list(SPREAD_COLUMNS))

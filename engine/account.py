@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import backtrader as bt
 
+from engine.cerebro import RunCerebro
 from strategies.registry import StrategySpec
 
 
@@ -17,7 +18,7 @@ def one_account(feeds: dict, broker, spec: StrategySpec, config: object, signal_
                 trade_start, **cerebro_options) -> bt.Cerebro:
     """A cerebro with ``feeds`` (symbol -> data feed, in that order), ``broker`` and the
     strategy of ``spec`` (``config`` None = its defaults) trading from ``trade_start``."""
-    cerebro = bt.Cerebro(stdstats=False, **cerebro_options)
+    cerebro = RunCerebro(stdstats=False, **cerebro_options)
     for symbol, feed in feeds.items():
         cerebro.adddata(feed, name=symbol)
     cerebro.setbroker(broker)

@@ -22,6 +22,7 @@ from analyzers.pyfolio_items import PyFolioItems
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
 from core.errors import DataError
+from engine.cerebro import RunCerebro
 from feeds.base import MarketSource
 from feeds.btfeed import make_feed
 from strategies.registry import SIGNALS, STRATEGIES
@@ -136,7 +137,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     config = spec.resolve_config(settings.config)
     if spec.trades_options:
         check_width(symbol, config.width, float(bars["close"].iloc[warmup]))
-    cerebro = bt.Cerebro(stdstats=False)
+    cerebro = RunCerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
     if spec.trades_options:
         cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
