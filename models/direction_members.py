@@ -84,7 +84,11 @@ class TabularMember:
         X = np.asarray(X, dtype=float)
         if self.model_ is None:
             return full_proba(self.classes_, np.ones((len(X), 1)))
-        return full_proba(self.classes_, self.model_.predict_proba(X))
+        return full_proba(self.classes_, self._model_proba(X))
+
+    def _model_proba(self, X: np.ndarray) -> np.ndarray:
+        """The fitted library model's class probabilities of rows ``X``."""
+        return self.model_.predict_proba(X)
 
     def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
         """The live path of one or a few rows: ``predict_proba`` (members whose library
@@ -139,6 +143,24 @@ class RandomForestMember(TabularMember):
                                        min_samples_leaf=self.min_samples_leaf, n_jobs=1,
                                        random_state=self.seed)
         return model.fit(X, y, sample_weight=weights)
+
+    def _model_proba(self, X: np.ndarray) -> np.ndarray:
+        """scikit-learn's ``predict_proba`` without its per-tree dispatch: each tree's
+        probabilities are added in tree order into one array and divided by the number of
+        trees, the additions scikit-learn makes with one job, so the result is the same bits
+        (test) in about a quarter of the time (26 -> 7 ms of CPU for the direction model's
+        200 trees on 752 rows, on the 2-core cloud machine). Rows scikit-learn would refuse or treat specially (the wrong
+        width, NaN, values beyond float32) go through its own call."""
+        forest = self.model_
+        rows = np.ascontiguousarray(X, dtype=np.float32)  # what the trees were fitted on
+        if (rows.ndim != 2 or rows.shape[1] != forest.n_features_in_
+                or not np.isfinite(rows).all()):
+            return forest.predict_proba(X)
+        total = np.zeros((len(rows), forest.n_classes_))
+        for tree in forest.estimators_:
+            total += tree.predict_proba(rows, check_input=False)
+        total /= len(forest.estimators_)
+        return total
 
     def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
         """``predict_proba`` of one or a few rows with every tree descended at once

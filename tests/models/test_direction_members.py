@@ -175,3 +175,22 @@ def test_live_path_of_one_row_equals_the_batch(name):
                            for i in range(180, len(inputs))])
     np.testing.assert_allclose(live, batch, rtol=0, atol=1e-5)
     assert batch.std(axis=0).max() > 1e-3  # the rows get different scores
+
+
+def test_forest_scores_are_scikit_learns_own_bits():
+    """The forest member adds its trees' probabilities itself (no per-tree dispatch): the
+    result is scikit-learn's ``predict_proba`` bit for bit, on deep unequal trees and on
+    rows that round differently in float32; NaN rows and rows of the wrong width get
+    scikit-learn's own answer and error."""
+    rows, _, y = synthetic()
+    member = MEMBERS["random_forest"](n_estimators=30, max_depth=None, min_samples_leaf=1,
+                                      seed=7).fit(rows[:180], y[:180])
+    scored = rows[180:] * (1 + 1e-9)  # not float32 numbers: both paths must round alike
+    np.testing.assert_array_equal(member._model_proba(scored),
+                                  member.model_.predict_proba(scored))
+    assert member._model_proba(scored).std(axis=0).max() > 1e-3  # the rows differ
+    holes = np.where(np.arange(4) == 1, np.nan, scored)  # scikit-learn's own NaN rule
+    np.testing.assert_array_equal(member._model_proba(holes),
+                                  member.model_.predict_proba(holes))
+    with pytest.raises(ValueError, match="features"):
+        member.predict_proba(scored[:, :3])
