@@ -278,3 +278,17 @@ def test_bar_by_bar_filters_refuse_a_nan_price():
                          (ImpliedMoveDivergenceFilter(5, 5), (math.nan, 0.2))):
         with pytest.raises(DataError, match="not a positive finite number"):
             stream.update(*args)
+
+
+def test_windowed_kalman_of_a_few_windows_is_the_vectorised_rows_to_the_bit(spy):
+    """A stream's newest row (one window) and any count below ``FEW_WINDOWS`` run the
+    scalar filter per window; the rows are the vectorised path's, bit for bit."""
+    from models.kalman import FEW_WINDOWS
+
+    close = spy["close"].iloc[:300]
+    full = kalman_trend(close, window=80)  # 221 windows: the vectorised path
+    for windows in (1, 2, FEW_WINDOWS - 1, FEW_WINDOWS):
+        tail = close.iloc[len(close) - 79 - windows:]
+        few = kalman_trend(tail, window=80)
+        assert few.iloc[:79].isna().all().all()
+        pd.testing.assert_frame_equal(few.iloc[79:], full.iloc[-windows:], check_exact=True)
