@@ -19,6 +19,7 @@ is bit-identical in ``regression_slope`` (a whole series) and ``RegressionSlopeF
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 
 import pandas as pd
@@ -48,8 +49,9 @@ class RegressionSlopeFilter:
             return (math.nan, math.nan)
         mean = math.fsum(self._logs) / self.window
         dev = [y - mean for y in self._logs]
-        slope = math.fsum(k * d for k, d in zip(self._k, dev, strict=True)) / self._sxx
-        sst = math.fsum(d * d for d in dev)
+        # the same rounded products as k * d and d * d, without a generator's frame a term
+        slope = math.fsum(map(operator.mul, self._k, dev)) / self._sxx
+        sst = math.fsum(map(operator.mul, dev, dev))
         r2 = min(1.0, slope * slope * self._sxx / sst) if sst > 0 else 0.0
         return (slope, r2)
 
