@@ -194,3 +194,15 @@ def test_forest_scores_are_scikit_learns_own_bits():
                                   member.model_.predict_proba(holes))
     with pytest.raises(ValueError, match="features"):
         member.predict_proba(scored[:, :3])
+
+
+def test_gradient_boosting_live_path_with_two_classes_equals_the_batch():
+    """Two classes give one tree a stage and the logistic function (three give a softmax,
+    ``test_live_path_of_one_row_equals_the_batch``): the live arrays follow both."""
+    rows, _, y = synthetic()
+    two = np.where(y == 2, 2, 0)
+    member = make("gradient_boosting").fit(rows[:180], two[:180])
+    batch = member.predict_proba(rows[180:])
+    live = member.predict_proba_live(rows[180:])
+    np.testing.assert_allclose(live, batch, rtol=0, atol=1e-5)
+    assert batch[:, 1].max() == 0 and batch[:, 2].std() > 1e-3  # NEUTRAL never trained
