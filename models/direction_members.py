@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from models.folds import known_before
+from models.forest_arrays import BoostingArrays, ForestArrays
 from models.lstm import (
     N_CLASSES,
     class_weights,
@@ -60,8 +61,8 @@ class TabularMember:
 
     kind = TABULAR
     name = ""
-    #: the live path's padded-arrays class in ``models.forest_arrays`` (None: the library)
-    live_arrays: str | None = None
+    #: the live path's padded-arrays class from ``models.forest_arrays`` (None: the library)
+    live_arrays: type | None = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None,
             end_rows: np.ndarray | None = None) -> TabularMember:
@@ -94,16 +95,14 @@ class TabularMember:
 
     def predict_proba_live(self, X: np.ndarray) -> np.ndarray:
         """The live path of one or a few rows: ``predict_proba``, or where the member
-        names ``live_arrays`` (a class of ``models.forest_arrays``) its fitted trees as
+        has ``live_arrays`` (a class of ``models.forest_arrays``) its fitted trees as
         padded node arrays that a row descends all at once, built on first use: the
         library's one-row call costs ms (the forest's 200 per-tree calls about 9 ms,
         gradient boosting's checks and stage loop about 1 ms), equal within 1e-5."""
         if self.live_arrays is None or getattr(self, "model_", None) is None:
             return self.predict_proba(X)
         if getattr(self, "_arrays", None) is None:
-            import models.forest_arrays
-
-            self._arrays = getattr(models.forest_arrays, self.live_arrays)(self.model_)
+            self._arrays = self.live_arrays(self.model_)
         return full_proba(self.classes_, self._arrays.predict_proba(np.asarray(X, dtype=float)))
 
     def _fit(self, X, y, weights):
@@ -146,7 +145,7 @@ class RandomForestMember(TabularMember):
     """scikit-learn random forest, balanced class weights, one job, seeded."""
 
     name = "random_forest"
-    live_arrays = "ForestArrays"
+    live_arrays = ForestArrays
 
     def __init__(self, n_estimators: int = 200, max_depth: int | None = 6,
                  min_samples_leaf: int = 5, seed: int = 42):
@@ -185,7 +184,7 @@ class GradientBoostingMember(TabularMember):
     """scikit-learn gradient boosting (multinomial deviance), seeded."""
 
     name = "gradient_boosting"
-    live_arrays = "BoostingArrays"
+    live_arrays = BoostingArrays
 
     def __init__(self, n_estimators: int = 200, max_depth: int = 3,
                  learning_rate: float = 0.05, min_samples_leaf: int = 5, seed: int = 42):

@@ -91,7 +91,7 @@ class BoostingArrays:
     def __init__(self, model):
         if model.init is not None:
             raise ValueError("boosting arrays: the default (prior) start only")
-        stages, self.per_stage = model.estimators_.shape
+        self.per_stage = model.estimators_.shape[1]  # trees a stage (1 for two classes)
         trees = [estimator.tree_ for estimator in model.estimators_.ravel()]  # stage-major
         self.nodes = PaddedTrees(trees)
         self.value = np.zeros((len(trees), self.nodes.left.shape[1]))
