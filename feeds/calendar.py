@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -38,11 +39,20 @@ def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
     return days[i]
 
 
+def day64(value) -> np.datetime64:
+    """``value`` (a date, a timestamp, a datetime64 or a date string) as the day it falls
+    on, a ``datetime64[D]``; dates and datetime64 values without going through pandas (the
+    option chain asks this for every quote)."""
+    if type(value) is dt.date or isinstance(value, np.datetime64):
+        return np.datetime64(value, "D")
+    return np.datetime64(pd.Timestamp(value).date(), "D")
+
+
 @lru_cache(maxsize=8192)
 def listed_expiries(date: pd.Timestamp, weekly_days: int = 63, monthly_days: int = 200) -> tuple:
     """Expiries listed on ``date``: every Friday up to ``weekly_days`` out, and the monthly
     (third Friday) expiries up to ``monthly_days`` out. Returns sorted ``datetime64[D]``."""
-    today = np.datetime64(pd.Timestamp(date).date(), "D")
+    today = day64(date)
     # 1970-01-02 was a Friday: day-of-week offsets count from it
     first_friday = today + ((np.datetime64("1970-01-02") - today).astype(int) % 7)
     if first_friday == today:

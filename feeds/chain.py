@@ -36,7 +36,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from feeds.calendar import listed_expiries
+from feeds.calendar import day64, listed_expiries
 from pricing.black_scholes import black_scholes_delta, black_scholes_greeks, black_scholes_price
 from pricing.contracts import occ_symbol, strike_step
 
@@ -102,14 +102,6 @@ def _bid_ask(mid: np.ndarray, iv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bid, ask
 
 
-def _day64(value) -> np.datetime64:
-    """``value`` (a date, a timestamp, a datetime64 or a date string) as the day it falls
-    on, a ``datetime64[D]``; dates and datetime64 values without going through pandas."""
-    if type(value) is dt.date or isinstance(value, np.datetime64):
-        return np.datetime64(value, "D")
-    return np.datetime64(pd.Timestamp(value).date(), "D")
-
-
 class OptionChain:
     """Per-date option chains for one symbol, priced from its bars by the model above."""
 
@@ -139,7 +131,7 @@ class OptionChain:
 
     @staticmethod
     def _years(date, expiry) -> np.ndarray:
-        days = (np.asarray(expiry, dtype="datetime64[D]") - _day64(date)).astype(float)
+        days = (np.asarray(expiry, dtype="datetime64[D]") - day64(date)).astype(float)
         return np.maximum(days, 0.5) / 365.0
 
     def _surface(self, bar: pd.Series, years: np.ndarray, strike: np.ndarray) -> np.ndarray:
@@ -202,13 +194,13 @@ class OptionChain:
         day = pd.Timestamp(date)
         self._inputs(day)  # a day without a bar has no chain
         expiry = np.array(listed_expiries(day), dtype="datetime64[D]")
-        return expiry, (expiry - _day64(day)).astype(int)
+        return expiry, (expiry - day64(day)).astype(int)
 
     def strikes_and_deltas(self, date, expiry, right: str) -> tuple[np.ndarray, np.ndarray]:
         """Listed strikes of one expiry and side on ``date`` with their deltas, ascending."""
         day = pd.Timestamp(date)
         spot, rate, atm30, skew = self._inputs(day)
-        years = self._years(day, _day64(expiry))
+        years = self._years(day, day64(expiry))
         strike = self._strike_grid(spot, atm30, float(years))
         iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
         # one side for every strike: a scalar flag gives each strike the same delta as a
@@ -243,7 +235,7 @@ class OptionChain:
             "symbol": [occ_symbol(self.symbol, e, "C" if c else "P", k)
                        for e, c, k in zip(expiry, is_call, strike, strict=True)],
             "expiry": pd.DatetimeIndex(expiry),
-            "dte": (expiry - np.datetime64(day.date(), "D")).astype(int),
+            "dte": (expiry - day64(day)).astype(int),
             "strike": strike,
             "right": np.where(is_call, "C", "P"),
             "bid": bid, "ask": ask, "mid": mid, "iv": iv,
@@ -285,7 +277,7 @@ class OptionChain:
         a pandas row: the broker marks every open leg on every bar through this."""
         day = pd.Timestamp(date)
         spot, rate, atm30, skew = self._inputs(day)
-        years = self._years(day, _day64(expiry))
+        years = self._years(day, day64(expiry))
         strike_arr = np.array([float(strike)])
         iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike_arr)
         mid = black_scholes_price(spot, strike_arr, years, rate, iv,
@@ -320,8 +312,8 @@ class OptionChain:
         contract by contract and day by day; the simulated broker prices a spread's fills
         and marks from it, and the strategy labels its whole life."""
         _, dates, spot, rate, atm30, skew = self._sessions()
-        expiry = _day64(expiry)
-        first = int(dates.searchsorted(_day64(start)))
+        expiry = day64(expiry)
+        first = int(dates.searchsorted(day64(start)))
         last = int(dates.searchsorted(expiry, side="right"))
         rows = slice(first, last)
         years = np.maximum((expiry - dates[rows]).astype(float), 0.5) / 365.0
@@ -370,7 +362,7 @@ class OptionChain:
         (a held contract can drift outside the strikes listed around today's price)."""
         day = pd.Timestamp(date)
         bar = self._bar(day)
-        expiry_arr = np.array([_day64(expiry)])
+        expiry_arr = np.array([day64(expiry)])
         frame = self._price(day, bar, expiry_arr, np.array([float(strike)]),
                             np.array([right.upper() == "C"]), with_activity=False)
         return frame.iloc[0]

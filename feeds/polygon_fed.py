@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from feeds.calendar import sessions
+from feeds.calendar import day64, sessions
 from feeds.polygon_aggs import ChunkStore, span, year_chunks
 
 TENOR_YEARS = {
@@ -69,7 +69,7 @@ class RateCurve:
         self._curves = 2.0 * np.log1p(percent / 200.0)
 
     def _curve(self, day) -> tuple[np.ndarray, np.ndarray]:
-        i = int(np.searchsorted(self._dates, np.datetime64(pd.Timestamp(day).date(), "D"))) - 1
+        i = int(np.searchsorted(self._dates, day64(day))) - 1
         if i < 0:
             raise DataError(f"no Treasury yields published before {pd.Timestamp(day):%Y-%m-%d} "
                             f"(they start {self.first:%Y-%m-%d})")
