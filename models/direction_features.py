@@ -53,7 +53,7 @@ from core.errors import DataError
 from models.features import GROUPS as BASE_GROUPS
 from models.features import (
     _windows,
-    build_features,
+    feature_columns,
     feature_frame,
     rolling_mean,
     rolling_nanmean,
@@ -154,9 +154,19 @@ def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd
     missing = [c for c in input_columns(groups) if c not in bars]
     if missing:
         raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
-    base = build_features(bars, [g for g in ("price", "volume") if g in groups])
-    f: dict[str, np.ndarray] = {name: base[name].to_numpy() for name in base.columns}
     col = {c: bars[c].to_numpy(dtype=float) for c in input_columns(groups)}
+    return feature_frame(direction_columns(col, bars.index, groups, from_row), bars.index,
+                         feature_names(groups))
+
+
+def direction_columns(col: dict[str, np.ndarray], dates, groups,
+                      from_row: int = 0) -> dict[str, np.ndarray]:
+    """``direction_features``' numbers as one array per feature name (warm-up rows not yet
+    NaN: ``feature_frame`` blanks them) from the bar columns ``col`` (float arrays of
+    ``input_columns(groups)`` on ``dates``, which name a bad close). A model's stream
+    computes its newest bar's row from numpy columns through this: building pandas frames
+    of 98 bars was most of a live decision."""
+    f = feature_columns(col, dates, [g for g in ("price", "volume") if g in groups])
     close = col["close"]
     ret = np.concatenate([[np.nan], np.diff(np.log(close))])
     _price(f, col)
@@ -192,7 +202,7 @@ def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd
         f["dark_pool_volume_ratio"] = relative
         f["dark_pool_impact"] = rolling_mean(_ratio(np.abs(ret), relative, 0.0), 20)
     if "filters" in groups:
-        _filters(f, bars["close"], from_row)
+        _filters(f, close, from_row)
     if "iv" in groups:
         _implied_volatility(f, col["atm_iv"], ret)
     if "iv_skew" in groups:
@@ -202,7 +212,7 @@ def direction_features(bars: pd.DataFrame, groups=None, from_row: int = 0) -> pd
     if "block" in groups:
         f["block_trade_ratio"] = col["block_trade_ratio"]
         f["block_trade_ratio_10"] = rolling_mean(col["block_trade_ratio"], 10)
-    return feature_frame(f, bars.index, feature_names(groups))
+    return f
 
 
 def _price(f: dict, col: dict) -> None:
@@ -234,28 +244,30 @@ def _implied_volatility(f: dict, iv: np.ndarray, ret: np.ndarray) -> None:
     f["iv_z60"] = _ratio(iv - rolling_mean(iv, 60), rolling_std(iv, 60), 0.0)
 
 
-def _filters(f: dict, close: pd.Series, from_row: int = 0) -> None:
-    """Windowed Kalman trend and regression slope (NaN while the series is shorter than the
-    windows: the filters refuse such series). The Kalman values of a row read its window
-    only (a fresh filter over it), so rows before ``from_row`` are skipped exactly."""
-    from models.kalman import kalman_trend
-    from models.regression_slope import regression_slope
+def _filters(f: dict, close: np.ndarray, from_row: int = 0) -> None:
+    """Windowed Kalman trend and regression slope of the (checked) closes, NaN while the
+    series is shorter than the windows. Each row of both reads its own window only (the
+    Kalman values: a fresh filter over it; the slope: exact sums), so rows before
+    ``from_row`` are skipped exactly."""
+    from models.kalman import KalmanTrendFilter, kalman_trend_values
+    from models.regression_slope import regression_slope_values
 
     nan = np.full(len(close), np.nan)
-    first = max(min(from_row, len(close) - 1), KALMAN_WINDOW - 1) - (KALMAN_WINDOW - 1)
+    newest = min(from_row, len(close) - 1)
     if len(close) >= KALMAN_WINDOW:
-        kalman = kalman_trend(close.iloc[first:], window=KALMAN_WINDOW)
-        trend, slope, noise = (np.concatenate([nan[:first], kalman[c].to_numpy()])
-                               for c in ("kalman_trend", "kalman_slope", "kalman_noise"))
+        first = max(newest, KALMAN_WINDOW - 1) - (KALMAN_WINDOW - 1)
+        kalman = kalman_trend_values(close[first:], KalmanTrendFilter(window=KALMAN_WINDOW))
+        trend, slope, noise = (np.concatenate([nan[:first], kalman[:, i]]) for i in range(3))
         f["kalman_slope"] = slope
         f["kalman_noise"] = noise
-        f["kalman_gap"] = _ratio(np.log(close.to_numpy() / trend), noise, 0.0)
+        f["kalman_gap"] = _ratio(np.log(close / trend), noise, 0.0)
     else:
         f["kalman_slope"] = f["kalman_noise"] = f["kalman_gap"] = nan
     if len(close) >= SLOPE_WINDOW:
-        slope = regression_slope(close, SLOPE_WINDOW)
-        f["regression_slope_20"] = slope["slope"].to_numpy()
-        f["regression_r2_20"] = slope["r2"].to_numpy()
+        first = max(newest, SLOPE_WINDOW - 1) - (SLOPE_WINDOW - 1)
+        slope = regression_slope_values(close[first:], SLOPE_WINDOW)
+        f["regression_slope_20"] = np.concatenate([nan[:first], slope[:, 0]])
+        f["regression_r2_20"] = np.concatenate([nan[:first], slope[:, 1]])
     else:
         f["regression_slope_20"] = f["regression_r2_20"] = nan
 

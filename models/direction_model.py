@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from core.errors import DataError
 from models.config import config_table, override
 from models.direction_features import (
     available_groups,
-    direction_features,
+    direction_columns,
     feature_names,
     input_columns,
 )
@@ -50,7 +51,7 @@ from models.direction_members import (
 )
 from models.direction_scores import direction_oracle, direction_scores, logistic_baseline
 from models.evaluation import paired_log_loss_difference
-from models.features import LOOKBACK, BarWindow, check_finite
+from models.features import LOOKBACK, BarWindow, check_finite, feature_frame
 from models.folds import block_bounds, known_before
 from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
 from models.store import (
@@ -185,6 +186,19 @@ def make_direction_config(config_file: str | Path | None = None,
     return config
 
 
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def _check_prices(prices: np.ndarray, dates) -> None:
+    """Refuse NaN or non-positive prices (rows of ``PRICE_COLUMNS`` on ``dates``), naming
+    the first."""
+    bad = ~np.isfinite(prices) | (prices <= 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"NaN or non-positive prices: {PRICE_COLUMNS[col]} is "
+                        f"{prices[row, col]} on {dates[row]:%Y-%m-%d}")
+
+
 class DirectionModel:
     """Members + meta-model -> direction (-1/0/1) and confidence (module docstring).
 
@@ -235,35 +249,51 @@ class DirectionModel:
         if not isinstance(bars.index, pd.DatetimeIndex) or not bars.index.is_monotonic_increasing \
                 or bars.index.has_duplicates:
             raise DataError("bars need an ascending, unique DatetimeIndex of sessions")
-        lacking = [c for c in ("open", "high", "low", "close") if c not in bars]
+        lacking = [c for c in PRICE_COLUMNS if c not in bars]
         if lacking:
             raise DataError(f"bars lack the price columns {', '.join(lacking)}")
-        prices = bars[["open", "high", "low", "close"]].to_numpy(dtype=float)
-        bad = ~np.isfinite(prices) | (prices <= 0)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise DataError(f"NaN or non-positive prices: {('open', 'high', 'low', 'close')[col]}"
-                            f" is {prices[row, col]} on {bars.index[row]:%Y-%m-%d}")
+        _check_prices(bars[list(PRICE_COLUMNS)].to_numpy(dtype=float), bars.index)
         return bars
 
     def _features(self, bars: pd.DataFrame, from_row: int = 0) -> np.ndarray:
         """The fitted feature set of ``bars`` as an array (checked, warm-up rows NaN); rows
         before ``from_row`` may stay NaN (``direction_features``: a stream's newest row)."""
         self._check_bars(bars)
-        lacking = [c for c in self.input_columns_ if c not in bars or bars[c].isna().all()]
+        col = {c: bars[c].to_numpy(dtype=float) for c in self.input_columns_ if c in bars}
+        frame = feature_frame(self._feature_columns(col, bars.index, from_row), bars.index,
+                              self.feature_names_)
+        check_finite(frame.iloc[max(LOOKBACK - 1, from_row):], "direction features")
+        return frame.to_numpy(dtype=float)
+
+    def _newest_features(self, col: dict[str, np.ndarray], dates) -> np.ndarray:
+        """``_features``' last row for a stream's window of bars held as numpy columns
+        (``BarWindow.arrays``), with the same checks, without a pandas frame per bar."""
+        if any(a >= b for a, b in pairwise(dates)):
+            raise DataError("bars need an ascending, unique DatetimeIndex of sessions")
+        _check_prices(np.stack([col[c] for c in PRICE_COLUMNS], axis=1), dates)
+        f = self._feature_columns(col, dates, len(dates) - 1)
+        row = np.array([f[name][-1] for name in self.feature_names_], dtype=float)
+        if not np.isfinite(row).all():  # name the feature and the date
+            check_finite(pd.DataFrame([row], index=dates[-1:], columns=self.feature_names_),
+                         "direction features")
+        return row
+
+    def _feature_columns(self, col: dict[str, np.ndarray], dates, from_row: int) -> dict:
+        """Every fitted feature from the bar columns ``col``, refusing bars that lack a
+        column the model was trained on."""
+        lacking = [c for c in self.input_columns_ if c not in col or np.isnan(col[c]).all()]
         if lacking:
-            have = available_groups(bars, None)
+            have = available_groups(pd.DataFrame(col), None)
             raise DataError(
                 f"this direction model was trained on the feature set [{', '.join(self.groups_)}]"
                 f" ({len(self.feature_names_)} features); the bars give "
                 f"[{', '.join(have)}] ({len(feature_names(have))} features): they lack the "
                 f"columns {', '.join(lacking)} (a different source? retrain on this one)")
-        feats = direction_features(bars, self.groups_, from_row)
-        if tuple(feats.columns) != self.feature_names_:
+        computed = feature_names(self.groups_)
+        if computed != self.feature_names_:
             raise DataError(f"feature set differs: trained on {', '.join(self.feature_names_)};"
-                            f" computed {', '.join(feats.columns)}")
-        check_finite(feats.iloc[max(LOOKBACK - 1, from_row):], "direction features")
-        return feats.to_numpy(dtype=float)
+                            f" computed {', '.join(computed)}")
+        return direction_columns(col, dates, self.groups_, from_row)
 
     def _inputs(self, kind: str, X: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Feature rows (tabular) or windows of ``sequence_length`` rows (sequence)."""
@@ -576,8 +606,7 @@ class DirectionStream:
         out = np.full(len(OUTPUT_COLUMNS), np.nan)
         if not self.bars.append(date, bar):
             return out
-        frame = self.bars.frame()
-        self.rows.append(self.model._features(frame, from_row=len(frame) - 1)[-1])
+        self.rows.append(self.model._newest_features(self.bars.arrays(), list(self.bars.dates)))
         if len(self.rows) < self.model.sequence_length:
             return out
         L = self.model.sequence_length
@@ -586,10 +615,9 @@ class DirectionStream:
     def peek(self, date, bar) -> np.ndarray:
         """What ``update(date, bar)`` returns, without keeping the bar: a bar still forming
         (the minute replay's partial session) is scored again and again on the same past."""
-        kept = (deque(self.bars.bars, self.bars.bars.maxlen),
-                deque(self.bars.dates, self.bars.dates.maxlen),
-                deque(self.rows, self.rows.maxlen))
+        kept = self.bars.state(), deque(self.rows, self.rows.maxlen)
         try:
             return self.update(date, bar)
         finally:
-            self.bars.bars, self.bars.dates, self.rows = kept
+            self.bars.restore(kept[0])
+            self.rows = kept[1]

@@ -133,23 +133,33 @@ def build_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
     missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in bars]
     if missing:
         raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
-    close = bars["close"].to_numpy(dtype=float)
+    col = {c: bars[c].to_numpy(dtype=float)
+           for c in ("close", *(c for g in groups for c in GROUP_INPUTS[g]))}
+    return feature_frame(feature_columns(col, bars.index, groups), bars.index,
+                         feature_names(groups))
+
+
+def feature_columns(col: dict[str, np.ndarray], dates, groups) -> dict[str, np.ndarray]:
+    """``build_features``' numbers as one array per feature name (warm-up rows not yet
+    NaN: ``feature_frame`` blanks them) from the bar columns ``col`` (float arrays on
+    ``dates``, which name a bad close): a model's stream computes its newest bar's features
+    from numpy columns through this, without a pandas frame per bar."""
+    close = col["close"]
     if np.any(~np.isfinite(close)) or np.any(close <= 0):
-        bad = bars.index[~np.isfinite(close) | (close <= 0)][0]
+        bad = dates[int(np.flatnonzero(~np.isfinite(close) | (close <= 0))[0])]
         raise DataError(f"close is NaN or not positive on {bad:%Y-%m-%d}")
     log_close = np.log(close)
     ret = np.concatenate([[np.nan], np.diff(log_close)])
     f: dict[str, np.ndarray] = {}
     if "price" in groups:
-        _price_features(f, bars, close, log_close, ret)
+        _price_features(f, col, close, log_close, ret)
     if "volume" in groups:
-        volume = bars["volume"].to_numpy(dtype=float)
+        volume = col["volume"]
         f["volume_ratio"] = volume / rolling_mean(volume, 20)
         f["volume_ratio_10"] = rolling_mean(volume, 10) / rolling_mean(volume, 30)
         f["obv_share"] = rolling_sum(np.sign(np.nan_to_num(ret)) * volume, 20) / rolling_sum(
             volume, 20)
     if "options" in groups:
-        col = {c: bars[c].to_numpy(dtype=float) for c in GROUP_INPUTS["options"]}
         f["atm_iv"], f["call_iv"], f["put_iv"] = col["atm_iv"], col["call_iv"], col["put_iv"]
         f["iv_skew"] = col["put_iv"] - col["call_iv"]
         f["iv_minus_rv"] = col["atm_iv"] - rolling_std(ret, 20) * np.sqrt(TRADING_DAYS)
@@ -159,16 +169,15 @@ def build_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
         oi = col["open_interest"]
         f["oi_change_5"] = oi / np.concatenate([np.full(5, np.nan), oi[:-5]]) - 1.0
     if "flow" in groups:
-        f["unusual_score"] = bars["unusual_score"].to_numpy(dtype=float)
-        f["dark_pool_ratio"] = bars["dark_pool_ratio"].to_numpy(dtype=float)
+        f["unusual_score"] = col["unusual_score"]
+        f["dark_pool_ratio"] = col["dark_pool_ratio"]
         f["dark_pool_ratio_10"] = rolling_mean(f["dark_pool_ratio"], 10)
     if "calendar" in groups:
-        cpi = np.nan_to_num(bars["cpi_release"].to_numpy(dtype=float))
+        cpi = np.nan_to_num(col["cpi_release"])
         f["cpi_release"] = cpi
-        f["consumer_confidence_release"] = np.nan_to_num(
-            bars["consumer_confidence_release"].to_numpy(dtype=float))
+        f["consumer_confidence_release"] = np.nan_to_num(col["consumer_confidence_release"])
         f["days_since_cpi"] = _days_since(cpi, cap=30) / 30.0
-    return feature_frame(f, bars.index, feature_names(groups))
+    return f
 
 
 def feature_frame(f: dict, index: pd.Index, names) -> pd.DataFrame:
@@ -184,8 +193,8 @@ def feature_frame(f: dict, index: pd.Index, names) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
-def _price_features(f, bars, close, log_close, ret) -> None:
-    high, low = bars["high"].to_numpy(dtype=float), bars["low"].to_numpy(dtype=float)
+def _price_features(f, col, close, log_close, ret) -> None:
+    high, low = col["high"], col["low"]
     f["ret_1"] = ret
     f["ret_5"] = log_close - np.concatenate([np.full(5, np.nan), log_close[:-5]])
     f["ret_10"] = log_close - np.concatenate([np.full(10, np.nan), log_close[:-10]])
@@ -245,12 +254,31 @@ class BarWindow:
         self.columns = tuple(columns)
         self.bars: deque = deque(maxlen=size)
         self.dates: deque = deque(maxlen=size)
+        # the same bars as tuples in ``columns`` order (NaN where a bar lacks one), for
+        # ``arrays``
+        self.values: deque = deque(maxlen=size)
 
     def append(self, date, bar) -> bool:
         """Add one bar; whether the window is full."""
         self.dates.append(pd.Timestamp(date))
-        self.bars.append({c: float(bar[c]) for c in self.columns if c in bar})
+        row = {c: float(bar[c]) for c in self.columns if c in bar}
+        self.bars.append(row)
+        self.values.append(tuple(row.get(c, np.nan) for c in self.columns))
         return len(self.bars) == self.bars.maxlen
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every column of the window as a float array (all NaN for a column no bar has):
+        the numbers ``frame()`` holds, without a pandas frame, for streams that compute
+        features from numpy columns (``models.direction_features.direction_columns``)."""
+        block = np.array(self.values, dtype=float).reshape(len(self.values), -1).T.copy()
+        return dict(zip(self.columns, block, strict=True))
+
+    def state(self) -> tuple:
+        """The window's bars, to put back with ``restore`` (a stream's ``peek``)."""
+        return tuple(deque(q, q.maxlen) for q in (self.bars, self.dates, self.values))
+
+    def restore(self, state: tuple) -> None:
+        self.bars, self.dates, self.values = state
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.bars), index=pd.DatetimeIndex(list(self.dates)))

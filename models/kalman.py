@@ -216,11 +216,17 @@ def kalman_trend(close: pd.Series, *, level_ratio: float = 0.01, slope_ratio: fl
     ValueError on bad parameters."""
     stream = KalmanTrendFilter(level_ratio, slope_ratio, noise_span, window)
     values = check_prices(close, "kalman_trend", stream.warmup_bars)
-    if window is not None:
-        out = windowed_trend(values, stream)
-    else:
-        out = run_filter(stream, [values])
-    return pd.DataFrame(out, index=close.index, columns=stream.columns)
+    return pd.DataFrame(kalman_trend_values(values, stream), index=close.index,
+                        columns=stream.columns)
+
+
+def kalman_trend_values(values: np.ndarray, stream: KalmanTrendFilter) -> np.ndarray:
+    """``kalman_trend``'s rows as an array (columns ``stream.columns``) of closes already
+    checked (``check_prices``) by a fresh ``stream``: for callers that hold numpy
+    columns, such as a model's stream computing one bar's features."""
+    if stream.window is not None:
+        return windowed_trend(values, stream)
+    return run_filter(stream, [values])
 
 
 #: below this many windows ``windowed_trend`` runs the windowed filter bar by bar

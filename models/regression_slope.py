@@ -22,6 +22,7 @@ import math
 import operator
 from collections import deque
 
+import numpy as np
 import pandas as pd
 
 from models.kalman import check_positive_int, check_price, check_prices, run_filter
@@ -63,3 +64,10 @@ def regression_slope(close: pd.Series, window: int = 20) -> pd.DataFrame:
     stream = RegressionSlopeFilter(window)
     values = check_prices(close, "regression_slope", stream.warmup_bars)
     return pd.DataFrame(run_filter(stream, [values]), index=close.index, columns=stream.columns)
+
+
+def regression_slope_values(values: np.ndarray, window: int = 20) -> np.ndarray:
+    """``regression_slope``'s rows as an array (slope, r2) of closes already checked
+    (``check_prices``): for callers that hold numpy columns. Each row reads its own window
+    only, so a tail of the closes gives the same rows as the whole series."""
+    return run_filter(RegressionSlopeFilter(window), [values])

@@ -20,6 +20,7 @@ from models.direction_model import (
 )
 from models.direction_scores import TABLE_COLUMNS
 from models.direction_store import load_direction_model, save_direction_model
+from models.features import LOOKBACK
 from models.meta_model import StackingMeta
 
 
@@ -141,6 +142,49 @@ def test_bar_by_bar_stream_equals_the_batch(tiny_direction_model, scored_bars):
     np.testing.assert_array_equal(np.isnan(live), np.isnan(batch))
     np.testing.assert_array_equal(live[:, 0], batch[:, 0])
     np.testing.assert_allclose(live[:, 1:], batch[:, 1:], rtol=0, atol=1e-5)
+
+
+def test_stream_features_from_numpy_columns_equal_the_frames_bit_for_bit(
+        tiny_direction_model, scored_bars):
+    """A stream computes its newest row from the window's numpy columns
+    (``BarWindow.arrays``), not a pandas frame per bar: every row is the batch's to the bit."""
+    model = tiny_direction_model
+    X = model._features(scored_bars)
+    stream = model.stream()
+    rows = []
+    for day, bar in scored_bars.iterrows():
+        if stream.bars.append(day, bar):
+            window = stream.bars
+            frame = window.frame()
+            for column, values in window.arrays().items():  # the frame's numbers
+                np.testing.assert_array_equal(values, frame[column].to_numpy())
+            rows.append(model._newest_features(window.arrays(), list(window.dates)))
+    assert len(rows) == len(scored_bars) - LOOKBACK + 1 > 20
+    np.testing.assert_array_equal(np.array(rows), X[LOOKBACK - 1:])
+
+
+def test_stream_refuses_what_the_batch_refuses(tiny_direction_model, scored_bars):
+    """A NaN input column, a bad close and dates out of order are the same DataErrors bar
+    by bar as in ``predict_frame``, naming the column and the date."""
+    bars = scored_bars.iloc[:LOOKBACK]
+    cases = {("dark_pool_ratio", "direction features: dark_pool_ratio is NaN or infinite on"
+              f" {bars.index[-1]:%Y-%m-%d}"),
+             ("close", f"NaN or non-positive prices: close is nan on {bars.index[-1]:%Y-%m-%d}")}
+    for column, message in cases:
+        holed = bars.copy()
+        holed.iloc[-1, holed.columns.get_loc(column)] = np.nan
+        with pytest.raises(DataError, match=message):
+            tiny_direction_model.predict_frame(holed)
+        stream = tiny_direction_model.stream()
+        with pytest.raises(DataError, match=message):
+            for day, bar in holed.iterrows():
+                stream.update(day, bar)
+    stream = tiny_direction_model.stream()
+    days = list(bars.index)
+    days[-1] = days[-2]  # the newest bar repeats a session
+    with pytest.raises(DataError, match="ascending, unique"):
+        for day, (_, bar) in zip(days, bars.iterrows(), strict=True):
+            stream.update(day, bar)
 
 
 def test_every_members_live_path_equals_its_batch_path(tiny_direction_model, scored_bars):

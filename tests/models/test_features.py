@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from models.features import LOOKBACK, available_groups, build_features, check_finite, groups_for
+from models.features import (
+    LOOKBACK,
+    BarWindow,
+    available_groups,
+    build_features,
+    check_finite,
+    groups_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +66,26 @@ def test_bad_inputs_are_named(bars):
     f.iloc[100, 3] = np.nan
     with pytest.raises(DataError, match=f"{f.columns[3]} is NaN"):
         check_finite(f.iloc[LOOKBACK - 1:])
+
+
+def test_bar_window_arrays_hold_the_frames_numbers():
+    """``BarWindow.arrays`` gives every column as floats, NaN where a bar lacks it (what
+    ``frame()`` holds), and ``state``/``restore`` put the window back after a peek."""
+    window = BarWindow(("close", "volume", "atm_iv"), size=3)
+    days = pd.bdate_range("2024-03-08", periods=4)
+    bars = [{"close": 10.0, "volume": 5}, {"close": 11.0, "atm_iv": 0.2},
+            {"close": 12.0, "volume": 7, "atm_iv": 0.3}, {"close": 13.0, "volume": 8}]
+    assert [window.append(day, bar) for day, bar in zip(days[:3], bars, strict=False)] == [
+        False, False, True]
+    arrays = window.arrays()
+    np.testing.assert_array_equal(arrays["close"], [10.0, 11.0, 12.0])
+    np.testing.assert_array_equal(arrays["volume"], [5.0, np.nan, 7.0])
+    frame = window.frame()
+    for column in frame:
+        np.testing.assert_array_equal(arrays[column], frame[column].to_numpy())
+    kept = window.state()
+    window.append(days[3], bars[3])
+    np.testing.assert_array_equal(window.arrays()["atm_iv"], [0.2, 0.3, np.nan])
+    window.restore(kept)
+    np.testing.assert_array_equal(window.arrays()["close"], [10.0, 11.0, 12.0])
+    assert list(window.dates) == list(days[:3])
