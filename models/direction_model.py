@@ -51,7 +51,7 @@ from models.direction_members import (
 )
 from models.direction_scores import direction_oracle, direction_scores, logistic_baseline
 from models.evaluation import paired_log_loss_difference
-from models.features import LOOKBACK, BarWindow, check_finite, feature_frame
+from models.features import LOOKBACK, BarWindow, check_finite, check_finite_row, feature_frame
 from models.folds import block_bounds, known_before
 from models.meta_model import META_MODELS, BayesianWeighting, StackingMeta
 from models.store import (
@@ -273,9 +273,7 @@ class DirectionModel:
         _check_prices(np.stack([col[c] for c in PRICE_COLUMNS], axis=1), dates)
         f = self._feature_columns(col, dates, len(dates) - 1)
         row = np.array([f[name][-1] for name in self.feature_names_], dtype=float)
-        if not np.isfinite(row).all():  # name the feature and the date
-            check_finite(pd.DataFrame([row], index=dates[-1:], columns=self.feature_names_),
-                         "direction features")
+        check_finite_row(row, self.feature_names_, dates[-1], "direction features")
         return row
 
     def _feature_columns(self, col: dict[str, np.ndarray], dates, from_row: int) -> dict:

@@ -229,6 +229,27 @@ def _days_since(events: np.ndarray, cap: int) -> np.ndarray:
     return first
 
 
+def newest_features(window: BarWindow, groups) -> dict[str, float]:
+    """``build_features(window.frame(), groups)``'s last row, name -> value, computed from
+    the window's numpy columns (``feature_columns``): the same numbers and the same refusal
+    of missing columns, without the pandas frames a stream would otherwise build per bar."""
+    col = window.arrays()
+    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in col]
+    if missing:
+        raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
+    f = feature_columns(col, list(window.dates), groups)
+    return {name: float(f[name][-1]) for name in feature_names(groups)}
+
+
+def check_finite_row(values, names, date, what: str = "features") -> None:
+    """``check_finite`` of one row (``values`` named ``names``, on ``date``): the same
+    DataError naming the first column that is NaN or infinite."""
+    bad = ~np.isfinite(np.asarray(values, dtype=float))
+    if bad.any():
+        raise DataError(f"{what}: {list(names)[int(np.argmax(bad))]} is NaN or infinite on "
+                        f"{date:%Y-%m-%d} (missing input data there?)")
+
+
 def check_finite(frame: pd.DataFrame, what: str = "features") -> None:
     """Raise a DataError naming the first column and date with NaN or infinite values."""
     values = frame.to_numpy(dtype=float)
@@ -267,11 +288,18 @@ class BarWindow:
         return len(self.bars) == self.bars.maxlen
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every column of the window as a float array (all NaN for a column no bar has):
-        the numbers ``frame()`` holds, without a pandas frame, for streams that compute
-        features from numpy columns (``models.direction_features.direction_columns``)."""
+        """The columns of ``frame()`` (those some bar of the window has) as float arrays,
+        NaN where a bar lacks one: the same numbers without a pandas frame, for streams
+        that compute their newest bar's features from numpy columns (``newest_features``,
+        ``models.direction_features.direction_columns``)."""
         block = np.array(self.values, dtype=float).reshape(len(self.values), -1).T.copy()
-        return dict(zip(self.columns, block, strict=True))
+        present = self.present()
+        return {c: values for c, values in zip(self.columns, block, strict=True)
+                if c in present}
+
+    def present(self) -> set[str]:
+        """The columns some bar of the window has (the columns of ``frame()``)."""
+        return set().union(*self.bars)
 
     def state(self) -> tuple:
         """The window's bars, to put back with ``restore`` (a stream's ``peek``)."""

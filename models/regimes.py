@@ -57,6 +57,7 @@ filter starting at the first bar with features; ``stream()`` gives the same bar 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,7 +77,9 @@ from models.features import (
     BarWindow,
     build_features,
     check_finite,
+    check_finite_row,
     groups_for,
+    newest_features,
 )
 from models.store import pickle_to, require_files, unpickle
 
@@ -342,6 +345,20 @@ class MarketStateClassifier:
         self._check_fitted()
         return self.scaler_.transform(self._select(features))
 
+    def standardize_row(self, features: Mapping[str, float], date) -> np.ndarray:
+        """``standardize`` of one bar's features (name -> value, on ``date``), with the
+        same refusals: what a stream computes from numpy columns
+        (``models.features.newest_features``). The scaler's own arithmetic, (x - mean) /
+        scale, so the same numbers."""
+        self._check_fitted()
+        missing = [c for c in self.features_ if c not in features]
+        if missing:
+            raise DataError(f"the regime classifier was fitted on {', '.join(self.features_)}; "
+                            f"the features lack {', '.join(missing)}")
+        x = np.array([features[c] for c in self.features_], dtype=float)
+        check_finite_row(x, self.features_, date, "regime features")
+        return (x - self.scaler_.mean_) / self.scaler_.scale_
+
     def filtered_state_probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
         """Causal P(state_t | x_1..x_t) per bar, columns in ``REGIME_NAMES`` order.
 
@@ -461,7 +478,14 @@ class RegimeFilter:
 
     def update(self, row: pd.Series | pd.DataFrame) -> np.ndarray:
         frame = row.to_frame().T if isinstance(row, pd.Series) else row
-        z = self.classifier.standardize(frame)[-1]
+        return self._step(self.classifier.standardize(frame)[-1])
+
+    def update_features(self, features: Mapping[str, float], date) -> np.ndarray:
+        """``update`` of one bar's features as a mapping (name -> value, on ``date``), as
+        a stream computes them from numpy columns: the same probabilities."""
+        return self._step(self.classifier.standardize_row(features, date))
+
+    def _step(self, z: np.ndarray) -> np.ndarray:
         self.alpha = self.classifier.step(self.alpha, z)
         return self.alpha[self.classifier.order_]
 
@@ -478,6 +502,7 @@ class RegimeStream:
     def update(self, date, bar) -> np.ndarray:
         out = np.full(len(MarketStateClassifier.output_columns), np.nan)
         if self.bars.append(date, bar):
-            probs = self.filter.update(build_features(self.bars.frame(), self.groups).iloc[[-1]])
+            probs = self.filter.update_features(newest_features(self.bars, self.groups),
+                                                self.bars.dates[-1])
             out[0], out[1:] = np.argmax(probs), probs
         return out

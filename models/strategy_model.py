@@ -59,6 +59,8 @@ from models.features import (
     available_groups,
     build_features,
     check_finite,
+    check_finite_row,
+    newest_features,
 )
 from models.lstm import LSTMConfig, LSTMModel
 from models.regime_head import RegimeHead, RegimeHeadConfig
@@ -150,12 +152,17 @@ class StrategyModel:
     # ------------------------------------------------------------------ inputs
     def features(self, bars: pd.DataFrame) -> pd.DataFrame:
         """The feature frame of the fitted feature groups (NaN during warm-up)."""
-        missing = [c for g in self.groups_ for c in GROUP_INPUTS[g] if c not in bars]
+        self._check_inputs(bars)
+        return build_features(bars, self.groups_)
+
+    def _check_inputs(self, columns) -> None:
+        """Refuse bars (a frame, or a stream's numpy columns) that lack a column the
+        fitted feature groups read."""
+        missing = [c for g in self.groups_ for c in GROUP_INPUTS[g] if c not in columns]
         if missing:
             raise DataError(f"this model was trained on the feature groups "
                             f"{', '.join(self.groups_)}; the data lacks "
                             f"{', '.join(missing)} (a different source or feature set)")
-        return build_features(bars, self.groups_)
 
     def model_inputs(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Features plus the HMM's filtered regime probabilities, per bar (warm-up NaN).
@@ -449,11 +456,15 @@ class SignalStream:
         out = np.full(len(StrategyModel.output_columns), np.nan)
         if not self.bars.append(date, bar):
             return out
-        feats = self.model.features(self.bars.frame()).iloc[[-1]]
-        check_finite(feats, "model features")
-        regimes = self.regimes.update(feats)
-        row = np.concatenate([feats.to_numpy()[0], regimes])
-        self.model._check_columns(list(feats.columns) + list(REGIME_COLUMNS))
+        # the newest bar's features from the window's numpy columns: the numbers of
+        # ``model.features(bars.frame())``'s last row, without pandas frames per bar
+        self.model._check_inputs(self.bars.present())
+        feats = newest_features(self.bars, self.model.groups_)
+        values = np.fromiter(feats.values(), dtype=float, count=len(feats))
+        check_finite_row(values, feats, self.bars.dates[-1], "model features")
+        regimes = self.regimes.update_features(feats, self.bars.dates[-1])
+        row = np.concatenate([values, regimes])
+        self.model._check_columns(list(feats) + list(REGIME_COLUMNS))
         scaler = self.model.scaler_  # StandardScaler.transform's arithmetic, without its checks
         self.window.append(((row - scaler.mean_) / scaler.scale_).astype(np.float32))
         n, r = len(PROBA_COLUMNS), len(REGIME_COLUMNS)

@@ -6,12 +6,15 @@ import pytest
 
 from core.errors import DataError
 from models.features import (
+    INPUT_COLUMNS,
     LOOKBACK,
     BarWindow,
     available_groups,
     build_features,
     check_finite,
+    check_finite_row,
     groups_for,
+    newest_features,
 )
 
 
@@ -89,3 +92,40 @@ def test_bar_window_arrays_hold_the_frames_numbers():
     window.restore(kept)
     np.testing.assert_array_equal(window.arrays()["close"], [10.0, 11.0, 12.0])
     assert list(window.dates) == list(days[:3])
+
+
+def test_newest_features_from_numpy_columns_equal_the_frames_last_row(bars):
+    """What the streams compute per bar (``newest_features`` on the window's numpy columns)
+    is ``build_features`` of the window's frame, last row, bit for bit; a window lacking a
+    column is refused as ``build_features`` refuses it."""
+    groups = available_groups(bars)
+    window = BarWindow(INPUT_COLUMNS)
+    checked = 0
+    for i, (day, bar) in enumerate(bars.iterrows()):
+        if window.append(day, bar) and (i % 37 == 0 or i == len(bars) - 1):
+            frame = build_features(window.frame(), groups).iloc[-1]
+            row = newest_features(window, groups)
+            assert list(row) == list(frame.index)
+            np.testing.assert_array_equal(np.array(list(row.values())), frame.to_numpy())
+            checked += 1
+    assert checked > 3
+    plain = BarWindow(("open", "high", "low", "close"))
+    for day, bar in bars.iloc[:LOOKBACK].iterrows():
+        plain.append(day, bar)
+    with pytest.raises(DataError, match="bars lack the columns volume") as from_frame:
+        build_features(plain.frame(), ("price", "volume"))
+    with pytest.raises(DataError) as from_columns:
+        newest_features(plain, ("price", "volume"))
+    assert str(from_columns.value) == str(from_frame.value)
+
+
+def test_check_finite_row_names_the_column_and_date_as_check_finite_does():
+    day = pd.Timestamp("2024-11-04")
+    frame = pd.DataFrame([[1.0, np.inf, np.nan]], index=[day], columns=["a", "b", "c"])
+    with pytest.raises(DataError) as whole:
+        check_finite(frame, "model features")
+    with pytest.raises(DataError) as row:
+        check_finite_row(frame.to_numpy()[0], frame.columns, day, "model features")
+    assert str(row.value) == str(whole.value) == (
+        "model features: b is NaN or infinite on 2024-11-04 (missing input data there?)")
+    check_finite_row([1.0, 2.0], ["a", "b"], day)  # finite: nothing to say
