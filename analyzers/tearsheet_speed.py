@@ -21,6 +21,11 @@ removed:
 * seaborn's heatmap (pyfolio's monthly returns) draws the whole figure, a dozen panels,
   to learn whether its own month labels overlap. :func:`heatmap_draws_its_own_axes`
   draws only the heatmap's panel for that question.
+* pandas hides the tick labels of every panel sharing its x axis with a lower one after
+  each of its plot calls, on every panel of the figure: pyfolio plots through pandas 15
+  times onto a 17-panel figure, and each hiding computes the panel's ticks to reach their
+  labels (about a third of the returns tear sheet). :func:`shared_labels_hidden_once`
+  skips a panel whose labels are already hidden.
 
 :func:`faster_tearsheets` switches them on for the duration of a ``with`` block only;
 outside it pyfolio and matplotlib are untouched.
@@ -118,13 +123,48 @@ def cached_date_ticks() -> Iterator[None]:
 @contextlib.contextmanager
 def faster_tearsheets() -> Iterator[None]:
     """pyfolio's tear sheets drawn inside this block use :func:`rolling_beta`,
-    :func:`cached_date_ticks`, :func:`utc_dates_as_naive` and
-    :func:`heatmap_draws_its_own_axes`; the figures are the same."""
+    :func:`cached_date_ticks`, :func:`utc_dates_as_naive`,
+    :func:`heatmap_draws_its_own_axes` and :func:`shared_labels_hidden_once`; the figures
+    are the same."""
     from pyfolio import timeseries
 
     _PYFOLIO.setdefault("rolling_beta", timeseries.rolling_beta)
     with mock.patch.object(timeseries, "rolling_beta", rolling_beta), cached_date_ticks(), \
-            utc_dates_as_naive(), heatmap_draws_its_own_axes():
+            utc_dates_as_naive(), heatmap_draws_its_own_axes(), shared_labels_hidden_once():
+        yield
+
+
+@contextlib.contextmanager
+def shared_labels_hidden_once() -> Iterator[None]:
+    """Inside the block, pandas' hiding of a shared axis' tick labels (after each of its
+    plot calls, on every panel of the figure) skips an axis whose labels it has already
+    hidden: the axis label, and every tick's labels, the major and the minor ones, with
+    pandas' minor locator and formatter in place.
+
+    Hiding again would only compute the axis' ticks again and hide none: the ticks an
+    axis adds later copy the first tick's properties, its hidden labels included, and the
+    labels' positions and texts are computed again when the figure is drawn. An axis whose
+    ticks were rebuilt since (``Axis.clear``, ``set_tick_params(reset=True)``) has visible
+    labels again and is hidden again, as pandas does."""
+    from matplotlib import ticker as mticker
+    from pandas.plotting._matplotlib import tools
+
+    real = tools._remove_labels_from_axis
+
+    def hidden(axis) -> bool:
+        ticks = [axis.__dict__.get("majorTicks"), axis.__dict__.get("minorTicks")]
+        return (all(isinstance(t, list) and t for t in ticks)
+                and not isinstance(axis.get_minor_locator(), mticker.NullLocator)
+                and not isinstance(axis.get_minor_formatter(), mticker.NullFormatter)
+                and not axis.get_label().get_visible()
+                and not any(tick.label1.get_visible() or tick.label2.get_visible()
+                            for tick in ticks[0] + ticks[1]))
+
+    def remove_labels(axis) -> None:
+        if not hidden(axis):
+            real(axis)
+
+    with mock.patch.object(tools, "_remove_labels_from_axis", remove_labels):
         yield
 
 

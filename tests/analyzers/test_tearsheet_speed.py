@@ -127,12 +127,14 @@ def test_the_returns_tear_sheet_shows_the_same_data_in_every_panel(pf):
 
 def test_outside_the_block_pyfolio_and_matplotlib_are_as_shipped(pf):
     from matplotlib import dates
+    from pandas.plotting._matplotlib import tools
     from pandas.plotting._matplotlib.converter import DatetimeConverter
     from seaborn import matrix
 
     def shipped():
         return (pf.timeseries.rolling_beta, dates.AutoDateLocator.__call__,
-                DatetimeConverter._convert_1d, matrix._draw_figure)
+                DatetimeConverter._convert_1d, matrix._draw_figure,
+                tools._remove_labels_from_axis)
 
     before = shipped()
     with faster_tearsheets():
@@ -172,3 +174,32 @@ def test_aware_dates_convert_to_the_numbers_pandas_gives():
             fast = DatetimeConverter.convert(values, None, None)
         np.testing.assert_array_equal(fast, plain)
     assert plain[0] == dates.date2num(index[0].tz_convert("UTC").tz_localize(None))
+
+
+def _shared_panels(tmp_path, name: str, once: bool, reset: bool) -> tuple[bytes, list]:
+    """pandas plots onto three panels sharing x (each plot hides the tick labels of the
+    upper panels again); ``reset`` rebuilds the top panel's ticks between two plots."""
+    from analyzers.tearsheet_speed import shared_labels_hidden_once
+
+    strategy, market = _returns(n=300)
+    with shared_labels_hidden_once() if once else contextlib.nullcontext():
+        fig, axes = plt.subplots(3, 1, sharex=True)
+        strategy.cumsum().plot(ax=axes[0])
+        market.cumsum().plot(ax=axes[1])
+        if reset:
+            axes[0].xaxis.set_tick_params(reset=True)
+        (strategy - market).cumsum().plot(ax=axes[2])
+        market.plot(ax=axes[0])
+        fig.savefig(tmp_path / name, dpi=50, bbox_inches="tight")
+        shown = [len(ax.xaxis.get_majorticklabels()) for ax in axes]
+    plt.close(fig)
+    return (tmp_path / name).read_bytes(), shown
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_shared_labels_hidden_once_save_the_same_picture(tmp_path, reset):
+    """Skipping panels whose labels pandas already hid draws the same bytes, and a panel
+    whose ticks were rebuilt in between is hidden again, as pandas does."""
+    png, shown = _shared_panels(tmp_path, "once.png", once=True, reset=reset)
+    assert (png, shown) == _shared_panels(tmp_path, "plain.png", once=False, reset=reset)
+    assert shown[0] == shown[1] == 0 and shown[2] > 2  # labels on the bottom panel only
