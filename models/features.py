@@ -130,9 +130,7 @@ def build_features(bars: pd.DataFrame, groups=None) -> pd.DataFrame:
     """Feature frame on the bars' index (see the module docstring). ``groups`` defaults to
     every group the bars have; the first LOOKBACK - 1 rows are NaN (warm-up)."""
     groups = tuple(groups) if groups is not None else available_groups(bars)
-    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in bars]
-    if missing:
-        raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
+    _require_inputs(bars, groups)
     col = {c: bars[c].to_numpy(dtype=float)
            for c in ("close", *(c for g in groups for c in GROUP_INPUTS[g]))}
     return feature_frame(feature_columns(col, bars.index, groups), bars.index,
@@ -234,11 +232,16 @@ def newest_features(window: BarWindow, groups) -> dict[str, float]:
     the window's numpy columns (``feature_columns``): the same numbers and the same refusal
     of missing columns, without the pandas frames a stream would otherwise build per bar."""
     col = window.arrays()
-    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in col]
-    if missing:
-        raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
+    _require_inputs(col, groups)
     f = feature_columns(col, list(window.dates), groups)
     return {name: float(f[name][-1]) for name in feature_names(groups)}
+
+
+def _require_inputs(columns, groups) -> None:
+    """Refuse bars (a frame, or a window's numpy columns) lacking a column ``groups`` read."""
+    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in columns]
+    if missing:
+        raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
 
 
 def check_finite_row(values, names, date, what: str = "features") -> None:

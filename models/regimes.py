@@ -277,13 +277,17 @@ class MarketStateClassifier:
         return self.fit(features)
 
     def _select(self, features: pd.DataFrame) -> pd.DataFrame:
+        self._require(features)
+        X = features.loc[:, list(self.features_)]
+        check_finite(X, "regime features")
+        return X
+
+    def _require(self, features) -> None:
+        """Refuse features (a frame's columns or a row's names) lacking one fitted on."""
         missing = [c for c in self.features_ if c not in features]
         if missing:
             raise DataError(f"the regime classifier was fitted on {', '.join(self.features_)}; "
                             f"the features lack {', '.join(missing)}")
-        X = features.loc[:, list(self.features_)]
-        check_finite(X, "regime features")
-        return X
 
     def _prepare_emissions(self) -> None:
         """Cholesky factors of each state's covariance, for p(x | state) per bar."""
@@ -351,10 +355,7 @@ class MarketStateClassifier:
         (``models.features.newest_features``). The scaler's own arithmetic, (x - mean) /
         scale, so the same numbers."""
         self._check_fitted()
-        missing = [c for c in self.features_ if c not in features]
-        if missing:
-            raise DataError(f"the regime classifier was fitted on {', '.join(self.features_)}; "
-                            f"the features lack {', '.join(missing)}")
+        self._require(features)
         x = np.array([features[c] for c in self.features_], dtype=float)
         check_finite_row(x, self.features_, date, "regime features")
         return (x - self.scaler_.mean_) / self.scaler_.scale_

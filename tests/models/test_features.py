@@ -5,16 +5,14 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
+from models import features as features_module
 from models.features import (
-    INPUT_COLUMNS,
     LOOKBACK,
     BarWindow,
     available_groups,
     build_features,
     check_finite,
-    check_finite_row,
     groups_for,
-    newest_features,
 )
 
 
@@ -99,12 +97,12 @@ def test_newest_features_from_numpy_columns_equal_the_frames_last_row(bars):
     is ``build_features`` of the window's frame, last row, bit for bit; a window lacking a
     column is refused as ``build_features`` refuses it."""
     groups = available_groups(bars)
-    window = BarWindow(INPUT_COLUMNS)
+    window = BarWindow(features_module.INPUT_COLUMNS)
     checked = 0
     for i, (day, bar) in enumerate(bars.iterrows()):
         if window.append(day, bar) and (i % 37 == 0 or i == len(bars) - 1):
             frame = build_features(window.frame(), groups).iloc[-1]
-            row = newest_features(window, groups)
+            row = features_module.newest_features(window, groups)
             assert list(row) == list(frame.index)
             np.testing.assert_array_equal(np.array(list(row.values())), frame.to_numpy())
             checked += 1
@@ -115,7 +113,7 @@ def test_newest_features_from_numpy_columns_equal_the_frames_last_row(bars):
     with pytest.raises(DataError, match="bars lack the columns volume") as from_frame:
         build_features(plain.frame(), ("price", "volume"))
     with pytest.raises(DataError) as from_columns:
-        newest_features(plain, ("price", "volume"))
+        features_module.newest_features(plain, ("price", "volume"))
     assert str(from_columns.value) == str(from_frame.value)
 
 
@@ -125,7 +123,8 @@ def test_check_finite_row_names_the_column_and_date_as_check_finite_does():
     with pytest.raises(DataError) as whole:
         check_finite(frame, "model features")
     with pytest.raises(DataError) as row:
-        check_finite_row(frame.to_numpy()[0], frame.columns, day, "model features")
+        features_module.check_finite_row(frame.to_numpy()[0], frame.columns, day,
+                                         "model features")
     assert str(row.value) == str(whole.value) == (
         "model features: b is NaN or infinite on 2024-11-04 (missing input data there?)")
-    check_finite_row([1.0, 2.0], ["a", "b"], day)  # finite: nothing to say
+    features_module.check_finite_row([1.0, 2.0], ["a", "b"], day)  # finite: nothing to say
