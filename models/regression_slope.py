@@ -25,7 +25,7 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from models.kalman import check_positive_int, check_price, check_prices, run_filter
+from models.kalman import check_positive_int, check_price, check_prices
 
 REGRESSION_COLUMNS = ("slope", "r2")
 
@@ -63,11 +63,33 @@ def regression_slope(close: pd.Series, window: int = 20) -> pd.DataFrame:
     or non-positive prices or a series shorter than the window, ValueError on window < 2."""
     stream = RegressionSlopeFilter(window)
     values = check_prices(close, "regression_slope", stream.warmup_bars)
-    return pd.DataFrame(run_filter(stream, [values]), index=close.index, columns=stream.columns)
+    return pd.DataFrame(regression_slope_values(values, window), index=close.index,
+                        columns=stream.columns)
 
 
 def regression_slope_values(values: np.ndarray, window: int = 20) -> np.ndarray:
     """``regression_slope``'s rows as an array (slope, r2) of closes already checked
     (``check_prices``): for callers that hold numpy columns. Each row reads its own window
-    only, so a tail of the closes gives the same rows as the whole series."""
-    return run_filter(RegressionSlopeFilter(window), [values])
+    only, so a tail of the closes gives the same rows as the whole series.
+
+    Every window at once, with the float operations of ``RegressionSlopeFilter.update``:
+    the logs through ``math.log``, each sum through ``math.fsum`` (one call per window and
+    sum), and between them numpy's elementwise subtractions, products and divisions, which
+    round exactly as Python's do; so the rows are the filter's bit for bit (tested), in
+    about 60 % of its time (no Python step per bar)."""
+    stream = RegressionSlopeFilter(window)
+    n = stream.window
+    out = np.full((len(values), len(stream.columns)), np.nan)
+    if len(values) < n:
+        return out
+    logs = np.array([math.log(check_price(v, "RegressionSlopeFilter")) for v in values.tolist()])
+    windows = np.lib.stride_tricks.sliding_window_view(logs, n)
+    mean = np.array([math.fsum(w) for w in windows.tolist()]) / n
+    dev = windows - mean[:, None]
+    slope = np.array([math.fsum(p) for p in (np.array(stream._k) * dev).tolist()]) / stream._sxx
+    sst = np.array([math.fsum(p) for p in (dev * dev).tolist()])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fit = np.minimum(1.0, slope * slope * stream._sxx / sst)
+    out[n - 1:, 0] = slope
+    out[n - 1:, 1] = np.where(sst > 0, fit, 0.0)
+    return out

@@ -292,3 +292,20 @@ def test_windowed_kalman_of_a_few_windows_is_the_vectorised_rows_to_the_bit(spy)
         few = kalman_trend(tail, window=80)
         assert few.iloc[:79].isna().all().all()
         pd.testing.assert_frame_equal(few.iloc[79:], full.iloc[-windows:], check_exact=True)
+
+
+@pytest.mark.parametrize("window", [2, 5, 20])
+def test_regression_slope_of_every_window_at_once_is_the_filters_to_the_bit(spy, window):
+    """``regression_slope_values`` (all windows at once, ``math.fsum`` per window) gives
+    the bar-by-bar filter's rows byte for byte, also where a window is flat (r2 0), nearly
+    flat, and for a series shorter than the window."""
+    from models.kalman import run_filter
+    from models.regression_slope import regression_slope_values
+
+    rng = np.random.default_rng(5)
+    flat_then_noise = np.r_[np.full(30, 5.0), 5.0 * np.exp(np.cumsum(rng.normal(0, 1e-9, 40)))]
+    for close in (spy["close"].to_numpy()[:600], flat_then_noise, np.array([3.0])):
+        ours = regression_slope_values(close, window)
+        bar_by_bar = run_filter(RegressionSlopeFilter(window), [close])
+        assert ours.tobytes() == bar_by_bar.tobytes()
+    assert (regression_slope_values(flat_then_noise, window)[window - 1:30, 1] == 0.0).all()
