@@ -227,13 +227,13 @@ def _days_since(events: np.ndarray, cap: int) -> np.ndarray:
     return first
 
 
-def newest_features(window: BarWindow, groups) -> dict[str, float]:
+def newest_features(col: dict[str, np.ndarray], dates, groups) -> dict[str, float]:
     """``build_features(window.frame(), groups)``'s last row, name -> value, computed from
-    the window's numpy columns (``feature_columns``): the same numbers and the same refusal
-    of missing columns, without the pandas frames a stream would otherwise build per bar."""
-    col = window.arrays()
+    a window's numpy columns ``col`` on ``dates`` (``BarWindow.arrays`` and ``dates``,
+    through ``feature_columns``): the same numbers and the same refusal of missing columns,
+    without the pandas frames a stream would otherwise build per bar."""
     _require_inputs(col, groups)
-    f = feature_columns(col, list(window.dates), groups)
+    f = feature_columns(col, dates, groups)
     return {name: float(f[name][-1]) for name in feature_names(groups)}
 
 
@@ -296,13 +296,9 @@ class BarWindow:
         that compute their newest bar's features from numpy columns (``newest_features``,
         ``models.direction_features.direction_columns``)."""
         block = np.array(self.values, dtype=float).reshape(len(self.values), -1).T.copy()
-        present = self.present()
+        present = set().union(*self.bars)  # the columns of ``frame()``
         return {c: values for c, values in zip(self.columns, block, strict=True)
                 if c in present}
-
-    def present(self) -> set[str]:
-        """The columns some bar of the window has (the columns of ``frame()``)."""
-        return set().union(*self.bars)
 
     def state(self) -> tuple:
         """The window's bars, to put back with ``restore`` (a stream's ``peek``)."""

@@ -503,7 +503,7 @@ class RegimeStream:
     def update(self, date, bar) -> np.ndarray:
         out = np.full(len(MarketStateClassifier.output_columns), np.nan)
         if self.bars.append(date, bar):
-            probs = self.filter.update_features(newest_features(self.bars, self.groups),
-                                                self.bars.dates[-1])
+            feats = newest_features(self.bars.arrays(), self.bars.dates, self.groups)
+            probs = self.filter.update_features(feats, self.bars.dates[-1])
             out[0], out[1:] = np.argmax(probs), probs
         return out

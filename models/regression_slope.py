@@ -82,7 +82,7 @@ def regression_slope_values(values: np.ndarray, window: int = 20) -> np.ndarray:
     out = np.full((len(values), len(stream.columns)), np.nan)
     if len(values) < n:
         return out
-    logs = np.array([math.log(check_price(v, "RegressionSlopeFilter")) for v in values.tolist()])
+    logs = np.array([math.log(v) for v in values.tolist()])  # checked by the caller
     windows = np.lib.stride_tricks.sliding_window_view(logs, n)
     mean = np.array([math.fsum(w) for w in windows.tolist()]) / n
     dev = windows - mean[:, None]

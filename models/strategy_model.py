@@ -458,8 +458,9 @@ class SignalStream:
             return out
         # the newest bar's features from the window's numpy columns: the numbers of
         # ``model.features(bars.frame())``'s last row, without pandas frames per bar
-        self.model._check_inputs(self.bars.present())
-        feats = newest_features(self.bars, self.model.groups_)
+        col = self.bars.arrays()
+        self.model._check_inputs(col)
+        feats = newest_features(col, self.bars.dates, self.model.groups_)
         values = np.fromiter(feats.values(), dtype=float, count=len(feats))
         check_finite_row(values, feats, self.bars.dates[-1], "model features")
         regimes = self.regimes.update_features(feats, self.bars.dates[-1])

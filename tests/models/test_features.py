@@ -102,7 +102,7 @@ def test_newest_features_from_numpy_columns_equal_the_frames_last_row(bars):
     for i, (day, bar) in enumerate(bars.iterrows()):
         if window.append(day, bar) and (i % 37 == 0 or i == len(bars) - 1):
             frame = build_features(window.frame(), groups).iloc[-1]
-            row = features_module.newest_features(window, groups)
+            row = features_module.newest_features(window.arrays(), window.dates, groups)
             assert list(row) == list(frame.index)
             np.testing.assert_array_equal(np.array(list(row.values())), frame.to_numpy())
             checked += 1
@@ -113,7 +113,7 @@ def test_newest_features_from_numpy_columns_equal_the_frames_last_row(bars):
     with pytest.raises(DataError, match="bars lack the columns volume") as from_frame:
         build_features(plain.frame(), ("price", "volume"))
     with pytest.raises(DataError) as from_columns:
-        features_module.newest_features(plain, ("price", "volume"))
+        features_module.newest_features(plain.arrays(), plain.dates, ("price", "volume"))
     assert str(from_columns.value) == str(from_frame.value)
 
 
