@@ -94,7 +94,6 @@ def run_backtest_command(args) -> int:
     from tqdm import tqdm
 
     from analyzers.render_pool import start_render_server
-    from analyzers.report import write_report
     from engine.backtest import BacktestSettings, realized_direction, run_symbol
     from engine.summary import format_summary, print_summary, window_header
     from strategies.registry import strategy_spec
@@ -164,6 +163,8 @@ def run_backtest_command(args) -> int:
         if not args.quiet:
             print(f"\nLines exported to {args.export_lines}")
     if not args.no_report:
+        from analyzers.report import write_report  # matplotlib: only for a report
+
         folder = args.report or Path("reports") / (
             f"{source_name}_{args.strategy}_{start:%Y%m%d}_{end:%Y%m%d}")
         with tqdm(total=len(results), desc="report", unit="symbol", leave=False,

@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    log_loss,
-    recall_score,
-)
 
+# scipy.stats, scipy.optimize and scikit-learn are imported in the functions that use them:
+# they take about a second to import, and every command imports this module (through the
+# indicators) whether or not it scores a model (``tests/cli/test_startup.py``)
 from core.domain import CALL_CREDIT_SPREAD, HOLD, PUT_CREDIT_SPREAD
 
 CLASSES = (HOLD, CALL_CREDIT_SPREAD, PUT_CREDIT_SPREAD)
@@ -94,12 +89,16 @@ def information_coefficients(score, put_pnl, call_pnl) -> tuple[float, float]:
     score = np.asarray(score, dtype=float)
     if len(score) < 3 or np.ptp(score) == 0 or np.ptp(edge) == 0:
         return np.nan, np.nan
+    from scipy.stats import pearsonr, spearmanr  # on use: scipy.stats is slow to import
+
     return float(pearsonr(score, edge)[0]), float(spearmanr(score, edge)[0])
 
 
 def score_predictor(y_true, choice, put_pnl, call_pnl, proba=None) -> dict:
     """One row of the score table (see the module doc); ``proba`` has the columns of
     ``CLASSES`` (hold, call, put)."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, recall_score
+
     y_true, choice = np.asarray(y_true, dtype=int), np.asarray(choice, dtype=int)
     pnl = chosen_pnl(choice, put_pnl, call_pnl)
     row = {"n": int(len(y_true)),
@@ -234,6 +233,8 @@ def fit_temperature(proba, y_true) -> float:
     proba, y_true = np.asarray(proba, dtype=float), np.asarray(y_true, dtype=int)
     if len(y_true) < 5:
         return 1.0
+    from scipy.optimize import minimize_scalar
+    from sklearn.metrics import log_loss
 
     def loss(log_t: float) -> float:
         return log_loss(y_true, apply_temperature(proba, np.exp(log_t)), labels=list(CLASSES))

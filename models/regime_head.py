@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 N_CLASSES = 3
 
@@ -70,6 +69,8 @@ class RegimeHead:
             y = np.concatenate([y, np.asarray(y_val).astype(int)])
         if len(np.unique(y)) < 2:
             raise ValueError("the regime head needs at least two classes among the labels")
+        from sklearn.linear_model import LogisticRegression  # on use: slow to import
+
         clf = LogisticRegression(C=self.config.C, max_iter=1000,
                                  random_state=self.config.seed).fit(rows, y)
         self.coef_ = np.zeros((N_CLASSES, len(self.columns)))

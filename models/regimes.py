@@ -60,14 +60,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from hmmlearn.hmm import GaussianHMM
-from scipy.optimize import linear_sum_assignment
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
+# hmmlearn, scikit-learn and scipy.optimize are imported where a model is fitted: about a
+# second to import, and every command imports this module (``tests/cli/test_startup.py``)
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
 from models.features import (
@@ -82,6 +81,10 @@ from models.features import (
     newest_features,
 )
 from models.store import pickle_to, require_files, unpickle
+
+if TYPE_CHECKING:
+    from hmmlearn.hmm import GaussianHMM
+    from sklearn.preprocessing import StandardScaler
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ class MarketStateClassifier:
         if len(X) < MIN_FIT_BARS:
             raise DataError(f"the regime classifier needs at least {MIN_FIT_BARS} bars of "
                             f"features to fit, got {len(X)}")
+        from sklearn.preprocessing import StandardScaler
+        from threadpoolctl import threadpool_limits
+
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
         if previous is not None:
@@ -207,6 +213,8 @@ class MarketStateClassifier:
         """The fitted HMM of the best likelihood among the restarts whose states follow
         the naming rule (all restarts if none does), its filtered probabilities on the
         training rows, and whether its states follow the rule."""
+        from hmmlearn.hmm import GaussianHMM
+
         cfg = self.config
         fresh = [GaussianHMM(n_components=cfg.n_components, covariance_type=cfg.covariance_type,
                              random_state=cfg.random_state + i, n_iter=cfg.n_iter, tol=cfg.tol)
@@ -264,6 +272,8 @@ class MarketStateClassifier:
         """An unfitted HMM (EM settings of ``cfg``) whose EM starts from this model's
         parameters, moved into the units of ``scaler``, the means moved by ``jitter``
         standard deviations at random (``seed``) so that restarts differ."""
+        from hmmlearn.hmm import GaussianHMM
+
         hmm = GaussianHMM(n_components=cfg.n_components, covariance_type="full",
                           random_state=seed, n_iter=cfg.n_iter, tol=cfg.tol, init_params="")
         hmm.startprob_ = self.hmm_.startprob_
@@ -464,6 +474,8 @@ def match_states(new: tuple[np.ndarray, np.ndarray],
     (Hungarian algorithm), both in the same units."""
     cost = np.array([[symmetric_kl(new[0][i], new[1][i], old[0][j], old[1][j])
                       for j in range(len(old[0]))] for i in range(len(new[0]))])
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(cost)
     return cols[np.argsort(rows)]
 

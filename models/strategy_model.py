@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import StandardScaler
 
 from core.domain import REGIME_NAMES, STRATEGY_HEADS
 from core.errors import DataError
@@ -222,6 +221,8 @@ class StrategyModel:
             train_ends = train_ends[keep]
         rows = inputs.to_numpy(dtype=float)
         first_train_row = train_ends[0] - (self.sequence_length - 1)
+        from sklearn.preprocessing import StandardScaler  # on use: slow to import
+
         self.scaler_ = StandardScaler().fit(rows[first_train_row: train_ends[-1] + 1])
         scaled = np.nan_to_num(self.scaler_.transform(rows)).astype(np.float32)
         y = labels["label"].to_numpy()

@@ -1,0 +1,54 @@
+"""Start-up: a command imports the heavy libraries only when it uses them.
+
+scikit-learn, hmmlearn, scipy.stats and scipy.optimize took about a second to import, and
+every command imported them through the indicators (``models.evaluation``, the regime and
+strategy models), ``--help`` included; matplotlib came with every backtest, a report or
+not. Each is now imported where it is used. These tests run a fresh interpreter (the test
+process has imported everything already) and read which packages it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+#: packages no command needs to start, nor a rule backtest without a report
+HEAVY = ("sklearn", "hmmlearn", "scipy.stats", "scipy.optimize", "tensorflow", "keras",
+         "xgboost", "matplotlib", "pyfolio", "statsmodels", "seaborn")
+
+
+def loaded_after(code: str) -> set[str]:
+    """The HEAVY packages a fresh interpreter has loaded after running ``code``."""
+    probe = (f"import json, sys\n{code}\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_command_line_starts_without_the_model_and_plotting_libraries():
+    assert loaded_after("import run; run.build_parser()") == set()
+
+
+def test_a_rule_backtest_without_a_report_loads_no_model_or_plotting_library():
+    code = ("import run\n"
+            "assert run.main(['backtest', '--source', 'sample', '--symbols', 'SPY', "
+            "'--start-date', '2024-01-02', '--end-date', '2024-03-28', '--no-report', "
+            "'-q']) == 0")
+    # scipy.stats comes with empyrical, which computes the backtest's metrics
+    assert loaded_after(code) == {"scipy.stats", "scipy.optimize"}
+
+
+def test_the_libraries_still_load_where_they_are_used():
+    """A model fit imports them on use: the regime classifier's HMM and scaler."""
+    code = ("import numpy as np, pandas as pd\n"
+            "from models.evaluation import score_predictor\n"
+            "score_predictor([0, 1, 2, 1], [0, 1, 1, 1], [0.1, 0.2, -0.1, 0.0], "
+            "[0.0, -0.1, 0.2, 0.1])\n"
+            "from models.regimes import match_states\n"
+            "match_states((np.zeros((2, 1)), np.ones((2, 1, 1))), "
+            "(np.zeros((2, 1)), np.ones((2, 1, 1))))")
+    assert {"sklearn", "scipy.stats", "scipy.optimize"} <= loaded_after(code)
