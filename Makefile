@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ib_latency.py
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_labels.py
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_fold.py
 	$(BIN)/python bench/bench_model_size.py
 	$(BIN)/python bench/bench_world.py
