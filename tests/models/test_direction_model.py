@@ -240,6 +240,51 @@ def test_training_is_deterministic(fast_model, direction_training_bars, scored_b
     pd.testing.assert_frame_equal(again.evaluation_, fast_model.evaluation_)
 
 
+def test_members_trained_side_by_side_equal_members_trained_in_turn(
+        fast_model, direction_training_bars, scored_bars, monkeypatch):
+    """The tree members and the keras members train on two threads (``in_lanes``) where
+    there are two cores: the same model, bit for bit, as one member after another."""
+    import threading
+
+    import models.direction_model as direction_model
+    from models.direction_members import GradientBoostingMember, GRUMember
+
+    threads: dict[str, set[str]] = {"gradient_boosting": set(), "gru": set()}
+    for cls in (GradientBoostingMember, GRUMember):
+        def fit(self, *args, _real=cls.fit, **kwargs):
+            threads[self.name].add(threading.current_thread().name)
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "fit", fit)
+    models = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(direction_model, "available_cores", lambda cores=cores: cores)
+        models[cores] = DirectionModel(fast_model.config).fit(direction_training_bars)
+    main = threading.main_thread().name
+    lanes = {name: names - {main} for name, names in threads.items()}
+    assert all(lanes.values()) and lanes["gradient_boosting"].isdisjoint(lanes["gru"])
+    for model in models.values():
+        pd.testing.assert_frame_equal(model.predict_frame(scored_bars),
+                                      fast_model.predict_frame(scored_bars))
+        pd.testing.assert_frame_equal(model.evaluation_, fast_model.evaluation_)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_member_that_fails_in_its_lane_fails_the_fit(cores, monkeypatch):
+    import models.direction_model as direction_model
+
+    monkeypatch.setattr(direction_model, "available_cores", lambda: cores)
+    done = []
+
+    def work(name):
+        if name == "gru":
+            raise ValueError("gru: the windows are empty")
+        done.append(name)
+
+    with pytest.raises(ValueError, match="gru: the windows are empty"):
+        direction_model.in_lanes(work, [["xgboost", "random_forest"], ["gru", "tcn"]])
+    assert "tcn" not in done  # the failing lane stops at its error
+
+
 def test_store_round_trip(tiny_direction_model, direction_training_bars, scored_bars,
                           tmp_path):
     assert isinstance(tiny_direction_model, SignalModel)

@@ -107,6 +107,8 @@ def test_workers_run_numeric_libraries_on_one_thread(make_spec, dask_address, tm
                 [pool["num_threads"] for pool in threadpool_info()])
 
     with Client(dask_address) as client:
+        # a worker killed by the test before comes back through its nanny: wait for it
+        client.wait_for_workers(2, timeout=120)
         answers = client.run(threads)
     assert len(answers) == 2
     for env, pools in answers.values():
