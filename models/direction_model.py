@@ -645,10 +645,10 @@ def member_lanes(members: dict) -> list[list[str]]:
 
 def in_lanes(work, lanes: list[list[str]]) -> None:
     """``work(name)`` for every name of every lane, a lane's names in order, the lanes side
-    by side on two threads where the machine has two cores (gradient boosting, a third of
-    a default fit, holds one core for its trees while TensorFlow trains the networks on the
-    other: the same numbers, about 1.6x faster on 2 cores). The first error stops both
-    lanes at their next name and is raised here."""
+    by side on two threads where the machine has two cores (gradient boosting, about 40 %
+    of a default fit on one core, builds its trees while TensorFlow trains the networks:
+    the same numbers, a default fit about 1.3x faster on 2 cores). The first error stops
+    both lanes at their next name and is raised here; Ctrl-C waits for the fits running."""
     if len(lanes) < 2 or available_cores() < 2:
         for lane in lanes:
             for name in lane:
