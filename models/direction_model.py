@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
@@ -632,7 +633,7 @@ class DirectionStream:
             self.rows = kept[1]
 
 
-def member_lanes(members: dict) -> list[list[str]]:
+def member_lanes(members: dict[str, object]) -> list[list[str]]:
     """The members in two lanes that may train side by side: the tree members, then the
     keras members, each in the members' order. Two lanes share nothing: the trees are
     seeded through their own ``random_state`` and never touch a global generator, while
@@ -643,7 +644,7 @@ def member_lanes(members: dict) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
-def in_lanes(work, lanes: list[list[str]]) -> None:
+def in_lanes(work: Callable[[str], None], lanes: list[list[str]]) -> None:
     """``work(name)`` for every name of every lane, a lane's names in order, the lanes side
     by side on two threads where the machine has two cores (gradient boosting, about 40 %
     of a default fit on one core, builds its trees while TensorFlow trains the networks:
