@@ -7,7 +7,8 @@
     boosting, LSTM, GRU, TCN) on the same feature rows and triple-barrier labels the
     DirectionModel trains on (one fit each; inference over all rows, for one row, and for one
     row through the live path a stream uses), then the meta-model, the whole DirectionModel
-    (walk-forward + final fit) and its scoring (``predict_frame``, and bar by bar through
+    (walk-forward + final fit; its tree and keras members side by side, as it trains, and one
+    after another: the same model) and its scoring (``predict_frame``, and bar by bar through
     ``stream()`` on the live path and on the old one);
 (then the trading mode's minute replay, ms a minute on the live path and the old one);
 (c) an equity backtest with the ``Direction`` indicator vs the ``RuleSignal`` baseline over
@@ -25,6 +26,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -166,6 +168,7 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
                     quick: bool) -> None:
     from engine.backtest import BacktestSettings, run_symbol
     from indicators import model_cache
+    from models import direction_model
     from models.direction_model import DirectionModel, make_direction_config
 
     config = make_direction_config()
@@ -174,10 +177,15 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     train = market.bars(symbol, None, train_end)
     model = DirectionModel(config)
     t_fit = once(lambda: model.fit(train))
+    in_turn = DirectionModel(config)  # the members one after another, as before the lanes
+    with mock.patch.object(direction_model, "available_cores", lambda: 1):
+        t_in_turn = once(lambda: in_turn.fit(train))
     bench_members(model, train)
     start, end = train_end + pd.Timedelta(days=1), market.bars(symbol).index[-1]
     full = market.bars(symbol, None, end)
     window = full.iloc[int(full.index.searchsorted(start)) - model.warmup_bars:]
+    if not in_turn.predict_frame(window).equals(model.predict_frame(window)):
+        raise SystemExit("error: the members trained in turn give another model")
     model.predict_frame(window)
     t_frame = best_seconds(lambda: model.predict_frame(window))
     with batches_one_after_another():
@@ -195,7 +203,9 @@ def bench_direction(market: SampleMarket, symbol: str, train_end: pd.Timestamp,
     with batch_path(model):  # the old single-bar path: TensorFlow calls, per-tree forest
         t_old, c_old = streamed()
     print(f"    whole DirectionModel ({len(config.members)} members, {config.n_folds} "
-          f"walk-forward blocks + final fit, {config.meta} meta-model): fit {t_fit:.1f} s; "
+          f"walk-forward blocks + final fit, {config.meta} meta-model): fit {t_fit:.1f} s "
+          f"(tree and keras members side by side; one after another {t_in_turn:.1f} s, "
+          f"the same model); "
           f"predict_frame {len(window):,} bars {t_frame * 1e3:.0f} ms "
           f"({len(window) / t_frame:,.0f} bars/s; keras batches one after another "
           f"{t_frame_serial * 1e3:.0f} ms); stream {t_stream * 1e3:.1f} ms per bar "
