@@ -638,7 +638,11 @@ def member_lanes(members: dict[str, object]) -> list[list[str]]:
     keras members, each in the members' order. Two lanes share nothing: the trees are
     seeded through their own ``random_state`` and never touch a global generator, while
     only the keras members set the global seeds (``keras.utils.set_random_seed``), so each
-    keras fit sees the same seeds in the same order as when every member trained in turn."""
+    keras fit sees the same seeds in the same order as when every member trained in turn.
+    No tree member sizes an OpenMP pool (whose thread count is set per thread): XGBoost and
+    the forest run one job, gradient boosting uses none, so a lane thread computes what the
+    main thread would. (The regime classifier's k-means does use one: its HMM restarts gave
+    other numbers on threads, and are not run side by side.)"""
     lanes = [[name for name, m in members.items() if m.kind != SEQUENCE],
              [name for name, m in members.items() if m.kind == SEQUENCE]]
     return [lane for lane in lanes if lane]
