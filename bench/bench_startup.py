@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("sklearn", "hmmlearn", "scipy.stats", "scipy.optimize", "tensorflow", "xgboost",
-         "matplotlib", "pyfolio")
+#: packages no command needs to start, nor a rule backtest without a report
+HEAVY = ("sklearn", "hmmlearn", "scipy.stats", "scipy.optimize", "tensorflow", "keras",
+         "xgboost", "matplotlib", "pyfolio", "statsmodels", "seaborn")
 COMMANDS = {
     "run.py --help": ["--help"],
     "run.py backtest --help": ["backtest", "--help"],
@@ -36,15 +37,22 @@ def run_once(argv: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def loaded_after(code: str) -> set[str]:
+    """The HEAVY packages a fresh interpreter has loaded after running ``code`` in the
+    repository root (``tests/cli/test_startup.py`` asks this too)."""
+    probe = (f"import json, sys\n{code}\n"
+             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def loaded(argv: list[str]) -> list[str]:
     """The HEAVY libraries the command has imported when it ends (``--help`` exits
-    through SystemExit, which the probe catches)."""
-    probe = ("import json, sys, run\n"
-             f"try:\n    run.main({argv!r})\nexcept SystemExit:\n    pass\n"
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True,
-                          capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    through SystemExit, which the probe catches), in HEAVY's order."""
+    found = loaded_after(f"import run\ntry:\n    run.main({argv!r})\n"
+                         "except SystemExit:\n    pass")
+    return [m for m in HEAVY if m in found]
 
 
 def main() -> None:

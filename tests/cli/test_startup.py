@@ -9,24 +9,7 @@ process has imported everything already) and read which packages it loaded.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-#: packages no command needs to start, nor a rule backtest without a report
-HEAVY = ("sklearn", "hmmlearn", "scipy.stats", "scipy.optimize", "tensorflow", "keras",
-         "xgboost", "matplotlib", "pyfolio", "statsmodels", "seaborn")
-
-
-def loaded_after(code: str) -> set[str]:
-    """The HEAVY packages a fresh interpreter has loaded after running ``code``."""
-    probe = (f"import json, sys\n{code}\n"
-             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=True)
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+from bench.bench_startup import loaded_after  # the packages in its HEAVY list
 
 
 def test_the_command_line_starts_without_the_model_and_plotting_libraries():
