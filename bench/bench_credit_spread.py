@@ -3,8 +3,10 @@
 Both runs use the sample market, RuleSignal and every analyzer of a report run; the only
 difference is the strategy and broker: CreditSpreadStrategy on the OptionsBroker (chain
 quotes per request, fills, marks of every open leg each bar, expiry settlement, the spread
-analyzer) vs EquityStrategy on backtrader's BackBroker. Printed in one run, best of N;
-every timed credit-spread run must give the first run's results exactly (``check_same``).
+analyzer) vs EquityStrategy on backtrader's BackBroker. Printed in one run, best of N, the
+two timed in turns (equity, credit spread, equity, ...) so that load from other jobs reaches
+both alike; every timed credit-spread run must give the first run's results exactly
+(``check_same``).
 
 Usage: python bench/bench_credit_spread.py [--symbols SPY,QQQ] [--years 5] [--repeats 3]
 """
@@ -19,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.timing import best_seconds  # noqa: E402
+from bench.timing import best_wall_and_cpu_interleaved  # noqa: E402
 from engine.backtest import BacktestSettings, run_symbol  # noqa: E402
 from feeds.sample_market import SampleMarket  # noqa: E402
 
@@ -46,18 +48,23 @@ def main() -> None:
 
     first = run("credit-spread")  # also warms the caches
     spreads_made = sum(len(r.spreads) for r in first)
-    equity = best_seconds(lambda: run("equity"), args.repeats)
     repeats: list[list] = []
-    spread = best_seconds(lambda: repeats.append(run("credit-spread")), args.repeats)
+    best = best_wall_and_cpu_interleaved(
+        {"equity": lambda: run("equity"), "credit": lambda: repeats.append(run("credit-spread"))},
+        args.repeats)
+    (equity, equity_cpu), (spread, spread_cpu) = best["equity"], best["credit"]
     check_same(first, repeats)
     print(f"bars: {bars:,} ({len(symbols)} symbols, {start:%Y-%m-%d}..{end:%Y-%m-%d}, "
-          f"+60 warm-up sessions each), best of {args.repeats}; {spreads_made} spreads traded")
+          f"+60 warm-up sessions each), best of {args.repeats} in turns; {spreads_made} spreads "
+          "traded")
     print(f"equity        (EquityStrategy, BackBroker):            {bars / equity:,.0f} bars/s "
           f"({equity:.2f} s)")
     print(f"credit spread (CreditSpreadStrategy, OptionsBroker):  {bars / spread:,.0f} bars/s "
           f"({spread:.2f} s)")
     print(f"ratio credit spread / equity: {equity / spread:.2f}x the speed "
           f"(issue 16's goal: {GOAL:.1f}x)")
+    print(f"CPU seconds of this process, least of the same runs: equity {equity_cpu:.2f} s, "
+          f"credit spread {spread_cpu:.2f} s, ratio {equity_cpu / spread_cpu:.2f}x")
     print(f"every timed credit-spread run gave the first run's results ({args.repeats} checked)")
 
 
