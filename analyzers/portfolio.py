@@ -66,7 +66,10 @@ class PortfolioPositions(bt.Analyzer):
         return frame
 
     def option_transactions(self) -> pd.DataFrame:
-        """Every option-leg fill (open, close, expiry) in pyfolio's transaction format."""
+        """Every option-leg fill (open, close, expiry) in pyfolio's transaction format, at
+        the instant (UTC) of its session's close."""
+        from feeds.calendar import session_instants
+
         records = []
         for position in _all_spreads(self.strategy.broker):
             for fill in position.leg_fills:
@@ -77,7 +80,8 @@ class PortfolioPositions(bt.Analyzer):
         if not records:
             return pd.DataFrame(columns=TRANSACTION_COLUMNS)
         frame = pd.DataFrame.from_records(records).set_index("date").sort_index(kind="stable")
-        frame.index = pd.DatetimeIndex(frame.index).tz_localize("UTC")
+        # legs fill, and settle, at their session's quotes: the close, the instant stored
+        frame.index = session_instants(frame.index, "close")
         return frame[TRANSACTION_COLUMNS]
 
     def get_analysis(self):

@@ -54,8 +54,8 @@ def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]
         "attribution.csv": result.attribution,
         "pnl.csv": result.pnl,
         "pnl_correlation.csv": result.correlation,
-        "positions.csv": result.positions,
-        "transactions.csv": result.transactions,
+        "positions.csv": _by_session(result.positions),
+        "transactions.csv": _exchange_time(result.transactions),
         "returns.csv": pd.DataFrame({"portfolio": result.returns,
                                      "equal_weight": result.benchmark}),
     }
@@ -119,3 +119,23 @@ def _index_html(result, summary: str, header: dict) -> str:
                  "<a href='metrics.json'>metrics.json</a> · "
                  "<a href='performance.csv'>performance.csv</a></p></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _by_session(frame: pd.DataFrame) -> pd.DataFrame:
+    """A daily frame on pyfolio's midnight-UTC index, written by session date (its
+    midnight UTC would read as the evening before in New York)."""
+    frame = frame.copy()
+    frame.index = pd.DatetimeIndex(frame.index).tz_localize(None).date
+    frame.index.name = "date"
+    return frame
+
+
+def _exchange_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """Transactions stored at their instants (UTC), written in New York time."""
+    from feeds.calendar import EXCHANGE_TZ
+
+    frame = frame.copy()
+    if len(frame):
+        frame.index = pd.DatetimeIndex(frame.index).tz_convert(EXCHANGE_TZ)
+    frame.index.name = "date"
+    return frame

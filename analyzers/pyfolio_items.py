@@ -40,14 +40,19 @@ class PyFolioItems(bt.Analyzer):
 
     def returns_and_transactions(self) -> tuple[pd.Series, pd.DataFrame]:
         """What ``PyFolio.get_pf_items()`` returns first and third: the returns as a
-        Series on a UTC index, the transactions as a frame (same code, same frames)."""
+        Series on a UTC index, the transactions as a frame (same code, same frames), each
+        stamped with the instant of its fill, the open of its session, not midnight UTC."""
+        from feeds.calendar import session_instants
+
         returns = pd.DataFrame.from_records(iter(self.rets["returns"].items()), index="index",
                                             columns=["index", "return"])
         returns.index = pd.to_datetime(returns.index).tz_localize("UTC")
         txs = [[date, *tx] for date, day in self.rets["transactions"].items() for tx in day]
         columns = txs.pop(0)  # the headers are the first entry
         transactions = pd.DataFrame.from_records(txs, index=columns[0], columns=columns)
-        transactions.index = pd.to_datetime(transactions.index).tz_localize("UTC")
+        # backtrader stamps a fill with its bar's date; a market order of a daily bar
+        # fills at that session's open, the instant stored (pyfolio reads its time of day)
+        transactions.index = session_instants(pd.to_datetime(transactions.index), "open")
         return returns["return"], transactions
 
 

@@ -73,7 +73,8 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
     benchmark = _utc(result.benchmark).rename(f"{result.symbol} buy & hold")
     positions = _utc(result.positions)
     positions = positions.loc[positions.index >= returns.index[0]]
-    transactions = _utc(result.transactions) if len(result.transactions) else result.transactions
+    # transactions keep their instants: pyfolio draws the time of day they were made
+    transactions = result.transactions
     written = []
     with quietly(), faster_tearsheets() if fast else contextlib.nullcontext():
         make = {

@@ -77,6 +77,14 @@ def cash_arg(text: str) -> float:
     return value
 
 
+def money_arg(text: str) -> float:
+    """A finite amount of 0 or more (a commission in dollars)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an amount of 0 or more, got {text}")
+    return value
+
+
 def fraction_arg(text: str) -> float:
     """A rate from 0 to below 1 (a commission as a fraction of traded value)."""
     value = _finite(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
-from cli.strategy_config import config_from_args
+from cli.strategy_config import check_account, config_from_args, in_flags
 from core.errors import DataError
 
 #: the bundled real index data, so a run with no arguments trades real markets offline
@@ -55,14 +55,16 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
         trading, ("rule", "ml"), "rule: the trend + RSI baseline indicator; ml: the HMM + "
                                  "LSTM StrategySignal (stored with --model, else trained on "
                                  "the history before --start-date within the run)")
-    options.add_account_options(trading)
+    account = options.options_added(trading, options.add_account_options)
     trading.add_argument("--portfolio", action="store_true",
                          help="all symbols in one account, as a paper run on IB trades them: "
                               "one broker, --cash for the whole account, spreads sized by "
                               "the account and sharing its margin; prints each symbol's "
                               "contribution and a PORTFOLIO line (default: each symbol "
                               "alone with the full --cash)")
-    options.add_equity_options(trading)
+    equity = options.options_added(trading, options.add_equity_options)
+    options.only_with(p, "strategy", "equity",
+                      [a for a in account if a.dest == "commission"] + equity)
     ml = p.add_argument_group("ml signals (--signals ml)")
     ml.add_argument("--model", help="'latest', a store timestamp folder name or a path; its "
                                     "training window must end before --start-date (default: "
@@ -74,6 +76,9 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     spreads = p.add_argument_group("credit spreads (--strategy credit-spread)")
     options.add_credit_spread_options(spreads)
     options.add_option_fill_option(spreads)
+    options.add_contract_commission_option(spreads)
+    options.only_with(p, "signals", "ml", ml._group_actions)
+    options.only_with(p, "strategy", "credit-spread", spreads._group_actions)
     output = p.add_argument_group("output")
     options.add_report_option(
         output, "report folder (default: reports/<source>_<strategy>_<start>_<end>)")
@@ -99,11 +104,17 @@ def run_backtest_command(args) -> int:
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
+    check_account(config, args.cash)
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:
         options.check_output_path(args.report, "--report", folder=True)
     elif args.plot:
         raise DataError("--plot saves its figure into the report folder; drop --no-report")
+    elif args.report:
+        raise DataError("--no-report writes no report: drop --report or --no-report")
+    if args.portfolio and args.plot:
+        raise DataError("--plot draws backtrader's figure of each symbol's own run; a "
+                        "--portfolio run has one account and no such figure: drop --plot")
     if args.signals == "ml":
         _check_ml_request(args)
         if not args.no_report and (args.model or options.training_spec(args).head == "lstm"):
@@ -118,6 +129,7 @@ def run_backtest_command(args) -> int:
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
+        commission_per_contract=args.commission_per_contract,
         record_lines=True, progress=not args.quiet, plot=args.plot,
     )
     if not args.quiet:
@@ -152,7 +164,7 @@ def run_backtest_command(args) -> int:
               "source_description": source.describe(), "strategy": args.strategy,
               "signals": args.signals, "symbols": ",".join(r.symbol for r in results),
               **window_header(results, start, end), "cash": args.cash,
-              "commission": args.commission, "seed": args.seed,
+              **options.costs(args), "seed": args.seed,
               **({"errors": errors} if errors else {})}
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)
@@ -183,10 +195,17 @@ def _readable_symbols(source, symbols: list[str], end, errors: dict[str, str]) -
     others' reasons go into ``errors`` (read here once, as the backtest will read them, so
     the default end date is taken over the good symbols only and no extra request is
     sent)."""
-    good = []
+    good, given = [], {}
     for symbol in symbols:
         try:
             checked = source.check_symbol(symbol)
+        except DataError as exc:
+            errors[symbol] = _own_message(symbol, exc)
+            continue
+        if checked in given:  # two names of one symbol (SP500 and its alias SPX)
+            raise DataError(f"{given[checked]} and {symbol} both name {checked}; give it once")
+        given[checked] = symbol
+        try:
             source.bars(checked, None, end)
         except DataError as exc:
             errors[symbol] = _own_message(symbol, exc)
@@ -202,7 +221,7 @@ def _all_failed(errors: dict[str, str]) -> str:
 
 
 def _own_message(symbol: str, exc: DataError) -> str:
-    return str(exc).removeprefix(f"{symbol}: ")
+    return in_flags(str(exc).removeprefix(f"{symbol}: "))
 
 
 def _check_ml_request(args) -> None:
@@ -211,6 +230,9 @@ def _check_ml_request(args) -> None:
         raise DataError("--refit-every trains its models in the run; it cannot use --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
+    if args.window != "expanding" and not args.refit_every:
+        raise DataError(f"--window {args.window} is the window of the refits; it needs "
+                        f"--refit-every N")
     if not args.model:
         options.training_spec(args)  # a head, config file or --epochs that cannot work
 

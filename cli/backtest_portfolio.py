@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from cli import options
+from cli.strategy_config import in_flags
+from core.errors import DataError
 from engine.backtest import BacktestSettings
 
 
@@ -14,14 +17,17 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
     """The rest of ``run_backtest_command`` once the source, window and settings are known."""
     from engine.portfolio import run_portfolio
     from engine.portfolio_summary import format_portfolio_summary
-    from engine.summary import print_summary
+    from engine.summary import print_summary, window_header
 
-    result = run_portfolio(source, symbols, settings)
+    try:
+        result = run_portfolio(source, symbols, settings)
+    except DataError as exc:  # the engine names config fields; the user typed flags
+        raise DataError(in_flags(str(exc))) from None
     header = {"command": "backtest --portfolio", "source": source_name,
               "source_description": source.describe(), "strategy": args.strategy,
               "signals": args.signals, "symbols": ",".join(symbols),
-              "start": result.metrics["start"], "end": result.metrics["end"],
-              "cash": args.cash, "commission": args.commission, "seed": args.seed}
+              **window_header([result], settings.start, settings.end),
+              "cash": args.cash, **options.costs(args), "seed": args.seed}
     summary = format_portfolio_summary(result, header)
     print_summary(summary, args.quiet)
     if args.export_lines:

@@ -10,6 +10,7 @@ import logging
 import sys
 
 from cli import backtest, data, ml_trading, paper, sweep, train
+from cli.options import refuse_unused
 from core.errors import DataError
 
 #: the order of ``run.py --help``
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         from dotenv import load_dotenv
 
         load_dotenv()
+        refuse_unused(args)  # an option the run would ignore, before any work
         return args.handler(args)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from cli.arg_types import (
     cash_arg,
     date_arg,
     fraction_arg,
+    money_arg,
     positive_float_arg,
     positive_int_arg,
     symbols_arg,
@@ -34,6 +35,8 @@ from strategies.registry import STRATEGIES
 SOURCES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
 #: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
 CASH, COMMISSION = 100_000.0, 0.0005
+#: the options broker's commission per contract and leg, as ``BacktestSettings``
+CONTRACT_COMMISSION = 0.65
 #: the window of a backtest or sweep without --start-date: this many years before the end
 DEFAULT_YEARS = 3
 MODELS_DIR = Path("Trained_Models")
@@ -76,16 +79,17 @@ def add_source_options(p, *, sources: tuple[str, ...] = SOURCES, default: str = 
     (``free``) ``-f/--free``."""
     p.add_argument("--source", default=default, choices=sources, help=help)
     if "csv" in sources:
-        p.add_argument("--csv", type=Path, metavar="PATH",
-                       help="with --source csv: a CSV file or a folder of SYMBOL.csv files")
+        only_with(p, "source", "csv", [p.add_argument(
+            "--csv", type=Path, metavar="PATH",
+            help="with --source csv: a CSV file or a folder of SYMBOL.csv files")])
     p.add_argument("--seed", type=int, default=42,
                    help="seed of the sample market (bars, chains, flow) and of anything random")
     p.add_argument("--cache-dir", type=Path,
                    help="data cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
     if free:
-        p.add_argument("-f", "--free", action="store_true",
-                       help="Polygon free tier: pace every request of the run under 5 per "
-                            "minute")
+        only_with(p, "source", "polygon", [p.add_argument(
+            "-f", "--free", action="store_true",
+            help="Polygon free tier: pace every request of the run under 5 per minute")])
 
 
 def add_window_options(p, *, start: str | None, end: str, required: bool = False) -> None:
@@ -146,7 +150,54 @@ def add_account_options(p) -> None:
     """``--cash`` and ``--commission`` of a simulated account."""
     p.add_argument("--cash", type=cash_arg, default=CASH, help="starting cash per symbol")
     p.add_argument("--commission", type=fraction_arg, default=COMMISSION,
-                   help="commission as a fraction of traded value")
+                   help="commission on shares as a fraction of traded value (credit spreads "
+                        "pay --commission-per-contract)")
+
+
+def costs(args: argparse.Namespace) -> dict:
+    """The commission a run's report records: the share rate, or what a spread pays."""
+    if args.strategy == "credit-spread":
+        return {"commission_per_contract": args.commission_per_contract}
+    return {"commission": args.commission}
+
+
+def add_contract_commission_option(p) -> None:
+    """``--commission-per-contract``: what the simulated options broker charges a spread."""
+    p.add_argument("--commission-per-contract", type=money_arg, default=CONTRACT_COMMISSION,
+                   help="credit spreads: dollars per contract and leg, on opening and "
+                        "closing orders (none at expiry)")
+
+
+def only_with(p, dest: str, value: str | tuple[str, ...], actions) -> None:
+    """Mark ``actions`` (options of ``p``) as meaning something only when ``--<dest>`` is
+    ``value`` (or one of the values of a tuple); ``refuse_unused`` then refuses any of
+    them given another value than its default otherwise, instead of a run that silently
+    ignores it."""
+    rules = list(p.get_default("only_with") or [])
+    rules.append((dest, (value,) if isinstance(value, str) else tuple(value), tuple(actions)))
+    p.set_defaults(only_with=rules)
+
+
+def options_added(group, add, *args, **kwargs) -> list:
+    """The argparse actions ``add(group, *args, **kwargs)`` adds to ``group``."""
+    before = len(group._group_actions)
+    add(group, *args, **kwargs)
+    return group._group_actions[before:]
+
+
+def refuse_unused(args: argparse.Namespace) -> None:
+    """An ``error:`` for an option given where it means nothing (``only_with``): a spread
+    rule with the equity strategy, a model with rule signals."""
+    for dest, values, actions in getattr(args, "only_with", ()):
+        if getattr(args, dest) in values:
+            continue
+        for action in actions:
+            if getattr(args, action.dest, action.default) != action.default:
+                flag = max(action.option_strings, key=len)
+                option = f"--{dest.replace('_', '-')}"
+                raise DataError(f"{flag} applies only with {option} {' or '.join(values)} "
+                                f"(this run has {option} {getattr(args, dest)}); drop it or "
+                                f"add {option} {values[0]}")
 
 
 def add_option_fill_option(p) -> None:

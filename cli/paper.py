@@ -55,8 +55,11 @@ def register(commands) -> None:
             "direction <models-dir>/direction/<SYMBOL>/")
     options.add_store_label_option(ml)
     rules = p.add_argument_group("strategy rules (as in run.py backtest)")
-    options.add_equity_options(rules)
-    options.add_credit_spread_options(rules)
+    options.only_with(p, "strategy", "equity",
+                      options.options_added(rules, options.add_equity_options))
+    options.only_with(p, "strategy", "credit-spread",
+                      options.options_added(rules, options.add_credit_spread_options))
+    options.only_with(p, "signals", ("ml", "direction"), ml._group_actions)
     ib = p.add_argument_group("connection")
     options.add_ib_options(ib)
     ib.add_argument("--account", default="", help="managed account (needed when several)")

@@ -26,6 +26,23 @@ def config_from_args(spec: StrategySpec, args: argparse.Namespace, **values) -> 
         raise DataError(with_flags(str(exc), flagged)) from None
 
 
+def check_account(config: object, cash: float) -> None:
+    """Refuse, before any work, a spread width the account's starting ``cash`` can never
+    size one contract of (``CreditSpreadConfig.sizing_refusal``); a config without a set
+    width is checked by the backtest at the first traded session's price."""
+    width = getattr(config, "width", None)
+    refusal = config.sizing_refusal(cash, width) if width else None
+    if refusal:
+        raise DataError(in_flags(refusal))
+
+
+def in_flags(message: str) -> str:
+    """``message`` with every config field of ``cli.options.CONFIG_FLAGS`` as its flag."""
+    for names in CONFIG_FLAGS.values():
+        message = with_flags(message, names)
+    return message
+
+
 def with_flags(message: str, names: tuple[str, ...]) -> str:
     """``message`` with each ``name=`` of ``names`` written as its flag, ``--name-x ``."""
     for name in names:

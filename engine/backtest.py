@@ -92,8 +92,8 @@ def load_window(source: MarketSource, symbol: str, start, end,
     requested = int(np.searchsorted(history.index, pd.Timestamp(start)))
     if len(history) - requested < 2:
         raise DataError(f"{symbol}: fewer than 2 bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}; "
-                        f"{source.name} has {symbol} from {history.index[0]:%Y-%m-%d} "
-                        f"to {history.index[-1]:%Y-%m-%d}")
+                        f"up to {end:%Y-%m-%d}, {source.name} has {symbol} from "
+                        f"{history.index[0]:%Y-%m-%d} to {history.index[-1]:%Y-%m-%d}")
     first = max(requested, warmup)
     if len(history) - first < 2:
         raise DataError(f"{symbol}: {source.name} has {len(history)} bars of {symbol} from "
@@ -137,6 +137,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     config = spec.resolve_config(settings.config)
     if spec.trades_options:
         check_width(symbol, config.width, float(bars["close"].iloc[warmup]))
+        check_sizing(symbol, config, settings.cash, float(bars["close"].iloc[warmup]))
     cerebro = RunCerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
     if spec.trades_options:
@@ -158,13 +159,25 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
-                       + horizon_warnings(config, result) + idle_warnings(result)
+                       + horizon_warnings(config, result)
+                       + idle_warnings(result, getattr(strategy, "skipped", []))
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
     result.metrics.update(requested_start=f"{requested.start:%Y-%m-%d}",
                           requested_end=f"{requested.end:%Y-%m-%d}")
     return result
+
+
+def check_sizing(symbol: str, config, cash: float, spot: float) -> None:
+    """Refuse an account too small for one contract of the spreads the config sells (its
+    ``width``, else the default width at the first traded session's ``spot``): sized by
+    the account, every entry would be skipped, a silent 0.00 %."""
+    from pricing.contracts import default_width
+
+    refusal = config.sizing_refusal(cash, config.width or default_width(spot))
+    if refusal:
+        raise DataError(f"{symbol}: {refusal}")
 
 
 def backtrader_figure(strategy) -> bytes:
@@ -235,14 +248,17 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
     return out
 
 
-def idle_warnings(result) -> list[str]:
+def idle_warnings(result, skipped: list[str] = ()) -> list[str]:
     """A run that filled no order at all: its 0.00 % is idle cash, not a result of the
     strategy, and must not read as one (a window or a history too short for the signal
-    to call for a trade, thresholds never reached, every order rejected)."""
+    to call for a trade, thresholds never reached, every order rejected, every entry
+    sized to nothing: ``skipped``, the strategy's reasons, counted with the first)."""
     if len(result.transactions):
         return []
+    why = (f"; {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} sized to nothing, "
+           f"the first: {skipped[0]}" if skipped else "")
     return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
-            "idle cash, not a result of the strategy"]
+            f"idle cash, not a result of the strategy{why}"]
 
 
 def rejection_warnings(rejections: list[str]) -> list[str]:

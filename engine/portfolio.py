@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import backtrader as bt
+import numpy as np
 import pandas as pd
 
 from analyzers import BarProgress
@@ -27,11 +28,13 @@ from brokers.options_broker import OptionsBroker
 from core.errors import DataError
 from engine.account import one_account
 from engine.backtest import (
+    _END_SLACK,
     BacktestSettings,
     _in_window,
     account_metrics,
     add_report_analyzers,
     backtrader_metrics,
+    check_sizing,
     check_width,
     horizon_warnings,
     idle_warnings,
@@ -98,17 +101,20 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     twice = sorted({s for s in symbols if symbols.count(s) > 1})
     if twice:
         raise DataError(f"{', '.join(twice)}: given twice; one account holds each symbol once")
-    factories, bars = {}, {}
+    factories, bars, warmups = {}, {}, {}
     first_traded = []
     spec = STRATEGIES[settings.strategy]
     config = spec.resolve_config(settings.config)
     for symbol in symbols:
         factories[symbol], warmup = signal_factory_for(symbol, settings)
+        warmups[symbol] = warmup
         bars[symbol] = load_window(source, symbol, settings.start, settings.end, warmup)
         first_traded.append(traded_start(bars[symbol], warmup))
         if spec.trades_options:  # as a single-symbol run: a width off the grid is refused
-            check_width(symbol, config.width, float(bars[symbol]["close"].iloc[warmup]))
-    settings = replace(settings, start=max(first_traded))
+            spot = float(bars[symbol]["close"].iloc[warmup])
+            check_width(symbol, config.width, spot)
+            check_sizing(symbol, config, settings.cash, spot)
+    requested, settings = settings, replace(settings, start=max(first_traded))
     if spec.trades_options:
         broker = OptionsBroker(chains={s: source.option_chain(s) for s in symbols},
                                fill=settings.option_fill,
@@ -124,9 +130,33 @@ def run_portfolio(source: MarketSource, symbols: list[str],
                   total=len(set().union(*(b.index for b in bars.values()))))
     strategy = cerebro.run()[0]
     result = collect_portfolio(symbols, strategy, bars, settings)
-    result.warnings = (horizon_warnings(config, result)
-                       + idle_warnings(result) + rejection_warnings(result.rejections))
+    result.warnings = (portfolio_window_warnings(source.name, bars, warmups, requested, result)
+                       + horizon_warnings(config, result)
+                       + idle_warnings(result, getattr(strategy, "skipped", []))
+                       + rejection_warnings(result.rejections))
     return result
+
+
+def portfolio_window_warnings(source_name: str, bars: dict, warmups: dict,
+                              requested: BacktestSettings, result) -> list[str]:
+    """Where the account's window differs from the one asked for: it trades from the first
+    session every symbol is warm, so the latest symbol sets the start; and until the last
+    bar any symbol has."""
+    out = []
+    traded = result.returns.index
+    late = {s: b.index[warmups[s]] for s, b in bars.items()}
+    latest = max(late, key=late.get)
+    asked = min(b.index[min(int(np.searchsorted(b.index, requested.start)), len(b) - 1)]
+                for b in bars.values())
+    if traded[0] > asked:
+        out.append(f"traded from {traded[0]:%Y-%m-%d}, not {requested.start:%Y-%m-%d}: "
+                   f"{source_name} has {latest} from {bars[latest].index[0]:%Y-%m-%d} and its "
+                   f"first {warmups[latest]} sessions warm the signal up; one account trades "
+                   f"from the first session every symbol is warm")
+    if requested.end - traded[-1] > _END_SLACK:
+        out.append(f"traded until {traded[-1]:%Y-%m-%d}, not {requested.end:%Y-%m-%d}: the "
+                   f"last bar {source_name} has for any of {', '.join(bars)}")
+    return out
 
 
 def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool,

@@ -17,7 +17,7 @@ def format_portfolio_summary(result: PortfolioResult, header: dict) -> str:
     """The summary text of ``result`` (``header`` as for ``engine.summary.format_summary``)."""
     m = result.metrics
     lines = [f"Backtest: {header['strategy']} strategy on {header['signals']} signals, "
-             f"{header['start']}..{header['end']}, one account of cash {header['cash']:,.0f} "
+             f"{_window(header)}, one account of cash {header['cash']:,.0f} "
              f"for {', '.join(result.symbols)}",
              f"Source: {header['source_description']}",
              "Each symbol's Return is its contribution: its P&L / the account's starting cash.",
@@ -51,3 +51,11 @@ def format_portfolio_summary(result: PortfolioResult, header: dict) -> str:
 def _none(value):
     """None for the NaN a DataFrame row makes of a missing rate."""
     return None if value is None or value != value else value
+
+
+def _window(header: dict) -> str:
+    """The window run, and the one asked for when they differ (``window_header``)."""
+    window = f"{header['start']}..{header['end']}"
+    if "requested_start" in header:
+        window += f" (requested {header['requested_start']}..{header['requested_end']})"
+    return window

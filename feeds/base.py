@@ -87,10 +87,22 @@ def clip_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
 def bars_between(frame: pd.DataFrame, start, end, missing: str,
                  covers: str = "it covers") -> pd.DataFrame:
     """``clip_dates``, refusing an empty answer with DataError
-    ``"<missing> between <start> and <end>; <covers> <first>..<last>"`` so a window outside
-    the data names what the data does cover."""
+    ``"<missing> between <start> and <end>; <covers> <first>..<last>"`` (the window in
+    ``window_words``) so a window outside the data names what the data does cover."""
     out = clip_dates(frame, start, end)
     if out.empty:
-        raise DataError(f"{missing} between {start} and {end}; "
+        raise DataError(f"{missing} {window_words(start, end)}; "
                         f"{covers} {frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d}")
     return out
+
+
+def window_words(start, end) -> str:
+    """A window of dates in words for messages ("between 2024-01-02 and 2024-06-28", "up
+    to 2001-01-01"; None is an open end), days only, never a midnight time."""
+    first = None if start is None else f"{pd.Timestamp(start):%Y-%m-%d}"
+    last = None if end is None else f"{pd.Timestamp(end):%Y-%m-%d}"
+    if first and last:
+        return f"between {first} and {last}"
+    if first or last:
+        return f"from {first}" if first else f"up to {last}"
+    return "at all"

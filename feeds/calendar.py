@@ -30,6 +30,26 @@ def _session_array() -> np.ndarray:
     return pd.DatetimeIndex(nyse().sessions).tz_localize(None).values.astype("datetime64[D]")
 
 
+#: the exchange's zone, and its regular open and close where the calendar has no session
+EXCHANGE_TZ = "America/New_York"
+_REGULAR = {"open": "09:30", "close": "16:00"}
+
+
+def session_instants(days, at: str) -> pd.DatetimeIndex:
+    """The instants (UTC) the NYSE sessions of ``days`` open or close (``at``), half-days'
+    13:00 close included: when a daily bar's market order fills (the open) or its quotes
+    and settlements are taken (the close). A day the calendar does not list as a session
+    gets the regular 09:30 / 16:00 New York time. The index keeps the name of ``days``."""
+    dates = pd.DatetimeIndex(days)
+    if dates.tz is not None:
+        dates = dates.tz_convert(EXCHANGE_TZ).tz_localize(None)
+    dates = dates.normalize()
+    listed = (nyse().opens if at == "open" else nyse().closes).reindex(dates)
+    regular = (dates + pd.Timedelta(_REGULAR[at] + ":00")).tz_localize(EXCHANGE_TZ)
+    instants = listed.fillna(regular.tz_convert("UTC").to_series(index=dates))
+    return pd.DatetimeIndex(instants.to_numpy(), tz="UTC", name=getattr(days, "name", None))
+
+
 def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
     """Options expiring on a Friday holiday expire on the session before it (e.g. Good Friday)."""
     days = _session_array()

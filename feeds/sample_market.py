@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
-from feeds.base import MarketSource, clip_dates
+from feeds.base import MarketSource, clip_dates, window_words
 from feeds.cache import ParquetCache, code_fingerprint
 from feeds.calendar import sessions
 from feeds.chain import PUT_CONVEXITY, ModelledChains, OptionChain, surface_vol
@@ -243,7 +243,7 @@ class SampleMarket(ModelledChains, MarketSource):
             self._frames[symbol] = frame
         out = clip_dates(frame, start, end)
         if out.empty:
-            raise DataError(f"sample market has no {symbol} bars between {start} and {end}; "
+            raise DataError(f"sample market has no {symbol} bars {window_words(start, end)}; "
                             f"it covers {self.days[0]:%Y-%m-%d}..{self.days[-1]:%Y-%m-%d}")
         return out
 

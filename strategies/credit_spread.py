@@ -80,6 +80,28 @@ class CreditSpreadConfig:
         if self.dte_min > self.dte_max:
             raise ValueError(f"dte_min={self.dte_min} is above dte_max={self.dte_max}")
 
+    def contracts_for(self, account_value: float, width: float, risk_held: float = 0.0) -> int:
+        """Contracts of a new spread ``width`` dollars wide: its max loss (``width`` x 100 a
+        contract) within ``risk_per_trade`` of ``account_value``, and with ``risk_held``
+        (the max losses already open) within ``max_portfolio_risk`` of it."""
+        budget = min(self.risk_per_trade * account_value,
+                     self.max_portfolio_risk * account_value - risk_held)
+        return int(budget // (width * MULTIPLIER)) if budget > 0 else 0
+
+    def sizing_refusal(self, cash: float, width: float) -> str | None:
+        """Why an account starting with ``cash`` can never size a spread ``width`` wide
+        (None when it can): the account has no other way to grow, so every entry would
+        be skipped and the run would report an idle 0.00 %."""
+        if self.contracts_for(cash, width) >= 1:
+            return None
+        name, share = min((("risk_per_trade", self.risk_per_trade),
+                           ("max_portfolio_risk", self.max_portfolio_risk)),
+                          key=lambda item: item[1])
+        at = f"width={width:g}" if self.width else f"the default width {width:g}"
+        return (f"{name}={share:g} of {cash:,.2f} cash is {share * cash:,.2f}, less than one "
+                f"contract's max loss at {at} ({width * MULTIPLIER:,.2f}): no "
+                f"spread can ever be sized; raise it or the cash, or narrow the width")
+
 
 class CreditSpreadStrategy(SignalStrategy):
     """Put credit spreads on bullish signals, call credit spreads on bearish ones.
@@ -98,6 +120,8 @@ class CreditSpreadStrategy(SignalStrategy):
         self._pending_open = {data: None for data in self.datas}
         self._closing: set[int] = set()
         self.rejections: list[str] = []
+        #: entries the risk budget sized to no contract (reported when nothing traded)
+        self.skipped: list[str] = []
 
     def next(self):
         fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
@@ -137,11 +161,14 @@ class CreditSpreadStrategy(SignalStrategy):
         if len(self.broker.open_spreads(data._name)) >= cfg.max_open_spreads:
             return
         width = cfg.width or default_width(data.close[0])
-        value = self.broker.getvalue()
-        budget = min(cfg.risk_per_trade * value,
-                     cfg.max_portfolio_risk * value - self.portfolio_risk())
-        contracts = int(budget // (width * MULTIPLIER)) if budget > 0 else 0
+        value, held = self.broker.getvalue(), self.portfolio_risk()
+        contracts = cfg.contracts_for(value, width, held)
         if contracts < 1:
+            self.skipped.append(
+                f"{data._name}: no contract of a {width:g}-wide spread fits the risk budget "
+                f"(risk_per_trade={cfg.risk_per_trade:g}, max_portfolio_risk="
+                f"{cfg.max_portfolio_risk:g} of {value:,.2f}, {held:,.2f} already at risk) on "
+                f"{data.datetime.date(0):%Y-%m-%d}")
             return
         request = SpreadRequest(underlying=data._name, kind=wanted,
                                 target_delta=cfg.target_delta, width=width,

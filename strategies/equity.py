@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import backtrader as bt
+
 from strategies.base import SignalStrategy
 from strategies.config_rules import FRACTION, SHARE, Rule, check_fields
 
@@ -29,6 +31,15 @@ class EquityConfig:
         check_fields(self)
 
 
+#: why backtrader's broker did not fill an order, by status
+_NOT_FILLED = {
+    bt.Order.Margin: "not enough cash for the shares and the commission (status Margin)",
+    bt.Order.Rejected: "rejected by the broker",
+    bt.Order.Canceled: "cancelled",
+    bt.Order.Expired: "expired",
+}
+
+
 class EquityStrategy(SignalStrategy):
     """Long (optionally short) shares on BUY/SELL, with standard backtrader orders.
 
@@ -44,6 +55,10 @@ class EquityStrategy(SignalStrategy):
         self._side = {data: 0 for data in self.datas}  # +1 long, 0 flat, -1 short
         self._side_before = dict(self._side)
         self._pending = {data: None for data in self.datas}
+        #: orders the broker did not fill (margin, rejected, ...), with the reason, and
+        #: entries that came to no whole share, as the backtest's warnings report them
+        self.rejections: list[str] = []
+        self.skipped: list[str] = []
 
     def _wanted_side(self, direction: float, confidence: float, side: int) -> int:
         cfg = self.p.config
@@ -67,8 +82,15 @@ class EquityStrategy(SignalStrategy):
             if side == self._side[data]:
                 continue
             size = share * (confidence if cfg.scale_by_confidence else 1.0)
+            order = self.order_target_percent(data=data, target=side * size)
+            if order is None and side:  # the target is less than one share: nothing held
+                self.skipped.append(
+                    f"{data._name}: {size:.0%} of the account ({size * self.broker.getvalue():,.2f}) "
+                    f"is less than one share at {data.close[0]:,.2f} on "
+                    f"{data.datetime.date(0):%Y-%m-%d}")
+                continue
             self._side_before[data], self._side[data] = self._side[data], side
-            self._pending[data] = self.order_target_percent(data=data, target=side * size)
+            self._pending[data] = order
 
     def notify_order(self, order):
         if order.status in (order.Submitted, order.Accepted, order.Partial):
@@ -76,4 +98,8 @@ class EquityStrategy(SignalStrategy):
         if order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
             # not filled: back to the side actually held, so a later bar may try again
             self._side[order.data] = self._side_before[order.data]
+            self.rejections.append(
+                f"{order.data._name}: {'buy' if order.isbuy() else 'sell'} of "
+                f"{abs(order.created.size):g} shares on {order.data.datetime.date(0):%Y-%m-%d}: "
+                f"{_NOT_FILLED.get(order.status, order.getstatusname())}")
         self._pending[order.data] = None

@@ -66,6 +66,35 @@ def no_data_work(monkeypatch):
     ([*SAMPLE, "--signals", "ml", "--epochs", "3"], "--epochs: only the LSTM head"),
     ([*SAMPLE, "--symbols", "SPY,SPY"], "SPY named more than once"),
     ([*SAMPLE, "--symbols", "SPY,QQQ,spy"], "SPY named more than once"),
+    # an account that can never size one contract of the width asked for
+    ([*SPREADS, "--width", "25"], "--risk-per-trade 0.02 of 100,000.00 cash is 2,000.00, "
+                                  "less than one contract's max loss at --width 25"),
+    ([*SPREADS, "--width", "5", "--cash", "1000"], "no spread can ever be sized"),
+    ([*SPREADS, "--width", "10", "--max-portfolio-risk", "0.005"],
+     "--max-portfolio-risk 0.005 of 100,000.00 cash is 500.00"),
+    # options the run would ignore
+    ([*SPREADS, "--commission", "0.1"], "--commission applies only with --strategy equity"),
+    ([*SPREADS, "--allow-short"], "--allow-short applies only with --strategy equity"),
+    ([*SAMPLE, "--target-delta", "0.1"],
+     "--target-delta applies only with --strategy credit-spread"),
+    ([*SAMPLE, "--commission-per-contract", "1"], "--commission-per-contract applies only"),
+    ([*SAMPLE, "--model", "latest"], "--model applies only with --signals ml"),
+    ([*SAMPLE, "--head", "lstm"], "--head applies only with --signals ml"),
+    ([*SAMPLE, "--csv", "prices.csv"], "--csv applies only with --source csv"),
+    ([*SAMPLE, "--free"], "--free applies only with --source polygon"),
+    ([*SAMPLE, "--signals", "ml", "--window", "rolling"], "--window rolling is the window "
+                                                          "of the refits; it needs --refit-every"),
+    ([*SAMPLE, "--report", "somewhere"], "--no-report writes no report"),
+    ([*SAMPLE, "--plot"], "--plot saves its figure into the report folder"),
+    (["backtest", "--source", "sample", "--symbols", "SPY,QQQ", *WINDOW, "--portfolio",
+      "--plot"], "a --portfolio run has one account and no such figure"),
+    (["paper", "--model", "latest"], "--model applies only with --signals ml or direction"),
+    (["paper", "--strategy", "credit-spread", "--min-confidence", "0.5"],
+     "--min-confidence applies only with --strategy equity"),
+    (["paper", "--target-delta", "0.2"],
+     "--target-delta applies only with --strategy credit-spread"),
+    (["sweep", "--symbols", "SPY", "--grid", "min_confidence=0.2,0.3", "--csv", "x.csv"],
+     "--csv applies only with --source csv (this run has --source sample)"),
 ])
 def test_a_bad_option_exits_2_naming_it_before_any_data_work(argv, names, capsys,
                                                              no_data_work):
@@ -368,6 +397,16 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     assert late["warnings"][2].startswith("no order filled in 60 traded sessions: the 0.00%")
 
 
+def test_a_portfolio_says_when_its_latest_symbol_moves_the_start(capsys):
+    """The sample market starts 2008-01-02: one account trades once every symbol is warm."""
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY,QQQ", "--portfolio",
+                 "--start-date", "2008-01-01", "--end-date", "2008-12-31", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "2008-03-31..2008-12-31 (requested 2008-01-01..2008-12-31), one account" in out
+    assert ("warning: PORTFOLIO: traded from 2008-03-31, not 2008-01-01: sample has SPY from "
+            "2008-01-02 and its first 60 sessions warm the signal up") in out
+
+
 @pytest.mark.parametrize("rows", [61, 90, 120])
 def test_a_csv_of_61_to_120_rows_is_refused_or_its_zero_explained_even_quiet(tmp_path, rows,
                                                                            capsys):
@@ -420,6 +459,53 @@ def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(portfolio, cap
     err = capsys.readouterr().err
     assert err.startswith("error: SPY: --width 3 does not fit the option chain")
     assert "strikes are listed every 5; use a multiple of 5" in err
+
+
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_an_account_too_small_for_the_default_width_is_refused(portfolio, capsys):
+    """Without --width the width is one strike step at the first traded session (5 near
+    the sample SPY's 470): 2 % of 1,000 is 20, less than one contract's max loss of 500."""
+    assert main([*SPREADS, *portfolio, "--cash", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SPY: --risk-per-trade 0.02 of 1,000.00 cash is 20.00, less "
+                          "than one contract's max loss at the default width 5 (500.00): no "
+                          "spread can ever be sized")
+
+
+def test_a_symbol_and_its_alias_are_refused_as_one_symbol_twice(capsys):
+    assert main(["backtest", "--source", "bundled", "--symbols", "sp500,SPX", "--no-report",
+                 "-q"]) == 2
+    assert "error: SP500 and SPX both name SP500; give it once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--commission", "0.1"], "order(s) rejected, the first: SPY: buy of "),
+    (["--cash", "100"], "sized to nothing, the first: SPY: 95% of the account "
+                        "(95.00) is less than one share at "),
+])
+def test_equity_orders_that_cannot_fill_say_why_the_run_is_idle(flags, why, capsys):
+    """A 10 % commission makes every buy of 95 % of the account cost more than the cash
+    (backtrader's broker answers Margin); 100 dollars buys no whole share of a 470 SPY."""
+    year = ["--start-date", "2024-01-02", "--end-date", "2024-12-31"]
+    assert main([*SAMPLE, *year, *flags]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "Results Summary:\nSPY: Return: 0.00%\n"
+    assert "warning: SPY: no order filled in " in captured.err
+    assert why in captured.err
+    if flags[0] == "--commission":
+        assert "not enough cash for the shares and the commission (status Margin)" in captured.err
+
+
+def test_a_window_outside_the_data_names_dates_not_none_or_midnight(capsys):
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                 "2000-01-03", "--end-date", "2001-01-02", "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "sample market has no SPY bars up to 2001-01-02; it covers 2008-01-02.." in err
+    assert "None" not in err and "00:00" not in err
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                 "2024-01-06", "--end-date", "2024-01-07", "--no-report", "-q"]) == 2
+    assert ("fewer than 2 bars between 2024-01-06 and 2024-01-07; up to 2024-01-07, sample "
+            "has SPY from 2008-01-02 to 2024-01-05") in capsys.readouterr().err
 
 
 def test_rejected_orders_are_counted_in_the_warnings():

@@ -117,3 +117,28 @@ def test_a_spread_runs_tear_sheet_counts_option_volume_not_shares(monkeypatch, t
     labels = [ax.get_ylabel() for ax in figures[0].axes]
     assert "shares + option contracts x 100 traded" in labels
     assert "Amount of shares traded" not in labels
+
+
+def test_the_transaction_time_panel_shows_each_fill_at_its_time_of_day(monkeypatch, tmp_path,
+                                                                      sample_market):
+    """Shares fill at the session's open, option legs at its close (13:00 on half-days):
+    pyfolio's "Transaction time distribution" (09:30 to 16:00 New York) has its volume
+    there, not an empty axis."""
+    from analyzers import report
+    from engine.backtest import BacktestSettings, run_symbol
+
+    window = dict(start=pd.Timestamp("2024-01-02"), end=pd.Timestamp("2024-12-31"),
+                  progress=False, record_lines=False)
+    for strategy, minutes in (("equity", [9 * 60 + 30]), ("credit-spread", [16 * 60, 13 * 60])):
+        result = run_symbol(sample_market, "SPY", BacktestSettings(strategy=strategy, **window))
+        assert len(result.transactions)
+        figures = drawn(monkeypatch, report)
+        report.write_tearsheets(result, tmp_path, sheets=("tearsheet_transactions.png",),
+                                stats=False)
+        panel, = [ax for ax in figures[-1].axes
+                  if ax.get_title().startswith("Transaction time distribution")]
+        bars = [(p.get_x(), p.get_height()) for p in panel.patches if p.get_height() > 0]
+        assert bars, strategy
+        assert all(min(abs(x - m) for m in minutes) < 5 for x, _ in bars), (strategy, bars)
+        most = max(bars, key=lambda bar: bar[1])[0]
+        assert abs(most - minutes[0]) < 5, (strategy, bars)

@@ -1,6 +1,7 @@
 """``PyFolioItems`` (the report's ``pyfolio`` analyzer, issue 16) gives the very returns
 and transactions backtrader's ``PyFolio.get_pf_items()`` gives, on a run that trades and
-on one that does not."""
+on one that does not; its transactions are stamped at the instant of the fill (the open of
+the session) where backtrader's read midnight UTC."""
 
 from __future__ import annotations
 
@@ -44,8 +45,17 @@ def test_same_items_as_backtraders_pyfolio(sample_market, every, shared):
         sample_market.bars("SPY").iloc[1000:1400], every, shared)
     assert (len(transactions) > 50) == bool(every)
     pd.testing.assert_series_equal(ours, returns, check_exact=True)
-    pd.testing.assert_frame_equal(our_transactions, transactions, check_exact=True)
-    assert pickle.dumps((ours, our_transactions)) == pickle.dumps((returns, transactions))
+    assert pickle.dumps(ours) == pickle.dumps(returns)
+    # the same fills, each at its instant: the open of its session (09:30 New York, 14:30
+    # or 13:30 UTC across the DST changes the window spans), not backtrader's midnight UTC
+    local = our_transactions.index.tz_convert("America/New_York")
+    assert set(local.strftime("%H:%M")) <= {"09:30"}
+    assert set(our_transactions.index.strftime("%H:%M")) == ({"14:30", "13:30"} if every
+                                                             else set())
+    pd.testing.assert_index_equal(local.tz_localize(None).normalize(),
+                                  transactions.index.tz_localize(None), exact=False)
+    pd.testing.assert_frame_equal(our_transactions.reset_index(drop=True),
+                                  transactions.reset_index(drop=True), check_exact=True)
 
 
 def test_returns_from_refuses_a_different_timeframe(sample_market):

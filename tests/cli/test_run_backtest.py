@@ -238,6 +238,26 @@ def test_an_lstm_backtest_starts_the_report_fork_server_before_training(monkeypa
         raise _Stop
 
     monkeypatch.setattr(options, "source_from_args", stop)
+    report = [] if "--no-report" in flags else ["--report", str(tmp_path / "r")]
     with pytest.raises(_Stop):
-        run.main(["backtest", "--signals", "ml", "--report", str(tmp_path / "r"), *flags])
+        run.main(["backtest", "--signals", "ml", *report, *flags])
     assert asked == ([("engine.backtest",)] if started else [])
+
+
+@pytest.mark.parametrize("per_contract", [0.0, 1.25])
+def test_credit_spreads_pay_the_commission_per_contract_given(tmp_path, per_contract, capsys):
+    """``--commission-per-contract`` reaches the options broker (two legs an order) and the
+    report records it, not the share rate the spreads never pay."""
+    report = tmp_path / "report"
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
+                     "--strategy", "credit-spread", "--commission-per-contract",
+                     str(per_contract), "--report", str(report), "-q"]) == 0
+    saved = json.loads((report / "metrics.json").read_text())
+    assert saved["run"]["commission_per_contract"] == per_contract
+    assert "commission" not in saved["run"]
+    spreads = pd.read_csv(report / "SPY" / "spreads.csv")
+    assert len(spreads)
+    # an opening order, and a closing one unless it expired or is still open
+    orders = 2 - ((spreads["exit_reason"] == "expiry") | (spreads["status"] == "open"))
+    assert spreads["commission"].to_numpy() == pytest.approx(
+        (per_contract * 2 * spreads["contracts"] * orders).to_numpy())

@@ -94,7 +94,8 @@ def test_too_little_data_fails_only_the_runs_it_cannot_feed(make_spec, sample_ma
                         tmp_path / "sweep")
     table = outcome.table.set_index(["symbol", "fold"])
     assert table["error"].notna().tolist() == [False, False, True, True]
-    assert "LATE.csv: no bars between" in table.loc[("LATE", 0), "error"]
+    assert "LATE.csv: no bars up to 2024-04-01; the file covers 2024-04-15.." in table.loc[
+        ("LATE", 0), "error"]
     assert "60 sessions of warm-up" in table.loc[("LATE", 1), "error"]
 
 
