@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "quiet", False):  # -q: results only; hmmlearn's EM notes are not ours
+        logging.getLogger("hmmlearn").setLevel(logging.ERROR)
     try:
         from dotenv import load_dotenv
 

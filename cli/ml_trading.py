@@ -105,7 +105,7 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
     options.add_model_config_options(
         model, config_help="TOML or YAML file whose [direction] table overrides the model "
                            "settings (members, sizes, labels)",
-        epochs_help="epochs of the LSTM/GRU/TCN members (default: the model's)")
+        epochs_help="epochs of the LSTM/GRU/TCN members (default: the model's)", head=False)
     options.add_models_dir_option(
         model, "root of the model store (premarket and trading read and write "
                "<models-dir>/direction/<SYMBOL>/)")

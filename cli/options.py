@@ -207,16 +207,22 @@ def add_option_fill_option(p) -> None:
 
 
 def add_model_config_options(p, config_help: str = LSTM_CONFIG_HELP,
-                             epochs_help: str = "--head lstm: epochs at most (default: the "
-                                                "config's, seed 100)") -> None:
-    """``--head``, ``--config FILE`` (model settings) and ``--epochs N``."""
+                             epochs_help: str = "--head lstm: the most epochs the LSTM "
+                                                "trains (it stops early when the validation "
+                                                "loss stops improving; default: the config's "
+                                                "[lstm] epochs, 100)",
+                             head: bool = True) -> None:
+    """``--head`` (seed 000's strategy model only: ``head``), ``--config FILE`` (model
+    settings) and ``--epochs N``."""
     from core.domain import STRATEGY_HEADS
 
-    p.add_argument("--head", choices=STRATEGY_HEADS,
-                   help="the strategy model's head: regime (a logistic regression on the "
-                        "HMM's regime probabilities; the default, it wins the walk-forward "
-                        "on the benchmark world) or lstm (seed 000's LSTM over every "
-                        "feature); default: the config's [model] head, else regime")
+    if head:
+        p.add_argument("--head", choices=STRATEGY_HEADS,
+                       help="the strategy model's head: regime (a logistic regression on the "
+                            "HMM's regime probabilities; the default, it wins the "
+                            "walk-forward on the benchmark world) or lstm (seed 000's LSTM "
+                            "over every feature); default: the config's [model] head, else "
+                            "regime")
     p.add_argument("--config", type=Path, metavar="FILE", help=config_help)
     p.add_argument("--epochs", type=positive_int_arg, help=epochs_help)
 

@@ -113,6 +113,28 @@ def register(commands) -> None:
     p.set_defaults(handler=run_sweep_command)
 
 
+def check_parameter_sets(strategy: str, grid, quiet: bool) -> None:
+    """Refuse a grid none of whose parameter sets the strategy's config accepts (a rule
+    between fields, e.g. ``dte_min`` above ``dte_max``), before any run; some refused sets
+    are said up front and run as rows carrying the reason."""
+    from strategies.registry import STRATEGIES
+
+    sets = grid.parameter_sets()
+    refused = []
+    for params in sets:
+        try:
+            STRATEGIES[strategy].config_cls(**params)
+        except ValueError as exc:
+            refused.append(f"{', '.join(f'{k}={v}' for k, v in params.items())}: {exc}")
+    if refused and len(refused) == len(sets):
+        raise DataError(f"--grid: the {strategy} strategy refuses every parameter set, the "
+                        f"first: {refused[0]}")
+    if refused:
+        print(f"warning: {len(refused)} of {len(sets)} parameter sets are refused by the "
+              f"{strategy} strategy's rules (their rows carry the reason), the first: "
+              f"{refused[0]}", file=sys.stderr)
+
+
 def build_spec(args):
     """The SweepSpec of the parsed command line (grid checked, window resolved)."""
     from feeds.cache import default_cache_dir
@@ -120,6 +142,7 @@ def build_spec(args):
     from sweeps.plan import SourceSpec, SweepSpec, open_source
 
     grid = parse_grid(args.strategy, args.grid)
+    check_parameter_sets(args.strategy, grid, args.quiet)
     if args.heatmap:
         unknown = [n for n in args.heatmap if n not in grid.names]
         if unknown:
@@ -161,4 +184,18 @@ def run_sweep_command(args) -> int:
     print(summary, end="")
     print(f"\nResults: {folder}/results.parquet, {folder}/results.csv; report in {folder}/",
           file=sys.stdout)
-    return 0
+    return report_failures(outcome.table)
+
+
+def report_failures(table) -> int:
+    """Say on stderr why runs failed (each distinct reason with its count, the first three);
+    exit code 1 when no run finished, as a backtest whose every symbol failed."""
+    errors = table["error"].dropna() if "error" in table else []
+    if not len(errors):
+        return 0
+    reasons = errors.value_counts(sort=True)
+    for reason, count in list(reasons.items())[:3]:
+        print(f"warning: {count} run(s) failed: {reason}", file=sys.stderr)
+    if len(reasons) > 3:
+        print(f"warning: {len(reasons) - 3} more reasons in results.csv", file=sys.stderr)
+    return 1 if len(errors) == len(table) else 0

@@ -69,6 +69,8 @@ def run_train_command(args) -> int:
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     options.check_output_path(args.report, "--report", folder=True)
+    if args.train_years is not None and args.window != "rolling":
+        raise DataError("--train-years is the length of a rolling window: add --window rolling")
     spec = options.training_spec(args, args.hmm_start, args.lstm_start)  # before any data
     cache = ParquetCache(args.cache_dir)
     source, source_name, reason = options.source_from_args(args, [args.symbol], cache)
@@ -78,6 +80,11 @@ def run_train_command(args) -> int:
     if args.verbose:
         spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]
+    last = source.bars(symbol, None, end).index[-1]
+    if end - last > pd.Timedelta(days=4):  # more than a weekend or a holiday
+        print(f"warning: {symbol}: {source_name} has bars up to {last:%Y-%m-%d}; training "
+              f"ends there, not at --end-date {end:%Y-%m-%d}", file=sys.stderr)
+        end = last
     say(f"pricing labels for {symbol} up to {end:%Y-%m-%d} ...")
     data = training_data(source, symbol, end, spec, progress=not args.quiet, cache=cache)
     folder = args.report or Path("reports") / f"train_{symbol}"
@@ -152,6 +159,45 @@ def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,
     return make_folds(index, first_test, args.folds, embargo, args.window, train_bars)
 
 
+def replace_folds(args, n: int):
+    """``args`` with ``--folds n`` (and no ``--refit-every``)."""
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), "folds": n, "refit_every": None})
+
+
+def check_folds(args, folds: list, labelled: pd.DatetimeIndex, folds_for) -> None:
+    """Refuse, before any model is trained, folds whose test block holds too few labelled
+    sessions (a spread's label needs the sessions to its exit, so the last ones have none)
+    or that the sessions cannot make (more folds than sessions): their scores would be
+    empty. ``folds_for(n)`` makes ``n`` equal folds, to say how many would work."""
+    from core.errors import DataError
+    from models.strategy_model import MIN_IMPORTANCE_BARS
+
+    def empty(candidate: list) -> list:
+        """The folds whose test block has fewer labelled sessions than the scores and the
+        feature importance (measured on the last block) need."""
+        return [f for f in candidate if ((labelled >= f.test_start)
+                                         & (labelled <= f.test_end)).sum() < MIN_IMPORTANCE_BARS]
+
+    tested = int((labelled >= folds[0].test_start).sum()) if folds else 0
+    if args.refit_every is not None:
+        if empty(folds):
+            raise DataError(f"--refit-every {args.refit_every}: blocks of {args.refit_every} "
+                            f"sessions leave some (the first from "
+                            f"{empty(folds)[0].test_start:%Y-%m-%d}) with fewer than "
+                            f"{MIN_IMPORTANCE_BARS} labelled sessions (a label needs the "
+                            f"sessions up to its spread's exit); use a larger N")
+        return
+    if len(folds) == args.folds and not empty(folds):
+        return
+    most = next((n for n in range(min(args.folds, tested), 0, -1)
+                 if len(folds_for(n)) == n and not empty(folds_for(n))), 0)
+    raise DataError(f"--folds {args.folds}: the last third of the history has {tested} "
+                    f"labelled sessions, and {args.folds} test blocks would leave some with "
+                    f"fewer than {MIN_IMPORTANCE_BARS}; use at most {most}")
+
+
 def evaluate(args, spec, data, folder: Path, summary: dict, say):
     """Walk-forward over ``--seeds`` seeds; writes the score tables and fills ``summary``."""
     from training.evaluation import evaluate_seeds, format_scores
@@ -159,6 +205,8 @@ def evaluate(args, spec, data, folder: Path, summary: dict, say):
     labelled = data.labels.index[data.labels["label"].notna()]
     first_test = labelled[int(len(labelled) * 2 / 3)]
     folds = evaluation_folds(args, data.bars.index, first_test, spec.embargo)
+    check_folds(args, folds, labelled, lambda n: evaluation_folds(
+        replace_folds(args, n), data.bars.index, first_test, spec.embargo))
     report = evaluate_seeds(data, spec, folds, args.seeds, progress=not args.quiet)
     report.table.to_csv(folder / "walk_forward.csv", index=False)
     report.predictions.to_csv(folder / "predictions.csv")
@@ -167,5 +215,5 @@ def evaluate(args, spec, data, folder: Path, summary: dict, say):
     summary.update(report.summary())
     text = format_scores(report)
     (folder / "scores.txt").write_text(text + "\n")
-    say(text)
+    print(text)  # the result of the run: stdout, also with -q (notes go to stderr)
     return report

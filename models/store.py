@@ -75,11 +75,26 @@ def require_files(model_dir: Path | str, needs: tuple[str, ...],
     """The folder, if it exists and holds ``needs``; DataError naming what lacks."""
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise DataError(f"no model folder at {folder} ({hint})")
+        raise DataError(f"no model folder at {folder} ({_for_store_folder(hint, folder)})")
     missing = [f for f in needs if not (folder / f).exists()]
     if missing:
         raise DataError(f"model folder {folder} lacks {', '.join(missing)}")
     return folder
+
+
+def _for_store_folder(hint: str, folder: Path) -> str:
+    """``hint`` with SYMBOL (and the store label) of a store folder ``<mode>/<SYMBOL>/latest``
+    or ``.../<timestamp>`` filled in, so the command it suggests can be run as printed."""
+    if folder.name != "latest" and not folder.name[:1].isdigit():
+        return hint
+    label = folder.parent.parent.name
+    command = f"--symbol {folder.parent.name} --save"
+    if label and label != "lstm_poc":
+        command += f" --store-label {label}"
+    root = folder.parent.parent.parent
+    if root != DEFAULT_ROOT:
+        command += f" --models-dir {root}"
+    return hint.replace("--symbol SYMBOL --save", command)
 
 
 #: what an unreadable stored file's error suggests

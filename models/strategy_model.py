@@ -92,6 +92,11 @@ REGIME_HEAD_FILES = tuple(f for f in FILES if f != NETWORK_FILE)
 MODEL_FORMAT = 2
 
 
+#: labelled windows ``permutation_importance`` needs at least (a walk-forward's last test
+#: block is where ``run.py train`` measures it)
+MIN_IMPORTANCE_BARS = 5
+
+
 @dataclass
 class FitReport:
     """What a fit saw: windows, class counts, purged samples, training history."""
@@ -347,7 +352,7 @@ class StrategyModel:
         y = labels["label"].reindex(bars.index).to_numpy()
         ends = np.arange(self.warmup_bars, len(bars))
         ends = ends[(bars.index[ends] >= pd.Timestamp(start)) & np.isfinite(y[ends])]
-        if len(ends) < 5:
+        if len(ends) < MIN_IMPORTANCE_BARS:
             raise DataError("too few labelled bars to measure feature importance")
         X, target = self._windows(scaled, ends).copy(), y[ends].astype(int)
         base = float((self.head_.predict(X) == target).mean())

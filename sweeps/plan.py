@@ -148,7 +148,12 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     history = {s: source.bars(s, None, spec.end).index for s in symbols}
     union = pd.DatetimeIndex(sorted(set().union(*history.values())))
     sessions = union[(union >= spec.start) & (union <= spec.end)]
-    folds = walk_forward_folds(sessions, spec.folds)
+    try:
+        folds = walk_forward_folds(sessions, spec.folds)
+    except DataError as exc:  # say where the data is, when the window misses it
+        have = (f"; {source.name} has {', '.join(symbols)} from {union[0]:%Y-%m-%d} to "
+                f"{union[-1]:%Y-%m-%d}" if len(union) else "")
+        raise DataError(f"{spec.start:%Y-%m-%d}..{spec.end:%Y-%m-%d}: {exc}{have}") from None
     training = _jsonable(spec.training) if spec.training is not None else None
     runs = []
     # a portfolio sweep runs each (parameter set, fold) once, on every symbol in one account

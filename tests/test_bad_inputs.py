@@ -89,6 +89,13 @@ def no_data_work(monkeypatch):
     (["backtest", "--source", "sample", "--symbols", "SPY,QQQ", *WINDOW, "--portfolio",
       "--plot"], "a --portfolio run has one account and no such figure"),
     (["paper", "--model", "latest"], "--model applies only with --signals ml or direction"),
+    (["premarket", "--symbols", "AAPL", "--head", "lstm"], "unrecognized arguments: --head"),
+    (["train", "--train-years", "2"], "--train-years is the length of a rolling window"),
+    (["train", "--lstm-start", "2021-03-01", "--hmm-start", "2021-06-01"],
+     "--hmm-start 2021-06-01 is after --lstm-start 2021-03-01"),
+    (["sweep", "--symbols", "SPY", "--grid", "dte_min=50", "--grid", "dte_max=40"],
+     "--grid: the credit-spread strategy refuses every parameter set, the first: dte_min=50, "
+     "dte_max=40: dte_min=50 is above dte_max=40"),
     (["paper", "--strategy", "credit-spread", "--min-confidence", "0.5"],
      "--min-confidence applies only with --strategy equity"),
     (["paper", "--target-delta", "0.2"],
@@ -321,6 +328,13 @@ def test_a_corrupt_stored_model_is_refused_naming_the_file(stored_model, tmp_pat
     assert "truncated or corrupt" in err and "Traceback" not in err
 
 
+def test_a_missing_stored_model_suggests_the_command_that_makes_it(tmp_path, capsys):
+    assert main([*SAMPLE, "--signals", "ml", "--model", "latest", "--models-dir",
+                 str(tmp_path), "--store-label", "prod"]) == 2
+    assert (f"(train one with `python run.py train --symbol SPY --save --store-label prod "
+            f"--models-dir {tmp_path}`)") in capsys.readouterr().err
+
+
 def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     assert main(ml_backtest(folder, symbol="QQQ")) == 2
@@ -350,6 +364,25 @@ def test_a_model_of_another_source_runs_with_a_loud_warning(stored_model, tmp_pa
            "reads sample" in out
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert any("trained on polygon" in w for w in saved["symbols"]["SPY"]["warnings"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hmm-start", "2026-06-01"], "--hmm-start 2026-06-01 is not before the last training "
+                                    "bar 2025-12-31"),
+    (["--hmm-start", "2023-06-01"], "--hmm-start 2023-06-01 is after the strategy model's "
+                                    "first labelled bar 2021-12-31 (4 years before the last "
+                                    "training bar)"),
+])
+def test_training_starts_the_data_cannot_hold_are_refused_before_labels(argv, message,
+                                                                       monkeypatch, capsys):
+    """Known once the source says where its data ends; still before any label is priced."""
+    def no_labels(*args, **kwargs):
+        raise AssertionError("labels were priced for a refused request")
+
+    monkeypatch.setattr("training.pipeline.cached_strategy_labels", no_labels)
+    assert main(["train", "--source", "sample", *argv, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 # ------------------------------------------------------------------ one bad symbol of many

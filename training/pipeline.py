@@ -94,6 +94,10 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
             raise DataError(f"{' and '.join(given)}: only the LSTM head has these settings, "
                             f"and the head is {head!r}: add --head lstm, "
                             "or [model] head = \"lstm\" to the config file")
+    if hmm_start and lstm_start and pd.Timestamp(hmm_start) > pd.Timestamp(lstm_start):
+        raise DataError(f"--hmm-start {pd.Timestamp(hmm_start):%Y-%m-%d} is after --lstm-start "
+                        f"{pd.Timestamp(lstm_start):%Y-%m-%d}: the HMM's history must cover "
+                        f"the bars the model trains on; start it earlier")
     return TrainingSpec(head=head, decision=decision, regime_head=regime,
                         lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
                         labels=override(LabelConfig(), data.get("labels", {}), where),
@@ -110,9 +114,22 @@ class TrainingData:
 
 
 def training_starts(end: pd.Timestamp, spec: TrainingSpec) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First labelled LSTM bar and first HMM bar for training data ending at ``end``."""
-    return (spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS),
-            spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS))
+    """First labelled LSTM bar and first HMM bar for training data ending at ``end``; a
+    start after ``end``, or an HMM history that begins after the strategy model's first
+    bar (the regimes of every bar it trains on come from the HMM), is a DataError."""
+    lstm_start = spec.lstm_start or end - pd.DateOffset(years=LSTM_YEARS)
+    hmm_start = spec.hmm_start or end - pd.DateOffset(years=HMM_YEARS)
+    for flag, start in (("--lstm-start", lstm_start), ("--hmm-start", hmm_start)):
+        if start >= end:
+            raise DataError(f"{flag} {start:%Y-%m-%d} is not before the last training bar "
+                            f"{end:%Y-%m-%d}")
+    if hmm_start > lstm_start:
+        lstm = ("--lstm-start" if spec.lstm_start
+                else f"{LSTM_YEARS} years before the last training bar")
+        raise DataError(f"--hmm-start {hmm_start:%Y-%m-%d} is after the strategy model's first "
+                        f"labelled bar {lstm_start:%Y-%m-%d} ({lstm}): the HMM's history must "
+                        f"cover the bars the model trains on; start it earlier")
+    return lstm_start, hmm_start
 
 
 def warmup_sessions(spec: TrainingSpec) -> int:

@@ -1,5 +1,5 @@
-"""The Direction model a symbol's premarket or trading run scores with: the newest stored
-one that fits (same source, seed and configuration, trained on nothing after the bars in
+"""The Direction model a symbol's premarket or trading run scores with: the stored one
+trained on the latest data that fits (same source, seed and configuration, trained on nothing after the bars in
 hand), else a new one trained on those bars and stored."""
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def stored_fits(folder: Path, limit: pd.Timestamp, source, seed: int, config) ->
 
 
 def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradingSettings):
-    """The newest stored model of this symbol, source and configuration trained on nothing
-    after the last of ``bars``, else a new one trained on ``bars`` and stored. Returns the
+    """The stored model of this symbol, source and configuration trained on the latest data
+    that is not after the last of ``bars`` (``newest_first``), else a new one trained on ``bars`` and stored. Returns the
     model and a note saying which."""
     from models.direction_store import direction_dir, load_direction_model, save_direction_model
 
@@ -71,13 +71,17 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
 
 
 def newest_first(folder: Path) -> list[Path]:
-    """The stored model folders of a symbol, newest first by the time they were saved
-    (metadata's ``saved_at``, else the folder name), never ``latest/`` or a ``.partial``."""
-    def saved_at(stamp: Path) -> str:
+    """The stored model folders of a symbol, the one trained on the latest data first
+    (metadata's ``training_window.end``), then the one saved last (``saved_at``, else the
+    folder name), never ``latest/`` or a ``.partial``: of the models that fit a date, the
+    one that saw the most of its history wins, whenever it was saved."""
+    def order(stamp: Path) -> tuple[str, str, str]:
         try:
-            return str(json.loads((stamp / "metadata.json").read_text()).get("saved_at", ""))
+            meta = json.loads((stamp / "metadata.json").read_text())
+            end = str((meta.get("training_window") or {}).get("end", ""))
+            return end, str(meta.get("saved_at", "")), stamp.name
         except (OSError, ValueError, AttributeError):
-            return ""
+            return "", "", stamp.name
 
     stamps = [d for d in folder.iterdir() if d.is_dir() and d.name[:1].isdigit()]
-    return sorted(stamps, key=lambda d: (saved_at(d), d.name), reverse=True)
+    return sorted(stamps, key=order, reverse=True)

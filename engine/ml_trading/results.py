@@ -148,7 +148,7 @@ def _save_signals(settings: MLTradingSettings, outcomes: list[Outcome]) -> None:
     rows = pd.DataFrame([o.signal for o in ok])
     rows.to_csv(stem.with_suffix(".csv"), index=False)
     payload = {"mode": settings.mode, "as_of": as_of,
-               "created_at": pd.Timestamp.now().isoformat(timespec="seconds"),
+               "created_at": pd.Timestamp.now(tz="America/New_York").isoformat(timespec="seconds"),
                "signals": [o.signal for o in ok],
                "errors": {o.symbol: o.error for o in outcomes if o.error}}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")

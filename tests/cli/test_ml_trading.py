@@ -239,6 +239,9 @@ def test_premarket_reuses_the_stored_model_and_saves_its_signals(trading_run, wo
     table = pd.read_csv(workdir / "signals" / "premarket_2025-11-26.csv")
     saved = json.loads((workdir / "signals" / "premarket_2025-11-26.json").read_text())
     assert saved["as_of"] == "2025-11-26" and table["as_of"].tolist() == ["2025-11-26"]
+    created = pd.Timestamp(saved["created_at"])  # an instant, in New York time
+    assert created.tzinfo is not None and created.utcoffset() in (
+        pd.Timedelta(hours=-5), pd.Timedelta(hours=-4))
     for row in (table.iloc[0], saved["signals"][0]):
         assert lines[1] == f"MSFT: Direction: {row['direction']}, Confidence: " \
                            f"{row['confidence']:.2f}"

@@ -64,6 +64,8 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
     assert summary["final"]["head"] == "regime" and "regime" in summary["returns_vs_market"]
     text = (report / "scores.txt").read_text()
     assert "regime " in text and "paired standard error" in text
+    out = capsys.readouterr().out  # the table is the run's result: stdout, even with -q
+    assert out.startswith(text) and out.endswith(f"Training report written to {report}/\n")
     difference = summary["log_loss_vs_majority"]
     assert difference["difference"] == pytest.approx(
         summary["walk_forward"]["regime"]["log_loss"]
@@ -172,3 +174,46 @@ def test_train_walk_forward_options_make_refit_and_rolling_folds():
     args = run.build_parser().parse_args(["train", "--folds", "3"])
     folds = evaluation_folds(args, index, index[300], embargo=5)
     assert len(folds) == 3 and all(f.train_start == index[0] for f in folds)
+
+
+TRAIN_2021 = ["train", "--symbol", "SPY", "--source", "sample", "--end-date", "2021-12-31",
+              "--lstm-start", "2021-03-01", "--hmm-start", "2016-01-01", "-q"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--folds", "100"], "--folds 100: the last third of the history has 105 labelled "
+                         "sessions, and 100 test blocks would leave some with fewer than 5; "
+                         "use at most 21"),
+    (["--folds", "500"], "use at most 21"),
+    (["--refit-every", "3"], "--refit-every 3: blocks of 3 sessions leave some (the first "
+                             "from "),
+])
+def test_folds_the_labels_cannot_fill_are_refused_before_any_model_trains(
+        flags, message, tmp_path, monkeypatch, capsys):
+    """A fold's scores and the feature importance need labelled sessions in its test block;
+    too many folds used to fail with a traceback after minutes of training, or shrink to
+    fewer folds without a word."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("folds were trained for a refused request")
+
+    monkeypatch.setattr("training.evaluation.evaluate_seeds", no_training)
+    assert run.main([*TRAIN_2021, *flags, "--report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_an_end_date_past_the_data_is_said_and_training_ends_at_the_last_bar(
+        tmp_path, monkeypatch, capsys):
+    class Stop(Exception):
+        pass
+
+    def stop(source, symbol, end, *args, **kwargs):
+        raise Stop(end)
+
+    monkeypatch.setattr("training.pipeline.training_data", stop)
+    with pytest.raises(Stop) as stopped:
+        run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date", "2030-01-02",
+                  "-q", "--report", str(tmp_path)])
+    assert stopped.value.args[0] == pd.Timestamp("2025-12-31")
+    assert ("warning: SPY: sample has bars up to 2025-12-31; training ends there, not at "
+            "--end-date 2030-01-02") in capsys.readouterr().err

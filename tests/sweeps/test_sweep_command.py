@@ -121,3 +121,36 @@ def test_a_changed_setting_is_a_new_run_not_a_stale_one(make_spec, tmp_path):
                                            grid=["min_confidence=0.2"]), tmp_path)
     assert (other_fold_count.executed, other_fold_count.skipped) == (3, 0)
     assert np.isfinite(other_fold_count.table["total_return"]).all()
+
+
+def test_refused_parameter_sets_and_failed_runs_are_said_on_stderr(tmp_path, capsys):
+    """dte_min=50 with dte_max=40 is a set the config refuses: said before the runs, kept
+    as a row with its reason, and counted after them; the sweep still exits 0 (a set ran)."""
+    argv = ["sweep", "--symbols", "SPY", "--strategy", "credit-spread", "--grid",
+            "dte_min=30,50", "--grid", "dte_max=40", "--start-date", "2024-01-02",
+            "--end-date", "2024-03-28", "--cluster", "serial", "-q",
+            "--report", str(tmp_path / "sweep")]
+    assert run.main(argv) == 0
+    err = capsys.readouterr().err
+    assert ("warning: 1 of 2 parameter sets are refused by the credit-spread strategy's "
+            "rules (their rows carry the reason), the first: dte_min=50, dte_max=40: "
+            "dte_min=50 is above dte_max=40") in err
+    assert "warning: 1 run(s) failed: ValueError: dte_min=50 is above dte_max=40" in err
+
+
+def test_a_sweep_in_which_no_run_finished_exits_1():
+    from cli.sweep import report_failures
+
+    table = pd.DataFrame({"error": [None, "DataError: no bars", "DataError: no bars"]})
+    assert report_failures(table) == 0
+    assert report_failures(table.iloc[1:]) == 1
+    assert report_failures(pd.DataFrame({"error": [None, None]})) == 0
+
+
+def test_a_window_past_the_data_says_where_the_data_is(tmp_path, capsys):
+    assert run.main(["sweep", "--symbols", "SPY", "--grid", "target_delta=0.2,0.3",
+                     "--end-date", "2030-01-02", "--cluster", "serial", "-q",
+                     "--report", str(tmp_path / "sweep")]) == 2
+    assert ("0 sessions cannot make 1 walk-forward folds of at least 2 sessions each; widen "
+            "the window or use fewer folds; sample has SPY from 2008-01-02 to 2025-12-31"
+            in capsys.readouterr().err)
