@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 import pandas as pd
 
 
 def date_arg(text: str) -> pd.Timestamp:
-    """A session date, ``YYYY-MM-DD``."""
+    """A session date, ``YYYY-MM-DD`` only: ``01/02/2024`` reads as January 2 and
+    ``13/02/2024`` as February 13, so a date in another order is refused, not guessed."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
     try:
-        return pd.Timestamp(text).normalize()
+        return pd.Timestamp(text.strip()).normalize()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
+from cli.arg_types import symbols_arg
 from cli.strategy_config import check_account, config_from_args, in_flags
 from core.errors import DataError
 
@@ -37,7 +38,8 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data")
     options.add_symbols_option(
         data, DEFAULT_SYMBOLS, "comma-separated symbols; bundled has SP500,NASDAQ, the sample "
-                               "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA")
+                               "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA; with --source "
+                               "csv the default is every file's symbol")
     options.add_source_options(
         data, help="where bars come from: bundled = real S&P 500 / NASDAQ daily bars "
                    "shipped with the arch package (1999-2018); sample = the seeded simulated "
@@ -123,6 +125,8 @@ def run_backtest_command(args) -> int:
             start_render_server("engine.backtest")
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
+    if source_name == "csv" and args.symbols == symbols_arg(DEFAULT_SYMBOLS):
+        args.symbols = source.symbols()  # no --symbols: the files' own (a file's name)
     errors: dict[str, str] = {}
     symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)

@@ -90,6 +90,8 @@ def no_data_work(monkeypatch):
       "--plot"], "a --portfolio run has one account and no such figure"),
     (["paper", "--model", "latest"], "--model applies only with --signals ml or direction"),
     (["premarket", "--symbols", "AAPL", "--head", "lstm"], "unrecognized arguments: --head"),
+    ([*SAMPLE, "--start-date", "01/02/2024"], "--start-date: not a date (YYYY-MM-DD)"),
+    ([*SAMPLE, "--end-date", "13/02/2024"], "--end-date: not a date (YYYY-MM-DD)"),
     (["train", "--train-years", "2"], "--train-years is the length of a rolling window"),
     (["train", "--lstm-start", "2021-03-01", "--hmm-start", "2021-06-01"],
      "--hmm-start 2021-06-01 is after --lstm-start 2021-03-01"),
@@ -206,6 +208,18 @@ def test_odd_but_valid_csv_files_run(tmp_path, name, text, capsys):
     assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", name,
                  "--no-report", "-q"]) == 0
     assert f"{name}: Return: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("one_file", [True, False])
+def test_csv_without_symbols_backtests_the_files_own(tmp_path, one_file, capsys):
+    """A file's name is its symbol: without --symbols the run takes the file's (or every
+    file's of a folder), not the bundled default SP500,NASDAQ."""
+    (tmp_path / "GOOD.csv").write_text(csv_rows(DAYS))
+    (tmp_path / "MORE.csv").write_text(csv_rows(DAYS))
+    path = tmp_path / "GOOD.csv" if one_file else tmp_path
+    assert main(["backtest", "--source", "csv", "--csv", str(path), "--no-report", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "GOOD: Return: " in out and ("MORE: Return: " in out) != one_file
 
 
 def test_two_files_of_one_symbol_in_a_folder_are_refused(tmp_path, capsys):
