@@ -17,8 +17,17 @@ from core.errors import DataError
 COMMANDS = (backtest, data, train, paper, ml_trading, sweep)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose refusal is one ``error:`` line naming the command and where
+    its options are listed, not the whole usage block above it (exit code 2 as before)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (`python {self.prog} --help` lists "
+                     f"the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="run.py",
         description="ML-driven options and equity trading on backtrader.",
         epilog="Example: python run.py backtest --symbols SPY,QQQ --source sample "
