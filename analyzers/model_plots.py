@@ -82,11 +82,22 @@ def plot_training_history(history: dict, path: Path) -> Path:
 
 
 def plot_feature_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
-    data = importance.sort_values().tail(top)
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(data) + 1.5))
-    ax.barh(data.index, data.to_numpy(), color="#1f77b4")
+    """The ``top`` features by the size of their accuracy drop, positive (the model leans on
+    them) and negative (shuffling them helped: noise to it) alike; features whose shuffling
+    changes nothing (a head that does not read them, like the regime head for everything
+    but the HMM's probabilities) are counted under the chart, not drawn as empty bars."""
+    moved = importance[importance != 0]
+    data = moved.reindex(moved.abs().sort_values().index).tail(top)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * max(len(data), 1) + 1.8))
+    ax.barh(data.index, data.to_numpy(),
+            color=["#1f77b4" if v > 0 else "#999999" for v in data.to_numpy()])
+    ax.axvline(0.0, color="black", lw=0.6)
     ax.set_xlabel("accuracy drop when the feature is shuffled (validation data)")
-    ax.set_title("Permutation feature importance")
+    unmoved = int((importance == 0).sum())
+    note = (f"\n{unmoved} of {len(importance)} features change no call when shuffled (not "
+            "drawn): the model does not read them or they never move its calls"
+            if unmoved else "")
+    ax.set_title("Permutation feature importance" + note, fontsize=10)
     return _save(fig, path)
 
 
@@ -184,3 +195,33 @@ def plot_reliability(predictions: pd.DataFrame, path: Path,
     ax.set_title("Reliability (walk-forward, out of sample)")
     ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
+
+
+#: the pictures of a training report, in the order a reader wants them
+TRAINING_PICTURES = ("returns_vs_market.png", "confusion_matrix.png", "reliability.png",
+                     "signal_distribution.png", "feature_importance.png", "market_states.png",
+                     "training_history.png")
+
+
+def write_training_page(folder: Path, title: str, scores: str) -> Path:
+    """``index.html`` of a training report: the score table as printed, then every picture
+    the run drew and a link to every table, so the folder opens like a backtest's."""
+    import html
+
+    folder = Path(folder)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             f"<title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "img{max-width:100%}pre{background:#f4f4f4;padding:1em;overflow-x:auto}</style>",
+             f"</head><body><h1>{html.escape(title)}</h1>"]
+    if scores:
+        parts.append(f"<h2>walk-forward scores</h2><pre>{html.escape(scores)}</pre>")
+    for picture in TRAINING_PICTURES:
+        if (folder / picture).is_file():
+            parts.append(f"<h2>{picture[:-4].replace('_', ' ')}</h2>"
+                         f"<img src='{picture}' alt='{picture}'>")
+    tables = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".json", ".txt"))
+    parts.append("<p>" + " · ".join(f"<a href='{n}'>{n}</a>" for n in tables) + "</p>")
+    path = folder / "index.html"
+    path.write_text("\n".join(parts) + "\n</body></html>\n")
+    return path

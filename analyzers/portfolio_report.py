@@ -109,15 +109,21 @@ def _index_html(result, summary: str, header: dict) -> str:
                      f"<img src='{picture}' alt='{picture}'>")
     if len(result.spreads.columns):
         parts.append("<h2>credit spreads (<a href='spreads.csv'>spreads.csv</a>)</h2>")
-        legs = result.spreads[["underlying", "entry_date", "exit_date", "kind", "short_leg",
-                               "long_leg", "contracts", "entry_credit", "exit_debit", "pnl",
-                               "exit_reason"]]
+        legs = result.spreads[["status", "underlying", "entry_date", "exit_date", "kind",
+                               "short_leg", "long_leg", "contracts", "entry_credit",
+                               "exit_debit", "pnl", "tag", "exit_reason"]]
         parts.append(legs.to_html(index=False, float_format=money))
-    parts.append("<p><a href='positions.csv'>positions.csv</a> · "
-                 "<a href='transactions.csv'>transactions.csv</a> · "
-                 "<a href='trades.csv'>trades.csv</a> · <a href='pnl.csv'>pnl.csv</a> · "
-                 "<a href='metrics.json'>metrics.json</a> · "
-                 "<a href='performance.csv'>performance.csv</a></p></body></html>")
+        from analyzers.spread_trades import spread_summaries
+
+        for name, table in spread_summaries(result.spreads).items():
+            parts.append(f"<h3>{name.replace('_', ' ')} (<a href='spreads_{name}.csv'>"
+                         f"spreads_{name}.csv</a>)</h3>" + table.to_html(float_format=money))
+    files = ["positions.csv", "transactions.csv", "returns.csv", "pnl.csv",
+             "pnl_correlation.csv", "metrics.json", "performance.csv"]
+    if len(result.trades):  # a spread strategy's trades are its spreads (above)
+        files.insert(2, "trades.csv")
+    parts.append("<p>" + " · ".join(f"<a href='{name}'>{name}</a>" for name in files)
+                 + "</p></body></html>")
     return "\n".join(parts) + "\n"
 
 

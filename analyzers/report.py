@@ -333,15 +333,17 @@ def _index_html(results, summary: str, header: dict) -> str:
 
             parts.append(f"<h3>credit spreads (<a href='{name}/spreads.csv'>spreads.csv</a>)"
                          "</h3>")
-            legs = result.spreads[["entry_date", "exit_date", "kind", "short_leg", "long_leg",
-                                   "contracts", "entry_credit", "exit_debit", "pnl", "tag",
-                                   "exit_reason"]]
+            legs = result.spreads[["status", "entry_date", "exit_date", "kind", "short_leg",
+                                   "long_leg", "contracts", "entry_credit", "exit_debit", "pnl",
+                                   "tag", "exit_reason"]]
             parts.append(legs.to_html(index=False, float_format=lambda v: f"{v:,.2f}"))
             for table_name, table in spread_summaries(result.spreads).items():
                 parts.append(f"<h4>{table_name.replace('_', ' ')}</h4>"
                              + table.to_html(float_format=lambda v: f"{v:,.2f}"))
-        parts.append(f"<p><a href='{name}/trades.csv'>trades.csv</a> · "
-                     f"<a href='{name}/metrics.json'>metrics.json</a> · "
-                     f"<a href='{name}/performance.csv'>performance.csv</a></p>")
+        files = ["returns.csv", "metrics.json", "performance.csv"]
+        if len(result.trades):  # a spread strategy's trades are its spreads (above)
+            files.insert(0, "trades.csv")
+        parts.append("<p>" + " · ".join(f"<a href='{name}/{file}'>{file}</a>" for file in files)
+                     + "</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

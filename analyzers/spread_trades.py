@@ -124,7 +124,9 @@ def summarize(spreads: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def spread_summaries(spreads: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The tables of the report: by kind, by regime, by DTE bucket, by delta bucket."""
+    """The tables of the report: by kind, by regime, by DTE bucket, by delta bucket, and by
+    the exit that closed the spread (the strategy's tag: profit take, stop loss, time exit,
+    or expiry)."""
     frame = spreads.copy()
     codes = frame["regime_at_entry"]
     frame["regime_at_entry"] = codes.map(  # names, not codes (no regime line: n/a)
@@ -132,6 +134,7 @@ def spread_summaries(spreads: pd.DataFrame) -> dict[str, pd.DataFrame]:
     frame["dte_bucket"] = pd.cut(frame["dte_at_entry"], [0, 14, 30, 45, 60, 400])
     frame["delta_bucket"] = pd.cut(frame["short_delta_at_entry"].abs(),
                                    [0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0])
+    frame["exit"] = frame["tag"]
     return {name: summarize(frame, column) for name, column in (
         ("by_kind", "kind"), ("by_regime", "regime_at_entry"),
-        ("by_dte", "dte_bucket"), ("by_delta", "delta_bucket"))}
+        ("by_dte", "dte_bucket"), ("by_delta", "delta_bucket"), ("by_exit", "exit"))}

@@ -131,8 +131,8 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             self.ledger.link_state = "connected"
             if self.store.last_sync is not None:
                 self._queue.put(self.store.last_sync)
+        self.check_account()  # before any fill of the account is reconciled or journalled
         self._drain()
-        self.check_account()
         self.startingcash = self.cash_total()
 
     def stop(self):

@@ -106,3 +106,14 @@ def positive_float_arg(text: str) -> float:
     if not value > 0:  # NaN too
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
+
+
+def port_arg(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text}")
+    return value

@@ -89,13 +89,21 @@ def run_fetch(args) -> int:
                            disable=args.quiet or len(args.symbols) == 1):
             before = sent(source)[0]
             end = min(args.end_date, source.last_complete)
+            if args.start_date > end:
+                raise DataError(f"--start-date {args.start_date:%Y-%m-%d} is after the last "
+                                f"complete session {source.last_complete:%Y-%m-%d}: nothing "
+                                "to fetch yet")
             say(f"{symbol}: daily bars up to {end:%Y-%m-%d} ...")
             bars = source.bars(symbol, None, end)
             if args.start_date < bars.index[0]:
                 bars = source.bars(symbol, args.start_date, end)
             days = sessions(max(args.start_date, bars.index[0]), end)
-            say(f"{symbol}: {len(bars)} daily bars {bars.index[0]:%Y-%m-%d}..{end:%Y-%m-%d} "
-                f"({sent(source)[0] - before} requests for them, {sent(source)[1]} so far)")
+            if not len(days):
+                print(f"warning: {symbol}: no session between {args.start_date:%Y-%m-%d} "
+                      f"and {end:%Y-%m-%d}: no minute bars or chains to fetch", file=sys.stderr)
+            say(f"{symbol}: {len(bars)} daily bars {bars.index[0]:%Y-%m-%d}.."
+                f"{bars.index[-1]:%Y-%m-%d} ({sent(source)[0] - before} requests for them, "
+                f"{sent(source)[1]} so far)")
             if args.minutes:
                 _each_day(source, symbol, days, "minute bars", args.quiet,
                           lambda day, s=symbol: source.minute_bars(s, day, day))
@@ -107,9 +115,10 @@ def run_fetch(args) -> int:
               "the same command again to resume", file=sys.stderr)
         raise
     waited = source.limiter.waited if source.limiter is not None else 0.0
-    say(f"done in {time.monotonic() - began:.1f} s: {sent(source)[1]} sent, "
-        f"{source.store.from_cache} pieces found in the cache, {waited:.0f} s waiting for the "
-        "rate limit (requests count every page and retry)")
+    # the result of the run: stdout, also with -q (the notes above go to stderr)
+    print(f"done in {time.monotonic() - began:.1f} s: {sent(source)[1]} sent, "
+          f"{source.store.from_cache} pieces found in the cache, {waited:.0f} s waiting for "
+          "the rate limit (requests count every page and retry)")
     return 0
 
 
@@ -141,6 +150,6 @@ def _each_day(source, symbol, days, what, quiet, fetch_day) -> None:
             except (DataError, KeyError) as exc:  # no contracts, or no bar that day
                 skipped.append(f"{day:%Y-%m-%d}: {exc}")
             bar.set_postfix(requests=sent(source)[0], cached=source.store.from_cache)
-    if skipped and not quiet:
-        print(f"{symbol} {what}: {len(skipped)} session(s) without data, e.g. {skipped[0]}",
-              file=sys.stderr)
+    if skipped:  # missing data is said even with -q
+        print(f"warning: {symbol} {what}: {len(skipped)} session(s) without data, e.g. "
+              f"{skipped[0]}", file=sys.stderr)

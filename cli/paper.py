@@ -19,6 +19,7 @@ from brokers.bar_times import parse_decide_at
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import options
+from cli.arg_types import count_arg, positive_float_arg, positive_int_arg
 from cli.strategy_config import config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
@@ -63,7 +64,7 @@ def register(commands) -> None:
     ib = p.add_argument_group("connection")
     options.add_ib_options(ib)
     ib.add_argument("--account", default="", help="managed account (needed when several)")
-    ib.add_argument("--connect-timeout", type=float, default=8.0, help="seconds")
+    ib.add_argument("--connect-timeout", type=positive_float_arg, default=8.0, help="seconds")
     bars = p.add_argument_group("bars")
     bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
                       help="the strategy's bar; with realtime live bars '1 day' is built "
@@ -82,14 +83,17 @@ def register(commands) -> None:
     bars.add_argument("--timezone", default="America/New_York",
                       help="zone the strategy and the status line see bar times in (the "
                            "bars themselves follow the NYSE calendar)")
-    bars.add_argument("--max-bars", type=int, help="stop after this many live bars per symbol")
+    bars.add_argument("--max-bars", type=positive_int_arg,
+                      help="stop after this many live bars per symbol")
     risk = p.add_argument_group("safety")
     risk.add_argument("--live", action="store_true",
                       help="allow a live (non-DU) account; asks to type the account id")
     risk.add_argument("--confirm-live", metavar="ACCOUNT",
                       help="with --live: confirm without a prompt by naming the live account")
-    risk.add_argument("--max-daily-loss", type=float, help="dollars; no new positions beyond")
-    risk.add_argument("--max-open-spreads", type=int, help="no new spreads beyond this many")
+    risk.add_argument("--max-daily-loss", type=positive_float_arg,
+                      help="dollars; no new positions beyond")
+    risk.add_argument("--max-open-spreads", type=count_arg,
+                      help="no new spreads beyond this many (0: none)")
     risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
     risk.add_argument("--journal", type=Path, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
@@ -106,6 +110,8 @@ def _decide_at_arg(text: str) -> str:
 
 def _check_bar_flags(args) -> None:
     """Refuse flag combinations before connecting."""
+    if args.confirm_live and not args.live:
+        raise DataError("--confirm-live confirms a --live run: add --live, or drop it")
     try:
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -168,6 +174,7 @@ def run_paper(args) -> int:
     try:
         _confirm_live(args, store)
         cerebro, store, broker, _ = build(settings, store=store)
+        broker.check_account()  # a live or unknown account: refused before anything is said
         print(f"paper: {settings.strategy} on {','.join(settings.symbols)} via "
               f"{args.ib_host}:{args.ib_port} clientId {args.client_id}, journal {args.journal}",
               flush=True)
@@ -175,6 +182,7 @@ def run_paper(args) -> int:
             print(f"signals {settings.signals} for {symbol}: model trained until "
                   f"{model.trained_until:%Y-%m-%d}, warm-up {model.warmup_bars} bars",
                   flush=True)
+        known = {f["exec_id"] for f in broker.journal.fills()}  # earlier runs' fills
         try:
             cerebro.run()
         except KeyboardInterrupt:
@@ -184,7 +192,8 @@ def run_paper(args) -> int:
             print(f"{left} open order(s) " + ("cancelled" if args.cancel_on_exit
                                               else "left at IB"), flush=True)
             return 130
-        fills = [f for f in broker.journal.fills() if f["booked"] == 1]
+        fills = [f for f in broker.journal.fills()
+                 if f["booked"] == 1 and f["exec_id"] not in known]  # this run's
         print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
               f"{len(broker.open_spreads())} open spread(s)", flush=True)
         return 0

@@ -139,7 +139,9 @@ def run_train_command(args) -> int:
         summary["saved_to"] = str(saved)
         print(f"Model saved to {saved} (and {saved.parent / 'latest'})")
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"Training report written to {folder}/")
+    scores = (folder / "scores.txt").read_text() if args.folds > 0 else ""
+    plots.write_training_page(folder, f"Training report: {symbol}", scores)
+    print(f"Training report written to {folder}/ (open {folder}/index.html)")
     return 0
 
 

@@ -291,6 +291,21 @@ def signal_factory_for(symbol: str, settings: BacktestSettings):
             max(WARMUP_SESSIONS, model.warmup_bars + 5))
 
 
+def buy_and_hold(close: pd.Series, settings: BacktestSettings) -> pd.Series:
+    """Daily returns of holding the symbol from the first traded session's close, the
+    moment the strategy could first decide (its own return that day is 0: an order fills
+    at the next open), so both lines start from the same point."""
+    return from_first_close(_in_window(close.pct_change().fillna(0.0), settings))
+
+
+def from_first_close(daily: pd.Series) -> pd.Series:
+    """``daily`` returns with the first one 0: bought at that session's close."""
+    daily = daily.copy()
+    if len(daily):
+        daily.iloc[0] = 0.0
+    return daily
+
+
 def _in_window(series: pd.Series, settings: BacktestSettings) -> pd.Series:
     index = pd.DatetimeIndex(series.index).tz_localize(None).normalize()
     series = pd.Series(series.to_numpy(), index=index)
@@ -320,7 +335,7 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
     transactions = merge_transactions(share_transactions, portfolio["transactions"])
     returns = _in_window(returns, settings)
     close = bars["close"]
-    benchmark = _in_window(close.pct_change().fillna(0.0), settings)
+    benchmark = buy_and_hold(close, settings)
     lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
     trades, spreads, metrics = account_metrics(strategy, returns, benchmark, settings.cash)
     metrics.update(signal_scores(lines, close, settings))

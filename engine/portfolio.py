@@ -34,8 +34,10 @@ from engine.backtest import (
     account_metrics,
     add_report_analyzers,
     backtrader_metrics,
+    buy_and_hold,
     check_sizing,
     check_width,
+    from_first_close,
     horizon_warnings,
     idle_warnings,
     load_window,
@@ -172,10 +174,11 @@ def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool
 
 def equal_weight_benchmark(bars: dict, settings: BacktestSettings) -> pd.Series:
     """Daily returns of holding the symbols in equal parts, on the union of their sessions;
-    a symbol without a bar on a date keeps its last close (a return of 0 that day)."""
+    a symbol without a bar on a date keeps its last close (a return of 0 that day); bought
+    at the first traded session's close, as ``buy_and_hold``."""
     closes = pd.DataFrame({s: b["close"] for s, b in bars.items()}).sort_index().ffill()
     daily = closes.pct_change().fillna(0.0).mean(axis=1)
-    return _in_window(daily, settings)
+    return from_first_close(_in_window(daily, settings))
 
 
 def collect_portfolio(symbols: list[str], strategy, bars: dict,
@@ -228,7 +231,7 @@ def symbol_attribution(symbols: list[str], pnl: pd.DataFrame, trades: pd.DataFra
         scores = {}
         if len(lines):
             scores = signal_scores(lines[lines["symbol"] == symbol], close, settings)
-        held = _in_window(close.pct_change().fillna(0.0), settings)
+        held = buy_and_hold(close, settings)
         rows[symbol] = {
             "pnl": final,
             "contribution": final / settings.cash,

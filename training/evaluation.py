@@ -7,7 +7,8 @@ points between seeds, and the regime head follows what the HMM's restarts found.
 folds and reports every cell of the score table (``models.evaluation``) as mean and
 standard deviation over the seeds. The seed is the model's source of chance: the network's
 for an LSTM head, the HMM's for the regime head (whose regression has none). Baselines
-that do not depend on it (majority, rule, oracle, foresight) have std 0.
+that do not depend on it (majority, rule, oracle, foresight) have std 0; with one seed every
+std is NaN (nothing to measure a spread from).
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def evaluate_seeds(data, spec, folds: list, seeds: int, progress: bool = False) 
     stacked = np.stack([r.scores.to_numpy(dtype=float) for r in reports])
     index, columns = reports[0].scores.index, reports[0].scores.columns
     mean = pd.DataFrame(stacked.mean(axis=0), index=index, columns=columns)
+    # one seed has no spread to measure: NaN (blank in scores_std.csv, null in the JSON),
+    # not a 0 that reads as "no variance"
     std = pd.DataFrame(stacked.std(axis=0, ddof=1) if len(reports) > 1
-                       else np.zeros_like(stacked[0]), index=index, columns=columns)
+                       else np.full_like(stacked[0], np.nan), index=index, columns=columns)
     return SeedsReport(seed_list, reports, mean, std)
 
 

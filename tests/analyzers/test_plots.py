@@ -16,10 +16,15 @@ def test_spreads_by_regime_are_named_not_coded():
     spreads = pd.DataFrame({
         "status": ["closed"] * 4, "kind": ["put_credit"] * 4, "pnl": [10.0, -5.0, 3.0, 1.0],
         "entry_credit": [1.0] * 4, "dte_at_entry": [35] * 4,
-        "short_delta_at_entry": [-0.3] * 4, "regime_at_entry": [0.0, 3.0, 3.0, np.nan]})
-    table = spread_summaries(spreads)["by_regime"]
+        "short_delta_at_entry": [-0.3] * 4, "regime_at_entry": [0.0, 3.0, 3.0, np.nan],
+        "tag": ["profit_take", "stop_loss", "profit_take", "expiry"]})
+    tables = spread_summaries(spreads)
+    table = tables["by_regime"]
     assert sorted(table.index) == sorted([REGIME_NAMES[0], REGIME_NAMES[3], "n/a"])
     assert table.loc[REGIME_NAMES[3], "spreads"] == 2
+    by_exit = tables["by_exit"]
+    assert by_exit.loc["profit_take", "total_pnl"] == 13.0
+    assert by_exit.loc["stop_loss", "win_rate"] == 0.0
 
 
 def test_the_sweep_heatmap_is_centred_on_zero(tmp_path, monkeypatch):
@@ -142,3 +147,18 @@ def test_the_transaction_time_panel_shows_each_fill_at_its_time_of_day(monkeypat
         assert all(min(abs(x - m) for m in minutes) < 5 for x, _ in bars), (strategy, bars)
         most = max(bars, key=lambda bar: bar[1])[0]
         assert abs(most - minutes[0]) < 5, (strategy, bars)
+
+
+def test_feature_importance_draws_the_features_that_move_calls_and_counts_the_rest(
+        monkeypatch, tmp_path):
+    """The regime head reads only the HMM's probabilities: the other features' importance is
+    exactly 0. They used to fill the top 20 as empty bars while the negative ones were cut."""
+    from analyzers import model_plots
+
+    importance = pd.Series([0.0] * 33 + [-0.096, -0.02, 0.01, 0.03],
+                           index=[f"f{i}" for i in range(33)] + ["p_a", "p_b", "p_c", "p_d"])
+    figures = drawn(monkeypatch, model_plots)
+    model_plots.plot_feature_importance(importance, tmp_path / "fi.png")
+    ax = figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["p_c", "p_b", "p_d", "p_a"]
+    assert "33 of 37 features change no call when shuffled" in ax.get_title()

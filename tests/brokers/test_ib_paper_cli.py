@@ -70,14 +70,45 @@ def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
     assert db.execute("SELECT COUNT(*) FROM fills WHERE booked=1").fetchone()[0] == 1
 
 
+def test_done_counts_this_runs_fills_not_the_journals(tmp_path, capsys, ib_log):
+    """A second run on the same journal that trades nothing says 0 fills, not the first
+    run's one."""
+    bars = today_bars(2)
+    ten = dt.datetime.combine(bars[80][0], dt.time(10))
+    for run, expected in ((1, "done: 1 fill(s)"), (2, "done: 0 fill(s)")):
+        with FakeTWS() as tws:
+            tws.add_stock("SPY", 756733, price=bars[79][4])
+            tws.set_history("SPY", ib_history(bars[:80]))
+            # the second run never calls for a trade (no signal is that confident)
+            extra = ("--max-bars", "2") + (("--min-confidence", "1.0") if run == 2 else ())
+            result = {}
+            thread = threading.Thread(target=lambda e=extra, r=result, t=tws: r.setdefault(
+                "code", cli.main(paper_args(t, tmp_path, *e))))
+            thread.start()
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+            for k, (_, o, h, lo, c, v) in enumerate(bars[80:]):
+                tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
+                if k == 0 and run == 1:  # the first live bar buys; let the order arrive
+                    tws.wait_until(lambda: len(tws.placed) == 1, what="the first order")
+            thread.join(20)
+            assert not thread.is_alive() and result["code"] == 0
+        out = capsys.readouterr().out
+        assert expected in out, out
+
+
 def test_live_account_is_refused_without_live(tmp_path, capsys, ib_log):
     with FakeTWS(accounts=("U7654321",)) as tws:
         tws.add_stock("SPY", 756733)
         tws.set_history("SPY", ib_history(zigzag_bars(80)))
         code = cli.main(paper_args(tws, tmp_path))
         assert code == 2
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert "account U7654321 is not a paper account" in err and "--live" in err
+        # refused before the run is announced or any of the account's fills is journalled
+        assert "paper:" not in out and "reconciled" not in out
+        db = sqlite3.connect(tmp_path / "journal.sqlite")
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 0
         code = cli.main(paper_args(tws, tmp_path, "--live"))  # stdin is not a terminal
         assert code == 2
         assert "confirm with --confirm-live U7654321" in capsys.readouterr().err

@@ -62,10 +62,17 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
     assert set(summary["walk_forward"]) == {"regime", "regime_argmax", "majority", "logistic",
                                             "rule", "oracle", "foresight"}
     assert summary["final"]["head"] == "regime" and "regime" in summary["returns_vs_market"]
+    # one seed: no spread to measure, so no std (null), not a 0 that reads "no variance"
+    assert all(v is None for row in summary["walk_forward_std"].values() for v in row.values())
     text = (report / "scores.txt").read_text()
     assert "regime " in text and "paired standard error" in text
     out = capsys.readouterr().out  # the table is the run's result: stdout, even with -q
-    assert out.startswith(text) and out.endswith(f"Training report written to {report}/\n")
+    assert out.startswith(text) and out.endswith(
+        f"Training report written to {report}/ (open {report}/index.html)\n")
+    page = (report / "index.html").read_text()  # one page: the table, the pictures, links
+    assert "walk-forward scores" in page and "<img src='feature_importance.png'" in page
+    assert "<img src='training_history.png'" not in page  # the regime head has no epochs
+    assert "<a href='scores.csv'>scores.csv</a>" in page
     difference = summary["log_loss_vs_majority"]
     assert difference["difference"] == pytest.approx(
         summary["walk_forward"]["regime"]["log_loss"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from engine.backtest import BacktestSettings, run_symbol
 from feeds.csv_source import CsvMarket
@@ -20,3 +21,16 @@ def test_warm_up_bars_are_never_traded_when_the_history_starts_late(tmp_path):
     result = run_symbol(CsvMarket(tmp_path), "LATE", settings)
     assert result.metrics["start"] == f"{dates[60]:%Y-%m-%d}"
     assert result.metrics["sessions"] == 40
+
+
+def test_buy_and_hold_starts_at_the_first_traded_close_as_the_strategy_does(sample_market):
+    """The strategy cannot act before the first traded session's close (its return that day
+    is 0); buy & hold is bought then too, not the close before the window."""
+    settings = BacktestSettings(start=pd.Timestamp("2024-01-02"), end=pd.Timestamp("2024-06-28"),
+                                progress=False, record_lines=False)
+    result = run_symbol(sample_market, "SPY", settings)
+    close = sample_market.bars("SPY", "2024-01-02", "2024-06-28")["close"]
+    assert result.returns.iloc[0] == 0.0 and result.benchmark.iloc[0] == 0.0
+    assert result.benchmark.index.equals(result.returns.index)
+    assert result.metrics["benchmark_return"] == pytest.approx(
+        close.iloc[-1] / close.iloc[0] - 1.0, rel=1e-12)

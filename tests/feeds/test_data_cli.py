@@ -34,14 +34,14 @@ def fetch(cache, *extra) -> int:
 def test_fetch_fills_the_cache_so_a_backtest_sends_nothing(polygon, tmp_path, capsys,
                                                            monkeypatch):
     assert fetch(tmp_path) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert re.search(r"SPY option chains: 100%\|.*\| 5/5 \[\d\d:\d\d<00:00", err)  # progress
-    assert "requests=" in err and "requests sent" in err
+    assert "requests=" in err and "requests sent" in out  # the result on stdout
     sent = polygon.count()
     assert sent > 20 and polygon.count("/v3/reference/options/contracts") >= 5
     assert fetch(tmp_path) == 0
     assert polygon.count() == sent
-    assert "done in" in capsys.readouterr().err
+    assert "done in" in capsys.readouterr().out
     chain, asked = PolygonOptionChain.chain, []
     monkeypatch.setattr(PolygonOptionChain, "chain",
                         lambda self, date: asked.append(date) or chain(self, date))
@@ -81,12 +81,26 @@ def test_free_tier_fetch_paces_requests(polygon, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(rate_limit._SHARED, "polygon-free", limiter)
     assert run.main(["data", "fetch", "--symbols", "SPY", *WINDOW, "--free",
                      "--cache-dir", str(tmp_path)]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "free tier" in err and "at most 5 requests per minute" in err
     assert limiter.acquired == polygon.count() > 5
     assert limiter.waited >= (limiter.acquired - 5) // 5 * 60.0
     assert re.search(rf"{polygon.count()} requests sent, .* \d+ s waiting for the rate limit",
-                     err)
+                     out)
+
+
+def test_quiet_fetch_still_prints_its_result(polygon, tmp_path, capsys):
+    assert fetch(tmp_path, "-q") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("done in ") and "requests sent" in out and err == ""
+
+
+def test_a_window_after_the_last_complete_session_is_refused(polygon, tmp_path, capsys):
+    assert run.main(["data", "fetch", "--symbols", "SPY", "--start-date", "2099-01-02",
+                     "--end-date", "2099-02-02", "--cache-dir", str(tmp_path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --start-date 2099-01-02 is after the last complete session " in err
+    assert polygon.count() == 0
 
 
 def test_fetch_without_a_key_says_where_keys_go(monkeypatch, tmp_path, capsys):

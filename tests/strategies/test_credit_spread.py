@@ -59,7 +59,10 @@ def test_legs_are_verticals_with_occ_symbols_in_the_dte_window(spread_run):
 
 def test_report_has_spread_tables(spread_run):
     out, _, metrics, _ = spread_run
-    for name in ("by_kind", "by_regime", "by_dte", "by_delta"):
+    for name in ("by_kind", "by_regime", "by_dte", "by_delta", "by_exit"):
         assert (out / "report" / "SPY" / f"spreads_{name}.csv").stat().st_size > 0
+    by_exit = pd.read_csv(out / "report" / "SPY" / "spreads_by_exit.csv", index_col=0)
+    assert set(by_exit.index) <= {"profit_take", "stop_loss", "time_exit", "expiry"}
+    assert by_exit["spreads"].sum() == metrics["trades"]  # every closed spread
     assert metrics["trades"] >= 1
     assert "SPY240" in (out / "report" / "index.html").read_text()
