@@ -43,11 +43,25 @@ def session_instants(days, at: str) -> pd.DatetimeIndex:
     dates = pd.DatetimeIndex(days)
     if dates.tz is not None:
         dates = dates.tz_convert(EXCHANGE_TZ).tz_localize(None)
-    dates = dates.normalize()
-    listed = (nyse().opens if at == "open" else nyse().closes).reindex(dates)
-    regular = (dates + pd.Timedelta(_REGULAR[at] + ":00")).tz_localize(EXCHANGE_TZ)
-    instants = listed.fillna(regular.tz_convert("UTC").to_series(index=dates))
-    return pd.DatetimeIndex(instants.to_numpy(), tz="UTC", name=getattr(days, "name", None))
+    day = dates.normalize().to_numpy().astype("datetime64[D]")
+    listed, instants = _session_times(at)
+    where = np.minimum(np.searchsorted(listed, day), len(listed) - 1)
+    found = listed[where] == day
+    out = np.where(found, instants[where], np.datetime64("NaT", "ns"))
+    if not found.all():  # off the calendar: the regular time in New York
+        regular = (pd.DatetimeIndex(day[~found]) + pd.Timedelta(_REGULAR[at] + ":00"))
+        out[~found] = regular.tz_localize(EXCHANGE_TZ).tz_convert("UTC").tz_localize(
+            None).to_numpy()
+    return pd.DatetimeIndex(out, name=dates.name).tz_localize("UTC")
+
+
+@lru_cache(maxsize=2)
+def _session_times(at: str) -> tuple[np.ndarray, np.ndarray]:
+    """The calendar's sessions (days) and their open or close instants (UTC, naive ns)."""
+    times = nyse().opens if at == "open" else nyse().closes
+    days = pd.DatetimeIndex(times.index).tz_localize(None).to_numpy().astype("datetime64[D]")
+    return days, times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(
+        "datetime64[ns]")
 
 
 def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
