@@ -216,20 +216,29 @@ _END_SLACK = pd.Timedelta(days=4)
 
 
 def window_warnings(source_name: str, symbol: str, bars: pd.DataFrame, warmup: int,
-                    requested: BacktestSettings, result: SymbolResult) -> list[str]:
-    """Where the window actually run differs from the one asked for, in words."""
+                    requested: BacktestSettings, result, first_asked=None,
+                    start_note: str = "", end_of: str | None = None) -> list[str]:
+    """Where the window actually run differs from the one asked for, in words: trading
+    began after ``first_asked`` (the first session at or after the requested start; of
+    ``bars`` by default) because ``symbol``'s history warms the signal up first, or ended
+    before the requested end at the last bar of ``end_of`` (default ``symbol``)."""
     out = []
     traded = result.returns.index
-    first_asked = bars.index[min(int(np.searchsorted(bars.index, requested.start)),
-                                 len(bars) - 1)]
+    if first_asked is None:
+        first_asked = first_session_asked(bars, requested.start)
     if traded[0] > first_asked:
         out.append(f"traded from {traded[0]:%Y-%m-%d}, not {requested.start:%Y-%m-%d}: "
                    f"{source_name} has {symbol} from {bars.index[0]:%Y-%m-%d} and the first "
-                   f"{warmup} sessions warm the signal up")
+                   f"{warmup} sessions warm the signal up{start_note}")
     if requested.end - traded[-1] > _END_SLACK:
         out.append(f"traded until {traded[-1]:%Y-%m-%d}, not {requested.end:%Y-%m-%d}: the "
-                   f"last bar {source_name} has for {symbol}")
+                   f"last bar {source_name} has for {end_of or symbol}")
     return out
+
+
+def first_session_asked(bars: pd.DataFrame, start) -> pd.Timestamp:
+    """The first bar at or after ``start`` (the last bar when none is)."""
+    return bars.index[min(int(np.searchsorted(bars.index, start)), len(bars) - 1)]
 
 
 def horizon_warnings(config, result: SymbolResult) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import backtrader as bt
-import numpy as np
 import pandas as pd
 
 from analyzers import BarProgress
@@ -28,7 +27,6 @@ from brokers.options_broker import OptionsBroker
 from core.errors import DataError
 from engine.account import one_account
 from engine.backtest import (
-    _END_SLACK,
     BacktestSettings,
     _in_window,
     account_metrics,
@@ -37,6 +35,7 @@ from engine.backtest import (
     buy_and_hold,
     check_sizing,
     check_width,
+    first_session_asked,
     from_first_close,
     horizon_warnings,
     idle_warnings,
@@ -45,6 +44,7 @@ from engine.backtest import (
     signal_factory_for,
     signal_scores,
     traded_start,
+    window_warnings,
 )
 from feeds.base import MarketSource
 from feeds.btfeed import make_feed
@@ -141,24 +141,17 @@ def run_portfolio(source: MarketSource, symbols: list[str],
 
 def portfolio_window_warnings(source_name: str, bars: dict, warmups: dict,
                               requested: BacktestSettings, result) -> list[str]:
-    """Where the account's window differs from the one asked for: it trades from the first
-    session every symbol is warm, so the latest symbol sets the start; and until the last
-    bar any symbol has."""
-    out = []
-    traded = result.returns.index
+    """Where the account's window differs from the one asked for (``window_warnings``): it
+    trades from the first session every symbol is warm, so the latest symbol sets the
+    start; and until the last bar any symbol has."""
     late = {s: b.index[warmups[s]] for s, b in bars.items()}
     latest = max(late, key=late.get)
-    asked = min(b.index[min(int(np.searchsorted(b.index, requested.start)), len(b) - 1)]
-                for b in bars.values())
-    if traded[0] > asked:
-        out.append(f"traded from {traded[0]:%Y-%m-%d}, not {requested.start:%Y-%m-%d}: "
-                   f"{source_name} has {latest} from {bars[latest].index[0]:%Y-%m-%d} and its "
-                   f"first {warmups[latest]} sessions warm the signal up; one account trades "
-                   f"from the first session every symbol is warm")
-    if requested.end - traded[-1] > _END_SLACK:
-        out.append(f"traded until {traded[-1]:%Y-%m-%d}, not {requested.end:%Y-%m-%d}: the "
-                   f"last bar {source_name} has for any of {', '.join(bars)}")
-    return out
+    asked = min(first_session_asked(b, requested.start) for b in bars.values())
+    return window_warnings(
+        source_name, latest, bars[latest], warmups[latest], requested, result,
+        first_asked=asked,
+        start_note="; one account trades from the first session every symbol is warm",
+        end_of=f"any of {', '.join(bars)}")
 
 
 def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool,

@@ -457,7 +457,8 @@ def test_a_portfolio_says_when_its_latest_symbol_moves_the_start(capsys):
     out = capsys.readouterr().out
     assert "2008-03-31..2008-12-31 (requested 2008-01-01..2008-12-31), one account" in out
     assert ("warning: PORTFOLIO: traded from 2008-03-31, not 2008-01-01: sample has SPY from "
-            "2008-01-02 and its first 60 sessions warm the signal up") in out
+            "2008-01-02 and the first 60 sessions warm the signal up; one account trades from the "
+            "first session every symbol is warm") in out
 
 
 @pytest.mark.parametrize("rows", [61, 90, 120])
