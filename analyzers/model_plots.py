@@ -152,12 +152,19 @@ def plot_returns_vs_market(returns: pd.DataFrame, path: Path, symbol: str = "",
     names = {"lstm": "LSTM signal (out of sample)", "regime": "regime signal (out of sample)",
              "rule": "rule signal (baseline)"}
     colors = {"lstm": "#1f77b4", "regime": "#2ca02c", "rule": "#ff7f0e"}
+    # every curve starts at 0 at the first decision's close, before any return is earned
+    first = returns["decision_date"].iloc[0] if len(returns) else None
+
+    def cumulative(daily: pd.Series) -> pd.Series:
+        curve = (1.0 + daily).cumprod() - 1.0
+        return curve if first is None else pd.concat([pd.Series([0.0], index=[first]), curve])
+
     for column in columns:
         color = colors.get(column)
         if column in returns:
-            curve = (1.0 + returns[column]).cumprod() - 1.0
+            curve = cumulative(returns[column])
             ax.plot(curve.index, 100 * curve, color=color, label=names.get(column, column))
-    market = (1.0 + returns["market"]).cumprod() - 1.0
+    market = cumulative(returns["market"])
     ax.plot(market.index, 100 * market, color="#7f7f7f", label=f"{symbol} buy & hold".strip())
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("cumulative return (%)")

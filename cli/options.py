@@ -312,7 +312,16 @@ def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Time
     has, the start to ``DEFAULT_YEARS`` before the end; a start not before the end is a
     DataError."""
     end = args.end_date or min(source.bars(s).index[-1] for s in symbols)
-    start = args.start_date or end - pd.DateOffset(years=DEFAULT_YEARS)
+    start = args.start_date
+    if start is None:  # the first session on or after the day DEFAULT_YEARS back, never a
+        from feeds.calendar import sessions  # Saturday named as the start in messages
+
+        back = end - pd.DateOffset(years=DEFAULT_YEARS)
+        try:
+            listed = sessions(back, end)
+        except ValueError:  # outside the calendar's span (a CSV of old data): as it is
+            listed = []
+        start = listed[0] if len(listed) else back
     if start >= end:
         raise DataError(f"--start-date {start:%Y-%m-%d} is not before --end-date {end:%Y-%m-%d}")
     return start, end

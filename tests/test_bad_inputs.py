@@ -450,6 +450,14 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     assert late["warnings"][2].startswith("no order filled in 60 traded sessions: the 0.00%")
 
 
+def test_the_default_start_is_a_session_not_the_saturday_three_years_back(capsys):
+    """2025-12-31 less 3 years is Saturday 2022-12-31: the window starts on the first
+    session after it, and the header claims no other requested window."""
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "2023-01-03..2025-12-31, cash" in out and "requested" not in out
+
+
 def test_a_portfolio_says_when_its_latest_symbol_moves_the_start(capsys):
     """The sample market starts 2008-01-02: one account trades once every symbol is warm."""
     assert main(["backtest", "--source", "sample", "--symbols", "SPY,QQQ", "--portfolio",

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from analyzers.spread_trades import spread_summaries  # noqa: E402
 from core.domain import REGIME_NAMES  # noqa: E402
@@ -162,3 +163,24 @@ def test_feature_importance_draws_the_features_that_move_calls_and_counts_the_re
     ax = figures[0].axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["p_c", "p_b", "p_d", "p_a"]
     assert "33 of 37 features change no call when shuffled" in ax.get_title()
+
+
+def test_train_returns_vs_market_curves_start_at_zero_at_the_first_decision(monkeypatch,
+                                                                           tmp_path):
+    """The first return is earned from the first decision's close to the next: each curve
+    starts at 0 on the decision day, not already +-2 % on the day after."""
+    from analyzers import model_plots
+
+    days = pd.bdate_range("2024-01-02", periods=30)
+    close = pd.Series(100 * np.cumprod(1 + np.r_[0, np.full(29, 0.02)]), index=days)
+    predictions = pd.DataFrame({"regime": [2, 1, 0] * 10, "rule": [2] * 30}, index=days)
+    returns = model_plots.signal_returns(predictions, close)
+    figures = drawn(monkeypatch, model_plots)
+    model_plots.plot_returns_vs_market(returns, tmp_path / "r.png", "SPY")
+    curves = [line for line in figures[0].axes[0].get_lines() if line.get_label()[0] != "_"]
+    assert len(curves) == 3  # regime, rule, buy & hold
+    for line in curves:
+        x, y = line.get_xdata(), line.get_ydata()
+        assert y[0] == 0.0 and pd.Timestamp(x[0]) == days[0], line.get_label()
+    market = curves[-1].get_ydata()
+    assert market[-1] == pytest.approx(100 * (close.iloc[-1] / close.iloc[0] - 1))
