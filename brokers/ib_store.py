@@ -51,6 +51,22 @@ from core.errors import DataError
 
 log = logging.getLogger("btml.ib")
 
+
+class _ConnectFailureNoise(logging.Filter):
+    """Drops ib_async's own ERROR lines about a refused connection: the store says the same
+    in its one ``error:`` line (with the host, port and client id), and says when it
+    reconnects; with -v (debug logging) they are kept."""
+
+    NOISE = ("API connection failed", "Make sure API port on TWS/IBG is open")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        return not str(record.getMessage()).startswith(self.NOISE)
+
+
+logging.getLogger("ib_async.client").addFilter(_ConnectFailureNoise())
+
 #: informational codes (farm status and the like): logged, never fatal
 INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 2100, 2150, 10167})
 WARNING_CODES = frozenset({2103, 2105, 2157, 2110, 399, 404, 434, 321, 110, 105, 165})
