@@ -172,6 +172,8 @@ def run_backtest_command(args) -> int:
               **({"errors": errors} if errors else {})}
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)
+    if args.signals == "ml" and not args.quiet:
+        print_window_scores(args, source, results)
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
         pd.concat([r.lines for r in results], ignore_index=True).to_csv(args.export_lines,
@@ -192,6 +194,25 @@ def run_backtest_command(args) -> int:
         if not args.quiet:
             print(f"\nReport written to {folder}/ (open {folder}/index.html)")
     return 1 if errors else 0
+
+
+def print_window_scores(args, source, results) -> None:
+    """The ML signal's calls on the traded sessions scored beside the majority class, the
+    rule signal, the oracle and foresight (``engine.ml_scores``), after the summary."""
+    from engine.ml_scores import format_window_scores, window_scores
+    from feeds.cache import ParquetCache
+
+    labels = options.training_spec(args).labels
+    cache = ParquetCache(args.cache_dir)
+    tables = {}
+    for result in results:
+        start, end = (pd.Timestamp(result.metrics[k]) for k in ("start", "end"))
+        table = window_scores(source, result.symbol, source.bars(result.symbol, None, end),
+                              result.lines, start, end, labels, cache)
+        if table is not None:
+            tables[result.symbol] = table
+    if tables:
+        print(format_window_scores(tables))
 
 
 def _readable_symbols(source, symbols: list[str], end, errors: dict[str, str]) -> list[str]:

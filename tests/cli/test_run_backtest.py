@@ -261,3 +261,23 @@ def test_credit_spreads_pay_the_commission_per_contract_given(tmp_path, per_cont
     orders = 2 - ((spreads["exit_reason"] == "expiry") | (spreads["status"] == "open"))
     assert spreads["commission"].to_numpy() == pytest.approx(
         (per_contract * 2 * spreads["contracts"] * orders).to_numpy())
+
+
+def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
+    """A return says little about a model: the signal's calls on the traded sessions are
+    scored against the strategy labels beside the majority class, the rule signal, the
+    true-regime oracle (the sample market knows it) and perfect foresight."""
+    config = tmp_path / "hmm.toml"
+    config.write_text("[hmm]\nn_init = 1\nn_iter = 20\n")
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", "--signals", "ml",
+                     "--config", str(config), *WINDOW, "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "ML signal on the traded sessions (out of sample" in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines()
+            if line.startswith("SPY ") and len(line.split()) == 7}
+    assert set(rows) == {"model", "majority", "rule", "oracle", "foresight"}
+    assert rows["foresight"][3] == "1.000"  # foresight calls every label
+    sessions = int(rows["model"][2])
+    assert 60 < sessions <= 124 and {int(r[2]) for r in rows.values()} == {sessions}
+    pnl = {name: float(r[5].rstrip("%")) for name, r in rows.items()}
+    assert max(pnl.values()) == pnl["foresight"]  # nothing beats knowing the outcome
