@@ -172,7 +172,7 @@ def run_backtest_command(args) -> int:
               **({"errors": errors} if errors else {})}
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)
-    if args.signals == "ml" and not args.quiet:
+    if args.signals == "ml":
         print_window_scores(args, source, results)
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,8 @@ def run_backtest_command(args) -> int:
 
 def print_window_scores(args, source, results) -> None:
     """The ML signal's calls on the traded sessions scored beside the majority class, the
-    rule signal, the oracle and foresight (``engine.ml_scores``), after the summary."""
+    rule signal, the oracle and foresight (``engine.ml_scores``): printed after the summary
+    (not with -q) and kept in each symbol's metrics (``ml_signal_scores`` in metrics.json)."""
     from engine.ml_scores import format_window_scores, window_scores
     from feeds.cache import ParquetCache
 
@@ -211,7 +212,10 @@ def print_window_scores(args, source, results) -> None:
                               result.lines, start, end, labels, cache)
         if table is not None:
             tables[result.symbol] = table
-    if tables:
+            result.metrics["ml_signal_scores"] = {
+                name: {k: None if pd.isna(v) else float(v) for k, v in row.items()}
+                for name, row in table.iterrows()}
+    if tables and not args.quiet:
         print(format_window_scores(tables))
 
 

@@ -269,8 +269,9 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     true-regime oracle (the sample market knows it) and perfect foresight."""
     config = tmp_path / "hmm.toml"
     config.write_text("[hmm]\nn_init = 1\nn_iter = 20\n")
+    report = tmp_path / "report"
     assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", "--signals", "ml",
-                     "--config", str(config), *WINDOW, "--no-report"]) == 0
+                     "--config", str(config), *WINDOW, "--report", str(report)]) == 0
     out = capsys.readouterr().out
     assert "ML signal on the traded sessions (out of sample" in out
     rows = {line.split()[1]: line.split() for line in out.splitlines()
@@ -281,3 +282,7 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     assert 60 < sessions <= 124 and {int(r[2]) for r in rows.values()} == {sessions}
     pnl = {name: float(r[5].rstrip("%")) for name, r in rows.items()}
     assert max(pnl.values()) == pnl["foresight"]  # nothing beats knowing the outcome
+    saved = json.loads((report / "metrics.json").read_text())["symbols"]["SPY"]
+    scores = saved["ml_signal_scores"]
+    assert set(scores) == set(rows) and scores["model"]["n"] == sessions
+    assert f"{scores['model']['accuracy']:.3f}" == rows["model"][3]
