@@ -348,7 +348,7 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
     lines = an.lines.get_analysis() if settings.record_lines else pd.DataFrame()
     trades, spreads, metrics = account_metrics(strategy, returns, benchmark, settings.cash)
     metrics.update(signal_scores(lines, close, settings))
-    metrics["backtrader"] = backtrader_metrics(an)
+    metrics["backtrader"] = backtrader_metrics(an, settings.strategy)
     window = bars[(bars.index >= settings.start) & (bars.index <= settings.end)]
     return SymbolResult(symbol, metrics, returns, benchmark, positions, transactions,
                         trades, lines, window, spreads)
@@ -421,14 +421,23 @@ def signal_scores(lines: pd.DataFrame, close: pd.Series, settings: BacktestSetti
             "signal_hit_rate": float(hits / len(calls)) if len(calls) else None}
 
 
-def backtrader_metrics(an) -> dict:
-    """The headline numbers of backtrader's own analyzers, over the whole run."""
-    trade = an.tradeanalyzer.get_analysis()
-    return {
+def backtrader_metrics(an, strategy: str = "equity") -> dict:
+    """The headline numbers of backtrader's own analyzers, over the whole run.
+
+    backtrader's TradeAnalyzer counts share trades only: a credit-spread run trades none,
+    so its ``trades_*`` figures would be zeros beside the spread count and are left out
+    (the run's ``trades`` and ``win_rate`` count the spreads)."""
+    figures = {
         "returns_rtot": float(an.returns.get_analysis().get("rtot", 0.0)),
         "sharpe_ratio": _finite(an.sharpe.get_analysis().get("sharperatio") or np.nan),
         "max_drawdown_pct": float(an.drawdown.get_analysis().max.drawdown),
+    }
+    if strategy == "credit-spread":
+        return figures
+    trade = an.tradeanalyzer.get_analysis()
+    figures.update({
         "trades_total": int(trade.get("total", {}).get("total", 0)),
         "trades_won": int(trade.get("won", {}).get("total", 0)) if "won" in trade else 0,
         "trades_lost": int(trade.get("lost", {}).get("total", 0)) if "lost" in trade else 0,
-    }
+    })
+    return figures

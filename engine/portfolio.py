@@ -184,7 +184,7 @@ def collect_portfolio(symbols: list[str], strategy, bars: dict,
     returns = _in_window(returns, settings)
     benchmark = equal_weight_benchmark(bars, settings)
     trades, spreads, metrics = account_metrics(strategy, returns, benchmark, settings.cash)
-    metrics["backtrader"] = backtrader_metrics(an)
+    metrics["backtrader"] = backtrader_metrics(an, settings.strategy)
     lines = pd.DataFrame()
     if settings.record_lines:
         # a symbol without a bar on a date shows its last bar again: keep each bar once

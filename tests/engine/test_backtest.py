@@ -34,3 +34,23 @@ def test_buy_and_hold_starts_at_the_first_traded_close_as_the_strategy_does(samp
     assert result.benchmark.index.equals(result.returns.index)
     assert result.metrics["benchmark_return"] == pytest.approx(
         close.iloc[-1] / close.iloc[0] - 1.0, rel=1e-12)
+
+
+def test_backtraders_trade_figures_count_share_trades_and_are_left_out_for_spreads(
+        sample_market):
+    """TradeAnalyzer sees share trades only: an equity run's figures match its closed trades;
+    a credit-spread run (no shares) carries none, not zeros beside its spread count."""
+    window = {"start": pd.Timestamp("2024-01-02"), "end": pd.Timestamp("2024-12-31"),
+              "progress": False, "record_lines": False}
+    equity = run_symbol(sample_market, "SPY", BacktestSettings(**window))
+    closed = equity.metrics["trades"]
+    assert closed > 0
+    assert equity.metrics["backtrader"]["trades_total"] >= closed
+    assert (equity.metrics["backtrader"]["trades_won"]
+            + equity.metrics["backtrader"]["trades_lost"]) == closed
+
+    spreads = run_symbol(sample_market, "SPY",
+                         BacktestSettings(strategy="credit-spread", **window))
+    assert spreads.metrics["trades"] > 0
+    assert not any(key.startswith("trades") for key in spreads.metrics["backtrader"])
+    assert spreads.metrics["backtrader"]["max_drawdown_pct"] > 0
