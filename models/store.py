@@ -183,19 +183,32 @@ def save_model(model, mode: str, symbol: str, root: Path | str = DEFAULT_ROOT,
                stamp: dt.datetime | None = None) -> Path:
     """Save a fitted model (``model.save``) to a new timestamped folder of ``mode`` and
     ``symbol`` and refresh ``latest/``; returns the timestamped folder. ``metadata`` adds
-    keys (the source, say) to metadata.json."""
-    stamp = stamp or dt.datetime.now()
+    keys (the source, say) to metadata.json. The folder is named by the machine's clock
+    (what the user reads beside ``ls``); ``saved_at`` is the instant, in UTC with its
+    offset, so that stores copied between machines and across DST changes still order."""
+    stamp = (stamp or dt.datetime.now()).astimezone()  # a naive stamp is the machine's clock
 
     def write(folder: Path) -> None:
         model.save(folder)
         write_metadata(folder, {
-            "symbol": symbol.upper(), "mode": mode, "saved_at": stamp.isoformat(),
+            "symbol": symbol.upper(), "mode": mode,
+            "saved_at": stamp.astimezone(dt.UTC).isoformat(),
             **json.loads((folder / METADATA_FILE).read_text()),
             "data_hash": data_hash(training_bars) if training_bars is not None else None,
             **(metadata or {}),
         })
 
     return publish_folder(model_dir(mode, symbol, root), write, stamp)
+
+
+def saved_instant(saved_at: object) -> float:
+    """``metadata.json``'s ``saved_at`` as POSIX seconds, for ordering folders: an offset
+    is honoured, a stamp without one (stores before offsets were written) is read as the
+    machine's clock; missing or unreadable is 0 (oldest)."""
+    try:
+        return dt.datetime.fromisoformat(str(saved_at)).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
 
 
 def resolve_model_dir(spec: str, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",

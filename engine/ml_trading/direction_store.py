@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.errors import DataError
 from engine.ml_trading.settings import MLTradingSettings
+from models.store import saved_instant
 
 
 def train_model(symbol: str, bars: pd.DataFrame, config, quiet: bool):
@@ -75,13 +76,13 @@ def newest_first(folder: Path) -> list[Path]:
     (metadata's ``training_window.end``), then the one saved last (``saved_at``, else the
     folder name), never ``latest/`` or a ``.partial``: of the models that fit a date, the
     one that saw the most of its history wins, whenever it was saved."""
-    def order(stamp: Path) -> tuple[str, str, str]:
+    def order(stamp: Path) -> tuple[str, float, str]:
         try:
             meta = json.loads((stamp / "metadata.json").read_text())
             end = str((meta.get("training_window") or {}).get("end", ""))
-            return end, str(meta.get("saved_at", "")), stamp.name
+            return end, saved_instant(meta.get("saved_at")), stamp.name
         except (OSError, ValueError, AttributeError):
-            return "", "", stamp.name
+            return "", 0.0, stamp.name
 
     stamps = [d for d in folder.iterdir() if d.is_dir() and d.name[:1].isdigit()]
     return sorted(stamps, key=order, reverse=True)
