@@ -10,7 +10,8 @@ TkAgg, which needs a display). Layout::
     REPORT/<SYMBOL>/metrics.json, trades.csv, returns.csv, performance.csv,
                     returns_vs_market.png, signal_distribution.png,
                     tearsheet_returns.png, tearsheet_positions.png, tearsheet_transactions.png
-                    (backtrader_plot.png: backtrader's own figure, with ``--plot``)
+                    (backtrader_plot.png: backtrader's own figure, with ``--plot``;
+                    a credit-spread run: spreads.png, spreads.csv, spreads_by_*.csv)
 """
 
 from __future__ import annotations
@@ -219,8 +220,13 @@ def write_symbol_report(result, folder: Path, realized: pd.Series, fast: bool = 
 
 
 def _write_symbol_plots(result, folder: Path, realized: pd.Series) -> list[Path]:
-    return [plot_returns_vs_market(result, folder / "returns_vs_market.png"),
-            plot_signal_distribution(result, folder / "signal_distribution.png", realized)]
+    written = [plot_returns_vs_market(result, folder / "returns_vs_market.png"),
+               plot_signal_distribution(result, folder / "signal_distribution.png", realized)]
+    if len(result.spreads.columns):  # a credit-spread run
+        from analyzers.spread_plots import plot_spreads
+
+        written.append(plot_spreads(result, folder / "spreads.png"))
+    return written
 
 
 def _write_other_sheets_and_tables(result, folder: Path, fast: bool) -> list[Path]:
@@ -321,6 +327,7 @@ def _index_html(results, summary: str, header: dict) -> str:
         name = html.escape(result.symbol)
         parts.append(f"<h2>{name}</h2>")
         pictures = ["returns_vs_market.png", "signal_distribution.png",
+                    *(["spreads.png"] if len(result.spreads.columns) else []),
                     "tearsheet_returns.png", "tearsheet_positions.png",
                     "tearsheet_transactions.png"]
         if getattr(result, "plot_png", None):
