@@ -11,7 +11,7 @@ symbols' daily P&L. Layout::
     REPORT/pnl_correlation.csv    correlation of the symbols' daily P&L
     REPORT/positions.csv          the account's holdings per session (pyfolio format)
     REPORT/transactions.csv       every share fill and option-leg fill (pyfolio format)
-    REPORT/trades.csv, spreads.csv, spreads_by_*.csv
+    REPORT/trades.csv, spreads.csv, spreads_by_*.csv, spreads.png (credit spreads)
     REPORT/returns.csv, performance.csv, pnl_by_symbol.png,
     REPORT/tearsheet_returns.png, tearsheet_positions.png, tearsheet_transactions.png
     REPORT/index.html             one page with the tables and pictures
@@ -50,6 +50,10 @@ def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]
     folder.mkdir(parents=True, exist_ok=True)
     written = [plot_pnl_by_symbol(result, folder / "pnl_by_symbol.png")]
     written += write_tearsheets(result, folder)
+    if len(result.spreads.columns):  # a credit-spread run
+        from analyzers.spread_plots import plot_spreads
+
+        written.append(plot_spreads(result, folder / "spreads.png"))
     tables = {
         "attribution.csv": result.attribution,
         "pnl.csv": result.pnl,
@@ -104,7 +108,9 @@ def _index_html(result, summary: str, header: dict) -> str:
               result.attribution.to_html(float_format=money),
               "<h2>correlation of daily P&amp;L</h2>",
               result.correlation.to_html(float_format=lambda v: f"{v:.2f}")]
-    for picture in PICTURES:
+    pictures = [*PICTURES[:1], *(["spreads.png"] if len(result.spreads.columns) else []),
+                *PICTURES[1:]]
+    for picture in pictures:
         parts.append(f"<h2>{picture[:-4].replace('_', ' ')}</h2>"
                      f"<img src='{picture}' alt='{picture}'>")
     if len(result.spreads.columns):

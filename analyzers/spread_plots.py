@@ -43,6 +43,18 @@ def capital_at_risk(spreads: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.Ser
     return pd.Series(held @ spreads["max_loss"].to_numpy(dtype=float), index=sessions)
 
 
+def capital_at_risk_by_underlying(spreads: pd.DataFrame,
+                                  sessions: pd.DatetimeIndex) -> pd.DataFrame:
+    """``capital_at_risk`` split by underlying (a portfolio's exposure by symbol)."""
+    if spreads.empty:
+        return pd.DataFrame(index=sessions)
+    held = _held(spreads, sessions)
+    loss = spreads["max_loss"].to_numpy(dtype=float)
+    names = spreads["underlying"].to_numpy()
+    return pd.DataFrame({name: held[:, names == name] @ loss[names == name]
+                         for name in sorted(set(names))}, index=sessions)
+
+
 def open_spreads_by_kind(spreads: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.DataFrame:
     """How many spreads of each kind (put_credit, call_credit) are open at each close."""
     if spreads.empty:
@@ -67,9 +79,24 @@ def exit_label(row) -> str:
     return str(tag) if isinstance(tag, str) and tag else str(row.get("exit_reason") or "closed")
 
 
+def align_zero(left, right) -> None:
+    """Put 0 at the same height on two y axes of one panel (a bar's sign and the running
+    total's sign then read off the same line), widening each axis, never clipping it."""
+    (a, b), (c, d) = left.get_ylim(), right.get_ylim()
+    a, c = min(a, 0.0), min(c, 0.0)
+    b, d = max(b, 0.0), max(d, 0.0)
+    below = max(-a / (b - a) if b > a else 0.0, -c / (d - c) if d > c else 0.0)
+    if below >= 1.0:  # nothing above zero on one axis: leave both as drawn
+        return
+    # each axis keeps its top and lowers its bottom until ``below`` of it is under zero
+    left.set_ylim(min(a, -below * b / (1 - below)), b)
+    right.set_ylim(min(c, -below * d / (1 - below)), d)
+
+
 def plot_spreads(result, path: Path) -> Path:
-    """Draw ``spreads.png`` for a credit-spread result (its ``spreads`` rows, returns and
-    final value)."""
+    """Draw ``spreads.png`` for a credit-spread result, one symbol's or a portfolio's (its
+    ``spreads`` rows, returns and final value); with several underlyings the capital at
+    risk is stacked by underlying."""
     spreads, sessions = result.spreads, pd.DatetimeIndex(result.returns.index)
     fig, axes = plt.subplots(4, 1, figsize=(11, 13),
                              gridspec_kw={"height_ratios": [2, 1, 2, 2]})
@@ -79,12 +106,20 @@ def plot_spreads(result, path: Path) -> Path:
     risk = capital_at_risk(spreads, sessions)
     value = account_value(result.returns, float(result.metrics["final_value"]))
     share = 100 * risk / value
-    axes[0].fill_between(sessions, share, 0, color="#9467bd", alpha=0.5, step="post")
+    by_underlying = capital_at_risk_by_underlying(spreads, sessions)
+    if len(by_underlying.columns) > 1:
+        bottom = np.zeros(len(sessions))
+        for name in by_underlying.columns:
+            top = bottom + 100 * by_underlying[name].to_numpy() / value.to_numpy()
+            axes[0].fill_between(sessions, bottom, top, step="post", alpha=0.6, label=name)
+            bottom = top
+    else:
+        axes[0].fill_between(sessions, share, 0, color="#9467bd", alpha=0.5, step="post")
     axes[0].axhline(share.mean(), color="black", lw=0.8, ls="--",
                     label=f"average {share.mean():.1f} %, highest {share.max():.1f} %")
     axes[0].set_ylabel("capital at risk (% of account)")
     axes[0].set_title("open spreads' maximum loss at each close", fontsize=10)
-    axes[0].legend(loc="upper left")
+    axes[0].legend(loc="upper left", ncol=min(len(by_underlying.columns) + 1, 6))
 
     counts = open_spreads_by_kind(spreads, sessions)
     bottom = np.zeros(len(sessions))
@@ -111,6 +146,7 @@ def plot_spreads(result, path: Path) -> Path:
         running.plot(exits.iloc[order], closed["pnl"].iloc[order].cumsum(), color="black",
                      lw=1.2, label="running total")
         running.set_ylabel("running total ($)")
+        align_zero(axes[2], running)
         running.legend(loc="lower right")
         axes[2].legend(loc="upper left", ncol=3)
     axes[2].axhline(0, color="black", lw=0.5)

@@ -24,7 +24,7 @@ def test_equity_portfolio_report_has_tear_sheets_attribution_and_no_spread_table
                  "tearsheet_transactions.png", "pnl_by_symbol.png", "attribution.csv",
                  "pnl.csv", "pnl_correlation.csv", "positions.csv", "transactions.csv"):
         assert (folder / name).stat().st_size > 0, name
-    assert not (folder / "spreads.csv").exists()
+    assert not (folder / "spreads.csv").exists() and not (folder / "spreads.png").exists()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics["symbols"]) == {"SPY", "QQQ"}
     assert metrics["portfolio"]["final_value"] == result.metrics["final_value"]
@@ -35,3 +35,14 @@ def test_equity_portfolio_report_has_tear_sheets_attribution_and_no_spread_table
     pnl = pd.read_csv(folder / "pnl.csv", index_col=0)
     assert pnl.iloc[-1].sum() + settings.cash == pytest.approx(result.metrics["final_value"],
                                                                abs=0.01)
+
+
+def test_a_credit_spread_portfolio_report_draws_its_capital_at_risk(sample_market, tmp_path):
+    settings = BacktestSettings(start=pd.Timestamp("2023-01-03"), end=pd.Timestamp("2023-06-30"),
+                                strategy="credit-spread", progress=False)
+    result = run_portfolio(sample_market, ["SPY", "QQQ"], settings)
+    assert set(result.spreads["underlying"]) == {"SPY", "QQQ"}
+    write_portfolio_report(tmp_path / "report", result, "summary\n", {"run": "t"})
+    folder = tmp_path / "report"
+    assert (folder / "spreads.png").stat().st_size > 10_000
+    assert "<img src='spreads.png'" in (folder / "index.html").read_text()

@@ -13,7 +13,9 @@ import pytest  # noqa: E402
 
 from analyzers.spread_plots import (  # noqa: E402
     account_value,
+    align_zero,
     capital_at_risk,
+    capital_at_risk_by_underlying,
     exit_label,
     open_spreads_by_kind,
 )
@@ -24,6 +26,7 @@ SESSIONS = pd.DatetimeIndex(pd.bdate_range("2024-03-04", periods=6))  # Mon 4 ..
 def _spreads() -> pd.DataFrame:
     day = dt.date
     return pd.DataFrame({
+        "underlying": ["SPY", "QQQ", "SPY"],
         "kind": ["put_credit", "call_credit", "put_credit"],
         "status": ["closed", "closed", "open"],
         "entry_date": [day(2024, 3, 4), day(2024, 3, 5), day(2024, 3, 7)],
@@ -38,6 +41,27 @@ def test_capital_at_risk_sums_the_open_spreads_max_loss_at_each_close():
     risk = capital_at_risk(_spreads(), SESSIONS)
     assert risk.tolist() == [400.0, 700.0, 300.0, 1300.0, 1000.0, 1000.0]
     assert capital_at_risk(_spreads().iloc[:0], SESSIONS).eq(0).all()
+
+
+def test_a_portfolios_capital_at_risk_splits_by_underlying_and_adds_up():
+    split = capital_at_risk_by_underlying(_spreads(), SESSIONS)
+    assert split["SPY"].tolist() == [400.0, 400.0, 0.0, 1000.0, 1000.0, 1000.0]
+    assert split["QQQ"].tolist() == [0.0, 300.0, 300.0, 300.0, 0.0, 0.0]
+    assert split.sum(axis=1).tolist() == capital_at_risk(_spreads(), SESSIONS).tolist()
+
+
+def test_the_running_totals_zero_sits_on_the_bars_zero():
+    import matplotlib.pyplot as plt
+
+    fig, left = plt.subplots()
+    right = left.twinx()
+    left.set_ylim(-1000, 1000)
+    right.set_ylim(-12_000, 24_000)
+    align_zero(left, right)
+    (a, b), (c, d) = left.get_ylim(), right.get_ylim()
+    assert -a / (b - a) == pytest.approx(-c / (d - c))
+    assert (a, b) == (-1000, 1000) and d == 24_000 and c == pytest.approx(-24_000)
+    plt.close(fig)
 
 
 def test_open_spreads_are_counted_by_kind():
