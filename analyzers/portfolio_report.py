@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analyzers.report import _save, plt, write_spread_tables, write_tearsheets
+from analyzers.report import _save, header_text, plt, write_spread_tables, write_tearsheets
 from core.atomic import replace_folder
 
 PICTURES = ("pnl_by_symbol.png", "tearsheet_returns.png", "tearsheet_positions.png",
@@ -101,8 +101,8 @@ def _index_html(result, summary: str, header: dict) -> str:
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
              "img{max-width:100%}pre{background:#f4f4f4;padding:1em}</style></head><body>",
              "<h1>Portfolio backtest report</h1>", "<table>"]
-    parts += [f"<tr><th align=left>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td>"
-              "</tr>" for k, v in header.items()]
+    parts += [f"<tr><th align=left>{html.escape(str(k))}</th>"
+              f"<td>{html.escape(header_text(v))}</td></tr>" for k, v in header.items()]
     parts += ["</table>", f"<pre>{html.escape(summary)}</pre>",
               "<h2>attribution (<a href='attribution.csv'>attribution.csv</a>)</h2>",
               result.attribution.to_html(float_format=money),

@@ -314,6 +314,15 @@ def _write_report_files(folder: Path, results: list, summary: str, header: dict,
     return written
 
 
+def header_text(value) -> str:
+    """A run header's value as the report page shows it: a group of settings as
+    ``name=value`` pairs (``target_delta=0.3, width=default, ...``: None is a setting left
+    to its default rule), anything else as text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={header_text(v)}" for k, v in value.items())
+    return "default" if value is None else str(value)
+
+
 def _index_html(results, summary: str, header: dict) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Backtest report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
@@ -321,7 +330,7 @@ def _index_html(results, summary: str, header: dict) -> str:
              "<h1>Backtest report</h1>", "<table>"]
     for key, value in header.items():
         parts.append(f"<tr><th align=left>{html.escape(str(key))}</th>"
-                     f"<td>{html.escape(str(value))}</td></tr>")
+                     f"<td>{html.escape(header_text(value))}</td></tr>")
     parts += ["</table>", f"<pre>{html.escape(summary)}</pre>"]
     for result in results:
         name = html.escape(result.symbol)

@@ -169,6 +169,7 @@ def run_backtest_command(args) -> int:
               "signals": args.signals, "symbols": ",".join(r.symbol for r in results),
               **window_header(results, start, end), "cash": args.cash,
               **options.costs(args), "seed": args.seed,
+              **options.strategy_settings(args, config),
               **({"errors": errors} if errors else {})}
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)

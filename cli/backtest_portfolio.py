@@ -27,7 +27,8 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
               "source_description": source.describe(), "strategy": args.strategy,
               "signals": args.signals, "symbols": ",".join(symbols),
               **window_header([result], settings.start, settings.end),
-              "cash": args.cash, **options.costs(args), "seed": args.seed}
+              "cash": args.cash, **options.costs(args), "seed": args.seed,
+              **options.strategy_settings(args, settings.config)}
     summary = format_portfolio_summary(result, header)
     print_summary(summary, args.quiet)
     if args.export_lines:

@@ -163,6 +163,26 @@ def costs(args: argparse.Namespace) -> dict:
     return {"commission": args.commission}
 
 
+def strategy_settings(args: argparse.Namespace, config: object) -> dict:
+    """What a report records of how the strategy traded (and, with ``--signals ml``, where
+    its model came from), so two reports can be told apart: every flagged field of the
+    strategy's config as the run used it (defaults included), a spread run's fill rule,
+    and the ML flags."""
+    recorded = {"settings": {name: getattr(config, name)
+                             for name in CONFIG_FLAGS.get(type(config), ())}}
+    if args.strategy == "credit-spread":
+        recorded["settings"]["option_fill"] = args.option_fill
+    if getattr(args, "signals", "rule") == "ml":
+        ml = {"model": args.model or "trained by this run"}
+        if not args.model:
+            ml |= {"head": training_spec(args).head, "epochs": args.epochs,
+                   "refit_every": args.refit_every, "window": args.window,
+                   "train_years": args.train_years}
+        recorded["ml"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in ml.items()
+                          if v is not None}
+    return recorded
+
+
 def add_contract_commission_option(p) -> None:
     """``--commission-per-contract``: what the simulated options broker charges a spread."""
     p.add_argument("--commission-per-contract", type=money_arg, default=CONTRACT_COMMISSION,

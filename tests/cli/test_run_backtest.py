@@ -255,6 +255,11 @@ def test_credit_spreads_pay_the_commission_per_contract_given(tmp_path, per_cont
     saved = json.loads((report / "metrics.json").read_text())
     assert saved["run"]["commission_per_contract"] == per_contract
     assert "commission" not in saved["run"]
+    assert saved["run"]["settings"] == {  # the defaults the run traded with, recorded
+        "target_delta": 0.3, "width": None, "dte_min": 30, "dte_max": 45, "profit_take": 0.5,
+        "stop_multiple": 2.0, "risk_per_trade": 0.02, "max_portfolio_risk": 0.3,
+        "option_fill": "natural"}
+    assert "target_delta=0.3, width=default, dte_min=30" in (report / "index.html").read_text()
     spreads = pd.read_csv(report / "SPY" / "spreads.csv")
     assert len(spreads)
     # an opening order, and a closing one unless it expired or is still open
@@ -286,3 +291,31 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     scores = saved["ml_signal_scores"]
     assert set(scores) == set(rows) and scores["model"]["n"] == sessions
     assert f"{scores['model']['accuracy']:.3f}" == rows["model"][3]
+
+
+@pytest.mark.parametrize("argv, recorded", [
+    (["backtest", "--strategy", "credit-spread", "--target-delta", "0.16", "--width", "10",
+      "--option-fill", "mid"],
+     {"settings": {"target_delta": 0.16, "width": 10.0, "dte_min": 30, "dte_max": 45,
+                   "profit_take": 0.5, "stop_multiple": 2.0, "risk_per_trade": 0.02,
+                   "max_portfolio_risk": 0.3, "option_fill": "mid"}}),
+    (["backtest", "--min-confidence", "0.6", "--allow-short"],
+     {"settings": {"min_confidence": 0.6, "allow_short": True}}),
+    (["backtest", "--signals", "ml", "--head", "lstm", "--epochs", "3", "--refit-every", "60"],
+     {"settings": {"min_confidence": 0.25, "allow_short": False},
+      "ml": {"model": "trained by this run", "head": "lstm", "epochs": 3, "refit_every": 60,
+             "window": "expanding"}}),
+    (["backtest", "--signals", "ml", "--model", "latest"],
+     {"settings": {"min_confidence": 0.25, "allow_short": False}, "ml": {"model": "latest"}}),
+])
+def test_the_report_header_records_the_strategy_settings_and_the_ml_model(argv, recorded):
+    """Two reports of different deltas, widths or models can be told apart from their
+    metrics.json alone."""
+    from cli import options
+    from cli.main import build_parser
+    from cli.strategy_config import config_from_args
+    from strategies.registry import strategy_spec
+
+    args = build_parser().parse_args(argv)
+    config = config_from_args(strategy_spec(args.strategy), args)
+    assert options.strategy_settings(args, config) == recorded
