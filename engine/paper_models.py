@@ -22,7 +22,8 @@ from core.errors import DataError
 #: the bar fields an IB feed carries (its extra lines read NaN)
 IB_COLUMNS = ("open", "high", "low", "close", "volume")
 #: ``--signals`` name -> the model kind, as messages name it
-KINDS = {"ml": "HMM + LSTM StrategyModel", "direction": "multi-model DirectionModel"}
+KINDS = {"ml": "seed-000 StrategyModel (HMM regimes and its head)",
+         "direction": "multi-model DirectionModel"}
 
 
 def columns_read(model) -> tuple[str, ...]:
@@ -47,9 +48,13 @@ def check_paper_model(model, symbol: str, where: str, first_live: dt.date) -> No
                         f"on sessions before {first_live:%Y-%m-%d}")
     lacking = [c for c in columns_read(model) if c not in IB_COLUMNS]
     if lacking:
+        how = ("train it on open/high/low/close/volume bars only")
+        if hasattr(model, "input_columns_"):  # CSV files carry an implied-volatility estimate
+            how += (" (a Direction model: a --config file whose [direction] table has "
+                    'feature_groups = ["price", "volume", "filters"]; a CSV source adds an '
+                    "implied-volatility estimate that IB bars do not have)")
         raise DataError(f"{symbol}: the model in {where} reads {', '.join(lacking)}, which IB "
-                        f"bars do not carry (they have {', '.join(IB_COLUMNS)}): train it on "
-                        "open/high/low/close/volume bars only")
+                        f"bars do not carry (they have {', '.join(IB_COLUMNS)}): {how}")
 
 
 def load_paper_model(signals: str, spec: str, symbol: str, root: Path | str,

@@ -255,9 +255,12 @@ def check_trained_for(metadata: dict, symbol: str, where: str) -> None:
     records the symbol in metadata.json); a folder without one is taken as it is."""
     trained = metadata.get("symbol")
     if trained and str(trained).upper() != symbol.upper():
-        raise DataError(f"the model in {where} was trained on {trained}, not {symbol.upper()}: "
-                        f"use a model of {symbol.upper()} (train one with `python run.py "
-                        f"train --symbol {symbol.upper()} --save`)")
+        wanted = symbol.upper()
+        make = (f"python run.py premarket --symbols {wanted}"  # the store's Direction models
+                if metadata.get("mode") == "direction" else
+                f"python run.py train --symbol {wanted} --save")
+        raise DataError(f"the model in {where} was trained on {trained}, not {wanted}: "
+                        f"use a model of {wanted} (make one with `{make}`)")
 
 
 def source_note(metadata: dict, source_name: str, where: str) -> str | None:

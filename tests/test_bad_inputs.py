@@ -361,6 +361,19 @@ def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     assert "was trained on SPY, not QQQ" in capsys.readouterr().err
 
 
+def test_a_model_of_another_symbol_is_told_the_command_that_makes_its_kind():
+    from core.errors import DataError
+    from models.store import check_trained_for
+
+    with pytest.raises(DataError, match="make one with `python run.py train --symbol QQQ "
+                                        "--save`"):
+        check_trained_for({"symbol": "SPY", "mode": "lstm_poc"}, "qqq", "F")
+    with pytest.raises(DataError, match="make one with `python run.py premarket --symbols "
+                                        "QQQ`"):
+        check_trained_for({"symbol": "SPY", "mode": "direction"}, "QQQ", "F")
+    check_trained_for({"symbol": "QQQ", "mode": "direction"}, "qqq", "F")  # its own: fine
+
+
 def test_a_paper_run_refuses_a_model_of_another_symbol(stored_model, tmp_path):
     """A path given to ``paper --model`` is checked as in a backtest, before any connect."""
     import datetime as dt

@@ -127,8 +127,11 @@ def test_a_model_that_saw_the_live_period_is_refused(ib_ml_model):
 def test_a_model_reading_columns_ib_lacks_is_refused(tiny_model, tiny_direction_model):
     for model in (tiny_model, tiny_direction_model):  # trained with IV / flow columns
         with pytest.raises(DataError, match=r"reads .*(atm_iv|put_call_ratio).*, which IB "
-                                            r"bars do not carry"):
+                                            r"bars do not carry") as refused:
             check_paper_model(model, "SPY", "store", dt.date(2030, 1, 2))
+        # a Direction model is told the config that leaves those groups out
+        hint = 'feature_groups = ["price", "volume", "filters"]'
+        assert (hint in str(refused.value)) == (model is tiny_direction_model)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +154,7 @@ def test_paper_models_load_latest_from_the_store(signals, model_store):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--signals", "ml"], "error: --signals ml needs --model latest|TIMESTAMP|PATH"),
     (["--signals", "ml", "--model", "latest", "--symbols", "QQQ"],
-     "error: QQQ: no HMM + LSTM StrategyModel at "),
+     "error: QQQ: no seed-000 StrategyModel (HMM regimes and its head) at "),
     (["--signals", "direction", "--model", "latest", "--symbols", "QQQ"],
      "error: QQQ: no multi-model DirectionModel at "),
 ])
