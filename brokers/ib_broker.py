@@ -48,6 +48,7 @@ from brokers.ib_spread_desk import IBSpreadOrders
 from brokers.ib_spreads import SpreadResolver
 from brokers.ib_store import IBError, IBStore
 from brokers.journal import Journal
+from core.domain import CONTRACT_COMMISSION
 
 log = logging.getLogger("btml.ib")
 
@@ -74,7 +75,7 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         ("trade_backfill", False),
         ("option_exchange", "SMART"),
         ("spread_candidates", 6),
-        ("commission_per_contract", 0.65),
+        ("commission_per_contract", CONTRACT_COMMISSION),
         ("spread_order_bars", 1),
         ("on_event", None),
     )

@@ -45,7 +45,7 @@ from brokers import spread_pricing as sp
 from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
-from core.domain import MULTIPLIER
+from core.domain import CONTRACT_COMMISSION, MULTIPLIER
 
 _EPS = 1e-9
 
@@ -63,7 +63,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         ("chains", None),
         ("fill", "natural"),
         ("slippage", 0.0),
-        ("commission_per_contract", 0.65),
+        ("commission_per_contract", CONTRACT_COMMISSION),
         ("min_commission_per_order", 0.0),
         ("quote_limits", False),
     )

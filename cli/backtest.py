@@ -54,9 +54,11 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
                            "credit-spread: put/call credit spreads from the signal line, on "
                            "the options broker (legs priced from the option chain)")
     options.add_signals_option(
-        trading, ("rule", "ml"), "rule: the trend + RSI baseline indicator; ml: the HMM + "
-                                 "LSTM StrategySignal (stored with --model, else trained on "
-                                 "the history before --start-date within the run)")
+        trading, ("rule", "ml"), "rule: the trend + RSI baseline indicator; ml: seed 000's "
+                                 "StrategySignal, HMM regimes and a strategy head (--head: "
+                                 "regime regression by default, or lstm), stored with "
+                                 "--model, else trained on the history before --start-date "
+                                 "within the run")
     account = options.options_added(trading, options.add_account_options)
     trading.add_argument("--portfolio", action="store_true",
                          help="all symbols in one account, as a paper run on IB trades them: "

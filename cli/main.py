@@ -25,6 +25,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (`python {self.prog} --help` lists "
                      f"the options)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an option the command does not have is refused naming the
+        command's own help (argparse leaves that refusal to the top parser)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            where = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"{where}: error: unrecognized arguments: {' '.join(extras)} "
+                         f"(`python {where} --help` lists the options)\n")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(

@@ -113,7 +113,7 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
                        help="train a new model even when a stored one fits")
     if backtest:
         trade = p.add_argument_group("backtest")
-        options.add_account_options(trade)
+        options.add_account_options(trade, spreads=False)
         options.add_equity_options(trade, min_confidence=MIN_CONFIDENCE)
         trade.add_argument("--seeds", type=int, default=1,
                            help="direction models trained per symbol, with the model "

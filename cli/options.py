@@ -13,6 +13,7 @@ them (``cli.strategy_config``), so a value is refused the same way everywhere.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from cli.arg_types import (
     positive_int_arg,
     symbols_arg,
 )
+from core.domain import CONTRACT_COMMISSION
 from core.errors import DataError
 from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import STRATEGIES
@@ -38,7 +40,6 @@ SOURCES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
 #: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
 CASH, COMMISSION = 100_000.0, 0.0005
 #: the options broker's commission per contract and leg, as ``BacktestSettings``
-CONTRACT_COMMISSION = 0.65
 #: the window of a backtest or sweep without --start-date: this many years before the end
 DEFAULT_YEARS = 3
 MODELS_DIR = Path("Trained_Models")
@@ -148,12 +149,13 @@ def add_credit_spread_options(p) -> None:
                         "fraction of its value (above 0, at most 1)")
 
 
-def add_account_options(p) -> None:
-    """``--cash`` and ``--commission`` of a simulated account."""
+def add_account_options(p, spreads: bool = True) -> None:
+    """``--cash`` and ``--commission`` of a simulated account (``spreads``: the command also
+    trades credit spreads, which pay ``--commission-per-contract`` instead)."""
     p.add_argument("--cash", type=cash_arg, default=CASH, help="starting cash per symbol")
     p.add_argument("--commission", type=fraction_arg, default=COMMISSION,
-                   help="commission on shares as a fraction of traded value (credit spreads "
-                        "pay --commission-per-contract)")
+                   help="commission on shares as a fraction of traded value" + (
+                       " (credit spreads pay --commission-per-contract)" if spreads else ""))
 
 
 def costs(args: argparse.Namespace) -> dict:
@@ -165,11 +167,11 @@ def costs(args: argparse.Namespace) -> dict:
 
 def strategy_settings(args: argparse.Namespace, config: object) -> dict:
     """What a report records of how the strategy traded (and, with ``--signals ml``, where
-    its model came from), so two reports can be told apart: every flagged field of the
-    strategy's config as the run used it (defaults included), a spread run's fill rule,
-    and the ML flags."""
-    recorded = {"settings": {name: getattr(config, name)
-                             for name in CONFIG_FLAGS.get(type(config), ())}}
+    its model came from), so two reports can be told apart: every field of the strategy's
+    config as the run used it (defaults included; a width of None is the default rule, one
+    strike step), a spread run's fill rule, and the ML flags."""
+    recorded = {"settings": {field.name: _plain(getattr(config, field.name))
+                             for field in dataclasses.fields(config)}}
     if args.strategy == "credit-spread":
         recorded["settings"]["option_fill"] = args.option_fill
     if getattr(args, "signals", "rule") == "ml":
@@ -181,6 +183,11 @@ def strategy_settings(args: argparse.Namespace, config: object) -> dict:
         recorded["ml"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in ml.items()
                           if v is not None}
     return recorded
+
+
+def _plain(value):
+    """A config value as JSON writes it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def add_contract_commission_option(p) -> None:
@@ -201,10 +208,12 @@ def only_with(p, dest: str, value: str | tuple[str, ...], actions) -> None:
 
 
 def options_added(group, add, *args, **kwargs) -> list:
-    """The argparse actions ``add(group, *args, **kwargs)`` adds to ``group``."""
-    before = len(group._group_actions)
+    """The argparse actions ``add(group, *args, **kwargs)`` adds to ``group`` (an argument
+    group, or a parser)."""
+    actions = group._group_actions if hasattr(group, "_group_actions") else group._actions
+    before = len(actions)
     add(group, *args, **kwargs)
-    return group._group_actions[before:]
+    return actions[before:]
 
 
 def refuse_unused(args: argparse.Namespace) -> None:

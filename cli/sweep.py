@@ -96,6 +96,8 @@ def register(commands) -> None:
                         "(as backtest --portfolio; rows have symbol PORTFOLIO) instead of "
                         "a run per symbol")
     options.add_option_fill_option(p)
+    options.only_with(p, "strategy", "credit-spread",
+                      options.options_added(p, options.add_contract_commission_option))
     p.add_argument("--cluster", type=_cluster, default="local",
                    help="local: a LocalCluster of --workers processes on 127.0.0.1; "
                         "tcp://HOST:PORT: a running dask scheduler (workers need this "
@@ -161,7 +163,8 @@ def build_spec(args):
         raise DataError("--head, --epochs and --config apply to --signals ml only")
     return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
                      args.signals, args.cash, args.commission, args.option_fill, training,
-                     portfolio=args.portfolio)
+                     portfolio=args.portfolio,
+                     commission_per_contract=args.commission_per_contract)
 
 
 def run_sweep_command(args) -> int:

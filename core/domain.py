@@ -28,3 +28,7 @@ TRADING_DAYS = 252
 
 #: Shares per equity option contract.
 MULTIPLIER = 100
+
+#: Dollars per option contract and leg the simulated brokers charge by default (IB's
+#: US equity-option rate for small orders).
+CONTRACT_COMMISSION = 0.65

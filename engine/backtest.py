@@ -21,6 +21,7 @@ from analyzers.portfolio import PortfolioPositions, merge_transactions
 from analyzers.pyfolio_items import PyFolioItems
 from analyzers.spread_trades import SpreadTrades
 from brokers.options_broker import OptionsBroker
+from core.domain import CONTRACT_COMMISSION
 from core.errors import DataError
 from engine.cerebro import RunCerebro
 from feeds.base import MarketSource
@@ -47,7 +48,7 @@ class BacktestSettings:
     config: object = None
     #: options fills: 'natural' (cross bid/ask) or 'mid' (mid + slippage per share)
     option_fill: str = "natural"
-    commission_per_contract: float = 0.65
+    commission_per_contract: float = CONTRACT_COMMISSION
     record_lines: bool = True
     progress: bool = True
     #: also draw backtrader's own ``cerebro.plot()`` figure (``SymbolResult.plot_png``)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.domain import CONTRACT_COMMISSION
 from core.errors import DataError
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
@@ -72,6 +73,8 @@ class SweepSpec:
     training: object | None = None
     #: all symbols in one account per run (``engine.portfolio``) instead of a run per symbol
     portfolio: bool = False
+    #: credit spreads: dollars per contract and leg (the options broker's commission)
+    commission_per_contract: float = CONTRACT_COMMISSION
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class RunSpec:
     train: TrainJob | None = None
     #: a portfolio run (``symbol`` is then ``PORTFOLIO``): these symbols in one account
     portfolio: tuple[str, ...] = ()
+    commission_per_contract: float = CONTRACT_COMMISSION
 
 
 @dataclass(frozen=True)
@@ -172,13 +176,16 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     "option_fill": spec.option_fill, "training": training}
                 if portfolio:  # only then: the keys of per-symbol runs stay as they were
                     identity["portfolio"] = list(portfolio)
+                if spec.commission_per_contract != CONTRACT_COMMISSION:  # likewise
+                    identity["commission_per_contract"] = spec.commission_per_contract
                 train = None
                 if spec.signals == "ml":
                     train = _train_job(spec, symbol, history[symbol], start, training, folder)
                 runs.append(RunSpec(
                     len(runs), run_key(identity), spec.source, spec.strategy, symbol,
                     tuple(params.items()), fold, spec.folds, start, end, spec.signals,
-                    spec.cash, spec.commission, spec.option_fill, train, portfolio))
+                    spec.cash, spec.commission, spec.option_fill, train, portfolio,
+                    spec.commission_per_contract))
     return Plan(tuple(runs), tuple(spec.grid.names), tuple(folds))
 
 

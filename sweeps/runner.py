@@ -94,6 +94,7 @@ def _backtest(run: RunSpec, training: dict | None):
     settings = BacktestSettings(
         start=run.start, end=run.end, strategy=run.strategy, signals=run.signals,
         cash=run.cash, commission=run.commission, option_fill=run.option_fill,
+        commission_per_contract=run.commission_per_contract,
         record_lines=False, progress=False, signal_models=models, config=config)
     if run.portfolio:
         from engine.portfolio import run_portfolio

@@ -89,7 +89,11 @@ def no_data_work(monkeypatch):
     (["backtest", "--source", "sample", "--symbols", "SPY,QQQ", *WINDOW, "--portfolio",
       "--plot"], "a --portfolio run has one account and no such figure"),
     (["paper", "--model", "latest"], "--model applies only with --signals ml or direction"),
-    (["premarket", "--symbols", "AAPL", "--head", "lstm"], "unrecognized arguments: --head"),
+    (["premarket", "--symbols", "AAPL", "--head", "lstm"],
+     "run.py premarket: error: unrecognized arguments: --head lstm (`python run.py premarket "
+     "--help` lists the options)"),
+    (["sweep", "--symbols", "SPY", "--strategy", "equity", "--commission-per-contract", "1"],
+     "--commission-per-contract applies only with --strategy credit-spread"),
     (["paper", "--ib-port", "70000"], "--ib-port: expected a port from 1 to 65535"),
     (["paper", "--max-bars", "0"], "--max-bars: expected a whole number of at least 1"),
     (["paper", "--max-daily-loss", "-100"], "--max-daily-loss: expected a number above 0"),

@@ -257,8 +257,9 @@ def test_credit_spreads_pay_the_commission_per_contract_given(tmp_path, per_cont
     assert "commission" not in saved["run"]
     assert saved["run"]["settings"] == {  # the defaults the run traded with, recorded
         "target_delta": 0.3, "width": None, "dte_min": 30, "dte_max": 45, "profit_take": 0.5,
-        "stop_multiple": 2.0, "risk_per_trade": 0.02, "max_portfolio_risk": 0.3,
-        "option_fill": "natural"}
+        "stop_multiple": 2.0, "close_days_before_expiry": 5, "max_open_spreads": 3,
+        "entry_spacing": 5, "risk_per_trade": 0.02, "max_portfolio_risk": 0.3,
+        "skip_regimes": [], "option_fill": "natural"}
     assert "target_delta=0.3, width=default, dte_min=30" in (report / "index.html").read_text()
     spreads = pd.read_csv(report / "SPY" / "spreads.csv")
     assert len(spreads)
@@ -293,20 +294,26 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     assert f"{scores['model']['accuracy']:.3f}" == rows["model"][3]
 
 
+EQUITY_DEFAULTS = {"min_confidence": 0.25, "target_percent": 0.95, "allow_short": False,
+                   "scale_by_confidence": False}
+
+
 @pytest.mark.parametrize("argv, recorded", [
     (["backtest", "--strategy", "credit-spread", "--target-delta", "0.16", "--width", "10",
       "--option-fill", "mid"],
      {"settings": {"target_delta": 0.16, "width": 10.0, "dte_min": 30, "dte_max": 45,
-                   "profit_take": 0.5, "stop_multiple": 2.0, "risk_per_trade": 0.02,
-                   "max_portfolio_risk": 0.3, "option_fill": "mid"}}),
+                   "profit_take": 0.5, "stop_multiple": 2.0, "close_days_before_expiry": 5,
+                   "max_open_spreads": 3, "entry_spacing": 5, "risk_per_trade": 0.02,
+                   "max_portfolio_risk": 0.3, "skip_regimes": [], "option_fill": "mid"}}),
     (["backtest", "--min-confidence", "0.6", "--allow-short"],
-     {"settings": {"min_confidence": 0.6, "allow_short": True}}),
+     {"settings": {"min_confidence": 0.6, "target_percent": 0.95, "allow_short": True,
+                   "scale_by_confidence": False}}),
     (["backtest", "--signals", "ml", "--head", "lstm", "--epochs", "3", "--refit-every", "60"],
-     {"settings": {"min_confidence": 0.25, "allow_short": False},
+     {"settings": EQUITY_DEFAULTS,
       "ml": {"model": "trained by this run", "head": "lstm", "epochs": 3, "refit_every": 60,
              "window": "expanding"}}),
     (["backtest", "--signals", "ml", "--model", "latest"],
-     {"settings": {"min_confidence": 0.25, "allow_short": False}, "ml": {"model": "latest"}}),
+     {"settings": EQUITY_DEFAULTS, "ml": {"model": "latest"}}),
 ])
 def test_the_report_header_records_the_strategy_settings_and_the_ml_model(argv, recorded):
     """Two reports of different deltas, widths or models can be told apart from their

@@ -154,3 +154,21 @@ def test_a_window_past_the_data_says_where_the_data_is(tmp_path, capsys):
     assert ("0 sessions cannot make 1 walk-forward folds of at least 2 sessions each; widen "
             "the window or use fewer folds; sample has SPY from 2008-01-02 to 2025-12-31"
             in capsys.readouterr().err)
+
+
+def test_the_contract_commission_reaches_every_spread_run_and_is_part_of_its_key(
+        make_spec, tmp_path):
+    """``--commission-per-contract`` as in a backtest: a spread sweep without commissions
+    earns more than one at the default, and is a run of its own (a default run keeps the
+    key it had before the option existed)."""
+    from dataclasses import replace
+
+    spec = make_spec(symbols=("SPY",), folds=1, grid=["target_delta=0.3"])
+    paid = run_sweep(spec, tmp_path)
+    free = run_sweep(replace(spec, commission_per_contract=0.0), tmp_path)
+    assert (free.executed, free.skipped) == (1, 0)
+    assert free.table["key"][0] != paid.table["key"][0]
+    assert free.table["trades"][0] == paid.table["trades"][0] > 0
+    assert free.table["total_return"][0] > paid.table["total_return"][0]
+    again = run_sweep(spec, tmp_path)
+    assert (again.executed, again.skipped) == (0, 1)
