@@ -50,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_report.py
 
 clean:
-	rm -rf $(VENV) reports build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) reports build site *.egg-info .pytest_cache .ruff_cache

@@ -50,15 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: libraries whose debug lines say nothing about a run (a font looked up, a PNG chunk
+#: read): kept at INFO under -v, so the run's own debug lines are not buried
+CHATTY_LOGGERS = ("matplotlib", "PIL", "h5py", "asyncio")
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """WARNING by default; -v: DEBUG (ib_async, httpx, ours) without the chatty libraries'
+    debug lines; -q: results only, hmmlearn's EM notes are not ours."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+    if quiet:
+        logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     from feeds.secrets import refuse_key_flags
 
     refuse_key_flags(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if getattr(args, "quiet", False):  # -q: results only; hmmlearn's EM notes are not ours
-        logging.getLogger("hmmlearn").setLevel(logging.ERROR)
+    configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
         from dotenv import load_dotenv
 

@@ -75,11 +75,14 @@ def register(commands) -> None:
             description=f"Same as 'ml-trading --mode {mode}'. {MODE_HELP[mode]} {_KEYS}",
             epilog=f"Example: python run.py {mode} --symbols AAPL,MSFT. {_EXIT_HELP}",
             formatter_class=options.HelpFormatter)
-        _add_options(q, backtest=False)
+        _add_options(q, backtest=False, ib=mode == "trading")
         q.set_defaults(mode=mode, handler=run_ml_trading, start_date=None, no_report=False)
 
 
-def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
+def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) -> None:
+    """The options of ``ml-trading`` (``backtest``: with the backtest window) and of its
+    shortcuts; ``ib``: offer ``--source ib`` (trading mode only: premarket does not
+    list it)."""
     options.add_symbols_option(p, DEFAULT_SYMBOLS)
     options.add_window_options(
         p, start=(f"backtest: first traded session (default: {DEFAULT_DAYS} days before the "
@@ -89,11 +92,11 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool) -> None:
             "and the run says so; with --source ib always the session at this date, "
             "today's: the bars so far)")
     options.add_source_options(
-        p, sources=(*DAILY_SOURCES, "ib"),
+        p, sources=(*DAILY_SOURCES, "ib") if ib else DAILY_SOURCES,
         help="auto: polygon when POLYGON_API_KEY is set, else per symbol the bundled real "
-             "index data (SP500, NASDAQ) or the simulated sample market; ib (trading mode "
-             "only): the session's 1-min bars from Interactive Brokers, the daily history "
-             "from --history-source")
+             "index data (SP500, NASDAQ) or the simulated sample market" + (
+                 "; ib (trading mode only): the session's 1-min bars from Interactive "
+                 "Brokers, the daily history from --history-source" if ib else ""))
     p.add_argument("--history-source", default="auto", choices=DAILY_SOURCES,
                    help="with --source ib: where the daily history (model training, the "
                         "sessions before the replayed one) comes from, as --source (default: "

@@ -76,6 +76,7 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
     history before the session and stored). The minutes come from ``intraday`` (IB) when
     given, else from ``source``."""
     from feeds.calendar import sessions
+    from feeds.sample_market import SYMBOLS as SAMPLE_PROFILES
     from feeds.sample_market import session_minutes
 
     symbol, config = outcome.symbol, settings.model
@@ -84,7 +85,8 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
         session = data_end(settings, bars, source, symbol, notes)
         if not hasattr(source, "minute_bars"):
             raise DataError(f"{source.name} has no minute bars; trading mode needs them "
-                            "(--source sample or polygon)")
+                            "(--source polygon, or --source sample for its symbols "
+                            f"{','.join(p.symbol for p in SAMPLE_PROFILES)})")
     else:
         session = intraday.session
         bars = load_history(source, symbol, session, config)

@@ -192,7 +192,8 @@ def test_trading_prints_each_change_then_the_summary(trading_run):
     assert all(a != b for a, b in zip(directions, directions[1:], strict=False))
     assert re.fullmatch(rf"MSFT: {SIGNAL}", lines[cut + 1])
     assert lines[cut + 2] == ("SP500: error: bundled has no minute bars; trading mode needs "
-                              "them (--source sample or polygon)")
+                              "them (--source polygon, or --source sample for its symbols "
+                              "SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA)")
     assert len(lines) == cut + 3
     # the final line is the model on the last partial bar (which is the whole day's OHLCV)
     direction, confidence = last_partial_bar_signal(outcomes["MSFT"].model)
@@ -334,8 +335,13 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     assert run.main(["trading", "--source", "ib", "--ib-port", str(closed_port), "-s",
                      "MSFT", "-q"]) == 2
     assert f"cannot connect to TWS/Gateway at 127.0.0.1:{closed_port}" in capsys.readouterr().err
-    assert run.main(["premarket", "--source", "ib", "-s", "MSFT", "-q"]) == 2
+    assert run.main(["ml-trading", "--mode", "premarket", "--source", "ib", "-s", "MSFT",
+                     "-q"]) == 2
     assert "--source ib serves the trading mode only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # premarket does not offer it at all
+        run.main(["premarket", "--source", "ib", "-s", "MSFT", "-q"])
+    assert refused.value.code == 2
+    assert "argument --source: invalid choice: 'ib'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- command line

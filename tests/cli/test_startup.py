@@ -35,3 +35,21 @@ def test_the_libraries_still_load_where_they_are_used():
             "match_states((np.zeros((2, 1)), np.ones((2, 1, 1))), "
             "(np.zeros((2, 1)), np.ones((2, 1, 1))))")
     assert {"sklearn", "scipy.stats", "scipy.optimize"} <= loaded_after(code)
+
+
+def test_verbose_logging_keeps_the_runs_debug_lines_and_drops_font_lookups(caplog):
+    """-v shows debug lines (ib_async's, ours), not matplotlib's findfont chatter."""
+    import logging
+
+    from cli.main import CHATTY_LOGGERS, configure_logging
+
+    before = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    try:
+        configure_logging(verbose=True, quiet=False)
+        with caplog.at_level(logging.DEBUG):
+            logging.getLogger("matplotlib.font_manager").debug("findfont: score(...) = 10.05")
+            logging.getLogger("btml.ib").debug("connected")
+        assert [r.name for r in caplog.records] == ["btml.ib"]
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
