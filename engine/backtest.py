@@ -161,7 +161,8 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
                        + horizon_warnings(config, result)
-                       + idle_warnings(result, getattr(strategy, "skipped", []))
+                       + idle_warnings(result, getattr(strategy, "skipped", []),
+                                       getattr(strategy, "unacted", None))
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
@@ -258,15 +259,22 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
     return out
 
 
-def idle_warnings(result, skipped: list[str] = ()) -> list[str]:
+def idle_warnings(result, skipped: list[str] = (), unacted: dict[str, int] | None = None
+                  ) -> list[str]:
     """A run that filled no order at all: its 0.00 % is idle cash, not a result of the
     strategy, and must not read as one (a window or a history too short for the signal
     to call for a trade, thresholds never reached, every order rejected, every entry
-    sized to nothing: ``skipped``, the strategy's reasons, counted with the first)."""
+    sized to nothing: ``skipped``, the strategy's reasons, counted with the first; calls
+    met while flat that opened nothing: ``unacted``, counted by reason)."""
     if len(result.transactions):
         return []
     why = (f"; {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} sized to nothing, "
            f"the first: {skipped[0]}" if skipped else "")
+    if unacted:
+        calls = sum(unacted.values())
+        why += (f"; a call opened nothing on {calls} session{'s' if calls != 1 else ''}: "
+                + ", ".join(f"{n} {reason}" for reason, n in
+                            sorted(unacted.items(), key=lambda item: -item[1])))
     return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
             f"idle cash, not a result of the strategy{why}"]
 

@@ -134,7 +134,8 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     result = collect_portfolio(symbols, strategy, bars, settings)
     result.warnings = (portfolio_window_warnings(source.name, bars, warmups, requested, result)
                        + horizon_warnings(config, result)
-                       + idle_warnings(result, getattr(strategy, "skipped", []))
+                       + idle_warnings(result, getattr(strategy, "skipped", []),
+                                       getattr(strategy, "unacted", None))
                        + rejection_warnings(result.rejections))
     return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -59,6 +60,9 @@ class EquityStrategy(SignalStrategy):
         #: entries that came to no whole share, as the backtest's warnings report them
         self.rejections: list[str] = []
         self.skipped: list[str] = []
+        #: BUY/SELL calls met while flat that opened nothing, by reason: a run that never
+        #: trades says why (a long-only strategy shown only SELL calls, say)
+        self.unacted: collections.Counter[str] = collections.Counter()
 
     def _wanted_side(self, direction: float, confidence: float, side: int) -> int:
         cfg = self.p.config
@@ -67,6 +71,14 @@ class EquityStrategy(SignalStrategy):
         if direction < 0:
             return -1 if cfg.allow_short and confidence >= cfg.min_confidence else 0
         return side
+
+    def _unacted_reason(self, direction: float) -> str:
+        """Why a BUY or SELL call met while flat opened nothing."""
+        cfg = self.p.config
+        if direction < 0 and not cfg.allow_short:
+            return "SELL while flat (shorting is off: --allow-short)"
+        return (f"{'BUY' if direction > 0 else 'SELL'} below --min-confidence "
+                f"{cfg.min_confidence:g}")
 
     def next(self):
         fresh = self.fresh_datas()  # also while warming up: a warm-up bar is never fresh later
@@ -78,8 +90,11 @@ class EquityStrategy(SignalStrategy):
             if data not in fresh or self._pending[data] is not None:
                 continue
             confidence = signal.confidence[0]
-            side = self._wanted_side(signal.direction[0], confidence, self._side[data])
+            direction = signal.direction[0]
+            side = self._wanted_side(direction, confidence, self._side[data])
             if side == self._side[data]:
+                if side == 0 and direction:
+                    self.unacted[self._unacted_reason(direction)] += 1
                 continue
             size = share * (confidence if cfg.scale_by_confidence else 1.0)
             order = self.order_target_percent(data=data, target=side * size)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pandas as pd
@@ -573,6 +574,20 @@ def test_equity_orders_that_cannot_fill_say_why_the_run_is_idle(flags, why, caps
     assert why in captured.err
     if flags[0] == "--commission":
         assert "not enough cash for the shares and the commission (status Margin)" in captured.err
+
+
+def test_calls_that_open_nothing_say_why_the_run_is_idle(capsys):
+    """A long-only strategy shown SELL calls, and BUY calls under --min-confidence, trades
+    nothing: the warning counts the sessions of each reason, the most first."""
+    year = ["--start-date", "2024-01-02", "--end-date", "2024-12-31"]
+    assert main([*SAMPLE, *year, "--min-confidence", "1"]) == 0
+    err = capsys.readouterr().err
+    found = re.search(r"a call opened nothing on (\d+) sessions: (\d+) SELL while flat "
+                      r"\(shorting is off: --allow-short\), (\d+) BUY below "
+                      r"--min-confidence 1$", err.strip())
+    assert found, err
+    total, sells, buys = map(int, found.groups())
+    assert total == sells + buys and sells >= buys > 0
 
 
 def test_a_window_outside_the_data_names_dates_not_none_or_midnight(capsys):
