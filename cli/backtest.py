@@ -85,7 +85,7 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     options.only_with(p, "strategy", "credit-spread", spreads._group_actions)
     output = p.add_argument_group("output")
     options.add_report_option(
-        output, "report folder (default: reports/<source>_<strategy>_<start>_<end>)")
+        output, "report folder (default: reports/<source>_<strategy>_<start>_<end>, dates as YYYYMMDD)")
     output.add_argument("--no-report", action="store_true", help="print the summary only")
     output.add_argument("--plot", action="store_true",
                         help="also save backtrader's own cerebro.plot() figure of each symbol "

@@ -125,7 +125,7 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
                                 "trades; default 1)")
     out = p.add_argument_group("output")
     options.add_report_option(
-        out, "backtest: report folder (default: reports/ml_backtest_<start>_<end>); "
+        out, "backtest: report folder (default: reports/ml_backtest_<start>_<end>, dates as YYYYMMDD); "
              "premarket/trading: folder of the signal files (default: signals/)")
     if backtest:
         out.add_argument("--no-report", action="store_true", help="backtest: print only")

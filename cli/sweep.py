@@ -106,7 +106,7 @@ def register(commands) -> None:
                    help="worker processes of the local cluster, one thread each")
     options.add_report_option(
         p, "results store and report folder (default: "
-           "reports/sweep_<source>_<strategy>_<start>_<end>); rerunning into the same folder "
+           "reports/sweep_<source>_<strategy>_<start>_<end>, dates as YYYYMMDD); rerunning into the same folder "
            "skips finished runs")
     p.add_argument("--heatmap", type=_heatmap, metavar="X,Y",
                    help="the two grid parameters of the Sharpe heatmap (default: the first two)")
