@@ -163,6 +163,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
                        + horizon_warnings(config, result)
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))
+                       + open_only_warnings(result)
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
@@ -277,6 +278,22 @@ def idle_warnings(result, skipped: list[str] = (), unacted: dict[str, int] | Non
                             sorted(unacted.items(), key=lambda item: -item[1])))
     return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
             f"idle cash, not a result of the strategy{why}"]
+
+
+def open_only_warnings(result) -> list[str]:
+    """A return with no closed trade: all of it is the unrealized P&L of what is still held
+    at the end, which the trades and win-rate columns (closed trades) do not show."""
+    if result.metrics.get("trades") or not result.metrics.get("open_trades"):
+        return []
+    rows = result.spreads if len(result.spreads.columns) else result.trades
+    still = rows[rows["status"] == "open"]
+    what = ("spread" if len(result.spreads.columns) else
+            f"{still['side'].iloc[0]} position" if "side" in still else "position")
+    count = len(still)
+    return [f"no trade closed: the {result.metrics['total_return']:.2%} return comes from "
+            f"{count} {what}{'s' if count != 1 else ''} still open at the end (entered "
+            f"{pd.Timestamp(still['entry_date'].min()):%Y-%m-%d}), whose unrealized P&L the "
+            "trades and win-rate columns (closed trades) do not count"]
 
 
 def rejection_warnings(rejections: list[str]) -> list[str]:

@@ -590,6 +590,17 @@ def test_calls_that_open_nothing_say_why_the_run_is_idle(capsys):
     assert total == sells + buys and sells >= buys > 0
 
 
+def test_a_return_with_no_closed_trade_says_it_is_an_open_position(capsys):
+    """A short opened on the first session and held: 0 trades beside a non-zero return."""
+    assert main([*SAMPLE, "--start-date", "2024-01-02", "--end-date", "2024-03-15",
+                 "--allow-short"]) == 0
+    captured = capsys.readouterr()
+    returned = re.search(r"SPY: Return: (-?[\d.]+)%", captured.out).group(1)
+    assert float(returned) != 0
+    assert (f"warning: SPY: no trade closed: the {returned}% return comes from 1 short "
+            "position still open at the end (entered 2024-01-03)") in captured.err
+
+
 def test_a_window_outside_the_data_names_dates_not_none_or_midnight(capsys):
     assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
                  "2000-01-03", "--end-date", "2001-01-02", "--no-report", "-q"]) == 2

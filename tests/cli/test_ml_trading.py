@@ -91,7 +91,9 @@ def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
     assert re.search(r"^  SP500 +bundled: real S&P 500", printed, re.MULTILINE)
     assert re.search(r"^  AAPL +sample: simulated", printed, re.MULTILINE)
     # the model beside its baselines, out of sample (bundled data: no oracle row)
-    check = printed.split("Results Summary:")[1].split("\n\n")[2].splitlines()
+    warned = printed.split("Results Summary:")[1].split("\n\n")[2]
+    assert warned.startswith("warning: SP500: no trade closed: the ")  # one short, held
+    check = printed.split("Results Summary:")[1].split("\n\n")[3].splitlines()
     assert check[0].split()[:5] == ["direction", "model", "(walk-forward)", "bars", "accuracy"]
     assert [line.split()[1] for line in check[1:5]] == ["meta", "logistic", "majority",
                                                         "foresight"]
