@@ -20,6 +20,8 @@ def report(settings: MLTradingSettings, outcomes: list[Outcome], notes: Notes) -
     ok = [o for o in outcomes if not o.error]
     if settings.mode == "backtest" and ok:
         lines += ["", _metrics_table(settings, ok), "", direction_check(ok)]
+    elif ok and not settings.quiet:
+        lines += ["", CALL_LEGEND]
     text = "\n".join(lines) + "\n"
     if not settings.quiet:
         text = "".join(f"{line}\n" for line in notes.lines()) + "\n" + text
@@ -29,6 +31,14 @@ def report(settings: MLTradingSettings, outcomes: list[Outcome], notes: Notes) -
     elif ok:
         _save_signals(settings, outcomes)
     return 1 if len(ok) < len(outcomes) else 0
+
+
+#: under a premarket or trading summary (not with -q): the call is not the most probable
+#: class, which surprises a reader of the saved probabilities
+CALL_LEGEND = ("Direction is the class most likely relative to its share of the training "
+               "rows (p / prior: the call a class-balanced model makes, so the rarer BUY and "
+               "SELL are called where the models see them coming), Confidence that ratio "
+               "normalised; the calibrated p_sell, p_neutral, p_buy are in the signal files")
 
 
 def _header(settings: MLTradingSettings, ok: list[Outcome]) -> dict:

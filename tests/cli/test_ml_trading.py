@@ -20,6 +20,7 @@ import run
 from cli import ml_trading
 from core.errors import DataError
 from engine.ml_trading import minute_replay
+from engine.ml_trading.results import CALL_LEGEND
 from feeds.sample_market import SampleMarket
 from models.direction_store import direction_dir
 
@@ -233,6 +234,7 @@ def test_premarket_reuses_the_stored_model_and_saves_its_signals(trading_run, wo
     assert code == 0
     lines = printed.splitlines()
     assert lines[0] == "Results Summary:" and re.fullmatch(rf"MSFT: {SIGNAL}", lines[1])
+    assert CALL_LEGEND not in printed  # -q: the results only
     signal = outcomes["MSFT"].signal
     assert signal["model"].startswith("stored model ")  # no training this time
     bars = SampleMarket(seed=42).bars("MSFT", None, "2025-11-26")
@@ -260,6 +262,8 @@ def test_premarket_says_when_the_data_ends_before_today(trading_run, workdir):
     assert outcomes["MSFT"].signal["as_of"] == "2025-12-31"
     assert re.search(rf"^MSFT: {SIGNAL}$", printed, re.MULTILINE)
     assert (workdir / "signals" / "premarket_2025-12-31.json").is_file()
+    # the call is not the most probable class: said under the summary (not with -q)
+    assert f"\n\n{CALL_LEGEND}\n" in printed
 
 
 def test_trading_on_polygon_minute_aggregates(workdir):
