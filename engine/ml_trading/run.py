@@ -31,6 +31,7 @@ def execute(settings: MLTradingSettings) -> tuple[int, list[Outcome]]:
                         f"{s.mode} use --source {'|'.join(DAILY_SOURCES)}")
     sources, notes = Sources(s), Notes()
     outcomes = [Outcome(symbol, sources.name_for(symbol)) for symbol in s.symbols]
+    _print_sources(s, sources, outcomes)  # before IB connects: said even when it cannot
     intraday = IBMinutes(s) if s.source == "ib" else None  # connects, or raises
     try:
         return _execute(s, sources, notes, outcomes, intraday)
@@ -39,13 +40,20 @@ def execute(settings: MLTradingSettings) -> tuple[int, list[Outcome]]:
             intraday.store.stop()
 
 
+def _print_sources(settings: MLTradingSettings, sources: Sources,
+                   outcomes: list[Outcome]) -> None:
+    """The run's header: the mode and where each symbol's bars come from (not with -q)."""
+    if settings.quiet:
+        return
+    print(f"ML trading, {settings.mode} mode\nSources:")
+    for o in outcomes:
+        print(f"  {o.symbol:<7} {sources.describe(o.source)}")
+
+
 def _execute(settings: MLTradingSettings, sources: Sources, notes: Notes,
              outcomes: list[Outcome], intraday: IBMinutes | None) -> tuple[int, list[Outcome]]:
     mode = settings.mode
     if not settings.quiet:
-        print(f"ML trading, {mode} mode\nSources:")
-        for o in outcomes:
-            print(f"  {o.symbol:<7} {sources.describe(o.source)}")
         if intraday is not None:
             print(f"  minute bars: {intraday.describe()}")
         if settings.start_date and mode != "backtest":

@@ -341,6 +341,12 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     assert run.main(["trading", "--source", "ib", "--ib-port", str(closed_port), "-s",
                      "MSFT", "-q"]) == 2
     assert f"cannot connect to TWS/Gateway at 127.0.0.1:{closed_port}" in capsys.readouterr().err
+    # without -q the sources are said before the connect fails, as on every run
+    assert run.main(["trading", "--source", "ib", "--ib-port", str(closed_port), "-s",
+                     "MSFT"]) == 2
+    told = capsys.readouterr()
+    assert told.out.startswith("ML trading, trading mode\nSources:\n  MSFT ")
+    assert "cannot connect to TWS/Gateway" in told.err
     assert run.main(["ml-trading", "--mode", "premarket", "--source", "ib", "-s", "MSFT",
                      "-q"]) == 2
     assert "--source ib serves the trading mode only" in capsys.readouterr().err
