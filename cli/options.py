@@ -39,7 +39,6 @@ from strategies.registry import STRATEGIES
 SOURCES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
 #: one account's starting cash and commission rate, as ``engine.backtest.BacktestSettings``
 CASH, COMMISSION = 100_000.0, 0.0005
-#: the options broker's commission per contract and leg, as ``BacktestSettings``
 #: the window of a backtest or sweep without --start-date: this many years before the end
 DEFAULT_YEARS = 3
 MODELS_DIR = Path("Trained_Models")
