@@ -15,6 +15,7 @@ so splits and dividends do not look like price jumps; volume is left as it is.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,11 @@ def _first_bad(mask: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
-#: the exchange whose sessions a timestamp with a UTC offset is dated in
-EXCHANGE_TZ = "America/New_York"
-_SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}$"
+#: a date with the day and month first, in either order, the year last: 01/02/2019,
+#: 01-02-2019, 02.01.2019 (the same separator twice)
+_SLASH_DATE = r"^\d{1,2}([/.-])\d{1,2}\1\d{4}$"
+#: a UTC offset (or Z) after a time of day: only then is a trailing "-2019" not a year
+_TIME_OFFSET = r"(?<=\d:\d\d)(:\d\d(?:\.\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z)$"
 
 
 def _drop_trailing_blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
@@ -72,24 +75,30 @@ def _drop_trailing_blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
-    """Session dates (tz-naive) from the date column, or a DataError naming the line."""
+    """Session dates (tz-naive) from the date column, or a DataError naming the line.
+
+    A stamp with a UTC offset is read at its wall time in its own offset: a daily bar is
+    the calendar date written, whether an export stamps it at midnight UTC
+    (``2019-01-02 00:00:00+00:00``, which New York time would move to the day before), at
+    midnight New York time, or at the close in UTC (``2019-01-02T21:00:00Z``)."""
     if len(text) and text.str.fullmatch(_SLASH_DATE).all():
         return _parse_slash_dates(text, path)
-    has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
-    dates = pd.to_datetime(text, errors="coerce", format="mixed", utc=bool(has_offset.any()))
+    wall = text.str.replace(_TIME_OFFSET, r"\1", regex=True)  # keeps the seconds
+    dates = pd.to_datetime(wall, errors="coerce", format="mixed")
     i = _first_bad(dates.isna().to_numpy())
     if i is not None:
         raise DataError(f"{path}: line {i + 2}: unparseable date {text.iloc[i]!r}")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert(EXCHANGE_TZ).dt.tz_localize(None)
     return pd.DatetimeIndex(dates)
 
 
 def _parse_slash_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
     """``mm/dd/yyyy`` (the US export) unless only ``dd/mm/yyyy`` reads as valid, ascending
-    dates; a file that reads neither way is refused with both reasons."""
+    dates (likewise with ``-`` or ``.`` between them, as European exports write
+    ``02.01.2019``); a file that reads neither way is refused with both reasons."""
     attempts = {}
-    for layout, fmt in (("mm/dd/yyyy", "%m/%d/%Y"), ("dd/mm/yyyy", "%d/%m/%Y")):
+    sep = re.match(_SLASH_DATE, text.iloc[0]).group(1)
+    for layout, fmt in ((f"mm{sep}dd{sep}yyyy", f"%m{sep}%d{sep}%Y"),
+                        (f"dd{sep}mm{sep}yyyy", f"%d{sep}%m{sep}%Y")):
         dates = pd.to_datetime(text, errors="coerce", format=fmt)
         bad = _first_bad(dates.isna().to_numpy())
         if bad is not None:
@@ -98,8 +107,8 @@ def _parse_slash_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
             attempts[layout] = "the dates are not strictly ascending read that way"
         else:
             return pd.DatetimeIndex(dates)
-    raise DataError(f"{path}: cannot read the dates: as mm/dd/yyyy {attempts['mm/dd/yyyy']}; "
-                    f"as dd/mm/yyyy {attempts['dd/mm/yyyy']}")
+    (us, us_why), (eu, eu_why) = attempts.items()
+    raise DataError(f"{path}: cannot read the dates: as {us} {us_why}; as {eu} {eu_why}")
 
 
 def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:

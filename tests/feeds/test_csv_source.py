@@ -278,6 +278,24 @@ def test_an_offset_that_crosses_midnight_keeps_the_exchange_date(tmp_path):
     assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
 
 
+@pytest.mark.parametrize("stamp", ["{d:%Y-%m-%d} 00:00:00+00:00", "{d:%Y-%m-%d}T00:00:00Z",
+                                   "{d:%Y-%m-%d}T00:00:00.000+0000"])
+def test_daily_bars_stamped_at_midnight_utc_keep_their_written_date(tmp_path, stamp):
+    """pandas and yfinance write a date as midnight UTC: in New York that is 19:00 the day
+    before, which would move every bar (Mondays to Sundays) a day early."""
+    path = _daily(tmp_path / "x.csv", [stamp.format(d=d) for d in SESSIONS])
+    assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
+
+
+@pytest.mark.parametrize("layout", ["{d:%m-%d-%Y}", "{d:%d-%m-%Y}", "{d:%d.%m.%Y}",
+                                    "{d:%m.%d.%Y}"])
+def test_dates_with_dashes_or_dots_read_month_or_day_first(tmp_path, layout):
+    """01-02-2021 is not a date with a -2021 UTC offset; 02.01.2021 is day first when only
+    that reading gives ascending dates."""
+    path = _daily(tmp_path / "x.csv", [layout.format(d=d) for d in SESSIONS])
+    assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
+
+
 def test_day_first_dates_are_read_when_only_that_reading_is_valid(tmp_path):
     path = _daily(tmp_path / "x.csv", [f"{d:%d/%m/%Y}" for d in SESSIONS])
     assert list(read_ohlcv_csv(path).index) == list(SESSIONS)
