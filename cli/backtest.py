@@ -47,7 +47,8 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
                    "auto = bundled when it has every symbol, else sample")
     options.add_window_options(
         data, start="first traded session (default: 3 years before the end date)",
-        end="last session (default: the last bar the source has)")
+        end="last session (default: the last bar every symbol has; a symbol whose data "
+            "runs further is warned)")
     trading = p.add_argument_group("trading")
     options.add_strategy_option(
         trading, "equity", "equity: shares from the direction/confidence lines; "
@@ -132,6 +133,7 @@ def run_backtest_command(args) -> int:
     errors: dict[str, str] = {}
     symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)
+    cut_short = options.common_end_warnings(args, source, symbols, end)
     settings = BacktestSettings(
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
@@ -148,7 +150,8 @@ def run_backtest_command(args) -> int:
         models = (ml_models(args, source, symbols, start, end, {})
                   if args.signals == "ml" else {})
         return run_portfolio_backtest(args, source, source_name, symbols,
-                                      replace(settings, signal_models=models))
+                                      replace(settings, signal_models=models),
+                                      [f"{s}: {w}" for s, w in cut_short.items()])
     results = []
     for symbol in tqdm(symbols, desc="symbols", unit="symbol", leave=False,
                        disable=args.quiet or len(symbols) == 1):
@@ -160,7 +163,8 @@ def run_backtest_command(args) -> int:
         except DataError as exc:
             errors[symbol] = _own_message(symbol, exc)
             continue
-        result.warnings += notes.get(symbol, [])
+        result.warnings += notes.get(symbol, []) + (
+            [cut_short[symbol]] if symbol in cut_short else [])
         results.append(result)
     if not results:
         raise DataError(_all_failed(errors))

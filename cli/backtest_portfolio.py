@@ -13,8 +13,9 @@ from engine.backtest import BacktestSettings
 
 
 def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
-                           settings: BacktestSettings) -> int:
-    """The rest of ``run_backtest_command`` once the source, window and settings are known."""
+                           settings: BacktestSettings, warnings: list[str] = ()) -> int:
+    """The rest of ``run_backtest_command`` once the source, window and settings are known
+    (``warnings``: what the command found before the run, said with the account's)."""
     from engine.portfolio import run_portfolio
     from engine.portfolio_summary import format_portfolio_summary
     from engine.summary import print_summary, window_header
@@ -23,6 +24,7 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
         result = run_portfolio(source, symbols, settings)
     except DataError as exc:  # the engine names config fields; the user typed flags
         raise DataError(in_flags(str(exc))) from None
+    result.warnings += list(warnings)
     header = {"command": "backtest --portfolio", "source": source_name,
               "source_description": source.describe(), "strategy": args.strategy,
               "signals": args.signals, "symbols": ",".join(symbols),

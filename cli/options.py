@@ -355,6 +355,22 @@ def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Time
     return start, end
 
 
+def common_end_warnings(args: argparse.Namespace, source, symbols, end: pd.Timestamp
+                        ) -> dict[str, str]:
+    """Without ``--end-date`` the window ends at the last bar *every* symbol has: a symbol
+    whose data runs further is told what it did not trade, per symbol, as a warning."""
+    if args.end_date is not None:
+        return {}
+    out = {}
+    for symbol in symbols:
+        last = source.bars(symbol).index[-1]
+        if last > end:
+            out[symbol] = (f"traded until {end:%Y-%m-%d}, the last bar every symbol of the run "
+                           f"has, not its own last bar {last:%Y-%m-%d} (give --end-date, or "
+                           f"run {symbol} alone, to trade the rest)")
+    return out
+
+
 def _nearest_existing(path: Path) -> Path:
     for parent in (path, *path.parents):
         if parent.exists():

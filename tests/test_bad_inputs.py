@@ -601,6 +601,26 @@ def test_a_return_with_no_closed_trade_says_it_is_an_open_position(capsys):
             "position still open at the end (entered 2024-01-03)") in captured.err
 
 
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_a_symbol_with_more_data_than_the_common_end_is_told_what_it_did_not_trade(
+        portfolio, tmp_path, capsys):
+    """Without --end-date the run ends at the last bar every file has: LONG's last 20
+    sessions are not traded, and the run says so (a silent cut looks like its whole file)."""
+    (tmp_path / "LONG.csv").write_text(csv_rows(DAYS))
+    (tmp_path / "SHORT.csv").write_text(csv_rows(DAYS[:100]))
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--no-report",
+                 *portfolio]) == 0
+    out = capsys.readouterr().out
+    who = "PORTFOLIO: LONG" if portfolio else "LONG"
+    assert (f"warning: {who}: traded until {DAYS[99]:%Y-%m-%d}, the last bar every symbol "
+            f"of the run has, not its own last bar {DAYS[-1]:%Y-%m-%d}") in out
+    assert "SHORT: traded until" not in out
+    # with --end-date the window is the user's: nothing to say
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--no-report",
+                 "--end-date", f"{DAYS[99]:%Y-%m-%d}", *portfolio]) == 0
+    assert "the last bar every symbol" not in capsys.readouterr().out
+
+
 def test_a_window_outside_the_data_names_dates_not_none_or_midnight(capsys):
     assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
                  "2000-01-03", "--end-date", "2001-01-02", "--no-report", "-q"]) == 2
