@@ -75,6 +75,9 @@ def _pick_strikes(strikes: np.ndarray, deltas: np.ndarray, request: SpreadReques
     money, the more conservative choice.
     """
     right = request.right
+    if len(strikes) == 0:  # a grid too coarse for the price lists none on this side
+        raise SpreadRejected(f"no {'put' if right == 'P' else 'call'} strikes listed for "
+                             f"{expiry} near the price {spot:g}")
     order = strikes.argsort(kind="stable")
     ascending = strikes[order]
     if right == "C":

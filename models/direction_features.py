@@ -55,6 +55,7 @@ from models.features import (
     _windows,
     feature_columns,
     feature_frame,
+    has_column,
     rolling_mean,
     rolling_nanmean,
     rolling_std,
@@ -112,11 +113,11 @@ def available_groups(bars: pd.DataFrame, wanted=None) -> tuple[str, ...]:
     for group in GROUPS:
         if group not in wanted and group != "price":
             continue
-        have = all(c in bars and bars[c].notna().any() for c in GROUP_INPUTS[group])
+        have = all(has_column(bars, c) for c in GROUP_INPUTS[group])
         if have:
             out.append(group)
         elif explicit or group == "price":
-            lacking = [c for c in GROUP_INPUTS[group] if c not in bars or bars[c].isna().all()]
+            lacking = [c for c in GROUP_INPUTS[group] if not has_column(bars, c)]
             raise DataError(f"feature group {group!r} needs the bar columns "
                             f"{', '.join(lacking)}, which the data lacks")
     return tuple(out)

@@ -111,11 +111,20 @@ def _weighted(windows: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (windows * weights[None, :]).sum(axis=1)
 
 
+def has_column(bars: pd.DataFrame, column: str) -> bool:
+    """Whether the bars carry ``column`` with at least one value: a volume of zeros on
+    every bar (FX files, old index exports) carries none (the volume features would divide
+    by its zero mean)."""
+    if column not in bars or not bars[column].notna().any():
+        return False
+    return column != "volume" or bool((bars[column].fillna(0) != 0).any())
+
+
 def available_groups(bars: pd.DataFrame) -> tuple[str, ...]:
     """Groups whose input columns the bars have, with at least one value each."""
     out = []
     for group, columns in GROUP_INPUTS.items():
-        if all(c in bars and bars[c].notna().any() for c in columns):
+        if all(has_column(bars, c) for c in columns):
             out.append(group)
     if "price" not in out:
         raise DataError("features need open, high, low and close columns")

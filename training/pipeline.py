@@ -160,7 +160,26 @@ def training_data(source: MarketSource, symbol: str, end: pd.Timestamp, spec: Tr
     chain = option_chain_of(source, symbol)
     labels = cached_strategy_labels(chain, spec.labels, start=bars.index[0], end=end,
                                     cache=cache, source_name=source.name, progress=progress)
+    check_spreads_priced(symbol, labels, bars["close"])
     return TrainingData(bars, hmm_bars, labels, chain)
+
+
+def check_spreads_priced(symbol: str, labels: pd.DataFrame, close: pd.Series) -> None:
+    """Refuse labels made of refusals: when the chain could price no put and no call spread
+    on any labelled session (a price far below the strike grid and the default width of at
+    least $5, say), every label is hold and no model can learn a choice from them."""
+    known = labels["label"].notna()
+    if not known.any():
+        return
+    priced = labels.loc[known, ["put_return", "call_return"]].notna().to_numpy().any()
+    if not priced:
+        raise DataError(
+            f"{symbol}: no credit spread could be priced on any of the {int(known.sum())} "
+            f"labelled sessions (the closes are about {close.median():,.2f}; the labels trade "
+            "spreads of the strategy's width, by default one strike step and at least $5): "
+            "the strategy model needs a symbol whose options the chain can price, or a "
+            "width that fits its strike grid (`width` in the [labels] table of a --config "
+            "file)")
 
 
 def train_strategy_model(source: MarketSource, symbol: str, end: pd.Timestamp,

@@ -53,6 +53,23 @@ def test_warm_up_is_nan_then_every_feature_is_finite(bars):
     assert tuple(full.columns) == feature_names(available_groups(bars))
 
 
+def test_a_volume_of_zeros_on_every_bar_is_no_volume(bars):
+    """FX files and old index exports write volume 0: the volume features would divide by
+    its zero mean, so the group is left out (both feature sets); a few zero days are data."""
+    from models.features import available_groups as seed_groups
+
+    plain = bars[["open", "high", "low", "close", "volume"]]
+    silent = plain.assign(volume=0.0)
+    assert available_groups(silent) == ("price", "filters")
+    assert "volume" not in seed_groups(silent)
+    check_finite(direction_features(silent).iloc[LOOKBACK - 1:])
+    with pytest.raises(DataError, match="'volume' needs the bar columns volume"):
+        available_groups(silent, ("price", "volume"))
+    some = plain.copy()
+    some.iloc[100:105, some.columns.get_loc("volume")] = 0.0
+    assert available_groups(some) == ("price", "volume", "filters")
+
+
 def test_groups_follow_the_columns(bars):
     assert available_groups(bars) == ("price", "volume", "flow", "volume_oi", "premium",
                                       "dark_pool", "filters", "iv", "iv_skew")

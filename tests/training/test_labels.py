@@ -262,3 +262,27 @@ def test_numpy_path_gives_the_labels_of_the_pandas_chain_path(sample_market):
     slow = strategy_labels(_FramePathChain(chain), start=start, end=end)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast["label"].notna().all() and fast["label"].nunique() > 1
+
+
+def test_labels_made_only_of_refusals_are_refused_before_a_model_fits():
+    """A price far below the strike grid (an FX rate near 1.10) lets no spread be priced:
+    every label is hold, and the run says why instead of a model failing on one class."""
+    from core.errors import DataError
+    from training.pipeline import check_spreads_priced
+
+    days = pd.bdate_range("2024-01-02", periods=4)
+    close = pd.Series([1.1, 1.1, 1.1, 1.1], index=days)
+    refused = pd.DataFrame({"label": [0.0, 0.0, 0.0, np.nan], "put_return": np.nan,
+                            "call_return": np.nan}, index=days)
+    with pytest.raises(DataError, match=r"no credit spread could be priced on any of the 3 "
+                                        r"labelled sessions \(the closes are about 1.10"):
+        check_spreads_priced("EURUSD", refused, close)
+    priced = refused.assign(put_return=[np.nan, -0.2, np.nan, np.nan])
+    check_spreads_priced("EURUSD", priced, close)  # one priced spread: labels to learn from
+
+
+def test_a_side_without_listed_strikes_is_a_refusal_not_a_crash():
+    request = SpreadRequest(underlying="FX", kind="put_credit", target_delta=0.3, width=5.0,
+                            dte_min=30, dte_max=45)
+    with pytest.raises(sp.SpreadRejected, match="no put strikes listed"):
+        sp._pick_strikes(np.array([]), np.array([]), request, 1.1, "2024-02-16")
