@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.domain import CLASS_NAMES
+from core.errors import DataError
+
 N_CLASSES = 3
 
 
@@ -68,7 +71,10 @@ class RegimeHead:
             rows = np.vstack([rows, self._rows(X_val)])
             y = np.concatenate([y, np.asarray(y_val).astype(int)])
         if len(np.unique(y)) < 2:
-            raise ValueError("the regime head needs at least two classes among the labels")
+            only = CLASS_NAMES[int(y[0])] if len(y) else "none"
+            raise DataError(f"the regime head needs at least two classes among the labels; "
+                            f"the training labels are all {only} (too short a history, or "
+                            "labels whose spreads never earn the minimum edge)")
         from sklearn.linear_model import LogisticRegression  # on use: slow to import
 
         clf = LogisticRegression(C=self.config.C, max_iter=1000,

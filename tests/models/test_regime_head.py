@@ -154,3 +154,16 @@ def test_lstm_settings_with_the_regime_head_are_refused_up_front(tmp_path):
     config.write_text("[model]\ndecision = \"argmax\"\n")
     with pytest.raises(DataError, match="decision must be one of expected_pnl, probability"):
         make_spec(config)
+
+
+def test_labels_of_one_class_are_a_clear_refusal():
+    import numpy as np
+    import pytest
+
+    from core.errors import DataError
+    from models.regime_head import RegimeHead
+
+    head = RegimeHead(range(4))
+    windows = np.random.default_rng(0).random((30, 5, 4))
+    with pytest.raises(DataError, match="the training labels are all hold"):
+        head.fit(windows, np.zeros(30))
