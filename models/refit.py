@@ -32,11 +32,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.errors import DataError
-from models.features import LOOKBACK, available_groups, build_features
+from models.features import available_groups
 from models.folds import Fold, training_slice
 from models.regimes import MarketStateClassifier
 from models.store import library_versions, read_metadata, write_metadata
-from models.strategy_model import INPUT_COLUMNS, StrategyModel
+from models.strategy_model import INPUT_COLUMNS, StrategyModel, regime_features
 
 
 class RefitModel:
@@ -171,5 +171,10 @@ def fold_regimes(model: StrategyModel, train: pd.DataFrame, hmm_bars: pd.DataFra
     fold before (``MarketStateClassifier.fit``)."""
     groups = model.feature_groups or available_groups(train)
     source = hmm_bars if hmm_bars is not None else train
-    features = build_features(source, groups).iloc[LOOKBACK - 1:]
+    try:
+        features = regime_features(source, groups)
+    except DataError as exc:
+        raise DataError(f"the walk-forward block that trains up to "
+                        f"{source.index[-1]:%Y-%m-%d}: {exc}; use fewer --folds or a longer "
+                        "history") from None
     return MarketStateClassifier(model.hmm_config).fit(features, previous=previous)

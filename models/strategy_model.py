@@ -63,7 +63,13 @@ from models.features import (
 )
 from models.lstm import LSTMConfig, LSTMModel
 from models.regime_head import RegimeHead, RegimeHeadConfig
-from models.regimes import HMM_FILE, HMMConfig, MarketStateClassifier, RegimeFilter
+from models.regimes import (
+    HMM_FILE,
+    MIN_FIT_BARS,
+    HMMConfig,
+    MarketStateClassifier,
+    RegimeFilter,
+)
 from models.store import (
     METADATA_FILE,
     check_features,
@@ -108,6 +114,18 @@ class FitReport:
     n_purged: int = 0
     class_counts: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+
+
+def regime_features(bars: pd.DataFrame, groups) -> pd.DataFrame:
+    """The features the regime classifier fits on: those of ``bars`` after their warm-up;
+    a history too short for the warm-up and the classifier's least fit is refused with
+    the numbers (its own message would only count the rows left)."""
+    need = LOOKBACK - 1 + MIN_FIT_BARS
+    if len(bars) < need:
+        raise DataError(f"{len(bars)} bars up to {bars.index[-1]:%Y-%m-%d} are too short a "
+                        f"history: the regime classifier needs at least {need} "
+                        f"({LOOKBACK - 1} warm its features up, then {MIN_FIT_BARS} to fit)")
+    return build_features(bars, groups).iloc[LOOKBACK - 1:]
 
 
 class StrategyModel:
@@ -198,7 +216,7 @@ class StrategyModel:
         self.groups_ = self.feature_groups or available_groups(bars)
         if hmm is None:
             source = hmm_bars if hmm_bars is not None else bars
-            hmm_features = build_features(source, self.groups_).iloc[LOOKBACK - 1:]
+            hmm_features = regime_features(source, self.groups_)
             hmm = MarketStateClassifier(self.hmm_config).fit(hmm_features)
         self.hmm_ = hmm
         inputs = self.model_inputs(bars)

@@ -145,3 +145,19 @@ def test_a_model_stored_before_the_expected_return_call_calls_the_most_probable_
     old.__setstate__(state)
     assert old.decision == "probability" and old.action_returns is None
     assert np.isnan(old.expected_returns(np.full((2, 3), 1 / 3))).all()
+
+
+def test_a_history_too_short_for_the_regime_classifier_says_how_many_bars_it_needs(
+        sample_market):
+    from core.errors import DataError
+    from models.features import LOOKBACK, available_groups
+    from models.regimes import MIN_FIT_BARS
+    from models.strategy_model import regime_features
+
+    bars = sample_market.bars("SPY", "2024-01-02", "2024-12-31")
+    need = LOOKBACK - 1 + MIN_FIT_BARS
+    groups = available_groups(bars)
+    assert len(regime_features(bars.iloc[:need], groups)) == MIN_FIT_BARS
+    with pytest.raises(DataError, match=rf"{need - 1} bars up to .* are too short a history: "
+                                        rf"the regime classifier needs at least {need}"):
+        regime_features(bars.iloc[:need - 1], groups)
