@@ -41,6 +41,24 @@ def stored_fits(folder: Path, limit: pd.Timestamp, source, seed: int, config) ->
             and meta.get("seed") == seed and meta.get("config") == wanted)
 
 
+def other_data(folder: Path, bars: pd.DataFrame) -> str | None:
+    """Why the stored model in ``folder`` was trained on other bars than ``bars`` up to its
+    training end (its ``data_hash``: a CSV edited or replaced under the same name, data
+    revised at the vendor), or None when they agree or it records no hash."""
+    from models.store import data_hash
+
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+        end = pd.Timestamp(meta["training_window"]["end"])
+    except (OSError, ValueError, KeyError):
+        return None
+    stored = meta.get("data_hash")
+    if not stored or data_hash(bars[bars.index <= end]) == stored:
+        return None
+    return (f"trained on other bars than this source's up to {end:%Y-%m-%d} (its data hash "
+            "differs: the data changed since)")
+
+
 def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradingSettings):
     """The stored model of this symbol, source and configuration trained on the latest data
     that is not after the last of ``bars`` (``newest_first``), else a new one trained on ``bars`` and stored. Returns the
@@ -54,6 +72,10 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
         for stamp in newest_first(folder):
             if not stored_fits(stamp, limit, source, settings.seed, config):
                 continue
+            other = other_data(stamp, bars)
+            if other:
+                skipped.append(f"skipped {stamp}: {other}")
+                continue
             try:
                 model = load_direction_model(stamp)
             except DataError as exc:  # a corrupt folder: say so, try the next older one
@@ -62,6 +84,9 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
             return model, "; ".join([f"stored model {stamp} (trained until "
                                      f"{pd.Timestamp(model.trained_until):%Y-%m-%d})",
                                      *skipped])
+    if skipped and not settings.quiet:  # why a stored model was not taken, before training
+        for reason in skipped:
+            print(f"note: {symbol}: {reason}", file=sys.stderr)
     model = train_model(symbol, bars, config, settings.quiet)
     saved = save_direction_model(model, symbol, root=settings.models_dir, training_bars=bars,
                                  metadata={"source": source.name, "seed": settings.seed,

@@ -32,3 +32,25 @@ def test_the_model_trained_on_the_latest_data_comes_first_whenever_it_was_saved(
     assert [p.name for p in newest_first(tmp_path)] == [
         "2026-12-07_05-35-00", "2026-12-06_10-00-00", "2026-12-07_05-37-00",
         "2026-12-05_09-00-00"]
+
+
+def test_a_stored_model_of_other_bars_is_told_apart_by_its_data_hash(tmp_path):
+    """A CSV replaced under the same name (prices x 3): the stored model's data hash no
+    longer matches the bars up to its training end, so it is not reused as if it fit."""
+    import pandas as pd
+
+    from engine.ml_trading.direction_store import other_data
+    from models.store import data_hash
+
+    days = pd.bdate_range("2024-01-02", periods=30)
+    bars = pd.DataFrame({"close": range(100, 130)}, index=days, dtype=float)
+    stamp = tmp_path / "2026-12-07_05-35-00-aaaaaa"
+    stamp.mkdir()
+    (stamp / "metadata.json").write_text(json.dumps({
+        "training_window": {"start": "2024-01-02", "end": f"{days[19]:%Y-%m-%d}"},
+        "data_hash": data_hash(bars.iloc[:20])}))
+    assert other_data(stamp, bars) is None  # later bars do not matter
+    assert "data hash differs" in other_data(stamp, bars * 3)
+    (stamp / "metadata.json").write_text(json.dumps({  # a folder without a hash: as before
+        "training_window": {"start": "2024-01-02", "end": f"{days[19]:%Y-%m-%d}"}}))
+    assert other_data(stamp, bars * 3) is None
