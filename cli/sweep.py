@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cli import options
-from cli.arg_types import positive_int_arg
+from cli.arg_types import positive_int_arg, symbols_arg
 from core.errors import DataError
 
 
@@ -20,6 +20,8 @@ def _cluster(text: str) -> str:
 
 #: seconds to reach a --cluster scheduler (Dask's own default waits 30 s per try)
 CONNECT_TIMEOUT_S = 3
+#: the symbol a sweep runs without --symbols (with --source csv: every file's symbol)
+DEFAULT_SYMBOL = "SPY"
 
 
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -72,7 +74,8 @@ def register(commands) -> None:
                         "(e.g. 3+4); equity: min_confidence, target_percent, allow_short, "
                         "scale_by_confidence. Without --grid: the defaults only")
     # one symbol keeps the default sweep small
-    options.add_symbols_option(p, "SPY")
+    options.add_symbols_option(p, DEFAULT_SYMBOL, "comma-separated symbols (default: SPY; "
+                                                  "with --source csv every file's symbol)")
     # a named source, no auto: the results store keys every run by its source, so a rerun
     # resumes the same runs; no --free: the workers read a cache `data fetch` filled
     options.add_source_options(
@@ -154,6 +157,8 @@ def build_spec(args):
     source = SourceSpec(args.source, args.seed,
                         str(args.csv.resolve()) if args.csv else None, str(cache_dir))
     market = open_source(source)
+    if args.source == "csv" and args.symbols == symbols_arg(DEFAULT_SYMBOL):
+        args.symbols = market.symbols()  # no --symbols: the files' own, as backtest does
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
     start, end = options.window_from_args(args, market, symbols)
     training = None

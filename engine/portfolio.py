@@ -167,7 +167,8 @@ def add_analyzers(cerebro: bt.Cerebro, settings: BacktestSettings, spreads: bool
 
 
 def equal_weight_benchmark(bars: dict, settings: BacktestSettings) -> pd.Series:
-    """Daily returns of holding the symbols in equal parts, on the union of their sessions;
+    """Daily returns of holding the symbols in equal parts, rebalanced every session (the
+    mean of their daily returns), on the union of their sessions;
     a symbol without a bar on a date keeps its last close (a return of 0 that day); bought
     at the first traded session's close, as ``buy_and_hold``."""
     closes = pd.DataFrame({s: b["close"] for s, b in bars.items()}).sort_index().ffill()

@@ -172,3 +172,18 @@ def test_the_contract_commission_reaches_every_spread_run_and_is_part_of_its_key
     assert free.table["total_return"][0] > paid.table["total_return"][0]
     again = run_sweep(spec, tmp_path)
     assert (again.executed, again.skipped) == (0, 1)
+
+
+def test_a_csv_sweep_without_symbols_sweeps_every_file(tmp_path, capsys):
+    """As backtest: with --source csv and no --symbols, the files' symbols (not SPY)."""
+    days = pd.bdate_range("2023-01-02", periods=150)
+    for name, drift in (("AAA", 0.1), ("BBB", -0.05)):
+        prices = [round(100 + drift * i, 2) for i in range(len(days))]
+        (tmp_path / f"{name}.csv").write_text("date,open,high,low,close,volume\n" + "".join(
+            f"{d:%Y-%m-%d},{p},{p + 1},{p - 1},{p},1000\n" for d, p in zip(days, prices,
+                                                                      strict=True)))
+    assert run.main(["sweep", "--source", "csv", "--csv", str(tmp_path), "--strategy",
+                     "equity", "--grid", "min_confidence=0.2", "--cluster", "serial", "-q",
+                     "--report", str(tmp_path / "sweep")]) == 0
+    table = pd.read_csv(tmp_path / "sweep" / "results.csv")
+    assert sorted(set(table["symbol"])) == ["AAA", "BBB"]
