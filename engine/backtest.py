@@ -160,6 +160,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     strategy = cerebro.run()[0]
     result = collect(symbol, strategy, bars, settings)
     result.warnings = (window_warnings(source.name, symbol, bars, warmup, requested, result)
+                       + calendar_warnings(source, symbol, bars)
                        + horizon_warnings(config, result)
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))
@@ -278,6 +279,14 @@ def idle_warnings(result, skipped: list[str] = (), unacted: dict[str, int] | Non
                             sorted(unacted.items(), key=lambda item: -item[1])))
     return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
             f"idle cash, not a result of the strategy{why}"]
+
+
+def calendar_warnings(source: MarketSource, symbol: str, bars: pd.DataFrame) -> list[str]:
+    """The source's word on the bars a run read against the exchange calendar (a CSV's
+    rows on non-sessions, its missing sessions); sources that follow the calendar say
+    nothing."""
+    check = getattr(source, "calendar_warnings", None)
+    return check(symbol, bars.index) if check else []
 
 
 def open_only_warnings(result) -> list[str]:

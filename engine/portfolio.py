@@ -33,6 +33,7 @@ from engine.backtest import (
     add_report_analyzers,
     backtrader_metrics,
     buy_and_hold,
+    calendar_warnings,
     check_sizing,
     check_width,
     first_session_asked,
@@ -133,6 +134,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     strategy = cerebro.run()[0]
     result = collect_portfolio(symbols, strategy, bars, settings)
     result.warnings = (portfolio_window_warnings(source.name, bars, warmups, requested, result)
+                       + [w for s in symbols for w in calendar_warnings(source, s, bars[s])]
                        + horizon_warnings(config, result)
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))

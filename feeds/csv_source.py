@@ -220,6 +220,31 @@ class CsvMarket(ModelledChains, MarketSource):
     def describe(self) -> str:
         return f"csv: {self.path} (option chains priced by model from realized volatility)"
 
+    def calendar_warnings(self, symbol: str, dates: pd.DatetimeIndex) -> list[str]:
+        """What a run over ``dates`` (the bars of ``symbol`` it reads) must know of the
+        file against the NYSE calendar: rows on days NYSE did not trade (taken as sessions)
+        and sessions with no row (indicators count bars, not days, across them). Nothing
+        is dropped or filled; outside the calendar's span nothing is said."""
+        from feeds.calendar import sessions
+
+        days = pd.DatetimeIndex(dates).normalize()
+        if days.empty:
+            return []
+        try:
+            listed = sessions(days[0], days[-1])
+        except ValueError:  # before or after the calendar's span
+            return []
+        name, out = self.files[self.check_symbol(symbol)].name, []
+        extra, missing = days.difference(listed), listed.difference(days)
+        if len(extra):
+            out.append(f"{name}: {len(extra)} row(s) on days NYSE did not trade, taken as "
+                       f"sessions (the first {extra[0]:%Y-%m-%d}, a {extra[0]:%A})")
+        if len(missing):
+            out.append(f"{name}: {len(missing)} NYSE session(s) have no row between "
+                       f"{days[0]:%Y-%m-%d} and {days[-1]:%Y-%m-%d} (the first "
+                       f"{missing[0]:%Y-%m-%d}); indicators count bars, not days, across them")
+        return out
+
     def bars(self, symbol: str, start=None, end=None) -> pd.DataFrame:
         symbol = self.check_symbol(symbol)
         if symbol not in self._frames:

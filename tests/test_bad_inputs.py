@@ -464,8 +464,12 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     assert saved["run"]["requested_start"] == "2022-01-03"
     late = saved["symbols"]["LATE"]
     assert (late["start"], late["end"], late["sessions"]) == (first, last, 60)
-    assert len(late["warnings"]) == 3  # the straight line never calls for a trade:
-    assert late["warnings"][2].startswith("no order filled in 60 traded sessions: the 0.00%")
+    # business days are not NYSE sessions: 2023-01-02 (New Year's Day observed) and the
+    # other holidays are rows on days NYSE did not trade, said and kept
+    assert late["warnings"][2] == ("LATE.csv: 5 row(s) on days NYSE did not trade, taken as "
+                                   "sessions (the first 2023-01-02, a Monday)")
+    assert len(late["warnings"]) == 4  # the straight line never calls for a trade:
+    assert late["warnings"][3].startswith("no order filled in 60 traded sessions: the 0.00%")
 
 
 def test_the_default_start_is_a_session_not_the_saturday_three_years_back(capsys):

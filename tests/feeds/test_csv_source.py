@@ -339,3 +339,25 @@ def test_two_files_of_one_symbol_in_a_folder_are_refused(tmp_path):
         _daily(tmp_path / name, [f"{d:%Y-%m-%d}" for d in SESSIONS])
     with pytest.raises(DataError, match="GOOD.csv and good.csv are the same symbol GOOD"):
         CsvMarket(tmp_path)
+
+
+def test_rows_off_the_nyse_calendar_and_missing_sessions_are_said_not_changed(tmp_path):
+    """Nothing is dropped or filled, but a Saturday row and a missing week are warned, with
+    the first of each; a file on the calendar says nothing."""
+    from feeds.calendar import sessions
+
+    listed = sessions("2023-06-01", "2023-10-31")
+    dates = listed[(listed != "2023-06-15") & ~((listed >= "2023-09-11") &
+                                                (listed <= "2023-09-15"))]
+    dates = dates.append(pd.DatetimeIndex(["2023-07-08"])).sort_values()
+    _daily(tmp_path / "GAP.csv", [f"{d:%Y-%m-%d}" for d in dates])
+    _daily(tmp_path / "OK.csv", [f"{d:%Y-%m-%d}" for d in listed])
+    market = CsvMarket(tmp_path)
+    gap = market.bars("GAP")
+    assert len(gap) == len(dates)  # as written
+    assert market.calendar_warnings("GAP", gap.index) == [
+        "GAP.csv: 1 row(s) on days NYSE did not trade, taken as sessions (the first "
+        "2023-07-08, a Saturday)",
+        "GAP.csv: 6 NYSE session(s) have no row between 2023-06-01 and 2023-10-31 (the "
+        "first 2023-06-15); indicators count bars, not days, across them"]
+    assert market.calendar_warnings("OK", market.bars("OK").index) == []
