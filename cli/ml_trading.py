@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 from cli import options
+from cli.arg_types import symbols_arg
 from cli.strategy_config import config_from_args
 from engine.ml_trading.settings import DAILY_SOURCES, DEFAULT_DAYS, MODES, MLTradingSettings
 
@@ -83,7 +84,9 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
     """The options of ``ml-trading`` (``backtest``: with the backtest window) and of its
     shortcuts; ``ib``: offer ``--source ib`` (trading mode only: premarket does not
     list it)."""
-    options.add_symbols_option(p, DEFAULT_SYMBOLS)
+    options.add_symbols_option(p, DEFAULT_SYMBOLS, "comma-separated symbols (default: "
+                                                  f"{DEFAULT_SYMBOLS}; with --source csv every "
+                                                  "file's symbol)")
     options.add_window_options(
         p, start=(f"backtest: first traded session (default: {DEFAULT_DAYS} days before the "
                   "end date); premarket and trading do not use it") if backtest else None,
@@ -142,8 +145,13 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
     if hasattr(args, "cash"):  # premarket / trading shortcuts have no backtest options
         backtest = {"cash": args.cash, "commission": args.commission, "seeds": args.seeds,
                     "equity": config_from_args(strategy_spec("equity"), args)}
+    symbols = args.symbols
+    if args.source == "csv" and args.csv and symbols == symbols_arg(DEFAULT_SYMBOLS):
+        from feeds.csv_source import CsvMarket
+
+        symbols = CsvMarket(args.csv).symbols()  # no --symbols: the files' own, as backtest
     return MLTradingSettings(
-        mode=args.mode, symbols=tuple(args.symbols),
+        mode=args.mode, symbols=tuple(symbols),
         model=make_direction_config(args.config, args.epochs),
         start_date=args.start_date, end_date=args.end_date, source=args.source,
         history_source=args.history_source, csv=args.csv, free=args.free, seed=args.seed,

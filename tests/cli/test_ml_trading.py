@@ -482,3 +482,19 @@ def test_the_backtest_mode_starts_the_report_fork_server_before_training(monkeyp
     with pytest.raises(_Stop):
         run.main(["ml-trading", "--mode", "backtest", "--symbols", "SPY", *flags])
     assert asked == ([("engine.backtest",)] if started else [])
+
+
+def test_a_csv_run_without_symbols_takes_every_file(tmp_path):
+    """As backtest and sweep: --source csv and no --symbols is the files' symbols, not
+    seed 003's AAPL..TSLA, which the files do not have."""
+    from cli.ml_trading import settings_from_args
+
+    for name in ("AAA", "BBB"):
+        (tmp_path / f"{name}.csv").write_text("date,open,high,low,close,volume\n"
+                                              "2024-01-02,1,2,0.5,1.5,10\n")
+    args = run.build_parser().parse_args(["premarket", "--source", "csv", "--csv",
+                                          str(tmp_path)])
+    assert settings_from_args(args).symbols == ("AAA", "BBB")
+    given = run.build_parser().parse_args(["premarket", "--source", "csv", "--csv",
+                                           str(tmp_path), "--symbols", "BBB"])
+    assert settings_from_args(given).symbols == ("BBB",)
