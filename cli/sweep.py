@@ -192,7 +192,21 @@ def run_sweep_command(args) -> int:
     print(summary, end="")
     print(f"\nResults: {folder}/results.parquet, {folder}/results.csv; report in {folder}/",
           file=sys.stdout)
+    report_warnings(outcome.table)
     return report_failures(outcome.table)
+
+
+def report_warnings(table) -> None:
+    """Say on stderr how many runs their backtest warned of something, with the first (each
+    run's warnings are in the ``warnings`` column, as a backtest's summary prints them)."""
+    if "warnings" not in table:
+        return
+    warned = table[table["warnings"].notna() & (table["warnings"].astype(str) != "")]
+    if len(warned):
+        first = warned.iloc[0]
+        print(f"warning: {len(warned)} of {len(table)} runs have warnings (the warnings "
+              f"column of results.csv), the first: {first['symbol']} fold {first['fold']}: "
+              f"{str(first['warnings']).split(' | ')[0]}", file=sys.stderr)
 
 
 def report_failures(table) -> int:

@@ -66,7 +66,10 @@ def run_one(run: RunSpec, training: dict | None = None) -> dict:
     for name, value in metrics.pop("backtrader", {}).items():
         metrics[f"bt_{name}"] = value
     returns = result.returns
-    return {"row": {**row, **metrics, "error": None},
+    # what the backtest warned of (a late start, an idle run, a CSV off the calendar), so a
+    # sweep's row is read as its backtest's summary would be
+    warned = " | ".join(getattr(result, "warnings", ())) or None
+    return {"row": {**row, **metrics, "warnings": warned, "error": None},
             "returns": {"dates": [f"{d:%Y-%m-%d}" for d in returns.index],
                         "values": [float(v) for v in returns.to_numpy()]}}
 

@@ -187,3 +187,8 @@ def test_a_csv_sweep_without_symbols_sweeps_every_file(tmp_path, capsys):
                      "--report", str(tmp_path / "sweep")]) == 0
     table = pd.read_csv(tmp_path / "sweep" / "results.csv")
     assert sorted(set(table["symbol"])) == ["AAA", "BBB"]
+    # business days are not NYSE sessions: each run carries its backtest's calendar warning
+    assert table["warnings"].str.contains("row(s) on days NYSE did not trade",
+                                          regex=False).all()
+    assert ("warning: 2 of 2 runs have warnings (the warnings column of results.csv), the "
+            "first: AAA fold 0: ") in capsys.readouterr().err
