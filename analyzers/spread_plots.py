@@ -37,15 +37,12 @@ def _held(spreads: pd.DataFrame, sessions: pd.DatetimeIndex) -> np.ndarray:
 def capital_at_risk(spreads: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.Series:
     """Dollars at risk at each session's close: the sum of the open spreads' maximum loss
     (width minus credit, times 100 and the contracts, as the ``max_loss`` column holds)."""
-    if spreads.empty:
-        return pd.Series(0.0, index=sessions)
-    held = _held(spreads, sessions)
-    return pd.Series(held @ spreads["max_loss"].to_numpy(dtype=float), index=sessions)
+    return capital_at_risk_by_underlying(spreads, sessions).sum(axis=1)
 
 
 def capital_at_risk_by_underlying(spreads: pd.DataFrame,
                                   sessions: pd.DatetimeIndex) -> pd.DataFrame:
-    """``capital_at_risk`` split by underlying (a portfolio's exposure by symbol)."""
+    """The capital at risk split by underlying (a portfolio's exposure by symbol)."""
     if spreads.empty:
         return pd.DataFrame(index=sessions)
     held = _held(spreads, sessions)
@@ -103,10 +100,9 @@ def plot_spreads(result, path: Path) -> Path:
     still_open = int((spreads["status"] == "open").sum()) if len(spreads) else 0
     fig.suptitle(f"{result.symbol}: credit spreads ({len(spreads) - still_open} closed, "
                  f"{still_open} open at the end)")
-    risk = capital_at_risk(spreads, sessions)
-    value = account_value(result.returns, float(result.metrics["final_value"]))
-    share = 100 * risk / value
     by_underlying = capital_at_risk_by_underlying(spreads, sessions)
+    value = account_value(result.returns, float(result.metrics["final_value"]))
+    share = 100 * by_underlying.sum(axis=1) / value
     if len(by_underlying.columns) > 1:
         bottom = np.zeros(len(sessions))
         for name in by_underlying.columns:

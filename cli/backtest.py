@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
-from cli.arg_types import symbols_arg
 from cli.strategy_config import check_account, config_from_args, in_flags
 from core.errors import DataError
 
@@ -128,8 +127,7 @@ def run_backtest_command(args) -> int:
             start_render_server("engine.backtest")
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
-    if source_name == "csv" and args.symbols == symbols_arg(DEFAULT_SYMBOLS):
-        args.symbols = source.symbols()  # no --symbols: the files' own (a file's name)
+    args.symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, source.symbols)
     errors: dict[str, str] = {}
     symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)

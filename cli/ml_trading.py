@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 
 from cli import options
-from cli.arg_types import symbols_arg
 from cli.strategy_config import config_from_args
 from engine.ml_trading.settings import DAILY_SOURCES, DEFAULT_DAYS, MODES, MLTradingSettings
 
@@ -145,11 +144,12 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
     if hasattr(args, "cash"):  # premarket / trading shortcuts have no backtest options
         backtest = {"cash": args.cash, "commission": args.commission, "seeds": args.seeds,
                     "equity": config_from_args(strategy_spec("equity"), args)}
-    symbols = args.symbols
-    if args.source == "csv" and args.csv and symbols == symbols_arg(DEFAULT_SYMBOLS):
+    def file_symbols() -> list[str]:
         from feeds.csv_source import CsvMarket
 
-        symbols = CsvMarket(args.csv).symbols()  # no --symbols: the files' own, as backtest
+        return CsvMarket(args.csv).symbols() if args.csv else args.symbols
+
+    symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, file_symbols)
     return MLTradingSettings(
         mode=args.mode, symbols=tuple(symbols),
         model=make_direction_config(args.config, args.epochs),

@@ -355,6 +355,15 @@ def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Time
     return start, end
 
 
+def csv_files_by_default(args: argparse.Namespace, default: str, file_symbols) -> list[str]:
+    """``--symbols`` as given, but with ``--source csv`` and no ``--symbols`` (``default``
+    left as it is) every file's symbol (``file_symbols()``): the default symbols are the
+    other sources' names, which the user's files rarely carry."""
+    if args.source == "csv" and args.symbols == symbols_arg(default):
+        return list(file_symbols())
+    return args.symbols
+
+
 def common_end_warnings(args: argparse.Namespace, source, symbols, end: pd.Timestamp
                         ) -> dict[str, str]:
     """Without ``--end-date`` the window ends at the last bar *every* symbol has: a symbol

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cli import options
-from cli.arg_types import positive_int_arg, symbols_arg
+from cli.arg_types import positive_int_arg
 from core.errors import DataError
 
 
@@ -157,8 +157,7 @@ def build_spec(args):
     source = SourceSpec(args.source, args.seed,
                         str(args.csv.resolve()) if args.csv else None, str(cache_dir))
     market = open_source(source)
-    if args.source == "csv" and args.symbols == symbols_arg(DEFAULT_SYMBOL):
-        args.symbols = market.symbols()  # no --symbols: the files' own, as backtest does
+    args.symbols = options.csv_files_by_default(args, DEFAULT_SYMBOL, market.symbols)
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
     start, end = options.window_from_args(args, market, symbols)
     training = None

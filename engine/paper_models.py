@@ -48,7 +48,7 @@ def check_paper_model(model, symbol: str, where: str, first_live: dt.date) -> No
                         f"on sessions before {first_live:%Y-%m-%d}")
     lacking = [c for c in columns_read(model) if c not in IB_COLUMNS]
     if lacking:
-        how = ("train it on open/high/low/close/volume bars only")
+        how = "train it on open/high/low/close/volume bars only"
         if hasattr(model, "input_columns_"):  # CSV files carry an implied-volatility estimate
             how += (" (a Direction model: a --config file whose [direction] table has "
                     'feature_groups = ["price", "volume", "filters"]; a CSV source adds an '
