@@ -31,6 +31,8 @@ from strategies.registry import SIGNALS, STRATEGIES
 WARMUP_SESSIONS = 60
 #: horizon (sessions) of the realized direction a signal is scored against in reports
 SCORING_HORIZON = 20
+#: a hit rate over fewer BUY/SELL calls than this is warned of as too few to read
+MIN_HIT_CALLS = 10
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,17 @@ def first_session_asked(bars: pd.DataFrame, start) -> pd.Timestamp:
     return bars.index[min(int(np.searchsorted(bars.index, start)), len(bars) - 1)]
 
 
+def scored_calls(result) -> list[tuple[str, int]]:
+    """``(prefix, calls)`` of each hit rate a result shows: one for a symbol's run, one per
+    symbol (prefixed with it) for a portfolio's attribution."""
+    attribution = getattr(result, "attribution", None)
+    if attribution is not None and "signal_calls" in attribution:
+        return [(f"{symbol}: ", int(calls))
+                for symbol, calls in attribution["signal_calls"].dropna().items()]
+    calls = result.metrics.get("signal_calls")
+    return [] if calls is None else [("", int(calls))]
+
+
 def horizon_warnings(config, result: SymbolResult) -> list[str]:
     """A window too short for what the numbers measure: the signal's scoring horizon, or
     (credit spreads) the days to expiry of the spreads it opens."""
@@ -253,6 +266,11 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
     if sessions <= SCORING_HORIZON:
         out.append(f"only {sessions} traded sessions, not more than the {SCORING_HORIZON}-"
                    f"session horizon signals are scored over: no hit rate")
+    else:
+        out += [f"{where}the hit rate is scored on only {calls} BUY/SELL call"
+                f"{'s' if calls > 1 else ''} (the sessions whose {SCORING_HORIZON}-session "
+                f"future falls in the window): an anecdote, not a rate"
+                for where, calls in scored_calls(result) if 0 < calls < MIN_HIT_CALLS]
     dte_min = getattr(config, "dte_min", None)
     days = (result.returns.index[-1] - result.returns.index[0]).days
     if dte_min is not None and days < dte_min:

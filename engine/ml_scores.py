@@ -70,6 +70,8 @@ def window_scores(source, symbol: str, bars: pd.DataFrame, lines: pd.DataFrame,
 
 def format_window_scores(tables: dict[str, pd.DataFrame]) -> str:
     """The tables of several symbols as text: one row per symbol and predictor."""
+    from models.evaluation import EDGE_MIN_STANDARD_ERRORS
+
     header = (f"{'symbol':<8}{'predictor':<11}{'bars':>6}{'accuracy':>10}{'log loss':>10}"
               f"{'P&L/call':>10}{'edge P&L':>10}")
     lines = ["", "ML signal on the traded sessions (out of sample; the truth: which spread "
@@ -82,7 +84,8 @@ def format_window_scores(tables: dict[str, pd.DataFrame]) -> str:
             lines.append(f"{symbol:<8}{name:<11}" + "".join(cells))
     lines.append("edge P&L: (P&L/call - majority's) / (oracle's - majority's), 1 = the "
                  "oracle's edge, 0 = none; '-' where there is no oracle (the source does not "
-                 "know the true regime) or it earns no more than the majority class")
+                 "know the true regime) or it does not earn more than the majority class by "
+                 f"{EDGE_MIN_STANDARD_ERRORS:g} paired standard errors (a share of noise)")
     return "\n".join(lines)
 
 

@@ -236,6 +236,7 @@ def symbol_attribution(symbols: list[str], pnl: pd.DataFrame, trades: pd.DataFra
             "open_trades": int((own["status"] == "open").sum()),
             "win_rate": float((closed[pnl_column] > 0).mean()) if len(closed) else None,
             "signal_hit_rate": scores.get("signal_hit_rate"),
+            "signal_calls": scores.get("signal_calls"),
             "benchmark_return": float((1.0 + held).prod() - 1.0),
         }
     return pd.DataFrame.from_dict(rows, orient="index")

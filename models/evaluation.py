@@ -133,21 +133,51 @@ def edge_captured(score: float, majority: float, oracle: float,
     return float((score - majority) / gap)
 
 
+#: an edge share is shown only where the oracle beats the majority class by at least this
+#: many paired standard errors over the scored bars: below it the oracle's margin is the
+#: bars' noise, and a ratio against it reads anything (+216 on a short window)
+EDGE_MIN_STANDARD_ERRORS = 2.0
+
+
 def score_table(y_true, put_pnl, call_pnl, predictors: dict,
                 reference: tuple[str, str] = ("majority", "oracle")) -> pd.DataFrame:
     """Rows ``score_predictor`` per named predictor (``{name: (choice, proba or None)}``)
-    plus the edge each captures between ``reference`` = (majority row, oracle row)."""
+    plus the edge each captures between ``reference`` = (majority row, oracle row), NaN
+    where the oracle's margin over the majority is not measured (``oracle_margins``)."""
     rows = {name: score_predictor(y_true, choice, put_pnl, call_pnl, proba)
             for name, (choice, proba) in predictors.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     low, high = reference
+    measured = {"log_loss": False, "mean_pnl": False}
+    if low in predictors and high in predictors:
+        measured = {metric: margin >= EDGE_MIN_STANDARD_ERRORS * se and margin > 0
+                    for metric, (margin, se) in oracle_margins(
+                        y_true, put_pnl, call_pnl, predictors[high], predictors[low]).items()}
     for column, metric, higher in (("edge_log_loss", "log_loss", False),
                                    ("edge_pnl", "mean_pnl", True)):
         table[column] = np.nan
-        if low in table.index and high in table.index:
+        if measured[metric]:
             table[column] = [edge_captured(v, table.loc[low, metric], table.loc[high, metric],
                                            higher) for v in table[metric]]
     return table.loc[:, list(SCORE_COLUMNS)]
+
+
+def oracle_margins(y_true, put_pnl, call_pnl, oracle: tuple,
+                   majority: tuple) -> dict[str, tuple[float, float]]:
+    """How much better the oracle scores than the majority class on the same bars, with the
+    paired standard error of that margin: ``{"log_loss": (majority's minus oracle's, se),
+    "mean_pnl": (oracle's minus majority's, se)}`` (NaN where a probability is missing).
+    An edge share is a ratio against this margin, so it means something only where the
+    margin stands out of the bars' noise."""
+    (oracle_choice, oracle_proba), (majority_choice, majority_proba) = oracle, majority
+    margins = {"log_loss": (np.nan, np.nan)}
+    if oracle_proba is not None and majority_proba is not None and len(y_true) > 1:
+        diff, se = paired_log_loss_difference(y_true, oracle_proba, majority_proba)
+        margins["log_loss"] = (-diff, se)
+    margins["mean_pnl"] = (paired_pnl_difference(oracle_choice, majority_choice, put_pnl,
+                                                 call_pnl) if len(y_true) > 1
+                           else (np.nan, np.nan))
+    return margins
 
 
 # ---------------------------------------------------------------------- baselines

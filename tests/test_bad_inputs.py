@@ -643,3 +643,15 @@ def test_rejected_orders_are_counted_in_the_warnings():
     assert rejection_warnings([]) == []
     assert rejection_warnings(["SPY: no chain", "SPY: margin"]) == [
         "2 order(s) rejected, the first: SPY: no chain"]
+
+
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_a_hit_rate_over_a_handful_of_calls_is_warned(portfolio, capsys):
+    """25 sessions leave 5 whose 20-session future is in the window: a hit rate of 5 calls
+    is printed, and said to be an anecdote (per symbol in a portfolio's attribution)."""
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                 "2024-03-01", "--end-date", "2024-04-05", "--no-report", *portfolio]) == 0
+    out = capsys.readouterr().out
+    who = "PORTFOLIO: SPY" if portfolio else "SPY"
+    assert (f"warning: {who}: the hit rate is scored on only 5 BUY/SELL calls (the sessions "
+            "whose 20-session future falls in the window)") in out

@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from models.evaluation import CLASSES, paired_log_loss_difference, paired_pnl_difference
+from models.evaluation import (
+    CLASSES,
+    EDGE_MIN_STANDARD_ERRORS,
+    paired_log_loss_difference,
+    paired_pnl_difference,
+)
 from models.walk_forward import WalkForwardReport, walk_forward
 from training.baselines import rule_signal_series
 
@@ -165,7 +170,9 @@ def format_scores(report: SeedsReport) -> str:
               f"error of the {report.model_name} model's mean over the {n} bars: {se:.4f} "
               "(labels overlap in time, so the true error is larger).",
               "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
-              "0 = none."]
+              f"0 = none; '-' where the oracle does not beat the majority class by "
+              f"{EDGE_MIN_STANDARD_ERRORS:g} paired standard errors (its margin is the bars' "
+              "noise, and a share of it would read anything)."]
     diff, se = report.log_loss_vs_majority()
     errors = f"{abs(diff) / se:.1f} standard errors; " if se > 0 else ""
     lines.append(f"log loss of the {report.model_name} model minus the majority class's: "

@@ -91,7 +91,13 @@ def direction_check(ok: list[Outcome]) -> str:
     table = "\n".join("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
                                 for i, (x, w) in enumerate(zip(line, widths, strict=True)))
                       for line in [head, *rows])
-    return "\n".join([table, *filter(None, (_against_majority(o) for o in ok))])
+    from models.evaluation import EDGE_MIN_STANDARD_ERRORS
+
+    legend = ("edge loss / edge P&L: (score - majority) / (oracle - majority), 1 = the "
+              "oracle's edge, 0 = none; '-' where there is no oracle (the source does not know "
+              "the true regime) or it does not beat the majority class by "
+              f"{EDGE_MIN_STANDARD_ERRORS:g} paired standard errors (a share of noise)")
+    return "\n".join([table, legend, *filter(None, (_against_majority(o) for o in ok))])
 
 
 #: the table's columns after the bars, and how each number is written

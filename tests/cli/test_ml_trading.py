@@ -103,7 +103,10 @@ def test_backtest_prints_returns_and_per_symbol_errors(backtest_run):
     assert check[1].split()[5] == f"{evaluation.loc['meta', 'side_log_loss']:.3f}"
     # and whether the difference from the majority class is more than the bars' noise
     versus = outcomes["SP500"].model.fit_info_["meta_vs_majority"]
-    assert check[5].startswith(f"SP500: meta log loss minus majority's "
+    # (after the legend of the edge columns, all '-' here: no oracle on real data)
+    assert check[5].startswith("edge loss / edge P&L: ") and "no oracle" in check[5]
+    assert [line.split()[-2:] for line in check[1:5]] == [["-", "-"]] * 4
+    assert check[6].startswith(f"SP500: meta log loss minus majority's "
                                f"{versus['log_loss_difference']:+.3f}, paired standard error "
                                f"{versus['standard_error']:.3f} over 65 bars (")
     result = outcomes["SP500"].result

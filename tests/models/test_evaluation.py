@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from models.evaluation import (
+    EDGE_MIN_STANDARD_ERRORS,
     action_returns,
     apply_temperature,
     best_action,
@@ -14,6 +15,7 @@ from models.evaluation import (
     class_frequencies,
     edge_captured,
     fit_temperature,
+    oracle_margins,
     regime_oracle,
     score_predictor,
     score_table,
@@ -74,17 +76,36 @@ def test_brier_bounds_chosen_pnl_and_edge_captured():
 
 
 def test_score_table_rows_and_edges():
-    onehot = np.eye(3)[Y]
-    majority = np.tile(class_frequencies([0, 2, 2]), (4, 1))
-    table = score_table(Y, PUT, CALL, {"model": (PROBA.argmax(1), PROBA),
-                                       "majority": (np.full(4, 2), majority),
-                                       "oracle": (Y, onehot)})
+    # the four bars ten times: enough bars for the oracle's margin to stand out of the noise
+    y, put, call, proba = (np.tile(a, (10,) + (1,) * (a.ndim - 1)) for a in (Y, PUT, CALL, PROBA))
+    majority = np.tile(class_frequencies([0, 2, 2]), (40, 1))
+    table = score_table(y, put, call, {"model": (proba.argmax(1), proba),
+                                       "majority": (np.full(40, 2), majority),
+                                       "oracle": (y, np.eye(3)[y])})
     assert list(table.index) == ["model", "majority", "oracle"]
     assert table.loc["majority", "edge_pnl"] == 0.0 and table.loc["oracle", "edge_pnl"] == 1.0
     assert table.loc["oracle", "edge_log_loss"] == pytest.approx(1.0)
     expected = ((table.loc["model", "log_loss"] - table.loc["majority", "log_loss"])
                 / (table.loc["oracle", "log_loss"] - table.loc["majority", "log_loss"]))
     assert table.loc["model", "edge_log_loss"] == pytest.approx(expected)
+
+
+def test_edge_shares_only_where_the_oracle_margin_stands_out_of_the_noise():
+    """On the same four bars once, the oracle's P&L margin over the majority class (+0.075 a
+    call) is within two paired standard errors (0.10 each): its edge share is not shown,
+    while its log-loss margin (a sure oracle against the base rates) is measured."""
+    majority = np.tile(class_frequencies([0, 2, 2]), (4, 1))
+    predictors = {"model": (PROBA.argmax(1), PROBA), "majority": (np.full(4, 2), majority),
+                  "oracle": (Y, np.eye(3)[Y])}
+    margins = oracle_margins(Y, PUT, CALL, predictors["oracle"], predictors["majority"])
+    margin, se = margins["mean_pnl"]
+    assert margin == pytest.approx(0.075) and margin < EDGE_MIN_STANDARD_ERRORS * se
+    table = score_table(Y, PUT, CALL, predictors)
+    assert table["edge_pnl"].isna().all()
+    assert table.loc["oracle", "edge_log_loss"] == pytest.approx(1.0)
+    # an oracle with no probabilities has no log-loss margin, and no share is made up
+    no_proba = {**predictors, "oracle": (Y, None)}
+    assert score_table(Y, PUT, CALL, no_proba)["edge_log_loss"].isna().all()
 
 
 def test_class_frequencies_and_best_action():
