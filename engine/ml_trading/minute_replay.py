@@ -95,7 +95,7 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
         raise DataError(f"no history before {session:%Y-%m-%d}")
     if intraday is None:
         minutes, name = source.minute_bars(symbol, session, session), source.name
-        today = bars.loc[session]
+        session_bar = bars.loc[session]
     else:
         before = sessions(session - pd.Timedelta(days=10), session)[-2]
         if history.index[-1] < before:
@@ -103,16 +103,16 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
                       f"{before:%Y-%m-%d} (the session before {session:%Y-%m-%d}): the model "
                       "sees no sessions in between", symbol)
         minutes, name = intraday.minute_bars(symbol), intraday.name
-        today = bars.loc[session] if session in bars.index else None
-        if today is None:  # release flags of the session unknown to the daily source
-            today = history.iloc[-1].copy()
-            today[today.index.intersection(list(SCHEDULED))] = 0.0
+        session_bar = bars.loc[session] if session in bars.index else None
+        if session_bar is None:  # release flags of the session unknown to the daily source
+            session_bar = history.iloc[-1].copy()
+            session_bar[session_bar.index.intersection(list(SCHEDULED))] = 0.0
     minutes = minutes[minutes.index.isin(session_minutes(session))]  # regular hours only
     if minutes.empty:
         raise DataError(f"{name} has no regular-session minute bars on {session:%Y-%m-%d}")
     outcome.model, outcome.model_note = stored_or_trained(symbol, history, source, settings)
     outcome.replay = (session, history.iloc[-outcome.model.warmup_bars:],
-                      partial_bars(minutes, history.iloc[-1], today))
+                      partial_bars(minutes, history.iloc[-1], session_bar))
     if intraday is not None:
         outcome.source = f"{source.name}+ib"  # daily history + IB minutes
 

@@ -269,6 +269,19 @@ def test_premarket_says_when_the_data_ends_before_today(trading_run, workdir):
     assert f"\n\n{CALL_LEGEND}\n" in printed
 
 
+def test_trading_without_an_end_date_replays_the_last_session_the_source_has(workdir):
+    """The default way to run it (no --end-date): today is past the sample market's end, so
+    its last session is replayed, with a note (a local named like the ``today()`` helper
+    once made this a traceback)."""
+    code, outcomes, printed = execute(
+        ["trading", "--source", "sample", "--symbols", "MSFT", "--config", "trees.toml",
+         "--models-dir", str(workdir / "store"), "--report", str(workdir / "last")])
+    assert code == 0, printed
+    assert "note: sample data ends 2025-12-31, before today" in printed
+    assert outcomes["MSFT"].signal["as_of"].startswith("2025-12-31 ")
+    assert re.search(rf"^MSFT: {SIGNAL}$", printed, re.MULTILINE)
+
+
 def test_trading_on_polygon_minute_aggregates(workdir):
     """With a Polygon key set, ``auto`` is Polygon: daily bars, then the session's minute
     aggregates (the fake sends 390; the 13:00 close keeps 210), from the fake server through
