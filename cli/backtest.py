@@ -111,7 +111,7 @@ def run_backtest_command(args) -> int:
     check_account(config, args.cash)
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:
-        options.check_output_path(args.report, "--report", folder=True)
+        options.check_report_folder(args.report)
     elif args.plot:
         raise DataError("--plot saves its figure into the report folder; drop --no-report")
     elif args.report:

@@ -171,7 +171,10 @@ def execute(args: argparse.Namespace) -> tuple:
 
     settings = settings_from_args(args)
     if not getattr(args, "no_report", False):
-        options.check_output_path(getattr(args, "report", None), "--report", folder=True)
+        if settings.mode == "backtest":  # its report replaces the folder whole
+            options.check_report_folder(getattr(args, "report", None))
+        else:
+            options.check_output_path(getattr(args, "report", None), "--report", folder=True)
         if settings.mode == "backtest":
             from analyzers.render_pool import start_render_server
 

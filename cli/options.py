@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -401,5 +400,38 @@ def check_output_path(path: Path | None, flag: str, *, folder: bool) -> None:
     parent = _nearest_existing(path.parent)
     if not parent.is_dir():
         raise DataError(f"{flag} {path}: {parent} is a file, so the {kind} cannot be created")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise DataError(f"{flag} {path}: {parent} is not writable")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, by making one (``os.access`` says yes to
+    root for read-only mounts, /sys and /proc)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_report_folder(path: Path | None) -> None:
+    """Refuse a backtest ``--report`` that would replace what is not a report: a backtest
+    report replaces its folder whole, so an existing folder must be empty or a report this
+    tool wrote (``core.atomic.is_report_folder``); the folder the command runs in (or one
+    above it) never is. Then the checks of ``check_output_path``."""
+    from core.atomic import is_report_folder
+
+    if path is None:
+        return
+    here, target = Path.cwd().resolve(), path.resolve()
+    if target == here or target in here.parents:
+        raise DataError(f"--report {str(path) or repr('')} is the folder the command runs in "
+                        "(or one above it), which the report would replace: name a folder "
+                        "of its own, e.g. --report reports/my_run")
+    if target.is_dir() and any(target.iterdir()) and not is_report_folder(target):
+        raise DataError(f"--report {path} holds files that are not a backtest report, and a "
+                        "report replaces its folder whole: name a new or empty folder (or "
+                        "an earlier report)")
+    check_output_path(path, "--report", folder=True)

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from core.errors import DataError
+
 
 def atomic_write_file(path: Path | str, write: Callable[[Path], object]) -> Path:
     """Fill ``path`` through ``write(temporary_path)``, then swap it in."""
@@ -115,13 +117,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: the files every backtest report folder has (single symbol, portfolio, ml-trading)
+REPORT_FILES = ("index.html", "metrics.json")
+
+
+def is_report_folder(folder: Path | str) -> bool:
+    """Whether ``folder`` is a backtest report (``REPORT_FILES``), which a new report may
+    replace whole; any other folder with files is the user's, never replaced."""
+    return all((Path(folder) / name).is_file() for name in REPORT_FILES)
+
+
 def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole: a
     reader (or an interrupt) sees the old folder or the new one, never a mix of files.
     Folders left by an earlier interrupted run (``.<name>.partial-*``, ``.<name>.old-*``)
     are swept first; a run killed between its two renames left no ``folder`` but its
-    ``.old-*``, which is put back first."""
+    ``.old-*``, which is put back first. An existing ``folder`` with files that is not a
+    report (``is_report_folder``) is refused (DataError): what the user keeps there is
+    never deleted."""
     folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()) and not is_report_folder(folder):
+        raise DataError(f"{folder} holds files that are not a backtest report; a report "
+                        "replaces its folder whole, so nothing was written there (name a "
+                        "new or empty folder)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds and not folder.exists():  # killed between the two renames: the old one is back

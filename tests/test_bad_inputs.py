@@ -177,6 +177,30 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path
     assert "is a file, so the folder cannot be created" in capsys.readouterr().err
 
 
+def test_a_report_never_replaces_a_folder_of_the_users_files(tmp_path, capsys, no_data_work,
+                                                             monkeypatch):
+    """A backtest report replaces its folder whole: a folder holding other files, or the
+    folder the command runs in, is refused before any work and keeps every file; a place
+    nothing can be written (/proc) is refused before the run too."""
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "my_notes.txt").write_text("keep")
+    argv = [a for a in SAMPLE if a != "--no-report"]
+    assert main([*argv, "--report", str(mine)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --report {mine} holds files that are not a "
+                                   "backtest report")
+    assert "Results Summary" not in captured.out
+    assert (mine / "my_notes.txt").read_text() == "keep" and (mine / "sub").is_dir()
+    monkeypatch.chdir(mine)
+    for here in (".", "", str(tmp_path)):
+        assert main([*argv, "--report", here]) == 2
+        assert "is the folder the command runs in" in capsys.readouterr().err
+    assert main([*argv, "--report", "/proc/btml_report"]) == 2
+    assert "error: --report /proc/btml_report: /proc is not writable" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["my_notes.txt", "sub"]
+
+
 @pytest.mark.parametrize("flag", ["--polygon_key=SECRET1234", "--apikey", "--API-TOKEN"])
 def test_near_miss_key_flags_are_refused_without_echoing_the_secret(flag, capsys):
     argv = ["backtest", flag] + ([] if "=" in flag else ["SECRET1234"])

@@ -117,6 +117,7 @@ def test_a_report_killed_between_its_two_renames_is_put_back_first(tmp_path, fai
     folder = tmp_path / "report"
     (tmp_path / ".report.old-abc").mkdir()
     (tmp_path / ".report.old-abc" / "index.html").write_text("old")
+    (tmp_path / ".report.old-abc" / "metrics.json").write_text("{}")
     (tmp_path / ".report.partial-abc").mkdir()  # the new one, never renamed
 
     def write(tmp):
@@ -131,6 +132,22 @@ def test_a_report_killed_between_its_two_renames_is_put_back_first(tmp_path, fai
         replace_folder(folder, write)
     assert (folder / "index.html").read_text() == ("old" if fails else "new")
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path):
+    """A report replaces its folder whole: a folder of the user's files (no index.html and
+    metrics.json of a report) is refused, and every file in it stays."""
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "my_notes.txt").write_text("keep")
+    with pytest.raises(DataError, match="not a backtest report"):
+        replace_folder(folder, lambda tmp: (tmp / "index.html").write_text("new"))
+    assert (folder / "my_notes.txt").read_text() == "keep" and (folder / "sub").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no partial left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    replace_folder(empty, lambda tmp: (tmp / "index.html").write_text("new"))
+    assert (empty / "index.html").read_text() == "new"
 
 
 # ------------------------------------------------------------------ the model store
