@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -73,12 +74,47 @@ def _finite(text: str) -> float:
     return value
 
 
+#: the most starting cash accepted: share counts and margins of larger accounts overflow
+#: the float arithmetic of sizing (1e308 gave NaN shares)
+MAX_CASH = 1e12
+
+
 def cash_arg(text: str) -> float:
-    """Starting cash: a finite amount above 0 (returns are divided by it)."""
+    """Starting cash: a finite amount above 0 (returns are divided by it), at most
+    ``MAX_CASH``."""
     value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected an amount above 0, got {text}")
+    if not 0 < value <= MAX_CASH:
+        raise argparse.ArgumentTypeError(f"expected an amount above 0 and at most "
+                                         f"{MAX_CASH:,.0f}, got {text}")
     return value
+
+
+def seed_arg(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy's generators take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {2**32 - 1}, "
+                                         f"got {text}")
+    return value
+
+
+def path_arg(text: str) -> Path:
+    """A path that is not empty (an empty one would silently mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one")
+    return Path(text)
+
+
+def label_arg(text: str) -> str:
+    """A store label: one folder name under the model store (no separators, not ``.`` or
+    ``..``), so a saved model never lands outside ``--models-dir``."""
+    if not text.strip() or text in (".", "..") or "/" in text or "\\" in text:
+        raise argparse.ArgumentTypeError(f"expected one folder name (no '/', not '.' or "
+                                         f"'..'), got {text!r}")
+    return text
 
 
 def money_arg(text: str) -> float:
@@ -117,3 +153,25 @@ def port_arg(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text}")
     return value
+
+
+#: sessions (daily bars) in one unit of an IB duration, roughly: IB counts D, W, M, Y of
+#: calendar time, S in seconds
+_SESSIONS_PER_UNIT = {"S": 1 / 86_400, "D": 5 / 7, "W": 5.0, "M": 21.0, "Y": 252.0}
+
+
+def ib_duration_arg(text: str) -> str:
+    """An IB historical-data duration: a whole number above 0 and a unit of S, D, W, M, Y
+    (``'1 Y'``, ``'5 D'``, ``'3600 S'``), as ``reqHistoricalData`` takes it."""
+    match = re.fullmatch(r"\s*(\d+)\s+([SDWMY])\s*", text)
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected an IB duration: a whole number above 0, a space and one of S, D, W, M, "
+            f"Y (e.g. '1 Y', '5 D', '3600 S'), got {text!r}")
+    return f"{int(match.group(1))} {match.group(2)}"
+
+
+def duration_sessions(duration: str) -> float:
+    """About how many daily sessions an IB duration (``ib_duration_arg``) spans."""
+    count, unit = duration.split()
+    return int(count) * _SESSIONS_PER_UNIT[unit]

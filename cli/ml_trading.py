@@ -175,6 +175,8 @@ def execute(args: argparse.Namespace) -> tuple:
             options.check_report_folder(getattr(args, "report", None))
         else:
             options.check_output_path(getattr(args, "report", None), "--report", folder=True)
+    if settings.mode != "backtest":  # premarket and trading store the models they train
+        options.check_output_path(args.models_dir, "--models-dir", folder=True)
         if settings.mode == "backtest":
             from analyzers.render_pool import start_render_server
 

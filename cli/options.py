@@ -23,10 +23,13 @@ from cli.arg_types import (
     count_arg,
     date_arg,
     fraction_arg,
+    label_arg,
     money_arg,
+    path_arg,
     port_arg,
     positive_float_arg,
     positive_int_arg,
+    seed_arg,
     symbols_arg,
 )
 from core.domain import CONTRACT_COMMISSION
@@ -83,9 +86,9 @@ def add_source_options(p, *, sources: tuple[str, ...] = SOURCES, default: str = 
         only_with(p, "source", "csv", [p.add_argument(
             "--csv", type=Path, metavar="PATH",
             help="with --source csv: a CSV file or a folder of SYMBOL.csv files")])
-    p.add_argument("--seed", type=int, default=42,
+    p.add_argument("--seed", type=seed_arg, default=42,
                    help="seed of the sample market (bars, chains, flow) and of anything random")
-    p.add_argument("--cache-dir", type=Path,
+    p.add_argument("--cache-dir", type=path_arg,
                    help="data cache folder (default: $BTML_CACHE_DIR or ~/.cache/btml)")
     if free:
         only_with(p, "source", "polygon", [p.add_argument(
@@ -264,7 +267,7 @@ def training_spec(args, hmm_start=None, lstm_start=None):
 
 
 def add_models_dir_option(p, help: str = "root of the model store") -> None:
-    p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help=help)
+    p.add_argument("--models-dir", type=path_arg, default=MODELS_DIR, help=help)
 
 
 def add_store_label_option(p, mode_alias: bool = False) -> None:
@@ -274,6 +277,7 @@ def add_store_label_option(p, mode_alias: bool = False) -> None:
     names = ("--store-label", "--mode") if mode_alias else ("--store-label",)
     alias = " (seed 000's --mode is the same option)" if mode_alias else ""
     p.add_argument(*names, dest="store_label", default=STORE_LABEL, metavar="LABEL",
+                   type=label_arg,
                    help=f"label of the store folder: <models-dir>/<LABEL>/<SYMBOL>/{alias}")
 
 

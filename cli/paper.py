@@ -19,7 +19,14 @@ from brokers.bar_times import parse_decide_at
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import options
-from cli.arg_types import count_arg, positive_float_arg, positive_int_arg
+from cli.arg_types import (
+    count_arg,
+    duration_sessions,
+    ib_duration_arg,
+    path_arg,
+    positive_float_arg,
+    positive_int_arg,
+)
 from cli.strategy_config import config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
@@ -75,7 +82,8 @@ def register(commands) -> None:
                            "bars up to this New York time (after 09:30, at most 16:00; e.g. "
                            "15:45) and trade on it then, instead of at the close; later "
                            "bars of that day make no second bar")
-    bars.add_argument("--backfill", default="1 Y", help="IB duration of the historical "
+    bars.add_argument("--backfill", default="1 Y", type=ib_duration_arg,
+                      help="IB duration of the historical "
                                                         "backfill (e.g. '1 Y', '5 D', '3600 S')")
     bars.add_argument("--live-bars", default="realtime", choices=("realtime", "keep_up"),
                       help="5-second real-time bars resampled, or keepUpToDate bars")
@@ -95,7 +103,7 @@ def register(commands) -> None:
     risk.add_argument("--max-open-spreads", type=count_arg,
                       help="no new spreads beyond this many (0: none)")
     risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
-    risk.add_argument("--journal", type=Path, default=Path("paper_journal.sqlite"),
+    risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
     p.set_defaults(handler=run_paper)
 
@@ -153,9 +161,11 @@ def paper_settings(args) -> PaperSettings:
     """The PaperSettings of the parsed command line; a strategy rule the config refuses is
     a DataError here, before anything connects."""
     _check_bar_flags(args)
+    options.check_output_path(args.journal, "--journal", folder=False)
     first_live = dt.datetime.now(ZoneInfo(args.timezone)).date()  # as engine.paper.build
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
                           args.store_label, first_live)
+    _check_backfill(args.backfill, args.bar_size, models)
     return PaperSettings(
         strategy=args.strategy, symbols=args.symbols, signals=args.signals,
         signal_models=models, store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
@@ -166,6 +176,19 @@ def paper_settings(args) -> PaperSettings:
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.max_open_spreads,
         strategy_config=config_from_args(strategy_spec(args.strategy), args))
+
+
+def _check_backfill(backfill: str, bar_size: str, models: dict) -> None:
+    """Refuse a daily backfill too short for a model's warm-up: the model would score
+    nothing until that many live sessions had come."""
+    if bar_size != "1 day" or not models:
+        return
+    have = duration_sessions(backfill)
+    symbol, model = max(models.items(), key=lambda item: item[1].warmup_bars)
+    if have < model.warmup_bars:
+        raise DataError(f"--backfill {backfill!r} gives about {have:.0f} daily bars, fewer "
+                        f"than the {model.warmup_bars} warm-up bars the model of {symbol} "
+                        "needs before its first signal: use at least '1 Y'")
 
 
 def run_paper(args) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
-from cli.arg_types import count_arg, date_arg, symbol_arg
+from cli.arg_types import count_arg, date_arg, positive_int_arg, symbol_arg
 
 
 def register(commands) -> None:
@@ -49,7 +49,7 @@ def register(commands) -> None:
     p.add_argument("--folds", type=count_arg, default=2,
                    help="walk-forward folds over the last third of the LSTM history "
                         "(0 skips the evaluation)")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--seeds", type=positive_int_arg, default=1,
                    help="walk-forward evaluations with this many network seeds (from the "
                         "config's seed up); the report gives mean +- std per cell")
     options.add_refit_options(p)
@@ -69,6 +69,8 @@ def run_train_command(args) -> int:
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     options.check_output_path(args.report, "--report", folder=True)
+    if args.save:
+        options.check_output_path(args.models_dir, "--models-dir", folder=True)
     if args.train_years is not None and args.window != "rolling":
         raise DataError("--train-years is the length of a rolling window: add --window rolling")
     spec = options.training_spec(args, args.hmm_start, args.lstm_start)  # before any data

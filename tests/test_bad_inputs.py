@@ -679,3 +679,32 @@ def test_a_hit_rate_over_a_handful_of_calls_is_warned(portfolio, capsys):
     who = "PORTFOLIO: SPY" if portfolio else "SPY"
     assert (f"warning: {who}: the hit rate is scored on only 5 BUY/SELL calls (the sessions "
             "whose 20-session future falls in the window)") in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["backtest", "--seed", "-1"], "argument --seed: expected a whole number from 0 to "),
+    (["sweep", "--seed", "4294967296"], "argument --seed: expected a whole number from 0 to "),
+    (["backtest", "--cash", "1e308"], "argument --cash: expected an amount above 0 and at most "),
+    (["backtest", "--cache-dir", ""], "argument --cache-dir: expected a path, got an empty one"),
+    (["train", "--store-label", "../../elsewhere"],
+     "argument --store-label/--mode: expected one folder name"),
+    (["train", "--seeds", "0"], "argument --seeds: expected a whole number of at least 1"),
+    (["paper", "--backfill", "1Y"], "argument --backfill: expected an IB duration"),
+])
+def test_values_that_can_never_work_are_refused_by_the_parser(argv, message, capsys):
+    """A negative seed (numpy's traceback), cash that overflows the sizing, an empty path
+    (silently the current folder), a store label that leaves the store, ...: exit 2 with
+    the option named, before any work."""
+    with pytest.raises(SystemExit) as stop:
+        run.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["train", "--save"], ["premarket", "--symbols", "MSFT"]])
+def test_a_model_store_that_is_a_file_is_refused_before_training(command, tmp_path, capsys,
+                                                                 no_data_work):
+    store = tmp_path / "store"
+    store.write_text("not a folder")
+    assert main([*command, "--models-dir", str(store)]) == 2
+    assert f"error: --models-dir {store} is a file, not a folder" in capsys.readouterr().err

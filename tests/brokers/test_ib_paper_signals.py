@@ -157,6 +157,11 @@ def test_paper_models_load_latest_from_the_store(signals, model_store):
      "error: QQQ: no seed-000 StrategyModel (HMM regimes and its head) at "),
     (["--signals", "direction", "--model", "latest", "--symbols", "QQQ"],
      "error: QQQ: no multi-model DirectionModel at "),
+    # a daily backfill shorter than the model's warm-up: no signal for weeks
+    (["--signals", "direction", "--model", "latest", "--backfill", "5 D"],
+     "error: --backfill '5 D' gives about 4 daily bars, fewer than the "),
+    (["--signals", "direction", "--model", "latest", "--journal", "/proc/journal.sqlite"],
+     "error: --journal /proc/journal.sqlite: /proc is not writable"),
 ])
 def test_paper_cli_refuses_a_missing_model_before_connecting(argv, message, model_store,
                                                              capsys, monkeypatch):
