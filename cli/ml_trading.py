@@ -170,13 +170,13 @@ def execute(args: argparse.Namespace) -> tuple:
     from engine.ml_trading.run import execute as run_mode
 
     settings = settings_from_args(args)
+    if settings.mode != "backtest":  # premarket and trading store the models they train
+        options.check_output_path(args.models_dir, "--models-dir", folder=True)
     if not getattr(args, "no_report", False):
         if settings.mode == "backtest":  # its report replaces the folder whole
             options.check_report_folder(getattr(args, "report", None))
         else:
             options.check_output_path(getattr(args, "report", None), "--report", folder=True)
-    if settings.mode != "backtest":  # premarket and trading store the models they train
-        options.check_output_path(args.models_dir, "--models-dir", folder=True)
         if settings.mode == "backtest":
             from analyzers.render_pool import start_render_server
 
