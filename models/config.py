@@ -8,6 +8,8 @@ system ``[direction]``.
 from __future__ import annotations
 
 import tomllib
+import types
+import typing
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -29,6 +31,10 @@ def read_config_file(path: Path | str) -> dict:
             data = tomllib.loads(text)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's file
         raise DataError(f"{path}: cannot parse ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DataError(f"{path}: expected tables of settings ([name] headers, or a YAML "
+                        "mapping of mappings), got "
+                        f"{type(data).__name__ if not isinstance(data, dict) else 'keys outside a table'}")
     return data
 
 
@@ -50,6 +56,9 @@ def config_table(path: Path | str, table: str) -> dict:
     data = read_config_file(path)
     if not isinstance(data.get(table), dict):
         raise DataError(f"{path}: no [{table}] table (found: {', '.join(data) or 'none'})")
+    others = sorted(set(data) - {table})
+    if others:  # e.g. an [lstm] table of train's, which this model would ignore
+        raise DataError(f"{path}: unknown sections {', '.join(others)} (use [{table}] only)")
     return data[table]
 
 
@@ -66,6 +75,11 @@ def override(config, values: dict, where: str):
     if unknown:
         raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
                         f"known: {', '.join(sorted(names))}")
+    hints = typing.get_type_hints(type(config))
+    wrong = [f"{key}={value!r} must be {_describe(hints[key])}"
+             for key, value in values.items() if not _fits(value, hints[key])]
+    if wrong:  # a string for a number, 2.5 bars, true for a count: refused, not coerced
+        raise DataError(f"{where}: " + "; ".join(wrong))
     wanted = values.get("architecture")
     if wanted is not None and wanted != getattr(config, "architecture", wanted) \
             and hasattr(config, "for_architecture"):
@@ -77,6 +91,42 @@ def override(config, values: dict, where: str):
         return type(config)(**merged)
     except (TypeError, ValueError) as exc:  # the config's own checks (__post_init__)
         raise DataError(f"{where}: {exc}") from None
+
+
+def _fits(value, hint) -> bool:
+    """Whether a config file's ``value`` is of the field's type ``hint`` (bool is not a
+    number here, an int is a float, a list is a tuple); types not listed are not checked."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(item, args[0]) for item in value)
+        return len(args) == len(value) and all(map(_fits, value, args))
+    return True
+
+
+def _describe(hint) -> str:
+    """``hint`` in words, for the refusal of a value of another type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s" if args else "a list"
+    return {bool: "true or false", int: "a whole number", float: "a number",
+            str: "a string", type(None): "none (left out)"}.get(hint, str(hint))
 
 
 def refuse_values(section: str, config, checks) -> None:

@@ -173,8 +173,34 @@ class DirectionConfig:
             problems.append("embargo and patience must be >= 0")
         if min(self.epochs, self.batch_size, self.n_estimators, self.units) < 1:
             problems.append("epochs, batch_size, n_estimators and units must be >= 1")
+        problems += [f"{name}={getattr(self, name)!r} must be {must_be}"
+                     for name, ok, must_be in self._value_checks() if not ok]
         if problems:
             raise DataError("direction config: " + "; ".join(problems))
+
+
+    def _value_checks(self) -> list[tuple[str, bool, str]]:
+        """``(field, holds, what it must be)`` of the fields a model cannot train with (a
+        negative barrier, a dropout of 1.5, a learning rate of 0: XGBoost's and keras's own
+        tracebacks after other members had trained)."""
+        return [
+            ("profit_take", self.profit_take > 0, "above 0 (volatilities to the upper barrier)"),
+            ("stop_loss", self.stop_loss > 0, "above 0 (volatilities to the lower barrier)"),
+            ("max_train_bars", self.max_train_bars >= 0, "0 (all bars) or more"),
+            ("min_train_samples", self.min_train_samples >= 1, "at least 1"),
+            ("max_depth", self.max_depth >= 1, "at least 1"),
+            ("rf_max_depth", self.rf_max_depth >= 0, "0 (unlimited) or more"),
+            ("min_samples_leaf", self.min_samples_leaf >= 1, "at least 1"),
+            ("learning_rate", self.learning_rate > 0, "above 0"),
+            ("nn_learning_rate", self.nn_learning_rate > 0, "above 0"),
+            ("nn_weight_decay", self.nn_weight_decay >= 0, "0 or more"),
+            ("dropout", 0 <= self.dropout < 1, "from 0 to below 1"),
+            ("tcn_kernel_size", self.tcn_kernel_size >= 1, "at least 1"),
+            ("tcn_dilations", bool(self.tcn_dilations) and min(self.tcn_dilations) >= 1,
+             "a list of whole numbers of at least 1"),
+            ("seed", 0 <= self.seed < 2**32, f"from 0 to {2**32 - 1}"),
+            ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
+        ]
 
 
 def make_direction_config(config_file: str | Path | None = None,

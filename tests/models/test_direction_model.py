@@ -347,11 +347,35 @@ def test_short_history_and_bad_prices_are_data_errors(tiny_direction_model,
         DirectionModel(tiny).predict_frame(direction_training_bars)
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("horizon = 2.5", "horizon=2.5 must be a whole number"),
+    ('n_estimators = "8"', "n_estimators='8' must be a whole number"),
+    ("embargo = true", "embargo=True must be a whole number"),
+    ('learning_rate = "fast"', "learning_rate='fast' must be a number"),
+    ('tcn_dilations = [1, "2"]', "tcn_dilations=[1, '2'] must be a list of whole numbers"),
+    ("learning_rate = -3", "learning_rate=-3 must be above 0"),
+    ("dropout = 1.5", "dropout=1.5 must be from 0 to below 1"),
+    ("profit_take = -1", "profit_take=-1 must be above 0"),
+    ("stop_loss = 0", "stop_loss=0 must be above 0"),
+    ("max_train_bars = -10", "max_train_bars=-10 must be 0 (all bars) or more"),
+    ("seed = -1", "seed=-1 must be from 0 to "),
+])
+def test_config_values_no_model_can_train_with_are_refused(tmp_path, line, message):
+    """Refused where the config is made, with the field and what it must be: before, they
+    were XGBoost's or keras's tracebacks after other members had trained, or silently used
+    (a negative barrier, ``true`` as a count)."""
+    toml = tmp_path / "d.toml"
+    toml.write_text(f"[direction]\n{line}\n")
+    with pytest.raises(DataError) as refused:
+        make_direction_config(toml)
+    assert message in str(refused.value) and str(refused.value).startswith(f"{toml}: ")
+
+
 def test_config_file_overrides_and_refuses_unknown_keys(tmp_path):
     assert make_direction_config() == DirectionConfig()
     toml = tmp_path / "d.toml"
     toml.write_text('[direction]\nmembers = ["xgboost", "gru"]\nsequence_length = 8\n'
-                    'meta = "bayes"\n[lstm]\nepochs = 3\n')
+                    'meta = "bayes"\n')
     config = make_direction_config(toml, epochs=2)
     assert config.members == ("xgboost", "gru") and config.sequence_length == 8
     assert config.meta == "bayes" and config.epochs == 2
@@ -361,6 +385,12 @@ def test_config_file_overrides_and_refuses_unknown_keys(tmp_path):
     toml.write_text("[direction]\nepoch = 3\n")
     with pytest.raises(DataError, match="unknown keys epoch"):
         make_direction_config(toml)
+    toml.write_text("[direction]\nepochs = 3\n[lstm]\nepochs = 3\n")  # train's table
+    with pytest.raises(DataError, match=r"unknown sections lstm \(use \[direction\] only\)"):
+        make_direction_config(toml)
+    yaml.write_text("- direction\n")
+    with pytest.raises(DataError, match="expected tables of settings"):
+        make_direction_config(yaml)
     toml.write_text("[directions]\nepochs = 3\n")
     with pytest.raises(DataError, match=r"no \[direction\] table"):
         make_direction_config(toml)
