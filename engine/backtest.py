@@ -8,6 +8,7 @@ up; the strategy trades, and metrics count, from ``start`` only.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field, replace
 
 import backtrader as bt
@@ -166,6 +167,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
                        + horizon_warnings(config, result)
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))
+                       + skipped_warnings(result, getattr(strategy, "skipped", []))
                        + open_only_warnings(result)
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
@@ -265,12 +267,15 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
     sessions = len(result.returns)
     if sessions <= SCORING_HORIZON:
         out.append(f"only {sessions} traded sessions, not more than the {SCORING_HORIZON}-"
-                   f"session horizon signals are scored over: no hit rate")
+                   f"session horizon signals are scored over: no hit rate, and a Sharpe "
+                   f"ratio or annual return of so few sessions means little")
     else:
         out += [f"{where}the hit rate is scored on only {calls} BUY/SELL call"
                 f"{'s' if calls > 1 else ''} (the sessions whose {SCORING_HORIZON}-session "
-                f"future falls in the window): an anecdote, not a rate"
-                for where, calls in scored_calls(result) if 0 < calls < MIN_HIT_CALLS]
+                f"future falls in the window): an anecdote, not a rate" if calls else
+                f"{where}the signal made no BUY/SELL call on the sessions whose "
+                f"{SCORING_HORIZON}-session future falls in the window: no hit rate"
+                for where, calls in scored_calls(result) if calls < MIN_HIT_CALLS]
     dte_min = getattr(config, "dte_min", None)
     days = (result.returns.index[-1] - result.returns.index[0]).days
     if dte_min is not None and days < dte_min:
@@ -297,6 +302,19 @@ def idle_warnings(result, skipped: list[str] = (), unacted: dict[str, int] | Non
                             sorted(unacted.items(), key=lambda item: -item[1])))
     return [f"no order filled in {len(result.returns)} traded sessions: the 0.00% return is "
             f"idle cash, not a result of the strategy{why}"]
+
+
+def skipped_warnings(result, skipped: list[str] = ()) -> list[str]:
+    """A run that traded but then sized entries to nothing (an account shrunk below one
+    contract's max loss, a risk cap that binds): the strategy stopped taking its signal
+    without a word, so the count, the first and the last are said (``idle_warnings`` says
+    it of a run that filled nothing)."""
+    if not skipped or not len(result.transactions):
+        return []
+    last = re.search(r"(\d{4}-\d\d-\d\d)\W*$", skipped[-1])
+    until = f"; the last on {last.group(1)}" if last and len(skipped) > 1 else ""
+    return [f"{len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} sized to no contract "
+            f"and skipped, the first: {skipped[0]}{until}"]
 
 
 def calendar_warnings(source: MarketSource, symbol: str, bars: pd.DataFrame) -> list[str]:

@@ -44,6 +44,7 @@ from engine.backtest import (
     rejection_warnings,
     signal_factory_for,
     signal_scores,
+    skipped_warnings,
     traded_start,
     window_warnings,
 )
@@ -138,6 +139,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
                        + horizon_warnings(config, result)
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))
+                       + skipped_warnings(result, getattr(strategy, "skipped", []))
                        + rejection_warnings(result.rejections))
     return result
 

@@ -492,8 +492,9 @@ def test_the_header_and_metrics_show_the_window_actually_traded(tmp_path, capsys
     # other holidays are rows on days NYSE did not trade, said and kept
     assert late["warnings"][2] == ("LATE.csv: 5 row(s) on days NYSE did not trade, taken as "
                                    "sessions (the first 2023-01-02, a Monday)")
-    assert len(late["warnings"]) == 4  # the straight line never calls for a trade:
-    assert late["warnings"][3].startswith("no order filled in 60 traded sessions: the 0.00%")
+    assert len(late["warnings"]) == 5  # the straight line never calls for a trade:
+    assert late["warnings"][3].startswith("the signal made no BUY/SELL call on the sessions")
+    assert late["warnings"][4].startswith("no order filled in 60 traded sessions: the 0.00%")
 
 
 def test_the_default_start_is_a_session_not_the_saturday_three_years_back(capsys):
@@ -557,6 +558,7 @@ def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(caps
     out = capsys.readouterr().out
     assert "2024-03-01..2024-03-15," in out and "requested" not in out
     assert "warning: SPY: only 11 traded sessions, not more than the 20-session horizon" in out
+    assert "a Sharpe ratio or annual return of so few sessions means little" in out
     assert "warning: SPY: the window spans 14 days, fewer than --dte-min 30" in out
 
 
@@ -708,3 +710,29 @@ def test_a_model_store_that_is_a_file_is_refused_before_training(command, tmp_pa
     store.write_text("not a folder")
     assert main([*command, "--models-dir", str(store)]) == 2
     assert f"error: --models-dir {store} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_credit_spread_run_that_stops_sizing_entries_says_so(capsys):
+    """An account that shrinks below one contract's max loss (2 % of 25,100 is just above
+    a 5-wide spread's 500) trades a few spreads, then nothing for months: said, with the
+    count, the first and the last skipped entry."""
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--strategy",
+                 "credit-spread", "--cash", "25100", "--width", "5", "--start-date",
+                 "2023-01-03", "--end-date", "2024-12-31", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^warning: SPY: \d+ entries sized to no contract and skipped, the first: "
+                     r"SPY: no contract of a 5-wide spread fits the risk budget .* on "
+                     r"2023-\d\d-\d\d; the last on 2024-12-31$", out, re.MULTILINE)
+
+
+def test_a_signal_without_a_call_to_score_is_warned():
+    from types import SimpleNamespace
+
+    from engine.backtest import horizon_warnings
+
+    result = SimpleNamespace(returns=pd.Series(0.0, index=pd.bdate_range("2024-01-02", periods=30)),
+                             metrics={"signal_calls": 0})
+    assert horizon_warnings(None, result) == [
+        "the signal made no BUY/SELL call on the sessions whose 20-session future falls in "
+        "the window: no hit rate"]
+    assert horizon_warnings(None, SimpleNamespace(returns=result.returns, metrics={})) == []
