@@ -389,9 +389,17 @@ def test_shortcuts_and_defaults():
     (["--start-date", "2025-06-02", "--end-date", "2025-05-01"], "is not before"),
     (["--config", "bad.toml"], "unknown keys epoch"),
     (["--polygon-key", "abc"], "not accepted"),
+    (["--symbols", "SP500", "--start-date", "2008-03-01", "--end-date", "2008-03-02"],
+     "no NYSE session from --start-date 2008-03-01 to --end-date 2008-03-02"),
+    (["-m", "trading", "--source", "ib", "--end-date", "2031-06-01"],
+     "--end-date 2031-06-01 is outside the NYSE calendar this tool knows"),
+    (["-m", "trading", "--source", "ib", "--end-date", "IN_60_DAYS"],
+     "is in the future: IB has no minute bars of it"),
 ])
 def test_bad_requests_exit_2(workdir, argv, message, capsys):
     (workdir / "bad.toml").write_text("[direction]\nepoch = 3\n")
+    later = pd.Timestamp.now() + pd.Timedelta(days=60)
+    argv = [f"{later:%Y-%m-%d}" if a == "IN_60_DAYS" else a for a in argv]
     try:
         code = run.main(["ml-trading", *argv])
     except SystemExit as exc:  # key flags are refused before parsing
