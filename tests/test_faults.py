@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -299,7 +300,8 @@ def test_a_corrupt_direction_model_is_a_data_error_naming_the_file(tree_model, t
 
 
 def test_premarket_picks_the_newest_valid_model_trained_before_the_as_of_date(tree_model,
-                                                                               tmp_path):
+                                                                               tmp_path,
+                                                                               capsys):
     """Three stored models: the newest corrupt, the next trained after the as-of date, the
     oldest good: the oldest is used, and the note says what was skipped."""
     from engine.ml_trading.direction_store import stored_or_trained
@@ -313,14 +315,21 @@ def test_premarket_picks_the_newest_valid_model_trained_before_the_as_of_date(tr
     (later / "metadata.json").write_text(json.dumps(metadata))
     corrupt = save_direction_model(tree_model, "SPY", tmp_path, metadata=meta)
     (corrupt / "direction_model.pkl").write_bytes(b"torn")
+    # the newest: QQQ's model copied into SPY's folder
+    copied = save_direction_model(tree_model, "QQQ", tmp_path, metadata=meta)
+    copied = shutil.move(copied, good.parent / copied.name)
     settings = SimpleNamespace(model=tree_model.config, models_dir=tmp_path, seed=42,
-                               retrain=False, quiet=True)
+                               retrain=False, quiet=False)
     source = SimpleNamespace(name="sample", describe=lambda: "sample")
     bars = pd.DataFrame(index=pd.DatetimeIndex([tree_model.trained_until]))
     model, note = stored_or_trained("SPY", bars, source, settings)
     assert note.startswith(f"stored model {good} (trained until")
     assert f"skipped {corrupt / 'direction_model.pkl'}: cannot be read" in note
+    assert f"skipped {copied}: a model of QQQ, not SPY" in note
     assert str(later) not in note
+    said = capsys.readouterr().err  # on screen too, not only in the signal file's column
+    assert f"note: SPY: skipped {copied}: a model of QQQ, not SPY" in said
+    assert f"note: SPY: skipped {corrupt / 'direction_model.pkl'}: cannot be read" in said
     assert asdict(model.config) == asdict(tree_model.config)
 
 

@@ -70,6 +70,10 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
     skipped = []
     if not settings.retrain and folder.is_dir():
         for stamp in newest_first(folder):
+            unusable = not_this_symbols(stamp, symbol)
+            if unusable:
+                skipped.append(f"skipped {stamp}: {unusable}")
+                continue
             if not stored_fits(stamp, limit, source, settings.seed, config):
                 continue
             other = other_data(stamp, bars)
@@ -81,12 +85,11 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
             except DataError as exc:  # a corrupt folder: say so, try the next older one
                 skipped.append(f"skipped {exc}")
                 continue
+            _say_skipped(symbol, skipped, settings.quiet)
             return model, "; ".join([f"stored model {stamp} (trained until "
                                      f"{pd.Timestamp(model.trained_until):%Y-%m-%d})",
                                      *skipped])
-    if skipped and not settings.quiet:  # why a stored model was not taken, before training
-        for reason in skipped:
-            print(f"note: {symbol}: {reason}", file=sys.stderr)
+    _say_skipped(symbol, skipped, settings.quiet)  # why no stored model was taken
     model = train_model(symbol, bars, config, settings.quiet)
     saved = save_direction_model(model, symbol, root=settings.models_dir, training_bars=bars,
                                  metadata={"source": source.name, "seed": settings.seed,
@@ -94,6 +97,26 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
     return model, "; ".join([f"new model trained until "
                              f"{pd.Timestamp(model.trained_until):%Y-%m-%d}, saved to {saved}",
                              *skipped])
+
+
+def not_this_symbols(folder: Path, symbol: str) -> str | None:
+    """Why the stored folder cannot be this symbol's model whatever the settings (its
+    metadata.json unreadable, or it records another symbol: a folder copied in), else
+    None."""
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"its metadata.json cannot be read ({type(exc).__name__})"
+    trained = str(meta.get("symbol") or symbol).upper()
+    return None if trained == symbol.upper() else f"a model of {trained}, not {symbol.upper()}"
+
+
+def _say_skipped(symbol: str, skipped: list[str], quiet: bool) -> None:
+    """Each stored model passed over, on stderr (not with -q): a folder the user put there
+    is not ignored without a word."""
+    if not quiet:
+        for reason in skipped:
+            print(f"note: {symbol}: {reason}", file=sys.stderr)
 
 
 def newest_first(folder: Path) -> list[Path]:
