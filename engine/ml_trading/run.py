@@ -2,7 +2,8 @@
 
 A failure on one symbol (unknown symbol, too little history, no minute bars) becomes that
 symbol's ``error`` and the other symbols still run; the exit code is then 1. A bad request
-(dates the wrong way round, ``--source ib`` outside the trading mode) or TWS/Gateway not
+(dates the wrong way round, ``--source ib`` outside the trading mode, a source that cannot
+be opened: Polygon without a key, ``--source csv`` without ``--csv``) or TWS/Gateway not
 reachable stops the whole run before any symbol (``DataError`` / ``IBError``: exit code 2).
 """
 
@@ -31,6 +32,8 @@ def execute(settings: MLTradingSettings) -> tuple[int, list[Outcome]]:
                         f"{s.mode} use --source {'|'.join(DAILY_SOURCES)}")
     sources, notes = Sources(s), Notes()
     outcomes = [Outcome(symbol, sources.name_for(symbol)) for symbol in s.symbols]
+    for name in dict.fromkeys(o.source for o in outcomes):
+        sources.get(name)  # no key, no --csv: the whole run is refused, before IB connects
     _print_sources(s, sources, outcomes)  # before IB connects: said even when it cannot
     intraday = IBMinutes(s) if s.source == "ib" else None  # connects, or raises
     try:

@@ -395,6 +395,11 @@ def test_shortcuts_and_defaults():
      "--end-date 2031-06-01 is outside the NYSE calendar this tool knows"),
     (["-m", "trading", "--source", "ib", "--end-date", "IN_60_DAYS"],
      "is in the future: IB has no minute bars of it"),
+    # a source that cannot be opened refuses the whole run (not each symbol), before IB
+    (["-m", "premarket", "--source", "polygon", "--symbols", "SPY,QQQ"],
+     "error: --source polygon needs an API key"),
+    (["-m", "trading", "--source", "ib", "--history-source", "csv", "--ib-port", "1"],
+     "error: --source csv needs --csv PATH"),
 ])
 def test_bad_requests_exit_2(workdir, argv, message, capsys):
     (workdir / "bad.toml").write_text("[direction]\nepoch = 3\n")
