@@ -28,13 +28,39 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but an option the command does not have is refused naming the
         command's own help (argparse leaves that refusal to the top parser)."""
-        parsed, extras = self.parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        parsed, extras = self.parse_known_args(argv, namespace)
+        # the options as typed (``--x=1``, an abbreviation): ``refuse_unused`` refuses an
+        # option given where it means nothing even when its value is the default
+        parsed.given_options = self._given_dests(argv, getattr(parsed, "command", None))
         if extras:
             command = getattr(parsed, "command", None)
             where = f"{self.prog} {command}" if command else self.prog
             self.exit(2, f"{where}: error: unrecognized arguments: {' '.join(extras)} "
                          f"(`python {where} --help` lists the options)\n")
         return parsed
+
+
+    def _given_dests(self, argv: list[str], command: str | None) -> set[str]:
+        """The destinations of the options named in ``argv``, resolved as argparse resolves
+        them (an exact spelling first, else the one option a prefix abbreviates) by the
+        parser of ``command`` (this one without a command)."""
+        parser = self
+        if command and self._subparsers is not None:
+            parser = self._subparsers._group_actions[0].choices.get(command, self)
+        known = parser._option_string_actions
+        dests = set()
+        for token in argv:
+            name = token.split("=", 1)[0]
+            if not name.startswith("-") or len(name) < 2:
+                continue
+            action = known.get(name)
+            if action is None and name.startswith("--"):
+                matches = {a for option, a in known.items() if option.startswith(name)}
+                action = matches.pop() if len(matches) == 1 else None
+            if action is not None:
+                dests.add(action.dest)
+        return dests
 
 
 def build_parser() -> argparse.ArgumentParser:

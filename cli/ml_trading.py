@@ -23,6 +23,7 @@ import argparse
 
 from cli import options
 from cli.strategy_config import config_from_args
+from core.errors import DataError
 from engine.ml_trading.settings import DAILY_SOURCES, DEFAULT_DAYS, MODES, MLTradingSettings
 
 #: seed 003's symbols
@@ -99,13 +100,15 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
              "index data (SP500, NASDAQ) or the simulated sample market" + (
                  "; ib (trading mode only): the session's 1-min bars from Interactive "
                  "Brokers, the daily history from --history-source" if ib else ""))
-    p.add_argument("--history-source", default="auto", choices=DAILY_SOURCES,
-                   help="with --source ib: where the daily history (model training, the "
-                        "sessions before the replayed one) comes from, as --source (default: "
-                        "auto)")
-    ib = p.add_argument_group("Interactive Brokers (--source ib; only historical bars are "
-                              "read, no orders)")
-    options.add_ib_options(ib)
+    if ib:
+        group = p.add_argument_group("Interactive Brokers (--source ib; only historical bars "
+                                     "are read, no orders)")
+        group.add_argument("--history-source", default="auto", choices=DAILY_SOURCES,
+                           help="with --source ib: where the daily history (model training, "
+                                "the sessions before the replayed one) comes from, as --source "
+                                "(default: auto)")
+        options.add_ib_options(group)
+        options.only_with(p, "source", "ib", group._group_actions)
     model = p.add_argument_group("model")
     options.add_model_config_options(
         model, config_help="TOML or YAML file whose [direction] table overrides the model "
@@ -116,7 +119,8 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
                "<models-dir>/direction/<SYMBOL>/)")
     model.add_argument("--retrain", action="store_true",
                        help="train a new model even when a stored one fits")
-    if backtest:
+    if backtest:  # ml-trading: these mean something in its backtest mode only
+        only_backtest = [a for a in p._actions if a.dest == "start_date"]
         trade = p.add_argument_group("backtest")
         options.add_account_options(trade, spreads=False)
         options.add_equity_options(trade, min_confidence=MIN_CONFIDENCE)
@@ -131,6 +135,8 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
              "premarket/trading: folder of the signal files (default: signals/)")
     if backtest:
         out.add_argument("--no-report", action="store_true", help="backtest: print only")
+        options.only_with(p, "mode", "backtest", [*only_backtest, *trade._group_actions,
+                                                  out._group_actions[-1]])
     options.add_quiet_option(out)
 
 
@@ -150,14 +156,21 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
         return CsvMarket(args.csv).symbols() if args.csv else args.symbols
 
     symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, file_symbols)
+    from models.direction_members import SEQUENCE_MEMBERS
+
+    model = make_direction_config(args.config, args.epochs)
+    networks = [m for m in model.members if m in SEQUENCE_MEMBERS]
+    if args.epochs is not None and not networks:
+        raise DataError(f"--epochs trains the {'/'.join(SEQUENCE_MEMBERS)} members; the "
+                        f"model's members ({', '.join(model.members)}) have none: drop it")
+    ib = {name: getattr(args, name) for name in ("history_source", "ib_host", "ib_port",
+                                                   "client_id") if hasattr(args, name)}
     return MLTradingSettings(
-        mode=args.mode, symbols=tuple(symbols),
-        model=make_direction_config(args.config, args.epochs),
+        mode=args.mode, symbols=tuple(symbols), model=model,
         start_date=args.start_date, end_date=args.end_date, source=args.source,
-        history_source=args.history_source, csv=args.csv, free=args.free, seed=args.seed,
-        cache_dir=args.cache_dir, ib_host=args.ib_host, ib_port=args.ib_port,
-        client_id=args.client_id, models_dir=args.models_dir, retrain=args.retrain,
-        report=args.report, no_report=args.no_report, quiet=args.quiet, **backtest)
+        csv=args.csv, free=args.free, seed=args.seed, cache_dir=args.cache_dir,
+        models_dir=args.models_dir, retrain=args.retrain,
+        report=args.report, no_report=args.no_report, quiet=args.quiet, **ib, **backtest)
 
 
 def run_ml_trading(args: argparse.Namespace) -> int:

@@ -220,16 +220,26 @@ def options_added(group, add, *args, **kwargs) -> list:
 def refuse_unused(args: argparse.Namespace) -> None:
     """An ``error:`` for an option given where it means nothing (``only_with``): a spread
     rule with the equity strategy, a model with rule signals."""
+    given = getattr(args, "given_options", None)
     for dest, values, actions in getattr(args, "only_with", ()):
         if getattr(args, dest) in values:
             continue
         for action in actions:
-            if getattr(args, action.dest, action.default) != action.default:
+            if _was_given(action, args, given):
                 flag = max(action.option_strings, key=len)
                 option = f"--{dest.replace('_', '-')}"
                 raise DataError(f"{flag} applies only with {option} {' or '.join(values)} "
                                 f"(this run has {option} {getattr(args, dest)}); drop it or "
                                 f"add {option} {values[0]}")
+
+
+def _was_given(action, args: argparse.Namespace, given: set[str] | None) -> bool:
+    """Whether the command line named ``action`` (``given``: the destinations of the
+    options typed, ``cli.main.Parser``), whatever the value, even the default; without
+    them (a namespace made by hand) whether its value differs from the default."""
+    if given is None:
+        return getattr(args, action.dest, action.default) != action.default
+    return action.dest in given
 
 
 def add_option_fill_option(p) -> None:

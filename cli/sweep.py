@@ -91,22 +91,25 @@ def register(commands) -> None:
     options.add_signals_option(
         p, ("rule", "ml"), "rule baseline, or the HMM + strategy-head signal trained per symbol and "
                            "fold on the bars before the fold")
-    options.add_model_config_options(p, config_help="--signals ml: " + options.LSTM_CONFIG_HELP,
-                                     epochs_help="--signals ml --head lstm: epochs at most")
-    options.add_account_options(p)
+    options.only_with(p, "signals", "ml", options.options_added(
+        p, options.add_model_config_options, config_help="--signals ml: "
+        + options.LSTM_CONFIG_HELP, epochs_help="--signals ml --head lstm: epochs at most"))
+    account = options.options_added(p, options.add_account_options)
+    options.only_with(p, "strategy", "equity", [a for a in account if a.dest == "commission"])
     p.add_argument("--portfolio", action="store_true",
                    help="each parameter set and fold runs all symbols in one account "
                         "(as backtest --portfolio; rows have symbol PORTFOLIO) instead of "
                         "a run per symbol")
-    options.add_option_fill_option(p)
     options.only_with(p, "strategy", "credit-spread",
-                      options.options_added(p, options.add_contract_commission_option))
+                      options.options_added(p, options.add_option_fill_option)
+                      + options.options_added(p, options.add_contract_commission_option))
     p.add_argument("--cluster", type=_cluster, default="local",
                    help="local: a LocalCluster of --workers processes on 127.0.0.1; "
                         "tcp://HOST:PORT: a running dask scheduler (workers need this "
                         "project installed; start them with --nthreads 1); serial: no Dask")
-    p.add_argument("--workers", type=positive_int_arg, default=2,
-                   help="worker processes of the local cluster, one thread each")
+    options.only_with(p, "cluster", "local", [p.add_argument(
+        "--workers", type=positive_int_arg, default=2,
+        help="worker processes of the local cluster, one thread each")])
     options.add_report_option(
         p, "results store and report folder (default: "
            "reports/sweep_<source>_<strategy>_<start>_<end>, dates as YYYYMMDD); rerunning into the same folder "
@@ -163,8 +166,6 @@ def build_spec(args):
     training = None
     if args.signals == "ml":
         training = options.training_spec(args)
-    elif args.epochs is not None or args.config is not None or args.head is not None:
-        raise DataError("--head, --epochs and --config apply to --signals ml only")
     return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
                      args.signals, args.cash, args.commission, args.option_fill, training,
                      portfolio=args.portfolio,

@@ -736,3 +736,37 @@ def test_a_signal_without_a_call_to_score_is_warned():
         "the signal made no BUY/SELL call on the sessions whose 20-session future falls in "
         "the window: no hit rate"]
     assert horizon_warnings(None, SimpleNamespace(returns=result.returns, metrics={})) == []
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    # given at its default value, still meaningless for the run: refused, not ignored
+    (["backtest", "--strategy", "equity", "--target-delta", "0.3"],
+     "--target-delta applies only with --strategy credit-spread"),
+    (["backtest", "--strategy", "credit-spread", "--commission", "0.0005"],
+     "--commission applies only with --strategy equity"),
+    (["backtest", "--strategy", "equity", "--target-d", "0.3"],  # argparse's abbreviation
+     "--target-delta applies only with --strategy credit-spread"),
+    (["sweep", "--strategy", "credit-spread", "--commission=0.5"],
+     "--commission applies only with --strategy equity"),
+    (["sweep", "--strategy", "equity", "--option-fill", "mid"],
+     "--option-fill applies only with --strategy credit-spread"),
+    (["sweep", "--cluster", "serial", "--workers", "64"],
+     "--workers applies only with --cluster local"),
+    (["sweep", "--head", "lstm"], "--head applies only with --signals ml"),
+    (["ml-trading", "-m", "trading", "--allow-short"],
+     "--allow-short applies only with --mode backtest"),
+    (["ml-trading", "-m", "premarket", "--start-date", "2025-01-02"],
+     "--start-date applies only with --mode backtest"),
+    (["trading", "--ib-port", "4002"], "--ib-port applies only with --source ib"),
+])
+def test_an_option_the_run_would_ignore_is_refused_whatever_its_value(argv, message, capsys,
+                                                                      no_data_work):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_premarket_offers_no_ib_options(capsys):
+    with pytest.raises(SystemExit):
+        run.main(["premarket", "--help"])
+    assert "--ib-port" not in capsys.readouterr().out
+    assert main(["premarket", "--history-source", "bundled"]) == 2

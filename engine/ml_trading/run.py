@@ -59,9 +59,6 @@ def _execute(settings: MLTradingSettings, sources: Sources, notes: Notes,
     if not settings.quiet:
         if intraday is not None:
             print(f"  minute bars: {intraday.describe()}")
-        if settings.start_date and mode != "backtest":
-            print(f"note: --start-date is used by the backtest mode only ({mode} "
-                  "ignores it)")
     runner = {"backtest": backtest_symbol, "premarket": premarket_symbol,
               "trading": functools.partial(prepare_trading, intraday=intraday)}[mode]
     for outcome in outcomes:
