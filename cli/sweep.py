@@ -121,17 +121,23 @@ def register(commands) -> None:
     p.set_defaults(handler=run_sweep_command)
 
 
-def check_parameter_sets(strategy: str, grid, quiet: bool) -> None:
+def check_parameter_sets(strategy: str, grid, quiet: bool, cash: float) -> None:
     """Refuse a grid none of whose parameter sets the strategy's config accepts (a rule
-    between fields, e.g. ``dte_min`` above ``dte_max``), before any run; some refused sets
-    are said up front and run as rows carrying the reason."""
+    between fields, e.g. ``dte_min`` above ``dte_max``) or the account's ``cash`` can size
+    (a width whose one contract's max loss is above the risk budget, as ``backtest``
+    refuses it), before any run; some refused sets are said up front and run as rows
+    carrying the reason."""
     from strategies.registry import STRATEGIES
 
     sets = grid.parameter_sets()
     refused = []
     for params in sets:
         try:
-            STRATEGIES[strategy].config_cls(**params)
+            config = STRATEGIES[strategy].config_cls(**params)
+            width = getattr(config, "width", None)
+            sizing = config.sizing_refusal(cash, width) if width else None
+            if sizing:
+                raise ValueError(sizing)
         except ValueError as exc:
             refused.append(f"{', '.join(f'{k}={v}' for k, v in params.items())}: {exc}")
     if refused and len(refused) == len(sets):
@@ -150,8 +156,14 @@ def build_spec(args):
     from sweeps.plan import SourceSpec, SweepSpec, open_source
 
     grid = parse_grid(args.strategy, args.grid)
-    check_parameter_sets(args.strategy, grid, args.quiet)
+    check_parameter_sets(args.strategy, grid, args.quiet, args.cash)
+    if "skip_regimes" in grid.names and args.signals != "ml":
+        raise DataError("--grid skip_regimes needs --signals ml: the rule signal has no "
+                        "regime line, so every value would run the same trades")
     if args.heatmap:
+        if len(set(args.heatmap)) != len(args.heatmap):
+            raise DataError(f"--heatmap {','.join(args.heatmap)}: name two different --grid "
+                            "parameters")
         unknown = [n for n in args.heatmap if n not in grid.names]
         if unknown:
             raise DataError(f"--heatmap {','.join(args.heatmap)}: {', '.join(unknown)} is not "

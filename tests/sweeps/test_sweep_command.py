@@ -138,6 +138,22 @@ def test_refused_parameter_sets_and_failed_runs_are_said_on_stderr(tmp_path, cap
     assert "warning: 1 run(s) failed: ValueError: dte_min=50 is above dte_max=40" in err
 
 
+@pytest.mark.parametrize(("grid", "message"), [
+    (["--grid", "width=500"], "error: --grid: the credit-spread strategy refuses every "
+                              "parameter set, the first: width=500.0: risk_per_trade=0.02 of "
+                              "100,000.00 cash is 2,000.00, less than one contract's max loss"),
+    (["--grid", "skip_regimes=0,1+2"], "error: --grid skip_regimes needs --signals ml"),
+    (["--grid", "target_delta=0.2,0.3", "--grid", "width=5,10", "--heatmap",
+      "target_delta,target_delta"], "name two different --grid parameters"),
+])
+def test_grids_that_can_never_give_a_result_are_refused_before_the_runs(grid, message, capsys):
+    """A width no contract of which fits the risk budget (backtest refuses it the same
+    way), regimes skipped on a signal without regimes (identical trials), one parameter on
+    both heatmap axes."""
+    assert run.main(["sweep", "--symbols", "SPY", "--cluster", "serial", *grid]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_a_sweep_in_which_no_run_finished_exits_1():
     from cli.sweep import report_failures
 
