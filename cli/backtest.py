@@ -4,6 +4,7 @@ and a report folder (pyfolio tear sheets, plots, trades, metrics)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -178,7 +179,9 @@ def run_backtest_command(args) -> int:
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)
     if args.signals == "ml":
-        print_window_scores(args, source, results)
+        print_window_scores(args, source, [
+            (r.symbol, r.lines, *(pd.Timestamp(r.metrics[k]) for k in ("start", "end")),
+             functools.partial(r.metrics.__setitem__, "ml_signal_scores")) for r in results])
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
         pd.concat([r.lines for r in results], ignore_index=True).to_csv(args.export_lines,
@@ -201,25 +204,25 @@ def run_backtest_command(args) -> int:
     return 1 if errors else 0
 
 
-def print_window_scores(args, source, results) -> None:
+def print_window_scores(args, source, runs) -> None:
     """The ML signal's calls on the traded sessions scored beside the majority class, the
     rule signal, the oracle and foresight (``engine.ml_scores``): printed after the summary
-    (not with -q) and kept in each symbol's metrics (``ml_signal_scores`` in metrics.json)."""
+    (not with -q) and kept in the metrics (``ml_signal_scores`` in metrics.json). ``runs``:
+    ``(symbol, recorded lines, first and last traded session, keep)`` per symbol, ``keep``
+    storing its table (a symbol's metrics, or a portfolio's per symbol)."""
     from engine.ml_scores import format_window_scores, window_scores
     from feeds.cache import ParquetCache
 
     labels = options.training_spec(args).labels
     cache = ParquetCache(args.cache_dir)
     tables = {}
-    for result in results:
-        start, end = (pd.Timestamp(result.metrics[k]) for k in ("start", "end"))
-        table = window_scores(source, result.symbol, source.bars(result.symbol, None, end),
-                              result.lines, start, end, labels, cache)
+    for symbol, lines, start, end, keep in runs:
+        table = window_scores(source, symbol, source.bars(symbol, None, end), lines, start,
+                              end, labels, cache)
         if table is not None:
-            tables[result.symbol] = table
-            result.metrics["ml_signal_scores"] = {
-                name: {k: None if pd.isna(v) else float(v) for k, v in row.items()}
-                for name, row in table.iterrows()}
+            tables[symbol] = table
+            keep({name: {k: None if pd.isna(v) else float(v) for k, v in row.items()}
+                  for name, row in table.iterrows()})
     if tables and not args.quiet:
         print(format_window_scores(tables))
 

@@ -3,6 +3,7 @@ its summary (each symbol's contribution, then the PORTFOLIO line) and its report
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
               **options.strategy_settings(args, settings.config)}
     summary = format_portfolio_summary(result, header)
     print_summary(summary, args.quiet)
+    if args.signals == "ml":  # each symbol's calls scored, as a backtest per symbol does
+        from cli.backtest import print_window_scores
+
+        scores = result.metrics.setdefault("ml_signal_scores", {})
+        print_window_scores(args, source, [
+            (s, result.lines, settings.start, settings.end, functools.partial(
+                scores.__setitem__, s)) for s in symbols])
+        if not scores:
+            del result.metrics["ml_signal_scores"]
     if args.export_lines:
         args.export_lines.parent.mkdir(parents=True, exist_ok=True)
         result.lines.to_csv(args.export_lines, index=False)

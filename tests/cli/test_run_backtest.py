@@ -294,6 +294,23 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     assert f"{scores['model']['accuracy']:.3f}" == rows["model"][3]
 
 
+def test_an_ml_portfolio_backtest_scores_each_symbols_calls(tmp_path, capsys):
+    """The same table with --portfolio: each symbol's calls from the one account's run,
+    printed and kept per symbol in the portfolio's metrics."""
+    config = tmp_path / "hmm.toml"
+    config.write_text("[hmm]\nn_init = 1\nn_iter = 20\n")
+    report = tmp_path / "report"
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY,QQQ", "--signals",
+                     "ml", "--portfolio", "--config", str(config), *WINDOW, "--report",
+                     str(report), "-q"]) == 0
+    assert "ML signal on the traded sessions" not in capsys.readouterr().out  # -q
+    scores = json.loads((report / "metrics.json").read_text())["portfolio"]["ml_signal_scores"]
+    assert set(scores) == {"SPY", "QQQ"}
+    for table in scores.values():
+        assert set(table) == {"model", "majority", "rule", "oracle", "foresight"}
+        assert table["foresight"]["accuracy"] == 1.0 and table["model"]["n"] > 60
+
+
 EQUITY_DEFAULTS = {"min_confidence": 0.25, "target_percent": 0.95, "allow_short": False,
                    "scale_by_confidence": False}
 
