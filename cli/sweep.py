@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from cli import options
 from cli.arg_types import positive_int_arg
 from core.errors import DataError
@@ -174,7 +176,8 @@ def build_spec(args):
     market = open_source(source)
     args.symbols = options.csv_files_by_default(args, DEFAULT_SYMBOL, market.symbols)
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
-    start, end = options.window_from_args(args, market, symbols)
+    start, end = window_within_data(*options.window_from_args(args, market, symbols), market,
+                                    symbols)
     training = None
     if args.signals == "ml":
         training = options.training_spec(args)
@@ -182,6 +185,23 @@ def build_spec(args):
                      args.signals, args.cash, args.commission, args.option_fill, training,
                      portfolio=args.portfolio,
                      commission_per_contract=args.commission_per_contract)
+
+
+def window_within_data(start: pd.Timestamp, end: pd.Timestamp, market, symbols
+                       ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window cut to the bars the symbols have (the folds split those sessions only),
+    each cut said on stderr: a header naming dates the data does not reach hid it."""
+    first = min(market.bars(s).index[0] for s in symbols)
+    last = max(market.bars(s).index[-1] for s in symbols)
+    if end > last >= start:
+        print(f"warning: the data of {', '.join(symbols)} ends {last:%Y-%m-%d}: the sweep's "
+              f"window ends there, not {end:%Y-%m-%d}", file=sys.stderr)
+        end = last
+    if start < first <= end:
+        print(f"warning: the data of {', '.join(symbols)} starts {first:%Y-%m-%d}: the sweep's "
+              f"window starts there, not {start:%Y-%m-%d}", file=sys.stderr)
+        start = first
+    return start, end
 
 
 def run_sweep_command(args) -> int:

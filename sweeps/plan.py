@@ -155,8 +155,9 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     try:
         folds = walk_forward_folds(sessions, spec.folds)
     except DataError as exc:  # say where the data is, when the window misses it
-        have = (f"; {source.name} has {', '.join(symbols)} from {union[0]:%Y-%m-%d} to "
-                f"{union[-1]:%Y-%m-%d}" if len(union) else "")
+        held = pd.DatetimeIndex(sorted(set().union(*(source.bars(s).index for s in symbols))))
+        have = (f"; {source.name} has {', '.join(symbols)} from {held[0]:%Y-%m-%d} to "
+                f"{held[-1]:%Y-%m-%d}" if len(held) else "")
         raise DataError(f"{spec.start:%Y-%m-%d}..{spec.end:%Y-%m-%d}: {exc}{have}") from None
     training = _jsonable(spec.training) if spec.training is not None else None
     runs = []

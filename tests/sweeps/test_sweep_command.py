@@ -154,6 +154,16 @@ def test_grids_that_can_never_give_a_result_are_refused_before_the_runs(grid, me
     assert message in capsys.readouterr().err
 
 
+def test_a_window_past_the_end_of_the_data_is_cut_there_and_said(tmp_path, capsys):
+    assert run.main(["sweep", "--symbols", "QQQ", "--start-date", "2025-10-01", "--end-date",
+                     "2026-03-31", "--cluster", "serial", "--report",
+                     str(tmp_path / "sweep")]) == 0
+    captured = capsys.readouterr()
+    assert ("warning: the data of QQQ ends 2025-12-31: the sweep's window ends there, not "
+            "2026-03-31") in captured.err
+    assert "2025-10-01..2025-12-31, 1 fold(s)" in captured.out
+
+
 def test_a_sweep_in_which_no_run_finished_exits_1():
     from cli.sweep import report_failures
 
