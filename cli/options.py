@@ -298,9 +298,9 @@ def add_refit_options(p) -> None:
                    help="a model refitted every N sessions, each on the data before its "
                         "first session only")
     p.add_argument("--window", choices=("expanding", "rolling"), default="expanding",
-                   help="with --refit-every: each model trains on all history from the "
-                        "first model's start (expanding) or on the last --train-years "
-                        "(rolling)")
+                   help="each refitted model (train: each walk-forward fold's, --folds or "
+                        "--refit-every) trains on all history from the first model's start "
+                        "(expanding) or on the last --train-years (rolling)")
     p.add_argument("--train-years", type=positive_float_arg,
                    help="with --window rolling: years of sessions (252 a year) each model "
                         "trains on (default 4, as the first model)")

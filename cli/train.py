@@ -71,6 +71,9 @@ def run_train_command(args) -> int:
     options.check_output_path(args.report, "--report", folder=True)
     if args.save:
         options.check_output_path(args.models_dir, "--models-dir", folder=True)
+    if args.refit_every is not None and "folds" in getattr(args, "given_options", ()):
+        raise DataError("--folds and --refit-every both set the walk-forward blocks (equal "
+                        "blocks, or blocks of N sessions): give one")
     if args.train_years is not None and args.window != "rolling":
         raise DataError("--train-years is the length of a rolling window: add --window rolling")
     spec = options.training_spec(args, args.hmm_start, args.lstm_start)  # before any data

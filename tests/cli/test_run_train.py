@@ -194,6 +194,9 @@ TRAIN_2021 = ["train", "--symbol", "SPY", "--source", "sample", "--end-date", "2
     (["--folds", "500"], "use at most 21"),
     (["--refit-every", "3"], "--refit-every 3: blocks of 3 sessions leave some (the first "
                              "from "),
+    # --folds is ignored by a refit run: given with it (even at its default), refused
+    (["--refit-every", "60", "--folds", "2"], "--folds and --refit-every both set the "
+                                              "walk-forward blocks"),
 ])
 def test_folds_the_labels_cannot_fill_are_refused_before_any_model_trains(
         flags, message, tmp_path, monkeypatch, capsys):
