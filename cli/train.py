@@ -92,6 +92,8 @@ def run_train_command(args) -> int:
         end = last
     say(f"pricing labels for {symbol} up to {end:%Y-%m-%d} ...")
     data = training_data(source, symbol, end, spec, progress=not args.quiet, cache=cache)
+    for line in start_cut_notes(symbol, source_name, data, spec, args):
+        print(line, file=sys.stderr)
     folder = args.report or Path("reports") / f"train_{symbol}"
     folder.mkdir(parents=True, exist_ok=True)
     summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
@@ -148,6 +150,27 @@ def run_train_command(args) -> int:
     plots.write_training_page(folder, f"Training report: {symbol}", scores)
     print(f"Training report written to {folder}/ (open {folder}/index.html)")
     return 0
+
+
+def start_cut_notes(symbol: str, source_name: str, data, spec, args) -> list[str]:
+    """A history asked to start before the data does (``--hmm-start``/``--lstm-start``, or
+    the defaults' years back) is cut to the first bar: said, with how long the HMM's
+    history then is (a short one fits regimes of few episodes)."""
+    from training.pipeline import HMM_YEARS, training_starts
+
+    lstm_start, hmm_start = training_starts(data.bars.index[-1], spec)
+    first = data.hmm_bars.index[0]
+    if first - hmm_start <= pd.Timedelta(days=7):
+        return []
+    asked = (f"--hmm-start {hmm_start:%Y-%m-%d}" if args.hmm_start else
+             f"{HMM_YEARS} years back, {hmm_start:%Y-%m-%d}")
+    years = (data.hmm_bars.index[-1] - first).days / 365.25
+    lines = [f"warning: {symbol}: {source_name} has bars from {first:%Y-%m-%d}: the HMM trains "
+             f"on {years:.1f} years from there, not from {asked}"]
+    if lstm_start < first:
+        lines.append(f"warning: {symbol}: the strategy model's history starts after its "
+                     f"warm-up from {first:%Y-%m-%d}, not at {lstm_start:%Y-%m-%d}")
+    return lines
 
 
 def evaluation_folds(args, index: pd.DatetimeIndex, first_test: pd.Timestamp,

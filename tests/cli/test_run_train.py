@@ -227,3 +227,25 @@ def test_an_end_date_past_the_data_is_said_and_training_ends_at_the_last_bar(
     assert stopped.value.args[0] == pd.Timestamp("2025-12-31")
     assert ("warning: SPY: sample has bars up to 2025-12-31; training ends there, not at "
             "--end-date 2030-01-02") in capsys.readouterr().err
+
+
+def test_a_history_asked_from_before_the_data_is_said_to_start_at_its_first_bar(
+        tmp_path, monkeypatch, capsys):
+    """--hmm-start 1990 on the sample market (from 2008): the HMM and the model start at the
+    data's first bar, which is said (it was silent, visible only in training_summary.json)."""
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr("training.evaluation.evaluate_seeds", stop)
+    with pytest.raises(Stop):
+        run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date", "2009-12-31",
+                  "--hmm-start", "1990-01-02", "--lstm-start", "1995-01-03", "-q",
+                  "--report", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert ("warning: SPY: sample has bars from 2008-01-02: the HMM trains on 2.0 years from "
+            "there, not from --hmm-start 1990-01-02") in err
+    assert ("the strategy model's history starts after its warm-up from 2008-01-02, not at "
+            "1995-01-03") in err
