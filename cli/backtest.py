@@ -80,6 +80,7 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     options.add_refit_options(ml)
     spreads = p.add_argument_group("credit spreads (--strategy credit-spread)")
     options.add_credit_spread_options(spreads)
+    options.add_spread_cap_option(spreads)
     options.add_option_fill_option(spreads)
     options.add_contract_commission_option(spreads)
     options.only_with(p, "signals", "ml", ml._group_actions)
@@ -109,6 +110,9 @@ def run_backtest_command(args) -> int:
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
+    if getattr(config, "skip_regimes", ()) and args.signals != "ml":
+        raise DataError("--skip-regimes needs --signals ml: the rule signal has no regime "
+                        "line, so no regime would ever be skipped")
     check_account(config, args.cash)
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:

@@ -32,7 +32,7 @@ from cli.arg_types import (
     seed_arg,
     symbols_arg,
 )
-from core.domain import CONTRACT_COMMISSION
+from core.domain import CONTRACT_COMMISSION, REGIME_NAMES
 from core.errors import DataError
 from strategies import CreditSpreadConfig, EquityConfig
 from strategies.registry import STRATEGIES
@@ -49,9 +49,11 @@ LSTM_CONFIG_HELP = ("TOML or YAML file overriding [model] (the head), [lstm], [h
                     "[labels] settings")
 #: the config fields that have a flag, by config class (``cli.strategy_config`` fills them)
 CONFIG_FLAGS: dict[type, tuple[str, ...]] = {
-    EquityConfig: ("min_confidence", "allow_short"),
+    EquityConfig: ("min_confidence", "allow_short", "target_percent", "scale_by_confidence"),
     CreditSpreadConfig: ("target_delta", "width", "dte_min", "dte_max", "profit_take",
-                         "stop_multiple", "risk_per_trade", "max_portfolio_risk"),
+                         "stop_multiple", "risk_per_trade", "max_portfolio_risk",
+                         "close_days_before_expiry", "entry_spacing", "skip_regimes",
+                         "max_open_spreads"),
 }
 
 
@@ -128,6 +130,10 @@ def add_equity_options(p, min_confidence: float = EquityConfig.min_confidence) -
                    help="equity: enter only on signals at least this confident (0 to 1)")
     p.add_argument("--allow-short", action="store_true",
                    help="equity: go short on SELL signals instead of only flat")
+    p.add_argument("--target-percent", type=float, default=EquityConfig.target_percent,
+                   help="equity: share of the account a position is sized to (0 to 1)")
+    p.add_argument("--scale-by-confidence", action="store_true",
+                   help="equity: size each position by the signal's confidence too")
 
 
 def add_credit_spread_options(p) -> None:
@@ -148,6 +154,33 @@ def add_credit_spread_options(p) -> None:
     p.add_argument("--max-portfolio-risk", type=float, default=c.max_portfolio_risk,
                    help="max losses of all open spreads of the account together, as a "
                         "fraction of its value (above 0, at most 1)")
+    p.add_argument("--close-days-before-expiry", type=int, default=c.close_days_before_expiry,
+                   metavar="DAYS", help="buy back this many calendar days before expiry (0: "
+                                        "hold to expiry settlement)")
+    p.add_argument("--entry-spacing", type=int, default=c.entry_spacing, metavar="SESSIONS",
+                   help="sessions to wait between two new spreads on the same symbol")
+    p.add_argument("--skip-regimes", type=_regimes, default=c.skip_regimes, metavar="R+R",
+                   help="regimes that open nothing new, as indices joined by + (e.g. 3+4; "
+                        + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES))
+                        + "); needs a signal with a regime line (--signals ml)")
+
+
+def add_spread_cap_option(p) -> None:
+    """``--max-open-spreads``: the strategy's open spreads per symbol (paper has a broker
+    cap of the same name, so only the backtest adds this one)."""
+    p.add_argument("--max-open-spreads", type=int, default=CreditSpreadConfig.max_open_spreads,
+                   help="open spreads at most per symbol")
+
+
+def _regimes(text: str) -> tuple[int, ...]:
+    """``3+4`` (or ``none``) as regime indices, as ``sweep --grid skip_regimes=3+4``."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(int(part) for part in text.split("+"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected regime indices joined by +, e.g. 3+4, got "
+                                         f"{text!r}") from None
 
 
 def add_account_options(p, spreads: bool = True) -> None:

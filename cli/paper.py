@@ -100,7 +100,7 @@ def register(commands) -> None:
                       help="with --live: confirm without a prompt by naming the live account")
     risk.add_argument("--max-daily-loss", type=positive_float_arg,
                       help="dollars; no new positions beyond")
-    risk.add_argument("--max-open-spreads", type=count_arg,
+    risk.add_argument("--max-open-spreads", type=count_arg, dest="spread_cap",
                       help="no new spreads beyond this many (0: none)")
     risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
     risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
@@ -174,7 +174,7 @@ def paper_settings(args) -> PaperSettings:
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
         decide_at=args.decide_at,
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
-        max_daily_loss=args.max_daily_loss, max_open_spreads=args.max_open_spreads,
+        max_daily_loss=args.max_daily_loss, max_open_spreads=args.spread_cap,
         strategy_config=config_from_args(strategy_spec(args.strategy), args))
 
 

@@ -343,3 +343,28 @@ def test_the_report_header_records_the_strategy_settings_and_the_ml_model(argv, 
     args = build_parser().parse_args(argv)
     config = config_from_args(strategy_spec(args.strategy), args)
     assert options.strategy_settings(args, config) == recorded
+
+
+def test_every_rule_a_sweep_varies_can_be_set_on_a_backtest(tmp_path):
+    """A sweep's best parameter set is rerun with backtest's own report: the rules only the
+    grid could set (spacing, the open-spread cap, the time exit, regimes to skip; the equity
+    sizing) are flags, recorded in run.settings, and change what is traded."""
+    def settings_and_spreads(*flags):
+        report = tmp_path / ("_".join(flags).replace("-", "") or "defaults")
+        assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
+                         "--strategy", "credit-spread", *flags, "--report", str(report),
+                         "-q"]) == 0
+        saved = json.loads((report / "metrics.json").read_text())
+        return saved["run"]["settings"], pd.read_csv(report / "SPY" / "spreads.csv")
+
+    settings, spreads = settings_and_spreads("--entry-spacing", "15", "--max-open-spreads",
+                                             "1", "--close-days-before-expiry", "0")
+    assert (settings["entry_spacing"], settings["max_open_spreads"],
+            settings["close_days_before_expiry"]) == (15, 1, 0)
+    _, default = settings_and_spreads()
+    assert 0 < len(spreads) < len(default)
+    entered = pd.to_datetime(spreads["entry_date"])
+    assert (entered.diff().dropna() >= pd.Timedelta(days=15)).all()  # one at a time, spaced
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
+                     "--target-percent", "0.5", "--scale-by-confidence", "--no-report",
+                     "-q"]) == 0
