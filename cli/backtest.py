@@ -92,7 +92,7 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     output.add_argument("--plot", action="store_true",
                         help="also save backtrader's own cerebro.plot() figure of each symbol "
                              "as <report>/<SYMBOL>/backtrader_plot.png (drawn headless)")
-    output.add_argument("--export-lines", type=Path, metavar="FILE",
+    output.add_argument("--export-lines", type=options.path_arg, metavar="FILE",
                         help="write every indicator line of every bar to this CSV")
     options.add_verbosity_options(output)
 

@@ -349,7 +349,7 @@ def add_ib_options(p) -> None:
 
 
 def add_report_option(p, help: str) -> None:
-    p.add_argument("--report", type=Path, metavar="DIR", help=help)
+    p.add_argument("--report", type=path_arg, metavar="DIR", help=help)
 
 
 def add_quiet_option(p) -> None:

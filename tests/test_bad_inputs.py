@@ -193,9 +193,11 @@ def test_a_report_never_replaces_a_folder_of_the_users_files(tmp_path, capsys, n
     assert "Results Summary" not in captured.out
     assert (mine / "my_notes.txt").read_text() == "keep" and (mine / "sub").is_dir()
     monkeypatch.chdir(mine)
-    for here in (".", "", str(tmp_path)):
+    for here in (".", str(tmp_path)):
         assert main([*argv, "--report", here]) == 2
         assert "is the folder the command runs in" in capsys.readouterr().err
+    assert main([*argv, "--report", ""]) == 2
+    assert "argument --report: expected a path, got an empty one" in capsys.readouterr().err
     assert main([*argv, "--report", "/proc/btml_report"]) == 2
     assert "error: --report /proc/btml_report: /proc is not writable" in capsys.readouterr().err
     assert sorted(p.name for p in mine.iterdir()) == ["my_notes.txt", "sub"]
