@@ -125,7 +125,8 @@ def plot_spreads(result, path: Path) -> Path:
                              label=kind.replace("_", " "))
         bottom = bottom + counts[kind].to_numpy()
     axes[1].set_ylabel("open spreads")
-    axes[1].legend(loc="upper left", ncol=2)
+    if len(counts.columns):  # no spread ever opened: nothing to name (matplotlib warns)
+        axes[1].legend(loc="upper left", ncol=2)
     for ax in axes[:2]:
         ax.set_xlim(sessions[0], sessions[-1])
 

@@ -102,3 +102,20 @@ def test_a_credit_spread_report_draws_the_spread_picture_and_links_it(sample_mar
             assert "SPY/spreads.png" in page
         else:
             assert not picture.exists() and "spreads.png" not in page
+
+
+def test_a_run_that_opened_no_spread_draws_its_picture_without_a_warning(tmp_path):
+    """No spread at all (a signal that never calls): the picture is drawn, and matplotlib's
+    'No artists with labels' warning (a legend of nothing) no longer reaches the user."""
+    import warnings
+    from types import SimpleNamespace
+
+    from analyzers.spread_plots import plot_spreads
+
+    result = SimpleNamespace(symbol="SPY", spreads=_spreads().iloc[0:0],
+                             returns=pd.Series(0.0, index=SESSIONS),
+                             metrics={"final_value": 100_000.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plot_spreads(result, tmp_path / "spreads.png")
+    assert path.stat().st_size > 0
