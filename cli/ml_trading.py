@@ -74,26 +74,40 @@ def register(commands) -> None:
         q = commands.add_parser(
             mode, help=f"{text} (ml-trading --mode {mode})",
             description=f"Same as 'ml-trading --mode {mode}'. {MODE_HELP[mode]} {_KEYS}",
-            epilog=f"Example: python run.py {mode} --symbols AAPL,MSFT. {_EXIT_HELP}",
+            epilog=f"Example: python run.py {mode} --symbols AAPL,MSFT. " + (
+                _EXIT_HELP if mode == "trading" else _EXIT_HELP.replace(
+                    " or when TWS/Gateway (--source ib) cannot be reached", "")),
             formatter_class=options.HelpFormatter)
-        _add_options(q, backtest=False, ib=mode == "trading")
+        _add_options(q, backtest=False, ib=mode == "trading", mode=mode)
         q.set_defaults(mode=mode, handler=run_ml_trading, start_date=None, no_report=False)
 
 
-def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) -> None:
+#: --end-date and --report of each shortcut, in its own words
+_END_HELP = {
+    "premarket": "the as-of date: the signal is for the session after it (default: today; "
+                 "when the source's data ends earlier, its last bar, and the run says so)",
+    "trading": "the session replayed (default: today; when the source's data ends earlier, "
+               "its last bar, and the run says so; with --source ib always the session at "
+               "this date, today's: the bars so far)"}
+_REPORT_HELP = "folder of the signal files (default: signals/)"
+
+
+def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True,
+                 mode: str | None = None) -> None:
     """The options of ``ml-trading`` (``backtest``: with the backtest window) and of its
-    shortcuts; ``ib``: offer ``--source ib`` (trading mode only: premarket does not
-    list it)."""
+    shortcuts (``mode``: their help in their own words); ``ib``: offer ``--source ib``
+    (trading mode only: premarket does not list it)."""
     options.add_symbols_option(p, DEFAULT_SYMBOLS, "comma-separated symbols (default: "
                                                   f"{DEFAULT_SYMBOLS}; with --source csv every "
                                                   "file's symbol)")
     options.add_window_options(
         p, start=(f"backtest: first traded session (default: {DEFAULT_DAYS} days before the "
                   "end date); premarket and trading do not use it") if backtest else None,
-        end="backtest: last session; premarket: the as-of date; trading: the session "
+        end=_END_HELP[mode] if mode else (
+            "backtest: last session; premarket: the as-of date; trading: the session "
             "replayed (default: today; when the source's data ends earlier, its last bar, "
             "and the run says so; with --source ib always the session at this date, "
-            "today's: the bars so far)")
+            "today's: the bars so far)"))
     options.add_source_options(
         p, sources=(*DAILY_SOURCES, "ib") if ib else DAILY_SOURCES,
         help="auto: polygon when POLYGON_API_KEY is set, else per symbol the bundled real "
@@ -131,8 +145,9 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True) ->
                                 "trades; default 1)")
     out = p.add_argument_group("output")
     options.add_report_option(
-        out, "backtest: report folder (default: reports/ml_backtest_<start>_<end>, dates as YYYYMMDD); "
-             "premarket/trading: folder of the signal files (default: signals/)")
+        out, _REPORT_HELP if mode else (
+            "backtest: report folder (default: reports/ml_backtest_<start>_<end>, dates as "
+            "YYYYMMDD); premarket/trading: " + _REPORT_HELP))
     if backtest:
         out.add_argument("--no-report", action="store_true", help="backtest: print only")
         options.only_with(p, "mode", "backtest", [*only_backtest, *trade._group_actions,
