@@ -178,6 +178,7 @@ def build_spec(args):
     symbols = tuple(market.check_symbol(s) for s in args.symbols)
     start, end = window_within_data(*options.window_from_args(args, market, symbols), market,
                                     symbols)
+    check_widths(args.strategy, grid, market, symbols, start)
     training = None
     if args.signals == "ml":
         training = options.training_spec(args)
@@ -185,6 +186,34 @@ def build_spec(args):
                      args.signals, args.cash, args.commission, args.option_fill, training,
                      portfolio=args.portfolio,
                      commission_per_contract=args.commission_per_contract)
+
+
+def check_widths(strategy: str, grid, market, symbols, start: pd.Timestamp) -> None:
+    """Widths the option chain cannot list (not a multiple of the strike step at the
+    window's first price, as ``backtest --width`` is refused): every run of such a width
+    would reject each order and score an idle 0.00 %. All refused stops the sweep; some
+    are said up front (their runs fail saying why)."""
+    from engine.backtest import check_width
+
+    widths = [w for name, values in grid.axes if name == "width" for w in values if w]
+    if strategy != "credit-spread" or not widths:
+        return
+    refused = []
+    for symbol in symbols:
+        closes = market.bars(symbol)["close"]
+        spot = float(closes[closes.index >= start].iloc[0]) if (closes.index >= start).any() \
+            else float(closes.iloc[-1])
+        for width in widths:
+            try:
+                check_width(symbol, width, spot)
+            except DataError as exc:
+                refused.append(str(exc))
+    if refused and len(refused) == len(symbols) * len(widths):
+        raise DataError(f"--grid width: no width fits any symbol's option chain, the first: "
+                        f"{refused[0]}")
+    if refused:
+        print(f"warning: {len(refused)} of {len(symbols) * len(widths)} (symbol, width) pairs "
+              f"cannot trade (their runs fail), the first: {refused[0]}", file=sys.stderr)
 
 
 def window_within_data(start: pd.Timestamp, end: pd.Timestamp, market, symbols
