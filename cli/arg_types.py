@@ -42,26 +42,26 @@ def symbol_arg(text: str) -> str:
     return symbols[0]
 
 
-def positive_int_arg(text: str) -> int:
-    """A whole number of at least 1 (a count of sessions, folds, workers, epochs)."""
+def _whole(text: str, low: int, high: int | None = None) -> int:
+    """``text`` as a whole number from ``low`` (to ``high``), else argparse's refusal."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    if value < low or (high is not None and value > high):
+        span = f"of at least {low}" if high is None else f"from {low} to {high}"
+        raise argparse.ArgumentTypeError(f"expected a whole number {span}, got {text}")
     return value
+
+
+def positive_int_arg(text: str) -> int:
+    """A whole number of at least 1 (a count of sessions, folds, workers, epochs)."""
+    return _whole(text, 1)
 
 
 def count_arg(text: str) -> int:
     """A whole number of at least 0 (a count where 0 means "none", e.g. ``--folds 0``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text}")
-    return value
+    return _whole(text, 0)
 
 
 def _finite(text: str) -> float:
@@ -91,14 +91,7 @@ def cash_arg(text: str) -> float:
 
 def seed_arg(text: str) -> int:
     """A random seed: a whole number from 0 to 2**32 - 1 (what numpy's generators take)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {2**32 - 1}, "
-                                         f"got {text}")
-    return value
+    return _whole(text, 0, 2**32 - 1)
 
 
 def path_arg(text: str) -> Path:
