@@ -150,7 +150,8 @@ def add_credit_spread_options(p) -> None:
                    help="close when the cost to close reaches this multiple of the credit "
                         "(above 1)")
     p.add_argument("--risk-per-trade", type=float, default=c.risk_per_trade,
-                   help="max loss of a new spread as a fraction of the account")
+                   help="a new spread's width x 100 x contracts (its max loss before the "
+                        "credit, not known until the fill) as a fraction of the account")
     p.add_argument("--max-portfolio-risk", type=float, default=c.max_portfolio_risk,
                    help="max losses of all open spreads of the account together, as a "
                         "fraction of its value (above 0, at most 1)")

@@ -64,7 +64,9 @@ class CreditSpreadConfig:
     max_open_spreads: int = 3
     #: sessions to wait between two new spreads on the same symbol
     entry_spacing: int = 5
-    #: dollars at risk per new spread (its max loss) as a fraction of the account value
+    #: dollars at risk per new spread as a fraction of the account value, counted on the
+    #: full width (width x 100 x contracts: the credit is not known before the fill), so the
+    #: max loss, (width - credit) x 100 x contracts, is below it
     risk_per_trade: float = 0.02
     #: the max losses of all open spreads together (every symbol of the account, pending
     #: openings counted at their full width) as a fraction of the account value; a new
