@@ -49,7 +49,7 @@ def write_portfolio_report(folder: Path, result, summary: str, header: dict) -> 
 def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = [plot_pnl_by_symbol(result, folder / "pnl_by_symbol.png")]
-    written += write_tearsheets(result, folder)
+    written += write_tearsheets(result, folder, benchmark_name="equal weight (daily rebalanced)")
     if len(result.spreads.columns):  # a credit-spread run
         from analyzers.spread_plots import plot_spreads
 
@@ -94,6 +94,21 @@ def plot_pnl_by_symbol(result, path: Path) -> Path:
     return _save(fig, path)
 
 
+#: attribution columns that are shares, shown as percentages as the summary prints them
+PERCENT_COLUMNS = ("contribution", "win_rate", "signal_hit_rate", "benchmark_return")
+
+
+def _attribution_shown(attribution: pd.DataFrame) -> pd.DataFrame:
+    """The attribution table as the summary writes it: shares as percentages (a 1.52 %
+    contribution was "0.02"), missing ones as n/a."""
+    shown = attribution.copy()
+    for column in PERCENT_COLUMNS:
+        if column in shown:
+            shown[column] = [f"{100 * v:.2f}%" if pd.notna(v) else "n/a"
+                             for v in shown[column]]
+    return shown
+
+
 def _index_html(result, summary: str, header: dict) -> str:
     money = lambda v: f"{v:,.2f}"  # noqa: E731
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
@@ -105,7 +120,7 @@ def _index_html(result, summary: str, header: dict) -> str:
               f"<td>{html.escape(header_text(v))}</td></tr>" for k, v in header.items()]
     parts += ["</table>", f"<pre>{html.escape(summary)}</pre>",
               "<h2>attribution (<a href='attribution.csv'>attribution.csv</a>)</h2>",
-              result.attribution.to_html(float_format=money),
+              _attribution_shown(result.attribution).to_html(float_format=money),
               "<h2>correlation of daily P&amp;L</h2>",
               result.correlation.to_html(float_format=lambda v: f"{v:.2f}")]
     pictures = [*PICTURES[:1], *(["spreads.png"] if len(result.spreads.columns) else []),

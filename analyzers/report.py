@@ -60,9 +60,10 @@ TEARSHEETS = ("tearsheet_returns.png", "tearsheet_positions.png", "tearsheet_tra
 
 
 def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TEARSHEETS,
-                     stats: bool = True) -> list[Path]:
+                     stats: bool = True, benchmark_name: str | None = None) -> list[Path]:
     """pyfolio's returns, positions and transactions tear sheets as PNG files (``sheets``:
-    which of them) and its performance statistics as performance.csv (``stats``).
+    which of them) and its performance statistics as performance.csv (``stats``); the
+    benchmark is named ``benchmark_name`` (default: the symbol's buy & hold).
 
     ``fast`` draws them under ``analyzers.tearsheet_speed.faster_tearsheets`` (the same
     figures in less time); ``fast=False`` is pyfolio as shipped, kept for the benchmark and
@@ -71,7 +72,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
         import pyfolio as pf
 
     returns = _utc(result.returns)
-    benchmark = _utc(result.benchmark).rename(f"{result.symbol} buy & hold")
+    benchmark = _utc(result.benchmark).rename(benchmark_name or f"{result.symbol} buy & hold")
     positions = _utc(result.positions)
     positions = positions.loc[positions.index >= returns.index[0]]
     # transactions keep their instants: pyfolio draws the time of day they were made

@@ -35,6 +35,11 @@ def test_equity_portfolio_report_has_tear_sheets_attribution_and_no_spread_table
     pnl = pd.read_csv(folder / "pnl.csv", index_col=0)
     assert pnl.iloc[-1].sum() + settings.cash == pytest.approx(result.metrics["final_value"],
                                                                abs=0.01)
+    # index.html writes the attribution's shares as the summary does: percentages
+    page = (folder / "index.html").read_text()
+    for symbol in ("SPY", "QQQ"):
+        share = result.attribution.loc[symbol, "contribution"]
+        assert f"<td>{100 * share:.2f}%</td>" in page
 
 
 def test_a_credit_spread_portfolio_report_draws_its_capital_at_risk(sample_market, tmp_path):
