@@ -183,7 +183,7 @@ def run_backtest_command(args) -> int:
     summary = format_summary(results, header, errors)
     print_summary(summary, args.quiet)
     if args.signals == "ml":
-        print_window_scores(args, source, [
+        summary += print_window_scores(args, source, [
             (r.symbol, r.lines, *(pd.Timestamp(r.metrics[k]) for k in ("start", "end")),
              functools.partial(r.metrics.__setitem__, "ml_signal_scores")) for r in results])
     if args.export_lines:
@@ -208,10 +208,11 @@ def run_backtest_command(args) -> int:
     return 1 if errors else 0
 
 
-def print_window_scores(args, source, runs) -> None:
+def print_window_scores(args, source, runs) -> str:
     """The ML signal's calls on the traded sessions scored beside the majority class, the
     rule signal, the oracle and foresight (``engine.ml_scores``): printed after the summary
-    (not with -q) and kept in the metrics (``ml_signal_scores`` in metrics.json). ``runs``:
+    (not with -q) and kept in the metrics (``ml_signal_scores`` in metrics.json); returns
+    the text, which the report's summary.txt and index.html carry too. ``runs``:
     ``(symbol, recorded lines, first and last traded session, keep)`` per symbol, ``keep``
     storing its table (a symbol's metrics, or a portfolio's per symbol)."""
     from engine.ml_scores import format_window_scores, window_scores
@@ -227,8 +228,12 @@ def print_window_scores(args, source, runs) -> None:
             tables[symbol] = table
             keep({name: {k: None if pd.isna(v) else float(v) for k, v in row.items()}
                   for name, row in table.iterrows()})
-    if tables and not args.quiet:
-        print(format_window_scores(tables))
+    if not tables:
+        return ""
+    text = format_window_scores(tables)
+    if not args.quiet:
+        print(text)
+    return text + "\n"
 
 
 def _readable_symbols(source, symbols: list[str], end, errors: dict[str, str]) -> list[str]:

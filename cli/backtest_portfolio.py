@@ -38,7 +38,7 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
         from cli.backtest import print_window_scores
 
         scores = result.metrics.setdefault("ml_signal_scores", {})
-        print_window_scores(args, source, [
+        summary += print_window_scores(args, source, [
             (s, result.lines, settings.start, settings.end, functools.partial(
                 scores.__setitem__, s)) for s in symbols])
         if not scores:

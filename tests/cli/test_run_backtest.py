@@ -292,6 +292,11 @@ def test_an_ml_backtest_scores_its_calls_beside_the_baselines(tmp_path, capsys):
     scores = saved["ml_signal_scores"]
     assert set(scores) == set(rows) and scores["model"]["n"] == sessions
     assert f"{scores['model']['accuracy']:.3f}" == rows["model"][3]
+    # the report's summary is the printed one, byte for byte, the score table included
+    written = (report / "summary.txt").read_text()
+    assert "ML signal on the traded sessions (out of sample" in written
+    assert out.startswith(written)
+    assert "ML signal on the traded sessions" in (report / "index.html").read_text()
 
 
 def test_an_ml_portfolio_backtest_scores_each_symbols_calls(tmp_path, capsys):
