@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.domain import STRATEGY_HEADS
@@ -160,8 +161,26 @@ def training_data(source: MarketSource, symbol: str, end: pd.Timestamp, spec: Tr
     chain = option_chain_of(source, symbol)
     labels = cached_strategy_labels(chain, spec.labels, start=bars.index[0], end=end,
                                     cache=cache, source_name=source.name, progress=progress)
+    labels = known_by(labels, end)
     check_spreads_priced(symbol, labels, bars["close"])
     return TrainingData(bars, hmm_bars, labels, chain)
+
+
+def known_by(labels: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """``labels`` as known on ``end``: a spread that left the book after it has no return
+    yet, and a label needing one is unknown (NaN, its ``label_end`` the last bar in hand).
+    The chain may hold bars after ``end`` (``--end-date`` before the data's last bar); an
+    evaluation of the bars up to ``end`` must not score them with what came later."""
+    out = labels.copy()
+    late = pd.Series(False, index=out.index)
+    for side in ("put", "call"):
+        after = pd.to_datetime(out[f"{side}_exit"]) > end
+        out.loc[after, f"{side}_return"] = np.nan
+        out.loc[after, f"{side}_exit"] = pd.NaT
+        late |= after
+    out.loc[late, "label"] = np.nan
+    out.loc[late, "label_end"] = end
+    return out
 
 
 def check_spreads_priced(symbol: str, labels: pd.DataFrame, close: pd.Series) -> None:

@@ -188,10 +188,10 @@ TRAIN_2021 = ["train", "--symbol", "SPY", "--source", "sample", "--end-date", "2
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--folds", "100"], "--folds 100: the last third of the history has 105 labelled "
+    (["--folds", "100"], "--folds 100: the last third of the history has 99 labelled "
                          "sessions, and 100 test blocks would leave some with fewer than 5; "
-                         "use at most 21"),
-    (["--folds", "500"], "use at most 21"),
+                         "use at most 5"),
+    (["--folds", "500"], "use at most 5"),
     (["--refit-every", "3"], "--refit-every 3: blocks of 3 sessions leave some (the first "
                              "from "),
     # --folds is ignored by a refit run: given with it (even at its default), refused

@@ -286,3 +286,26 @@ def test_a_side_without_listed_strikes_is_a_refusal_not_a_crash():
                             dte_min=30, dte_max=45)
     with pytest.raises(sp.SpreadRejected, match="no put strikes listed"):
         sp._pick_strikes(np.array([]), np.array([]), request, 1.1, "2024-02-16")
+
+
+def test_labels_as_known_on_an_end_before_the_chains_last_bar():
+    """``known_by``: a spread that left the book after the end has no return yet on it; a
+    label needing it is unknown and ends at the end (train --end-date before the data's
+    end scored its last bars with what came later)."""
+    import pandas as pd
+
+    from training.pipeline import known_by
+
+    days = pd.bdate_range("2024-01-01", periods=4)
+    labels = pd.DataFrame({"label": [2.0, 1.0, 0.0, 2.0],
+                           "put_return": [0.1, -0.2, 0.3, 0.2],
+                           "call_return": [-0.1, 0.2, -0.3, 0.1],
+                           "put_exit": [days[1], days[2], days[3], days[3]],
+                           "call_exit": [days[1], days[1], days[2], days[3]],
+                           "label_end": [days[1], days[2], days[3], days[3]]}, index=days)
+    known = known_by(labels, days[2])
+    assert known["label"].tolist()[:2] == [2.0, 1.0]
+    assert known["label"].iloc[2:].isna().all()
+    assert known["put_return"].iloc[2:].isna().all() and known["call_return"].iloc[2] == -0.3
+    assert (known["label_end"].iloc[2:] == days[2]).all()
+    pd.testing.assert_frame_equal(known_by(labels, days[3]), labels)
