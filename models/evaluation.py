@@ -148,6 +148,8 @@ def score_table(y_true, put_pnl, call_pnl, predictors: dict,
             for name, (choice, proba) in predictors.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     low, high = reference
+    if low in table.index:  # its call is one per training block: a correlation pooled over
+        table.loc[low, ["ic", "rank_ic"]] = np.nan  # blocks measures their drift, not skill
     measured = {"log_loss": False, "mean_pnl": False}
     if low in predictors and high in predictors:
         measured = {metric: margin >= EDGE_MIN_STANDARD_ERRORS * se and margin > 0

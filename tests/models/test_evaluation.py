@@ -84,6 +84,9 @@ def test_score_table_rows_and_edges():
                                        "oracle": (y, np.eye(3)[y])})
     assert list(table.index) == ["model", "majority", "oracle"]
     assert table.loc["majority", "edge_pnl"] == 0.0 and table.loc["oracle", "edge_pnl"] == 1.0
+    # one call per training block: no correlation for the majority class
+    assert table.loc["majority", ["ic", "rank_ic"]].isna().all()
+    assert table.loc[["model", "oracle"], "rank_ic"].notna().all()
     assert table.loc["oracle", "edge_log_loss"] == pytest.approx(1.0)
     expected = ((table.loc["model", "log_loss"] - table.loc["majority", "log_loss"])
                 / (table.loc["oracle", "log_loss"] - table.loc["majority", "log_loss"]))
