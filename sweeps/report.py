@@ -95,21 +95,27 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
 def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
                  path: Path) -> pd.DataFrame:
     """Mean full-window Sharpe over ``x`` (columns) and ``y`` (rows), one panel per
-    symbol, averaged over the other parameters; returns the numbers plotted."""
+    symbol, averaged over the other parameters, on one colour scale shared by the panels
+    (a colour means the same Sharpe in each); returns the numbers plotted."""
     frames = []
     symbols = list(dict.fromkeys(table["symbol"]))
     fig, axes = plt.subplots(1, len(symbols), figsize=(4.2 * len(symbols) + 1, 3.6),
                              squeeze=False)
-    for ax, symbol in zip(axes[0], symbols, strict=True):
+    grids = {}
+    for symbol in symbols:
         part = table[table["symbol"] == symbol]
         rows = part[y] if y else pd.Series("all", index=part.index)
-        grid = (part.assign(_row=rows).pivot_table(index="_row", columns=x, values="sharpe",
-                                                   aggfunc="mean", dropna=False)
-                .reindex(index=order.get(y, ["all"]), columns=order[x]))
+        grids[symbol] = (part.assign(_row=rows)
+                         .pivot_table(index="_row", columns=x, values="sharpe", aggfunc="mean",
+                                      dropna=False)
+                         .reindex(index=order.get(y, ["all"]), columns=order[x]))
+    every = np.concatenate([g.to_numpy(dtype=float).ravel() for g in grids.values()])
+    finite = np.abs(every[np.isfinite(every)])
+    # centred on zero: a negative Sharpe is red however the others compare
+    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    for ax, symbol in zip(axes[0], symbols, strict=True):
+        grid = grids[symbol]
         values = grid.to_numpy(dtype=float)
-        finite = np.abs(values[np.isfinite(values)])
-        limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        # centred on zero: a negative Sharpe is red however the others compare
         image = ax.imshow(values, cmap="RdYlGn", aspect="auto", vmin=-limit, vmax=limit)
         ax.set_xticks(range(grid.shape[1]), grid.columns)
         ax.set_yticks(range(grid.shape[0]), grid.index)

@@ -47,6 +47,12 @@ def test_the_sweep_heatmap_is_centred_on_zero(tmp_path, monkeypatch):
     plot_heatmap(table, "width", None, {"width": [5, 10]}, tmp_path / "h.png")
     (low, high), = limits
     assert low == -high and high >= 0.9
+    # two symbols: one scale for both panels (QQQ's 0.40 was as green as SPY's 1.03)
+    limits.clear()
+    table = pd.DataFrame({"symbol": ["SPY", "SPY", "QQQ", "QQQ"], "width": [5, 10, 5, 10],
+                          "sharpe": [1.03, -0.5, 0.40, 0.1]})
+    plot_heatmap(table, "width", None, {"width": [5, 10]}, tmp_path / "h2.png")
+    assert limits == [(-1.03, 1.03)] * 2
 
 
 def drawn(monkeypatch, module):
