@@ -19,7 +19,7 @@ SPREAD_COLUMNS = ("id", "underlying", "kind", "status", "entry_date", "exit_date
                   "short_leg", "long_leg", "short_strike", "long_strike", "contracts",
                   "entry_credit", "exit_debit", "pnl", "commission", "max_loss", "days_held",
                   "exit_reason", "tag", "dte_at_entry", "short_delta_at_entry",
-                  "regime_at_entry")
+                  "regime_at_entry", "regime_name_at_entry")
 
 
 class SpreadTrades(bt.Analyzer):
@@ -46,6 +46,7 @@ class SpreadTrades(bt.Analyzer):
 
     def _row(self, p, delta: float) -> dict:
         closed = not p.is_open
+        regime = float(self._regime_at.get((p.underlying, p.entry_date), np.nan))
         return {
             "id": p.id, "underlying": p.underlying, "kind": p.kind, "status": p.status,
             "entry_date": p.entry_date, "exit_date": p.exit_date, "expiry": p.expiry,
@@ -59,7 +60,9 @@ class SpreadTrades(bt.Analyzer):
             "exit_reason": p.exit_reason, "tag": p.tag,
             "dte_at_entry": (p.expiry - p.entry_date).days,
             "short_delta_at_entry": delta,
-            "regime_at_entry": self._regime_at.get((p.underlying, p.entry_date), np.nan),
+            "regime_at_entry": regime,
+            # the code's name (``core.domain.REGIME_NAMES``, the order --skip-regimes uses)
+            "regime_name_at_entry": REGIME_NAMES[int(regime)] if np.isfinite(regime) else None,
         }
 
 

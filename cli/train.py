@@ -22,6 +22,7 @@ import pandas as pd
 
 from cli import options
 from cli.arg_types import count_arg, date_arg, positive_int_arg, symbol_arg
+from core.domain import REGIME_NAMES
 
 
 def register(commands) -> None:
@@ -135,7 +136,10 @@ def run_train_command(args) -> int:
                         "train_end": f"{model.report_.train_end:%Y-%m-%d}",
                         "samples": model.report_.n_train, "purged": model.report_.n_purged,
                         "head": model.name,
-                        "regime_names": list(model.hmm_.state_names_),
+                        # the codes of regime lines, spreads.csv and --skip-regimes
+                        "regime_names": list(REGIME_NAMES),
+                        # the HMM's states in its own order (state i is named so)
+                        "hmm_state_names": list(model.hmm_.state_names_),
                         "hmm": ("continued from the last walk-forward fold's" if previous
                                 else "fitted afresh")}
     if args.save:

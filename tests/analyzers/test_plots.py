@@ -190,3 +190,24 @@ def test_train_returns_vs_market_curves_start_at_zero_at_the_first_decision(monk
         assert y[0] == 0.0 and pd.Timestamp(x[0]) == days[0], line.get_label()
     market = curves[-1].get_ydata()
     assert market[-1] == pytest.approx(100 * (close.iloc[-1] / close.iloc[0] - 1))
+
+
+def test_a_spread_row_names_its_regime_by_the_code_order_skip_regimes_uses():
+    from types import SimpleNamespace
+
+    from analyzers.spread_trades import SpreadTrades
+    from core.domain import REGIME_NAMES
+
+    day = pd.Timestamp("2024-03-04").date()
+    leg = SimpleNamespace(symbol="X", strike=100.0)
+    position = SimpleNamespace(
+        id=1, underlying="SPY", kind="put_credit", status="open", is_open=True, entry_date=day,
+        exit_date=None, expiry=day + pd.Timedelta(days=30), short=leg, long=leg, contracts=1,
+        entry_credit=1.0, exit_debit=None, realized_pnl=0.0, unrealized_pnl=0.0,
+        commission=1.3, max_loss=400.0, exit_reason=None, tag="")
+    analyzer = SimpleNamespace(_regime_at={("SPY", day): 2.0})
+    row = SpreadTrades._row(analyzer, position, -0.3)
+    assert (row["regime_at_entry"], row["regime_name_at_entry"]) == (2.0, REGIME_NAMES[2])
+    analyzer._regime_at = {}
+    row = SpreadTrades._row(analyzer, position, -0.3)
+    assert np.isnan(row["regime_at_entry"]) and row["regime_name_at_entry"] is None

@@ -368,6 +368,8 @@ def test_every_rule_a_sweep_varies_can_be_set_on_a_backtest(tmp_path):
             settings["close_days_before_expiry"]) == (15, 1, 0)
     _, default = settings_and_spreads()
     assert 0 < len(spreads) < len(default)
+    # rule signals have no regime line: no code, and no name, at entry
+    assert spreads["regime_at_entry"].isna().all() and spreads["regime_name_at_entry"].isna().all()
     entered = pd.to_datetime(spreads["entry_date"])
     assert (entered.diff().dropna() >= pd.Timedelta(days=15)).all()  # one at a time, spaced
     assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
