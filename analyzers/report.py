@@ -167,10 +167,13 @@ def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
         predicted = pd.Series(lines[column].to_numpy(),
                               index=pd.DatetimeIndex(pd.to_datetime(lines["date"])))
         predicted = predicted.reindex(price.index)
+        spans = call_spans(predicted)
+        low, high = float(price.min()), float(price.max())
         for value, color in DIRECTION_COLORS.items():
-            axes[0].fill_between(price.index, price.min(), price.max(),
-                                 where=(predicted == value).to_numpy(), color=color, alpha=0.15,
-                                 step="mid", label=DIRECTION_NAMES[value])
+            # each call holds from its session to the next one: a one-session call is a
+            # session wide and runs meet without gaps
+            axes[0].broken_barh(spans.get(value, []), (low, high - low), color=color,
+                                alpha=0.15, label=DIRECTION_NAMES[value], zorder=0)
         # above the panel, so it never covers the price
         axes[0].legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, frameon=False)
         for ax, series, title in ((axes[1], predicted, "predicted direction (monthly share)"),
@@ -178,6 +181,28 @@ def plot_signal_distribution(result, path: Path, realized: pd.Series) -> Path:
                                    "realized direction (monthly share, next sessions)")):
             _monthly_shares(ax, series, title)
     return _save(fig, path)
+
+
+def call_spans(predicted: pd.Series) -> dict[float, list[tuple[float, float]]]:
+    """``{call: [(start, width), ...]}`` in matplotlib date numbers: each run of one call
+    from its first session to the session after its last (the last run: one session
+    more), for ``broken_barh``. Sessions without a call are left out."""
+    import matplotlib.dates as mdates
+
+    known = predicted.dropna()
+    if known.empty:
+        return {}
+    days = mdates.date2num(pd.DatetimeIndex(known.index).to_pydatetime())
+    step = float(np.median(np.diff(days))) if len(days) > 1 else 1.0
+    ends = np.append(days[1:], days[-1] + step)
+    values = known.to_numpy()
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    stops = np.r_[starts[1:], len(values)] - 1
+    spans: dict[float, list[tuple[float, float]]] = {}
+    for first, last in zip(starts, stops, strict=True):
+        spans.setdefault(float(values[first]), []).append(
+            (float(days[first]), float(ends[last] - days[first])))
+    return spans
 
 
 def _monthly_shares(ax, series: pd.Series, title: str) -> None:

@@ -211,3 +211,16 @@ def test_a_spread_row_names_its_regime_by_the_code_order_skip_regimes_uses():
     analyzer._regime_at = {}
     row = SpreadTrades._row(analyzer, position, -0.3)
     assert np.isnan(row["regime_at_entry"]) and row["regime_name_at_entry"] is None
+
+
+def test_each_call_is_shaded_from_its_session_to_the_next_without_gaps():
+    from analyzers.report import call_spans
+
+    days = pd.bdate_range("2024-06-13", periods=5)  # Thu .. Wed, a weekend inside
+    spans = call_spans(pd.Series([1.0, -1.0, -1.0, 0.0, 1.0], index=days))
+    edges = sorted(span for runs in spans.values() for span in runs)
+    for (start, width), (following, _) in zip(edges, edges[1:], strict=False):
+        assert start + width == following  # runs meet: no blank between calls
+    assert len(spans[1.0]) == 2 and len(spans[-1.0]) == 1 and len(spans[0.0]) == 1
+    one_day = spans[0.0][0][1]
+    assert one_day == 1.0  # a one-session call (Tue) is a session wide
