@@ -105,6 +105,14 @@ def _writer_pid(name: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
+def _writer_gone(name: str) -> bool:
+    """Whether the run that named a partial folder ``name`` is over: its pid is not running
+    (or is this process's own, an earlier failed write), or the name has none (older
+    runs)."""
+    pid = _writer_pid(name)
+    return pid is None or pid == os.getpid() or not _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -144,10 +152,14 @@ def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds and not folder.exists():  # killed between the two renames: the old one is back
         os.replace(olds.pop(), folder)
-    for leftover in [*folder.parent.glob(f".{folder.name}.partial-*"), *olds]:
+    # another run writing the same report right now keeps its partial folder (its pid is
+    # in the name): only a dead writer's is swept
+    partials = [p for p in folder.parent.glob(f".{folder.name}.partial-*")
+                if _writer_gone(p.name)]
+    for leftover in [*partials, *olds]:
         shutil.rmtree(leftover, ignore_errors=True)
     suffix = uuid.uuid4().hex[:8]
-    tmp = folder.parent / f".{folder.name}.partial-{suffix}"
+    tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}-{suffix}"
     tmp.mkdir()
     try:
         write(tmp)
@@ -157,6 +169,9 @@ def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     old = folder.parent / f".{folder.name}.old-{suffix}"
     if folder.exists():
         os.replace(folder, old)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another run swapped its report in between: the last one stays
+        shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     return folder

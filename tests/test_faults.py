@@ -366,3 +366,19 @@ def test_a_corrupt_model_of_one_symbol_does_not_stop_the_others_premarket(tmp_pa
     assert models["QQQ"].startswith("new model trained until 2025-11-26")
     assert f"skipped {torn / 'direction_model.pkl'}: cannot be read" in models["QQQ"]
     assert saved["errors"] == {}
+
+
+def test_a_report_written_by_another_live_run_keeps_its_partial_folder(tmp_path):
+    """Two runs writing the same report at once: the second must not sweep the first's
+    partial folder away (its pid is alive); a dead writer's, or one without a pid, is."""
+    folder = tmp_path / "report"
+    parent_pid = os.getppid()  # a live process that is not this one
+    live = tmp_path / f".report.partial-{parent_pid}-abcd1234"
+    dead = tmp_path / ".report.partial-999999999-abcd1234"
+    old_style = tmp_path / ".report.partial-abcd1234"
+    for partial in (live, dead, old_style):
+        partial.mkdir()
+        (partial / "index.html").write_text("half")
+    replace_folder(folder, lambda tmp: (tmp / "index.html").write_text("new"))
+    assert live.is_dir() and not dead.exists() and not old_style.exists()
+    assert (folder / "index.html").read_text() == "new"
