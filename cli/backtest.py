@@ -13,6 +13,7 @@ import pandas as pd
 
 from cli import options
 from cli.strategy_config import check_account, config_from_args, in_flags
+from core.atomic import atomic_write_file
 from core.errors import DataError
 
 #: the bundled real index data, so a run with no arguments trades real markets offline
@@ -187,9 +188,8 @@ def run_backtest_command(args) -> int:
             (r.symbol, r.lines, *(pd.Timestamp(r.metrics[k]) for k in ("start", "end")),
              functools.partial(r.metrics.__setitem__, "ml_signal_scores")) for r in results])
     if args.export_lines:
-        args.export_lines.parent.mkdir(parents=True, exist_ok=True)
-        pd.concat([r.lines for r in results], ignore_index=True).to_csv(args.export_lines,
-                                                                        index=False)
+        lines = pd.concat([r.lines for r in results], ignore_index=True)
+        atomic_write_file(args.export_lines, lambda tmp: lines.to_csv(tmp, index=False))
         if not args.quiet:
             print(f"\nLines exported to {args.export_lines}")
     if not args.no_report:

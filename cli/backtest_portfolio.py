@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cli import options
 from cli.strategy_config import in_flags
+from core.atomic import atomic_write_file
 from core.errors import DataError
 from engine.backtest import BacktestSettings
 
@@ -44,8 +45,7 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
         if not scores:
             del result.metrics["ml_signal_scores"]
     if args.export_lines:
-        args.export_lines.parent.mkdir(parents=True, exist_ok=True)
-        result.lines.to_csv(args.export_lines, index=False)
+        atomic_write_file(args.export_lines, lambda tmp: result.lines.to_csv(tmp, index=False))
         if not args.quiet:
             print(f"\nLines exported to {args.export_lines}")
     if not args.no_report:

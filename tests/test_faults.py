@@ -382,3 +382,26 @@ def test_a_report_written_by_another_live_run_keeps_its_partial_folder(tmp_path)
     replace_folder(folder, lambda tmp: (tmp / "index.html").write_text("new"))
     assert live.is_dir() and not dead.exists() and not old_style.exists()
     assert (folder / "index.html").read_text() == "new"
+
+
+def test_an_export_interrupted_while_written_leaves_the_old_file(tmp_path, monkeypatch):
+    """--export-lines is written beside and swapped in: a Ctrl-C in the middle of the write
+    leaves the previous file whole (it was left empty or half written)."""
+    import run
+
+    target = tmp_path / "lines.csv"
+    target.write_text("the previous export\n")
+
+    def half_then_interrupt(self, path, *args, **kwargs):
+        Path(path).write_text("date,half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_interrupt)
+    try:
+        run.main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                  "2024-01-02", "--end-date", "2024-03-28", "--no-report", "-q",
+                  "--export-lines", str(target)])
+    except KeyboardInterrupt:
+        pass
+    assert target.read_text() == "the previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["lines.csv"]  # no temporary file left

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.atomic import atomic_write_bytes, atomic_write_file
 from engine.ml_trading.outcome import Notes, Outcome
 from engine.ml_trading.settings import MLTradingSettings
 
@@ -162,17 +163,20 @@ def _save_signals(settings: MLTradingSettings, outcomes: list[Outcome]) -> None:
     as_of = max(o.signal["as_of"] for o in ok)[:10]
     stem = folder / f"{settings.mode}_{as_of}"
     rows = pd.DataFrame([o.signal for o in ok])
-    rows.to_csv(stem.with_suffix(".csv"), index=False)
+    # each file whole or not at all: an interrupt never leaves an empty or half signal file
+    atomic_write_file(stem.with_suffix(".csv"), lambda tmp: rows.to_csv(tmp, index=False))
     payload = {"mode": settings.mode, "as_of": as_of,
                "created_at": pd.Timestamp.now(tz="America/New_York").isoformat(timespec="seconds"),
                "signals": [o.signal for o in ok],
                "errors": {o.symbol: o.error for o in outcomes if o.error}}
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    atomic_write_bytes(stem.with_suffix(".json"),
+                       (json.dumps(payload, indent=2) + "\n").encode())
     written = [stem.with_suffix(".csv"), stem.with_suffix(".json")]
     if settings.mode == "trading":
         changes = folder / f"{stem.name}_changes.csv"
-        pd.DataFrame([c for o in ok for c in o.changes]).sort_values(
-            ["as_of", "symbol"], kind="stable").to_csv(changes, index=False)
+        table = pd.DataFrame([c for o in ok for c in o.changes]).sort_values(
+            ["as_of", "symbol"], kind="stable")
+        atomic_write_file(changes, lambda tmp: table.to_csv(tmp, index=False))
         written.append(changes)
     if not settings.quiet:
         print(f"\nSignals saved to {', '.join(str(p) for p in written)}")
