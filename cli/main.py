@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
-        from dotenv import load_dotenv
+        from feeds.secrets import load_dotenv_file
 
-        load_dotenv()
+        load_dotenv_file()
         refuse_unused(args)  # an option the run would ignore, before any work
         return args.handler(args)
     except DataError as exc:

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from core.errors import DataError
+
 POLYGON_KEY_NAMES = ("POLYGON_API_KEY", "MASSIVE_API_KEY")
 UNUSUAL_WHALES_KEY_NAMES = ("UNUSUAL_WHALES_API_KEY",)
 #: flags earlier tools took keys with; refused, value never echoed
@@ -29,7 +31,22 @@ def _dotenv(path: str | os.PathLike | None = None) -> Mapping[str, str | None]:
     from dotenv import dotenv_values
 
     env_file = Path(path) if path is not None else Path.cwd() / ".env"
-    return dotenv_values(env_file) if env_file.is_file() else {}
+    if not env_file.is_file():
+        return {}
+    try:
+        return dotenv_values(env_file)
+    except UnicodeDecodeError:
+        raise DataError(f"{env_file} is not UTF-8 text: save it as UTF-8 (its keys cannot be "
+                        "read)") from None
+
+
+def load_dotenv_file() -> None:
+    """The working folder's ``.env`` into the environment (where the docs say it is read
+    from; python-dotenv alone searches from the code's folder), without overriding what
+    the environment sets; a file that is not UTF-8 is a DataError, not a traceback."""
+    for name, value in _dotenv().items():
+        if value is not None:
+            os.environ.setdefault(name, value)
 
 
 def find_key(names: Sequence[str], env: Mapping[str, str] | None = None,
@@ -81,8 +98,14 @@ def _looks_like_key_flag(name: str) -> bool:
     if not name.startswith("-"):
         return False
     words = name.lstrip("-").lower().replace("_", "-")
-    return words in {f.lstrip("-") for f in KEY_FLAGS} or any(
-        words.endswith(word) or words.replace("-", "").endswith(word) for word in _SECRET_WORDS)
+    return words in {f.lstrip("-") for f in KEY_FLAGS} or _names_a_secret(words)
+
+
+def _names_a_secret(name: str) -> bool:
+    """Whether ``name`` has a secret word anywhere (``apikeys``, ``key-polygon``,
+    ``uw_api_key_value``, ``POLYGON_API_KEY``); no option of ours does."""
+    flat = name.lower().replace("-", "").replace("_", "")
+    return any(word in flat for word in _SECRET_WORDS)
 
 
 def key_flag_in(argv: Sequence[str]) -> str | None:
@@ -91,7 +114,9 @@ def key_flag_in(argv: Sequence[str]) -> str | None:
     returned, never its value."""
     for arg in argv:
         name = arg.split("=", 1)[0]
-        if _looks_like_key_flag(name):
+        # a flag, or an assignment typed as an argument (POLYGON_API_KEY=...)
+        if _looks_like_key_flag(name) or ("=" in arg and name.isidentifier()
+                                           and _names_a_secret(name)):
             return name
     return None
 

@@ -203,7 +203,10 @@ def test_a_report_never_replaces_a_folder_of_the_users_files(tmp_path, capsys, n
     assert sorted(p.name for p in mine.iterdir()) == ["my_notes.txt", "sub"]
 
 
-@pytest.mark.parametrize("flag", ["--polygon_key=SECRET1234", "--apikey", "--API-TOKEN"])
+@pytest.mark.parametrize("flag", ["--polygon_key=SECRET1234", "--apikey", "--API-TOKEN",
+                                  "--apikeys=SECRET1234", "--key-polygon",
+                                  "--uw_api_key_value=SECRET1234",
+                                  "POLYGON_API_KEY=SECRET1234"])
 def test_near_miss_key_flags_are_refused_without_echoing_the_secret(flag, capsys):
     argv = ["backtest", flag] + ([] if "=" in flag else ["SECRET1234"])
     assert main(argv) == 2

@@ -3,6 +3,7 @@ without fetching twice, honours ``--free``; and key flags are refused on every c
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -140,6 +141,24 @@ def test_keys_come_from_the_environment_first_then_dotenv(tmp_path):
                     tmp_path / "none") == "massive-1"
     assert find_key(["POLYGON_API_KEY"], {"POLYGON_API_KEY": "  "}, tmp_path / "none") is None
     assert redact("key=abcd1234 and abc", ["abcd1234", "abc", None]) == "key=*** and abc"
+
+
+def test_the_working_folders_dotenv_is_read_and_a_non_utf8_one_refused(tmp_path, capsys,
+                                                                      monkeypatch):
+    """The .env of the folder the command runs in (python-dotenv alone searched from the
+    code's folder); a Latin-1 file is an error naming it, not a UnicodeDecodeError."""
+    from feeds.secrets import load_dotenv_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BTML_TEST_SETTING", raising=False)
+    (tmp_path / ".env").write_text("BTML_TEST_SETTING=from-here\n")
+    load_dotenv_file()
+    assert os.environ.pop("BTML_TEST_SETTING") == "from-here"
+    (tmp_path / ".env").write_bytes(b"A=\xe9t\xe9\n")
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", "--no-report",
+                     "-q"]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / '.env'} is not UTF-8 text: save it "
+                                       "as UTF-8 (its keys cannot be read)\n")
 
 
 def test_help_documents_the_command(capsys):
