@@ -106,7 +106,8 @@ class ParquetCache:
             return None
         self._check_entry(path)
         try:
-            return pq.read_table(path).to_pandas()
+            # pages written with a CRC are checked: a flipped bit is a rebuild, not data
+            return pq.read_table(path, page_checksum_verification=True).to_pandas()
         except (pa.ArrowException, OSError, ValueError) as exc:
             log.warning("cache file %s is unreadable (%s); rebuilding it", path, exc)
             path.unlink(missing_ok=True)
@@ -120,7 +121,8 @@ class ParquetCache:
         if path.parent not in self._swept:  # once per folder: saves stay O(1) in big folders
             sweep_orphans(path.parent)
             self._swept.add(path.parent)
-        return atomic_write_file(path, lambda tmp: pq.write_table(pa.Table.from_pandas(frame), tmp))
+        return atomic_write_file(path, lambda tmp: pq.write_table(
+            pa.Table.from_pandas(frame), tmp, write_page_checksum=True))
 
     def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """The cached frame, building and storing it first when missing or unreadable."""
