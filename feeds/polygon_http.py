@@ -103,6 +103,10 @@ class PolygonTransport:
             try:
                 response = self.pool.request(method, url, fields=fields, headers=headers,
                                              **kwargs)
+            except urllib3.exceptions.NewConnectionError as exc:  # refused, no such host:
+                # urllib3 files these under its TimeoutError, but nothing timed out
+                raise Transient(f"connection failed ({type(exc).__name__}: the host does "
+                                "not resolve or nothing listens there)") from exc
             except urllib3.exceptions.TimeoutError as exc:
                 raise Transient(f"no answer within {self.timeout:g} s") from exc
             except urllib3.exceptions.HTTPError as exc:

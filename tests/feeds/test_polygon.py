@@ -236,6 +236,21 @@ def test_a_slow_server_times_out_with_a_clear_error():
         fake.delays.clear()
 
 
+def test_nothing_listening_is_a_failed_connection_not_a_time_out():
+    """A refused connection fails at once: said as such (urllib3 files it under its
+    TimeoutError, and the error read "no answer within 0.2 s" after 0 s)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = PolygonSource("sk-test-1234", base=f"http://127.0.0.1:{port}", now=NOW,
+                           timeout=0.2, policy=RetryPolicy(attempts=2, backoff=0.0))
+    with pytest.raises(ApiError, match=r"connection failed \(NewConnectionError: the host "
+                                       r"does not resolve or nothing listens there\) after 2"):
+        source.raw_bars("SPY", pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-05"))
+
+
 def test_a_body_that_is_not_json_is_an_error_not_an_empty_answer(server):
     server.fail(AGGS + "QQQ/", 200, "<html>maintenance</html>")
     with pytest.raises(ApiError, match="not JSON"):
