@@ -114,6 +114,8 @@ def _parse_slash_dates(text: pd.Series, path: Path) -> pd.DatetimeIndex:
 def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     """Parse and validate one CSV file into a bars frame indexed by date."""
     path = Path(path)
+    if not path.is_file():  # a folder named *.csv, a dangling link
+        raise DataError(f"{path}: not a file (a folder, or a link to nothing)")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
                           skip_blank_lines=False)  # keeps line numbers true
@@ -146,6 +148,12 @@ def read_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     if i is not None:
         raise DataError(f"{path}: line {line(i + 1)}: dates not in ascending order "
                         f"({dates[i + 1]:%Y-%m-%d} after {dates[i]:%Y-%m-%d})")
+    # a bar dated after tomorrow is a typo (2924 for 2024), not data: no session is there
+    tomorrow = pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
+    i = _first_bad(dates > tomorrow)
+    if i is not None:
+        raise DataError(f"{path}: line {line(i)}: date {text_dates.iloc[i]!r} is in the "
+                        "future")
 
     values = {}
     for name in ("open", "high", "low", "close", "adj_close", "volume"):

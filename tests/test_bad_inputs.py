@@ -224,6 +224,8 @@ def test_near_miss_key_flags_are_refused_without_echoing_the_secret(flag, capsys
     ("HIGH", csv_rows(DAYS).replace("2023-01-10,100.6,101.6,99.6,100.6",
                                     "2023-01-10,100.6,101.6,99.6,105"),
      "line 8: close 105 is above high 101.6"),
+    ("TYPO", csv_rows(DAYS) + "2924-12-31,110,111,109,110,1000\n",
+     "line 122: date '2924-12-31' is in the future"),
 ])
 def test_a_malformed_csv_exits_2_naming_the_file_and_line(tmp_path, name, text, message,
                                                           capsys):
@@ -775,3 +777,12 @@ def test_premarket_offers_no_ib_options(capsys):
         run.main(["premarket", "--help"])
     assert "--ib-port" not in capsys.readouterr().out
     assert main(["premarket", "--history-source", "bundled"]) == 2
+
+
+def test_a_folder_named_like_a_csv_file_is_an_error_naming_it(tmp_path, capsys):
+    (tmp_path / "QQQ.csv").mkdir()
+    (tmp_path / "SPY.csv").write_text(csv_rows(DAYS))
+    assert main(["backtest", "--source", "csv", "--csv", str(tmp_path), "--symbols", "QQQ",
+                 "--no-report", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'QQQ.csv'}: not a file (a folder, or a link to nothing)" in err
