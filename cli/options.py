@@ -464,12 +464,14 @@ def _can_create_in(folder: Path) -> bool:
         return False
 
 
-def check_report_folder(path: Path | None) -> None:
-    """Refuse a backtest ``--report`` that would replace what is not a report: a backtest
-    report replaces its folder whole, so an existing folder must be empty or a report this
-    tool wrote (``core.atomic.is_report_folder``); the folder the command runs in (or one
-    above it) never is. Then the checks of ``check_output_path``."""
-    from core.atomic import is_report_folder
+def check_report_folder(path: Path | None, report_files: tuple[str, ...] | None = None,
+                        what: str = "a backtest report") -> None:
+    """Refuse a ``--report`` that would replace what is not a report: a report replaces its
+    folder whole, so an existing folder must be empty or a report of the command
+    (``core.atomic.is_report_folder`` of ``report_files``, a backtest's by default); the
+    folder the command runs in (or one above it) never is. Then the checks of
+    ``check_output_path``."""
+    from core.atomic import REPORT_FILES, is_report_folder
 
     if path is None:
         return
@@ -478,8 +480,9 @@ def check_report_folder(path: Path | None) -> None:
         raise DataError(f"--report {str(path) or repr('')} is the folder the command runs in "
                         "(or one above it), which the report would replace: name a folder "
                         "of its own, e.g. --report reports/my_run")
-    if target.is_dir() and any(target.iterdir()) and not is_report_folder(target):
-        raise DataError(f"--report {path} holds files that are not a backtest report, and a "
+    if target.is_dir() and any(target.iterdir()) and not is_report_folder(
+            target, report_files or REPORT_FILES):
+        raise DataError(f"--report {path} holds files that are not {what}, and a "
                         "report replaces its folder whole: name a new or empty folder (or "
                         "an earlier report)")
     check_output_path(path, "--report", folder=True)

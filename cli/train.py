@@ -22,7 +22,11 @@ import pandas as pd
 
 from cli import options
 from cli.arg_types import count_arg, date_arg, positive_int_arg, symbol_arg
+from core.atomic import staged_folder
 from core.domain import REGIME_NAMES
+
+#: the files every training report has: a folder with them may be replaced by a new one
+TRAIN_REPORT_FILES = ("index.html", "training_summary.json")
 
 
 def register(commands) -> None:
@@ -69,7 +73,7 @@ def run_train_command(args) -> int:
     from training.pipeline import training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    options.check_output_path(args.report, "--report", folder=True)
+    options.check_report_folder(args.report, TRAIN_REPORT_FILES, "a training report")
     if args.save:
         options.check_output_path(args.models_dir, "--models-dir", folder=True)
     if args.refit_every is not None and "folds" in getattr(args, "given_options", ()):
@@ -95,63 +99,65 @@ def run_train_command(args) -> int:
     data = training_data(source, symbol, end, spec, progress=not args.quiet, cache=cache)
     for line in start_cut_notes(symbol, source_name, data, spec, args):
         print(line, file=sys.stderr)
-    folder = args.report or Path("reports") / f"train_{symbol}"
-    folder.mkdir(parents=True, exist_ok=True)
-    summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
-    if args.folds > 0:
-        if args.seeds < 1:
-            raise DataError(f"--seeds {args.seeds}: needs at least 1")
-        report = evaluate(args, spec, data, folder, summary, say)
-        name = report.model_name
-        plots.plot_confusion(report.overall_confusion, folder / "confusion_matrix.png",
-                             f"{name} model, walk-forward out of sample")
-        plots.plot_reliability(report.predictions, folder / "reliability.png")
-        plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
-            report.predictions.index), folder / "signal_distribution.png", column=name)
-        returns = plots.signal_returns(report.predictions, data.bars["close"])
-        returns.to_csv(folder / "returns_vs_market.csv")
-        plots.plot_returns_vs_market(returns, folder / "returns_vs_market.png", symbol)
-        summary["returns_vs_market"] = {
-            column: float((1.0 + returns[column]).prod() - 1.0)
-            for column in (name, "rule", "market") if column in returns}
-        last = report.models[-1]
-        folds = report.folds
-        importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
-        importance.to_csv(folder / "feature_importance.csv")
-        plots.plot_feature_importance(importance, folder / "feature_importance.png")
-    say("fitting the final model on all history ...")
-    model = spec.make_model()
-    # the HMM continues the last walk-forward fold's (EM from its parameters, states keep
-    # their names), as each fold continued the one before: what the evaluation scored
-    previous = report.models[-1].hmm_ if args.folds > 0 else None
-    model.fit(data.bars, data.labels, hmm_bars=data.hmm_bars,
-              hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous))
-    if model.report_.history:  # an LSTM's epochs (the regime head has none)
-        plots.plot_training_history(model.report_.history, folder / "training_history.png")
-    regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no head needed
-    plots.plot_market_states(data.bars["close"].loc[regimes.index],
-                             pd.Series(regimes.to_numpy().argmax(axis=1), index=regimes.index),
-                             folder / "market_states.png")
-    summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
-                        "train_end": f"{model.report_.train_end:%Y-%m-%d}",
-                        "samples": model.report_.n_train, "purged": model.report_.n_purged,
-                        "head": model.name,
-                        # the codes of regime lines, spreads.csv and --skip-regimes
-                        "regime_names": list(REGIME_NAMES),
-                        # the HMM's states in its own order (state i is named so)
-                        "hmm_state_names": list(model.hmm_.state_names_),
-                        "hmm": ("continued from the last walk-forward fold's" if previous
-                                else "fitted afresh")}
-    if args.save:
-        saved = save_models(model, args.models_dir, args.store_label, symbol,
-                            metadata={"walk_forward": summary.get("walk_forward"),
-                                      "source": source_name},
-                            training_bars=data.bars)
-        summary["saved_to"] = str(saved)
-        print(f"Model saved to {saved} (and {saved.parent / 'latest'})")
-    (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    scores = (folder / "scores.txt").read_text() if args.folds > 0 else ""
-    plots.write_training_page(folder, f"Training report: {symbol}", scores)
+    final = args.report or Path("reports") / f"train_{symbol}"
+    # written beside and swapped in whole: no plot of an earlier run stays in it
+    with staged_folder(final, TRAIN_REPORT_FILES) as folder:
+        summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
+        if args.folds > 0:
+            if args.seeds < 1:
+                raise DataError(f"--seeds {args.seeds}: needs at least 1")
+            report = evaluate(args, spec, data, folder, summary, say)
+            name = report.model_name
+            plots.plot_confusion(report.overall_confusion, folder / "confusion_matrix.png",
+                                 f"{name} model, walk-forward out of sample")
+            plots.plot_reliability(report.predictions, folder / "reliability.png")
+            plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
+                report.predictions.index), folder / "signal_distribution.png", column=name)
+            returns = plots.signal_returns(report.predictions, data.bars["close"])
+            returns.to_csv(folder / "returns_vs_market.csv")
+            plots.plot_returns_vs_market(returns, folder / "returns_vs_market.png", symbol)
+            summary["returns_vs_market"] = {
+                column: float((1.0 + returns[column]).prod() - 1.0)
+                for column in (name, "rule", "market") if column in returns}
+            last = report.models[-1]
+            folds = report.folds
+            importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
+            importance.to_csv(folder / "feature_importance.csv")
+            plots.plot_feature_importance(importance, folder / "feature_importance.png")
+        say("fitting the final model on all history ...")
+        model = spec.make_model()
+        # the HMM continues the last walk-forward fold's (EM from its parameters, states keep
+        # their names), as each fold continued the one before: what the evaluation scored
+        previous = report.models[-1].hmm_ if args.folds > 0 else None
+        model.fit(data.bars, data.labels, hmm_bars=data.hmm_bars,
+                  hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous))
+        if model.report_.history:  # an LSTM's epochs (the regime head has none)
+            plots.plot_training_history(model.report_.history, folder / "training_history.png")
+        regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no head needed
+        plots.plot_market_states(data.bars["close"].loc[regimes.index],
+                                 pd.Series(regimes.to_numpy().argmax(axis=1), index=regimes.index),
+                                 folder / "market_states.png")
+        summary["final"] = {"train_start": f"{model.report_.train_start:%Y-%m-%d}",
+                            "train_end": f"{model.report_.train_end:%Y-%m-%d}",
+                            "samples": model.report_.n_train, "purged": model.report_.n_purged,
+                            "head": model.name,
+                            # the codes of regime lines, spreads.csv and --skip-regimes
+                            "regime_names": list(REGIME_NAMES),
+                            # the HMM's states in its own order (state i is named so)
+                            "hmm_state_names": list(model.hmm_.state_names_),
+                            "hmm": ("continued from the last walk-forward fold's" if previous
+                                    else "fitted afresh")}
+        if args.save:
+            saved = save_models(model, args.models_dir, args.store_label, symbol,
+                                metadata={"walk_forward": summary.get("walk_forward"),
+                                          "source": source_name},
+                                training_bars=data.bars)
+            summary["saved_to"] = str(saved)
+            print(f"Model saved to {saved} (and {saved.parent / 'latest'})")
+        (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        scores = (folder / "scores.txt").read_text() if args.folds > 0 else ""
+        plots.write_training_page(folder, f"Training report: {symbol}", scores)
+    folder = final
     print(f"Training report written to {folder}/ (open {folder}/index.html)")
     return 0
 

@@ -6,6 +6,7 @@ Everything is written beside its target under a temporary name, then renamed ove
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -129,25 +130,39 @@ def _alive(pid: int) -> bool:
 REPORT_FILES = ("index.html", "metrics.json")
 
 
-def is_report_folder(folder: Path | str) -> bool:
-    """Whether ``folder`` is a backtest report (``REPORT_FILES``), which a new report may
-    replace whole; any other folder with files is the user's, never replaced."""
-    return all((Path(folder) / name).is_file() for name in REPORT_FILES)
+def is_report_folder(folder: Path | str, report_files: tuple[str, ...] = REPORT_FILES
+                     ) -> bool:
+    """Whether ``folder`` is a report (``report_files``: a backtest's by default), which a
+    new report may replace whole; any other folder with files is the user's, never
+    replaced."""
+    return all((Path(folder) / name).is_file() for name in report_files)
 
 
-def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
-    """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole: a
-    reader (or an interrupt) sees the old folder or the new one, never a mix of files.
-    Folders left by an earlier interrupted run (``.<name>.partial-*``, ``.<name>.old-*``)
-    are swept first; a run killed between its two renames left no ``folder`` but its
-    ``.old-*``, which is put back first. An existing ``folder`` with files that is not a
-    report (``is_report_folder``) is refused (DataError): what the user keeps there is
-    never deleted."""
+def replace_folder(folder: Path | str, write: Callable[[Path], object],
+                   report_files: tuple[str, ...] = REPORT_FILES) -> Path:
+    """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole
+    (``staged_folder``)."""
+    with staged_folder(folder, report_files) as tmp:
+        write(tmp)
+    return Path(folder)
+
+
+@contextlib.contextmanager
+def staged_folder(folder: Path | str, report_files: tuple[str, ...] = REPORT_FILES):
+    """A temporary folder beside ``folder`` to fill, swapped in whole when the block ends
+    without an error: a reader (or an interrupt) sees the old folder or the new one, never
+    a mix of files. Folders left by an earlier interrupted run (``.<name>.partial-*`` of a
+    writer no longer running, ``.<name>.old-*``) are swept first; a run killed between its
+    two renames left no ``folder`` but its ``.old-*``, which is put back first. An existing
+    ``folder`` with files that is not such a report (``report_files`` all there:
+    ``is_report_folder``) is refused (DataError): what the user keeps there is never
+    deleted."""
     folder = Path(folder)
-    if folder.is_dir() and any(folder.iterdir()) and not is_report_folder(folder):
-        raise DataError(f"{folder} holds files that are not a backtest report; a report "
-                        "replaces its folder whole, so nothing was written there (name a "
-                        "new or empty folder)")
+    if folder.is_dir() and any(folder.iterdir()) and not is_report_folder(folder,
+                                                                          report_files):
+        raise DataError(f"{folder} holds files that are not a report of this command; a "
+                        "report replaces its folder whole, so nothing was written there "
+                        "(name a new or empty folder)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds and not folder.exists():  # killed between the two renames: the old one is back
@@ -162,7 +177,7 @@ def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}-{suffix}"
     tmp.mkdir()
     try:
-        write(tmp)
+        yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -174,4 +189,3 @@ def replace_folder(folder: Path | str, write: Callable[[Path], object]) -> Path:
     except OSError:  # another run swapped its report in between: the last one stays
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
-    return folder

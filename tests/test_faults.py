@@ -141,7 +141,7 @@ def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path):
     folder = tmp_path / "mine"
     (folder / "sub").mkdir(parents=True)
     (folder / "my_notes.txt").write_text("keep")
-    with pytest.raises(DataError, match="not a backtest report"):
+    with pytest.raises(DataError, match="not a report of this command"):
         replace_folder(folder, lambda tmp: (tmp / "index.html").write_text("new"))
     assert (folder / "my_notes.txt").read_text() == "keep" and (folder / "sub").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no partial left

@@ -249,3 +249,23 @@ def test_a_history_asked_from_before_the_data_is_said_to_start_at_its_first_bar(
             "there, not from --hmm-start 1990-01-02") in err
     assert ("the strategy model's history starts after its warm-up from 2008-01-02, not at "
             "1995-01-03") in err
+
+
+def test_a_training_report_is_replaced_whole_and_never_a_folder_of_other_files(tmp_path,
+                                                                              capsys):
+    """A rerun into the same --report leaves none of the earlier run's files (a folds run's
+    plots stayed beside a --folds 0 run's page); a folder of the user's files is refused
+    before any work and kept."""
+    report = tmp_path / "train"
+    argv = [*TRAIN_2021, "--report", str(report)]
+    assert run.main([*argv, "--folds", "0"]) == 0
+    (report / "confusion_matrix.png").write_bytes(b"an earlier run's plot")
+    assert run.main([*argv, "--folds", "0"]) == 0
+    assert not (report / "confusion_matrix.png").exists()
+    assert (report / "training_summary.json").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert run.main([*TRAIN_2021, "--folds", "0", "--report", str(mine)]) == 2
+    assert "holds files that are not a training report" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep"
