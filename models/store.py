@@ -275,8 +275,14 @@ def source_note(metadata: dict, source_name: str, where: str) -> str | None:
 
 
 def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str) -> None:
-    """Refuse a model whose training data reaches the first bar it would score."""
-    end = pd.Timestamp(metadata["training_window"]["end"])
+    """Refuse a model whose training data reaches the first bar it would score, and one
+    whose metadata.json does not say (a damaged file: whether it saw the window is
+    unknown, so it cannot be trusted with it)."""
+    try:
+        end = pd.Timestamp(metadata["training_window"]["end"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"the metadata.json in {where} does not say when the model's "
+                        f"training data ends (training_window.end); {CORRUPT_HINT}") from None
     if end >= pd.Timestamp(first_scored):
         raise DataError(f"the model in {where} was trained on data up to {end:%Y-%m-%d}, "
                         f"which overlaps the backtest starting {first_scored:%Y-%m-%d}: "

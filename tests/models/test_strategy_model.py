@@ -100,6 +100,9 @@ def test_store_round_trip(tiny_model, tiny_training, scored_bars, tmp_path):
     with pytest.raises(DataError, match="overlaps the backtest"):
         check_training_window(meta, pd.Timestamp("2021-06-01"), str(folder))
     check_training_window(meta, pd.Timestamp("2022-01-03"), str(folder))
+    for damaged in ({}, {"training_window": {"end": "not a date"}}):  # a KeyError before
+        with pytest.raises(DataError, match="does not say when the model's training data"):
+            check_training_window(damaged, pd.Timestamp("2022-01-03"), str(folder))
     with pytest.raises(DataError, match="no model folder"):
         load_strategy_model(tmp_path / "nowhere")
 
