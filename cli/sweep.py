@@ -243,6 +243,7 @@ def run_sweep_command(args) -> int:
     spec = build_spec(args)
     folder = args.report or Path("reports") / (
         f"sweep_{spec.source.name}_{spec.strategy}_{spec.start:%Y%m%d}_{spec.end:%Y%m%d}")
+    options.check_output_path(folder / "runs", "--report", folder=True)  # the results store
     cluster = None if args.cluster == "serial" else args.cluster
     outcome = run_sweep(spec, folder, cluster=cluster, workers=args.workers,
                         progress=not args.quiet)

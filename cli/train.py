@@ -87,6 +87,9 @@ def run_train_command(args) -> int:
     if reason:
         say(f"source: {source_name} ({reason})")
     symbol = source.check_symbol(args.symbol)
+    if args.save:  # a file in the store's way: refused now, not after the training
+        options.check_output_path(args.models_dir / args.store_label / symbol, "--models-dir",
+                                  folder=True)
     if args.verbose:
         spec = replace(spec, lstm=replace(spec.lstm, verbose=2))
     end = args.end_date or source.bars(symbol).index[-1]

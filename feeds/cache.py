@@ -116,7 +116,14 @@ class ParquetCache:
     def save(self, key: Sequence[str], frame: pd.DataFrame) -> Path:
         """Write atomically: readers see the old file or the new one, never a partial one."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()),
+                           path.parent)
+            raise DataError(f"cache folder {path.parent} cannot be made: {blocker} is a file; "
+                            "move it out of the cache folder (or choose another with "
+                            "--cache-dir or $BTML_CACHE_DIR)") from None
         self._check_entry(path)
         if path.parent not in self._swept:  # once per folder: saves stay O(1) in big folders
             sweep_orphans(path.parent)

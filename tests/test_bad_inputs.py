@@ -786,3 +786,25 @@ def test_a_folder_named_like_a_csv_file_is_an_error_naming_it(tmp_path, capsys):
                  "--no-report", "-q"]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'QQQ.csv'}: not a file (a folder, or a link to nothing)" in err
+
+
+def test_a_file_where_a_folder_belongs_is_an_error_naming_it(tmp_path, capsys):
+    """A file in the cache's, the model store's or a sweep's results store's way: an error
+    naming it (tracebacks before; the store's after the whole training)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "sample").write_text("x")
+    assert main([*SAMPLE, "--cache-dir", str(cache)]) == 2
+    assert f"{cache / 'sample'} is a file; move it out of the cache folder" in \
+        capsys.readouterr().err
+    store = tmp_path / "store"
+    (store / "lstm_poc").mkdir(parents=True)
+    (store / "lstm_poc" / "SPY").write_text("x")
+    assert main(["train", "--symbol", "SPY", "--source", "sample", "--save", "--folds", "0",
+                 "--models-dir", str(store), "-q"]) == 2
+    assert f"--models-dir {store / 'lstm_poc' / 'SPY'} is a file" in capsys.readouterr().err
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "runs").write_text("x")
+    assert main(["sweep", "--cluster", "serial", "--report", str(sweep), "-q"]) == 2
+    assert f"--report {sweep / 'runs'} is a file" in capsys.readouterr().err
