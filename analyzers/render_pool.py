@@ -36,9 +36,10 @@ T = TypeVar("T")
 
 _JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
 #: what the fork server imports before it forks a worker, besides the modules its caller
-#: names: this program's main module (each worker imports it again otherwise) and the
+#: names: first that Ctrl-C is the command's to handle (``analyzers.ignore_interrupts``),
+#: then this program's main module (each worker imports it again otherwise) and the
 #: drawing code with pyfolio (``analyzers.report_preload``)
-_PRELOAD = ["__main__", "analyzers.report_preload"]
+_PRELOAD = ["analyzers.ignore_interrupts", "__main__", "analyzers.report_preload"]
 _SERVER_LOCK = threading.Lock()
 _SERVER_STARTED: list[bool] = []
 

@@ -67,3 +67,19 @@ def test_the_fork_servers_workers_start_with_pyfolio_imported(monkeypatch):
     imported = partial(eval, "[m in __import__('sys').modules for m in "
                              "('pyfolio', 'analyzers.report', 'pandas.plotting._matplotlib')]")
     assert run_jobs([imported, imported], workers=2) == [[True] * 3] * 2
+
+
+def test_the_fork_server_leaves_ctrl_c_to_the_command():
+    """Its first import makes it (and the workers it forks) ignore SIGINT: a Ctrl-C printed
+    their import's traceback under the command's own 'interrupted'."""
+    import subprocess
+    import sys
+
+    from analyzers import render_pool
+
+    assert render_pool._PRELOAD[0] == "analyzers.ignore_interrupts"
+    code = ("import signal, analyzers.ignore_interrupts; "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "True"
