@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
-from feeds.base import MarketSource, bars_between
+from feeds.base import OHLCV, MarketSource, bars_between
 from feeds.cache import ParquetCache
 from feeds.chain import ModelledChains, OptionChain
 from feeds.volatility import implied_volatility_estimate
@@ -74,7 +74,8 @@ class BundledMarket(ModelledChains, MarketSource):
         if symbol not in self._frames:
             key = ("bundled", f"v{BUNDLED_VERSION}", symbol)
             build = lambda: self._build(symbol)  # noqa: E731
-            self._frames[symbol] = self.cache.load_or_build(key, build) if self.cache else build()
+            self._frames[symbol] = (self.cache.load_or_build(key, build, OHLCV)
+                                    if self.cache else build())
         return bars_between(self._frames[symbol], start, end,
                             f"bundled data has no {symbol} bars")
 

@@ -131,9 +131,17 @@ class ParquetCache:
         return atomic_write_file(path, lambda tmp: pq.write_table(
             pa.Table.from_pandas(frame), tmp, write_page_checksum=True))
 
-    def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """The cached frame, building and storing it first when missing or unreadable."""
+    def load_or_build(self, key: Sequence[str], build: Callable[[], pd.DataFrame],
+                      columns: Sequence[str] = ()) -> pd.DataFrame:
+        """The cached frame, building and storing it first when missing or unreadable, or
+        when it lacks any of ``columns`` (another file put in its place: its numbers are
+        not this key's)."""
         frame = self.load(key)
+        missing = [c for c in columns if frame is not None and c not in frame.columns]
+        if missing:
+            log.warning("cache file %s holds other data (no %s column); rebuilding it",
+                        self.path_for(key), missing[0])
+            frame = None
         if frame is None:
             frame = build()
             self.save(key, frame)

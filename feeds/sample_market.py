@@ -22,7 +22,7 @@ import pandas as pd
 
 from core.domain import REGIME_NAMES, TRADING_DAYS
 from core.errors import DataError
-from feeds.base import MarketSource, clip_dates, window_words
+from feeds.base import OHLCV, MarketSource, clip_dates, window_words
 from feeds.cache import ParquetCache, code_fingerprint
 from feeds.calendar import sessions
 from feeds.chain import PUT_CONVEXITY, ModelledChains, OptionChain, surface_vol
@@ -239,7 +239,8 @@ class SampleMarket(ModelledChains, MarketSource):
                    f"seed{self.seed}", symbol,
                    f"{self.days[0]:%Y%m%d}-{self.days[-1]:%Y%m%d}")
             build = lambda: self._generate(symbol)  # noqa: E731
-            frame = self.cache.load_or_build(key, build) if self.cache else build()
+            frame = (self.cache.load_or_build(key, build, OHLCV) if self.cache
+                     else build())
             self._frames[symbol] = frame
         out = clip_dates(frame, start, end)
         if out.empty:

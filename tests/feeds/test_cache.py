@@ -271,3 +271,16 @@ def test_a_flipped_bit_in_a_cached_file_is_caught_and_rebuilt(tmp_path):
         path.write_bytes(bytes(flipped))
         loaded = cache.load(("sample", "SPY"))
         assert loaded is None or loaded.equals(frame), at
+
+
+def test_another_frame_in_a_cache_files_place_is_rebuilt(tmp_path):
+    """A valid parquet with other columns under a bars key (another file copied over it)
+    is rebuilt, not read as bars (a TypeError, or a wrong span said as the data's)."""
+    cache = ParquetCache(tmp_path)
+    cache.save(("sample", "SPY"), pd.DataFrame({"x": [1, 2]}))
+    bars = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0],
+                         "volume": [0.0]}, index=pd.DatetimeIndex(["2024-01-02"]))
+    built = cache.load_or_build(("sample", "SPY"), lambda: bars,
+                                ("open", "high", "low", "close", "volume"))
+    pd.testing.assert_frame_equal(built, bars)
+    assert list(cache.load(("sample", "SPY")).columns) == list(bars.columns)  # stored again
