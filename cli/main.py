@@ -40,7 +40,6 @@ class Parser(argparse.ArgumentParser):
                          f"(`python {where} --help` lists the options)\n")
         return parsed
 
-
     def _given_dests(self, argv: list[str], command: str | None) -> set[str]:
         """The destinations of the options named in ``argv``, resolved as argparse resolves
         them (an exact spelling first, else the one option a prefix abbreviates) by the
