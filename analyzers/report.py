@@ -289,8 +289,11 @@ def write_spread_tables(spreads: pd.DataFrame, folder: Path) -> list[Path]:
 
 
 def write_report(folder: Path, results: list, summary: str, header: dict,
-                 realized_for, fast: bool = True, workers: int | None = None) -> list[Path]:
-    """Write the whole report folder; ``realized_for(result)`` gives the realized direction.
+                 realized_for, fast: bool = True, workers: int | None = None,
+                 extra=None) -> list[Path]:
+    """Write the whole report folder; ``realized_for(result)`` gives the realized direction;
+    ``extra(temporary_folder)`` adds a command's own files before the swap (ml-trading's
+    model tables), so they are part of the report whole or not at all.
 
     ``workers`` processes draw the symbols' pictures (None: one a core; 1: here, one after
     another): several symbols are drawn side by side, one symbol's pictures side by side.
@@ -305,6 +308,8 @@ def write_report(folder: Path, results: list, summary: str, header: dict,
         written.extend(folder / path.relative_to(tmp)
                        for path in _write_report_files(tmp, results, summary, header,
                                                        realized_for, fast, workers))
+        if extra is not None:
+            extra(tmp)
 
     replace_folder(folder, write)
     return written

@@ -140,17 +140,19 @@ def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: st
     folder = settings.report or Path("reports") / (
         f"ml_backtest_{header['start'].replace('-', '')}_{header['end'].replace('-', '')}")
     closes = {o.symbol: o.result.bars["close"] for o in ok}
+    def model_tables(tmp: Path) -> None:  # inside the report, before it is swapped in
+        for o in ok:
+            model = o.model
+            model.evaluation_.to_csv(tmp / o.symbol / "direction_evaluation.csv")
+            if len(o.seed_evaluations) > 1:  # every seed's table, one after the other
+                pd.concat(o.seed_evaluations, keys=range(len(o.seed_evaluations)),
+                          names=["seed", "model"]).to_csv(
+                    tmp / o.symbol / "direction_evaluation_seeds.csv")
+            model.importance_.rename("importance").to_csv(tmp / o.symbol /
+                                                          "feature_importance.csv")
+
     write_report(folder, [o.result for o in ok], summary, header,
-                 lambda result: realized_direction(closes[result.symbol]))
-    for o in ok:
-        model = o.model
-        model.evaluation_.to_csv(folder / o.symbol / "direction_evaluation.csv")
-        if len(o.seed_evaluations) > 1:  # every seed's table, one after the other
-            pd.concat(o.seed_evaluations, keys=range(len(o.seed_evaluations)),
-                      names=["seed", "model"]).to_csv(
-                folder / o.symbol / "direction_evaluation_seeds.csv")
-        model.importance_.rename("importance").to_csv(folder / o.symbol /
-                                                      "feature_importance.csv")
+                 lambda result: realized_direction(closes[result.symbol]), extra=model_tables)
     if not settings.quiet:
         print(f"\nReport written to {folder}/ (open {folder}/index.html)")
 
