@@ -471,7 +471,7 @@ def check_report_folder(path: Path | None, report_files: tuple[str, ...] | None 
     (``core.atomic.is_report_folder`` of ``report_files``, a backtest's by default); the
     folder the command runs in (or one above it) never is. Then the checks of
     ``check_output_path``."""
-    from core.atomic import REPORT_FILES, is_report_folder
+    from core.atomic import REPORT_FILES, holds_other_files
 
     if path is None:
         return
@@ -480,8 +480,7 @@ def check_report_folder(path: Path | None, report_files: tuple[str, ...] | None 
         raise DataError(f"--report {str(path) or repr('')} is the folder the command runs in "
                         "(or one above it), which the report would replace: name a folder "
                         "of its own, e.g. --report reports/my_run")
-    if target.is_dir() and any(target.iterdir()) and not is_report_folder(
-            target, report_files or REPORT_FILES):
+    if holds_other_files(target, report_files or REPORT_FILES):
         raise DataError(f"--report {path} holds files that are not {what}, and a "
                         "report replaces its folder whole: name a new or empty folder (or "
                         "an earlier report)")

@@ -90,8 +90,7 @@ def sweep_partials(base: Path | str, max_age: float = PARTIAL_MAX_AGE_S) -> int:
             age = time.time() - leftover.lstat().st_mtime
         except OSError:
             continue
-        pid = _writer_pid(leftover.name)
-        if pid is None or not _alive(pid) or age > max_age:
+        if _writer_gone(leftover.name) or age > max_age:
             if leftover.is_symlink():
                 leftover.unlink(missing_ok=True)
             else:
@@ -107,11 +106,11 @@ def _writer_pid(name: str) -> int | None:
 
 
 def _writer_gone(name: str) -> bool:
-    """Whether the run that named a partial folder ``name`` is over: its pid is not running
-    (or is this process's own, an earlier failed write), or the name has none (older
-    runs)."""
+    """Whether the run that named a ``.partial``/``.old`` leftover ``name`` is over: its pid
+    is not running, or the name has none (older runs). This process's own count as
+    running: another thread of it may be writing."""
     pid = _writer_pid(name)
-    return pid is None or pid == os.getpid() or not _alive(pid)
+    return pid is None or not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -138,6 +137,15 @@ def is_report_folder(folder: Path | str, report_files: tuple[str, ...] = REPORT_
     return all((Path(folder) / name).is_file() for name in report_files)
 
 
+def holds_other_files(folder: Path | str, report_files: tuple[str, ...] = REPORT_FILES
+                      ) -> bool:
+    """Whether ``folder`` has files and is not such a report: a report must not replace it
+    (``staged_folder`` refuses it; commands refuse it before any work)."""
+    folder = Path(folder)
+    return (folder.is_dir() and any(folder.iterdir())
+            and not is_report_folder(folder, report_files))
+
+
 def replace_folder(folder: Path | str, write: Callable[[Path], object],
                    report_files: tuple[str, ...] = REPORT_FILES) -> Path:
     """Fill a new ``folder`` through ``write(temporary_folder)`` and swap it in whole
@@ -158,8 +166,7 @@ def staged_folder(folder: Path | str, report_files: tuple[str, ...] = REPORT_FIL
     ``is_report_folder``) is refused (DataError): what the user keeps there is never
     deleted."""
     folder = Path(folder)
-    if folder.is_dir() and any(folder.iterdir()) and not is_report_folder(folder,
-                                                                          report_files):
+    if holds_other_files(folder, report_files):
         raise DataError(f"{folder} holds files that are not a report of this command; a "
                         "report replaces its folder whole, so nothing was written there "
                         "(name a new or empty folder)")
