@@ -23,7 +23,6 @@ import argparse
 
 from cli import options
 from cli.strategy_config import config_from_args
-from core.errors import DataError
 from engine.ml_trading.settings import DAILY_SOURCES, DEFAULT_DAYS, MODES, MLTradingSettings
 
 #: seed 003's symbols
@@ -171,13 +170,7 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
         return CsvMarket(args.csv).symbols() if args.csv else args.symbols
 
     symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, file_symbols)
-    from models.direction_members import SEQUENCE_MEMBERS
-
     model = make_direction_config(args.config, args.epochs)
-    networks = [m for m in model.members if m in SEQUENCE_MEMBERS]
-    if args.epochs is not None and not networks:
-        raise DataError(f"--epochs trains the {'/'.join(SEQUENCE_MEMBERS)} members; the "
-                        f"model's members ({', '.join(model.members)}) have none: drop it")
     ib = {name: getattr(args, name) for name in ("history_source", "ib_host", "ib_port",
                                                    "client_id") if hasattr(args, name)}
     return MLTradingSettings(
@@ -201,11 +194,10 @@ def execute(args: argparse.Namespace) -> tuple:
     if settings.mode != "backtest":  # premarket and trading store the models they train
         options.check_output_path(args.models_dir, "--models-dir", folder=True)
     if not getattr(args, "no_report", False):
-        if settings.mode == "backtest":  # its report replaces the folder whole
-            options.check_report_folder(getattr(args, "report", None))
-        else:
+        if settings.mode != "backtest":
             options.check_output_path(getattr(args, "report", None), "--report", folder=True)
-        if settings.mode == "backtest":
+        else:
+            options.check_report_folder(getattr(args, "report", None))  # replaced whole
             from analyzers.render_pool import start_render_server
 
             # the direction models load keras: the report draws in workers of a fork

@@ -388,5 +388,3 @@ class TCNMember(SequenceMember):
 
 MEMBERS = {cls.name: cls for cls in (XGBoostMember, RandomForestMember, GradientBoostingMember,
                                      LSTMMember, GRUMember, TCNMember)}
-#: the members trained by epochs (keras networks over windows), what ``--epochs`` sets
-SEQUENCE_MEMBERS = tuple(name for name, cls in MEMBERS.items() if issubclass(cls, SequenceMember))

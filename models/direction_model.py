@@ -207,11 +207,15 @@ def make_direction_config(config_file: str | Path | None = None,
                           epochs: int | None = None) -> DirectionConfig:
     """The defaults, overridden by the ``[direction]`` table of a TOML or YAML file (keys as
     the fields of DirectionConfig; unknown keys are a DataError naming them) and by
-    ``epochs``."""
+    ``epochs``, which a model without network members refuses (it would change nothing)."""
     config = DirectionConfig()
     if config_file is not None:
         config = override(config, config_table(config_file, "direction"), str(config_file))
     if epochs is not None:
+        if not any(MEMBERS[m].kind == SEQUENCE for m in config.members):
+            networks = "/".join(n for n, member in MEMBERS.items() if member.kind == SEQUENCE)
+            raise DataError(f"--epochs trains the {networks} members; the model's members "
+                            f"({', '.join(config.members)}) have none: drop it")
         config = override(config, {"epochs": int(epochs)}, "--epochs")
     return config
 

@@ -385,6 +385,10 @@ def test_config_file_overrides_and_refuses_unknown_keys(tmp_path):
     toml.write_text("[direction]\nepoch = 3\n")
     with pytest.raises(DataError, match="unknown keys epoch"):
         make_direction_config(toml)
+    toml.write_text('[direction]\nmembers = ["xgboost", "random_forest"]\n')  # no network
+    with pytest.raises(DataError, match="--epochs trains the lstm/gru/tcn members; the "
+                                        r"model's members \(xgboost, random_forest\) have none"):
+        make_direction_config(toml, epochs=5)
     toml.write_text("[direction]\nepochs = 3\n[lstm]\nepochs = 3\n")  # train's table
     with pytest.raises(DataError, match=r"unknown sections lstm \(use \[direction\] only\)"):
         make_direction_config(toml)
