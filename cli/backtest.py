@@ -12,7 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from cli import options
-from cli.strategy_config import check_account, config_from_args, in_flags
+from cli.strategy_config import (
+    check_account,
+    check_regimes_have_a_line,
+    config_from_args,
+    in_flags,
+)
 from core.atomic import atomic_write_file
 from core.errors import DataError
 
@@ -111,9 +116,8 @@ def run_backtest_command(args) -> int:
     from strategies.registry import strategy_spec
 
     config = config_from_args(strategy_spec(args.strategy), args)  # refused before any work
-    if getattr(config, "skip_regimes", ()) and args.signals != "ml":
-        raise DataError("--skip-regimes needs --signals ml: the rule signal has no regime "
-                        "line, so no regime would ever be skipped")
+    check_regimes_have_a_line(getattr(config, "skip_regimes", ()), args.signals,
+                              "--skip-regimes")
     check_account(config, args.cash)
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:

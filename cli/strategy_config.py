@@ -28,12 +28,26 @@ def config_from_args(spec: StrategySpec, args: argparse.Namespace, **values) -> 
 
 def check_account(config: object, cash: float) -> None:
     """Refuse, before any work, a spread width the account's starting ``cash`` can never
-    size one contract of (``CreditSpreadConfig.sizing_refusal``); a config without a set
-    width is checked by the backtest at the first traded session's price."""
-    width = getattr(config, "width", None)
-    refusal = config.sizing_refusal(cash, width) if width else None
+    size one contract of (``account_refusal``)."""
+    refusal = account_refusal(config, cash)
     if refusal:
         raise DataError(in_flags(refusal))
+
+
+def account_refusal(config: object, cash: float) -> str | None:
+    """Why an account starting with ``cash`` can never size one contract of the config's
+    set width (``CreditSpreadConfig.sizing_refusal``, in field names), else None; a config
+    without a set width is checked by the backtest at the first traded session's price."""
+    width = getattr(config, "width", None)
+    return config.sizing_refusal(cash, width) if width else None
+
+
+def check_regimes_have_a_line(skip_regimes, signals: str, flag: str) -> None:
+    """Refuse regimes to skip on a signal without a regime line (only ``--signals ml`` has
+    one): no regime would ever be skipped, every value trading the same."""
+    if skip_regimes and signals != "ml":
+        raise DataError(f"{flag} needs --signals ml: the rule signal has no regime line, so "
+                        "no regime would ever be skipped and every value trades the same")
 
 
 def in_flags(message: str) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from cli import options
 from cli.arg_types import positive_int_arg
+from cli.strategy_config import account_refusal, check_regimes_have_a_line
 from core.errors import DataError
 
 
@@ -135,9 +136,7 @@ def check_parameter_sets(strategy: str, grid, quiet: bool, cash: float) -> None:
     refused = []
     for params in sets:
         try:
-            config = STRATEGIES[strategy].config_cls(**params)
-            width = getattr(config, "width", None)
-            sizing = config.sizing_refusal(cash, width) if width else None
+            sizing = account_refusal(STRATEGIES[strategy].config_cls(**params), cash)
             if sizing:
                 raise ValueError(sizing)
         except ValueError as exc:
@@ -159,9 +158,7 @@ def build_spec(args):
 
     grid = parse_grid(args.strategy, args.grid)
     check_parameter_sets(args.strategy, grid, args.quiet, args.cash)
-    if "skip_regimes" in grid.names and args.signals != "ml":
-        raise DataError("--grid skip_regimes needs --signals ml: the rule signal has no "
-                        "regime line, so every value would run the same trades")
+    check_regimes_have_a_line("skip_regimes" in grid.names, args.signals, "--grid skip_regimes")
     if args.heatmap:
         if len(set(args.heatmap)) != len(args.heatmap):
             raise DataError(f"--heatmap {','.join(args.heatmap)}: name two different --grid "

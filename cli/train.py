@@ -107,8 +107,6 @@ def run_train_command(args) -> int:
     with staged_folder(final, TRAIN_REPORT_FILES) as folder:
         summary = {"symbol": symbol, "source": source_name, "end": f"{end:%Y-%m-%d}"}
         if args.folds > 0:
-            if args.seeds < 1:
-                raise DataError(f"--seeds {args.seeds}: needs at least 1")
             report = evaluate(args, spec, data, folder, summary, say)
             name = report.model_name
             plots.plot_confusion(report.overall_confusion, folder / "confusion_matrix.png",
@@ -160,8 +158,7 @@ def run_train_command(args) -> int:
         (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
         scores = (folder / "scores.txt").read_text() if args.folds > 0 else ""
         plots.write_training_page(folder, f"Training report: {symbol}", scores)
-    folder = final
-    print(f"Training report written to {folder}/ (open {folder}/index.html)")
+    print(f"Training report written to {final}/ (open {final}/index.html)")
     return 0
 
 
