@@ -62,23 +62,23 @@ class MLTradingSettings:
         """Windows no source can serve, refused before any symbol is read: no NYSE session
         between the two dates of a backtest, an IB replay of a day IB has no bars of (the
         future, or outside the exchange calendar)."""
+        from engine.ml_trading.sources import today
         from feeds.calendar import nyse, sessions
 
         calendar = nyse()
         first = calendar.first_session.tz_localize(None) + pd.Timedelta(days=10)
         last = calendar.last_session.tz_localize(None)
-        known = [day for day in (self.start_date, self.end_date) if day is not None]
-        if self.source == "ib" and any(not first <= day <= last for day in known):
-            raise DataError(f"--end-date {self.end_date:%Y-%m-%d} is outside the NYSE "
-                            f"calendar this tool knows ({first:%Y-%m-%d} to "
-                            f"{last:%Y-%m-%d}), which the IB replay's session comes from")
-        if self.mode == "backtest" and len(known) == 2 and all(
-                first <= day <= last for day in known) and \
-                self.start_date <= self.end_date and \
-                not len(sessions(self.start_date, self.end_date)):
-            raise DataError(f"no NYSE session from --start-date {self.start_date:%Y-%m-%d} to "
-                            f"--end-date {self.end_date:%Y-%m-%d} (weekend or holidays)")
-        now = pd.Timestamp.now(tz="America/New_York").normalize().tz_localize(None)
-        if self.source == "ib" and self.end_date is not None and self.end_date > now:
-            raise DataError(f"--end-date {self.end_date:%Y-%m-%d} is in the future: IB has "
-                            f"no minute bars of it (today is {now:%Y-%m-%d} in New York)")
+        end = self.end_date
+        if self.source == "ib" and end is not None:  # the replay's session is end's
+            if not first <= end <= last:
+                raise DataError(f"--end-date {end:%Y-%m-%d} is outside the NYSE calendar this "
+                                f"tool knows ({first:%Y-%m-%d} to {last:%Y-%m-%d}), which "
+                                "the IB replay's session comes from")
+            if end > today():
+                raise DataError(f"--end-date {end:%Y-%m-%d} is in the future: IB has no "
+                                f"minute bars of it (today is {today():%Y-%m-%d} in New York)")
+        days = [day for day in (self.start_date, end) if day is not None]
+        if self.mode == "backtest" and len(days) == 2 and days[0] <= days[1] and all(
+                first <= day <= last for day in days) and not len(sessions(*days)):
+            raise DataError(f"no NYSE session from --start-date {days[0]:%Y-%m-%d} to "
+                            f"--end-date {days[1]:%Y-%m-%d} (weekend or holidays)")

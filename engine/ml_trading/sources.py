@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from core.domain import TRADING_DAYS
-from core.errors import DataError
 from engine.ml_trading.outcome import Notes
 from engine.ml_trading.settings import DEFAULT_DAYS, MLTradingSettings
 
@@ -38,10 +37,7 @@ class Sources:
         return "bundled" if symbol.upper() in bundled else "sample"
 
     def describe(self, name: str) -> str:
-        try:
-            return self.get(name).describe()
-        except DataError as exc:  # e.g. polygon without a key: each symbol says so later
-            return f"{name} ({exc})"
+        return self.get(name).describe()
 
     def get(self, name: str):
         if name not in self._made:
