@@ -250,11 +250,18 @@ def load_folder(model_class, folder: Path | str):
                         f"{CORRUPT_HINT}") from None
 
 
+def other_symbol(metadata: dict, symbol: str) -> str | None:
+    """The symbol a stored model was trained on when it is not ``symbol`` (a folder copied
+    in), else None; a folder that records none is taken as it is."""
+    trained = metadata.get("symbol")
+    return str(trained) if trained and str(trained).upper() != symbol.upper() else None
+
+
 def check_trained_for(metadata: dict, symbol: str, where: str) -> None:
     """Refuse a model trained on another symbol than the one it would score (the store
     records the symbol in metadata.json); a folder without one is taken as it is."""
-    trained = metadata.get("symbol")
-    if trained and str(trained).upper() != symbol.upper():
+    trained = other_symbol(metadata, symbol)
+    if trained:
         wanted = symbol.upper()
         make = (f"python run.py premarket --symbols {wanted}"  # the store's Direction models
                 if metadata.get("mode") == "direction" else

@@ -25,32 +25,31 @@ def train_model(symbol: str, bars: pd.DataFrame, config, quiet: bool):
     return DirectionModel(config).fit(bars, progress=not quiet)
 
 
-def stored_fits(folder: Path, limit: pd.Timestamp, source, seed: int, config) -> bool:
-    """Whether the stored model in ``folder`` was trained on this source (and seed, which
-    makes the sample market and sample flow) with this configuration and on nothing after
-    ``limit`` (read from metadata.json alone)."""
+def stored_fits(meta: dict, limit: pd.Timestamp, source, seed: int, config) -> bool:
+    """Whether the stored model whose metadata.json is ``meta`` was trained on this source
+    (and seed, which makes the sample market and sample flow) with this configuration and
+    on nothing after ``limit``."""
     from dataclasses import asdict
 
     try:
-        meta = json.loads((folder / "metadata.json").read_text())
         trained_until = pd.Timestamp(meta["training_window"]["end"])
-    except (OSError, ValueError, KeyError):
+    except (ValueError, KeyError, TypeError):
         return False
     wanted = json.loads(json.dumps(asdict(config), default=str))
     return (trained_until <= limit and meta.get("source") == source.name
             and meta.get("seed") == seed and meta.get("config") == wanted)
 
 
-def other_data(folder: Path, bars: pd.DataFrame) -> str | None:
-    """Why the stored model in ``folder`` was trained on other bars than ``bars`` up to its
-    training end (its ``data_hash``: a CSV edited or replaced under the same name, data
-    revised at the vendor), or None when they agree or it records no hash."""
+def other_data(meta: dict, bars: pd.DataFrame) -> str | None:
+    """Why the stored model whose metadata.json is ``meta`` was trained on other bars than
+    ``bars`` up to its training end (its ``data_hash``: a CSV edited or replaced under the
+    same name, data revised at the vendor), or None when they agree or it records no
+    hash."""
     from models.store import data_hash
 
     try:
-        meta = json.loads((folder / "metadata.json").read_text())
         end = pd.Timestamp(meta["training_window"]["end"])
-    except (OSError, ValueError, KeyError):
+    except (ValueError, KeyError, TypeError):
         return None
     stored = meta.get("data_hash")
     if not stored or data_hash(bars[bars.index <= end]) == stored:
@@ -64,19 +63,27 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
     that is not after the last of ``bars`` (``newest_first``), else a new one trained on ``bars`` and stored. Returns the
     model and a note saying which."""
     from models.direction_store import direction_dir, load_direction_model, save_direction_model
+    from models.store import other_symbol
 
     limit, config = bars.index[-1], settings.model
     folder = direction_dir(symbol, settings.models_dir)
     skipped = []
     if not settings.retrain and folder.is_dir():
         for stamp in newest_first(folder):
-            unusable = not_this_symbols(stamp, symbol)
-            if unusable:
-                skipped.append(f"skipped {stamp}: {unusable}")
+            try:  # read once: the checks below all ask it
+                meta = json.loads((stamp / "metadata.json").read_text())
+            except (OSError, ValueError) as exc:
+                skipped.append(f"skipped {stamp}: its metadata.json cannot be read "
+                               f"({type(exc).__name__})")
                 continue
-            if not stored_fits(stamp, limit, source, settings.seed, config):
+            trained = other_symbol(meta, symbol)
+            if trained:  # a folder copied in
+                skipped.append(f"skipped {stamp}: a model of {trained.upper()}, not "
+                               f"{symbol.upper()}")
                 continue
-            other = other_data(stamp, bars)
+            if not stored_fits(meta, limit, source, settings.seed, config):
+                continue
+            other = other_data(meta, bars)
             if other:
                 skipped.append(f"skipped {stamp}: {other}")
                 continue
@@ -97,18 +104,6 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
     return model, "; ".join([f"new model trained until "
                              f"{pd.Timestamp(model.trained_until):%Y-%m-%d}, saved to {saved}",
                              *skipped])
-
-
-def not_this_symbols(folder: Path, symbol: str) -> str | None:
-    """Why the stored folder cannot be this symbol's model whatever the settings (its
-    metadata.json unreadable, or it records another symbol: a folder copied in), else
-    None."""
-    try:
-        meta = json.loads((folder / "metadata.json").read_text())
-    except (OSError, ValueError) as exc:
-        return f"its metadata.json cannot be read ({type(exc).__name__})"
-    trained = str(meta.get("symbol") or symbol).upper()
-    return None if trained == symbol.upper() else f"a model of {trained}, not {symbol.upper()}"
 
 
 def _say_skipped(symbol: str, skipped: list[str], quiet: bool) -> None:

@@ -49,8 +49,10 @@ def test_a_stored_model_of_other_bars_is_told_apart_by_its_data_hash(tmp_path):
     (stamp / "metadata.json").write_text(json.dumps({
         "training_window": {"start": "2024-01-02", "end": f"{days[19]:%Y-%m-%d}"},
         "data_hash": data_hash(bars.iloc[:20])}))
-    assert other_data(stamp, bars) is None  # later bars do not matter
-    assert "data hash differs" in other_data(stamp, bars * 3)
+    meta = json.loads((stamp / "metadata.json").read_text())
+    assert other_data(meta, bars) is None  # later bars do not matter
+    assert "data hash differs" in other_data(meta, bars * 3)
     (stamp / "metadata.json").write_text(json.dumps({  # a folder without a hash: as before
         "training_window": {"start": "2024-01-02", "end": f"{days[19]:%Y-%m-%d}"}}))
-    assert other_data(stamp, bars * 3) is None
+    meta = json.loads((stamp / "metadata.json").read_text())
+    assert other_data(meta, bars * 3) is None
