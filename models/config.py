@@ -134,7 +134,13 @@ def refuse_values(section: str, config, checks) -> None:
     name=value must be ...``; ``checks`` are ``(name, ok, must_be)`` triples. A config
     checks its values where it is made (``__post_init__``), so a config file, a flag and
     a sweep grid are refused the same way before any data is read."""
-    problems = [f"{name}={getattr(config, name)!r} must be {must_be}"
-                for name, ok, must_be in checks if not ok]
+    problems = value_problems(config, checks)
     if problems:
         raise DataError(f"{section}: " + "; ".join(problems))
+
+
+def value_problems(config, checks) -> list[str]:
+    """``name=value must be ...`` for each ``(name, ok, must_be)`` of ``checks`` that fails
+    (``refuse_values``' lines, for a config that adds them to refusals of its own)."""
+    return [f"{name}={getattr(config, name)!r} must be {must_be}"
+            for name, ok, must_be in checks if not ok]

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from core.cores import available_cores
 from core.domain import DIRECTION_NAMES as DIRECTION_NAME_OF
 from core.errors import DataError
-from models.config import config_table, override
+from models.config import config_table, override, value_problems
 from models.direction_features import (
     available_groups,
     direction_columns,
@@ -173,8 +173,7 @@ class DirectionConfig:
             problems.append("embargo and patience must be >= 0")
         if min(self.epochs, self.batch_size, self.n_estimators, self.units) < 1:
             problems.append("epochs, batch_size, n_estimators and units must be >= 1")
-        problems += [f"{name}={getattr(self, name)!r} must be {must_be}"
-                     for name, ok, must_be in self._value_checks() if not ok]
+        problems += value_problems(self, self._value_checks())
         if problems:
             raise DataError("direction config: " + "; ".join(problems))
 
