@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.domain import MAX_SEED
+
 
 def date_arg(text: str) -> pd.Timestamp:
     """A session date, ``YYYY-MM-DD`` only: ``01/02/2024`` reads as January 2 and
@@ -90,8 +92,8 @@ def cash_arg(text: str) -> float:
 
 
 def seed_arg(text: str) -> int:
-    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy's generators take)."""
-    return _whole(text, 0, 2**32 - 1)
+    """A random seed: a whole number from 0 to ``MAX_SEED`` (what numpy's generators take)."""
+    return _whole(text, 0, MAX_SEED)
 
 
 def path_arg(text: str) -> Path:

@@ -32,3 +32,7 @@ MULTIPLIER = 100
 #: Dollars per option contract and leg the simulated brokers charge by default (IB's
 #: US equity-option rate for small orders).
 CONTRACT_COMMISSION = 0.65
+
+#: The largest random seed: numpy's legacy generators (hmmlearn, scikit-learn) take 0 to
+#: 2**32 - 1.
+MAX_SEED = 2**32 - 1

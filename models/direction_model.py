@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from core.cores import available_cores
 from core.domain import DIRECTION_NAMES as DIRECTION_NAME_OF
+from core.domain import MAX_SEED
 from core.errors import DataError
 from models.config import config_table, override, value_problems
 from models.direction_features import (
@@ -197,7 +198,7 @@ class DirectionConfig:
             ("tcn_kernel_size", self.tcn_kernel_size >= 1, "at least 1"),
             ("tcn_dilations", bool(self.tcn_dilations) and min(self.tcn_dilations) >= 1,
              "a list of whole numbers of at least 1"),
-            ("seed", 0 <= self.seed < 2**32, f"from 0 to {2**32 - 1}"),
+            ("seed", 0 <= self.seed <= MAX_SEED, f"from 0 to {MAX_SEED}"),
             ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
         ]
 
