@@ -217,8 +217,8 @@ def window_within_data(start: pd.Timestamp, end: pd.Timestamp, market, symbols
                        ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The window cut to the bars the symbols have (the folds split those sessions only),
     each cut said on stderr: a header naming dates the data does not reach hid it."""
-    first = min(market.bars(s).index[0] for s in symbols)
-    last = max(market.bars(s).index[-1] for s in symbols)
+    spans = [market.bars(s).index for s in symbols]
+    first, last = min(i[0] for i in spans), max(i[-1] for i in spans)
     if end > last >= start:
         print(f"warning: the data of {', '.join(symbols)} ends {last:%Y-%m-%d}: the sweep's "
               f"window ends there, not {end:%Y-%m-%d}", file=sys.stderr)
