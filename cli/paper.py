@@ -27,7 +27,7 @@ from cli.arg_types import (
     positive_float_arg,
     positive_int_arg,
 )
-from cli.strategy_config import config_from_args
+from cli.strategy_config import check_regimes_have_a_line, config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
 from engine.paper_models import paper_models
@@ -166,6 +166,9 @@ def paper_settings(args) -> PaperSettings:
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
                           args.store_label, first_live)
     _check_backfill(args.backfill, args.bar_size, models)
+    config = config_from_args(strategy_spec(args.strategy), args)
+    check_regimes_have_a_line(getattr(config, "skip_regimes", ()), args.signals,
+                              "--skip-regimes")
     return PaperSettings(
         strategy=args.strategy, symbols=args.symbols, signals=args.signals,
         signal_models=models, store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
@@ -175,7 +178,7 @@ def paper_settings(args) -> PaperSettings:
         decide_at=args.decide_at,
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.spread_cap,
-        strategy_config=config_from_args(strategy_spec(args.strategy), args))
+        strategy_config=config)
 
 
 def _check_backfill(backfill: str, bar_size: str, models: dict) -> None:

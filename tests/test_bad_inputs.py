@@ -767,6 +767,8 @@ def test_a_signal_without_a_call_to_score_is_warned():
     (["trading", "--ib-port", "4002"], "--ib-port applies only with --source ib"),
     (["backtest", "--strategy", "credit-spread", "--skip-regimes", "3+4"],
      "--skip-regimes needs --signals ml: the rule signal has no regime line"),
+    (["paper", "--strategy", "credit-spread", "--skip-regimes", "3+4"],  # before connecting
+     "--skip-regimes needs --signals ml: the rule signal has no regime line"),
 ])
 def test_an_option_the_run_would_ignore_is_refused_whatever_its_value(argv, message, capsys,
                                                                       no_data_work):
