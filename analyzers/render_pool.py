@@ -22,9 +22,12 @@ jobs that cannot be pickled.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import select
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -40,6 +43,8 @@ _JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
 #: then this program's main module (each worker imports it again otherwise) and the
 #: drawing code with pyfolio (``analyzers.report_preload``)
 _PRELOAD = ["analyzers.ignore_interrupts", "__main__", "analyzers.report_preload"]
+#: how often a worker without pidfds looks whether its command is still there
+PARENT_CHECK_SECONDS = 0.5
 _SERVER_LOCK = threading.Lock()
 _SERVER_STARTED: list[bool] = []
 
@@ -65,7 +70,8 @@ def run_jobs(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> lis
 
 
 def _run_pool(workers: int, context, calls: list[Callable[[], T]]) -> list[T]:
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context,
+                             initializer=exit_with_command, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(call) for call in calls]
         try:
             return [future.result() for future in futures]
@@ -73,6 +79,38 @@ def _run_pool(workers: int, context, calls: list[Callable[[], T]]) -> list[T]:
             for future in futures:
                 future.cancel()
             raise
+
+
+def exit_with_command(command: int) -> None:
+    """Make this worker end itself once the command (process ``command``) that asked for
+    it is gone. A command killed outright (``kill -9``, out of memory) cannot shut its pool
+    down, and its workers would wait for jobs forever; a fork server's workers would keep
+    the server alive too (each holds its end of the server's pipe). Run by every worker
+    first; a thread waits for the command's end (a pidfd on Linux, else a look twice a
+    second)."""
+    threading.Thread(target=_exit_when_gone, args=(command,), name="exit-with-command",
+                     daemon=True).start()
+
+
+def _exit_when_gone(command: int) -> None:
+    try:
+        select.select([os.pidfd_open(command)], [], [])  # readable once it has ended
+    except ProcessLookupError:
+        pass
+    except (AttributeError, OSError):  # no pidfd here
+        while _running(command):
+            time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fork_is_safe() -> bool:

@@ -83,3 +83,50 @@ def test_the_fork_server_leaves_ctrl_c_to_the_command():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == "True"
+
+
+_STUCK_JOBS = '''
+import os, sys, threading, types
+from functools import partial
+
+import analyzers.render_pool as render_pool
+
+
+def stuck(number):
+    print(os.getpid(), flush=True)
+    threading.Event().wait()  # a picture that never ends
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "forkserver":
+        render_pool.start_render_server()
+        sys.modules.setdefault("tensorflow", types.ModuleType("tensorflow"))
+    render_pool.run_jobs([partial(stuck, 0), partial(stuck, 1)], workers=2)
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on pidfds (Linux)")
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_workers_end_when_their_command_is_killed_outright(start, tmp_path):
+    """``kill -9`` of a command drawing its report: its workers (and the fork server, which
+    lives while they do) used to stay, waiting for jobs forever."""
+    import select
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    script = tmp_path / "stuck_report.py"
+    script.write_text(_STUCK_JOBS)
+    env = {**os.environ, "PYTHONPATH": str(Path(render_pool.__file__).parents[1])}
+    command = subprocess.Popen([sys.executable, str(script), start], stdout=subprocess.PIPE,
+                               text=True, env=env)
+    try:
+        workers = [int(command.stdout.readline()) for _ in range(2)]
+        ends = [os.pidfd_open(pid) for pid in workers]
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait(timeout=60)
+    for end in ends:
+        readable, _, _ = select.select([end], [], [], 30)
+        assert readable, "a worker outlived its command"
+        os.close(end)
