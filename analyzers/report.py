@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analyzers.percent_ticks import readable_percents  # noqa: E402
 from analyzers.render_pool import run_jobs  # noqa: E402
 from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
@@ -99,6 +100,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
                 fig = make[name]()
                 if len(result.spreads.columns):
                     _label_option_volume(fig)
+                readable_percents(fig)
                 if fast:
                     freeze_ticks(fig)
             written.append(_save(fig, folder / name, dpi=70))
