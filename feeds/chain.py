@@ -5,8 +5,10 @@ gets its chain here, from three per-bar inputs: the close, a 30-day at-the-money
 volatility (``atm_iv``) and the risk-free rate. The surface:
 
 * term structure: ``atm(T) = L + (atm_iv - L) * exp(-3 * (T - 30/365))``, mean-reverting to
-  the long-run level ``L`` (the symbol's median 30-day vol): upward sloping when today's vol
-  is below it (calm), inverted when above (stress);
+  the long-run level ``L``: the median of the symbol's 30-day vol over its bars up to that
+  day (what was known then: a median over the whole series made every quote depend on the
+  bars after it); upward sloping when today's vol is below it (calm), inverted when above
+  (stress);
 * skew and smile, in the standardized moneyness ``x = ln(K / F) / (atm(T) * sqrt(T))``
   clipped to [-3, 3]: ``iv = atm(T) * (1 - skew * x + 0.01 * x**2)`` on the put side
   (x <= 0) and ``iv = atm(T) * (1 - 0.8 * skew * tanh(x / 0.8))`` on the call side, so the
@@ -102,6 +104,18 @@ def _bid_ask(mid: np.ndarray, iv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bid, ask
 
 
+#: the long-run vol of a bar before the symbol's first ``atm_iv``
+LONG_RUN_DEFAULT = 0.2
+
+
+def long_run_levels(atm_iv: pd.Series) -> np.ndarray:
+    """Each bar's long-run vol: the median of ``atm_iv`` over the bars up to and including
+    it, NaN skipped (``LONG_RUN_DEFAULT`` before the first value). Known on the day: no
+    quote depends on a later bar."""
+    levels = atm_iv.astype(float).expanding(min_periods=1).median().to_numpy()
+    return np.where(np.isfinite(levels), levels, LONG_RUN_DEFAULT)
+
+
 class OptionChain:
     """Per-date option chains for one symbol, priced from its bars by the model above."""
 
@@ -111,8 +125,6 @@ class OptionChain:
         self.symbol = symbol
         self.bars = bars
         self.seed = seed
-        valid_iv = bars["atm_iv"].dropna()
-        self.long_run_vol = float(valid_iv.median()) if len(valid_iv) else 0.2
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
         self._input_rows: dict | None = None
@@ -134,11 +146,18 @@ class OptionChain:
         days = (np.asarray(expiry, dtype="datetime64[D]") - day64(date)).astype(float)
         return np.maximum(days, 0.5) / 365.0
 
-    def _surface(self, bar: pd.Series, years: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    def _surface(self, day, bar: pd.Series, years: np.ndarray,
+                 strike: np.ndarray) -> np.ndarray:
         skew = (float(bar["iv_skew"]) if "iv_skew" in bar and np.isfinite(bar["iv_skew"])
                 else DEFAULT_SKEW)
         return surface_vol(float(bar["close"]), float(bar["risk_free_rate"]), float(bar["atm_iv"]),
-                           skew, self.long_run_vol, years, strike)
+                           skew, self.long_run_vol(day), years, strike)
+
+    def long_run_vol(self, date) -> float:
+        """The long-run level the term structure reverts to on ``date``: the median of
+        ``atm_iv`` over the bars up to and including it (``LONG_RUN_DEFAULT`` before the
+        first value)."""
+        return self._inputs(pd.Timestamp(date))[4]
 
     def chain(self, date) -> pd.DataFrame:
         """Every listed contract on ``date`` with quotes, greeks, volume and open interest."""
@@ -199,10 +218,10 @@ class OptionChain:
     def strikes_and_deltas(self, date, expiry, right: str) -> tuple[np.ndarray, np.ndarray]:
         """Listed strikes of one expiry and side on ``date`` with their deltas, ascending."""
         day = pd.Timestamp(date)
-        spot, rate, atm30, skew = self._inputs(day)
+        spot, rate, atm30, skew, long_run = self._inputs(day)
         years = self._years(day, day64(expiry))
         strike = self._strike_grid(spot, atm30, float(years))
-        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
+        iv = surface_vol(spot, rate, atm30, skew, long_run, years, strike)
         # one side for every strike: a scalar flag gives each strike the same delta as a
         # flag per strike would
         return strike, black_scholes_delta(spot, strike, years, rate, iv, right.upper() == "C")
@@ -212,11 +231,11 @@ class OptionChain:
         """bid, ask, mid and iv (and delta when asked) of several contracts of one date in
         one call."""
         day = pd.Timestamp(date)
-        spot, rate, atm30, skew = self._inputs(day)
+        spot, rate, atm30, skew, long_run = self._inputs(day)
         years = self._years(day, np.asarray(expiry, dtype="datetime64[D]"))
         strike = np.asarray(strike, dtype=float)
         is_call = np.asarray(is_call, dtype=bool)
-        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike)
+        iv = surface_vol(spot, rate, atm30, skew, long_run, years, strike)
         mid = black_scholes_price(spot, strike, years, rate, iv, is_call)
         bid, ask = _bid_ask(mid, iv)
         quote = {"bid": bid, "ask": ask, "mid": mid, "iv": iv}
@@ -227,7 +246,7 @@ class OptionChain:
     def _price(self, day, bar, expiry, strike, is_call, with_activity: bool) -> pd.DataFrame:
         spot, rate = float(bar["close"]), float(bar["risk_free_rate"])
         years = self._years(day, expiry)
-        iv = self._surface(bar, years, strike)
+        iv = self._surface(day, bar, years, strike)
         mid = black_scholes_price(spot, strike, years, rate, iv, is_call)
         greeks = black_scholes_greeks(spot, strike, years, rate, iv, is_call)
         bid, ask = _bid_ask(mid, iv)
@@ -276,10 +295,10 @@ class OptionChain:
         """``(bid, ask, mid)`` of one contract, the same numbers as ``quote`` without building
         a pandas row: the broker marks every open leg on every bar through this."""
         day = pd.Timestamp(date)
-        spot, rate, atm30, skew = self._inputs(day)
+        spot, rate, atm30, skew, long_run = self._inputs(day)
         years = self._years(day, day64(expiry))
         strike_arr = np.array([float(strike)])
-        iv = surface_vol(spot, rate, atm30, skew, self.long_run_vol, years, strike_arr)
+        iv = surface_vol(spot, rate, atm30, skew, long_run, years, strike_arr)
         mid = black_scholes_price(spot, strike_arr, years, rate, iv,
                                   np.array([right.upper() == "C"]))
         bid, ask = _bid_ask(mid, iv)
@@ -287,7 +306,7 @@ class OptionChain:
 
     def _sessions(self) -> tuple:
         """``(row of each session date, dates as datetime64[D], close, rate, atm_iv,
-        skew)``: the pricing inputs of every bar as arrays, built once."""
+        skew, long-run vol)``: the pricing inputs of every bar as arrays, built once."""
         if self._session_arrays is None:
             skew = (self.bars["iv_skew"].to_numpy(dtype=float) if "iv_skew" in self.bars
                     else np.full(len(self.bars), np.nan))
@@ -297,7 +316,8 @@ class OptionChain:
                 self.bars["close"].to_numpy(dtype=float),
                 self.bars["risk_free_rate"].to_numpy(dtype=float),
                 self.bars["atm_iv"].to_numpy(dtype=float),
-                np.where(np.isfinite(skew), skew, DEFAULT_SKEW))
+                np.where(np.isfinite(skew), skew, DEFAULT_SKEW),
+                long_run_levels(self.bars["atm_iv"]))
         return self._session_arrays
 
     def session_row(self, day) -> int | None:
@@ -311,7 +331,7 @@ class OptionChain:
         "mid"})``, each of shape (contracts, sessions). The numbers ``quote_arrays`` gives
         contract by contract and day by day; the simulated broker prices a spread's fills
         and marks from it, and the strategy labels its whole life."""
-        _, dates, spot, rate, atm30, skew = self._sessions()
+        _, dates, spot, rate, atm30, skew, long_run = self._sessions()
         expiry = day64(expiry)
         first = int(dates.searchsorted(day64(start)))
         last = int(dates.searchsorted(expiry, side="right"))
@@ -320,7 +340,7 @@ class OptionChain:
         strikes = np.asarray(strikes, dtype=float)[:, None]
         calls = np.asarray(calls, dtype=bool)[:, None]
         spot, rate = spot[rows], rate[rows]
-        iv = surface_vol(spot, rate, atm30[rows], skew[rows], self.long_run_vol, years,
+        iv = surface_vol(spot, rate, atm30[rows], skew[rows], long_run[rows], years,
                          strikes)
         mid = black_scholes_price(spot, strikes, years, rate, iv, calls)
         bid, ask = _bid_ask(mid, iv)
@@ -330,7 +350,7 @@ class OptionChain:
         """Delta of each contract ``(expiries[i], strikes[i], calls[i])`` on ``dates[i]``
         (session dates) in one call: what ``quote_arrays(..., with_delta=True)`` gives
         one date at a time."""
-        row_of, session_dates, spot, rate, atm30, skew = self._sessions()
+        row_of, session_dates, spot, rate, atm30, skew, long_run = self._sessions()
         try:
             rows = np.array([row_of[d] for d in dates], dtype=np.int64)
         except KeyError as missing:
@@ -339,17 +359,17 @@ class OptionChain:
         years = np.maximum((np.asarray(expiries, dtype="datetime64[D]") - session_dates[rows])
                            .astype(float), 0.5) / 365.0
         strikes = np.asarray(strikes, dtype=float)
-        iv = surface_vol(spot[rows], rate[rows], atm30[rows], skew[rows], self.long_run_vol,
+        iv = surface_vol(spot[rows], rate[rows], atm30[rows], skew[rows], long_run[rows],
                          years, strikes)
         return black_scholes_delta(spot[rows], strikes, years, rate[rows], iv,
                                    np.asarray(calls, dtype=bool))
 
-    def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float]:
-        """close, rate, atm_iv and skew of ``day`` from a dict built once (pandas row
-        lookups cost more than the pricing itself)."""
+    def _inputs(self, day: pd.Timestamp) -> tuple[float, float, float, float, float]:
+        """close, rate, atm_iv, skew and long-run vol of ``day`` from a dict built once
+        (pandas row lookups cost more than the pricing itself)."""
         if self._input_rows is None:  # the session arrays, by timestamp
-            _, _, close, rate, atm30, skew = self._sessions()
-            columns = zip(close, rate, atm30, skew, strict=True)
+            _, _, close, rate, atm30, skew, long_run = self._sessions()
+            columns = zip(close, rate, atm30, skew, long_run, strict=True)
             self._input_rows = dict(zip(self.bars.index, columns, strict=True))
         try:
             return self._input_rows[day]

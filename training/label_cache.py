@@ -54,12 +54,16 @@ def label_key(source_name: str, chain, config: LabelConfig, start=None,
     last_exit = days[hi - 1] + pd.Timedelta(days=config.dte_max + 7)
     read_until = int(np.searchsorted(days, last_exit, side="right"))  # exclusive
     numeric = chain.bars.iloc[lo:read_until].select_dtypes(include=["number", "bool"])
+    # a quote's long-run vol is the median of atm_iv over every bar up to its day
+    earlier_vols = chain.bars[["atm_iv"]].iloc[:lo] if "atm_iv" in chain.bars else None
     chain_settings = {"class": type(chain).__name__, "seed": getattr(chain, "seed", None),
                       "window": repr(getattr(chain, "window", None))}
     digest = hashlib.sha256(json.dumps(
         {"version": LABEL_VERSION, "code": labels_fingerprint(), "config": asdict(config),
          "chain": chain_settings,
-         "bars": data_hash(numeric)}, sort_keys=True, default=str).encode()).hexdigest()[:20]
+         "bars": data_hash(numeric),
+         "earlier_vols": None if earlier_vols is None else data_hash(earlier_vols)},
+        sort_keys=True, default=str).encode()).hexdigest()[:20]
     return ("labels", source_name or "source", chain.symbol,
             f"{days[lo]:%Y%m%d}-{days[hi - 1]:%Y%m%d}_{digest}")
 

@@ -176,7 +176,7 @@ def test_term_structure_reverts_to_long_run(case):
         forward = spot * math.exp(rate * days / 365)
         return option_chain.quote(day, day + pd.Timedelta(days=days), forward, "C")["iv"]
 
-    long_run = option_chain.long_run_vol
+    long_run = option_chain.long_run_vol(day)
     near, far = atm_vol(30), atm_vol(180)
     # the far vol sits between today's 30-day vol and the long-run level
     assert min(near, long_run) - 1e-12 <= far <= max(near, long_run) + 1e-12
@@ -463,3 +463,39 @@ def test_quote_prices_match_quote_exactly(sample_market):
         assert fast == (row["bid"], row["ask"], row["mid"])
     with pytest.raises(KeyError, match="no bar"):
         chain.quote_prices("1990-01-02", row["expiry"], row["strike"], "P")
+
+
+def test_quotes_of_a_day_do_not_depend_on_later_bars(sample_market):
+    """The classic lookahead test: the same chain on bars cut at a day, and on bars whose
+    later sessions are calmer, quotes that day and every day before it alike (the long-run
+    vol was once the median over the whole series, later bars included)."""
+    from feeds.chain import OptionChain
+
+    bars = sample_market.bars("SPY")
+    cut = pd.Timestamp("2015-06-15")
+    calmer = bars.copy()
+    calmer.loc[calmer.index > cut, "atm_iv"] *= 0.6
+    full, short, other = (OptionChain("SPY", b, seed=7) for b in
+                          (bars, bars.loc[:cut], calmer))
+    assert full.long_run_vol(bars.index[-1]) != other.long_run_vol(bars.index[-1])
+    for day in (pd.Timestamp("2015-01-02"), cut):
+        frame = full.chain(day)
+        for chain in (short, other):
+            pd.testing.assert_frame_equal(chain.chain(day), frame)
+            assert chain.long_run_vol(day) == full.long_run_vol(day)
+        expiry = frame["expiry"].iloc[len(frame) // 3]
+        strikes, calls = frame["strike"].to_numpy()[:6], np.array([True, False] * 3)
+        lives = [c.life_table(day.date(), expiry.date(), strikes, calls) for c in (full, other)]
+        first = lives[0][0]
+        stop = int(full._sessions()[1].searchsorted(np.datetime64(cut.date()), side="right"))
+        for key in ("bid", "ask", "mid"):
+            np.testing.assert_array_equal(lives[0][1][key][:, :stop - first],
+                                          lives[1][1][key][:, :stop - first])
+
+
+def test_the_long_run_vol_is_the_median_of_the_vols_known_that_day():
+    from feeds.chain import LONG_RUN_DEFAULT, long_run_levels
+
+    iv = pd.Series([np.nan, 0.30, 0.10, np.nan, 0.20, 0.50])
+    np.testing.assert_allclose(long_run_levels(iv),
+                               [LONG_RUN_DEFAULT, 0.30, 0.20, 0.20, 0.20, 0.25])

@@ -77,6 +77,12 @@ def test_changed_config_range_source_or_bars_miss_the_cache(chain, sample_market
                            cache, "sample")
     assert priced == []
 
+    bars.loc[bars.index < START - pd.Timedelta(days=30), "atm_iv"] *= 1.5  # the long-run vol
+    priced.clear()
+    cached_strategy_labels(OptionChain("SPY", bars, seed=chain.seed), None, START, END,
+                           cache, "sample")
+    assert priced
+
 
 def test_no_cache_prices_every_time_and_an_empty_range_has_no_key(chain, priced):
     cached_strategy_labels(chain, None, START, START, None, "sample")
