@@ -10,6 +10,8 @@ from core.domain import TRADING_DAYS
 #: Implied volatility runs above realized on average (the variance risk premium); this is
 #: the stated ratio used where no implied volatility is known.
 IMPLIED_OVER_REALIZED = 1.15
+#: the volatility of a first bar, which has no return to estimate one from
+FIRST_BAR_VOLATILITY = 0.2
 
 
 def ewma_volatility(close: pd.Series, decay: float = 0.94) -> pd.Series:
@@ -17,8 +19,9 @@ def ewma_volatility(close: pd.Series, decay: float = 0.94) -> pd.Series:
     returns = np.log(close).diff()
     variance = returns.pow(2).ewm(alpha=1.0 - decay, adjust=False).mean()
     vol = np.sqrt(variance * TRADING_DAYS)
-    # the first bars have no return history: use the first available estimate
-    return vol.bfill().fillna(0.2)
+    # the first bar has no return: a stated prior (its next bar's estimate, which this
+    # once took, is not known on the day)
+    return vol.fillna(FIRST_BAR_VOLATILITY)
 
 
 def implied_volatility_estimate(close: pd.Series) -> pd.Series:
