@@ -203,6 +203,20 @@ class UnusualWhalesFlow:
                             f"{text!r}")
         return cls(client, cache=cache, flow_sessions=int(text), **options)
 
+    def recent_sessions(self) -> pd.DatetimeIndex:
+        """The sessions the per-day endpoints are asked for: the ``flow_sessions`` before
+        the last complete one (whose values join on the next session), whatever bars are
+        asked for. Counted back from the bars'
+        end instead, a bar's flow columns depended on where its data ended (a backtest, a
+        training run and premarket scoring saw different values for the same day)."""
+        from feeds.calendar import CALENDAR_START, sessions
+
+        if self.flow_sessions <= 0:
+            return pd.DatetimeIndex([])
+        back = self.last_complete - pd.Timedelta(days=2 * self.flow_sessions + 14)
+        days = sessions(max(back, pd.Timestamp(CALENDAR_START)), self.last_complete)
+        return days[-self.flow_sessions - 1:-1]  # the last one's values join after it
+
     @property
     def requests(self) -> int:
         return self.client.requests
@@ -210,7 +224,7 @@ class UnusualWhalesFlow:
     def describe(self) -> str:
         return (f"options-flow columns from Unusual Whales (each day's values from the next "
                 f"session on; flow alerts, dark pool and market tide for the last "
-                f"{self.flow_sessions} sessions)")
+                f"{self.flow_sessions} sessions before today)")
 
     def _whole(self, name: str, ticker: str, fetch) -> pd.DataFrame:
         """An endpoint answering all its history at once: cached per last complete session,
@@ -234,7 +248,9 @@ class UnusualWhalesFlow:
         index = bars.index
         volume = self._whole("options-volume", symbol, lambda: c.options_volume(symbol))
         insider = self._whole("insider-buy-sells", symbol, lambda: c.insider_buy_sells(symbol))
-        days = [d for d in index[-(self.flow_sessions + 1):-1] if d <= self.last_complete]
+        recent = self.recent_sessions()
+        # the last bar's day is not asked: its values would join after the bars end
+        days = [d for d in index[:-1] if d in recent]
 
         def alerts_on(day):
             start = pd.Timestamp(day).tz_localize(NY).tz_convert("UTC")

@@ -223,6 +223,23 @@ def test_flow_columns_are_causal_and_match_the_api(server, tmp_path):
     assert long["unusual_score"].dropna().ge(0).all() and long["unusual_score"].notna().any()
 
 
+def test_a_bars_flow_columns_do_not_depend_on_where_its_data_ends(server):
+    """The per-day endpoints cover the last sessions before now, not before the bars'
+    end: a training run, a backtest and premarket scoring see the same values on a day (the
+    window used to follow the bars' end, so a day had dark pool and tide in one and NaN in
+    the other)."""
+    def flow():
+        return UnusualWhalesFlow(full_pages(server), flow_sessions=20, now=NOW)
+
+    full = flow().columns("SPY", bars_for("2024-04-01", "2024-06-28"))
+    cut = flow().columns("SPY", bars_for("2024-04-01", "2024-06-14"))
+    pd.testing.assert_frame_equal(cut, full.loc[cut.index])
+    recent = flow().recent_sessions()
+    assert len(recent) == 20 and recent[-1] == pd.Timestamp("2024-06-27")
+    shown = full["dark_pool_ratio"].dropna().index  # each day's on the next session
+    assert shown.min() == recent[1] and shown.max() == pd.Timestamp("2024-06-28")
+
+
 def test_flow_columns_come_from_the_cache_the_second_time(server, tmp_path):
     bars = bars_for("2024-05-01", "2024-06-28")
     first = UnusualWhalesFlow(full_pages(server), cache=ParquetCache(tmp_path),
