@@ -23,6 +23,8 @@ from core.errors import DataError
 
 #: the bundled real index data, so a run with no arguments trades real markets offline
 DEFAULT_SYMBOLS = "SP500,NASDAQ"
+#: the symbols without ``--symbols`` on a source that has no SP500 and NASDAQ
+SOURCE_DEFAULT_SYMBOLS = {"sample": "SPY,QQQ", "polygon": "SPY,QQQ"}
 
 
 def register(commands) -> None:
@@ -44,8 +46,9 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     data = p.add_argument_group("data")
     options.add_symbols_option(
         data, DEFAULT_SYMBOLS, "comma-separated symbols; bundled has SP500,NASDAQ, the sample "
-                               "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA; with --source "
-                               "csv the default is every file's symbol")
+                               "market SPY,QQQ,IWM,AAPL,MSFT,GOOGL,AMZN,TSLA (default: "
+                               "SP500,NASDAQ; SPY,QQQ with --source sample or polygon; every "
+                               "file's symbol with --source csv)")
     options.add_source_options(
         data, help="where bars come from: bundled = real S&P 500 / NASDAQ daily bars "
                    "shipped with the arch package (1999-2018); sample = the seeded simulated "
@@ -138,6 +141,9 @@ def run_backtest_command(args) -> int:
     source, source_name, reason = options.source_from_args(args, args.symbols)
     source.limit_expiries(args.dte_min, args.dte_max)
     args.symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, source.symbols)
+    if source_name in SOURCE_DEFAULT_SYMBOLS and not options.symbols_given(args,
+                                                                            DEFAULT_SYMBOLS):
+        args.symbols = options.symbols_arg(SOURCE_DEFAULT_SYMBOLS[source_name])
     errors: dict[str, str] = {}
     symbols = _readable_symbols(source, args.symbols, args.end_date, errors)
     start, end = options.window_from_args(args, source, symbols)

@@ -296,9 +296,10 @@ def add_model_config_options(p, config_help: str = LSTM_CONFIG_HELP,
         p.add_argument("--head", choices=STRATEGY_HEADS,
                        help="the strategy model's head: regime (a logistic regression on the "
                             "HMM's regime probabilities; the default, it wins the "
-                            "walk-forward on the benchmark world) or lstm (seed 000's LSTM "
-                            "over every feature); default: the config's [model] head, else "
-                            "regime")
+                            "walk-forward on the benchmark world) or lstm (an LSTM over "
+                            "every feature: the compact network, or seed 000's stack with "
+                            "architecture = \"seed000\" in a config file); default: the "
+                            "config's [model] head, else regime")
     p.add_argument("--config", type=Path, metavar="FILE", help=config_help)
     p.add_argument("--epochs", type=positive_int_arg, help=epochs_help)
 
@@ -402,11 +403,20 @@ def window_from_args(args: argparse.Namespace, source, symbols) -> tuple[pd.Time
     return start, end
 
 
+def symbols_given(args: argparse.Namespace, default: str) -> bool:
+    """Whether ``--symbols`` was on the command line (a Namespace built in code, without
+    the parser's record of what was given: whether it differs from ``default``)."""
+    given = getattr(args, "given_options", None)
+    if given is not None:
+        return "symbols" in given
+    return args.symbols != symbols_arg(default)
+
+
 def csv_files_by_default(args: argparse.Namespace, default: str, file_symbols) -> list[str]:
     """``--symbols`` as given, but with ``--source csv`` and no ``--symbols`` (``default``
     left as it is) every file's symbol (``file_symbols()``): the default symbols are the
     other sources' names, which the user's files rarely carry."""
-    if args.source == "csv" and args.symbols == symbols_arg(default):
+    if args.source == "csv" and not symbols_given(args, default):
         return list(file_symbols())
     return args.symbols
 

@@ -92,6 +92,17 @@ def test_bundled_is_the_default_for_index_symbols(capsys):
     assert "real S&P 500" in captured.out
 
 
+def test_the_sample_market_without_symbols_runs_its_own_default_symbols(capsys):
+    """The default SP500,NASDAQ are the bundled indexes: with --source sample they were
+    unknown symbols, an error for a command that named none."""
+    assert run.main(["backtest", "--source", "sample", *WINDOW, "--no-report", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "SPY: Return: " in printed and "QQQ: Return: " in printed
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SP500,NASDAQ", *WINDOW,
+                     "--no-report", "-q"]) == 2  # named: refused, not replaced
+    assert "unknown symbol 'SP500'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--source", "sample", "--symbols", "NOPE"], "unknown symbol 'NOPE'"),
     (["--source", "sample", "--symbols", "SPY", "--start-date", "2024-05-01",
