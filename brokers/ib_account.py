@@ -37,8 +37,16 @@ class IBAccount:
 
     # ------------------------------------------------------------------ feeds
     def watch(self, data) -> None:
-        """Remember feed ``data`` under its name (the symbol fills are matched by)."""
-        self.datas.setdefault(data._name, data)
+        """Remember feed ``data`` under its name (the symbol fills are matched by). A feed
+        seen for the first time starts from IB's stock position in its symbol: shares an
+        earlier process bought are held, not bought again."""
+        if data._name in self.datas:
+            return
+        self.datas[data._name] = data
+        held = self.stock(data._name)
+        position = self.positions[data]
+        if held is not None and not position.size:
+            position.set(held.quantity, held.avg_cost)
 
     def today(self, underlying: str) -> dt.date:
         """The date of the underlying's latest bar (New York's today when there is none)."""

@@ -159,6 +159,13 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         self.ledger.account.name = account
         return account
 
+    def watch(self, datas) -> None:
+        """The feeds this run trades, known before ``start`` reconciles with IB: IB's stock
+        positions and the fills of earlier processes then land on them, so a restarted
+        run holds (and its strategy sees) what IB holds instead of buying it again."""
+        for data in datas:
+            self.ledger.account.watch(data)
+
     def set_backfill_check(self, check: Callable[[], bool]) -> None:
         """``check()`` is True while any feed still delivers historical backfill bars."""
         self._backfilling = check

@@ -239,16 +239,17 @@ class IBLedger:
             self._book_leg(fill, commission, row, order)
 
     def _book_stock(self, fill: FillUpdate, commission: float, row: dict, order) -> None:
+        filled = (row["filled"] or 0) + fill.shares
+        status = "completed" if filled >= row["quantity"] - 1e-9 else "partial"
+        # the journal's row first: also when no feed of the symbol is known (yet)
+        self.journal.update_order(fill.order_ref, status=status, filled=filled)
         data = self.account.datas.get(fill.symbol)
         if data is None:
-            return
+            return  # the feed, once watched, starts from IB's position (``IBAccount.watch``)
         position = self.account.positions[data]
         signed = fill.shares if fill.side == "BOT" else -fill.shares
         old_price = position.price
         psize, pprice, opened, closed = position.update(signed, fill.price)
-        filled = (row["filled"] or 0) + fill.shares
-        status = "completed" if filled >= row["quantity"] - 1e-9 else "partial"
-        self.journal.update_order(fill.order_ref, status=status, filled=filled)
         if order is None:
             return
         comminfo = order.comminfo or self.broker.getcommissioninfo(data)

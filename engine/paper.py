@@ -132,5 +132,6 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
     cerebro = one_account(feeds, broker, STRATEGIES[settings.strategy],
                           settings.strategy_config, signal_factory(settings), trade_start,
                           quicknotify=True)
+    broker.watch(datas)  # named by now: the startup reconciliation books onto them
     cerebro.addanalyzer(PaperStatus, _name="status", out=out)
     return cerebro, store, broker, datas

@@ -64,6 +64,14 @@ class EquityStrategy(SignalStrategy):
         #: trades says why (a long-only strategy shown only SELL calls, say)
         self.unacted: collections.Counter[str] = collections.Counter()
 
+    def start(self):
+        """Start from the side the broker holds: flat in a backtest, but a paper run
+        restarted on an account holding shares must be able to sell them on a SELL call
+        (and not buy them again on a BUY call)."""
+        for data in self.datas:
+            side = _sign(self.getposition(data).size)
+            self._side[data] = self._side_before[data] = side
+
     def _wanted_side(self, direction: float, confidence: float, side: int) -> int:
         cfg = self.p.config
         if direction > 0 and confidence >= cfg.min_confidence:
@@ -118,3 +126,8 @@ class EquityStrategy(SignalStrategy):
                 f"{abs(order.created.size):g} shares on {order.data.datetime.date(0):%Y-%m-%d}: "
                 f"{_NOT_FILLED.get(order.status, order.getstatusname())}")
         self._pending[order.data] = None
+
+
+def _sign(size: float) -> int:
+    """+1 long, -1 short, 0 flat."""
+    return (size > 0) - (size < 0)
