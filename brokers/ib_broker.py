@@ -213,6 +213,7 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
 
     def next(self):
         self._drain()
+        self.ledger.adopt_orders()
         waiting = self.ledger.awaiting_commission()
         if waiting:
             for update in self.store.fill_commissions(waiting).values():

@@ -14,6 +14,7 @@ orders, hands each one to ``track`` and calls back only through ``LedgerBroker``
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from typing import Any, Protocol
@@ -29,9 +30,11 @@ from brokers.ib_events import (
     PositionUpdate,
     Sync,
 )
-from brokers.ib_spread_ledger import IBSpreadLedger
+from brokers.ib_orders import journal_stock_order
+from brokers.ib_spread_ledger import IBSpreadLedger, opening_from_detail
 from brokers.journal import TERMINAL, Journal
 from brokers.spread_book import SpreadBook
+from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 
 OPEN_STATES = frozenset({"PreSubmitted", "Submitted", "ApiPending"})
 CANCELLED_STATES = frozenset({"Cancelled", "ApiCancelled"})
@@ -57,8 +60,8 @@ class IBLedger:
 
     ``account``: cash, positions, marks and feeds (``IBAccount``); ``book``: the spreads
     (``SpreadBook``, reloaded from the journal); ``orders``: the backtrader orders this
-    process sent, by orderRef; ``link_state``, ``errors``, ``reconcile_reports``: what the
-    connection said.
+    process sent or took over from an earlier one (``adopt_orders``), by orderRef;
+    ``link_state``, ``errors``, ``reconcile_reports``: what the connection said.
     """
 
     def __init__(self, journal: Journal, broker: LedgerBroker, account: str = "") -> None:
@@ -72,6 +75,8 @@ class IBLedger:
         self.errors: list[ErrorUpdate] = []
         self.reconcile_reports: list[dict] = []
         self._waiting_commission: dict[str, FillUpdate] = {}
+        #: orderRefs of earlier processes' orders IB still works, not yet taken over
+        self._adoptable: list[str] = []
 
     # ------------------------------------------------------------------ the broker's calls
     def track(self, ref: str, order, con_ids: tuple[int, int] | None = None) -> None:
@@ -95,6 +100,64 @@ class IBLedger:
         handler = _HANDLERS.get(type(update))
         if handler is not None:
             handler(self, update)
+
+    def adopt_orders(self) -> None:
+        """Orders an earlier process sent that IB still works become orders of this run
+        (``info['adopted']``), Accepted: the strategy is notified of them, they are open in
+        ``get_orders_open``, the spread cap counts them and the spread fill rule expires
+        them. A restart thus neither sends the same order twice nor leaves one working
+        unseen. backtrader dates an order by its feed's bar, so this waits for the first
+        bar of the symbol's feed (the broker calls it from ``next``)."""
+        for ref in list(self._adoptable):
+            row = self.journal.order(ref)
+            data = self.account.datas.get(row["symbol"]) if row else None
+            if row is None or row["status"] in TERMINAL or data is None:
+                self._adoptable.remove(ref)
+                if data is None and row is not None and row["status"] not in TERMINAL:
+                    self.broker.event(f"not taken over {ref}: this run has no feed of "
+                                      f"{row['symbol']}; it still works at IB")
+                continue
+            if not len(data):
+                continue
+            self._adoptable.remove(ref)
+            try:
+                order = self._adopted_order(row, data)
+            except (KeyError, TypeError, ValueError) as exc:
+                self.broker.event(f"not taken over {ref}: its journal entry is incomplete "
+                                  f"({exc!r}); it still works at IB")
+                continue
+            order.submit(self.broker)
+            order.accept(self.broker)
+            # no ``track``: a combo's earlier leg fills are rebuilt from the journal
+            self.orders[ref] = order
+            self.broker.notify(order)
+            self.broker.event(f"taken over {ref}: {row['action']} {row['quantity']:g} "
+                              f"{row['symbol']} ({row['kind']}), sent by an earlier process "
+                              f"and still working at IB")
+
+    def _adopted_order(self, row: dict, data):
+        """The backtrader order standing for journal order ``row`` on feed ``data``, with
+        the ``info`` the broker's own orders of its kind carry."""
+        detail = json.loads(row["detail"] or "{}")
+        quantity = row["quantity"]
+        if row["kind"] == "stock":
+            order = journal_stock_order(row, data)
+            order.addcomminfo(self.broker.getcommissioninfo(data))
+        elif row["kind"] == "spread_open":
+            request, short, long, con_ids = opening_from_detail(detail)
+            order = SpreadOpenOrder(owner=None, data=data, size=int(quantity))
+            order.addinfo(request=request, action="open", position_id=None, short=short,
+                          long=long, con_ids=tuple(con_ids))
+        else:
+            order = SpreadCloseOrder(owner=None, data=data, size=int(quantity))
+            order.addinfo(action="close", position_id=detail["position_id"],
+                          tag=detail.get("tag", "close"), contracts=int(quantity),
+                          con_ids=tuple(int(c) for c in detail.get("con_ids") or ()))
+        if row["kind"] != "stock":
+            order.addinfo(limit=row["limit_price"], placed_at=_request_bar(detail))
+        order.addinfo(order_ref=row["order_ref"], adopted=True,
+                      filled_before=row["filled"] or 0)
+        return order
 
     def position_diffs(self) -> list[dict]:
         """IB's position per conId against the journal's baseline + booked fills."""
@@ -318,6 +381,7 @@ class IBLedger:
         for update in sync.orders:
             self._on_order(update)
         settled = self._settle_lost(sync)
+        self._note_adoptable(sync)
         self._sync_stock_positions()
         for value in sync.account_values:
             self._on_account(value)
@@ -352,6 +416,15 @@ class IBLedger:
                 self.broker.notify(order)
         return settled
 
+    def _note_adoptable(self, sync: Sync) -> None:
+        """Orders the journal thinks open, IB still works and this process did not send:
+        an earlier process's, to be taken over (``adopt_orders``)."""
+        for row in self.journal.open_orders():
+            ref = row["order_ref"]
+            if ref in sync.open_order_refs and ref not in self.orders \
+                    and ref not in self._adoptable:
+                self._adoptable.append(ref)
+
     def _sync_stock_positions(self) -> None:
         """Stock positions of traded symbols follow IB (the authority) after a sync."""
         held, positions = self.account.held, self.account.positions
@@ -363,6 +436,15 @@ class IBLedger:
         for symbol, data in self.account.datas.items():
             if symbol not in stocks and positions[data].size and not self._waiting_commission:
                 positions[data].set(0, 0.0)
+
+
+def _request_bar(detail: dict) -> dt.datetime | None:
+    """The time of the bar an order was requested on, as its intent recorded it (None
+    when it did not)."""
+    try:
+        return dt.datetime.fromisoformat(detail["bar"]) if detail.get("bar") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _reason(message: str) -> str:

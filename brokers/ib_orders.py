@@ -41,6 +41,20 @@ def stock_order(cls, owner, data, size, price=None, plimit=None, exectype=None, 
     return order, info
 
 
+#: backtrader's exectype of each IB order type ``ib_stock_order`` sends
+EXECTYPES = {"MKT": bt.Order.Market, "LMT": bt.Order.Limit, "STP": bt.Order.Stop,
+             "STP LMT": bt.Order.StopLimit, "MOC": bt.Order.Close}
+
+
+def journal_stock_order(row: dict, data) -> bt.Order:
+    """A backtrader order standing for the journal's stock order ``row`` (sent by an earlier
+    process, still working at IB): its side, quantity, type and price on feed ``data``,
+    with no owner (backtrader then notifies the run's strategy)."""
+    cls = bt.order.BuyOrder if row["action"] == "BUY" else bt.order.SellOrder
+    return cls(owner=None, data=data, size=row["quantity"], price=row["limit_price"],
+               exectype=EXECTYPES.get(row["order_type"], bt.Order.Market))
+
+
 def ib_stock_order(order, action: str, ref: str, account: str) -> Order | None:
     """IB's order for a backtrader stock order (Market, Limit, Stop, StopLimit, Close = MOC;
     a DAY order to ``account``), or None for an exectype IB is not sent."""

@@ -89,7 +89,8 @@ class IBSpreadOrders:
         self.notify(order)
         self.journal.record_intent(ref, type(strategy).__name__, "close_spread",
                                    position.underlying if position else "?",
-                                   {"position_id": position_id, "tag": tag})
+                                   {"position_id": position_id, "tag": tag,
+                                    "bar": str(data.datetime.datetime(0))})
         reason = None
         if position is None or not position.is_open:
             reason = f"spread {position_id!r} is " + ("unknown" if position is None
@@ -155,14 +156,18 @@ class IBSpreadOrders:
         """Spread orders still working ``spread_order_bars`` bars after their request bar
         are cancelled at IB; IB's confirmation (awaited here, at most ``request_timeout``
         seconds) makes them Expired on this very bar, as in the simulated broker. A fill
-        that beats the cancel is booked instead: IB is the authority."""
+        that beats the cancel is booked instead: IB is the authority. An order taken over
+        from an earlier process counts its bars from the first bar after its request bar
+        (``_past_request_bar``)."""
         bars = self.p.spread_order_bars
         if bars is None:
             return
         for ref, order in list(self.ledger.orders.items()):
             info = order.info
             if not order.alive() or info.get("expiring") or \
-                    info.get("action") not in ("open", "close") or "placed_len" not in info:
+                    info.get("action") not in ("open", "close"):
+                continue
+            if "placed_len" not in info and not self._past_request_bar(order):
                 continue
             if len(order.data) - info["placed_len"] < bars:
                 continue
@@ -180,6 +185,28 @@ class IBSpreadOrders:
             if sent:
                 self._await(lambda r=ref: self.journal.order(r)["status"] in TERMINAL,
                             self.store.settings.request_timeout)
+
+    def _past_request_bar(self, order) -> bool:
+        """Whether the bar now current comes after the request bar of ``order``, a spread
+        order taken over from an earlier process (``info['adopted']``); if so the bar
+        before is taken as its request bar (``placed_len``), so the order is good for
+        ``spread_order_bars`` bars as if this process had sent it. The journal's request
+        bar decides (backfill bars after it count: the order's bar is over); without one,
+        or one that cannot be compared, the first live bar does."""
+        info = order.info
+        if not info.get("adopted"):
+            return False
+        after = None
+        if info.get("placed_at") is not None:
+            try:
+                after = order.data.datetime.datetime(0) > info["placed_at"]
+            except TypeError:  # naive against aware: a journal of another version
+                after = None
+        if after is None:
+            after = not self._backfilling()
+        if after:
+            info["placed_len"] = len(order.data) - 1
+        return after
 
     def _await(self, done: Callable[[], bool], timeout: float) -> bool:
         """Apply the store's snapshots as they come until ``done()`` (at most ``timeout``

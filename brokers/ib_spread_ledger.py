@@ -86,12 +86,8 @@ class IBSpreadLedger:
             day = _exchange_date(fills.first_at) or order.data.datetime.date(0)
             con_ids = list(info["con_ids"])
         else:
-            detail = json.loads(row["detail"])
-            request = SpreadRequest(**detail["request"])
-            short, long = (SpreadLeg(**{**detail[leg], "expiry": dt.date.fromisoformat(
-                detail[leg]["expiry"])}) for leg in ("short", "long"))
+            request, short, long, con_ids = opening_from_detail(json.loads(row["detail"]))
             day = _exchange_date(fills.first_at) or self.account.today(request.underlying)
-            con_ids = [int(c) for c in detail["con_ids"]]
             self._event(f"fill of {ref} (sent by an earlier process): spread opened")
         return SpreadPosition(
             id=self.book.next_id(), underlying=request.underlying,
@@ -289,6 +285,17 @@ class IBSpreadLedger:
         self.journal.log("assignment", link)
         self._event(f"spread {position.id}: {assigned} short {position.short.symbol} "
                     f"assigned: {shares:+g} {position.underlying} at {strike:g}")
+
+
+def opening_from_detail(detail: dict) -> tuple[SpreadRequest, SpreadLeg, SpreadLeg,
+                                               list[int]]:
+    """The request, short and long legs and leg conIds of a spread opening, as the journal
+    keeps them (``record_intent`` + ``add_detail``): what a later process needs to open the
+    spread from its fills or to take the order over."""
+    request = SpreadRequest(**detail["request"])
+    short, long = (SpreadLeg(**{**detail[leg], "expiry": dt.date.fromisoformat(
+        detail[leg]["expiry"])}) for leg in ("short", "long"))
+    return request, short, long, [int(c) for c in detail["con_ids"]]
 
 
 def expiry_bar(data, expiry: dt.date) -> tuple[dt.date, float]:

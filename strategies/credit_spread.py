@@ -188,10 +188,22 @@ class CreditSpreadStrategy(SignalStrategy):
                 risk += request.width * MULTIPLIER * request.contracts
         return risk
 
-    def notify_order(self, order):
-        if order.status in (order.Submitted, order.Accepted):
-            return
+    def _adopt(self, order) -> None:
+        """A spread order a paper run took over from its earlier process (still working at
+        IB): an opening is the symbol's pending opening (no second one while it works, its
+        risk counted), a close keeps its spread from being closed twice."""
         info = order.info
+        if info.get("action") == "open" and self._pending_open.get(order.data, 0) is None:
+            self._pending_open[order.data] = order
+        elif info.get("action") == "close":
+            self._closing.add(info.get("position_id"))
+
+    def notify_order(self, order):
+        info = order.info
+        if order.status in (order.Submitted, order.Accepted):
+            if info.get("adopted"):
+                self._adopt(order)
+            return
         pending = self._pending_open.get(order.data)
         # brokers notify with clones of the order: compare references, not identity
         if info.get("action") == "open" and pending is not None and pending.ref == order.ref:

@@ -115,8 +115,20 @@ class EquityStrategy(SignalStrategy):
             self._side_before[data], self._side[data] = self._side[data], side
             self._pending[data] = order
 
+    def _adopt(self, order) -> None:
+        """An order a paper run took over from its earlier process (still working at IB)
+        is this symbol's pending order: no second one is sent while it works, and the side
+        goes back to the one held if it ends unfilled."""
+        data = order.data
+        held = self.getposition(data).size
+        self._side_before[data] = _sign(held)
+        self._side[data] = _sign(held + order.executed.remsize)
+        self._pending[data] = order
+
     def notify_order(self, order):
         if order.status in (order.Submitted, order.Accepted, order.Partial):
+            if order.info.get("adopted") and self._pending.get(order.data, 0) is None:
+                self._adopt(order)
             return
         if order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
             # not filled: back to the side actually held, so a later bar may try again
