@@ -138,10 +138,42 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
 
     def stop(self):
         self._drain()
+        self.await_replies()
         if self.p.cancel_on_exit:
             for ref, order in list(self.ledger.orders.items()):
                 if order.alive():
                     self.store.cancel(order_ref=ref)
+
+    def await_replies(self, timeout: float | None = None) -> bool:
+        """Before the run ends, apply IB's replies until every order this process sent has
+        been answered (acknowledged, filled or ended) and every fill booked with its
+        commission: an order rejected on the last bar would otherwise stay 'submitted' in
+        the journal and the next run would call it lost. Waits on the store's queue (at
+        most ``timeout`` seconds, the request timeout by default), never sleeps; says how
+        many orders are still unanswered when it gives up. False when replies are missing
+        (or IB is not connected: none can come)."""
+        def answered() -> bool:
+            return not self.ledger.awaiting_commission() and not any(
+                o.status == o.Submitted for o in self.ledger.orders.values())
+
+        if answered():
+            return True
+        if not self.store.connected.is_set():
+            return False
+        self._pull_commissions()
+        timeout = self.store.settings.request_timeout if timeout is None else timeout
+        if self._await(answered, timeout):
+            return True
+        unanswered = sum(o.status == o.Submitted for o in self.ledger.orders.values())
+        self.event(f"IB has not answered {unanswered} order(s) within {timeout:g} s; the "
+                   f"next run reconciles them")
+        return False
+
+    def working_at_ib(self) -> list[str]:
+        """orderRefs of the journal's orders (this run's or an earlier one's) that IB still
+        works, as the connection last heard: what stays working after the run ends."""
+        return sorted(ref for ref in self.store.open_order_refs()
+                      if self.journal.order(ref) is not None)
 
     def check_account(self) -> str:
         """The account orders go to; refuses a live (non-DU) account unless allowed."""
@@ -214,14 +246,19 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
     def next(self):
         self._drain()
         self.ledger.adopt_orders()
-        waiting = self.ledger.awaiting_commission()
-        if waiting:
-            for update in self.store.fill_commissions(waiting).values():
-                self.ledger.apply(update)
+        self._pull_commissions()
         self.ledger.spreads.link_assignments()
         self._expire_spread_orders()
         self.ledger.spreads.mark()
         self._track_exchange_day()
+
+    def _pull_commissions(self) -> None:
+        """Book the fills waiting for a commission that ib_async has but announced with no
+        event (executions replayed by reqExecutions after a reconnect)."""
+        waiting = self.ledger.awaiting_commission()
+        if waiting:
+            for update in self.store.fill_commissions(waiting).values():
+                self.ledger.apply(update)
 
     def _track_exchange_day(self) -> None:
         """When a bar of a new exchange date arrives, the value last seen on the date

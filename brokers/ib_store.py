@@ -387,6 +387,14 @@ class IBStore:
             return self.ib.placeOrder(contract, order).order.orderId
         return self.call(place)
 
+    def open_order_refs(self) -> set[str]:
+        """orderRefs of the orders IB works for this clientId, as ib_async last heard
+        (empty when the store is not running)."""
+        if self._loop is None or not self._loop.is_running() or self.ib is None:
+            return set()
+        return self.call(lambda: {t.order.orderRef for t in self.ib.openTrades()
+                                  if t.order.orderRef})
+
     def cancel(self, order_ref: str = "", perm_id: int = 0, order_id: int = 0) -> bool:
         """Cancel our open order found by orderRef/permId/orderId; False if not open."""
         def cancel():

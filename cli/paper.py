@@ -220,8 +220,10 @@ def run_paper(args) -> int:
             return 130
         fills = [f for f in broker.journal.fills()
                  if f["booked"] == 1 and f["exec_id"] not in known]  # this run's
+        working = broker.working_at_ib()  # this run's and earlier runs' orders
         print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
-              f"{len(broker.open_spreads())} open spread(s)", flush=True)
+              f"{len(broker.open_spreads())} open spread(s), {len(working)} order(s) still "
+              f"working at IB", flush=True)
         return 0
     finally:
         store.stop()

@@ -1,5 +1,5 @@
-"""A restarted paper run picks up what the one before it left: IB's stock position and the
-orders still working at IB.
+"""A restarted paper run picks up what the one before it left: IB's stock position, the
+orders still working at IB, and replies to the last bar's orders.
 
 Each test runs two processes' worth of paper runs (``PaperRun``: store, broker, feeds,
 strategy) one after the other on the same journal file and the same fake TWS, with the
@@ -8,19 +8,25 @@ same clientId, as a trader restarting ``run.py paper`` does.
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
 import backtrader as bt
 import pytest
 
+import run as cli
 from brokers.journal import Journal
 from brokers.spreads import SpreadRequest
 from strategies.credit_spread import CreditSpreadConfig, CreditSpreadStrategy
 from strategies.equity import EquityConfig, EquityStrategy
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
+    NEW_YORK,
     PaperRun,
     frame_bars,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
     zigzag_bars,
 )
 
@@ -252,3 +258,72 @@ def test_credit_spread_strategy_waits_for_an_adopted_opening(spread_market, tmp_
             gone(tws)
     assert [p.contract["secType"] for p in tws.placed] == ["BAG"]
     assert runs[1].broker.get_orders_open()[0].info["order_ref"] == tws.placed[0].order_ref
+
+
+# ---------------------------------------------------------------------- the end of a run
+class StrategyStopped(bt.Analyzer):
+    """Sets ``event`` when the strategy stops (just before the broker's own ``stop``)."""
+
+    params = (("event", None),)
+
+    def stop(self):
+        self.p.event.set()
+
+
+def test_max_bars_end_waits_for_the_reply_to_the_last_bars_order(ib_log):
+    """An order sent on the last bar whose rejection arrives after the strategy stopped is
+    still recorded as rejected (it stayed 'submitted' and the next run called it lost)."""
+    ib_log.allow(r"Error 201")
+    stopped = threading.Event()
+    with FakeTWS() as tws:
+        stock_market(tws)
+        tws.order_mode = "silent"
+        run = PaperRun(tws, HISTORY, LIVE[:1], strategy="scripted",
+                       actions={0: lambda s: s.buy(size=100)})
+        run.cerebro.addanalyzer(StrategyStopped, event=stopped)
+        with run:
+            run.push()
+            assert stopped.wait(10), "the run did not stop after --max-bars"
+            tws.reject(tws.wait_for_order(), "no trading permissions")
+            run.join()
+    ref = tws.placed[0].order_ref
+    row = run.broker.journal.order(ref)
+    assert (row["status"], row["reason"]) == ("rejected", "no trading permissions")
+
+
+def test_paper_command_restart_takes_over_and_done_reports_orders_at_ib(tmp_path, capsys,
+                                                                         ib_log):
+    """``run.py paper`` twice on one journal while the first run's BUY works at IB: each
+    ``done:`` line says the order is still working there; the second run takes it over
+    (status line 'orders 1 open') and sends nothing."""
+    today = dt.datetime.now(NEW_YORK).date()
+    bars = zigzag_bars(82, start=today - dt.timedelta(days=80))
+    ten = dt.datetime.combine(today, dt.time(10))
+    argv = ["paper", "--strategy", "equity", "--symbols", "SPY", "--client-id", "21",
+            "--bar-size", "5 secs", "--backfill", "1 D", "--max-bars", "1",
+            "--journal", str(tmp_path / "journal.sqlite"), "--connect-timeout", "3"]
+    outs = []
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=bars[79][4])
+        tws.set_history("SPY", ib_history(bars[:80]))
+        tws.order_mode = "hold"
+        for k in (0, 1):
+            result = {}
+            thread = threading.Thread(target=lambda r=result: r.setdefault(
+                "code", cli.main([*argv, "--ib-port", str(tws.port)])))
+            thread.start()
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+            _, o, h, lo, c, v = bars[80 + k]
+            tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
+            thread.join(20)
+            assert not thread.is_alive() and result["code"] == 0
+            outs.append(capsys.readouterr().out)
+            gone(tws)
+    first, second = outs
+    assert len(tws.placed) == 1 and tws.orders[900001].status == "Submitted"
+    assert "1 order(s) still working at IB" in first.splitlines()[-1], first
+    assert "taken over btml/EquityStrategy/buy/SPY/" in second
+    assert "orders 1 open" in next(line for line in second.splitlines() if " | value " in line)
+    assert second.splitlines()[-1].startswith("done: 0 fill(s)")
+    assert "1 order(s) still working at IB" in second.splitlines()[-1], second
+

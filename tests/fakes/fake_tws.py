@@ -7,7 +7,8 @@ parameters, option snapshots with model greeks, placeOrder for STK and BAG, canc
 historical bars (with keepUpToDate updates), 5-second real-time bars and error messages.
 
 Tests script it per scenario: ``order_mode`` says what happens to a new order ('fill',
-'hold', 'reject', 'partial', 'next_bar_open'), ``fill``/``reject``/``cancel_by_server`` act on
+'hold', 'reject', 'partial', 'next_bar_open', or 'silent': kept but not answered yet, as
+while TWS's reply is still in flight), ``fill``/``reject``/``cancel_by_server`` act on
 an order explicitly (also while no client is connected), ``drop_connections`` closes every
 socket (optionally keeping the clientId busy, so reconnecting gets error 326), ``paused``
 makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
@@ -660,6 +661,8 @@ class FakeTWS:
             return
         with self._lock:
             self.orders[order.perm_id] = order
+        if mode == "silent":  # the test answers later (``reject``, ``fill``)
+            return
         conn.send(enc.open_order(order, "PreSubmitted"), self._status_msg(enc, order))
         if callable(mode):
             mode(self, order)
