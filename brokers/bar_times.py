@@ -143,8 +143,8 @@ class BarClock:
         return when, self.slot(when)[1]
 
     def seed_stamp(self, date) -> dt.datetime:
-        """Stamp of IB's bar still forming (after a reconnect), which 5-second bars
-        continue: a daily one carries the day's cut time."""
+        """Stamp of IB's bar still forming (at start or after a reconnect), which
+        5-second bars continue: a daily one carries the day's cut time."""
         if not isinstance(date, dt.datetime):
             return self.cutoff(date)
         return local(date)

@@ -1,14 +1,17 @@
 """Live bars from IB as a backtrader feed: historical backfill, then live bars.
 
-``IBData`` first delivers completed historical bars (``reqHistoricalData``; the bar still
-forming is dropped) so indicators warm up, then live bars, one of two ways:
+``IBData`` first delivers completed historical bars (``reqHistoricalData``) so indicators
+warm up, then live bars, one of two ways:
 
 * ``live='realtime'``: IB's 5-second real-time bars, resampled to ``bar_size`` (a bar is
   delivered as soon as the 5-second bar that ends its period arrives, or when a bar of a
   later period shows up); a daily bar is built from the session's 5-second bars and
   delivered with the one ending the session (13:00 on half-days), or, with ``decide_at``
   (e.g. ``"15:45"``), built from the 5-second bars up to that time and delivered then
-  (later 5-second bars of that date make no second bar);
+  (later 5-second bars of that date make no second bar). A bar already forming when the
+  feed starts (a mid-session start) begins as IB's bar so far, which the 5-second bars
+  continue (its open, high/low over both, volume added), so it is the whole bar, not just
+  the part seen since start;
 * ``live='keep_up'``: ``reqHistoricalData(keepUpToDate=True)`` bars of ``bar_size``; a bar
   is delivered when IB starts the next one.
 
@@ -122,9 +125,14 @@ class IBData(bt.feed.DataBase):
         now = now_local()
         for bar in history:
             when, complete = self.clock.history(bar.date)
-            if complete <= now:  # drop the bar still forming
+            if complete <= now:
                 self._backfill.append((when, bar.open, bar.high, bar.low, bar.close,
                                        bar.volume))
+            elif self.p.live == "realtime":
+                # IB's bar so far (a mid-session start): the 5-second bars continue it, as
+                # after a reconnect; without it the bar would hold only what came since start
+                self._queue.put(self._forming(bar, now))
+            # keep_up: IB's keepUpToDate stream sends the forming bar whole itself
         self.put_notification(self.DELAYED)
         self._sub = store.subscribe(self._subscribe, self._unsubscribe)
 
@@ -170,13 +178,22 @@ class IBData(bt.feed.DataBase):
         for bar in bars:
             when, complete = self.clock.history(bar.date)
             if complete > now:  # the bar forming: 5-second bars continue it
-                kind, when = "seed", self.clock.seed_stamp(bar.date)
-                if self.clock.daily and when <= now:  # its decision time passed meanwhile
-                    kind = "bar"
+                self._queue.put(self._forming(bar, now))
             else:
-                kind = "bar"
-            self._queue.put((kind, when, bar.open, bar.high, bar.low, bar.close, bar.volume))
+                self._queue.put(("bar", when, bar.open, bar.high, bar.low, bar.close,
+                                 bar.volume))
         handle.bars = self._realtime(ib)
+
+    def _forming(self, bar, now: dt.datetime) -> tuple:
+        """The queue item of IB's bar still forming at ``now`` (at start or after a
+        reconnect): a ``seed`` the 5-second bars continue (``_ingest`` keeps its open, takes
+        the max/min of the highs/lows, the last close, and adds their volume to IB's, which
+        holds only the trades before the request, so nothing is counted twice), or a whole
+        ``bar`` when it is a daily bar whose decision time has already passed."""
+        kind, when = "seed", self.clock.seed_stamp(bar.date)
+        if self.clock.daily and when <= now:  # its decision time passed meanwhile
+            kind = "bar"
+        return (kind, when, bar.open, bar.high, bar.low, bar.close, bar.volume)
 
     def _unsubscribe(self, ib, handle) -> None:
         if self.p.live == "realtime":

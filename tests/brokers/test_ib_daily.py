@@ -25,6 +25,7 @@ from indicators import RuleSignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
+    NEW_YORK,
     PaperRun,
     frame_bars,
     ib_history,
@@ -206,3 +207,47 @@ def test_paper_cli_decide_at_status_line(tmp_path, capsys, ib_log):
     assert len(status) == 1 and status[0].startswith("2024-01-03 15:45:00 SPY 473.25 | ")
     assert sqlite3.connect(tmp_path / "journal.sqlite").execute(
         "SELECT COUNT(*) FROM orders").fetchone()[0] == 0  # 2024 is before today: no trade
+
+
+@pytest.mark.parametrize(("bar_size", "decide_at", "stamp", "last_5s"), [
+    ("1 day", None, dt.time(16), dt.time(15, 59, 55)),
+    ("1 day", "15:45", dt.time(15, 45), dt.time(15, 44, 55)),
+    ("1 hour", None, dt.time(11), dt.time(11, 59, 55)),
+])
+def test_a_mid_session_start_continues_ibs_forming_bar(monkeypatch, ib_log, bar_size,
+                                                       decide_at, stamp, last_5s):
+    """Started at 11:35 New York time: IB's history ends with the bar still forming (so
+    far O100 H110 L90 C104, 5,000,000 shares). The first live bar is that bar continued by
+    the 5-second bars seen since start (its open, the high and low over both, their volume
+    added to IB's, the last close), not a bar of only the 5-second bars since 11:35."""
+    day = dt.date(2024, 3, 8)  # a Friday
+    started = dt.datetime.combine(day, dt.time(11, 35))
+    monkeypatch.setattr("brokers.ib_feed.now_local", lambda: started)  # the machine's clock
+    if bar_size == "1 day":  # IB dates daily bars; the feed stamps them at the close
+        history = [(day - dt.timedelta(days=1), 98.0, 99.0, 97.0, 98.5, 4e6),
+                   (day, 100.0, 110.0, 90.0, 104.0, 5e6)]
+        completed = dt.datetime(2024, 3, 7, 16)
+    else:
+        completed = dt.datetime.combine(day, dt.time(10))
+        history = [(completed.replace(tzinfo=NEW_YORK), 98.0, 99.0, 97.0, 98.5, 4e6),
+                   (started.replace(minute=0, tzinfo=NEW_YORK), 100.0, 110.0, 90.0, 104.0,
+                    5e6)]
+    at = lambda t: dt.datetime.combine(day, t)  # noqa: E731
+    five = [(at(dt.time(11, 35)), 104.0, 104.2, 103.9, 104.1),
+            (at(last_5s) - dt.timedelta(seconds=5), 104.5, 104.6, 89.5, 104.5),
+            (at(last_5s), 104.5, 105.1, 104.5, 105.0)]
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=104.0)
+        tws.set_history("SPY", history)
+        with PaperRun(tws, [(day, 0, 0, 0, 0, 0)], [None], strategy="scripted", actions={},
+                      settings={"bar_size": bar_size, "decide_at": decide_at,
+                                "trade_start": day}) as run:
+            for when, o, h, lo, c in five:
+                tws.push_bar("SPY", ny_epoch(when), o, h, lo, c, 300.0)
+            run.join()
+    data = run.datas[0]
+    assert len(data) == 2  # the completed bar, then the one that was forming at start
+    assert (data.datetime.datetime(-1), data.datetime.datetime(0)) == (completed, at(stamp))
+    # IB's open and high, a 5-second bar's low, the last close, IB's volume + 3 x 300
+    assert (data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0]) == (
+        100.0, 110.0, 89.5, 105.0, 5e6 + 900.0)
