@@ -73,6 +73,17 @@ def local(when: dt.datetime) -> dt.datetime:
     return when.astimezone(EXCHANGE_TZ).replace(tzinfo=None) if when.tzinfo else when
 
 
+def exchange_date(data, ago: int = 0) -> dt.date:
+    """The New York date of the instant of ``data``'s bar ``ago`` (a feed whose datetime
+    line holds UTC instants, as ``IBData``'s does). ``data.datetime.date(ago)`` is the date
+    in the feed's display zone (``--timezone``): in Tokyo a session's 16:00 close is the
+    next morning, and bars from 10:00 New York on fall on the next date. Session dates,
+    expiries, days to expiry and daily-loss days are New York dates, so they come from
+    here whatever the display zone."""
+    instant = bt.num2date(data.datetime[ago]).replace(tzinfo=dt.UTC)
+    return local(instant).date()
+
+
 def from_epoch(epoch: float) -> dt.datetime:
     """Naive New York wall-clock time of an epoch (a real-time bar's start)."""
     return local(dt.datetime.fromtimestamp(epoch, dt.UTC))

@@ -15,7 +15,7 @@ import datetime as dt
 
 import backtrader as bt
 
-from brokers.bar_times import now_local
+from brokers.bar_times import exchange_date, now_local
 from brokers.ib_events import AccountUpdate, PositionUpdate
 
 
@@ -49,9 +49,10 @@ class IBAccount:
             position.set(held.quantity, held.avg_cost)
 
     def today(self, underlying: str) -> dt.date:
-        """The date of the underlying's latest bar (New York's today when there is none)."""
+        """The New York date of the underlying's latest bar (whatever the display zone;
+        New York's today when there is none)."""
         data = self.datas.get(underlying)
-        return data.datetime.date(0) if data is not None and len(data) else \
+        return exchange_date(data) if data is not None and len(data) else \
             now_local().date()
 
     # ------------------------------------------------------------------ IB's reports

@@ -40,7 +40,7 @@ from collections.abc import Callable
 
 import backtrader as bt
 
-from brokers.bar_times import now_local
+from brokers.bar_times import exchange_date, now_local
 from brokers.ib_events import ErrorUpdate
 from brokers.ib_ledger import IBLedger
 from brokers.ib_orders import ib_stock_order, order_ref, stock_order
@@ -194,7 +194,9 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
     def watch(self, datas) -> None:
         """The feeds this run trades, known before ``start`` reconciles with IB: IB's stock
         positions and the fills of earlier processes then land on them, so a restarted
-        run holds (and its strategy sees) what IB holds instead of buying it again."""
+        run holds (and its strategy sees) what IB holds instead of buying it again; and
+        the exchange date (daily loss days) comes from the bars from the first one on, not
+        from the machine's clock."""
         for data in datas:
             self.ledger.account.watch(data)
 
@@ -308,9 +310,10 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         return None
 
     def _exchange_today(self) -> dt.date:
-        """The session date of the latest bar the broker has seen (the exchange's date,
-        also in an accelerated replay), New York's date before any bar."""
-        days = [d.datetime.date(0) for d in self.ledger.account.datas.values() if len(d)]
+        """The session date of the latest bar the broker has seen (the exchange's New York
+        date, also in an accelerated replay and whatever the display zone), New York's date
+        before any bar."""
+        days = [exchange_date(d) for d in self.ledger.account.datas.values() if len(d)]
         return max(days) if days else now_local().date()
 
     def _refuse(self, order, reason: str, margin: bool = False) -> None:

@@ -18,8 +18,10 @@ warm up, then live bars, one of two ways:
 Time (``brokers.bar_times``): the datetime line holds each bar's true instant (UTC, as
 backtrader expects), so ``data.datetime.datetime(0)`` is the bar's time in ``tz``
 (America/New_York by default) whatever the season: intraday bars are stamped with their
-start, daily bars with their session's close (``date(0)`` is the session date) or the
-decision time.
+start, daily bars with their session's close or the decision time. ``tz`` only changes
+what is shown: ``exchange_date()`` is the bar's New York date (a daily bar's session date)
+in any zone, which the broker, the warm-up and the models date bars by; ``date(0)`` equals
+it only in New York (a session's close is the next morning in Tokyo).
 
 Bars travel from the store's loop thread through a queue; ``_load`` waits on it at most
 ``qcheck`` seconds, so backtrader's loop keeps turning (broker notifications) without any
@@ -46,7 +48,14 @@ from zoneinfo import ZoneInfo
 import backtrader as bt
 from ib_async import Stock
 
-from brokers.bar_times import BarClock, from_epoch, now_local, parse_decide_at, to_num
+from brokers.bar_times import (
+    BarClock,
+    exchange_date,
+    from_epoch,
+    now_local,
+    parse_decide_at,
+    to_num,
+)
 from brokers.ib_store import IBStore
 from feeds.base import EXTRA_COLUMNS
 
@@ -106,6 +115,10 @@ class IBData(bt.feed.DataBase):
 
     def islive(self) -> bool:
         return True
+
+    def exchange_date(self, ago: int = 0) -> dt.date:
+        """The New York date of bar ``ago`` (its session's date), whatever ``tz`` shows."""
+        return exchange_date(self, ago)
 
     def haslivedata(self) -> bool:
         return bool(self._backfill) or not self._queue.empty()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ib_async import LimitOrder
 
 from brokers import spread_pricing as sp
+from brokers.bar_times import exchange_date
 from brokers.ib_orders import Legs, open_limit, order_ref
 from brokers.ib_spreads import combo, occ
 from brokers.ib_store import IBError
@@ -68,7 +69,7 @@ class IBSpreadOrders:
             self._refuse(order, reason, margin=margin)
             return order
         order.addinfo(short=resolved.short, long=resolved.long, limit=limit,
-                      placed=data.datetime.date(0), quoted_credit=resolved.natural_credit,
+                      placed=exchange_date(data), quoted_credit=resolved.natural_credit,
                       con_ids=(resolved.short_contract.conId, resolved.long_contract.conId))
         # what a later process needs to rebuild the spread from a fill of this order
         self.journal.add_detail(ref, short=dataclasses.asdict(resolved.short),

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 
 from brokers import spread_pricing as sp
-from brokers.bar_times import local
+from brokers.bar_times import exchange_date, local
 from brokers.ib_account import IBAccount
 from brokers.ib_events import FillUpdate, PositionUpdate
 from brokers.ib_spreads import ComboFills
@@ -83,7 +83,7 @@ class IBSpreadLedger:
         if order is not None:
             info = order.info
             request, short, long = info["request"], info["short"], info["long"]
-            day = _exchange_date(fills.first_at) or order.data.datetime.date(0)
+            day = _exchange_date(fills.first_at) or exchange_date(order.data)
             con_ids = list(info["con_ids"])
         else:
             request, short, long, con_ids = opening_from_detail(json.loads(row["detail"]))
@@ -108,7 +108,7 @@ class IBSpreadLedger:
             return position
         tag = info.get("tag", "close")
         day = _exchange_date(fills.last_at) or (
-            order.data.datetime.date(0) if order is not None
+            exchange_date(order.data) if order is not None
             else self.account.today(position.underlying))
         quantity, units = int(row["quantity"]), fills.units
         if done:
@@ -177,7 +177,7 @@ class IBSpreadLedger:
                 position.mark = marks[short_id] - marks[long_id]
             data = self.account.datas.get(position.underlying)
             if data is not None and len(data):
-                position.dte = (position.expiry - data.datetime.date(0)).days
+                position.dte = (position.expiry - exchange_date(data)).days
             self.book.revalue(position)
 
     def _settle_expired(self) -> None:
@@ -189,7 +189,7 @@ class IBSpreadLedger:
         that date; the record is the same as the backtest's (``expiry_bar``)."""
         for position in self.book.open():
             data = self.account.datas.get(position.underlying)
-            if data is None or not len(data) or data.datetime.date(0) < position.expiry:
+            if data is None or not len(data) or exchange_date(data) < position.expiry:
                 continue
             if any(c in self.account.held for c in position.extra.get("con_ids", ())):
                 continue
@@ -300,10 +300,11 @@ def opening_from_detail(detail: dict) -> tuple[SpreadRequest, SpreadLeg, SpreadL
 
 def expiry_bar(data, expiry: dt.date) -> tuple[dt.date, float]:
     """Date and close of ``data``'s first bar dated on or after ``expiry`` (its latest bar
-    when none of the bars it still holds is: the estimate can only use what it has)."""
-    found = (data.datetime.date(0), float(data.close[0]))
+    when none of the bars it still holds is: the estimate can only use what it has); dates
+    are New York dates, so the close is the expiry session's whatever the display zone."""
+    found = (exchange_date(data), float(data.close[0]))
     for ago in range(0, -len(data), -1):
-        day = data.datetime.date(ago)
+        day = exchange_date(data, ago)
         if day < expiry:
             break
         found = (day, float(data.close[ago]))

@@ -33,6 +33,7 @@ import pandas as pd
 from ib_async import ComboLeg, Contract, Option, Stock
 
 from brokers import spread_pricing as sp
+from brokers.bar_times import exchange_date
 from brokers.ib_store import IBStore
 from brokers.spreads import SpreadLeg, SpreadRequest
 from core.domain import TRADING_DAYS
@@ -135,8 +136,10 @@ class SpreadResolver:
         return snaps
 
     def resolve(self, data, request: SpreadRequest) -> ResolvedSpread:
-        """Pick both legs by the backtests' rule from IB's chain and quotes."""
-        symbol, right, day = request.underlying, request.right, data.datetime.date(0)
+        """Pick both legs by the backtests' rule from IB's chain and quotes; days to
+        expiry count from the bar's New York date (the session's), whatever the display
+        zone."""
+        symbol, right, day = request.underlying, request.right, exchange_date(data)
         spot = float(data.close[0])
         under = self.underlying(symbol)
         key = (symbol, day)
@@ -153,7 +156,8 @@ class SpreadResolver:
             raise sp.SpreadRejected(f"width {request.width:g} is below the strike grid step "
                                     f"{step:g}")
         years = max((expiry.date() - day).days, 0.5) / 365.0
-        frame = self._candidate_frame(symbol, expiry, grid, right, spot, years, data, request)
+        frame = self._candidate_frame(symbol, expiry, grid, right, spot, years, data, request,
+                                      day)
         short, long = sp.resolve_legs(frame, request, spot)
         by_symbol = frame.set_index("symbol")
         quote = {s: sp.Quote(float(by_symbol.at[s, "bid"]), float(by_symbol.at[s, "ask"]),
@@ -163,7 +167,7 @@ class SpreadResolver:
                               quote[short.symbol], quote[long.symbol])
 
     def _candidate_frame(self, symbol, expiry, grid, right, spot, years, data,
-                         request: SpreadRequest) -> pd.DataFrame:
+                         request: SpreadRequest, day: dt.date) -> pd.DataFrame:
         if request.otm_pct is not None:
             target = spot * (1.0 + (-1.0 if right == "P" else 1.0) * request.otm_pct)
             distance = np.abs(grid - target)
@@ -189,7 +193,7 @@ class SpreadResolver:
                                                            vol_estimate(data),
                                                            right == "C")["delta"])
                     rows[float(c.strike)] = {
-                        "symbol": occ(c), "expiry": expiry, "dte": (expiry.date() - data.datetime.date(0)).days,
+                        "symbol": occ(c), "expiry": expiry, "dte": (expiry.date() - day).days,
                         "strike": float(c.strike), "right": right, "bid": q["bid"],
                         "ask": q["ask"], "mid": 0.5 * (q["bid"] + q["ask"]), "delta": delta}
             present = [float(k) for k in chosen if float(k) in rows]  # listed for expiry

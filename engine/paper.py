@@ -8,10 +8,10 @@ import datetime as dt
 import time
 from array import array
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import backtrader as bt
 
+from brokers.bar_times import now_local
 from brokers.ib_broker import IBBroker
 from brokers.ib_feed import IBData
 from brokers.ib_store import IBStore, StoreSettings
@@ -34,6 +34,8 @@ class PaperSettings:
     backfill: str = "1 Y"
     live: str = "realtime"
     use_rth: bool = True
+    #: the zone bar times are shown in; dates (sessions, warm-up, expiry, daily loss) stay
+    #: New York's whatever it is
     tz: str = "America/New_York"
     #: daily bars only: cut and deliver the day's bar at this New York time ("HH:MM")
     #: instead of the close
@@ -127,8 +129,8 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
                       cancel_on_exit=settings.cancel_on_exit, on_event=out)
     broker.set_backfill_check(lambda: any(d.backfilling for d in datas))
     trade_start = settings.trade_start
-    if trade_start is None:  # backfill bars (before today) only warm up
-        trade_start = dt.datetime.now(ZoneInfo(settings.tz)).date()
+    if trade_start is None:  # backfill bars (before today, New York) only warm up
+        trade_start = now_local().date()
     cerebro = one_account(feeds, broker, STRATEGIES[settings.strategy],
                           settings.strategy_config, signal_factory(settings), trade_start,
                           quicknotify=True)

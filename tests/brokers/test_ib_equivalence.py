@@ -28,6 +28,7 @@ from indicators import RuleSignal
 from strategies import CreditSpreadConfig, CreditSpreadStrategy, EquityConfig, EquityStrategy
 from tests.fakes.fake_tws import FakeTWS, OptionQuote
 from tests.fakes.ib_harness import (
+    NEW_YORK,
     PaperRun,
     frame_bars,
     ib_history,
@@ -132,8 +133,17 @@ class SpreadNotes(bt.Analyzer):
         return self.notes
 
 
+def session_date(data) -> dt.date:
+    """The bar's New York date: the IB feed's line holds the instant in UTC (shown in its
+    zone), the backtest's naive feed the session date itself."""
+    when = bt.num2date(data.datetime[0])
+    return when.replace(tzinfo=dt.UTC).astimezone(NEW_YORK).date() if data.datetime._tz \
+        else when.date()
+
+
 class Values(bt.Analyzer):
-    """The account value after every live bar (the backtest's bars from ``start`` on)."""
+    """The account value after every live bar (the backtest's bars from ``start`` on), by
+    session date (the bar's New York date, whatever zone the feed shows it in)."""
 
     params = (("start", None),)
 
@@ -142,8 +152,9 @@ class Values(bt.Analyzer):
 
     def next(self):
         data = self.strategy.datas[0]
-        if not getattr(data, "backfilling", False) and data.datetime.date(0) >= self.p.start:
-            self.values.append((data.datetime.date(0), self.strategy.broker.getvalue()))
+        day = session_date(data)
+        if not getattr(data, "backfilling", False) and day >= self.p.start:
+            self.values.append((day, self.strategy.broker.getvalue()))
 
     def get_analysis(self):
         return self.values
@@ -161,10 +172,11 @@ def expire_held(tws: FakeTWS, day: dt.date, close: float) -> None:
             tws.expire_options("SPY", expiry, close)
 
 
-def run_both(sample_market, start: str, config: CreditSpreadConfig):
-    """The credit-spread strategy on the simulated broker and on IB over the 119 bars from
-    ``start`` (80 of history, 39 live): (sim notes, sim broker, sim values, IB notes, paper
-    run, fake TWS, IB values)."""
+def run_both(sample_market, start: str, config: CreditSpreadConfig,
+             tz: str = "America/New_York"):
+    """The credit-spread strategy on the simulated broker and on IB (its bars shown in
+    ``tz``) over the 119 bars from ``start`` (80 of history, 39 live): (sim notes, sim
+    broker, sim values, IB notes, paper run, fake TWS, IB values)."""
     frame = sample_market.bars("SPY", start, None).iloc[:119]
     chain = sample_market.option_chain("SPY")
     bars = frame_bars(frame)
@@ -183,7 +195,7 @@ def run_both(sample_market, start: str, config: CreditSpreadConfig):
         tws.add_stock("SPY", 756733, price=history[-1][4])
         tws.set_history("SPY", ib_history(history))
         run = PaperRun(tws, history, live, strategy="credit-spread",
-                       settings={"strategy_config": config})
+                       settings={"strategy_config": config, "tz": tz})
         run.cerebro.addanalyzer(SpreadNotes, _name="notes")
         run.cerebro.addanalyzer(Values, _name="values", start=live[0][0])
         with run:
@@ -262,3 +274,20 @@ def test_spreads_held_to_expiry_settle_alike_on_sim_and_ib(sample_market, ib_log
     expired = [s for s in spreads(result[1]) if s[6] == "expiry"]
     assert len(expired) >= 2
     assert_same_run(*result)
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo"])
+def test_display_zone_changes_no_date_of_a_spread(sample_market, ib_log, tz):
+    """Bars shown in Tokyo (a session's 16:00 close is 05:00/06:00 there the next day),
+    live from 2024-02-15 to 2024-04-11, across the 2024-03-10 DST change: the warm-up ends,
+    the legs are chosen (days to expiry), spreads are dated, marked and settled at expiry
+    (from the expiry session's close) by New York dates, exactly as the simulated broker
+    does; the display zone changes none of it."""
+    ib_log.allow(r"Error 202", r"Error 200, .*No security definition")
+    result = run_both(sample_market, "2023-10-20", TO_EXPIRY, tz)
+    expired = [s for s in spreads(result[1]) if s[6] == "expiry"]
+    assert len(expired) >= 2
+    assert_same_run(*result)
+    run = result[4]
+    assert [p.dte for p in run.broker.open_spreads()] == [
+        p.dte for p in result[1].open_spreads()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import backtrader as bt
 import pytest
@@ -41,7 +42,9 @@ class _Clock:
         return self.day
 
     def __getitem__(self, ago: int) -> float:
-        return bt.date2num(dt.datetime.combine(self.day, dt.time()))
+        """The instant of the session's close in UTC, as ``IBData``'s line holds it."""
+        close = dt.datetime.combine(self.day, dt.time(16), ZoneInfo("America/New_York"))
+        return bt.date2num(close.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 class Bar:

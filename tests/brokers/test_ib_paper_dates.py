@@ -5,14 +5,21 @@ bars' exchange dates (a replay of 2022 is not "today")."""
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
 from brokers.journal import Journal
 from brokers.spreads import SpreadRequest
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
+    NEW_YORK,
     PaperRun,
     frame_bars,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
     zigzag_bars,
 )
 
@@ -93,3 +100,75 @@ def test_daily_loss_limit_keys_on_the_bars_exchange_date(ib_log):
     assert len(refused) == 1 and refused[0].startswith("daily max loss reached: down ")
     assert f"at the start of {live[1][0]:%Y-%m-%d}" in refused[0]
     assert [(p.action, p.quantity) for p in tws.placed] == [("BUY", 100), ("BUY", 10)]
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo"])
+def test_display_zone_changes_no_exchange_date(ib_log, tz):
+    """30-minute bars of Friday 2024-03-08 and Monday 2024-03-11 (the clocks changed on
+    Sunday), shown in ``tz``: in Tokyo Friday's bars from 10:00 New York on fall on
+    Saturday 03-09 and Monday's session opens at 22:30 Monday. The exchange date (the
+    daily-loss day) is New York's in both zones: Friday's loss
+    counts from Friday's start, Monday's from Friday's last value, and nothing else."""
+    friday, monday = dt.date(2024, 3, 8), dt.date(2024, 3, 11)
+    history = [(dt.datetime.combine(dt.date(2024, 3, 7), dt.time(15, 30), NEW_YORK), 100.0,
+                100.5, 99.5, 100.0, 1000.0)]
+    slots = [(friday, dt.time(9, 30), 100.0), (friday, dt.time(10), 100.0),
+             (friday, dt.time(15, 30), 80.0), (monday, dt.time(9, 30), 80.0),
+             (monday, dt.time(10), 81.0)]
+    seen = []
+
+    def record(s):
+        seen.append((s.data.datetime.datetime(0), s.broker._exchange_today()))
+
+    def buy(size):
+        return lambda s: (record(s), s.buy(size=size))
+
+    actions = {0: buy(100), 1: record, 2: buy(10), 3: buy(10), 4: record}
+    with FakeTWS(stock_commission=lambda shares, price: 0.0) as tws:
+        tws.add_stock("SPY", 756733, price=100.0)
+        tws.set_history("SPY", history)
+        with PaperRun(tws, [(friday, 0, 0, 0, 0, 0)], [None] * 5, strategy="scripted",
+                      actions=actions, settings={"bar_size": "30 mins", "tz": tz,
+                                                 "max_daily_loss": 1_000.0,
+                                                 "trade_start": friday}) as run:
+            for k, (day, at, price) in enumerate(slots):
+                start = dt.datetime.combine(day, at)
+                for offset in (0, 1795):  # the slot's first and last 5-second bars
+                    tws.push_bar("SPY", ny_epoch(start + dt.timedelta(seconds=offset)),
+                                 price, price, price, price)
+                run.wait_bars(k + 1, f"bar {start}")
+                tws.wait_until(lambda: len(tws.placed) >= run.broker.sent, what="orders")
+            run.join()
+            days = [tuple(r) for r in run.broker.journal._exec(
+                "SELECT day, start_value FROM days ORDER BY day").fetchall()]
+    zone = ZoneInfo(tz)
+    assert seen == [(dt.datetime.combine(d, t, NEW_YORK).astimezone(zone).replace(tzinfo=None),
+                     d) for d, t, _ in slots]
+    # Friday starts at 100,000 (before any bar of it); Monday at Friday's last value
+    assert days == [("2024-03-08", 100_000.0), ("2024-03-11", 100_000.0 - 100 * 20.0)]
+    refused = [n[1]["reason"] for n in run.notes if n[0] == "Rejected"]
+    assert refused == ["daily max loss reached: down 2,000.00 since 100,000.00 at the start "
+                       "of 2024-03-08 (limit 1,000.00)"]
+    assert [(p.action, p.quantity) for p in tws.placed] == [("BUY", 100), ("BUY", 10)]
+
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_first_live_session_is_new_yorks_today_in_any_display_zone(ib_log, tz):
+    """No ``trade_start`` given: bars before New York's today only warm up, whatever zone
+    they are shown in. Kiritimati (UTC+14) is a day ahead of New York from about 05:00 New
+    York time, Pago Pago (UTC-11) a day behind until about 06:00; taking today there
+    warmed up through today's live bar (no trade) or traded on yesterday's backfill bar
+    (refused: "placed on a historical backfill bar"). The equity strategy (BUY once warm)
+    orders once, on today's live bar."""
+    today = dt.datetime.now(NEW_YORK).date()
+    bars = zigzag_bars(81, start=today - dt.timedelta(days=80))
+    history, live = bars[:80], bars[80:]
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        with PaperRun(tws, history, live, settings={"bar_size": "1 day", "tz": tz,
+                                                    "trade_start": None}) as run:
+            run.finish()
+    assert [n[1].get("reason") for n in run.notes if n[0] == "Rejected"] == []
+    assert [p.action for p in tws.placed] == ["BUY"]
