@@ -10,12 +10,11 @@ stay at IB unless ``--cancel-on-exit``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from brokers.bar_times import parse_decide_at
+from brokers.bar_times import now_local, parse_decide_at
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import options
@@ -89,8 +88,9 @@ def register(commands) -> None:
                       help="5-second real-time bars resampled, or keepUpToDate bars")
     bars.add_argument("--all-hours", action="store_true", help="include bars outside RTH")
     bars.add_argument("--timezone", default="America/New_York",
-                      help="zone the strategy and the status line see bar times in (the "
-                           "bars themselves follow the NYSE calendar)")
+                      help="zone the strategy and the status line see bar times in; only "
+                           "what is shown: sessions, the warm-up, expiries and daily-loss "
+                           "days follow the NYSE calendar in New York time whatever it is")
     bars.add_argument("--max-bars", type=positive_int_arg,
                       help="stop after this many live bars per symbol")
     risk = p.add_argument_group("safety")
@@ -162,7 +162,7 @@ def paper_settings(args) -> PaperSettings:
     a DataError here, before anything connects."""
     _check_bar_flags(args)
     options.check_output_path(args.journal, "--journal", folder=False)
-    first_live = dt.datetime.now(ZoneInfo(args.timezone)).date()  # as engine.paper.build
+    first_live = now_local().date()  # New York's today, as engine.paper.build
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
                           args.store_label, first_live)
     _check_backfill(args.backfill, args.bar_size, models)

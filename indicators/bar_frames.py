@@ -31,7 +31,15 @@ def bars_until(data, end: int, columns) -> pd.DataFrame:
     return pd.DataFrame(values, index=index)
 
 
+def session_date(data, ago: int = 0):
+    """The session date of ``data``'s bar ``ago``: a live IB feed's New York date
+    (``IBData.exchange_date``; its ``date(0)`` is in the display zone, a day later in Tokyo
+    for a daily bar), else ``date(ago)``."""
+    exchange = getattr(data, "exchange_date", None)
+    return exchange(ago) if exchange is not None else data.datetime.date(ago)
+
+
 def current_bar(data, columns) -> tuple[pd.Timestamp, dict]:
-    """The feed's bar at [0] (``next`` mode): its date and column values."""
-    day = pd.Timestamp(data.datetime.date(0))
+    """The feed's bar at [0] (``next`` mode): its session date and column values."""
+    day = pd.Timestamp(session_date(data))
     return day, {c: float(getattr(data.lines, c)[0]) for c in data_columns(data, columns)}

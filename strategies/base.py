@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import backtrader as bt
 
+from indicators.bar_frames import session_date
 from indicators.rule_signal import RuleSignal
 
 
@@ -11,7 +12,9 @@ class SignalStrategy(bt.Strategy):
     """Builds ``self.signals[data]`` from ``signal_factory`` for every data feed.
 
     ``trade_start`` (a date): bars before it only warm the indicators up; subclasses ask
-    ``warming_up()`` at the top of ``next`` and trade nothing while it is true.
+    ``warming_up()`` at the top of ``next`` and trade nothing while it is true. A live IB
+    feed's bars are dated by the exchange (``bar_frames.session_date``), not by the zone
+    they are shown in.
 
     Several symbols in one account (a portfolio backtest, a paper run on several symbols)
     need not share a calendar: on a date one symbol has no bar (its exchange's holiday, a
@@ -36,7 +39,7 @@ class SignalStrategy(bt.Strategy):
         later bar's date (a tenth of a bar's time)."""
         if self._warmed_up:
             return False
-        if self.p.trade_start is None or self.datetime.date(0) >= self.p.trade_start:
+        if self.p.trade_start is None or session_date(self.datas[0]) >= self.p.trade_start:
             self._warmed_up = True
             return False
         return True

@@ -67,32 +67,39 @@ class LineRecorder(bt.Analyzer):
         bar = {c: getattr(data.lines, c)[0] for c in OHLCV}
         lines = {name: getattr(signal.lines, name)[0]
                  for name in signal.lines.getlinealiases()}
-        self.rows.append((pd.Timestamp(data.datetime.date(0)), bar, lines))
+        # the session (New York) date of the bar's instant, whatever zone shows it
+        when = bt.num2date(data.datetime[0]).replace(tzinfo=dt.UTC).astimezone(NEW_YORK)
+        self.rows.append((pd.Timestamp(when.date()), bar, lines))
 
 
-def run_paper_on(model, signals: str, frame: pd.DataFrame, n_live: int):
+def run_paper_on(model, signals: str, frame: pd.DataFrame, n_live: int,
+                 tz: str = "America/New_York"):
     """A paper run of the equity strategy on ``frame``'s bars (all but the last ``n_live``
-    as backfill): what the strategy saw, and the run."""
+    as backfill), shown in ``tz``: what the strategy saw, and the run."""
     bars = frame_bars(frame)
     history, live = bars[:-n_live], bars[-n_live:]
     with FakeTWS() as tws:
         tws.add_stock("SPY", 756733, price=history[-1][4])
         tws.set_history("SPY", ib_history(history))
         run = PaperRun(tws, history, live, settings={
-            "signals": signals, "signal_models": {"SPY": model}, "bar_size": "1 day"})
+            "signals": signals, "signal_models": {"SPY": model}, "bar_size": "1 day",
+            "tz": tz})
         run.cerebro.addanalyzer(LineRecorder, _name="recorded")
         with run:
             run.finish(timeout=60)
     return run.result[0].analyzers.recorded, run
 
 
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo"])
 @pytest.mark.parametrize("signals", ["ml", "direction"])
 def test_streamed_values_on_ib_bars_equal_the_batch_path(signals, sample_market, ib_ml_model,
-                                                         ib_direction_model, ib_log):
+                                                         ib_direction_model, ib_log, tz):
+    """Shown in Tokyo too, where a session's close is the next morning: the model is fed
+    each bar's session date, as the batch path on the same sessions."""
     model = ib_ml_model if signals == "ml" else ib_direction_model
     frame = sample_market.bars("SPY", "2022-01-03", None).iloc[:model.warmup_bars + 25]
     n_live = 12
-    recorded, run = run_paper_on(model, signals, frame[OHLCV], n_live)
+    recorded, run = run_paper_on(model, signals, frame[OHLCV], n_live, tz)
     assert recorded.streamed  # live data: the indicator ran bar by bar, not in batch
     dates = [r[0] for r in recorded.rows]
     assert dates == list(frame.index)  # every backfill and live bar, once, in order
@@ -102,6 +109,8 @@ def test_streamed_values_on_ib_bars_equal_the_batch_path(signals, sample_market,
     batch = model.predict_frame(seen)
     streamed = pd.DataFrame([r[2] for r in recorded.rows], index=seen.index)
     signal = run.result[0].signals[run.datas[0]]
+    fed = list(signal._stream.bars.dates)  # the sessions the stream's window was fed
+    assert fed == list(frame.index[-len(fed):])
     expected = signal.line_values(batch.to_numpy(dtype=float))
     got = streamed[list(signal.lines.getlinealiases())].to_numpy()
     scored = np.isfinite(expected).all(axis=1)
