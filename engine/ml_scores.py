@@ -6,7 +6,10 @@ A return alone says little about a model (the sample market's rule signal earns 
 ``--signals ml`` backtest also scores the signal's calls, out of sample, against the truth
 the model was trained for: the strategy labels (which spread, if any, would have paid) of
 each traded session. The majority class and the oracle learn only from labels that ended
-before the window; the labels of the window's own sessions are read only to score.
+before the window; the labels of the window's own sessions are read only to score, and only
+those that end by the window's last session: a spread whose outcome comes after
+``--end-date`` is not known in the window (scored, it made the table depend on how far the
+source's data happens to run).
 """
 
 from __future__ import annotations
@@ -43,12 +46,12 @@ def window_scores(source, symbol: str, bars: pd.DataFrame, lines: pd.DataFrame,
     history = source.bars(symbol)
     first = max(history.index[0], start - pd.DateOffset(years=PAST_YEARS))
     labels = cached_strategy_labels(option_chain_of(source, symbol), label_config,
-                                    start=first, end=history.index[-1], cache=cache,
+                                    start=first, end=min(end, history.index[-1]), cache=cache,
                                     source_name=source.name)
-    ended = pd.DatetimeIndex(labels["label_end"]).tz_localize(None) < start
-    past = labels[(labels.index < start) & labels["label"].notna() & ended]
-    scored = labels.reindex(calls.index)
-    scored = scored[scored["label"].notna()]
+    label_end = pd.DatetimeIndex(labels["label_end"]).tz_localize(None)
+    past = labels[(labels.index < start) & labels["label"].notna() & (label_end < start)]
+    known = labels[labels["label"].notna() & (label_end <= end)]
+    scored = known.reindex(calls.index).dropna(subset=["label"])
     if len(scored) < MIN_SCORED or past.empty:
         return None
     y = scored["label"].astype(int).to_numpy()
