@@ -17,6 +17,12 @@ makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
 
+It misbehaves on purpose, as a TWS in trouble does: ``ignore`` names requests it never
+answers ('history', 'contract_details', 'current_time', 'cancel_order'), ``drop_on`` requests on whose
+arrival it closes every socket (a connection lost mid-request), and ``freeze()`` makes it
+stop sending anything to the clients connected now while their sockets stay open (a hung
+TWS); a client that connects afterwards is served normally.
+
 Time is spoken as a real TWS speaks it (``shared/IB_PROTOCOL.md``, historicalData):
 historical intraday bars and keepUpToDate updates as ``YYYYMMDD HH:MM:SS US/Eastern``
 (New York wall-clock time), daily bars as ``YYYYMMDD``, real-time bars as epoch seconds.
@@ -160,9 +166,11 @@ class _Conn:
         self.portfolio: dict[int, Contract] = {}
         self.keep_up: dict[int, str] = {}
         self.alive = True
+        #: a hung TWS: the socket stays open, nothing more is sent on it
+        self.frozen = False
 
     def send(self, *messages: bytes) -> None:
-        if not self.alive:
+        if not self.alive or self.frozen:
             return
         with self.send_lock:
             try:
@@ -195,6 +203,10 @@ class FakeTWS:
         self.last_price: dict[str, float] = {}
         self.history: dict[str, list[tuple]] = {}
         self.history_errors: dict[str, list[int]] = {}
+        #: requests (names of ``REQUESTS``) never answered, and those on whose arrival every
+        #: socket is closed
+        self.ignore: set[str] = set()
+        self.drop_on: set[str] = set()
         self.orders: dict[int, ServerOrder] = {}  # by permId
         self.executions: list[ServerExecution] = []
         self.positions: dict[int, list] = {}  # conId -> [contract, qty, avg cost per unit]
@@ -295,6 +307,14 @@ class FakeTWS:
             except OSError:
                 pass
             conn.sock.close()
+        self._changed()
+
+    def freeze(self) -> None:
+        """TWS hangs: nothing more is sent to the clients connected now, their sockets stay
+        open and what they send is still read (and recorded); new connections are served."""
+        with self._lock:
+            for conn in self._conns:
+                conn.frozen = True
         self._changed()
 
     # ------------------------------------------------------------------ reference data
@@ -414,8 +434,17 @@ class FakeTWS:
         conn.send(wire.frame([version, f"{self.now().astimezone(NEW_YORK):%Y%m%d %H:%M:%S %Z}"]))
         return buffer[8 + size:]
 
+    #: message ids of the requests ``ignore`` and ``drop_on`` name
+    REQUESTS = {"history": 20, "contract_details": 9, "current_time": 49, "cancel_order": 4}
+
     def _dispatch(self, conn: _Conn, f: list[str]) -> None:
-        handler = getattr(self, f"_on_{int(f[0])}", None)
+        msg_id = int(f[0])
+        if any(self.REQUESTS[name] == msg_id for name in self.drop_on):
+            threading.Thread(target=self.drop_connections, daemon=True).start()
+            return
+        if any(self.REQUESTS[name] == msg_id for name in self.ignore):
+            return
+        handler = getattr(self, f"_on_{msg_id}", None)
         if handler is not None:
             handler(conn, f)
 
