@@ -56,7 +56,7 @@ from brokers.bar_times import (
     parse_decide_at,
     to_num,
 )
-from brokers.ib_store import IBStore
+from brokers.ib_store import HistoryTimeout, IBError, IBStore
 from feeds.base import EXTRA_COLUMNS
 
 BAR_SECONDS = {"5 secs": 5, "10 secs": 10, "15 secs": 15, "30 secs": 30, "1 min": 60,
@@ -135,6 +135,13 @@ class IBData(bt.feed.DataBase):
         self.contract = store.qualify(Stock(self.p.dataname, "SMART", "USD"))[0]
         history = store.historical_bars(self.contract, self.p.backfill, self.p.bar_size,
                                         self.p.what, self.p.use_rth)
+        if not history:  # the indicators would start cold and trade on it: refuse
+            hours = "regular hours" if self.p.use_rth else "all hours"
+            raise IBError(f"IB sent no historical bars of {self.p.dataname} for the backfill "
+                          f"({self.p.backfill} of {self.p.bar_size} {self.p.what} bars, "
+                          f"{hours}): check its market data permissions, that --backfill "
+                          f"covers trading sessions and that TWS/Gateway's historical data "
+                          f"farm (HMDS) is connected")
         now = now_local()
         for bar in history:
             when, complete = self.clock.history(bar.date)
@@ -326,7 +333,6 @@ def session_minute_bars(store: IBStore, symbol: str, session, now: bool = False,
     ``IBError`` (unknown contract, pacing, no answer in time)."""
     import pandas as pd
 
-    from brokers.ib_store import IBError
     from feeds.calendar import nyse
 
     day = pd.Timestamp(session).normalize()
@@ -334,7 +340,7 @@ def session_minute_bars(store: IBStore, symbol: str, session, now: bool = False,
     end = "" if now else nyse().session_close(day).to_pydatetime()
     try:
         bars = store.historical_bars(contract, "1 D", "1 min", "TRADES", True, end=end)
-    except TimeoutError as exc:
+    except HistoryTimeout as exc:
         raise IBError(f"IB sent no 1-min bars of {symbol} for {day:%Y-%m-%d} in time") from exc
     zone = ZoneInfo(tz)
     rows = {}

@@ -81,6 +81,10 @@ class ClientIdInUse(IBError):
     """TWS answered 326: the clientId is still held (often by the socket that just dropped)."""
 
 
+class HistoryTimeout(IBError):
+    """IB sent no historical bars within the request timeout (ib_async hands back none)."""
+
+
 @dataclass
 class _Subscription:
     """A bar subscription the store re-creates after every reconnect."""
@@ -199,6 +203,24 @@ class IBStore:
         except TimeoutError:
             future.cancel()
             raise
+
+    def ask(self, coro, what: str, timeout: float | None = None):
+        """``run`` for a request the run cannot go on without: no answer within ``timeout``
+        (default ``request_timeout``) or a connection lost on the way is an ``IBError``
+        saying which request (``what``) and what to check, not a bare TimeoutError or
+        ConnectionError traceback."""
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        s = self.settings
+        try:
+            return self.run(coro, timeout=timeout)
+        except TimeoutError as exc:
+            raise IBError(f"TWS/Gateway at {s.host}:{s.port} sent no {what} within "
+                          f"{timeout:g} s: check that it is logged in and connected to IB "
+                          f"(its data farms)") from exc
+        except ConnectionError as exc:
+            raise IBError(f"the connection to TWS/Gateway at {s.host}:{s.port} was lost "
+                          f"while asking for {what} ({exc}): check that TWS/Gateway is "
+                          f"running, then start again") from exc
 
     def call(self, fn: Callable, *args, timeout: float | None = None):
         """Run the plain function ``fn(*args)`` on the loop thread and return its result."""
@@ -371,7 +393,8 @@ class IBStore:
         for c in contracts:
             if c.secType == "BAG":
                 raise IBError("a BAG combo is never qualified; qualify its legs")
-        result = self.run(self.ib.qualifyContractsAsync(*contracts))
+        result = self.ask(self.ib.qualifyContractsAsync(*contracts),
+                          "contract details for " + "; ".join(describe(c) for c in contracts))
         missing = [c for c, q in zip(contracts, result, strict=True) if q is None]
         if missing_ok:
             return list(result)
@@ -449,14 +472,17 @@ class IBStore:
         for now); error 162 (pacing / no data) backs off and retries."""
         s = self.settings
         wait = s.request_timeout * s.pacing_attempts + s.pacing_delay * 2 ** s.pacing_attempts
-        return self.run(self.fetch_history(contract, duration, bar_size, what, use_rth, end),
-                        timeout=wait)
+        return self.ask(self.fetch_history(contract, duration, bar_size, what, use_rth, end),
+                        f"historical data for {describe(contract)}", timeout=wait)
 
     async def fetch_history(self, contract: Contract, duration: str, bar_size: str,
                             what: str = "TRADES", use_rth: bool = True, end="") -> list:
         """``historical_bars`` on the store's loop (for feeds catching up after a
-        reconnect); raises ``IBError`` after ``pacing_attempts`` answers of error 162."""
+        reconnect); raises ``IBError`` after ``pacing_attempts`` answers of error 162, and
+        ``HistoryTimeout`` when IB sent nothing within ``request_timeout`` (ib_async then
+        returns no bars, as if IB had none: only the time taken tells them apart)."""
         s = self.settings
+        loop = asyncio.get_running_loop()
         errors: list[int] = []
 
         def on_error(req_id, code, message, c):
@@ -471,11 +497,18 @@ class IBStore:
                     retry=retry_if_exception_type(_Paced), reraise=True):
                 with attempt:
                     errors.clear()
+                    asked = loop.time()
                     bars = await self.ib.reqHistoricalDataAsync(
                         contract, end, duration, bar_size, what, use_rth,
                         timeout=s.request_timeout)
                     if not bars and errors:
                         raise _Paced()
+                    if not bars and loop.time() - asked >= 0.99 * s.request_timeout:
+                        raise HistoryTimeout(
+                            f"IB sent no historical data for {describe(contract)} ({duration} "
+                            f"of {bar_size} {what} bars) within {s.request_timeout:g} s: check "
+                            "its market data permissions and that TWS/Gateway's historical "
+                            "data farm (HMDS) is connected")
                     return list(bars)
         except _Paced as exc:
             raise IBError(f"historical data for {describe(contract)} refused "
