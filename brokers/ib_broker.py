@@ -37,6 +37,7 @@ import datetime as dt
 import logging
 import queue
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import backtrader as bt
 
@@ -55,6 +56,30 @@ log = logging.getLogger("btml.ib")
 
 class LiveAccountRefused(IBError):
     """The managed account is not a paper account and live trading was not allowed."""
+
+
+@dataclass(frozen=True)
+class ExitCancels:
+    """What ``cancel_on_exit`` achieved, by orderRef, as IB confirmed it: the operator must
+    know which orders may still work at IB after the process is gone, so a cancel is
+    counted only once IB said Cancelled, never because it was asked for."""
+
+    cancelled: tuple[str, ...] = ()
+    #: filled before the cancel reached IB
+    filled: tuple[str, ...] = ()
+    #: no longer open at IB when the cancel was to go out (done meanwhile, or inactive)
+    not_open: tuple[str, ...] = ()
+    #: not confirmed cancelled: may still be working at IB
+    working: tuple[str, ...] = ()
+    #: whether the store was connected (False: no cancel could be sent at all)
+    connected: bool = True
+    #: seconds waited for IB's confirmations
+    timeout: float = 0.0
+
+    @property
+    def orders(self) -> int:
+        """How many orders were open to cancel."""
+        return len(self.cancelled) + len(self.filled) + len(self.not_open) + len(self.working)
 
 
 class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
@@ -97,6 +122,8 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         self._listening = False
         #: orders handed to IB by this process (tests wait for the fake to see them all)
         self.sent = 0
+        #: with ``cancel_on_exit``: what ``stop`` cancelled (None before it ran)
+        self.exit_cancels: ExitCancels | None = None
 
     # ------------------------------------------------------------------ the ledger's state
     @property
@@ -139,10 +166,28 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
     def stop(self):
         self._drain()
         self.await_replies()
-        if self.p.cancel_on_exit:
-            for ref, order in list(self.ledger.orders.items()):
-                if order.alive():
-                    self.store.cancel(order_ref=ref)
+        if self.p.cancel_on_exit and self.exit_cancels is None:
+            self.exit_cancels = self.cancel_open_orders()
+
+    def cancel_open_orders(self) -> ExitCancels:
+        """Cancel every order of ours still open and wait (at most the store's request
+        timeout) for IB to confirm; IB's answers are booked (journal: canceled). An order
+        IB did not confirm, or every open one while disconnected, is reported as possibly
+        still working."""
+        refs = [ref for ref, order in self.ledger.orders.items() if order.alive()]
+        timeout = self.store.settings.request_timeout
+        if not refs:
+            return ExitCancels(timeout=timeout)
+        statuses = self.store.cancel_and_confirm(refs, timeout)
+        self._drain()
+        if statuses is None:
+            return ExitCancels(working=tuple(refs), connected=False, timeout=timeout)
+        kinds = {"Cancelled": "cancelled", "ApiCancelled": "cancelled", "Filled": "filled",
+                 "NotOpen": "not_open", "Inactive": "not_open"}
+        sorted_refs: dict[str, list[str]] = collections.defaultdict(list)
+        for ref in refs:  # anything else (PendingCancel, Submitted, ...) may still work
+            sorted_refs[kinds.get(statuses[ref], "working")].append(ref)
+        return ExitCancels(**{k: tuple(v) for k, v in sorted_refs.items()}, timeout=timeout)
 
     def await_replies(self, timeout: float | None = None) -> bool:
         """Before the run ends, apply IB's replies until every order this process sent has

@@ -418,6 +418,52 @@ class IBStore:
         return self.call(lambda: {t.order.orderRef for t in self.ib.openTrades()
                                   if t.order.orderRef})
 
+    def cancel_and_confirm(self, refs: list[str],
+                           timeout: float | None = None) -> dict[str, str] | None:
+        """Cancel our open orders ``refs`` (orderRefs) and wait at most ``timeout`` seconds
+        (default ``request_timeout``) for IB to confirm each one. Returns each ref's last
+        status from IB: 'Cancelled'/'ApiCancelled' (confirmed), 'Filled' (the fill won),
+        'PendingCancel' or another open state (not confirmed in time), 'NotOpen' (IB lists
+        no such open order); None when not connected (nothing could be cancelled, so every
+        one of them may still be working)."""
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        wanted = set(refs)
+
+        async def cancel() -> dict[str, str] | None:
+            ib, loop = self.ib, asyncio.get_running_loop()
+            if not (self.connected.is_set() and ib.isConnected()):
+                return None
+            trades = {t.order.orderRef: t for t in ib.openTrades()
+                      if t.order.orderRef in wanted}
+            changed = asyncio.Event()
+
+            def wake(*_) -> None:
+                changed.set()
+
+            ib.orderStatusEvent += wake
+            ib.disconnectedEvent += wake
+            try:
+                for trade in trades.values():
+                    ib.cancelOrder(trade.order)
+                deadline = loop.time() + timeout
+                while ib.isConnected() and not all(t.isDone() for t in trades.values()):
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), left)
+            finally:
+                ib.orderStatusEvent -= wake
+                ib.disconnectedEvent -= wake
+            return {ref: trades[ref].orderStatus.status if ref in trades else "NotOpen"
+                    for ref in refs}
+
+        try:
+            return self.run(cancel(), timeout=timeout + 5)
+        except ConnectionError:  # the socket went while sending the cancels
+            return None
+
     def cancel(self, order_ref: str = "", perm_id: int = 0, order_id: int = 0) -> bool:
         """Cancel our open order found by orderRef/permId/orderId; False if not open."""
         def cancel():

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from brokers.bar_times import now_local, parse_decide_at
+from brokers.ib_broker import ExitCancels
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import options
@@ -213,10 +214,12 @@ def run_paper(args) -> int:
             cerebro.run()
         except KeyboardInterrupt:
             print("stopping on Ctrl-C", flush=True)
-            broker.stop()
             left = len(broker.get_orders_open())
-            print(f"{left} open order(s) " + ("cancelled" if args.cancel_on_exit
-                                              else "left at IB"), flush=True)
+            broker.stop()
+            if args.cancel_on_exit:
+                _report_cancels(broker.exit_cancels)
+            else:
+                print(f"{left} open order(s) left at IB", flush=True)
             return 130
         fills = [f for f in broker.journal.fills()
                  if f["booked"] == 1 and f["exec_id"] not in known]  # this run's
@@ -224,6 +227,23 @@ def run_paper(args) -> int:
         print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
               f"{len(broker.open_spreads())} open spread(s), {len(working)} order(s) still "
               f"working at IB", flush=True)
+        if broker.exit_cancels is not None and broker.exit_cancels.orders:
+            _report_cancels(broker.exit_cancels)
         return 0
     finally:
         store.stop()
+
+
+def _report_cancels(cancels: ExitCancels) -> None:
+    """What ``--cancel-on-exit`` achieved, as IB confirmed it: a cancel asked for but not
+    confirmed is not reported as done, and the orders that may still work at IB are named
+    (the operator has to cancel them in TWS)."""
+    print(f"{len(cancels.cancelled)} open order(s) cancelled (IB confirmed)", flush=True)
+    if cancels.filled:
+        print(f"{len(cancels.filled)} order(s) filled before the cancel reached IB: "
+              f"{', '.join(cancels.filled)}", flush=True)
+    if cancels.working:
+        why = ("not connected to TWS/Gateway, so no cancel was sent" if not cancels.connected
+               else f"IB did not confirm the cancel within {cancels.timeout:g} s")
+        print(f"warning: {len(cancels.working)} order(s) may still be working at IB ({why}): "
+              f"{', '.join(cancels.working)}; check and cancel them in TWS", flush=True)

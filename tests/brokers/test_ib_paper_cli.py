@@ -161,8 +161,48 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
         tws.wait_until(lambda: tws.wait_for_order().status == "Cancelled", what="cancelled")
     out = capsys.readouterr().out
     assert code == 130
-    assert "stopping on Ctrl-C" in out and "1 open order(s) cancelled" in out
+    # reported once IB confirmed it (the cancel's status came back before the line)
+    assert "stopping on Ctrl-C" in out and "1 open order(s) cancelled (IB confirmed)" in out
+    assert out.index("canceled btml/") < out.index("1 open order(s) cancelled")
+    assert "may still be working" not in out
     assert [f[0] for _, f in tws.received].count("4") == 1  # one cancelOrder
+    db = sqlite3.connect(tmp_path / "journal.sqlite")
+    assert db.execute("SELECT status FROM orders").fetchall() == [("canceled",)]
+
+
+def test_ctrl_c_while_disconnected_names_the_orders_still_working(tmp_path, capsys, ib_log):
+    """--cancel-on-exit while TWS is away: nothing can be cancelled, so nothing is reported
+    cancelled; the order still working at IB is named."""
+    ib_log.allow(r"Peer closed connection", r"API connection failed",
+                 r"Connection reset by peer")
+    bars = today_bars(1)
+    ten = dt.datetime.combine(bars[80][0], dt.time(10))
+    with FakeTWS() as tws:
+        tws.order_mode = "hold"
+        tws.add_stock("SPY", 756733, price=bars[79][4])
+        tws.set_history("SPY", ib_history(bars[:80]))
+
+        def operator():
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+            _, o, h, lo, c, v = bars[80]
+            tws.push_bar("SPY", ny_epoch(ten), o, h, lo, c, v)
+            tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
+            tws.paused = True  # TWS restarting: the client's reconnects are refused
+            tws.drop_connections()
+            tws.wait_until(lambda: tws.refused_paused >= 1, what="a refused reconnect")
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+        helper = threading.Thread(target=operator)
+        helper.start()
+        code = cli.main(paper_args(tws, tmp_path, "--cancel-on-exit"))
+        helper.join(10)
+        order = tws.wait_for_order()
+    out = capsys.readouterr().out
+    assert code == 130
+    assert order.status == "Submitted"  # still working at IB
+    assert "0 open order(s) cancelled (IB confirmed)" in out
+    assert (f"warning: 1 order(s) may still be working at IB (not connected to TWS/Gateway, "
+            f"so no cancel was sent): {order.order_ref}; check and cancel them in TWS") in out
 
 
 @pytest.mark.parametrize("argv, message", [
