@@ -259,6 +259,8 @@ class IBData(bt.feed.DataBase):
             self.put_notification(self.LIVE)
         if self.p.max_live_bars is not None and self.live_bars >= self.p.max_live_bars:
             return False
+        if self.p.store.gave_up:  # no bar will ever come: stop the run with the reason
+            raise IBError(self.p.store.gave_up)
         wait = self._qcheck
         while True:
             try:

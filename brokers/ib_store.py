@@ -20,7 +20,14 @@ executions with commissions, positions, account values) for reconciliation and t
 re-subscribes the bar feeds. 1100 (TWS lost IB) and 1101 (connectivity restored, data
 lost) force the same full cycle (the store disconnects, reconnects with the same clientId,
 re-syncs and re-subscribes); 1102 (restored, data kept) only re-syncs. Pacing errors (162)
-on historical requests back off and retry.
+on historical requests back off and retry. A TWS that hangs with its socket open sends
+nothing and closes nothing, so no disconnect would ever fire: after ``stall_after`` seconds
+without a byte from TWS the store asks for its time (``reqCurrentTime``), and no answer
+within ``stall_timeout`` is treated as a dropped socket (the same reconnect cycle).
+
+Requests the run cannot go on without (contract details, historical bars) that get no
+answer in time, or lose the connection on the way, raise ``IBError`` naming the request
+and what to check, so the command line says it in one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import contextlib
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +120,11 @@ class StoreSettings:
     #: backoff base for error 162 (pacing) on historical data, and how often to retry
     pacing_delay: float = 15.0
     pacing_attempts: int = 4
+    #: seconds without a byte from TWS before asking for its time (0: never ask), and
+    #: seconds to wait for that answer before treating the connection as lost: a hung TWS
+    #: keeps its socket open, so nothing else would notice
+    stall_after: float = 30.0
+    stall_timeout: float = 10.0
 
 
 class IBStore:
@@ -134,6 +147,11 @@ class IBStore:
         self.failures: list[str] = []
         #: the latest ``Sync`` (a listener added after connecting starts from it)
         self.last_sync: Sync | None = None
+        #: times TWS stopped answering (no reply to reqCurrentTime) and was reconnected
+        self.stalls = 0
+        #: why reconnecting was given up (``reconnect_attempts`` spent); None while trying
+        self.gave_up: str | None = None
+        self._watchdog = None
 
     # ------------------------------------------------------------------ threads
     def start(self) -> IBStore:
@@ -156,6 +174,9 @@ class IBStore:
         except IBError:
             self.stop()
             raise
+        if s.stall_after > 0 and self._watchdog is None:
+            self._watchdog = asyncio.run_coroutine_threadsafe(self._watch_stalls(),
+                                                              self._loop)
         return self
 
     def _run_loop(self, ready: threading.Event) -> None:
@@ -180,17 +201,23 @@ class IBStore:
             return
         if self._loop.is_running():
             with contextlib.suppress(Exception):
-                self.call(self._shutdown, timeout=5)
+                self.run(self._shutdown(), timeout=5)
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._thread = None
+        self._watchdog = None
         self.connected.clear()
 
-    def _shutdown(self) -> None:
-        if self._reconnect_task is not None:
-            self._reconnect_task.cancel()
+    async def _shutdown(self) -> None:
+        """Disconnect and end every task still on the loop (a request cut short by Ctrl-C,
+        the reconnect loop, the stall watchdog): a task left pending when the loop stops is
+        reported by asyncio as "Task was destroyed but it is pending!" at exit."""
         if self.ib is not None:
             self.ib.disconnect()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def run(self, coro, timeout: float | None = None):
         """Run ``coro`` on the store's loop; wait at most ``timeout`` seconds for it."""
@@ -322,6 +349,33 @@ class IBStore:
         log.warning("IB error %d: disconnecting to reconnect and re-subscribe", code)
         self.ib.disconnect()  # disconnectedEvent -> _on_disconnected -> _reconnect
 
+    async def _watch_stalls(self) -> None:
+        """Notice a TWS that hangs with its socket open: no byte from it for
+        ``stall_after`` seconds -> ask for its time; no answer within ``stall_timeout`` ->
+        disconnect, which starts the reconnect cycle of a dropped socket (or, once
+        ``reconnect_attempts`` are spent, ``gave_up``). Quiet markets are fine: TWS answers
+        the question, and that answer is the proof of life."""
+        s = self.settings
+        while not self._stopping:
+            heard = self.ib.wrapper.time  # time.time() of TWS's last packet, -1 before
+            quiet = time.time() - heard if heard > 0 else 0.0
+            if not self.connected.is_set() or self._connecting or quiet < s.stall_after:
+                await asyncio.sleep(max(s.stall_after - quiet, 0.01))
+                continue
+            try:
+                await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), s.stall_timeout)
+            except (TimeoutError, ConnectionError) as exc:
+                if self._stopping or self._connecting or not self.ib.isConnected():
+                    continue
+                self.stalls += 1
+                log.warning("TWS/Gateway stopped answering: nothing received for %.0f s and "
+                            "no reply to reqCurrentTime within %g s (%r); reconnecting",
+                            quiet, s.stall_timeout, exc)
+                self.ib.disconnect()  # disconnectedEvent -> _on_disconnected -> _reconnect
+            except Exception:  # the watchdog must outlive any surprise
+                log.exception("the stall watchdog failed; it keeps watching")
+                await asyncio.sleep(s.stall_after)
+
     async def _reconnect(self) -> None:
         s = self.settings
         await asyncio.sleep(s.reconnect_delay)  # let TWS release the clientId first
@@ -342,6 +396,10 @@ class IBStore:
             raise
         except Exception as exc:
             log.error("giving up reconnecting to TWS/Gateway: %r", exc)
+            self.gave_up = (f"lost the connection to TWS/Gateway at {s.host}:{s.port} and "
+                            f"gave up reconnecting after {s.reconnect_attempts} attempt(s) "
+                            f"({exc!r}): check that TWS/Gateway is running with the API "
+                            f"enabled, then start again")
             self._emit(LinkUpdate("gave_up"))
 
     def _failed_attempt(self, state) -> None:
