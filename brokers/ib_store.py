@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -60,25 +61,43 @@ from core.errors import DataError
 log = logging.getLogger("btml.ib")
 
 
-class _ConnectFailureNoise(logging.Filter):
-    """Drops ib_async's own ERROR lines about a refused connection: the store says the same
-    in its one ``error:`` line (with the host, port and client id), and says when it
-    reconnects; with -v (debug logging) they are kept."""
-
-    NOISE = ("API connection failed", "Make sure API port on TWS/IBG is open")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if logging.getLogger().isEnabledFor(logging.DEBUG):
-            return True
-        return not str(record.getMessage()).startswith(self.NOISE)
-
-
-logging.getLogger("ib_async.client").addFilter(_ConnectFailureNoise())
-
 #: informational codes (farm status and the like): logged, never fatal
 INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 2100, 2150, 10167})
 WARNING_CODES = frozenset({2103, 2105, 2157, 2110, 399, 404, 434, 321, 110, 105, 165})
 LINK_CODES = {1100: "lost", 1101: "restored, data lost", 1102: "restored, data kept"}
+
+
+class _IBAsyncNoise(logging.Filter):
+    """Drops ib_async's own lines about what the run already says in one line of its own:
+    a refused or dropped connection (the ``error:`` line, or the store's "disconnected ...
+    reconnecting"), TWS error codes the store, the broker or a request reports (a rejected
+    or cancelled order is the broker's one line, not also ib_async's ERROR plus a
+    multi-line ``Trade(...)`` dump; an unknown contract or a historical request that timed
+    out is an ``IBError``), so the paper command keeps its one-line promise. TWS codes
+    nobody here reports still pass; with -v (debug logging) everything is kept."""
+
+    #: TWS codes reported elsewhere: history pacing (retried, then IBError), no contract
+    #: (IBError), order rejected / cancelled (the broker's line), clientId in use (the
+    #: connect error), connectivity (the store's warning), warnings the store logs
+    REPORTED = frozenset({162, 200, 201, 202, 326, *LINK_CODES, *WARNING_CODES})
+    PREFIXES = ("API connection failed", "Make sure API port on TWS/IBG is open",
+                "Peer closed connection", "[Errno", "Canceled order:", "IBKR API validation warning:",
+                "Unknown contract:", "reqHistoricalData: Timeout for")
+    _CODE = re.compile(r"(?:Error|Warning) (\d+), reqId")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        text = str(record.getMessage())
+        if text.startswith(self.PREFIXES):
+            return False
+        code = self._CODE.match(text)
+        return not (code and int(code.group(1)) in self.REPORTED)
+
+
+# a logger's filter sees only records logged on that very logger, not its children's
+for _name in ("ib_async.client", "ib_async.wrapper", "ib_async.ib"):
+    logging.getLogger(_name).addFilter(_IBAsyncNoise())
 
 
 class IBError(DataError):
@@ -227,7 +246,7 @@ class IBStore:
         try:
             return future.result(timeout if timeout is not None
                                  else self.settings.request_timeout)
-        except TimeoutError:
+        except BaseException:  # a timeout, or Ctrl-C while waiting: nothing left running
             future.cancel()
             raise
 

@@ -106,6 +106,13 @@ def register(commands) -> None:
     risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
     risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
+    output = p.add_argument_group("output").add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no status line per bar: only fills, refusals, connection "
+                             "changes and the last line")
+    output.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, with ib_async's own lines (by default those "
+                             "that repeat one of ours, e.g. a rejected order's, are dropped)")
     p.set_defaults(handler=run_paper)
 
 
@@ -179,7 +186,7 @@ def paper_settings(args) -> PaperSettings:
         decide_at=args.decide_at,
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.spread_cap,
-        strategy_config=config)
+        strategy_config=config, status_lines=not args.quiet)
 
 
 def _check_backfill(backfill: str, bar_size: str, models: dict) -> None:

@@ -52,6 +52,8 @@ class PaperSettings:
     #: ``signals`` ml / direction: the fitted model of each symbol
     #: (``engine.paper_models.paper_models`` loads and checks them)
     signal_models: dict = field(default_factory=dict)
+    #: print the status line after every live bar (``paper -q``: no)
+    status_lines: bool = True
 
 
 class PaperStatus(bt.Analyzer):
@@ -135,5 +137,5 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
                           settings.strategy_config, signal_factory(settings), trade_start,
                           quicknotify=True)
     broker.watch(datas)  # named by now: the startup reconciliation books onto them
-    cerebro.addanalyzer(PaperStatus, _name="status", out=out)
+    cerebro.addanalyzer(PaperStatus, _name="status", out=out if settings.status_lines else None)
     return cerebro, store, broker, datas
