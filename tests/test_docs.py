@@ -68,6 +68,15 @@ def test_relative_links_point_to_existing_files(page):
         assert path.exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
 
 
+@pytest.mark.parametrize("page", [README, *sorted((ROOT / "docs").rglob("*.md"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_test_and_bench_files_exist(page):
+    """A page that sends the reader to a test or bench script (``tests/fakes/fake_tws.py``)
+    names one that exists: a moved file left the paper page pointing at nothing."""
+    for path in re.findall(r"`((?:tests|bench)/[\w/.-]+\.py)`", page.read_text(encoding="utf-8")):
+        assert (ROOT / path).exists(), f"{page.relative_to(ROOT)} names {path}, which does not exist"
+
+
 def test_every_page_in_the_nav_exists_and_every_page_is_in_the_nav():
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     pages = _nav_pages(config["nav"])
