@@ -127,7 +127,7 @@ def register(commands) -> None:
 def check_parameter_sets(strategy: str, grid, quiet: bool, cash: float) -> None:
     """Refuse a grid none of whose parameter sets the strategy's config accepts (a rule
     between fields, e.g. ``dte_min`` above ``dte_max``) or the account's ``cash`` can size
-    (a width whose one contract's max loss is above the risk budget, as ``backtest``
+    (a width whose one contract's full width is above the risk budget, as ``backtest``
     refuses it), before any run; some refused sets are said up front and run as rows
     carrying the reason."""
     from strategies.registry import STRATEGIES

@@ -306,7 +306,7 @@ def idle_warnings(result, skipped: list[str] = (), unacted: dict[str, int] | Non
 
 def skipped_warnings(result, skipped: list[str] = ()) -> list[str]:
     """A run that traded but then sized entries to nothing (an account shrunk below one
-    contract's max loss, a risk cap that binds): the strategy stopped taking its signal
+    contract's full width, a risk cap that binds): the strategy stopped taking its signal
     without a word, so the count, the first and the last are said (``idle_warnings`` says
     it of a run that filled nothing)."""
     if not skipped or not len(result.transactions):

@@ -83,9 +83,10 @@ class CreditSpreadConfig:
             raise ValueError(f"dte_min={self.dte_min} is above dte_max={self.dte_max}")
 
     def contracts_for(self, account_value: float, width: float, risk_held: float = 0.0) -> int:
-        """Contracts of a new spread ``width`` dollars wide: its max loss (``width`` x 100 a
-        contract) within ``risk_per_trade`` of ``account_value``, and with ``risk_held``
-        (the max losses already open) within ``max_portfolio_risk`` of it."""
+        """Contracts of a new spread ``width`` dollars wide, sized on its full width
+        (``width`` x 100 a contract: its credit, which lowers the max loss, is not known
+        until the fill) within ``risk_per_trade`` of ``account_value``, and with
+        ``risk_held`` (the max losses already open) within ``max_portfolio_risk`` of it."""
         budget = min(self.risk_per_trade * account_value,
                      self.max_portfolio_risk * account_value - risk_held)
         return int(budget // (width * MULTIPLIER)) if budget > 0 else 0
@@ -101,8 +102,9 @@ class CreditSpreadConfig:
                           key=lambda item: item[1])
         at = f"width={width:g}" if self.width else f"the default width {width:g}"
         return (f"{name}={share:g} of {cash:,.2f} cash is {share * cash:,.2f}, less than one "
-                f"contract's max loss at {at} ({width * MULTIPLIER:,.2f}): no "
-                f"spread can ever be sized; raise it or the cash, or narrow the width")
+                f"contract's full width at {at} ({width * MULTIPLIER:,.2f}, what a spread is "
+                f"sized on): no spread can ever be sized; raise it or the cash, or narrow the "
+                f"width")
 
 
 class CreditSpreadStrategy(SignalStrategy):

@@ -69,7 +69,7 @@ def no_data_work(monkeypatch):
     ([*SAMPLE, "--symbols", "SPY,QQQ,spy"], "SPY named more than once"),
     # an account that can never size one contract of the width asked for
     ([*SPREADS, "--width", "25"], "--risk-per-trade 0.02 of 100,000.00 cash is 2,000.00, "
-                                  "less than one contract's max loss at --width 25"),
+                                  "less than one contract's full width at --width 25"),
     ([*SPREADS, "--width", "5", "--cash", "1000"], "no spread can ever be sized"),
     ([*SPREADS, "--width", "10", "--max-portfolio-risk", "0.005"],
      "--max-portfolio-risk 0.005 of 100,000.00 cash is 500.00"),
@@ -581,12 +581,12 @@ def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(portfolio, cap
 @pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
 def test_an_account_too_small_for_the_default_width_is_refused(portfolio, capsys):
     """Without --width the width is one strike step at the first traded session (5 near
-    the sample SPY's 470): 2 % of 1,000 is 20, less than one contract's max loss of 500."""
+    the sample SPY's 470): 2 % of 1,000 is 20, less than one contract's full width of 500."""
     assert main([*SPREADS, *portfolio, "--cash", "1000"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: SPY: --risk-per-trade 0.02 of 1,000.00 cash is 20.00, less "
-                          "than one contract's max loss at the default width 5 (500.00): no "
-                          "spread can ever be sized")
+                          "than one contract's full width at the default width 5 (500.00, what "
+                          "a spread is sized on): no spread can ever be sized")
 
 
 def test_a_symbol_and_its_alias_are_refused_as_one_symbol_twice(capsys):

@@ -141,7 +141,7 @@ def test_refused_parameter_sets_and_failed_runs_are_said_on_stderr(tmp_path, cap
 @pytest.mark.parametrize(("grid", "message"), [
     (["--grid", "width=500"], "error: --grid: the credit-spread strategy refuses every "
                               "parameter set, the first: width=500.0: risk_per_trade=0.02 of "
-                              "100,000.00 cash is 2,000.00, less than one contract's max loss"),
+                              "100,000.00 cash is 2,000.00, less than one contract's full width"),
     (["--grid", "skip_regimes=0,1+2"], "error: --grid skip_regimes needs --signals ml"),
     (["--grid", "width=7"], "error: --grid width: no width fits any symbol's option chain, "
                             "the first: SPY: --width 7 does not fit the option chain"),
