@@ -7,8 +7,8 @@ Two heads (``head``):
 * ``"regime"`` (the default): a logistic regression on the five filtered regime
   probabilities of the scored bar (``models.regime_head``). It wins the walk-forward on the
   benchmark world (``docs/models/regimes-lstm.md``).
-* ``"lstm"``: seed 000's LSTM over windows of every input (``models.lstm``; its
-  architecture, compact or seed000, is ``lstm_config.architecture``).
+* ``"lstm"``: an LSTM over windows of every input (``models.lstm``; its architecture is
+  ``lstm_config.architecture``: the compact network by default, or seed 000's stack).
 
 ``fit(bars, labels)`` trains on the bars it is given and nothing else (walk-forward code
 hands it only the past). Samples are the bars with a full window and a known label; the
