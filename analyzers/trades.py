@@ -15,7 +15,12 @@ class TradeList(bt.Analyzer):
     backtrader zeroes a trade's size when it closes and keeps no exit price unless trade
     history is on, so the largest size seen while the trade was open is recorded, and the
     exit price is the average one that explains the trade's gross P&L:
-    ``entry + pnl / signed size``."""
+    ``entry + pnl / signed size``.
+
+    backtrader fills a trade's P&L and bars held only when it closes; a trade still open at
+    the end is marked at the last close instead (P&L realized so far plus the open size's
+    unrealized, net of the commission paid, bars held up to the last bar), as the account
+    value is: its row read 0 and 0 while the whole return came from it."""
 
     def start(self):
         self.rows: list[dict] = []
@@ -53,8 +58,13 @@ class TradeList(bt.Analyzer):
         }
 
     def stop(self):
-        self.rows.extend(self._row(t, "open", self._size.get(t.ref, abs(t.size)))
-                         for t in self._open.values())
+        for trade in self._open.values():
+            row = self._row(trade, "open", self._size.get(trade.ref, abs(trade.size)))
+            unrealized = trade.size * (trade.data.close[0] - trade.price)
+            row.update(pnl=trade.pnl + unrealized,
+                       pnl_net=trade.pnl + unrealized - trade.commission,
+                       bars_held=len(trade.data) - trade.baropen)
+            self.rows.append(row)
 
     def get_analysis(self):
         return pd.DataFrame(self.rows, columns=list(TRADE_COLUMNS))
