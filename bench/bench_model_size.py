@@ -113,8 +113,7 @@ def main() -> None:
           f"labels in {time.perf_counter() - started:.0f}s")
 
     cap = {"epochs": args.max_epochs} if args.max_epochs else {}
-    tweaks = {k: float(v) if "." in v else int(v)
-              for k, v in (kv.split("=") for kv in args.compact.split(",") if kv)}
+    tweaks = {k: _value(v) for k, v in (kv.split("=") for kv in args.compact.split(",") if kv)}
     tweaks |= {k: (tweaks[k],) for k in ("lstm_units", "dropout_rates") if k in tweaks}
     configs = {"seed000": LSTMConfig.seed000(**cap, **({"epochs": args.seed000_epochs}
                                                        if args.seed000_epochs else {})),
@@ -169,6 +168,16 @@ def main() -> None:
         print(f"{name:<10} {np.mean(acc):>8.3f} ± {np.std(acc):.3f} "
               f"{np.mean(loss):>8.3f} ± {np.std(loss):.3f}   {seconds}")
     print(f"\ntotal {time.perf_counter() - started:.0f}s")
+
+
+def _value(text: str):
+    """A ``--compact`` value: a whole number, a number, else the text (``none``)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 if __name__ == "__main__":
