@@ -3,7 +3,8 @@
 Two architectures, picked by ``LSTMConfig.architecture``:
 
 * ``"compact"`` (the default): one LSTM layer of ``lstm_units[0]`` units (16), dropout, a
-  softmax; AdamW (learning rate 0.001, weight decay 0.01), early stopping with patience 5.
+  softmax; AdamW (learning rate 0.001, weight decay 3.0), no class weights, early stopping
+  with patience 5.
   About 3,000 weights: sized for the few hundred training windows a symbol's few
   years of daily bars give (``docs/models/regimes-lstm.md`` has the measurements that chose
   it, ``bench/bench_model_size.py`` repeats them).
@@ -16,7 +17,9 @@ Two architectures, picked by ``LSTMConfig.architecture``:
 
   (about 360,000 weights for seed 000's features and windows of 60 bars).
 
-Both train with class weights (balanced) and early stopping on the validation loss. Inputs
+Both train with early stopping on the validation loss; the seed's with balanced class
+weights, the compact one without (``class_weighting``: balanced weights pulled its
+probabilities away from the class frequencies, and its log loss with them). Inputs
 are windows of ``sequence_length`` already-scaled feature rows, the last row being the bar
 scored (``models.strategy_model`` builds them and owns the scaler).
 
@@ -48,6 +51,10 @@ INFER_BATCH = 64
 ARCHITECTURES = ("compact", "seed000")
 
 
+#: how the training loss weighs the classes (``LSTMConfig.class_weighting``)
+CLASS_WEIGHTINGS = ("balanced", "none")
+
+
 @dataclass(frozen=True)
 class LSTMConfig:
     """Hyper-parameters of the LSTM and its training. The defaults are the compact
@@ -66,8 +73,10 @@ class LSTMConfig:
     #: dropout after each hidden layer (seed000: five), or one rate for every layer
     dropout_rates: tuple[float, ...] = (0.2,)
     learning_rate: float = 0.001
-    #: decoupled weight decay of AdamW (0: plain Adam, as the seed)
-    weight_decay: float = 0.01
+    #: decoupled weight decay of AdamW (0: plain Adam, as the seed); 3.0 and no class
+    #: weights were chosen over 3 walk-forward folds x 3 seeds of the sample market's SPY
+    #: labels (``bench/bench_model_size.py``, docs/models/regimes-lstm.md)
+    weight_decay: float = 3.0
     batch_size: int = 32
     #: at most; early stopping usually ends sooner
     epochs: int = 100
@@ -80,6 +89,9 @@ class LSTMConfig:
     seed: int = 42
     #: keras fit verbosity
     verbose: int = 0
+    #: "balanced": every class weighs alike in the loss (the seed's), so the network's
+    #: probabilities lean away from the class frequencies; "none": the plain loss
+    class_weighting: str = "none"
 
     def __post_init__(self):
         from core.errors import DataError
@@ -108,6 +120,8 @@ class LSTMConfig:
             ("lstm_units", min(self.lstm_units + self.dense_units) >= 1, "1 or more each"),
             ("dropout_rates", all(0 <= r < 1 for r in self.dropout_rates),
              "from 0 to below 1 each"),
+            ("class_weighting", self.class_weighting in CLASS_WEIGHTINGS,
+             " or ".join(CLASS_WEIGHTINGS)),
         ])
 
     def rates(self) -> tuple[float, ...]:
@@ -133,7 +147,8 @@ class LSTMConfig:
 SEED000 = dict(architecture="seed000", sequence_length=60, num_features=50,
                lstm_units=(128, 64, 32), dense_units=(64, 32),
                dropout_rates=(0.4, 0.4, 0.3, 0.3, 0.2), learning_rate=0.001, weight_decay=0.0,
-               batch_size=32, epochs=100, patience=10, min_epochs=0)
+               batch_size=32, epochs=100, patience=10, min_epochs=0,
+               class_weighting="balanced")
 LSTM_CONFIG = {k: v for k, v in SEED000.items()
                if k in ("sequence_length", "num_features", "lstm_units", "dropout_rates",
                         "learning_rate", "batch_size", "epochs")}
@@ -308,7 +323,8 @@ class LSTMModel:
                 start_from_epoch=self.config.min_epochs))
         history = self.model_.fit(
             X, y, validation_data=validation, epochs=self.config.epochs,
-            batch_size=self.config.batch_size, class_weight=class_weights(y),
+            batch_size=self.config.batch_size,
+            class_weight=class_weights(y) if self.config.class_weighting == "balanced" else None,
             callbacks=callbacks, shuffle=True, verbose=self.config.verbose)
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self._infer = self._net = None
