@@ -174,6 +174,7 @@ def paper_settings(args) -> PaperSettings:
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
                           args.store_label, first_live)
     _check_backfill(args.backfill, args.bar_size, models)
+    _check_journal_client(args.journal, args.client_id)
     config = config_from_args(strategy_spec(args.strategy), args)
     check_regimes_have_a_line(getattr(config, "skip_regimes", ()), args.signals,
                               "--skip-regimes")
@@ -187,6 +188,30 @@ def paper_settings(args) -> PaperSettings:
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.spread_cap,
         strategy_config=config, status_lines=not args.quiet)
+
+
+def _check_journal_client(journal: Path, client_id: int) -> None:
+    """Refuse a run whose journal holds orders still open that another clientId sent: IB
+    lists open orders only to the clientId that placed them, so this run could not see
+    them, would call them lost and trade as if they were not working (a second order
+    beside the first)."""
+    if not Path(journal).is_file():
+        return
+    from brokers.journal import Journal
+
+    store = Journal(journal)
+    try:
+        others = sorted({o["client_id"] for o in store.open_orders()
+                         if o["client_id"] is not None and o["client_id"] != client_id})
+        count = sum(o["client_id"] in others for o in store.open_orders())
+    finally:
+        store.close()
+    if others:
+        ids = ", ".join(str(i) for i in others)
+        raise DataError(f"the journal {journal} has {count} order(s) still open that were "
+                        f"sent with clientId {ids}: IB shows open orders only to the clientId "
+                        f"that placed them, so this run (--client-id {client_id}) would not "
+                        f"see them; restart with --client-id {others[0]}")
 
 
 def _check_backfill(backfill: str, bar_size: str, models: dict) -> None:

@@ -287,3 +287,30 @@ def test_decide_at_outside_regular_hours_is_refused(value, message, capsys):
         cli.main(["paper", "--decide-at", value])
     assert stop.value.code == 2
     assert f"argument --decide-at: {message}" in capsys.readouterr().err
+
+
+def test_a_journal_with_open_orders_of_another_client_id_is_refused_before_connecting(
+        tmp_path, capsys, monkeypatch):
+    """IB lists open orders only to the clientId that placed them: a restart under another
+    id would call the earlier run's working order lost and trade beside it."""
+    from brokers.journal import Journal
+
+    def no_connection(self):
+        raise AssertionError("connected with another run's orders out of sight")
+
+    monkeypatch.setattr(IBStore, "start", no_connection)
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    journal.record_intent("ref-1", "equity", "buy", "SPY", {})
+    journal.record_order("ref-1", "stock", "BUY", 10, "MKT", None)
+    journal.order_sent("ref-1", 5, client_id=7)
+    journal.close()
+    assert cli.main(["paper", "--journal", str(path), "--client-id", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the journal {path} has 1 order(s) still open that were "
+                          "sent with clientId 7")
+    assert "restart with --client-id 7" in err
+    monkeypatch.setattr(IBStore, "start", lambda self: (_ for _ in ()).throw(
+        RuntimeError("connecting")))
+    with pytest.raises(RuntimeError, match="connecting"):  # the same id goes on to connect
+        cli.main(["paper", "--journal", str(path), "--client-id", "7"])
