@@ -93,7 +93,8 @@ import analyzers.render_pool as render_pool
 
 
 def stuck(number):
-    print(os.getpid(), flush=True)
+    # one write of a few bytes to the pipe both workers share: their lines never mix
+    os.write(1, f"worker {os.getpid()}\n".encode())
     threading.Event().wait()  # a picture that never ends
 
 
@@ -110,6 +111,7 @@ if __name__ == "__main__":
 def test_workers_end_when_their_command_is_killed_outright(start, tmp_path):
     """``kill -9`` of a command drawing its report: its workers (and the fork server, which
     lives while they do) used to stay, waiting for jobs forever."""
+    import itertools
     import select
     import signal
     import subprocess
@@ -121,7 +123,9 @@ def test_workers_end_when_their_command_is_killed_outright(start, tmp_path):
     command = subprocess.Popen([sys.executable, str(script), start], stdout=subprocess.PIPE,
                                text=True, env=env)
     try:
-        workers = [int(command.stdout.readline()) for _ in range(2)]
+        # the workers' lines, among whatever else the command prints
+        said = (line.split() for line in command.stdout)
+        workers = list(itertools.islice((int(w[1]) for w in said if w[:1] == ["worker"]), 2))
         ends = [os.pidfd_open(pid) for pid in workers]
     finally:
         command.send_signal(signal.SIGKILL)
