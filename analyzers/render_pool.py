@@ -44,7 +44,7 @@ _JOBS: list[Callable[[], object]] = []  # what the forked workers run, by number
 #: drawing code with pyfolio (``analyzers.report_preload``)
 _PRELOAD = ["analyzers.ignore_interrupts", "__main__", "analyzers.report_preload"]
 #: how often a worker without pidfds looks whether its command is still there
-PARENT_CHECK_SECONDS = 0.5
+COMMAND_CHECK_SECONDS = 0.5
 _SERVER_LOCK = threading.Lock()
 _SERVER_STARTED: list[bool] = []
 
@@ -99,7 +99,7 @@ def _exit_when_gone(command: int) -> None:
         pass
     except (AttributeError, OSError):  # no pidfd here
         while _running(command):
-            time.sleep(PARENT_CHECK_SECONDS)
+            time.sleep(COMMAND_CHECK_SECONDS)
     os._exit(1)
 
 
@@ -108,8 +108,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # there, but another user's
+        pass
     return True
 
 
