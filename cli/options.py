@@ -354,17 +354,21 @@ def add_report_option(p, help: str) -> None:
     p.add_argument("--report", type=path_arg, metavar="DIR", help=help)
 
 
-def add_quiet_option(p) -> None:
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="print only the results (no progress bars or notes)")
+QUIET_HELP = "print only the results (no progress bars or notes)"
 
 
-def add_verbosity_options(p) -> None:
-    """``-q/--quiet`` or ``-v/--verbose`` (not both)."""
+def add_quiet_option(p, help: str = QUIET_HELP) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help=help)
+
+
+def add_verbosity_options(p, quiet_help: str = QUIET_HELP,
+                          verbose_help: str = "log details (debug logging, keras output)"
+                          ) -> None:
+    """``-q/--quiet`` or ``-v/--verbose`` (not both); a command whose quiet or verbose
+    output differs says how in ``quiet_help`` / ``verbose_help``."""
     verbosity = p.add_mutually_exclusive_group()
-    add_quiet_option(verbosity)
-    verbosity.add_argument("-v", "--verbose", action="store_true",
-                           help="log details (debug logging, keras output)")
+    add_quiet_option(verbosity, quiet_help)
+    verbosity.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
 
 
 def source_from_args(args: argparse.Namespace, symbols: list[str], cache=None):

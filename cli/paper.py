@@ -106,13 +106,12 @@ def register(commands) -> None:
     risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
     risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
-    output = p.add_argument_group("output").add_mutually_exclusive_group()
-    output.add_argument("-q", "--quiet", action="store_true",
-                        help="no status line per bar: only fills, refusals, connection "
-                             "changes and the last line")
-    output.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging, with ib_async's own lines (by default those "
-                             "that repeat one of ours, e.g. a rejected order's, are dropped)")
+    options.add_verbosity_options(
+        p.add_argument_group("output"),
+        quiet_help="no status line per bar: only fills, refusals, connection changes and "
+                   "the last line",
+        verbose_help="debug logging, with ib_async's own lines (by default those that "
+                     "repeat one of ours, e.g. a rejected order's, are dropped)")
     p.set_defaults(handler=run_paper)
 
 
@@ -201,12 +200,12 @@ def _check_journal_client(journal: Path, client_id: int) -> None:
 
     store = Journal(journal)
     try:
-        others = sorted({o["client_id"] for o in store.open_orders()
-                         if o["client_id"] is not None and o["client_id"] != client_id})
-        count = sum(o["client_id"] in others for o in store.open_orders())
+        theirs = [o["client_id"] for o in store.open_orders()
+                  if o["client_id"] is not None and o["client_id"] != client_id]
     finally:
         store.close()
-    if others:
+    if theirs:
+        others, count = sorted(set(theirs)), len(theirs)
         ids = ", ".join(str(i) for i in others)
         raise DataError(f"the journal {journal} has {count} order(s) still open that were "
                         f"sent with clientId {ids}: IB shows open orders only to the clientId "
