@@ -170,12 +170,12 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             self.exit_cancels = self.cancel_open_orders()
 
     def cancel_open_orders(self) -> ExitCancels:
-        """Cancel every order of ours still open and wait (at most the store's request
-        timeout) for IB to confirm; IB's answers are booked (journal: canceled). An order
+        """Cancel every order of ours still open and wait (at most the store's
+        ``cancel_wait``: ``--cancel-timeout``, else the request timeout) for IB to confirm; IB's answers are booked (journal: canceled). An order
         IB did not confirm, or every open one while disconnected, is reported as possibly
         still working."""
         refs = [ref for ref, order in self.ledger.orders.items() if order.alive()]
-        timeout = self.store.settings.request_timeout
+        timeout = self.store.settings.cancel_wait
         if not refs:
             return ExitCancels(timeout=timeout)
         statuses = self.store.cancel_and_confirm(refs, timeout)

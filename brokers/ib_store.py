@@ -144,6 +144,34 @@ class StoreSettings:
     #: keeps its socket open, so nothing else would notice
     stall_after: float = 30.0
     stall_timeout: float = 10.0
+    #: seconds ``cancel_on_exit`` waits for IB to confirm its cancels (None: the
+    #: ``request_timeout``); a slow link may need longer before an order is called working
+    cancel_timeout: float | None = None
+
+    #: (field, what it must be, whether 0 is allowed): the settings a command fills from
+    #: flags, refused here so every command that builds a store refuses the same values
+    RULES = (("connect_timeout", "a number of seconds above 0", False),
+             ("request_timeout", "a number of seconds above 0", False),
+             ("stall_after", "a number of seconds, 0 or more (0: no stall watchdog)", True),
+             ("stall_timeout", "a number of seconds above 0", False),
+             ("cancel_timeout", "a number of seconds above 0", False))
+
+    def __post_init__(self):
+        """Refuse a duration the store cannot work with, naming the field as ``name=value``
+        (the commands turn it into the flag): a negative or NaN ``stall_after`` would ask
+        TWS for its time in a busy loop, a ``stall_timeout`` of 0 would call every TWS
+        hung, an infinite one never would."""
+        for name, must_be, zero_ok in self.RULES:
+            value = getattr(self, name)
+            if value is None and name == "cancel_timeout":
+                continue
+            if not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
+                raise ValueError(f"{name}={value!r} is invalid: must be {must_be}")
+
+    @property
+    def cancel_wait(self) -> float:
+        """Seconds to wait for IB to confirm cancels on exit."""
+        return self.request_timeout if self.cancel_timeout is None else self.cancel_timeout
 
 
 class IBStore:
@@ -498,12 +526,12 @@ class IBStore:
     def cancel_and_confirm(self, refs: list[str],
                            timeout: float | None = None) -> dict[str, str] | None:
         """Cancel our open orders ``refs`` (orderRefs) and wait at most ``timeout`` seconds
-        (default ``request_timeout``) for IB to confirm each one. Returns each ref's last
+        (default ``StoreSettings.cancel_wait``) for IB to confirm each one. Returns each ref's last
         status from IB: 'Cancelled'/'ApiCancelled' (confirmed), 'Filled' (the fill won),
         'PendingCancel' or another open state (not confirmed in time), 'NotOpen' (IB lists
         no such open order); None when not connected (nothing could be cancelled, so every
         one of them may still be working)."""
-        timeout = self.settings.request_timeout if timeout is None else timeout
+        timeout = self.settings.cancel_wait if timeout is None else timeout
         wanted = set(refs)
 
         async def cancel() -> dict[str, str] | None:

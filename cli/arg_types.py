@@ -139,6 +139,13 @@ def positive_float_arg(text: str) -> float:
     return value
 
 
+def seconds_arg(text: str) -> float:
+    """A finite number of seconds; which values a setting can use (0, negative) is the
+    settings' own rule (``brokers.ib_store.StoreSettings``), so every command that builds
+    them refuses the same values."""
+    return _finite(text)
+
+
 def port_arg(text: str) -> int:
     """A TCP port, 1 to 65535."""
     try:

@@ -26,8 +26,9 @@ from cli.arg_types import (
     path_arg,
     positive_float_arg,
     positive_int_arg,
+    seconds_arg,
 )
-from cli.strategy_config import check_regimes_have_a_line, config_from_args
+from cli.strategy_config import check_regimes_have_a_line, config_from_args, with_flags
 from core.errors import DataError
 from engine.paper import PaperSettings, build
 from engine.paper_models import paper_models
@@ -72,6 +73,17 @@ def register(commands) -> None:
     options.add_ib_options(ib)
     ib.add_argument("--account", default="", help="managed account (needed when several)")
     ib.add_argument("--connect-timeout", type=positive_float_arg, default=8.0, help="seconds")
+    ib.add_argument("--stall-after", type=seconds_arg, default=StoreSettings.stall_after,
+                    metavar="SECONDS",
+                    help="a TWS that hangs with its socket open sends nothing and closes "
+                         "nothing: after this many seconds without a byte from it the run "
+                         "asks for its time (reqCurrentTime), and no answer within "
+                         "--stall-timeout reconnects as after a dropped socket. Quiet markets "
+                         "are fine (TWS answers); 0 turns the watchdog off")
+    ib.add_argument("--stall-timeout", type=seconds_arg, metavar="SECONDS",
+                    help="seconds to wait for that answer before the run reconnects "
+                         f"(default {StoreSettings.stall_timeout:g}; raise it on a slow "
+                         "link)")
     bars = p.add_argument_group("bars")
     bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
                       help="the strategy's bar; with realtime live bars '1 day' is built "
@@ -103,7 +115,13 @@ def register(commands) -> None:
                       help="dollars; no new positions beyond")
     risk.add_argument("--max-open-spreads", type=count_arg, dest="spread_cap",
                       help="no new spreads beyond this many (0: none)")
-    risk.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders on exit")
+    risk.add_argument("--cancel-on-exit", action="store_true",
+                      help="cancel open orders on exit and wait for IB to confirm each "
+                           "(an order it did not confirm is named as possibly still working)")
+    risk.add_argument("--cancel-timeout", type=seconds_arg, metavar="SECONDS",
+                      help="with --cancel-on-exit: seconds to wait for IB's confirmations "
+                           f"(default {StoreSettings.request_timeout:g}, the request "
+                           "timeout; raise it on a slow link)")
     risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
     options.add_verbosity_options(
@@ -147,6 +165,29 @@ def _check_bar_flags(args) -> None:
                         "from 5-second bars)")
 
 
+#: StoreSettings fields set by a flag of the same name (``stall_after`` = ``--stall-after``)
+STORE_FLAGS = ("connect_timeout", "stall_after", "stall_timeout", "cancel_timeout")
+
+
+def store_settings(args) -> StoreSettings:
+    """The connection's settings; a value ``StoreSettings`` refuses (a negative
+    ``--stall-after``, a ``--stall-timeout`` of 0) is a DataError naming the flag, and so
+    is a flag that would change nothing, before anything connects."""
+    if args.stall_timeout is not None and args.stall_after == 0:
+        raise DataError("--stall-timeout applies only with the stall watchdog on: drop it, "
+                        "or give --stall-after above 0 (--stall-after 0 turns it off)")
+    if args.cancel_timeout is not None and not args.cancel_on_exit:
+        raise DataError("--cancel-timeout applies only with --cancel-on-exit (without it no "
+                        "order is cancelled on exit): drop it, or add --cancel-on-exit")
+    given = {name: getattr(args, name) for name in STORE_FLAGS
+             if getattr(args, name) is not None}
+    try:
+        return StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
+                             account=args.account, **given)
+    except ValueError as exc:
+        raise DataError(with_flags(str(exc), STORE_FLAGS)) from None
+
+
 def _confirm_live(args, store: IBStore) -> None:
     accounts = store.accounts
     account = args.account or (accounts[0] if len(accounts) == 1 else "")
@@ -168,6 +209,7 @@ def paper_settings(args) -> PaperSettings:
     """The PaperSettings of the parsed command line; a strategy rule the config refuses is
     a DataError here, before anything connects."""
     _check_bar_flags(args)
+    store = store_settings(args)
     options.check_output_path(args.journal, "--journal", folder=False)
     first_live = now_local().date()  # New York's today, as engine.paper.build
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
@@ -179,8 +221,7 @@ def paper_settings(args) -> PaperSettings:
                               "--skip-regimes")
     return PaperSettings(
         strategy=args.strategy, symbols=args.symbols, signals=args.signals,
-        signal_models=models, store=StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
-                            account=args.account, connect_timeout=args.connect_timeout),
+        signal_models=models, store=store,
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
         decide_at=args.decide_at,
