@@ -14,7 +14,9 @@ class SignalStrategy(bt.Strategy):
     ``trade_start`` (a date): bars before it only warm the indicators up; subclasses ask
     ``warming_up()`` at the top of ``next`` and trade nothing while it is true. A live IB
     feed's bars are dated by the exchange (``bar_frames.session_date``), not by the zone
-    they are shown in.
+    they are shown in; a strategy's message that names a bar's date uses the same date, so
+    it names the session the decision was made on (``data.datetime.date(0)`` is the display
+    zone's: a day later in Tokyo for a daily bar).
 
     Several symbols in one account (a portfolio backtest, a paper run on several symbols)
     need not share a calendar: on a date one symbol has no bar (its exchange's holiday, a

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from brokers.spreads import SpreadRequest
 from core.domain import CALL_CREDIT_SPREAD, MULTIPLIER, PUT_CREDIT_SPREAD, REGIME_NAMES
+from indicators.bar_frames import session_date
 from pricing.contracts import default_width
 from strategies.base import SignalStrategy
 from strategies.config_rules import AT_LEAST_0, AT_LEAST_1, SHARE, Rule, check_fields
@@ -172,7 +173,7 @@ class CreditSpreadStrategy(SignalStrategy):
                 f"{data._name}: no contract of a {width:g}-wide spread fits the risk budget "
                 f"(risk_per_trade={cfg.risk_per_trade:g}, max_portfolio_risk="
                 f"{cfg.max_portfolio_risk:g} of {value:,.2f}, {held:,.2f} already at risk) on "
-                f"{data.datetime.date(0):%Y-%m-%d}")
+                f"{session_date(data):%Y-%m-%d}")
             return
         request = SpreadRequest(underlying=data._name, kind=wanted,
                                 target_delta=cfg.target_delta, width=width,

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import backtrader as bt
 
+from indicators.bar_frames import session_date
 from strategies.base import SignalStrategy
 from strategies.config_rules import FRACTION, SHARE, Rule, check_fields
 
@@ -110,7 +111,7 @@ class EquityStrategy(SignalStrategy):
                 self.skipped.append(
                     f"{data._name}: {size:.0%} of the account ({size * self.broker.getvalue():,.2f}) "
                     f"is less than one share at {data.close[0]:,.2f} on "
-                    f"{data.datetime.date(0):%Y-%m-%d}")
+                    f"{session_date(data):%Y-%m-%d}")
                 continue
             self._side_before[data], self._side[data] = self._side[data], side
             self._pending[data] = order
@@ -135,7 +136,7 @@ class EquityStrategy(SignalStrategy):
             self._side[order.data] = self._side_before[order.data]
             self.rejections.append(
                 f"{order.data._name}: {'buy' if order.isbuy() else 'sell'} of "
-                f"{abs(order.created.size):g} shares on {order.data.datetime.date(0):%Y-%m-%d}: "
+                f"{abs(order.created.size):g} shares on {session_date(order.data):%Y-%m-%d}: "
                 f"{_NOT_FILLED.get(order.status, order.getstatusname())}")
         self._pending[order.data] = None
 

@@ -172,3 +172,55 @@ def test_first_live_session_is_new_yorks_today_in_any_display_zone(ib_log, tz):
             run.finish()
     assert [n[1].get("reason") for n in run.notes if n[0] == "Rejected"] == []
     assert [p.action for p in tws.placed] == ["BUY"]
+
+
+@pytest.mark.parametrize("strategy", ["equity", "credit-spread"])
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo"])
+def test_strategy_messages_name_the_exchange_date_in_any_display_zone(ib_log, tz, strategy):
+    """Daily bars of Thursday 2024-03-07 to Tuesday 2024-03-12 (New York's clocks changed on
+    Sunday 03-10), on an account too small to size anything: each bar's decision is skipped
+    and the strategy says so, naming a date. A daily bar is stamped at the session close,
+    16:00 New York, which is 06:00 (05:00 after the change) the next morning in Tokyo:
+    ``date(0)`` in the display zone named Friday, Saturday, Tuesday and Wednesday there. The
+    message names the New York date the decision was made on, in both zones."""
+    days = [dt.date(2024, 3, 7), dt.date(2024, 3, 8), dt.date(2024, 3, 11),
+            dt.date(2024, 3, 12)]
+    bars = zigzag_bars(84, start=days[0] - dt.timedelta(days=80))
+    history, live = bars[:80], [(day, *bar[1:]) for day, bar in zip(days, bars[80:],
+                                                                     strict=True)]
+    with FakeTWS(cash=50.0) as tws:  # less than one share, less than one spread's width
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        with PaperRun(tws, history, live, strategy=strategy,
+                      settings={"bar_size": "1 day", "tz": tz}) as run:
+            run.finish()
+    [traded] = run.result
+    zone = ZoneInfo(tz)
+    shown = [dt.datetime.combine(d, dt.time(16), NEW_YORK).astimezone(zone).date()
+             for d in days]
+    assert (shown != days) == (tz == "Asia/Tokyo")  # the zone does move the date shown
+    named = [line.rsplit(" on ", 1)[1] for line in traded.skipped]
+    assert named == [f"{d:%Y-%m-%d}" for d in days], traded.skipped
+    assert tws.placed == []
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Tokyo"])
+def test_a_rejection_names_the_exchange_date_of_its_bar(ib_log, tz):
+    """The equity strategy's order of Friday 2024-03-08 (stamped 06:00 Saturday in Tokyo)
+    is rejected by IB before Monday's bar: the strategy's line names Friday."""
+    ib_log.allow(r"Error 201")
+    days = [dt.date(2024, 3, 8), dt.date(2024, 3, 11)]
+    bars = zigzag_bars(82, start=days[0] - dt.timedelta(days=80))
+    history, live = bars[:80], [(day, *bar[1:]) for day, bar in zip(days, bars[80:],
+                                                                     strict=True)]
+    with FakeTWS() as tws:
+        tws.order_mode = "reject"
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        with PaperRun(tws, history, live, settings={"bar_size": "1 day", "tz": tz}) as run:
+            run.push()
+            run.wait(lambda: "Rejected" in run.statuses(), what="Friday's order rejected")
+            run.finish()
+    [traded] = run.result
+    assert traded.rejections[0].startswith("SPY: buy of ")
+    assert " shares on 2024-03-08: " in traded.rejections[0], traded.rejections
