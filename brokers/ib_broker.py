@@ -171,9 +171,9 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
 
     def cancel_open_orders(self) -> ExitCancels:
         """Cancel every order of ours still open and wait (at most the store's
-        ``cancel_wait``: ``--cancel-timeout``, else the request timeout) for IB to confirm; IB's answers are booked (journal: canceled). An order
-        IB did not confirm, or every open one while disconnected, is reported as possibly
-        still working."""
+        ``cancel_wait``: ``--cancel-timeout``, else the request timeout) for IB to confirm;
+        IB's answers are booked (journal: canceled). An order IB did not confirm, or every
+        open one while disconnected, is reported as possibly still working."""
         refs = [ref for ref, order in self.ledger.orders.items() if order.alive()]
         timeout = self.store.settings.cancel_wait
         if not refs:

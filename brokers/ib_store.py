@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ib_async import IB, Contract
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -150,11 +150,12 @@ class StoreSettings:
 
     #: (field, what it must be, whether 0 is allowed): the settings a command fills from
     #: flags, refused here so every command that builds a store refuses the same values
-    RULES = (("connect_timeout", "a number of seconds above 0", False),
-             ("request_timeout", "a number of seconds above 0", False),
-             ("stall_after", "a number of seconds, 0 or more (0: no stall watchdog)", True),
-             ("stall_timeout", "a number of seconds above 0", False),
-             ("cancel_timeout", "a number of seconds above 0", False))
+    RULES: ClassVar[tuple[tuple[str, str, bool], ...]] = (
+        ("connect_timeout", "a number of seconds above 0", False),
+        ("request_timeout", "a number of seconds above 0", False),
+        ("stall_after", "a number of seconds, 0 or more (0: no stall watchdog)", True),
+        ("stall_timeout", "a number of seconds above 0", False),
+        ("cancel_timeout", "a number of seconds above 0", False))
 
     def __post_init__(self):
         """Refuse a duration the store cannot work with, naming the field as ``name=value``
@@ -526,8 +527,8 @@ class IBStore:
     def cancel_and_confirm(self, refs: list[str],
                            timeout: float | None = None) -> dict[str, str] | None:
         """Cancel our open orders ``refs`` (orderRefs) and wait at most ``timeout`` seconds
-        (default ``StoreSettings.cancel_wait``) for IB to confirm each one. Returns each ref's last
-        status from IB: 'Cancelled'/'ApiCancelled' (confirmed), 'Filled' (the fill won),
+        (default ``StoreSettings.cancel_wait``) for IB to confirm each one. Returns each
+        ref's last status from IB: 'Cancelled'/'ApiCancelled' (confirmed), 'Filled' (the fill won),
         'PendingCancel' or another open state (not confirmed in time), 'NotOpen' (IB lists
         no such open order); None when not connected (nothing could be cancelled, so every
         one of them may still be working)."""
