@@ -8,17 +8,21 @@ httpx, written from UW's OpenAPI spec:
 * answers are ``{"data": [...]}``; decimals come as strings (``"186705"``) and become floats;
   timestamps come as ``2023-12-12 16:35:52.168490+00:00``, ``2025-10-22T20:27:01Z`` or
   ``2025-10-22T09:30:00-04:00`` and become UTC timestamps; a missing field becomes NaN;
-* no cursors: flow alerts and dark-pool prints are paged with ``older_than`` (the oldest
-  timestamp seen) while a page comes back full;
+* no cursors: flow alerts and dark-pool prints are paged with ``older_than`` while a page
+  comes back full, from just after the oldest row's millisecond (rows share timestamps:
+  those of that instant the page had no room for come next, the ones sent twice are
+  dropped);
 * every request passes a shared rate limiter (``UNUSUAL_WHALES_RATE_LIMIT`` requests a
   minute, default 120 as UW's own MCP server), and is retried by tenacity on 429 (honouring
   ``Retry-After``), 5xx and time-outs; what still fails is an ``ApiError`` naming Unusual
-  Whales, the request and what to do, never the key. A body that is not JSON is an error,
-  never an empty answer.
+  Whales, the request and what to do, never the key. A body that is not JSON, a ``data``
+  that is not a list of rows, a row without its date: an error, never an empty or a
+  misplaced answer.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -172,6 +176,20 @@ class UnusualWhalesClient:
                                      f"{str(body)[:80]!r}"), api=API, status=200)
         return data
 
+    def get_rows(self, path: str, params: dict | None = None) -> list[dict]:
+        """The ``data`` of a list endpoint, which must be a list of objects: anything else
+        (an object, a list of numbers) is an ``ApiError`` naming the request, not a crash
+        deep in the feature code."""
+        data = self.get(path, params)
+        bad = (data if not isinstance(data, list)
+               else next((r for r in data if not isinstance(r, dict)), None))
+        if bad is not None:
+            where = self._say(str(httpx.URL(path, params=params or {})))
+            raise ApiError(self._say(f"{API} answered GET {where} with {str(bad)[:80]!r} "
+                                     "where a list of rows belongs; the data was not used"),
+                           api=API, status=200)
+        return data
+
     def _gave_up(self, exc: Transient, attempts: int, where: str) -> ApiError:
         tried = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         limit = self.limiter.describe() if self.limiter is not None else "no client-side limit"
@@ -204,22 +222,41 @@ class UnusualWhalesClient:
 
     # ------------------------------------------------------------------ paging
     def _paged(self, path: str, params: dict, limit: int, stamp: str) -> list[dict]:
-        """All rows of a cursor-less list, walking back with ``older_than`` (epoch ms)."""
+        """All rows of a cursor-less list, walking back with ``older_than`` (epoch ms).
+
+        Rows share timestamps (dark-pool prints are stamped to the second, a block split
+        into several prints): ``older_than`` set to the oldest row of a page would skip
+        the rows of that instant the page had no room for. So the next page is asked from
+        just after the oldest row's millisecond, and the rows of that millisecond it sends
+        again (the page before had them) are dropped, one for one."""
         rows: list[dict] = []
         params = {**params, "limit": limit}
-        oldest = None
+        seen: list[str] = []  # the rows of the last page at its boundary, as JSON
         for _ in range(MAX_PAGES):
-            page = self.get(path, params)
-            rows += page
+            page = self.get_rows(path, params)
+            again = list(seen)
+            for row in page:
+                text = _row_key(row)
+                if text in again:
+                    again.remove(text)
+                else:
+                    rows.append(row)
             if len(page) < limit:
                 return rows
-            stamps = [to_timestamp(r.get(stamp)) for r in page]
-            stamps = [s for s in stamps if s is not None]
-            if not stamps or (oldest is not None and min(stamps) >= oldest):
-                raise ApiError(f"{API}: paging {path} with older_than did not move back "
-                               "in time", api=API)
-            oldest = min(stamps)
-            params["older_than"] = int(oldest.value // 1_000_000)
+            stamps = [_epoch_ms(r.get(stamp)) for r in page]
+            known = [s for s in stamps if s is not None]
+            if not known:
+                raise ApiError(f"{API}: paging {path} with older_than: a full page without "
+                               f"a {stamp!r} timestamp", api=API)
+            boundary = min(known)
+            older_than = boundary + 1
+            if older_than >= params.get("older_than", older_than + 1):
+                raise ApiError(f"{API}: paging {path} with older_than did not move back in "
+                               f"time (more than {limit} rows within one millisecond at "
+                               f"{pd.Timestamp(boundary, unit='ms', tz='UTC')})", api=API)
+            seen = [_row_key(r) for r, s in zip(page, stamps, strict=True)
+                    if s is not None and s <= older_than]
+            params["older_than"] = older_than
         raise ApiError(f"{API}: {path} still had more rows after {MAX_PAGES} pages", api=API)
 
     # ------------------------------------------------------------------ endpoints
@@ -245,27 +282,50 @@ class UnusualWhalesClient:
     def options_volume(self, ticker: str, limit: int | None = None) -> pd.DataFrame:
         """Daily options volume and premium of ``ticker``, the last ``limit`` trading days
         (default: the most one request gives)."""
-        rows = self.get(f"/api/stock/{ticker}/options-volume",
+        rows = self.get_rows(f"/api/stock/{ticker}/options-volume",
                         {"limit": limit or self.page_sizes["options-volume"]})
         frame = rows_frame(rows, ("call_volume", "put_volume", "call_premium", "put_premium",
                                   "bullish_premium", "bearish_premium", "call_open_interest",
                                   "put_open_interest", "net_call_premium", "net_put_premium"))
-        frame.insert(0, "date", pd.to_datetime([r.get("date") for r in rows]))
+        frame.insert(0, "date", self._dates(rows, "date", f"/api/stock/{ticker}/options-volume"))
         return frame.sort_values("date").reset_index(drop=True)
 
     def insider_buy_sells(self, ticker: str) -> pd.DataFrame:
         """Insider purchases and sales of ``ticker`` aggregated by filing date."""
-        rows = self.get(f"/api/stock/{ticker}/insider-buy-sells")
+        rows = self.get_rows(f"/api/stock/{ticker}/insider-buy-sells")
         frame = rows_frame(rows, ("purchases", "purchases_notional", "sells", "sells_notional"))
-        frame.insert(0, "filing_date", pd.to_datetime([r.get("filing_date") for r in rows]))
+        frame.insert(0, "filing_date", self._dates(rows, "filing_date",
+                                                   f"/api/stock/{ticker}/insider-buy-sells"))
         return frame.sort_values("filing_date").reset_index(drop=True)
+
+    def _dates(self, rows: list[dict], name: str, path: str) -> pd.DatetimeIndex:
+        """The ``YYYY-MM-DD`` field ``name`` of every row; a row without a readable one is
+        an ``ApiError`` (a day's numbers without their day cannot be placed)."""
+        dates = pd.to_datetime([r.get(name) for r in rows], errors="coerce", format="%Y-%m-%d")
+        bad = np.flatnonzero(pd.isna(dates))
+        if len(bad):
+            raise ApiError(self._say(f"{API} answered GET {path} with a row whose {name} is "
+                                     f"{rows[bad[0]].get(name)!r}, not a date; the data was "
+                                     "not used"), api=API, status=200)
+        return pd.DatetimeIndex(dates)
 
     def market_tide(self, date) -> pd.DataFrame:
         """Market-wide net call/put premium through ``date`` (cumulative, 5-minute steps)."""
-        rows = self.get("/api/market/market-tide", {"date": f"{pd.Timestamp(date):%Y-%m-%d}",
+        rows = self.get_rows("/api/market/market-tide", {"date": f"{pd.Timestamp(date):%Y-%m-%d}",
                                                     "interval_5m": "true"})
         return rows_frame(rows, ("net_call_premium", "net_put_premium", "net_volume"),
                           ("timestamp",)).sort_values("timestamp").reset_index(drop=True)
+
+
+def _epoch_ms(value) -> int | None:
+    """A row's timestamp in whole epoch milliseconds (floored), None when absent."""
+    stamp = to_timestamp(value)
+    return None if stamp is None else int(stamp.value // 1_000_000)
+
+
+def _row_key(row: dict) -> str:
+    """A row's identity for dropping the rows a page sends again."""
+    return json.dumps(row, sort_keys=True, default=str)
 
 
 def _message(response: httpx.Response, limit: int = 200) -> str:

@@ -71,12 +71,70 @@ def test_dark_pool_prints_are_paged_back_with_older_than(server):
     expected = server.darkpool("SPY", pd.Timestamp("2024-03-04"))
     pages = server.paths(DARKPOOL + "SPY")[before:]
     assert len(prints) == len(expected) > 4
-    assert len(pages) == len(expected) // 4 + 1  # pages of 4, the last one short
+    # pages of 4, each after the first one repeating the print at its boundary, the last
+    # one short
+    assert len(pages) == 2 + (len(expected) - 4) // 3
     assert "older_than" not in pages[0].query and all("older_than" in p.query
                                                       for p in pages[1:])
     assert sorted(prints["size"]) == sorted(float(r["size"]) for r in expected)
     assert prints["executed_at"].dt.tz is not None
     assert prints["canceled"].sum() == 1
+
+
+class SameSecondPrints(FakeUnusualWhales):
+    """Dark-pool prints stamped to the second, three in each second (a block split into
+    prints), as UW's live sample writes ``executed_at``; ``inclusive`` answers
+    ``older_than`` with the rows at that instant too (the spec does not say which)."""
+
+    def __init__(self, inclusive: bool = False):
+        super().__init__()
+        self.inclusive = inclusive
+
+    def darkpool(self, ticker, day):
+        rows = super().darkpool(ticker, day)
+        first = pd.Timestamp(f"{day:%Y-%m-%d} 10:00", tz="America/New_York")
+        for i, row in enumerate(rows):
+            when = (first + pd.Timedelta(seconds=i // 3)).tz_convert("UTC")
+            row["executed_at"] = f"{when:%Y-%m-%dT%H:%M:%SZ}"
+        return rows
+
+    def _older_than(self, rows, stamp, query, default, maximum):
+        if self.inclusive and query.get("older_than"):
+            query = {**query, "older_than": str(int(query["older_than"]) + 1)}
+        return super()._older_than(rows, stamp, query, default, maximum)
+
+
+@pytest.mark.parametrize("inclusive", [False, True], ids=["older-than-strict",
+                                                          "older-than-inclusive"])
+def test_prints_sharing_a_second_across_a_page_boundary_all_come_back_once(inclusive):
+    with SameSecondPrints(inclusive) as fake:
+        day = next(d for d in sessions("2024-03-04", "2024-03-29")
+                   if len(fake.darkpool("SPY", d)) >= 10)
+        expected = fake.darkpool("SPY", day)
+        prints = client_for(fake).darkpool("SPY", day)  # pages of 4: boundaries mid-second
+    assert len(prints) == len(expected)
+    assert sorted(prints["premium"]) == sorted(float(r["premium"]) for r in expected)
+
+
+def test_a_full_page_within_one_millisecond_is_an_error_not_a_loop():
+    with SameSecondPrints() as fake:
+        page = [{"ticker": "SPY", "executed_at": "2024-03-04T15:00:00Z", "size": n}
+                for n in range(4)]
+        fake.fail(DARKPOOL + "SPY", 200, {"data": page}, times=2)
+        with pytest.raises(ApiError, match="did not move back in time .more than 4 rows"):
+            client_for(fake).darkpool("SPY", "2024-03-04")
+
+
+@pytest.mark.parametrize("body, what", [
+    ({"data": {"call_volume": 1}}, "where a list of rows belongs"),
+    ({"data": ["SPY", 1]}, "where a list of rows belongs"),
+    ({"data": [{"date": "2024-13-45", "call_volume": 1}]}, "date is '2024-13-45', not a date"),
+    ({"data": [{"call_volume": 1}]}, "date is None, not a date"),
+])
+def test_a_malformed_answer_is_an_api_error_not_a_traceback(server, body, what):
+    server.fail("/api/stock/SPY/options-volume", 200, body)
+    with pytest.raises(ApiError, match=what):
+        client_for(server).options_volume("SPY")
 
 
 def test_flow_alerts_of_a_day_in_both_timestamp_styles(server):
