@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,6 +23,8 @@ from core.errors import DataError
 from feeds.base import OHLCV
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
+
+log = logging.getLogger(__name__)
 
 NY = "America/New_York"
 BAR_COLUMNS = (*OHLCV, "vwap", "transactions")
@@ -127,15 +130,19 @@ class ChunkStore:
                                      self.cache.path_for(key).exists())
 
     def get(self, key: tuple, fetch: Callable[[], pd.DataFrame],
-            keep: Callable[[pd.DataFrame], bool] = lambda frame: True) -> pd.DataFrame:
+            keep: Callable[[pd.DataFrame], bool] = lambda frame: True,
+            columns: Sequence[str] = (), dated: bool = False) -> pd.DataFrame:
         """The chunk under ``key``; ``keep(frame)`` decides whether a fetched frame is
-        stored (an empty answer for a stock may be a typo, not worth remembering)."""
+        stored (an empty answer for a stock may be a typo, not worth remembering). A cached
+        file without ``columns`` (or, ``dated``, without a date index) holds other data
+        than this chunk (another file put in its place): it is fetched again, never read
+        as this chunk or left to crash the code that reads it."""
         frame = self._memo.get(key)
         if frame is not None:
             return frame
         if self.cache is not None:
             frame = self.cache.load(key)
-            if frame is not None:
+            if frame is not None and self._fits(key, frame, columns, dated):
                 self.from_cache += 1
                 self._memo[key] = frame
                 return frame
@@ -147,6 +154,16 @@ class ChunkStore:
             self._memo[key] = frame
         return frame
 
+    def _fits(self, key: tuple, frame: pd.DataFrame, columns: Sequence[str],
+              dated: bool) -> bool:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing or (dated and not isinstance(frame.index, pd.DatetimeIndex)):
+            what = f"no {missing[0]} column" if missing else "no date index"
+            log.warning("cache file %s holds other data (%s); fetching it again",
+                        self.cache.path_for(key), what)
+            return False
+        return True
+
 
 def daily_bars(store: ChunkStore, client, symbol: str, start, end, *, adjusted: bool = True,
                on_chunk: Callable[[], None] | None = None) -> pd.DataFrame:
@@ -156,7 +173,8 @@ def daily_bars(store: ChunkStore, client, symbol: str, start, end, *, adjusted: 
     for lo, hi in year_chunks(start, end):
         key = ("polygon", dataset, symbol, span(lo, hi))
         pieces.append(store.get(key, lambda lo=lo, hi=hi: fetch_aggs(
-            client, symbol, "day", lo, hi, adjusted), keep=lambda f: not f.empty))
+            client, symbol, "day", lo, hi, adjusted), keep=lambda f: not f.empty,
+            columns=OHLCV, dated=True))
         if on_chunk is not None:
             on_chunk()
     frame = pd.concat(pieces) if pieces else aggs_frame([], "day")
@@ -172,7 +190,7 @@ def minute_bars(store: ChunkStore, client, symbol: str, start, end) -> pd.DataFr
     for day in sessions(start, end):
         key = ("polygon", "stocks-minute-adjusted", symbol, span(day, day))
         pieces.append(store.get(key, lambda day=day: fetch_aggs(
-            client, symbol, "minute", day, day, True)))
+            client, symbol, "minute", day, day, True), columns=OHLCV, dated=True))
     frame = pd.concat(pieces) if pieces else aggs_frame([], "minute")
     if frame.empty:
         raise DataError(f"Polygon has no minute bars for {symbol} between "

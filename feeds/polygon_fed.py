@@ -49,7 +49,8 @@ def fetch_treasury(client, lo, hi) -> pd.DataFrame:
 def treasury_yields(store: ChunkStore, client, start, end) -> pd.DataFrame:
     """Yields from ``start`` to ``end``, a cached chunk per calendar year."""
     pieces = [store.get(("polygon", "fed-treasury-yields", span(lo, hi)),
-                        lambda lo=lo, hi=hi: fetch_treasury(client, lo, hi))
+                        lambda lo=lo, hi=hi: fetch_treasury(client, lo, hi),
+                        columns=tuple(TENOR_YEARS), dated=True)
               for lo, hi in year_chunks(start, end)]
     frame = pd.concat(pieces).sort_index() if pieces else pd.DataFrame(columns=list(TENOR_YEARS))
     return frame[~frame.index.duplicated(keep="last")]
@@ -105,7 +106,7 @@ def fetch_inflation(client, lo, hi) -> pd.DataFrame:
 def inflation(store: ChunkStore, client, start, end) -> pd.DataFrame:
     """Inflation rows from ``start`` to ``end``, a cached chunk per calendar year."""
     pieces = [store.get(("polygon", "fed-inflation", span(lo, hi)),
-                        lambda lo=lo, hi=hi: fetch_inflation(client, lo, hi))
+                        lambda lo=lo, hi=hi: fetch_inflation(client, lo, hi), dated=True)
               for lo, hi in year_chunks(start, end)]
     return pd.concat(pieces).sort_index() if pieces else pd.DataFrame()
 

@@ -72,6 +72,14 @@ _ADDITIVE = ("call_volume", "put_volume", "call_premium", "put_premium", "bullis
              "bearish_premium", "flow_alert_count", "flow_alert_premium", "dark_pool_volume",
              "insider_net_buying")
 NY = "America/New_York"
+#: columns every cached answer of an endpoint has (a file without them is fetched again)
+ENDPOINT_COLUMNS = {
+    "options-volume": ("date", "call_volume", "put_volume"),
+    "insider-buy-sells": ("filing_date", "purchases_notional", "sells_notional"),
+    "flow-alerts": ("created_at", "total_premium"),
+    "darkpool": ("size", "premium", "canceled"),
+    "market-tide": ("timestamp", "net_call_premium", "net_put_premium"),
+}
 
 
 def available_from(daily: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -230,7 +238,7 @@ class UnusualWhalesFlow:
         """An endpoint answering all its history at once: cached per last complete session,
         so it is asked again only once a newer session exists."""
         key = ("unusual_whales", name, ticker, f"through-{self.last_complete:%Y-%m-%d}")
-        return self.store.get(key, fetch)
+        return self.store.get(key, fetch, columns=ENDPOINT_COLUMNS[name])
 
     def _per_day(self, name: str, ticker: str, days, fetch) -> dict:
         import sys
@@ -240,7 +248,8 @@ class UnusualWhalesFlow:
         bar = tqdm(days, desc=f"{ticker} {name} (Unusual Whales)", unit="day", leave=False,
                    file=sys.stderr, disable=not self.progress)
         return {day: self.store.get(("unusual_whales", name, ticker, f"{day:%Y-%m-%d}"),
-                                    lambda day=day: fetch(day)) for day in bar}
+                                    lambda day=day: fetch(day),
+                                    columns=ENDPOINT_COLUMNS[name]) for day in bar}
 
     def columns(self, symbol: str, bars: pd.DataFrame) -> pd.DataFrame:
         """The UW columns on the sessions of ``bars`` (NaN where UW has no data)."""

@@ -97,7 +97,8 @@ class OptionData:
                 f"_strike{strike_lo:.2f}-{strike_hi:.2f}")
         key = ("polygon", "options-contracts", self.underlying, part)
         return self.store.get(key, lambda: self._fetch_contracts(
-            as_of, expiry_lo, expiry_hi, strike_lo, strike_hi))
+            as_of, expiry_lo, expiry_hi, strike_lo, strike_hi),
+            columns=("ticker", "expiry", "strike", "right"))
 
     def _fetch_contracts(self, as_of, expiry_lo, expiry_hi, strike_lo, strike_hi):
         # Polygon lists contracts that have expired since only with expired=true
@@ -137,7 +138,7 @@ class OptionData:
             return pd.DataFrame(columns=["close", "volume"], dtype=float)
         key = ("polygon", "options-day", self.underlying, ticker.replace(":", "_"), span(lo, hi))
         return self.store.get(key, lambda: fetch_aggs(self.client, ticker, "day", lo, hi, True)
-                              [["close", "volume"]])
+                              [["close", "volume"]], columns=("close", "volume"), dated=True)
 
 
 class PolygonOptionChain:

@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from core.errors import DataError
@@ -92,6 +94,21 @@ def test_a_second_run_over_the_same_range_sends_no_request(server, tmp_path):
     again = make_source(server, tmp_path).bars("SPY", "2024-01-02", "2024-06-28")
     assert server.count() == seen
     pd.testing.assert_frame_equal(bars, again)
+
+
+@pytest.mark.parametrize("other", [
+    pd.DataFrame({"x": [1.0, 2.0]}),  # another frame put in the file's place
+    pd.DataFrame({c: pd.Series(dtype=float) for c in ("open", "high", "low", "close",
+                                                       "volume")}),  # columns, no dates
+], ids=["other-columns", "no-date-index"])
+def test_a_cached_file_of_other_data_is_fetched_again(server, tmp_path, caplog, other):
+    bars = make_source(server, tmp_path).bars("SPY", "2024-01-02", "2024-06-28")
+    for path in tmp_path.rglob("*.parquet"):  # readable Parquet: only the shape tells
+        pq.write_table(pa.Table.from_pandas(other), path)
+    seen = server.count()
+    again = make_source(server, tmp_path).bars("SPY", "2024-01-02", "2024-06-28")
+    pd.testing.assert_frame_equal(bars, again)
+    assert server.count() > seen and "holds other data" in caplog.text
 
 
 def test_minute_bars_by_new_york_time(server, tmp_path):
