@@ -52,33 +52,62 @@ def ms_to_new_york(ms) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(stamps).tz_convert(NY).tz_localize(None)
 
 
-def aggs_frame(aggs: Sequence, timespan: str) -> pd.DataFrame:
+def aggs_frame(aggs: Sequence, timespan: str, ticker: str = "") -> pd.DataFrame:
     """Polygon ``Agg`` objects as a frame: daily bars by session date (``date``), intraday
-    bars by New York time (``time``)."""
+    bars by New York time (``time``), in time order.
+
+    A bar sent twice (a page repeated) is kept once; two different bars for one time, or a
+    bar without a usable ``t``, cannot be told apart or placed: a DataError naming the
+    ticker. A price that is not a number becomes NaN, which ``check_bars`` refuses by date."""
     index_name = "date" if timespan == "day" else "time"
     if not aggs:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in BAR_COLUMNS},
                             index=pd.DatetimeIndex([], name=index_name))
-    when = ms_to_new_york([a.timestamp for a in aggs]).as_unit("ns")
+    ms = pd.to_numeric(pd.Series([a.timestamp for a in aggs], dtype=object), errors="coerce")
+    if ms.isna().any():
+        i = int(np.flatnonzero(ms.isna())[0])
+        raise DataError(f"Polygon {timespan} bars of {ticker}: bar {i + 1} has no usable "
+                        f"time (t={aggs[i].timestamp!r}); the answer was not used")
+    when = ms_to_new_york(ms.to_numpy(dtype="int64")).as_unit("ns")
     if timespan == "day":
         when = when.normalize()
-    frame = pd.DataFrame({
-        "open": [a.open for a in aggs], "high": [a.high for a in aggs],
-        "low": [a.low for a in aggs], "close": [a.close for a in aggs],
-        "volume": [a.volume for a in aggs], "vwap": [a.vwap for a in aggs],
-        "transactions": [a.transactions for a in aggs],
-    }, index=pd.DatetimeIndex(when, name=index_name), dtype=float)
-    return frame.sort_index()
+    values = {name: pd.to_numeric(pd.Series([getattr(a, field) for a in aggs], dtype=object),
+                                  errors="coerce").to_numpy(dtype=float)
+              for name, field in (("open", "open"), ("high", "high"), ("low", "low"),
+                                  ("close", "close"), ("volume", "volume"),
+                                  ("vwap", "vwap"), ("transactions", "transactions"))}
+    frame = pd.DataFrame(values, index=pd.DatetimeIndex(when, name=index_name))
+    frame = frame[~frame.reset_index().duplicated().to_numpy()].sort_index(kind="stable")
+    if frame.index.has_duplicates:
+        day = frame.index[frame.index.duplicated()][0]
+        raise DataError(f"Polygon {timespan} bars of {ticker}: two different bars for "
+                        f"{day:%Y-%m-%d %H:%M} (New York); the answer was not used")
+    return frame
 
 
 def fetch_aggs(client, ticker: str, timespan: str, start, end, adjusted: bool = True
                ) -> pd.DataFrame:
     """Every ``timespan`` bar of ``ticker`` from ``start`` to ``end`` (inclusive), following
-    ``next_url`` pages through the official client."""
-    aggs = list(client.list_aggs(ticker, 1, timespan, f"{pd.Timestamp(start):%Y-%m-%d}",
-                                 f"{pd.Timestamp(end):%Y-%m-%d}", adjusted=adjusted,
-                                 sort="asc", limit=MAX_LIMIT))
-    return aggs_frame(aggs, timespan)
+    ``next_url`` pages through the official client. The client follows ``next_url`` for
+    as long as the server sends one, so a server repeating a page would be followed for
+    ever: more bars than the range can hold stop it."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    per_day = 1 if timespan == "day" else 24 * 60
+    most = 2 * per_day * ((end - start).days + 1) + 10
+    aggs = []
+    pages = client.list_aggs(ticker, 1, timespan, f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}",
+                             adjusted=adjusted, sort="asc", limit=MAX_LIMIT)
+    try:
+        for agg in pages:
+            aggs.append(agg)
+            if len(aggs) > most:
+                raise DataError(f"Polygon sent more than {most} {timespan} bars of {ticker} "
+                                f"for {start:%Y-%m-%d}..{end:%Y-%m-%d} (its next_url pages "
+                                "repeat?); the answer was not used")
+    except (AttributeError, TypeError):  # the client's models met something not a bar list
+        raise DataError(f"Polygon answered the {timespan} bars of {ticker} with 'results' "
+                        "that are not a list of bars; the answer was not used") from None
+    return aggs_frame(aggs, timespan, ticker)
 
 
 def check_bars(frame: pd.DataFrame, symbol: str, what: str = "daily bars") -> pd.DataFrame:
@@ -178,7 +207,7 @@ def daily_bars(store: ChunkStore, client, symbol: str, start, end, *, adjusted: 
         if on_chunk is not None:
             on_chunk()
     frame = pd.concat(pieces) if pieces else aggs_frame([], "day")
-    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    frame = frame.sort_index(kind="stable")
     frame = frame.loc[(frame.index >= pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))]
     return check_bars(frame, symbol)
 

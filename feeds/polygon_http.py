@@ -13,7 +13,8 @@ empty list (a silent hole in the data). So the client's urllib3 pool is wrapped 
 2. is retried by tenacity on 429 (honouring ``Retry-After``), 5xx and time-outs,
 3. ends in an ``ApiError`` naming Polygon, the request path, the server's message and what
    to do (bad key, plan not entitled, unknown symbol, rate limit), never the key itself,
-4. must carry a JSON body when it succeeds.
+4. must carry a JSON object when it succeeds (``results``, when there, a list of objects
+   or one object).
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def server_message(body: bytes, limit: int = 200) -> str:
     elif isinstance(data, str):
         return data[:limit]
     return " ".join(text.split())[:limit] or "(empty body)"
+
+
+def _shape_problem(body) -> str | None:
+    """What is wrong with a 200's JSON for the client to read, or None. Every endpoint
+    this project asks answers an object whose ``results``, when there, is a list of
+    objects (or one object); anything else would crash inside the client's models."""
+    if not isinstance(body, dict):
+        return f"JSON {type(body).__name__} where an object belongs"
+    results = body.get("results")
+    if results is None or isinstance(results, dict):
+        return None
+    if not isinstance(results, list):
+        return f"'results' of type {type(results).__name__}, not a list"
+    if not all(isinstance(row, dict) for row in results):
+        return "'results' holding something other than objects"
+    return None
 
 
 class PolygonTransport:
@@ -130,7 +147,12 @@ class PolygonTransport:
                 f"{API} answered {where} with a body that is not JSON "
                 f"({server_message(response.data, 80)!r}); the data was not used"),
                 api=API, status=200) from None
-        if isinstance(body, dict) and body.get("status") == "ERROR":
+        shape = _shape_problem(body)
+        if shape is not None:
+            raise ApiError(self._say(f"{API} answered {where} with {shape} "
+                                     f"({server_message(response.data, 80)!r}); the data was "
+                                     "not used"), api=API, status=200)
+        if body.get("status") == "ERROR":
             raise ApiError(self._say(f"{API} reported an error for {where}: "
                                      f"{server_message(response.data)}"), api=API, status=200)
         return response

@@ -4,6 +4,7 @@ the keys that must never leak."""
 
 from __future__ import annotations
 
+import json
 import logging
 from types import SimpleNamespace
 
@@ -293,6 +294,67 @@ def test_an_unusable_bar_is_refused_with_its_date(server):
     with pytest.raises(DataError, match="QQQ on 2022-07-01: unusable bar"):
         make_source(server).raw_bars("QQQ", pd.Timestamp("2022-07-01"),
                                      pd.Timestamp("2022-07-01"))
+
+
+JULY_1, JULY_5 = 1656648000000, 1656648000000 + 4 * 86_400_000  # 2022, midnight New York
+
+
+def qqq_bar(t, close=1.5, **fields) -> dict:
+    return {"o": 1.0, "h": 2.0, "l": 0.5, "c": close, "v": 10, "t": t, **fields}
+
+
+def qqq_bars(server, results) -> pd.DataFrame:
+    server.fail(AGGS + "QQQ/", 200, {"ticker": "QQQ", "status": "OK", "results": results})
+    return make_source(server).raw_bars("QQQ", pd.Timestamp("2022-07-01"),
+                                        pd.Timestamp("2022-07-05"))
+
+
+def test_bars_out_of_order_or_sent_twice_are_put_in_order_once(server):
+    bars = qqq_bars(server, [qqq_bar(JULY_5), qqq_bar(JULY_1), qqq_bar(JULY_5)])
+    assert list(bars.index) == [pd.Timestamp("2022-07-01"), pd.Timestamp("2022-07-05")]
+
+
+def test_two_different_bars_for_one_session_are_refused_not_one_kept(server):
+    with pytest.raises(DataError, match="QQQ: two different bars for 2022-07-01"):
+        qqq_bars(server, [qqq_bar(JULY_1), qqq_bar(JULY_1, close=1.9)])
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"status": "OK", "results": [{"o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 1}]},
+     "bar 1 has no usable time .t=None."),
+    ({"status": "OK", "results": [qqq_bar("yesterday")]}, "no usable time .t='yesterday'"),
+    ({"status": "OK", "results": [qqq_bar(JULY_1, close="n/a")]},
+     "QQQ on 2022-07-01: unusable bar"),
+    ({"status": "OK", "results": {"o": 1.0}}, "'results' that are not a list of bars"),
+    ({"status": "OK", "results": [1, 2]}, "'results' holding something other than objects"),
+    ({"status": "OK", "results": "none"}, "'results' of type str"),
+    (None, "JSON NoneType where an object belongs"),
+    ([qqq_bar(JULY_1)], "JSON list where an object belongs"),
+], ids=["no-t", "t-text", "price-text", "results-object", "results-numbers", "results-text",
+        "null", "bare-list"])
+def test_a_malformed_answer_is_a_clear_error_not_a_traceback(server, body, message):
+    server.fail(AGGS + "QQQ/", 200, json.dumps(body))
+    with pytest.raises(DataError, match=message):
+        make_source(server).raw_bars("QQQ", pd.Timestamp("2022-07-01"),
+                                     pd.Timestamp("2022-07-05"))
+
+
+class RepeatingPages(FakePolygon):
+    """Answers QQQ's bars with the same page and the same ``next_url`` for ever."""
+
+    def route(self, path, query, headers):
+        if not path.startswith(AGGS + "QQQ/"):
+            return super().route(path, query, headers)
+        return 200, {"status": "OK", "results": [qqq_bar(JULY_1)] * 50,
+                     "next_url": f"{self.PUBLIC_HOST}{path}?cursor=c2FtZQ"}, {}
+
+
+def test_a_next_url_that_repeats_for_ever_is_stopped():
+    with RepeatingPages() as fake:
+        with pytest.raises(DataError, match="more than 384 day bars of QQQ .*next_url"):
+            make_source(fake).raw_bars("QQQ", pd.Timestamp("2022-07-01"),
+                                       pd.Timestamp("2022-07-06"))
+        assert fake.count(AGGS + "QQQ/") == 8
 
 
 # ---------------------------------------------------------------------- free tier
