@@ -23,6 +23,7 @@ from core.errors import DataError
 from feeds.base import OHLCV
 from feeds.cache import ParquetCache
 from feeds.calendar import sessions
+from feeds.rate_limit import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,9 @@ def aggs_frame(aggs: Sequence, timespan: str, ticker: str = "") -> pd.DataFrame:
     bars by New York time (``time``), in time order.
 
     A bar sent twice (a page repeated) is kept once; two different bars for one time, or a
-    bar without a usable ``t``, cannot be told apart or placed: a DataError naming the
-    ticker. A price that is not a number becomes NaN, which ``check_bars`` refuses by date."""
+    bar without a usable ``t``, cannot be told apart or placed: an ``ApiError`` naming the
+    ticker (the answer is at fault, so ``data fetch`` stops instead of skipping the day).
+    A price that is not a number becomes NaN, which ``check_bars`` refuses by date."""
     index_name = "date" if timespan == "day" else "time"
     if not aggs:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in BAR_COLUMNS},
@@ -66,22 +68,22 @@ def aggs_frame(aggs: Sequence, timespan: str, ticker: str = "") -> pd.DataFrame:
     ms = pd.to_numeric(pd.Series([a.timestamp for a in aggs], dtype=object), errors="coerce")
     if ms.isna().any():
         i = int(np.flatnonzero(ms.isna())[0])
-        raise DataError(f"Polygon {timespan} bars of {ticker}: bar {i + 1} has no usable "
-                        f"time (t={aggs[i].timestamp!r}); the answer was not used")
+        raise ApiError(f"Polygon {timespan} bars of {ticker}: bar {i + 1} has no usable "
+                       f"time (t={aggs[i].timestamp!r}); the answer was not used",
+                       api="Polygon", status=200)
     when = ms_to_new_york(ms.to_numpy(dtype="int64")).as_unit("ns")
     if timespan == "day":
         when = when.normalize()
-    values = {name: pd.to_numeric(pd.Series([getattr(a, field) for a in aggs], dtype=object),
+    values = {name: pd.to_numeric(pd.Series([getattr(a, name) for a in aggs], dtype=object),
                                   errors="coerce").to_numpy(dtype=float)
-              for name, field in (("open", "open"), ("high", "high"), ("low", "low"),
-                                  ("close", "close"), ("volume", "volume"),
-                                  ("vwap", "vwap"), ("transactions", "transactions"))}
+              for name in BAR_COLUMNS}
     frame = pd.DataFrame(values, index=pd.DatetimeIndex(when, name=index_name))
     frame = frame[~frame.reset_index().duplicated().to_numpy()].sort_index(kind="stable")
     if frame.index.has_duplicates:
         day = frame.index[frame.index.duplicated()][0]
-        raise DataError(f"Polygon {timespan} bars of {ticker}: two different bars for "
-                        f"{day:%Y-%m-%d %H:%M} (New York); the answer was not used")
+        raise ApiError(f"Polygon {timespan} bars of {ticker}: two different bars for "
+                       f"{day:%Y-%m-%d %H:%M} (New York); the answer was not used",
+                       api="Polygon", status=200)
     return frame
 
 
@@ -101,12 +103,13 @@ def fetch_aggs(client, ticker: str, timespan: str, start, end, adjusted: bool = 
         for agg in pages:
             aggs.append(agg)
             if len(aggs) > most:
-                raise DataError(f"Polygon sent more than {most} {timespan} bars of {ticker} "
-                                f"for {start:%Y-%m-%d}..{end:%Y-%m-%d} (its next_url pages "
-                                "repeat?); the answer was not used")
+                raise ApiError(f"Polygon sent more than {most} {timespan} bars of {ticker} "
+                               f"for {start:%Y-%m-%d}..{end:%Y-%m-%d} (its next_url pages "
+                               "repeat?); the answer was not used", api="Polygon", status=200)
     except (AttributeError, TypeError):  # the client's models met something not a bar list
-        raise DataError(f"Polygon answered the {timespan} bars of {ticker} with 'results' "
-                        "that are not a list of bars; the answer was not used") from None
+        raise ApiError(f"Polygon answered the {timespan} bars of {ticker} with 'results' "
+                       "that are not a list of bars; the answer was not used",
+                       api="Polygon", status=200) from None
     return aggs_frame(aggs, timespan, ticker)
 
 
