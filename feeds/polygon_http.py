@@ -36,6 +36,7 @@ from feeds.rate_limit import (
     Transient,
     call_with_retries,
     parse_retry_after,
+    waited_as_told,
 )
 from feeds.secrets import redact
 
@@ -160,8 +161,9 @@ class PolygonTransport:
     def _gave_up(self, exc: Transient, attempts: int, where: str) -> ApiError:
         tried = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         if exc.status == 429:
-            text = (f"{API} rate limit: HTTP 429 on {where} {tried} (Retry-After and back-off "
-                    f"honoured): {exc.reason}. The free tier allows 5 requests per minute: run "
+            text = (f"{API} rate limit: HTTP 429 on {where} {tried} "
+                    f"({waited_as_told(exc, self.policy)}): {exc.reason}. The free tier "
+                    "allows 5 requests per minute: run "
                     "with --free to pace requests under it, or wait and run again (what was "
                     "fetched is cached)")
         elif exc.status is not None:

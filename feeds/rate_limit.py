@@ -138,7 +138,8 @@ class RetryPolicy:
     attempts: int = 4
     #: first wait (seconds) when the server gives no Retry-After; doubles each time
     backoff: float = 1.0
-    #: the longest single wait, Retry-After included (a longer one is cut to this)
+    #: the longest single wait; a server asking for longer (a daily quota, say) is not
+    #: waited for: the request fails at once, saying how long the server asked
     max_wait: float = 65.0
 
 
@@ -178,9 +179,16 @@ class _RetryAfterOrBackoff:
 
 def call_with_retries(request: Callable[[], T], policy: RetryPolicy, clock: Clock,
                       give_up: Callable[[Transient, int], Exception]) -> T:
-    """``request()``, repeated while it raises ``Transient`` (see module doc)."""
+    """``request()``, repeated while it raises ``Transient`` (see module doc). A
+    ``Retry-After`` longer than ``policy.max_wait`` ends the retries at once: waiting less
+    than the server asked would only be refused again."""
+    def asks_too_long(retry_state: tenacity.RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return (isinstance(exc, Transient) and exc.retry_after is not None
+                and exc.retry_after > policy.max_wait)
+
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(max(policy.attempts, 1)),
+        stop=tenacity.stop_after_attempt(max(policy.attempts, 1)) | asks_too_long,
         wait=_RetryAfterOrBackoff(policy),
         retry=tenacity.retry_if_exception_type(Transient),
         sleep=clock.sleep,
@@ -189,4 +197,12 @@ def call_with_retries(request: Callable[[], T], policy: RetryPolicy, clock: Cloc
     try:
         return retrying(request)
     except Transient as exc:
-        raise give_up(exc, policy.attempts) from None
+        raise give_up(exc, retrying.statistics.get("attempt_number", policy.attempts)) from None
+
+
+def waited_as_told(exc: Transient, policy: RetryPolicy) -> str:
+    """How the retries of a 429 waited, for the error that ends them."""
+    if exc.retry_after is not None and exc.retry_after > policy.max_wait:
+        return (f"the server asks to wait {exc.retry_after:.0f} s (Retry-After), longer than "
+                f"this client waits ({policy.max_wait:g} s), so it stopped at once")
+    return "Retry-After and back-off honoured"

@@ -41,6 +41,7 @@ from feeds.rate_limit import (
     call_with_retries,
     parse_retry_after,
     shared_limiter,
+    waited_as_told,
 )
 from feeds.secrets import redact
 
@@ -194,8 +195,9 @@ class UnusualWhalesClient:
         tried = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         limit = self.limiter.describe() if self.limiter is not None else "no client-side limit"
         if exc.status == 429:
-            text = (f"{API} rate limit: HTTP 429 on GET {where} {tried} (Retry-After and "
-                    f"back-off honoured): {exc.reason}. This client sends at most {limit}; "
+            text = (f"{API} rate limit: HTTP 429 on GET {where} {tried} "
+                    f"({waited_as_told(exc, self.policy)}): {exc.reason}. This client sends "
+                    f"at most {limit}; "
                     f"lower {RATE_ENV} to your plan's requests per minute, or wait and run "
                     "again (what was fetched is cached)")
         elif exc.status is not None:

@@ -216,6 +216,20 @@ def test_429_with_an_http_date_retry_after(server):
     assert clock.sleeps == [30.0]
 
 
+def test_429_asking_longer_than_the_client_waits_stops_at_once_saying_so(server):
+    clock = FakeClock()
+    server.fail(AGGS + "QQQ/", 429, {"status": "ERROR", "error": "daily quota reached"},
+                {"Retry-After": "3600"})
+    seen = server.count(AGGS + "QQQ/")
+    with pytest.raises(ApiError) as info:
+        make_source(server, clock=clock).raw_bars("QQQ", pd.Timestamp("2022-05-02"),
+                                                  pd.Timestamp("2022-05-06"))
+    message = str(info.value)
+    assert "after 1 attempt " in message and "asks to wait 3600 s (Retry-After)" in message
+    assert "honoured" not in message
+    assert clock.sleeps == [] and server.count(AGGS + "QQQ/") - seen == 1
+
+
 def test_429_without_retry_after_backs_off_then_names_the_limit(server):
     clock = FakeClock()
     server.fail(AGGS + "QQQ/", 429, {"status": "ERROR", "error": "You've exceeded the maximum "

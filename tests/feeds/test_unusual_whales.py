@@ -184,6 +184,15 @@ def test_429_that_persists_names_the_api_and_the_limit(server):
     assert clock.sleeps == [1.0, 2.0]
 
 
+def test_429_asking_longer_than_the_client_waits_stops_at_once_saying_so(server):
+    clock = FakeClock()
+    server.fail(DARKPOOL + "QQQ", 429, {"message": "Daily request limit reached"},
+                {"Retry-After": "5400"})
+    with pytest.raises(ApiError, match=r"after 1 attempt .the server asks to wait 5400 s"):
+        client_for(server, clock=clock).darkpool("QQQ", "2024-03-12")
+    assert clock.sleeps == []
+
+
 def test_server_errors_are_retried(server):
     clock = FakeClock()
     server.fail(DARKPOOL + "QQQ", 500, '"Something went wrong"', times=2)
