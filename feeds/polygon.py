@@ -120,7 +120,8 @@ class PolygonSource(MarketSource):
     def raw_bars(self, symbol: str, start, end, adjusted: bool = True) -> pd.DataFrame:
         """Daily OHLCV (+ vwap, transactions) only, no context columns."""
         symbol = self.check_symbol(symbol)
-        frame = daily_bars(self.store, self.client, symbol, start, end, adjusted=adjusted)
+        frame = daily_bars(self.store, self.client, symbol, start, end, adjusted=adjusted,
+                           through=self.last_complete)
         if frame.empty:
             raise DataError(f"Polygon has no daily bars for {symbol} between {start:%Y-%m-%d} "
                             f"and {end:%Y-%m-%d}: unknown symbol, or not listed then")

@@ -198,11 +198,18 @@ class ChunkStore:
 
 
 def daily_bars(store: ChunkStore, client, symbol: str, start, end, *, adjusted: bool = True,
-               on_chunk: Callable[[], None] | None = None) -> pd.DataFrame:
-    """Daily bars of ``symbol`` from ``start`` to ``end``, a cached chunk per year."""
+               through=None, on_chunk: Callable[[], None] | None = None) -> pd.DataFrame:
+    """Daily bars of ``symbol`` from ``start`` to ``end``, a cached chunk per year. The
+    chunks run to the end of their year or to ``through`` (the last complete session),
+    whichever comes first, not to ``end``: runs ending on other days of a year then share
+    its file (one request fetches a year either way)."""
     dataset = "stocks-day-adjusted" if adjusted else "stocks-day-raw"
     pieces = []
-    for lo, hi in year_chunks(start, end):
+    last = pd.Timestamp(end) if through is None else pd.Timestamp(through)
+    last = max(last, pd.Timestamp(end))
+    chunks = year_chunks(start, last)
+    chunks = [(lo, hi) for lo, hi in chunks if lo <= pd.Timestamp(end)]
+    for lo, hi in chunks:
         key = ("polygon", dataset, symbol, span(lo, hi))
         pieces.append(store.get(key, lambda lo=lo, hi=hi: fetch_aggs(
             client, symbol, "day", lo, hi, adjusted), keep=lambda f: not f.empty,

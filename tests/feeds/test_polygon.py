@@ -112,6 +112,18 @@ def test_a_cached_file_of_other_data_is_fetched_again(server, tmp_path, caplog, 
     assert server.count() > seen and "holds other data" in caplog.text
 
 
+def test_runs_ending_on_other_days_of_a_year_share_its_cached_file(server, tmp_path):
+    first = make_source(server, tmp_path)
+    first.raw_bars("SPY", pd.Timestamp("2023-03-01"), pd.Timestamp("2023-06-30"))
+    seen = server.count()
+    again = make_source(server, tmp_path)
+    bars = again.raw_bars("SPY", pd.Timestamp("2023-02-01"), pd.Timestamp("2023-09-29"))
+    assert server.count() == seen and again.requests == 0
+    assert list(bars.index) == list(sessions("2023-02-01", "2023-09-29"))
+    assert [p.name.rsplit("-", 1)[0] for p in tmp_path.rglob("*.parquet")] == [
+        "2023-01-01_2023-12-31"]  # the whole year, whatever end the runs asked for
+
+
 def test_minute_bars_by_new_york_time(server, tmp_path):
     source = make_source(server, tmp_path)
     minutes = source.minute_bars("SPY", "2024-03-11", "2024-03-12")  # across the DST change
@@ -204,7 +216,8 @@ def test_429_with_retry_after_waits_as_told_then_succeeds(server):
                                                      pd.Timestamp("2022-02-28"))
     assert len(bars) == 19
     assert clock.sleeps == [7.0, 7.0]
-    assert server.count(AGGS + "QQQ/") - seen == 3
+    statuses = [r.status for r in server.paths(AGGS + "QQQ/")[seen:]]
+    assert statuses[:3] == [429, 429, 200] and set(statuses[3:]) <= {200}  # then pages
 
 
 def test_429_with_an_http_date_retry_after(server):
@@ -365,10 +378,10 @@ class RepeatingPages(FakePolygon):
 
 def test_a_next_url_that_repeats_for_ever_is_stopped():
     with RepeatingPages() as fake:
-        with pytest.raises(DataError, match="more than 384 day bars of QQQ .*next_url"):
+        with pytest.raises(DataError, match="more than 740 day bars of QQQ .*next_url"):
             make_source(fake).raw_bars("QQQ", pd.Timestamp("2022-07-01"),
-                                       pd.Timestamp("2022-07-06"))
-        assert fake.count(AGGS + "QQQ/") == 8
+                                       pd.Timestamp("2022-07-06"))  # (the 2022 file)
+        assert fake.count(AGGS + "QQQ/") == 15
 
 
 # ---------------------------------------------------------------------- free tier
