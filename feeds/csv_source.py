@@ -7,7 +7,7 @@ mixes -05:00 and -04:00), which are read as instants and dated in the exchange's
 Bad input is refused with an error naming the file and line: unparseable dates, intraday
 timestamps (this source takes daily bars), duplicate or unsorted dates, NaN or
 non-positive prices, high < low, an open or close outside the day's high-low range,
-negative or missing volume, missing columns. Blank lines at the end of the file are
+negative or missing volume, missing columns, a column written twice. Blank lines at the end of the file are
 ignored; nothing else is dropped or filled.
 When an adjusted close is present, open/high/low/close are scaled by ``adj close / close``
 so splits and dividends do not look like price jumps; volume is left as it is.
@@ -39,10 +39,23 @@ COLUMN_ALIASES = {
 
 
 def _column_map(header: list[str], path: Path) -> dict[str, str]:
-    normalized = {h.strip().lower(): h for h in header}
+    """The file's column for each field; a field written twice (``Close`` and ``close``, or
+    ``close`` twice, which pandas reads as ``close`` and ``close.1``) is refused by name:
+    which one holds the prices cannot be guessed."""
+    normalized: dict[str, list[str]] = {}
+    for h in header:
+        key = h.strip().lower()
+        base = re.sub(r"\.\d+$", "", key)  # pandas' name for a repeated header
+        normalized.setdefault(key, []).append(h)
+        if base != key and base in normalized:
+            normalized[base].append(h)
     found, missing = {}, []
     for name, spellings in COLUMN_ALIASES.items():
-        match = next((normalized[s] for s in spellings if s in normalized), None)
+        matches = next((normalized[s] for s in spellings if s in normalized), None)
+        if matches is not None and len(matches) > 1:
+            raise DataError(f"{path}: columns {' and '.join(map(repr, matches))} are both "
+                            f"{name.replace('_', ' ')}; keep one of them")
+        match = matches[0] if matches else None
         if match is not None:
             found[name] = match
         elif name != "adj_close":

@@ -187,6 +187,17 @@ def test_missing_column_is_named(tmp_path, missing):
     assert named.group(1).strip().lower() == missing.lower()
 
 
+@pytest.mark.parametrize("header, named", [
+    ("Date,Open,High,Low,Close,close,Volume", "'Close' and 'close' are both close"),
+    ("date,open,high,low,close,close,volume", "'close' and 'close.1' are both close"),
+])
+def test_a_column_written_twice_is_refused_not_one_picked(tmp_path, header, named):
+    path = tmp_path / "twice.csv"
+    path.write_text(f"{header}\n2019-01-02,1,2,0.5,1.5,1.6,100\n")
+    with pytest.raises(DataError, match=f"twice.csv: columns {named}"):
+        read_ohlcv_csv(path)
+
+
 def test_header_only_file_raises(tmp_path):
     path = tmp_path / "empty_rows.csv"
     path.write_text(HEADER + "\n")
