@@ -23,6 +23,7 @@ import pandas as pd
 from core.errors import DataError
 from feeds.calendar import day64, sessions
 from feeds.polygon_aggs import ChunkStore, span, year_chunks
+from feeds.rate_limit import ApiError
 
 TENOR_YEARS = {
     "yield_1_month": 1 / 12, "yield_3_month": 0.25, "yield_6_month": 0.5, "yield_1_year": 1.0,
@@ -40,10 +41,27 @@ def fetch_treasury(client, lo, hi) -> pd.DataFrame:
     rows = list(client.list_treasury_yields(date_gte=f"{pd.Timestamp(lo):%Y-%m-%d}",
                                             date_lte=f"{pd.Timestamp(hi):%Y-%m-%d}",
                                             limit=50000, sort="date", order="asc"))
-    frame = pd.DataFrame({name: [getattr(r, name, None) for r in rows] for name in TENOR_YEARS},
-                         index=pd.DatetimeIndex([r.date for r in rows], name="date"),
-                         dtype=float)
+    frame = dated_rows(rows, tuple(TENOR_YEARS), "/fed/v1/treasury-yields")
     return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+
+def dated_rows(rows, columns: tuple[str, ...], path: str) -> pd.DataFrame:
+    """``columns`` of the client's rows as floats (NaN where missing or not a number) by
+    their ``date``. A row without a readable date cannot be placed: an ``ApiError`` (it
+    once made a NaT row that turned every rate of the run into NaN, in silence)."""
+    dates = pd.to_datetime([getattr(r, "date", None) for r in rows], errors="coerce",
+                           format="%Y-%m-%d")
+    bad = np.flatnonzero(pd.isna(dates))
+    if len(bad):
+        raise ApiError(f"Polygon answered {path} with a row whose date is "
+                       f"{getattr(rows[bad[0]], 'date', None)!r}; the answer was not used",
+                       api="Polygon", status=200)
+    def numbers(name: str) -> np.ndarray:
+        values = pd.Series([getattr(r, name, None) for r in rows], dtype=object)
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+    return pd.DataFrame({c: numbers(c) for c in columns},
+                        index=pd.DatetimeIndex(dates, name="date"))
 
 
 def treasury_yields(store: ChunkStore, client, start, end) -> pd.DataFrame:
@@ -98,9 +116,7 @@ def fetch_inflation(client, lo, hi) -> pd.DataFrame:
                                       date_lte=f"{pd.Timestamp(hi):%Y-%m-%d}", limit=50000,
                                       sort="date.asc"))
     columns = ("cpi", "cpi_core", "cpi_year_over_year", "pce", "pce_core", "pce_spending")
-    return pd.DataFrame({c: [getattr(r, c, None) for r in rows] for c in columns},
-                        index=pd.DatetimeIndex([r.date for r in rows], name="date"),
-                        dtype=float).sort_index()
+    return dated_rows(rows, columns, "/fed/v1/inflation").sort_index()
 
 
 def inflation(store: ChunkStore, client, start, end) -> pd.DataFrame:

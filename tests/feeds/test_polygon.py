@@ -154,6 +154,15 @@ def test_rate_curve_is_one_session_late_and_handles_missing_tenors():
     assert curve.rate("2024-01-04", 0.1) == pytest.approx(2 * np.log1p(0.02))  # flat below
 
 
+@pytest.mark.parametrize("path", ["/fed/v1/treasury-yields", "/fed/v1/inflation"])
+def test_an_economic_row_without_its_date_is_an_error_not_nan_rates(server, path):
+    server.fail(path, 200, {"status": "OK", "results": [{"yield_3_month": 5.0, "cpi": 310.0},
+                                                        {"date": "2024-01-03",
+                                                         "yield_3_month": "n/a"}]})
+    with pytest.raises(ApiError, match=f"{path} with a row whose date is None"):
+        make_source(server).bars("SPY", "2024-04-01", "2024-04-30")
+
+
 def test_cpi_flags_skip_a_month_the_data_lacks():
     days = sessions("2025-10-01", "2026-01-30")
     periods = pd.DatetimeIndex(["2025-08-01", "2025-09-01", "2025-11-01"])  # no October
