@@ -45,6 +45,7 @@ from core.errors import DataError
 from feeds.chain import CHAIN_COLUMNS
 from feeds.polygon_aggs import ChunkStore, fetch_aggs, span
 from feeds.polygon_fed import RateCurve
+from feeds.rate_limit import ApiError
 from feeds.volatility import implied_volatility_estimate
 from pricing.black_scholes import black_scholes_greeks, black_scholes_price
 from pricing.contracts import strike_step
@@ -123,12 +124,21 @@ class OptionData:
                      if c.shares_per_contract in (None, 100) and not c.additional_underlyings]
         frame = pd.DataFrame(rows, columns=["ticker", "expiry", "strike", "type"])
         frame = frame[frame["type"].isin(["call", "put"])].drop_duplicates("ticker")
-        return pd.DataFrame({
-            "ticker": frame["ticker"].astype(str),
-            "expiry": pd.to_datetime(frame["expiry"]),
-            "strike": frame["strike"].astype(float),
+        out = pd.DataFrame({
+            "ticker": frame["ticker"],
+            "expiry": pd.to_datetime(frame["expiry"], errors="coerce", format="%Y-%m-%d"),
+            "strike": pd.to_numeric(frame["strike"], errors="coerce"),
             "right": np.where(frame["type"] == "call", "C", "P"),
         }).reset_index(drop=True)
+        bad = ~out["ticker"].map(lambda t: isinstance(t, str) and t.startswith("O:"))
+        bad |= out["expiry"].isna() | ~(out["strike"] > 0)
+        if bad.any():  # a contract that cannot be named, dated or priced
+            row = frame.iloc[int(np.flatnonzero(bad.to_numpy())[0])].to_dict()
+            raise ApiError(f"Polygon listed a {self.underlying} option contract on "
+                           f"{as_of:%Y-%m-%d} without a usable ticker, expiration_date or "
+                           f"strike_price ({row}); the answer was not used",
+                           api="Polygon", status=200)
+        return out.astype({"ticker": str, "strike": float})
 
     def bars(self, ticker: str, expiry: pd.Timestamp) -> pd.DataFrame:
         """Daily bars of one contract over the span the window can trade it."""

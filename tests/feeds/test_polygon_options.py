@@ -16,7 +16,7 @@ from feeds.cache import ParquetCache
 from feeds.chain import CHAIN_COLUMNS
 from feeds.polygon import PolygonSource
 from feeds.polygon_options import ChainWindow, polygon_ticker, quote_spread
-from feeds.rate_limit import RetryPolicy
+from feeds.rate_limit import ApiError, RetryPolicy
 from pricing.black_scholes import black_scholes_greeks, black_scholes_price
 from pricing.contracts import strike_step
 from pricing.implied_vol import implied_volatility
@@ -176,6 +176,19 @@ def test_no_contract_in_the_window_is_a_clear_error(server):
                         chain_window=ChainWindow(dte_min=200, dte_max=210))
     src.bars("SPY", "2024-01-02", "2024-03-28")
     with pytest.raises(DataError, match="no SPY option contracts on 2024-03-01 with 200-210"):
+        src.option_chain("SPY").chain(DAY)
+
+
+@pytest.mark.parametrize("field, value", [("expiration_date", "2024-13-01"),
+                                          ("strike_price", None), ("ticker", None)])
+def test_a_contract_that_cannot_be_named_dated_or_priced_is_an_error(server, field, value):
+    contract = {"ticker": "O:SPY240412P00500000", "expiration_date": "2024-04-12",
+                "strike_price": 500, "contract_type": "put", "shares_per_contract": 100,
+                field: value}
+    server.fail(CONTRACTS, 200, {"status": "OK", "results": [contract]})
+    src = PolygonSource(server.api_key, base=server.base, now=NOW)
+    src.bars("SPY", "2024-01-02", "2024-03-28")
+    with pytest.raises(ApiError, match="SPY option contract on 2024-03-01 without a usable"):
         src.option_chain("SPY").chain(DAY)
 
 
