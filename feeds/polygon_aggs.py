@@ -217,7 +217,8 @@ def daily_bars(store: ChunkStore, client, symbol: str, start, end, *, adjusted: 
         if on_chunk is not None:
             on_chunk()
     frame = pd.concat(pieces) if pieces else aggs_frame([], "day")
-    frame = frame.sort_index(kind="stable")
+    # a bar two chunks both sent is kept once; two different ones stop in check_bars
+    frame = frame[~frame.reset_index().duplicated().to_numpy()].sort_index(kind="stable")
     frame = frame.loc[(frame.index >= pd.Timestamp(start)) & (frame.index <= pd.Timestamp(end))]
     return check_bars(frame, symbol)
 
