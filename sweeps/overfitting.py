@@ -16,7 +16,10 @@ of backtest overfitting.
   two halves; the parameter set that is best on one half (in-sample, by its mean) is ranked
   on the other half (out-of-sample); PBO is the share of splits where that rank is at or
   below the median, i.e. where the logit ``log(w / (1 - w))`` of its relative rank
-  ``w = rank / (N + 1)`` is ``<= 0``.
+  ``w = rank / (N + 1)`` is ``<= 0``. Sets that tie in-sample (a rule that does not bind
+  in those folds gives several sets the same positions) are all winners, each with an equal
+  share of the split: picking the first would make PBO depend on the order of the grid. A
+  matrix whose sets tie in every split has no winner at all and no PBO.
 """
 
 from __future__ import annotations
@@ -44,12 +47,17 @@ class DeflatedSharpe:
 
 @dataclass(frozen=True)
 class Overfitting:
-    """CSCV result: PBO and the logit of every split (in the order of the combinations)."""
+    """CSCV result: PBO and the logit of every split's in-sample winner (in the order of
+    the combinations; a split whose best is tied has one logit per tied set, each weighing
+    ``1 / ties``, so the weights of a split add up to 1)."""
 
     pbo: float
     logits: tuple[float, ...]
     n_splits: int
     n_combinations: int
+    weights: tuple[float, ...] = ()
+    #: splits whose in-sample best several parameter sets share
+    tied_splits: int = 0
 
 
 def sharpe_ratio(returns) -> float:
@@ -91,12 +99,15 @@ def deflated_sharpe(best_returns, trial_sharpes) -> DeflatedSharpe:
     best_returns = np.asarray(best_returns, dtype=float)
     sharpe = sharpe_ratio(best_returns)
     sr0 = expected_max_sharpe(trial_sharpes)
-    skewness = float(stats.skew(best_returns)) if best_returns.std() > 0 else 0.0
-    kurtosis = float(stats.kurtosis(best_returns, fisher=False)) if best_returns.std() > 0 else 3.0
-    return DeflatedSharpe(sharpe, float(sr0),
-                          probabilistic_sharpe(sharpe, sr0, len(best_returns), skewness,
-                                               kurtosis),
-                          len(trial_sharpes), len(best_returns), skewness, kurtosis)
+    varies = best_returns.std() > 0
+    skewness = float(stats.skew(best_returns)) if varies else 0.0
+    kurtosis = float(stats.kurtosis(best_returns, fisher=False)) if varies else 3.0
+    # constant returns (a run that never traded) have no Sharpe ratio to test: the 0 that
+    # ranks them is a convention, and Phi(-SR0 ...) or 0.5 would read as a finding
+    dsr = (probabilistic_sharpe(sharpe, sr0, len(best_returns), skewness, kurtosis)
+           if varies else math.nan)
+    return DeflatedSharpe(sharpe, float(sr0), dsr, len(trial_sharpes), len(best_returns),
+                          skewness, kurtosis)
 
 
 def probability_of_overfitting(performance) -> Overfitting:
@@ -113,12 +124,21 @@ def probability_of_overfitting(performance) -> Overfitting:
         raise ValueError(f"CSCV needs at least 2 parameter sets, got {n_sets}")
     if not np.isfinite(performance).all():
         raise ValueError("performance has missing values")
-    logits = []
-    for in_sample in itertools.combinations(range(n_splits), n_splits // 2):
+    if (performance == performance[:, :1]).all():
+        raise ValueError("every parameter set scored the same in every fold (the swept "
+                         "values made no difference): no in-sample winner to rank")
+    logits, weights, tied, overfit = [], [], 0, 0.0
+    combinations = list(itertools.combinations(range(n_splits), n_splits // 2))
+    for in_sample in combinations:
         out_sample = [i for i in range(n_splits) if i not in in_sample]
-        best = int(np.argmax(performance[list(in_sample)].mean(axis=0)))  # first on ties
-        ranks = stats.rankdata(performance[out_sample].mean(axis=0))  # 1 = worst
-        w = ranks[best] / (n_sets + 1)
-        logits.append(math.log(w / (1.0 - w)))
-    pbo = float(np.mean(np.asarray(logits) <= 0.0))
-    return Overfitting(pbo, tuple(logits), n_splits, len(logits))
+        scores = performance[list(in_sample)].mean(axis=0)
+        winners = np.flatnonzero(scores == scores.max())  # a tie: each one equally likely
+        tied += len(winners) > 1
+        ranks = stats.rankdata(performance[out_sample].mean(axis=0))  # 1 = worst, ties averaged
+        for best in winners:
+            w = ranks[best] / (n_sets + 1)
+            logits.append(math.log(w / (1.0 - w)))
+            weights.append(1.0 / len(winners))
+            overfit += weights[-1] * (logits[-1] <= 0.0)
+    return Overfitting(overfit / len(combinations), tuple(logits), n_splits, len(combinations),
+                       tuple(weights), tied)

@@ -78,14 +78,16 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
                 "expected_max_sharpe_per_period": dsr.expected_max_sharpe,
                 "dsr": _plain(dsr.deflated_sharpe), "n_trials": dsr.n_trials,
                 "n_observations": dsr.n_observations, "skewness": dsr.skewness,
-                "kurtosis": dsr.kurtosis}
+                "kurtosis": dsr.kurtosis, "dsr_note": _dsr_note(joined[best], dsr)}
             matrix = np.array([[sharpe_ratio(f) for f in fold_returns[i]]
                                for i in complete.index]).T
             try:
                 pbo = probability_of_overfitting(matrix)
                 entry["pbo"] = pbo.pbo
                 entry["pbo_combinations"] = pbo.n_combinations
+                entry["pbo_tied_splits"] = pbo.tied_splits
                 entry["pbo_logits"] = list(pbo.logits)
+                entry["pbo_logit_weights"] = list(pbo.weights)
             except ValueError as exc:
                 entry["pbo_note"] = f"not computed: {exc}"
         out[symbol] = entry
@@ -175,11 +177,27 @@ def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names
         params = ", ".join(f"{k}={v}" for k, v in entry["best"].items()) or "(defaults)"
         pbo = (f"PBO {entry['pbo']:.2f} over {entry['pbo_combinations']} CSCV splits"
                if entry["pbo"] is not None else f"PBO {entry['pbo_note']}")
+        if entry.get("pbo_tied_splits"):
+            pbo += (f" ({entry['pbo_tied_splits']} with a tied in-sample best, each tied set "
+                    "counted equally)")
+        deflated = _fmt(dsr["dsr"]) + (f" ({dsr['dsr_note']})" if dsr.get("dsr_note") else "")
         lines.append(f"{symbol}: best {params}: Sharpe {dsr['sharpe_annual']:.2f}, "
                      f"expected best of {dsr['n_trials']} by luck "
                      f"{dsr['expected_max_sharpe_annual']:.2f}, deflated Sharpe "
-                     f"{_fmt(dsr['dsr'])}; {pbo}")
+                     f"{deflated}; {pbo}")
     return "\n".join(lines) + "\n"
+
+
+def _dsr_note(returns: pd.Series, dsr) -> str | None:
+    """Why the deflated Sharpe is missing, in words (None when it is there)."""
+    if math.isfinite(dsr.deflated_sharpe):
+        return None
+    if len(returns) > 1 and returns.std() == 0:
+        return "its daily returns never change: it never traded, so it has no Sharpe to test"
+    if len(returns) < 2:
+        return "fewer than 2 daily returns"
+    return ("the skewness and kurtosis of its returns leave its Sharpe no positive "
+            "variance")
 
 
 def _series(returns: dict | None) -> pd.Series | None:

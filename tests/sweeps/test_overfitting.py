@@ -107,3 +107,49 @@ def test_pbo_is_zero_when_the_in_sample_winner_always_wins_out_of_sample():
 def test_pbo_refuses_what_cscv_cannot_split(perf, message):
     with pytest.raises(ValueError, match=message):
         probability_of_overfitting(perf)
+
+
+# the SPY matrix of a real sweep (equity, min_confidence=0.3,0.5,0.7, 2023-2024, 4 folds):
+# the threshold binds only in fold 0, so in folds 1-3 the three sets hold the same positions
+TIED = np.array([[0.0376, 0.0078, -0.0193],
+                 [-0.0141, -0.0141, -0.0141],
+                 [0.0, 0.0, 0.0],
+                 [0.0, 0.0, 0.0]])
+
+
+def test_pbo_does_not_depend_on_the_order_of_the_parameter_sets():
+    """Splits whose in-sample folds score every set the same have no winner: taking the
+    first column made PBO 0.50 in grid order and 1.00 in reverse order."""
+    pbos = {probability_of_overfitting(TIED[:, list(order)]).pbo
+            for order in ((0, 1, 2), (2, 1, 0), (1, 0, 2), (1, 2, 0))}
+    assert len(pbos) == 1
+
+
+def test_a_tied_in_sample_best_counts_each_tied_set_equally():
+    # {0,1} {0,2} {0,3}: set 0 wins in-sample; out of sample all three tie at the median
+    #   rank 2 of 3 -> w 2/4 -> logit 0 -> counted (at the median)
+    # {1,2} {1,3} {2,3}: all three tie in-sample; out of sample they rank 3, 2, 1 (fold 0
+    #   alone, or fold 0 with a fold where they tie) -> logits log 3, 0, -log 3: two of the
+    #   three at or below the median -> 2/3 of the split each
+    result = probability_of_overfitting(TIED)
+    assert result.pbo == pytest.approx((3 * 1 + 3 * 2 / 3) / 6)
+    assert result.tied_splits == 3 and result.n_combinations == 6
+    # one logit per split, or one per tied winner with an equal share of its split
+    spread = (math.log(3), 0.0, -math.log(3))
+    assert result.logits == pytest.approx((0.0, 0.0, 0.0, *spread * 3))
+    assert result.weights == pytest.approx((1.0, 1.0, 1.0, *(1 / 3,) * 9))
+    assert result.pbo == pytest.approx(sum(
+        w for lam, w in zip(result.logits, result.weights, strict=True) if lam <= 0) / 6)
+
+
+def test_pbo_refuses_sets_that_score_the_same_in_every_fold():
+    """Three sets that never trade: no winner anywhere, so no PBO (it read 1.00)."""
+    with pytest.raises(ValueError, match="every parameter set scored the same in every fold"):
+        probability_of_overfitting(np.zeros((4, 3)))
+
+
+def test_the_deflated_sharpe_of_constant_returns_is_undefined():
+    """A best trial that never traded has no Sharpe to deflate (it read 0.500)."""
+    result = deflated_sharpe(np.zeros(100), [0.0, 0.0, 0.0])
+    assert math.isnan(result.deflated_sharpe)
+    assert math.isnan(deflated_sharpe(np.zeros(100), [0.0, -0.1, -0.2]).deflated_sharpe)

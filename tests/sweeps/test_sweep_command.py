@@ -220,3 +220,42 @@ def test_a_csv_sweep_without_symbols_sweeps_every_file(tmp_path, capsys):
                                           regex=False).all()
     assert ("warning: 2 of 2 runs have warnings (the warnings column of results.csv), the "
             "first: AAA fold 0: ") in capsys.readouterr().err
+
+
+def _equity_sweep(report, cache_dir, grid, start, *extra) -> tuple[int, str, dict]:
+    argv = ["sweep", "--strategy", "equity", "--symbols", "SPY", "--grid", grid,
+            "--start-date", start, "--end-date", "2024-12-31", "--walk-forward", "4",
+            "--cluster", "serial", "-q", "--cache-dir", cache_dir, "--report", str(report),
+            *extra]
+    code = run.main(argv)
+    return code, (report / "summary.txt").read_text(), json.loads(
+        (report / "overfitting.json").read_text())["SPY"]
+
+
+def test_pbo_is_the_same_whatever_the_order_of_the_grid(tmp_path, source_spec):
+    """min_confidence binds in one fold of 2023-2024 only: in the others the three sets hold
+    the same positions, so half the CSCV splits have a tied in-sample best. Taking the first
+    set of the grid there made SPY's PBO 0.50 in this order and 1.00 in reverse (the same
+    runs, reused from the store); each tied set counted equally, both give 5/6."""
+    folder = tmp_path / "sweep"
+    _, _, forward = _equity_sweep(folder, source_spec.cache_dir, "min_confidence=0.3,0.5,0.7",
+                                  "2023-01-03")
+    _, summary, reverse = _equity_sweep(folder, source_spec.cache_dir,
+                                        "min_confidence=0.7,0.5,0.3", "2023-01-03")
+    assert "runs: 12 (0 run now, 12 already done)" in summary
+    assert forward["pbo"] == pytest.approx(reverse["pbo"]) == pytest.approx(5 / 6)
+    assert forward["pbo_tied_splits"] == 3
+    assert sum(forward["pbo_logit_weights"]) == pytest.approx(forward["pbo_combinations"])
+    assert "PBO 0.83 over 6 CSCV splits (3 with a tied in-sample best" in summary
+
+
+def test_a_grid_that_never_trades_has_no_deflated_sharpe_and_no_pbo(tmp_path, source_spec):
+    """In 2024 no set of this grid trades: every run is idle cash. The report said
+    'deflated Sharpe 0.500; PBO 1.00' (a coin flip, certain overfitting) for nothing."""
+    code, summary, entry = _equity_sweep(tmp_path / "sweep", source_spec.cache_dir,
+                                         "min_confidence=0.3,0.5,0.7", "2024-01-02")
+    assert code == 0
+    assert entry["deflated_sharpe"]["dsr"] is None and entry["pbo"] is None
+    assert ("deflated Sharpe n/a (its daily returns never change: it never traded, so it has "
+            "no Sharpe to test)") in summary
+    assert ("PBO not computed: every parameter set scored the same in every fold" in summary)
