@@ -4,8 +4,9 @@ A run is described by small frozen dataclasses (no frames), so a Dask task ships
 hundred bytes and the worker reads the bars from the shared on-disk cache itself. The key
 of a run is a SHA-256 of everything that decides its result (strategy, symbol, the full
 strategy config, fold and its dates, source, seed, signals, cash, costs, and the training
-settings of ML signals), so rerunning the same sweep finds the runs already finished and a
-changed setting never reuses a stale one.
+settings of ML signals, and the bars of a source whose data can change under its name), so
+rerunning the same sweep finds the runs already finished and a changed setting or changed
+data never reuses a stale one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from sweeps.grid import Grid
 
 #: bump when a change in this package changes what a stored result means
 STORE_VERSION = 1
+#: sources whose bars their name and seed decide; any other source's bars (a CSV file, the
+#: Polygon cache, data shipped with a dependency) can change under the same name, so the key
+#: of a run on them holds a digest of the bars it can see
+GENERATED_SOURCES = ("sample", "sample-noedge")
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,9 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                         "fold is not planned for one account yet); use --signals rule")
     source = open_source(spec.source)
     symbols = [source.check_symbol(s) for s in spec.symbols]
-    history = {s: source.bars(s, None, spec.end).index for s in symbols}
+    frames = {s: source.bars(s, None, spec.end) for s in symbols}
+    history = {s: frame.index for s, frame in frames.items()}
+    seen = _data_digests(spec.source, frames)
     union = pd.DatetimeIndex(sorted(set().union(*history.values())))
     sessions = union[(union >= spec.start) & (union <= spec.end)]
     try:
@@ -179,9 +186,12 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     identity["portfolio"] = list(portfolio)
                 if spec.commission_per_contract != CONTRACT_COMMISSION:  # likewise
                     identity["commission_per_contract"] = spec.commission_per_contract
+                if seen is not None:  # the bars up to the fold's end: changed data, new run
+                    identity["data"] = [seen(s, end) for s in (portfolio or (symbol,))]
                 train = None
                 if spec.signals == "ml":
-                    train = _train_job(spec, symbol, history[symbol], start, training, folder)
+                    train = _train_job(spec, symbol, history[symbol], start, training, folder,
+                                       seen)
                 runs.append(RunSpec(
                     len(runs), run_key(identity), spec.source, spec.strategy, symbol,
                     tuple(params.items()), fold, spec.folds, start, end, spec.signals,
@@ -190,17 +200,37 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     return Plan(tuple(runs), tuple(spec.grid.names), tuple(folds))
 
 
+def _data_digests(source: SourceSpec, frames: dict[str, pd.DataFrame]):
+    """``digest(symbol, end)``: a SHA-256 of ``symbol``'s bars up to ``end`` (None for a
+    generated source, whose keys stay as they were)."""
+    if source.name in GENERATED_SOURCES:
+        return None
+
+    @functools.cache
+    def digest(symbol: str, end: pd.Timestamp) -> str:
+        bars = frames[symbol]
+        bars = bars[bars.index <= end]
+        rows = pd.util.hash_pandas_object(bars, index=True).to_numpy()
+        return hashlib.sha256(rows.tobytes() + ",".join(bars.columns).encode()).hexdigest()
+
+    return digest
+
+
 def _train_job(spec: SweepSpec, symbol: str, history: pd.DatetimeIndex, fold_start,
-               training: dict, folder) -> TrainJob:
+               training: dict, folder, seen=None) -> TrainJob:
     """The model of a fold sees only the sessions before the fold (its last one included
-    in the folder name, with a hash of the training settings)."""
+    in the folder name, with a hash of the training settings and, for a source whose data
+    can change, of the bars up to it)."""
     before = history[history < fold_start]
     if len(before) == 0:
         raise DataError(f"{symbol}: no history before {fold_start:%Y-%m-%d} to train the "
                         "fold's ML signal on")
     train_end = before[-1]
-    digest = run_key({"symbol": symbol, "end": f"{train_end:%Y-%m-%d}", "training": training,
-                      "source": spec.source.identity()})[:12]
+    identity = {"symbol": symbol, "end": f"{train_end:%Y-%m-%d}", "training": training,
+                "source": spec.source.identity()}
+    if seen is not None:
+        identity["data"] = seen(symbol, train_end)
+    digest = run_key(identity)[:12]
     model_dir = Path(folder).resolve() / "models" / f"{symbol}_{train_end:%Y%m%d}_{digest}"
     return TrainJob(spec.source, symbol, train_end, spec.training, str(model_dir))
 

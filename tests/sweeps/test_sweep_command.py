@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 import run
+from sweeps.grid import parse_grid
 from sweeps.overfitting import deflated_sharpe, sharpe_ratio
-from sweeps.plan import SourceSpec
+from sweeps.plan import SourceSpec, SweepSpec
 from sweeps.runner import run_sweep
 from sweeps.store import ResultsStore
 
@@ -259,3 +260,30 @@ def test_a_grid_that_never_trades_has_no_deflated_sharpe_and_no_pbo(tmp_path, so
     assert ("deflated Sharpe n/a (its daily returns never change: it never traded, so it has "
             "no Sharpe to test)") in summary
     assert ("PBO not computed: every parameter set scored the same in every fold" in summary)
+
+
+def test_a_run_on_changed_csv_data_is_a_new_run_not_a_stale_one(sample_market, tmp_path,
+                                                                 source_spec):
+    """The CSV path names the data, not what it holds: a file corrected (or extended
+    backwards) after a sweep gave the old results again on a rerun into the same folder."""
+    bars = sample_market.bars("SPY", "2023-01-03", "2024-06-28")
+    frame = bars[["open", "high", "low", "close", "volume"]].rename_axis("date")
+    (tmp_path / "data").mkdir()
+    frame.to_csv(tmp_path / "data" / "SPY.csv")
+    csv = SourceSpec("csv", 42, str(tmp_path / "data"), source_spec.cache_dir)
+    spec = SweepSpec("equity", ("SPY",), parse_grid("equity", ["allow_short=true"]),
+                     pd.Timestamp("2024-01-02"), pd.Timestamp("2024-06-28"), 2, csv)
+    first = run_sweep(spec, tmp_path / "sweep")
+    again = run_sweep(spec, tmp_path / "sweep")
+    assert (again.executed, again.skipped) == (0, 2)  # unchanged data: reused
+    changed = frame.copy()
+    late = changed.index > first.table["fold_end"][0]  # in the second fold only
+    changed.loc[late, ["open", "high", "low", "close"]] *= 1.5
+    changed.to_csv(tmp_path / "data" / "SPY.csv")
+    from sweeps.plan import open_source
+
+    open_source.cache_clear()  # a new command: the source is opened afresh
+    after = run_sweep(spec, tmp_path / "sweep")
+    assert (after.executed, after.skipped) == (1, 1)  # the first fold saw none of the change
+    assert after.table["key"][0] == first.table["key"][0]
+    assert after.table["total_return"][1] != first.table["total_return"][1]
