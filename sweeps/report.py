@@ -1,7 +1,9 @@
 """The report of a sweep: parameter sets ranked, overfitting statistics, a Sharpe heatmap.
 
 A *trial* is one parameter set on one symbol. Its full-window figures come from its folds'
-daily returns joined end to end (each fold starts with the full cash, as its run did).
+daily returns joined end to end (each fold starts with the full cash, as its run did); its
+mean fold Sharpe is the mean of its finished folds' Sharpe ratios, an idle fold's 0 as in
+the CSCV matrix.
 Per symbol, the best trial by full-window Sharpe gets the deflated Sharpe ratio given the
 number of trials, and the trials' per-fold Sharpe matrix gives the probability of backtest
 overfitting (CSCV with the folds as the splits). Trials with a failed fold are left out of
@@ -46,7 +48,10 @@ def trials(outcome) -> tuple[pd.DataFrame, dict]:
         errors = [r["row"].get("error") for r in results if r["row"].get("error")]
         row = {"symbol": symbol, **{k: _label(v) for k, v in params}, "folds": len(runs),
                "failed_folds": len(errors), "sharpe": math.nan, "total_return": math.nan,
-               "fold_sharpe_mean": _mean(r["row"].get("sharpe") for r in results),
+               # from the returns, as the CSCV matrix ranks them: an idle fold (no trade,
+               # constant returns) is 0 there, not left out of the mean
+               "fold_sharpe_mean": _mean(sharpe_ratio(f) * math.sqrt(PERIODS_PER_YEAR)
+                                         for f in folds if f is not None),
                "trades": sum(int(r["row"].get("trades") or 0) for r in results),
                "first_error": errors[0] if errors else None}
         if not errors:

@@ -287,3 +287,20 @@ def test_a_run_on_changed_csv_data_is_a_new_run_not_a_stale_one(sample_market, t
     assert (after.executed, after.skipped) == (1, 1)  # the first fold saw none of the change
     assert after.table["key"][0] == first.table["key"][0]
     assert after.table["total_return"][1] != first.table["total_return"][1]
+
+
+def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero_as_pbo_does(tmp_path, source_spec):
+    """No set of this grid trades in the last two folds of 2023-2024: their Sharpe is 0 in
+    the CSCV matrix, but the mean fold Sharpe of parameter_sets.csv skipped them (0.3's read
+    0.19, the mean of two of its four folds)."""
+    folder = tmp_path / "sweep"
+    _equity_sweep(folder, source_spec.cache_dir, "min_confidence=0.3,0.5,0.7", "2023-01-03")
+    table = pd.read_csv(folder / "results.csv")
+    sets = pd.read_csv(folder / "parameter_sets.csv").set_index("min_confidence")
+    assert table.loc[table["fold"] >= 2, "trades"].eq(0).all()
+    for value, runs in table.groupby("min_confidence"):
+        folds = [np.asarray(ResultsStore(folder).load(k)["returns"]["values"])
+                 for k in runs.sort_values("fold")["key"]]
+        by_hand = [f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0
+                   for f in folds]
+        assert sets.at[value, "fold_sharpe_mean"] == pytest.approx(np.mean(by_hand))
