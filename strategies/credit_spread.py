@@ -82,6 +82,12 @@ class CreditSpreadConfig:
         check_fields(self)
         if self.dte_min > self.dte_max:
             raise ValueError(f"dte_min={self.dte_min} is above dte_max={self.dte_max}")
+        if 0 < self.dte_max <= self.close_days_before_expiry:
+            # a spread opens with at most dte_max days left, so the time exit would buy
+            # every one back at its first check: a run of commissions and spreads paid
+            raise ValueError(f"close_days_before_expiry={self.close_days_before_expiry} is "
+                             f"not below dte_max={self.dte_max}: every spread would be "
+                             "bought back at its first check (0 holds to expiry)")
 
     def contracts_for(self, account_value: float, width: float, risk_held: float = 0.0) -> int:
         """Contracts of a new spread ``width`` dollars wide, sized on its full width

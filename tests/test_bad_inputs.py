@@ -56,6 +56,8 @@ def no_data_work(monkeypatch):
     ([*SAMPLE, "--commission", "-0.01"], "--commission"),
     ([*SPREADS, "--stop-multiple", "0"], "--stop-multiple"),
     ([*SPREADS, "--dte-min", "45", "--dte-max", "30"], "--dte-min 45 is above --dte-max 30"),
+    ([*SPREADS, "--close-days-before-expiry", "45"],
+     "--close-days-before-expiry 45 is not below --dte-max 45"),
     ([*SPREADS, "--width", "-5"], "--width"),
     ([*SPREADS, "--width", "0"], "--width"),
     ([*SPREADS, "--target-delta", "0"], "--target-delta"),
@@ -109,6 +111,9 @@ def no_data_work(monkeypatch):
     (["sweep", "--symbols", "SPY", "--grid", "dte_min=50", "--grid", "dte_max=40"],
      "--grid: the credit-spread strategy refuses every parameter set, the first: dte_min=50, "
      "dte_max=40: dte_min=50 is above dte_max=40"),
+    (["sweep", "--symbols", "SPY", "--grid", "close_days_before_expiry=50"],
+     "--grid: the credit-spread strategy refuses every parameter set, the first: "
+     "close_days_before_expiry=50: close_days_before_expiry=50 is not below dte_max=45"),
     (["paper", "--strategy", "credit-spread", "--min-confidence", "0.5"],
      "--min-confidence applies only with --strategy equity"),
     (["paper", "--target-delta", "0.2"],
@@ -127,6 +132,8 @@ def test_a_bad_option_exits_2_naming_it_before_any_data_work(argv, names, capsys
     ("train", "[lstm]\nepochs = 0\n", "lstm: epochs=0 must be 1 or more"),
     ("train", "[lstm]\nbatch_size = -1\n", "lstm: batch_size=-1 must be 1 or more"),
     ("train", "[labels]\ndte_min = 45\ndte_max = 30\n", "labels: dte_min=45 must be"),
+    ("train", "[labels]\nclose_days_before_expiry = 45\n",
+     "labels: close_days_before_expiry=45 must be"),
     ("train", "[labels]\nstop_multiple = 0.5\n", "labels: stop_multiple=0.5 must be"),
     ("train", "[hmm]\nn_components = 3\n", "hmm: n_components=3 must be 5"),
     ("premarket", "[direction]\nepochs = 0\n", "epochs, batch_size, n_estimators"),

@@ -89,7 +89,10 @@ class LabelConfig:
              "above 0 and at most 1 (or none)"),
             ("stop_multiple", self.stop_multiple is None or self.stop_multiple > 1,
              "above 1 (or none)"),
-            ("close_days_before_expiry", self.close_days_before_expiry >= 0, "0 or more"),
+            ("close_days_before_expiry",
+             0 <= self.close_days_before_expiry < max(self.dte_max, 1),
+             f"0 or more and below dte_max={self.dte_max} (every labelled spread would be "
+             "bought back at once)"),
             ("max_hold", self.max_hold is None or self.max_hold >= 1, "1 or more (or none)"),
             ("fill", self.fill in ("natural", "mid"), "natural or mid"),
             ("slippage", self.slippage >= 0, "0 or more"),

@@ -85,6 +85,9 @@ def test_config_check_refuses_values_the_strategy_cannot_trade_with():
     (CreditSpreadConfig, {"max_open_spreads": 0}, "max_open_spreads=0 is invalid"),
     (CreditSpreadConfig, {"entry_spacing": 0}, "entry_spacing=0 is invalid"),
     (CreditSpreadConfig, {"close_days_before_expiry": -1}, "close_days_before_expiry=-1"),
+    # every spread opens with at most dte_max days left: bought back at the first check
+    (CreditSpreadConfig, {"close_days_before_expiry": 45}, "close_days_before_expiry=45 is "
+                                                           "not below dte_max=45"),
     (CreditSpreadConfig, {"skip_regimes": (5,)}, "skip_regimes=(5,) is invalid"),
     (EquityConfig, {"min_confidence": 1.2}, "min_confidence=1.2 is invalid: must be from 0 to 1"),
     (EquityConfig, {"min_confidence": -0.1}, "min_confidence=-0.1 is invalid"),
@@ -100,6 +103,7 @@ def test_the_edges_of_each_rule_are_accepted():
                        stop_multiple=1.01, risk_per_trade=1.0, max_open_spreads=1,
                        entry_spacing=1, close_days_before_expiry=0, skip_regimes=(0, 4))
     CreditSpreadConfig(dte_min=30, dte_max=30)
+    CreditSpreadConfig(close_days_before_expiry=44)  # a spread opened at 45 days is held
     EquityConfig(min_confidence=0.0, target_percent=1.0)
     EquityConfig(min_confidence=1.0)
 
