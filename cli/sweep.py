@@ -90,7 +90,9 @@ def register(commands) -> None:
         end="last session (default: the last bar every symbol has)")
     p.add_argument("--walk-forward", type=positive_int_arg, default=1, metavar="K",
                    help="split the window into K consecutive test folds; each run scores one "
-                        "(parameter set, fold); PBO needs an even K >= 2")
+                        "(parameter set, fold); PBO needs an even K >= 2 (above 16: "
+                        "a multiple of an even number up to 16, by which the folds are "
+                        "grouped)")
     options.add_signals_option(
         p, ("rule", "ml"), "rule baseline, or the HMM + strategy-head signal trained per symbol and "
                            "fold on the bars before the fold")

@@ -19,7 +19,10 @@ of backtest overfitting.
   ``w = rank / (N + 1)`` is ``<= 0``. Sets that tie in-sample (a rule that does not bind
   in those folds gives several sets the same positions) are all winners, each with an equal
   share of the split: picking the first would make PBO depend on the order of the grid. A
-  matrix whose sets tie in every split has no winner at all and no PBO.
+  matrix whose sets tie in every split has no winner at all and no PBO. More than
+  ``MAX_GROUPS`` folds are joined into that many groups or fewer of equally many
+  consecutive folds (the paper's S = 16 gives C(16, 8) = 12,870 combinations; 40 folds
+  alone would give C(40, 20), about 1.4e11, a report that never ends).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+#: most CSCV groups: C(16, 8) = 12,870 combinations, each a ranking of every set
+MAX_GROUPS = 16
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Overfitting:
     weights: tuple[float, ...] = ()
     #: splits whose in-sample best several parameter sets share
     tied_splits: int = 0
+    #: consecutive rows of the matrix (folds) joined into each of the ``n_splits`` groups
+    folds_per_group: int = 1
 
 
 def sharpe_ratio(returns) -> float:
@@ -110,20 +118,38 @@ def deflated_sharpe(best_returns, trial_sharpes) -> DeflatedSharpe:
                           skewness, kurtosis)
 
 
+def cscv_groups(n_folds: int) -> int:
+    """How many groups of equally many consecutive folds CSCV splits ``n_folds`` into:
+    the folds themselves up to ``MAX_GROUPS``, else the largest even divisor of
+    ``n_folds`` not above it (0 when there is none: an odd number, e.g. 17)."""
+    if n_folds <= MAX_GROUPS:
+        return n_folds
+    return max((g for g in range(2, MAX_GROUPS + 1, 2) if n_folds % g == 0), default=0)
+
+
 def probability_of_overfitting(performance) -> Overfitting:
-    """PBO by CSCV over a (splits x parameter sets) matrix of performance (higher is
-    better). The splits are the groups: their number must be even and at least 2, and
-    there must be at least 2 parameter sets."""
+    """PBO by CSCV over a (folds x parameter sets) matrix of performance (higher is
+    better). The folds (in ``cscv_groups`` groups when there are more than
+    ``MAX_GROUPS``) are the splits: their number must be even and at least 2, and there
+    must be at least 2 parameter sets. A group scores a set by its folds' mean, so a
+    half's score is the mean over its folds either way."""
     performance = np.asarray(performance, dtype=float)
     if performance.ndim != 2:
         raise ValueError("performance must be a (splits x parameter sets) matrix")
-    n_splits, n_sets = performance.shape
-    if n_splits < 2 or n_splits % 2:
-        raise ValueError(f"CSCV needs an even number of time splits (>= 2), got {n_splits}")
+    n_folds, n_sets = performance.shape
+    if n_folds < 2 or n_folds % 2 and n_folds <= MAX_GROUPS:
+        raise ValueError(f"CSCV needs an even number of time splits (>= 2), got {n_folds}")
+    n_splits = cscv_groups(n_folds)
+    if not n_splits:
+        raise ValueError(f"CSCV over {n_folds} folds: C({n_folds}, {n_folds // 2}) "
+                         "combinations are too many, and no even number of groups up to "
+                         f"{MAX_GROUPS} splits them equally; use {MAX_GROUPS} folds or "
+                         "fewer, or a multiple of an even number up to it")
     if n_sets < 2:
         raise ValueError(f"CSCV needs at least 2 parameter sets, got {n_sets}")
     if not np.isfinite(performance).all():
         raise ValueError("performance has missing values")
+    performance = performance.reshape(n_splits, n_folds // n_splits, n_sets).mean(axis=1)
     if (performance == performance[:, :1]).all():
         raise ValueError("every parameter set scored the same in every fold (the swept "
                          "values made no difference): no in-sample winner to rank")
@@ -141,4 +167,4 @@ def probability_of_overfitting(performance) -> Overfitting:
             weights.append(1.0 / len(winners))
             overfit += weights[-1] * (logits[-1] <= 0.0)
     return Overfitting(overfit / len(combinations), tuple(logits), n_splits, len(combinations),
-                       tuple(weights), tied)
+                       tuple(weights), tied, n_folds // n_splits)

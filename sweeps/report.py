@@ -91,6 +91,8 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
                 entry["pbo"] = pbo.pbo
                 entry["pbo_combinations"] = pbo.n_combinations
                 entry["pbo_tied_splits"] = pbo.tied_splits
+                entry["pbo_groups"] = pbo.n_splits
+                entry["pbo_folds_per_group"] = pbo.folds_per_group
                 entry["pbo_logits"] = list(pbo.logits)
                 entry["pbo_logit_weights"] = list(pbo.weights)
             except ValueError as exc:
@@ -182,6 +184,9 @@ def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names
         params = ", ".join(f"{k}={v}" for k, v in entry["best"].items()) or "(defaults)"
         pbo = (f"PBO {entry['pbo']:.2f} over {entry['pbo_combinations']} CSCV splits"
                if entry["pbo"] is not None else f"PBO {entry['pbo_note']}")
+        if entry.get("pbo_folds_per_group", 1) > 1:
+            pbo += (f" ({entry['pbo_groups']} groups of {entry['pbo_folds_per_group']} "
+                    "consecutive folds)")
         if entry.get("pbo_tied_splits"):
             pbo += (f" ({entry['pbo_tied_splits']} with a tied in-sample best, each tied set "
                     "counted equally)")

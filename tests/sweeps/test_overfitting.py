@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from sweeps.overfitting import (
+    cscv_groups,
     deflated_sharpe,
     expected_max_sharpe,
     probabilistic_sharpe,
@@ -153,3 +154,23 @@ def test_the_deflated_sharpe_of_constant_returns_is_undefined():
     result = deflated_sharpe(np.zeros(100), [0.0, 0.0, 0.0])
     assert math.isnan(result.deflated_sharpe)
     assert math.isnan(deflated_sharpe(np.zeros(100), [0.0, -0.1, -0.2]).deflated_sharpe)
+
+
+def test_more_than_16_folds_are_split_in_groups_of_consecutive_folds():
+    """40 folds alone are C(40, 20), about 1.4e11 combinations: the report never ended.
+    In 10 groups of 4 folds they are C(10, 5) = 252, the PBO of the groups' means."""
+    rng = np.random.default_rng(3)
+    folds = rng.normal(size=(40, 5))
+    result = probability_of_overfitting(folds)
+    assert (result.n_splits, result.folds_per_group, result.n_combinations) == (10, 4, 252)
+    groups = folds.reshape(10, 4, 5).mean(axis=1)
+    assert result.pbo == probability_of_overfitting(groups).pbo
+    assert result.logits == probability_of_overfitting(groups).logits
+    assert [cscv_groups(k) for k in (2, 3, 16, 18, 20, 32, 40, 34, 17)] == [
+        2, 3, 16, 6, 10, 16, 10, 2, 0]
+
+
+def test_a_fold_count_no_even_group_count_divides_has_no_pbo():
+    with pytest.raises(ValueError, match="CSCV over 17 folds: C\\(17, 8\\) combinations are "
+                                         "too many"):
+        probability_of_overfitting(np.arange(34.0).reshape(17, 2))

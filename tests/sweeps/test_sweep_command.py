@@ -304,3 +304,15 @@ def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero_as_pbo_does(tmp_path, 
         by_hand = [f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0
                    for f in folds]
         assert sets.at[value, "fold_sharpe_mean"] == pytest.approx(np.mean(by_hand))
+
+
+def test_a_sweep_of_many_folds_scores_pbo_over_groups_of_folds(tmp_path, source_spec):
+    """20 folds are C(20, 10) = 184,756 CSCV combinations (40 folds: 1.4e11, a report that
+    never ended after its runs); in 10 groups of 2 consecutive folds they are 252."""
+    code, summary, entry = _equity_sweep(tmp_path / "sweep", source_spec.cache_dir,
+                                         "min_confidence=0.2,0.4", "2023-01-03",
+                                         "--grid", "allow_short=true", "--walk-forward", "20")
+    assert code == 0 and "runs: 40 (40 run now" in summary
+    assert (entry["pbo_groups"], entry["pbo_folds_per_group"]) == (10, 2)
+    assert entry["pbo_combinations"] == 252 and 0.0 <= entry["pbo"] <= 1.0
+    assert "over 252 CSCV splits (10 groups of 2 consecutive folds)" in summary
