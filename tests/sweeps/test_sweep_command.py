@@ -233,14 +233,22 @@ def _equity_sweep(report, cache_dir, grid, start, *extra) -> tuple[int, str, dic
         (report / "overfitting.json").read_text())["SPY"]
 
 
-def test_pbo_is_the_same_whatever_the_order_of_the_grid(tmp_path, source_spec):
+@pytest.fixture(scope="module")
+def binds_in_one_fold(tmp_path_factory, source_spec):
+    """SPY 2023-2024 in 4 folds, min_confidence 0.3, 0.5, 0.7: the threshold binds in the
+    first fold only; no set trades in the last two. The folder and SPY's overfitting entry."""
+    folder = tmp_path_factory.mktemp("binds") / "sweep"
+    _, _, entry = _equity_sweep(folder, source_spec.cache_dir, "min_confidence=0.3,0.5,0.7",
+                                "2023-01-03")
+    return folder, entry
+
+
+def test_pbo_is_the_same_whatever_the_order_of_the_grid(binds_in_one_fold, source_spec):
     """min_confidence binds in one fold of 2023-2024 only: in the others the three sets hold
     the same positions, so half the CSCV splits have a tied in-sample best. Taking the first
     set of the grid there made SPY's PBO 0.50 in this order and 1.00 in reverse (the same
     runs, reused from the store); each tied set counted equally, both give 5/6."""
-    folder = tmp_path / "sweep"
-    _, _, forward = _equity_sweep(folder, source_spec.cache_dir, "min_confidence=0.3,0.5,0.7",
-                                  "2023-01-03")
+    folder, forward = binds_in_one_fold
     _, summary, reverse = _equity_sweep(folder, source_spec.cache_dir,
                                         "min_confidence=0.7,0.5,0.3", "2023-01-03")
     assert "runs: 12 (0 run now, 12 already done)" in summary
@@ -289,12 +297,11 @@ def test_a_run_on_changed_csv_data_is_a_new_run_not_a_stale_one(sample_market, t
     assert after.table["total_return"][1] != first.table["total_return"][1]
 
 
-def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero_as_pbo_does(tmp_path, source_spec):
+def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero_as_pbo_does(binds_in_one_fold):
     """No set of this grid trades in the last two folds of 2023-2024: their Sharpe is 0 in
     the CSCV matrix, but the mean fold Sharpe of parameter_sets.csv skipped them (0.3's read
     0.19, the mean of two of its four folds)."""
-    folder = tmp_path / "sweep"
-    _equity_sweep(folder, source_spec.cache_dir, "min_confidence=0.3,0.5,0.7", "2023-01-03")
+    folder, _ = binds_in_one_fold
     table = pd.read_csv(folder / "results.csv")
     sets = pd.read_csv(folder / "parameter_sets.csv").set_index("min_confidence")
     assert table.loc[table["fold"] >= 2, "trades"].eq(0).all()
