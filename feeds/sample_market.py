@@ -313,6 +313,10 @@ class SampleMarket(ModelledChains, MarketSource):
                             0.05, 0.9)
 
         years = np.full(n, 30.0 / 365.0)
+        # the wing vols are read at 30 days, where the term structure is today's atm_iv
+        # whatever its long-run level (``term_vol``: the reversion factor is exp(0) = 1), so
+        # this whole-series median moves no value beyond one rounding; the option chains use
+        # the causal level (``feeds.chain.long_run_levels``)
         long_run = float(np.median(atm_iv))
         atm_call = black_scholes_price(close, close, years, self._rate, atm_iv, True)
         atm_put = black_scholes_price(close, close, years, self._rate, atm_iv, False)
