@@ -53,7 +53,9 @@ def register(commands) -> None:
     fetch.add_argument("--minutes", action="store_true",
                        help="also fetch minute bars of every session")
     options.add_expiry_options(fetch)
-    options.add_quiet_option(fetch)
+    options.add_verbosity_options(
+        fetch, verbose_help="log every request, retry and rate-limit wait (debug logging; "
+                            "keys are never shown)")
     fetch.set_defaults(handler=run_fetch)
 
 

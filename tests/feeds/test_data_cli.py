@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +97,25 @@ def test_quiet_fetch_still_prints_its_result(polygon, tmp_path, capsys):
     assert fetch(tmp_path, "-q") == 0
     out, err = capsys.readouterr()
     assert out.startswith("done in ") and "requests sent" in out and err == ""
+
+
+def test_verbose_fetch_logs_each_request_and_never_the_key(polygon, tmp_path):
+    """``-v`` turns on the debug lines of the run (each request the Polygon client sends),
+    in a process of its own so that the command configures logging as a user's run does;
+    the key is in none of them."""
+    env = {**os.environ, "POLYGON_API_KEY": polygon.api_key, "POLYGON_API_BASE": polygon.base}
+    argv = [sys.executable, "run.py", "data", "fetch", "--symbols", "SPY", *WINDOW,
+            "--cache-dir", str(tmp_path)]
+    root = Path(__file__).resolve().parents[2]
+    verbose = subprocess.run([*argv, "-v"], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert verbose.returncode == 0, verbose.stderr[-2000:]
+    requests = [line for line in verbose.stderr.splitlines()
+                if line.startswith("DEBUG") and "/v2/aggs/ticker/SPY/" in line]
+    assert requests  # the request lines are there
+    assert polygon.api_key not in verbose.stdout + verbose.stderr
+    assert subprocess.run([*argv, "-q", "-v"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120).returncode == 2  # one or the other
 
 
 def test_a_window_after_the_last_complete_session_is_refused(polygon, tmp_path, capsys):
