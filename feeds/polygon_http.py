@@ -138,7 +138,7 @@ class PolygonTransport:
         def give_up(exc: Transient, attempts: int) -> ApiError:
             return self._gave_up(exc, attempts, where)
 
-        response = call_with_retries(attempt, self.policy, self.clock, give_up)
+        response = call_with_retries(attempt, self.policy, self.clock, give_up, self._say)
         if response.status != 200:
             raise self._refused(response.status, server_message(response.data), where)
         try:

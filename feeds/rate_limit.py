@@ -15,6 +15,7 @@ Time comes from a ``Clock`` so tests run the free tier's minute-long waits insta
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -26,6 +27,8 @@ from typing import Protocol, TypeVar
 import tenacity
 
 from core.errors import DataError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -83,6 +86,8 @@ class RateLimiter:
                     self.waited += waited
                     return waited
                 pause = self.period - (now - self._stamps[0])
+            log.debug("%s: %s reached, waiting %.1f s", self.name or "rate limit",
+                      self.describe(), pause)
             self.clock.sleep(pause)
             waited += pause
 
@@ -178,10 +183,12 @@ class _RetryAfterOrBackoff:
 
 
 def call_with_retries(request: Callable[[], T], policy: RetryPolicy, clock: Clock,
-                      give_up: Callable[[Transient, int], Exception]) -> T:
+                      give_up: Callable[[Transient, int], Exception],
+                      say: Callable[[str], str] = str) -> T:
     """``request()``, repeated while it raises ``Transient`` (see module doc). A
     ``Retry-After`` longer than ``policy.max_wait`` ends the retries at once: waiting less
-    than the server asked would only be refused again."""
+    than the server asked would only be refused again. Each retry is a debug line passed
+    through ``say`` (the client's key masking: a server may echo the key in its error)."""
     def asks_too_long(retry_state: tenacity.RetryCallState) -> bool:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         return (isinstance(exc, Transient) and exc.retry_after is not None
@@ -192,12 +199,23 @@ def call_with_retries(request: Callable[[], T], policy: RetryPolicy, clock: Cloc
         wait=_RetryAfterOrBackoff(policy),
         retry=tenacity.retry_if_exception_type(Transient),
         sleep=clock.sleep,
+        before_sleep=lambda retry_state: _log_retry(retry_state, say),
         reraise=True,
     )
     try:
         return retrying(request)
     except Transient as exc:
         raise give_up(exc, retrying.statistics.get("attempt_number", policy.attempts)) from None
+
+
+def _log_retry(retry_state: tenacity.RetryCallState, say: Callable[[str], str]) -> None:
+    """A debug line (shown with ``-v``) for each retry: why, and how long it waits."""
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+    status = getattr(exc, "status", None)
+    reason = f"HTTP {status}: {exc}" if status else str(exc)
+    log.debug("attempt %d failed (%s); retrying in %.1f s", retry_state.attempt_number,
+              say(reason), wait)
 
 
 def waited_as_told(exc: Transient, policy: RetryPolicy) -> str:

@@ -162,7 +162,7 @@ class UnusualWhalesClient:
             return response
 
         response = call_with_retries(attempt, self.policy, self.clock,
-                                     lambda exc, n: self._gave_up(exc, n, where))
+                                     lambda exc, n: self._gave_up(exc, n, where), self._say)
         if response.status_code != 200:
             raise self._refused(response, where)
         try:

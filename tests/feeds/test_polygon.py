@@ -229,6 +229,24 @@ def test_429_with_retry_after_waits_as_told_then_succeeds(server):
     assert statuses[:3] == [429, 429, 200] and set(statuses[3:]) <= {200}  # then pages
 
 
+def test_each_retry_and_rate_limit_wait_is_a_debug_line_without_the_key(server, caplog):
+    """What ``-v`` shows of a slow fetch: every retry (why, how long) and every wait for
+    the rate limit, never the key."""
+    clock = FakeClock()
+    server.fail(AGGS + "QQQ/", 429, {"status": "ERROR", "error": "too many"},
+                {"Retry-After": "7"}, times=1)
+    with caplog.at_level("DEBUG", logger="feeds.rate_limit"):
+        source = make_source(server, clock=clock, free=True,
+                             limiter=RateLimiter(1, 60.0, clock=clock, name="polygon-free"))
+        source.raw_bars("QQQ", pd.Timestamp("2022-02-01"), pd.Timestamp("2022-02-28"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "feeds.rate_limit"]
+    assert any("attempt 1 failed" in line and "429" in line and "retrying in 7.0 s" in line
+               for line in lines), lines
+    assert any(line.startswith("polygon-free: 1 requests per 60 s reached, waiting")
+               for line in lines), lines
+    assert server.api_key not in " ".join(lines)
+
+
 def test_429_with_an_http_date_retry_after(server):
     clock = FakeClock(start=pd.Timestamp("2026-01-05 12:00:00", tz="UTC").timestamp())
     server.fail(AGGS + "QQQ/", 429, {"status": "ERROR", "error": "slow down"},
