@@ -186,7 +186,7 @@ def plot_reliability(predictions: pd.DataFrame, path: Path,
     labels = predictions["label"].to_numpy(dtype=int)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--", label="perfectly calibrated")
-    titles = {"lstm_raw": "LSTM (raw)", "lstm": "LSTM (temperature-scaled)",
+    titles = {"lstm_raw": "LSTM (raw)", "lstm": "LSTM (its temperature: 1 by default)",
               "regime": "regime head", "logistic": "logistic regression"}
     for name in names:
         columns = [f"{name}_p_{c}" for c in ("hold", "call", "put")]

@@ -12,10 +12,15 @@ Two heads (``head``):
 
 ``fit(bars, labels)`` trains on the bars it is given and nothing else (walk-forward code
 hands it only the past). Samples are the bars with a full window and a known label; the
-last ``validation_fraction`` of them validate early stopping, and every training sample
-whose label window (``label_end``) reaches the first validation bar, plus an ``embargo`` of
-bars before it, is purged so the validation loss is not flattered by overlapping labels.
-The regime head has no early stopping: every labelled bar trains it.
+last ``validation_fraction`` of them are held out to validate early stopping. With a
+``calibration_fraction`` (0 by default) the last part of those is a calibration block
+instead, on which the LSTM's temperature is fitted (``split_windows``); by default the
+temperature is 1: out of sample no temperature lowered the LSTM's log loss
+(``docs/models/evaluation.md``, Calibration). Every sample whose label window
+(``label_end``) reaches the next part's first bar, plus an ``embargo`` of bars before it, is
+purged, so neither the validation loss nor a temperature is flattered by overlapping
+labels. The regime head has no early stopping and no temperature: every labelled bar
+trains it.
 
 ``predict_proba(bars)`` (``predict_frame`` in the ``models.contract.SignalModel`` terms)
 scores every bar that has a full window, causally: the value at t uses bars <= t.
@@ -98,6 +103,46 @@ REGIME_HEAD_FILES = tuple(f for f in FILES if f != NETWORK_FILE)
 MODEL_FORMAT = 2
 
 
+#: validation windows below which none is set aside for the temperature (T = 1): a block
+#: of a few windows would fit it to noise
+MIN_CALIBRATION_SPLIT = 20
+
+
+def known_before(ends: np.ndarray, label_end, index: pd.DatetimeIndex, first: int,
+                 embargo: int) -> np.ndarray:
+    """The windows of ``ends`` whose label ended ``embargo`` bars before bar ``first``
+    (row positions in ``index``; ``label_end`` per row): what may train or validate a model
+    scored from ``first`` on without its overlapping labels flattering it."""
+    cutoff = index[max(first - embargo, 0)]
+    return ends[pd.DatetimeIndex(np.asarray(label_end)[ends]) < cutoff]
+
+
+def split_windows(ends: np.ndarray, n_val: int, calibration_fraction: float, label_end,
+                  index: pd.DatetimeIndex, embargo: int):
+    """``ends`` (labelled windows' last rows, in time order) cut into training, early-stopping
+    and calibration windows, and how many were purged.
+
+    The last ``n_val`` validate: the first part stops the training early, the last
+    ``calibration_fraction`` of them fits the temperature. Each part's labels end
+    ``embargo`` bars before the next part starts (``known_before``), so no part is scored on
+    labels overlapping the one before. The temperature needs windows that did not choose
+    the epoch: fitted on the early-stopping windows it raised the out-of-sample log loss
+    (``docs/models/evaluation.md``, Calibration). Under ``MIN_CALIBRATION_SPLIT``
+    validation windows, or when the purge would leave early stopping fewer than half that,
+    there is no calibration block (and the temperature is 1)."""
+    train, val = ends[: len(ends) - n_val], ends[len(ends) - n_val:]
+    if not n_val:
+        return train, val, val, 0
+    n_cal = int(round(n_val * calibration_fraction)) if n_val >= MIN_CALIBRATION_SPLIT else 0
+    stop, cal = val[: n_val - n_cal], val[n_val - n_cal:]
+    kept = known_before(train, label_end, index, val[0], embargo)
+    purged, train = len(train) - len(kept), kept
+    kept = known_before(stop, label_end, index, cal[0], embargo) if n_cal else stop
+    if n_cal and len(kept) < MIN_CALIBRATION_SPLIT // 2:
+        return train, val, val[:0], purged
+    return train, kept, cal, purged + len(stop) - len(kept)
+
+
 #: labelled windows ``permutation_importance`` needs at least (a walk-forward's last test
 #: block is where ``run.py train`` measures it)
 MIN_IMPORTANCE_BARS = 5
@@ -111,6 +156,8 @@ class FitReport:
     train_end: pd.Timestamp | None = None
     n_train: int = 0
     n_validation: int = 0
+    #: windows the temperature was fitted on (after the early-stopping ones, purged from them)
+    n_calibration: int = 0
     n_purged: int = 0
     class_counts: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
@@ -139,6 +186,7 @@ class StrategyModel:
     def __init__(self, lstm_config: LSTMConfig | None = None,
                  hmm_config: HMMConfig | None = None, feature_groups=None,
                  validation_fraction: float = 0.2, embargo: int = 5,
+                 calibration_fraction: float = 0.0,
                  head: str = STRATEGY_HEADS[0], head_config: RegimeHeadConfig | None = None,
                  decision: str = DECISIONS[0]):
         if head not in STRATEGY_HEADS:
@@ -155,6 +203,7 @@ class StrategyModel:
         self.feature_groups = tuple(feature_groups) if feature_groups else None
         self.validation_fraction = validation_fraction
         self.embargo = embargo
+        self.calibration_fraction = calibration_fraction
 
     @property
     def sequence_length(self) -> int:
@@ -234,14 +283,9 @@ class StrategyModel:
                             f"{self.sequence_length})")
         n_val = (int(round(len(ends) * self.validation_fraction))
                  if len(ends) >= 20 and self.head == "lstm" else 0)
-        train_ends, val_ends = ends[: len(ends) - n_val], ends[len(ends) - n_val:]
-        purged = 0
-        if n_val:
-            cutoff = bars.index[max(val_ends[0] - self.embargo, 0)]
-            label_end = pd.DatetimeIndex(labels["label_end"].to_numpy()[train_ends])
-            keep = label_end < cutoff
-            purged = int((~keep).sum())
-            train_ends = train_ends[keep]
+        train_ends, val_ends, cal_ends, purged = split_windows(
+            ends, n_val, self.calibration_fraction, labels["label_end"].to_numpy(),
+            bars.index, self.embargo)
         rows = inputs.to_numpy(dtype=float)
         first_train_row = train_ends[0] - (self.sequence_length - 1)
         from sklearn.preprocessing import StandardScaler  # on use: slow to import
@@ -253,10 +297,13 @@ class StrategyModel:
         X_val = self._windows(scaled, val_ends) if n_val else None
         self.head_.fit(self._windows(scaled, train_ends), y[train_ends], X_val,
                        y[val_ends] if n_val else None)
-        # calibrated on the held-out validation windows (never trained on): what the
-        # walk-forward evaluation showed as ``lstm`` is what the stored model outputs
-        self.temperature_ = (fit_temperature(self.head_.predict_proba(X_val),
-                                             y[val_ends].astype(int)) if n_val else 1.0)
+        # only on a calibration block, which neither trained the network nor chose its
+        # epoch, and only when it lowers that block's loss; none by default (T = 1): out of
+        # sample neither that block's temperature nor one fitted on the early-stopping
+        # windows lowered the log loss (docs/models/evaluation.md#calibration)
+        self.temperature_ = (fit_temperature(self.head_.predict_proba(
+            self._windows(scaled, cal_ends)), y[cal_ends].astype(int))
+            if len(cal_ends) else 1.0)
         # what each action returned on the training bars of each label: the expected
         # returns the call is made from (labels without returns: the most probable class)
         self.action_returns_ = (
@@ -265,7 +312,8 @@ class StrategyModel:
             if {"put_return", "call_return"} <= set(labels.columns) else None)
         self.report_ = FitReport(
             train_start=bars.index[first_train_row], train_end=bars.index[-1],
-            n_train=len(train_ends), n_validation=int(n_val), n_purged=purged,
+            n_train=len(train_ends), n_validation=len(val_ends),
+            n_calibration=len(cal_ends), n_purged=purged,
             class_counts={int(k): int(v) for k, v in zip(*np.unique(y[train_ends],
                                                                       return_counts=True),
                                                          strict=True)},
@@ -288,6 +336,9 @@ class StrategyModel:
         # stored before the expected-return call: the most probable class, as it was
         state.setdefault("decision", DECISIONS[1])
         state.setdefault("action_returns_", None)
+        # stored before the calibration block: it keeps its stored temperature (fitted on
+        # the early-stopping windows); a refit fits none, as a new model does
+        state.setdefault("calibration_fraction", 0.0)
         self.__dict__.update(state)
 
     @property
@@ -413,6 +464,7 @@ class StrategyModel:
             "action_returns": (None if self.action_returns is None
                                else self.action_returns.tolist()),
             "samples": {"train": report.n_train, "validation": report.n_validation,
+                        "calibration": report.n_calibration,  # 0 in a report pickled before it
                         "purged": report.n_purged, "class_counts": report.class_counts},
             "libraries": library_versions(),
         }

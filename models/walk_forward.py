@@ -7,9 +7,9 @@ purged by ``StrategyModel.fit``); each fold's HMM continues the previous fold's
 predictor is scored on the same out-of-sample bars by ``models.evaluation.score_table`` (accuracy to P&L, see there), per fold and overall:
 
 * the model, named by its head: ``regime`` (a logistic regression on the fold HMM's
-  filtered regime probabilities) or ``lstm``, the LSTM's probabilities temperature-scaled
-  on the validation part of its own fit (purged like every split) when that improves the
-  validation log loss (``lstm_raw``: before scaling);
+  filtered regime probabilities) or ``lstm``, the LSTM's probabilities, scaled by the
+  model's temperature (1 unless ``calibration_fraction`` set aside a calibration block in
+  its fit: ``StrategyModel``) (``lstm_raw``: before scaling);
 * ``majority``: the class frequencies of every label known by the end of the fold's
   training data (the class it always calls);
 * ``rule``: the rule signal, when given;
