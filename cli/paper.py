@@ -2,9 +2,10 @@
 
 Wires one ``IBStore`` connection, one ``IBData`` feed per symbol (backfill, then live bars),
 the ``IBBroker`` (paper-account check, limits, journal) and the very strategy class that
-``run.py backtest`` uses, then runs backtrader's live loop. Fills and refusals are printed
-as they happen and a status line after every live bar. Ctrl-C stops cleanly: open orders
-stay at IB unless ``--cancel-on-exit``.
+``run.py backtest`` uses, then runs backtrader's live loop. Fills, refusals, the strategy's
+skipped entries and its orders not filled are printed as they happen, and a status line
+after every live bar. Ctrl-C stops cleanly: open orders stay at IB unless
+``--cancel-on-exit``.
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ def register(commands) -> None:
                       help="SQLite journal of intents, orders, fills, commissions")
     options.add_verbosity_options(
         p.add_argument_group("output"),
-        quiet_help="no status line per bar: only fills, refusals, connection changes and "
-                   "the last line",
+        quiet_help="no status line per bar: only fills, refusals, skipped entries, orders "
+                   "not filled, connection changes and the last line",
         verbose_help="debug logging, with ib_async's own lines (by default those that "
                      "repeat one of ours, e.g. a rejected order's, are dropped)")
     p.set_defaults(handler=run_paper)
@@ -283,7 +284,7 @@ def run_paper(args) -> int:
                   flush=True)
         known = {f["exec_id"] for f in broker.journal.fills()}  # earlier runs' fills
         try:
-            cerebro.run()
+            strategy = cerebro.run()[0]
         except KeyboardInterrupt:
             print("stopping on Ctrl-C", flush=True)
             left = len(broker.get_orders_open())
@@ -296,9 +297,12 @@ def run_paper(args) -> int:
         fills = [f for f in broker.journal.fills()
                  if f["booked"] == 1 and f["exec_id"] not in known]  # this run's
         working = broker.working_at_ib()  # this run's and earlier runs' orders
+        said = strategy.analyzers.notes.get_analysis()  # the skipped / not filled lines
+        skipped = said["skipped"]
         print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
               f"{len(broker.open_spreads())} open spread(s), {len(working)} order(s) still "
-              f"working at IB", flush=True)
+              f"working at IB, {skipped} entr{'y' if skipped == 1 else 'ies'} skipped, "
+              f"{said['rejections']} order(s) not filled", flush=True)
         if broker.exit_cancels is not None and broker.exit_cancels.orders:
             _report_cancels(broker.exit_cancels)
         return 0

@@ -88,6 +88,44 @@ class PaperStatus(bt.Analyzer):
                    f"decided in {latency:.1f} ms")
 
 
+class StrategyNotes(bt.Analyzer):
+    """Says each entry the strategy skipped and each of its orders that was not filled
+    (its ``skipped`` and ``rejections``, which a backtest sums up in warnings at the end)
+    when it happens, once each: a paper trader whose entries the risk budget all sizes to
+    nothing, or whose orders IB rejects, learns why on that bar, not after the run.
+
+    The strategy appends in ``next`` and ``notify_order``; backtrader calls an analyzer's
+    after the strategy's, so a line is said on the bar (or the notification) that made it,
+    before the bar's status line. ``stop`` says what came after the last bar."""
+
+    params = (("out", print),)
+    #: the strategy's list, and the words a line of it is said with
+    NOTES = (("skipped", "skipped"), ("rejections", "not filled"))
+
+    def start(self):
+        self.said = {name: 0 for name, _ in self.NOTES}
+
+    def _say(self) -> None:
+        for name, label in self.NOTES:
+            lines = getattr(self.strategy, name, ())
+            for line in lines[self.said[name]:]:
+                self.p.out(f"{label}: {line}")
+            self.said[name] = len(lines)
+
+    def notify_order(self, order):
+        self._say()
+
+    def next(self):
+        self._say()
+
+    def stop(self):
+        self._say()
+
+    def get_analysis(self) -> dict[str, int]:
+        """How many lines of each list were said (``skipped``, ``rejections``)."""
+        return dict(self.said)
+
+
 def signal_factory(settings: PaperSettings):
     """What the strategy builds each symbol's signal lines with: the ``--signals``
     indicator, given its symbol's model when it needs one. With live data backtrader runs
@@ -137,5 +175,7 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
                           settings.strategy_config, signal_factory(settings), trade_start,
                           quicknotify=True)
     broker.watch(datas)  # named by now: the startup reconciliation books onto them
+    # before the status line: a bar's skipped entry is said above that bar's status
+    cerebro.addanalyzer(StrategyNotes, _name="notes", out=out)
     cerebro.addanalyzer(PaperStatus, _name="status", out=out if settings.status_lines else None)
     return cerebro, store, broker, datas

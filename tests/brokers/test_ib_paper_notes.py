@@ -1,0 +1,109 @@
+"""``run.py paper`` says the strategy's skipped entries and its orders not filled (its
+``skipped`` and ``rejections``, a backtest's end-of-run warnings) on the bar they happen,
+once each, and counts them in the ``done:`` line: against the fake TWS, an account too
+small for one share skips every entry, and an order the fake rejects is said after the
+broker's own ``rejected`` line and before the next bar's status line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import run as cli
+from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.ib_harness import (
+    NEW_YORK,
+    ib_history,
+    ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    ny_epoch,
+    zigzag_bars,
+)
+
+
+def paper_argv(tws, tmp_path, *extra) -> list[str]:
+    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
+            "--client-id", "24", "--bar-size", "5 secs", "--backfill", "1 D",
+            "--journal", str(tmp_path / "journal.sqlite"), "--connect-timeout", "3", *extra]
+
+
+def market(tws: FakeTWS) -> list[tuple]:
+    """History up to yesterday (New York), today's bars after it; the rule signal calls
+    BUY on every one of them."""
+    today = dt.datetime.now(NEW_YORK).date()
+    bars = zigzag_bars(83, start=today - dt.timedelta(days=80))
+    tws.add_stock("SPY", 756733, price=bars[79][4])
+    tws.set_history("SPY", ib_history(bars[:80]))
+    return bars[80:]
+
+
+def push(tws: FakeTWS, bar: tuple, k: int) -> None:
+    """``bar``'s prices as today's k-th 5-second bar from 10:00 New York time."""
+    ten = dt.datetime.combine(dt.datetime.now(NEW_YORK).date(), dt.time(10))
+    _, o, h, lo, c, v = bar
+    tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
+
+
+def run_paper(tws, argv, between=None, bars: int = 2) -> int:
+    """Run ``argv`` on a thread, streaming ``bars`` live bars (``between(k)`` after the
+    k-th); the exit code."""
+    live, result = market(tws), {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
+    thread.start()
+    tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
+    for k in range(bars):
+        push(tws, live[k], k)
+        if between is not None:
+            between(k)
+    thread.join(20)
+    assert not thread.is_alive()
+    return result["code"]
+
+
+def test_an_account_too_small_for_one_share_says_each_skipped_entry(tmp_path, capsys,
+                                                                     ib_log):
+    with FakeTWS(cash=50.0) as tws:
+        code = run_paper(tws, paper_argv(tws, tmp_path, "--max-bars", "2"))
+        placed = list(tws.placed)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and placed == []
+    today = dt.datetime.now(NEW_YORK).date()
+    skipped = [i for i, line in enumerate(out) if line.startswith("skipped: ")]
+    status = [i for i, line in enumerate(out) if " | value " in line]
+    assert len(skipped) == 2 and len(status) == 2  # one per bar, each said once
+    for line in (out[i] for i in skipped):
+        assert line.startswith("skipped: SPY: 95% of the account (47.50) is less than one "
+                               "share at ")
+        assert line.endswith(f" on {today:%Y-%m-%d}")  # the New York date of the bar
+    # said on its bar, before that bar's status line
+    assert skipped[0] < status[0] < skipped[1] < status[1]
+    assert out[-1].endswith(", 2 entries skipped, 0 order(s) not filled")
+
+
+def test_an_order_ib_rejects_is_said_when_it_happens(tmp_path, capsys, ib_log):
+    """The first bar's buy is rejected; IB's answer reaches the client before the second
+    bar (one socket, in order), so the strategy tries again on that bar and the fake fills
+    it: one line for one rejection, not repeated at the end."""
+    ib_log.allow(r"Error 201")
+    with FakeTWS() as tws:
+        tws.order_mode = "reject"
+
+        def fill_from_now_on(k: int) -> None:
+            if k == 0:
+                tws.wait_until(lambda: len(tws.placed) == 1, what="the first order")
+                tws.order_mode = "fill"
+
+        code = run_paper(tws, paper_argv(tws, tmp_path, "--max-bars", "2"), fill_from_now_on)
+        placed = len(tws.placed)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and placed == 2
+    today = dt.datetime.now(NEW_YORK).date()
+    rejected = [i for i, line in enumerate(out) if line.startswith("rejected btml/")]
+    not_filled = [i for i, line in enumerate(out) if line.startswith("not filled: ")]
+    status = [i for i, line in enumerate(out) if " | value " in line]
+    assert len(rejected) == len(not_filled) == 1 and len(status) == 2
+    assert status[0] < rejected[0] < not_filled[0] < status[1]
+    line = out[not_filled[0]]
+    assert line.startswith("not filled: SPY: buy of ")
+    assert line.endswith(f" shares on {today:%Y-%m-%d}: rejected by the broker")
+    assert out[-1].startswith("done: 1 fill(s)")
+    assert out[-1].endswith(", 0 entries skipped, 1 order(s) not filled")
