@@ -343,7 +343,8 @@ def session_minute_bars(store: IBStore, symbol: str, session, now: bool = False,
     try:
         bars = store.historical_bars(contract, "1 D", "1 min", "TRADES", True, end=end)
     except HistoryTimeout as exc:
-        raise IBError(f"IB sent no 1-min bars of {symbol} for {day:%Y-%m-%d} in time") from exc
+        raise IBError(f"IB sent no 1-min bars of {symbol} for {day:%Y-%m-%d} within "
+                      f"{store.settings.request_timeout:g} s") from exc
     zone = ZoneInfo(tz)
     rows = {}
     for bar in bars:

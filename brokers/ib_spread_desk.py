@@ -155,11 +155,13 @@ class IBSpreadOrders:
 
     def _expire_spread_orders(self) -> None:
         """Spread orders still working ``spread_order_bars`` bars after their request bar
-        are cancelled at IB; IB's confirmation (awaited here, at most ``request_timeout``
-        seconds) makes them Expired on this very bar, as in the simulated broker. A fill
-        that beats the cancel is booked instead: IB is the authority. An order taken over
-        from an earlier process counts its bars from the first bar after its request bar
-        (``_past_request_bar``)."""
+        are cancelled at IB; IB's confirmation (awaited here, at most the store's
+        ``cancel_wait`` seconds: ``--cancel-timeout``, else the request timeout) makes them
+        Expired on this very bar, as in the simulated broker. A fill that beats the cancel
+        is booked instead: IB is the authority. A confirmation that does not come in time
+        is said (the order may still work; IB's later answer still ends it). An order taken
+        over from an earlier process counts its bars from the first bar after its request
+        bar (``_past_request_bar``)."""
         bars = self.p.spread_order_bars
         if bars is None:
             return
@@ -183,9 +185,11 @@ class IBSpreadOrders:
             except (IBError, TimeoutError) as exc:
                 self.event(f"could not cancel {ref}: {exc}")
                 continue
-            if sent:
-                self._await(lambda r=ref: self.journal.order(r)["status"] in TERMINAL,
-                            self.store.settings.request_timeout)
+            wait = self.store.settings.cancel_wait
+            if sent and not self._await(
+                    lambda r=ref: self.journal.order(r)["status"] in TERMINAL, wait):
+                self.event(f"IB did not confirm the cancel of {ref} within {wait:g} s: it may "
+                           f"still be working at IB (IB's answer, when it comes, ends it)")
 
     def _past_request_bar(self, order) -> bool:
         """Whether the bar now current comes after the request bar of ``order``, a spread

@@ -144,8 +144,10 @@ class StoreSettings:
     #: keeps its socket open, so nothing else would notice
     stall_after: float = 30.0
     stall_timeout: float = 10.0
-    #: seconds ``cancel_on_exit`` waits for IB to confirm its cancels (None: the
-    #: ``request_timeout``); a slow link may need longer before an order is called working
+    #: seconds to wait for IB to confirm a cancel (None: the ``request_timeout``): the
+    #: cancels of ``cancel_on_exit`` and that of a spread order unfilled after
+    #: ``spread_order_bars``, one setting since both wait for the same answer; a slow link
+    #: may need longer before an order is called working
     cancel_timeout: float | None = None
 
     #: (field, what it must be, whether 0 is allowed): the settings a command fills from
@@ -171,7 +173,8 @@ class StoreSettings:
 
     @property
     def cancel_wait(self) -> float:
-        """Seconds to wait for IB to confirm cancels on exit."""
+        """Seconds to wait for IB to confirm a cancel (on exit, or of an expiring spread
+        order)."""
         return self.request_timeout if self.cancel_timeout is None else self.cancel_timeout
 
 
