@@ -11,7 +11,8 @@
 #   --start-date      first backtest session, YYYY-MM-DD (30 days before the end date)
 #   --end-date        last session, YYYY-MM-DD (today, or the last bar the data has)
 #   --source          auto, sample, bundled, csv, polygon; trading mode also ib (minute
-#                     bars from TWS/Gateway: --ib-host, --ib-port, --client-id)
+#                     bars from TWS/Gateway: --ib-host, --ib-port, --client-id; on a slow
+#                     link --connect-timeout, --request-timeout, --stall-after/-timeout)
 #   -h, --help        every option, with its default
 # API keys are read from the environment or .env (POLYGON_API_KEY, UNUSUAL_WHALES_API_KEY),
 # never from the command line.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli import options
+from cli import ib_connection, options
 from cli.strategy_config import config_from_args
 from engine.ml_trading.settings import DAILY_SOURCES, DEFAULT_DAYS, MODES, MLTradingSettings
 
@@ -120,7 +120,7 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True,
                            help="with --source ib: where the daily history (model training, "
                                 "the sessions before the replayed one) comes from, as --source "
                                 "(default: auto)")
-        options.add_ib_options(group)
+        ib_connection.add_connection_options(group)
         options.only_with(p, "source", "ib", group._group_actions)
     model = p.add_argument_group("model")
     options.add_model_config_options(
@@ -171,8 +171,10 @@ def settings_from_args(args: argparse.Namespace) -> MLTradingSettings:
 
     symbols = options.csv_files_by_default(args, DEFAULT_SYMBOLS, file_symbols)
     model = make_direction_config(args.config, args.epochs)
-    ib = {name: getattr(args, name) for name in ("history_source", "ib_host", "ib_port",
-                                                   "client_id") if hasattr(args, name)}
+    ib = {}
+    if hasattr(args, "ib_host"):  # ml-trading and trading (premarket has no --source ib)
+        ib = {"history_source": args.history_source,
+              "ib": ib_connection.store_settings(args)}  # refused here, before any work
     return MLTradingSettings(
         mode=args.mode, symbols=tuple(symbols), model=model,
         start_date=args.start_date, end_date=args.end_date, source=args.source,

@@ -20,13 +20,11 @@ import pandas as pd
 
 from cli.arg_types import (
     cash_arg,
-    count_arg,
     date_arg,
     fraction_arg,
     label_arg,
     money_arg,
     path_arg,
-    port_arg,
     positive_float_arg,
     positive_int_arg,
     seed_arg,
@@ -339,15 +337,6 @@ def add_refit_options(p) -> None:
     p.add_argument("--train-years", type=positive_float_arg,
                    help="with --window rolling: years of sessions (252 a year) each model "
                         "trains on (default 4, as the first model)")
-
-
-def add_ib_options(p) -> None:
-    """The TWS/Gateway connection: ``--ib-host``, ``--ib-port``, ``--client-id``."""
-    p.add_argument("--ib-host", default="127.0.0.1", help="TWS/Gateway host")
-    p.add_argument("--ib-port", type=port_arg, default=7497,
-                   help="TWS paper 7497, TWS live 7496, Gateway paper 4002, live 4001")
-    p.add_argument("--client-id", type=count_arg, default=1,
-                   help="API client id, 0 or more (kept on reconnect)")
 
 
 def add_report_option(p, help: str) -> None:

@@ -19,7 +19,7 @@ from brokers.bar_times import now_local, parse_decide_at
 from brokers.ib_broker import ExitCancels
 from brokers.ib_feed import BAR_SECONDS
 from brokers.ib_store import IBError, IBStore, StoreSettings
-from cli import options
+from cli import ib_connection, options
 from cli.arg_types import (
     count_arg,
     duration_sessions,
@@ -29,7 +29,7 @@ from cli.arg_types import (
     positive_int_arg,
     seconds_arg,
 )
-from cli.strategy_config import check_regimes_have_a_line, config_from_args, with_flags
+from cli.strategy_config import check_regimes_have_a_line, config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
 from engine.paper_models import paper_models
@@ -71,20 +71,8 @@ def register(commands) -> None:
                       options.options_added(rules, options.add_credit_spread_options))
     options.only_with(p, "signals", ("ml", "direction"), ml._group_actions)
     ib = p.add_argument_group("connection")
-    options.add_ib_options(ib)
+    ib_connection.add_connection_options(ib)
     ib.add_argument("--account", default="", help="managed account (needed when several)")
-    ib.add_argument("--connect-timeout", type=positive_float_arg, default=8.0, help="seconds")
-    ib.add_argument("--stall-after", type=seconds_arg, default=StoreSettings.stall_after,
-                    metavar="SECONDS",
-                    help="a TWS that hangs with its socket open sends nothing and closes "
-                         "nothing: after this many seconds without a byte from it the run "
-                         "asks for its time (reqCurrentTime), and no answer within "
-                         "--stall-timeout reconnects as after a dropped socket. Quiet markets "
-                         "are fine (TWS answers); 0 turns the watchdog off")
-    ib.add_argument("--stall-timeout", type=seconds_arg, metavar="SECONDS",
-                    help="seconds to wait for that answer before the run reconnects "
-                         f"(default {StoreSettings.stall_timeout:g}; raise it on a slow "
-                         "link)")
     bars = p.add_argument_group("bars")
     bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
                       help="the strategy's bar; with realtime live bars '1 day' is built "
@@ -120,9 +108,10 @@ def register(commands) -> None:
                       help="cancel open orders on exit and wait for IB to confirm each "
                            "(an order it did not confirm is named as possibly still working)")
     risk.add_argument("--cancel-timeout", type=seconds_arg, metavar="SECONDS",
-                      help="with --cancel-on-exit: seconds to wait for IB's confirmations "
-                           f"(default {StoreSettings.request_timeout:g}, the request "
-                           "timeout; raise it on a slow link)")
+                      help="seconds to wait for IB to confirm a cancel: each of "
+                           "--cancel-on-exit's, and with --strategy credit-spread that of a "
+                           "spread order unfilled after its bar (default: --request-timeout, "
+                           f"{StoreSettings.request_timeout:g}; raise it on a slow link)")
     risk.add_argument("--journal", type=path_arg, default=Path("paper_journal.sqlite"),
                       help="SQLite journal of intents, orders, fills, commissions")
     options.add_verbosity_options(
@@ -166,27 +155,19 @@ def _check_bar_flags(args) -> None:
                         "from 5-second bars)")
 
 
-#: StoreSettings fields set by a flag of the same name (``stall_after`` = ``--stall-after``)
-STORE_FLAGS = ("connect_timeout", "stall_after", "stall_timeout", "cancel_timeout")
-
-
 def store_settings(args) -> StoreSettings:
-    """The connection's settings; a value ``StoreSettings`` refuses (a negative
-    ``--stall-after``, a ``--stall-timeout`` of 0) is a DataError naming the flag, and so
-    is a flag that would change nothing, before anything connects."""
-    if args.stall_timeout is not None and args.stall_after == 0:
-        raise DataError("--stall-timeout applies only with the stall watchdog on: drop it, "
-                        "or give --stall-after above 0 (--stall-after 0 turns it off)")
-    if args.cancel_timeout is not None and not args.cancel_on_exit:
-        raise DataError("--cancel-timeout applies only with --cancel-on-exit (without it no "
-                        "order is cancelled on exit): drop it, or add --cancel-on-exit")
-    given = {name: getattr(args, name) for name in STORE_FLAGS
-             if getattr(args, name) is not None}
-    try:
-        return StoreSettings(host=args.ib_host, port=args.ib_port, client_id=args.client_id,
-                             account=args.account, **given)
-    except ValueError as exc:
-        raise DataError(with_flags(str(exc), STORE_FLAGS)) from None
+    """The connection's settings (``cli.ib_connection.store_settings``, with the account
+    and the cancel wait); ``--cancel-timeout`` where no order is ever cancelled (equity
+    shares without ``--cancel-on-exit``: only spread orders expire after a bar) is refused
+    as a flag that would change nothing."""
+    if (args.cancel_timeout is not None and not args.cancel_on_exit
+            and args.strategy != "credit-spread"):
+        raise DataError(f"--cancel-timeout applies only with --cancel-on-exit or --strategy "
+                        f"credit-spread (this run, --strategy {args.strategy} without "
+                        "--cancel-on-exit, cancels no order): drop it, or add "
+                        "--cancel-on-exit")
+    return ib_connection.store_settings(args, account=args.account,
+                                        cancel_timeout=args.cancel_timeout)
 
 
 def _confirm_live(args, store: IBStore) -> None:

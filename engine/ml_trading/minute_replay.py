@@ -47,14 +47,13 @@ class IBMinutes:
     name = "IB"
 
     def __init__(self, settings: MLTradingSettings):
-        from brokers.ib_store import IBStore, StoreSettings
+        from brokers.ib_store import IBStore
         from feeds.calendar import sessions
 
         wanted = settings.end_date or today()
         self.session = sessions(wanted - pd.Timedelta(days=10), wanted)[-1]
         self.now = self.session == today()
-        self.settings = StoreSettings(host=settings.ib_host, port=settings.ib_port,
-                                      client_id=settings.client_id)
+        self.settings = settings.ib
         self.store = IBStore(self.settings).start()  # IBError (exit 2) when unreachable
 
     def describe(self) -> str:

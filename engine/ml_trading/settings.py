@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from brokers.ib_store import StoreSettings
 from core.errors import DataError
 from strategies import EquityConfig
 
@@ -35,9 +36,8 @@ class MLTradingSettings:
     free: bool = False
     seed: int = 42
     cache_dir: Path | None = None
-    ib_host: str = "127.0.0.1"
-    ib_port: int = 7497
-    client_id: int = 1
+    #: with ``source="ib"``: the TWS/Gateway connection (host, port, clientId, waits)
+    ib: StoreSettings = field(default_factory=StoreSettings)
     models_dir: Path = Path("Trained_Models")
     retrain: bool = False
     #: backtest: the account and the equity strategy's rules
