@@ -278,7 +278,7 @@ def run_paper(args) -> int:
         fills = [f for f in broker.journal.fills()
                  if f["booked"] == 1 and f["exec_id"] not in known]  # this run's
         working = broker.working_at_ib()  # this run's and earlier runs' orders
-        said = strategy.analyzers.notes.get_analysis()  # the skipped / not filled lines
+        said = strategy.analyzers.strategy_notes.get_analysis()  # the skipped / not filled lines
         skipped = said["skipped"]
         print(f"done: {len(fills)} fill(s), value {broker.getvalue():,.2f}, "
               f"{len(broker.open_spreads())} open spread(s), {len(working)} order(s) still "

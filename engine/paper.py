@@ -176,6 +176,6 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
                           quicknotify=True)
     broker.watch(datas)  # named by now: the startup reconciliation books onto them
     # before the status line: a bar's skipped entry is said above that bar's status
-    cerebro.addanalyzer(StrategyNotes, _name="notes", out=out)
+    cerebro.addanalyzer(StrategyNotes, _name="strategy_notes", out=out)
     cerebro.addanalyzer(PaperStatus, _name="status", out=out if settings.status_lines else None)
     return cerebro, store, broker, datas
