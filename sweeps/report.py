@@ -14,6 +14,7 @@ both and counted. Layout::
     REPORT/best_runs.csv           the best trials by Sharpe
     REPORT/overfitting.json        per symbol: the best trial, its DSR, PBO and its logits
     REPORT/sharpe_heatmap.png|csv  mean full-window Sharpe over two parameters, per symbol
+    REPORT/walk_forward.csv|png    the set chosen on the folds before, traded on the next
     REPORT/summary.txt             what the command printed
 """
 
@@ -32,6 +33,12 @@ import pandas as pd  # noqa: E402
 
 from core.domain import TRADING_DAYS  # noqa: E402
 from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
+from sweeps.walk_forward import full_window_best  # noqa: E402
+from sweeps.walk_forward_report import (  # noqa: E402
+    plot_walk_forward,
+    summary_lines,
+    walk_forward_rows,
+)
 
 PERIODS_PER_YEAR = TRADING_DAYS
 
@@ -73,7 +80,7 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
         if len(complete):
             joined = {i: pd.concat(fold_returns[i]) for i in complete.index}
             per_period = {i: sharpe_ratio(r) for i, r in joined.items()}
-            best = max(per_period, key=lambda i: (per_period[i], -i))
+            best = full_window_best({i: fold_returns[i] for i in complete.index})
             dsr = deflated_sharpe(joined[best].to_numpy(), list(per_period.values()))
             entry["best"] = {name: _plain(complete.at[best, name]) for name in param_names}
             entry["deflated_sharpe"] = {
@@ -161,12 +168,30 @@ def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | Non
         plot_heatmap(table, axes[0], axes[1] if len(axes) > 1 else None, order,
                      folder / "sharpe_heatmap.png").to_csv(folder / "sharpe_heatmap.csv",
                                                            index=False)
-    summary = format_summary(outcome, header, best, stats, names)
+    walk = write_walk_forward(folder, outcome, table, fold_returns, names)
+    summary = format_summary(outcome, header, best, stats, names, walk)
     (folder / "summary.txt").write_text(summary)
     return summary
 
 
-def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names) -> str:
+def write_walk_forward(folder: Path, outcome, table: pd.DataFrame, fold_returns: dict,
+                       names) -> list[str]:
+    """``walk_forward.csv`` and ``.png`` (none with one fold: nothing to select, and an
+    earlier sweep's are removed); returns the summary lines."""
+    folds = outcome.plan.folds
+    benchmarks = {(run.symbol, run.fold): outcome.results[run.key]["row"].get("benchmark_return")
+                  for run in outcome.plan.runs if not outcome.results[run.key]["row"].get("error")}
+    rows, curves = walk_forward_rows(table, fold_returns, names, folds, benchmarks)
+    for name in ("walk_forward.csv", "walk_forward.png"):
+        (folder / name).unlink(missing_ok=True)
+    if len(rows):
+        rows.to_csv(folder / "walk_forward.csv", index=False, float_format="%.6g")
+        plot_walk_forward(curves, len(folds), folder / "walk_forward.png")
+    return summary_lines(rows, len(folds))
+
+
+def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names,
+                   walk_forward: list[str] = ()) -> str:
     failed = int(outcome.table["error"].notna().sum())
     lines = [f"Sweep: {header['strategy']} strategy on {header['signals']} signals, "
              f"{header['start']}..{header['end']}, {header['folds']} fold(s), "
@@ -195,6 +220,8 @@ def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names
                      f"expected best of {dsr['n_trials']} by luck "
                      f"{dsr['expected_max_sharpe_annual']:.2f}, deflated Sharpe "
                      f"{deflated}; {pbo}")
+    if walk_forward:
+        lines += ["", *walk_forward]
     return "\n".join(lines) + "\n"
 
 

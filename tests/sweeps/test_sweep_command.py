@@ -45,7 +45,8 @@ def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept,
                                        "allow_short", "fold", "fold_start"]
     assert table["key"].is_unique and sorted(table["fold"].unique()) == [0, 1, 2, 3]
     for name in ("results.csv", "parameter_sets.csv", "best_runs.csv", "overfitting.json",
-                 "sharpe_heatmap.png", "sharpe_heatmap.csv", "summary.txt"):
+                 "sharpe_heatmap.png", "sharpe_heatmap.csv", "summary.txt", "walk_forward.csv",
+                 "walk_forward.png"):
         assert (folder / name).stat().st_size > 0, name
     assert (folder / "summary.txt").read_text() in printed
     best = pd.read_csv(folder / "best_runs.csv")
@@ -71,6 +72,47 @@ def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept,
         assert dsr["dsr"] == pytest.approx(expected.deflated_sharpe)
         assert entry["best"] == {"min_confidence": str(winner[0]), "allow_short": str(winner[1])}
         assert f"{symbol}: best min_confidence={winner[0]}, allow_short={winner[1]}" in printed
+
+
+def test_the_walk_forward_file_trades_each_fold_on_the_set_best_before_it(swept):
+    """Recomputed from the stored runs: for fold k the set(s) with the best mean annualized
+    fold Sharpe over folds 0..k-1, their fold return as its run reported it, and the
+    stitched line compounding the fold rows; the summary has one line per symbol."""
+    folder, _ = swept
+    table = pd.read_csv(folder / "results.csv")
+    walk = pd.read_csv(folder / "walk_forward.csv")
+    summary = (folder / "summary.txt").read_text()
+    store = ResultsStore(folder)
+    for symbol in ("SPY", "QQQ"):
+        runs = table[table["symbol"] == symbol]
+        sharpe = {}
+        for (conf, short), group in runs.groupby(["min_confidence", "allow_short"], sort=False):
+            folds = [np.asarray(store.load(k)["returns"]["values"])
+                     for k in group.sort_values("fold")["key"]]
+            sharpe[f"min_confidence={conf}, allow_short={short}"] = [
+                f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0 for f in folds]
+        rows = walk[walk["symbol"] == symbol].set_index("line")
+        by_fold = rows.loc["fold"].set_index("fold")
+        assert list(by_fold.index) == [1, 2, 3]
+        for k in (1, 2, 3):
+            means = {name: np.mean(s[:k]) for name, s in sharpe.items()}
+            best = max(means.values())
+            chosen = sorted(n for n, m in means.items() if m == pytest.approx(best, abs=1e-12))
+            assert sorted(by_fold.at[k, "sets"].split(" | ")) == chosen
+            assert by_fold.at[k, "in_sample_sharpe"] == pytest.approx(best, rel=1e-5)
+            if len(chosen) == 1:
+                conf, short = (part.split("=")[1] for part in chosen[0].split(", "))
+                run = runs[(runs["min_confidence"] == float(conf))
+                           & (runs["allow_short"].astype(str) == short) & (runs["fold"] == k)]
+                assert by_fold.at[k, "total_return"] == pytest.approx(
+                    run["total_return"].iloc[0], abs=1e-6)
+        assert rows.at["walk-forward", "total_return"] == pytest.approx(
+            np.prod(1 + by_fold["total_return"]) - 1, abs=1e-5)
+        assert {"in-sample best", "median set", "first set", "buy and hold"} <= set(rows.index)
+        assert rows.at["first set", "sets"] == "min_confidence=0.1, allow_short=False"
+        assert rows.at["walk-forward", "fold_start"] == by_fold.at[1, "fold_start"]
+        assert (f"{symbol}, folds 1-3 ({by_fold.at[1, 'fold_start']}..2024-06-28): "
+                f"walk-forward Sharpe {rows.at['walk-forward', 'sharpe']:.2f}") in summary
 
 
 def test_rerunning_the_command_serially_skips_every_finished_run(swept, capsys):
@@ -165,6 +207,8 @@ def test_a_window_past_the_end_of_the_data_is_cut_there_and_said(tmp_path, capsy
     assert ("warning: the data of QQQ ends 2025-12-31: the sweep's window ends there, not "
             "2026-03-31") in captured.err
     assert "2025-10-01..2025-12-31, 1 fold(s)" in captured.out
+    assert "1 fold: nothing to select" in captured.out  # the default: said, not an error
+    assert not (tmp_path / "sweep" / "walk_forward.csv").exists()
 
 
 def test_a_sweep_in_which_no_run_finished_exits_1():

@@ -1,0 +1,94 @@
+"""Walk-forward selection: the set chosen for a fold sees only the folds before it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweeps.walk_forward import choose, fold_sharpes, performance, select, stitched
+
+FOLD_DAYS = [pd.bdate_range("2024-01-01", periods=3) + pd.offsets.BDay(3 * k)
+             for k in range(4)]
+
+
+def _fold(k: int, values) -> pd.Series:
+    return pd.Series(values, index=FOLD_DAYS[k], dtype=float)
+
+
+def _sets(shapes) -> list[list[pd.Series]]:
+    """``shapes[set][fold]``: three daily returns each."""
+    return [[_fold(k, v) for k, v in enumerate(folds)] for folds in shapes]
+
+
+# per-period Sharpe (mean / sd, ddof 1) of each three-day shape, scale-free:
+UP2 = [0.01, 0.02, 0.03]   # 2
+UP1 = [0.0, 0.01, 0.02]    # 1
+DOWN2 = [-0.03, -0.02, -0.01]  # -2
+IDLE = [0.0, 0.0, 0.0]     # 0: never traded
+HAND = _sets([
+    # fold 0  fold 1  fold 2  fold 3
+    [IDLE, UP2, DOWN2, UP1],                 # set 0
+    [UP2, DOWN2, UP2, [0.02, 0.0, 0.01]],    # set 1
+    [UP2, UP1, DOWN2, [0.01, 0.03, -0.01]],  # set 2
+])
+
+
+def test_a_hand_made_sweep_chooses_the_known_sets_and_ties_share_the_fold():
+    """Folds 0..k-1 in Sharpe x sqrt(252) units: fold 1 is chosen on fold 0 alone, where
+    sets 1 and 2 tie at 2 (set 0 idle: 0): they share fold 1, half each. Fold 2 on folds
+    0-1: means (0 + 2) / 2 = 1, (2 - 2) / 2 = 0, (2 + 1) / 2 = 1.5: set 2. Fold 3 on folds
+    0-2: 0, 2/3, 1/3: set 1."""
+    root = math.sqrt(252)
+    np.testing.assert_allclose(fold_sharpes(HAND)[:3] / root,
+                               [[0, 2, 2], [2, -2, 1], [-2, 2, -2]], atol=1e-12)
+    choices = select(HAND)
+    assert [(c.fold, c.chosen) for c in choices] == [(1, (1, 2)), (2, (2,)), (3, (1,))]
+    assert [c.in_sample_sharpe / root for c in choices] == pytest.approx([2, 1.5, 2 / 3])
+    pd.testing.assert_series_equal(choices[0].returns,
+                                   (HAND[1][1] + HAND[2][1]) / 2, check_names=False)
+    pd.testing.assert_series_equal(choices[1].returns, HAND[2][2], check_names=False)
+    pd.testing.assert_series_equal(choices[2].returns, HAND[1][3], check_names=False)
+
+
+def test_the_stitched_returns_are_the_chosen_sets_fold_returns_end_to_end():
+    walk = stitched(select(HAND))
+    expected = pd.concat([(HAND[1][1] + HAND[2][1]) / 2, HAND[2][2], HAND[1][3]])
+    pd.testing.assert_series_equal(walk, expected, check_names=False)
+    assert walk.index.is_monotonic_increasing and len(walk) == 9
+    assert performance(walk)["total_return"] == pytest.approx((1 + expected).prod() - 1)
+
+
+def test_the_choice_does_not_depend_on_the_order_of_the_sets():
+    """Ties share the fold: reversing the grid chooses the same sets (indices reversed)."""
+    forward, reverse = select(HAND), select(HAND[::-1])
+    for a, b in zip(forward, reverse, strict=True):
+        assert sorted(2 - i for i in b.chosen) == sorted(a.chosen)
+        pd.testing.assert_series_equal(a.returns, b.returns, check_names=False)
+
+
+def test_the_choice_for_a_fold_does_not_change_when_that_fold_or_later_ones_change():
+    """No lookahead: for each fold k, scramble the returns of folds k.. of every set;
+    the choice for fold k and its in-sample score stay as they were."""
+    rng = np.random.default_rng(7)
+    sets = [[_fold(k, rng.normal(0.001, 0.01, 3)) for k in range(4)] for _ in range(5)]
+    before = select(sets)
+    for k in range(1, 4):
+        changed = [[f if j < k else f * -3.0 + rng.normal(0, 0.02, 3) for j, f in
+                    enumerate(folds)] for folds in sets]
+        after = select(changed)
+        assert after[k - 1].chosen == before[k - 1].chosen
+        assert after[k - 1].in_sample_sharpe == before[k - 1].in_sample_sharpe
+    scores = fold_sharpes(sets)
+    assert choose(scores, 2) == choose(np.vstack([scores[:2], np.full((2, 5), np.nan)]), 2)
+    with pytest.raises(ValueError, match="no folds before it"):
+        choose(scores, 0)
+
+
+def test_performance_compounds_the_daily_returns_and_reads_drawdown_from_the_start():
+    figures = performance(pd.Series([-0.1, 0.2, -0.5]))
+    assert figures["total_return"] == pytest.approx(0.9 * 1.2 * 0.5 - 1)
+    assert figures["max_drawdown"] == pytest.approx(0.54 / 1.08 - 1)  # peak 1.08 -> 0.54
+    assert performance(pd.Series([-0.1, 0.05]))["max_drawdown"] == pytest.approx(-0.1)
