@@ -293,8 +293,16 @@ def test_pbo_is_the_same_whatever_the_order_of_the_grid(binds_in_one_fold, sourc
     set of the grid there made SPY's PBO 0.50 in this order and 1.00 in reverse (the same
     runs, reused from the store); each tied set counted equally, both give 5/6."""
     folder, forward = binds_in_one_fold
+    walk_forward = pd.read_csv(folder / "walk_forward.csv")
     _, summary, reverse = _equity_sweep(folder, source_spec.cache_dir,
                                         "min_confidence=0.7,0.5,0.3", "2023-01-03")
+    # so is the walk-forward selection (the first set of the grid is another set, though)
+    same = ["fold", "walk-forward", "median set", "buy and hold"]
+    reversed_walk = pd.read_csv(folder / "walk_forward.csv")
+    for frame in (walk_forward, reversed_walk):
+        frame["sets"] = [" | ".join(sorted(s.split(" | "))) for s in frame["sets"]]
+    pd.testing.assert_frame_equal(walk_forward[walk_forward["line"].isin(same)],
+                                  reversed_walk[reversed_walk["line"].isin(same)])
     assert "runs: 12 (0 run now, 12 already done)" in summary
     assert forward["pbo"] == pytest.approx(reverse["pbo"]) == pytest.approx(5 / 6)
     assert forward["pbo_tied_splits"] == 3
