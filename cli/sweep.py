@@ -62,7 +62,9 @@ def register(commands) -> None:
                     "a running scheduler), write one results row per run as it finishes "
                     "(rerunning the same sweep skips finished runs), then a report: the best "
                     "parameter sets, a Sharpe heatmap, the deflated Sharpe ratio of the best "
-                    "and the probability of backtest overfitting (CSCV over the folds).",
+                    "and the probability of backtest overfitting (CSCV over the folds), and "
+                    "walk-forward selection: each fold traded on the set best on the folds "
+                    "before it, the honest out-of-sample result.",
         epilog="Example: python run.py sweep --strategy credit-spread --symbols SPY,QQQ "
                "--grid target_delta=0.2,0.3 --grid width=5,10 --start-date 2021-01-04 "
                "--end-date 2024-12-31 --walk-forward 4 --workers 2",
@@ -90,7 +92,8 @@ def register(commands) -> None:
         end="last session (default: the last bar every symbol has)")
     p.add_argument("--walk-forward", type=positive_int_arg, default=1, metavar="K",
                    help="split the window into K consecutive test folds; each run scores one "
-                        "(parameter set, fold); PBO needs an even K >= 2 (above 16: "
+                        "(parameter set, fold); walk-forward selection needs K >= 2, PBO an "
+                        "even K >= 2 (above 16: "
                         "a multiple of an even number up to 16, by which the folds are "
                         "grouped)")
     options.add_signals_option(
