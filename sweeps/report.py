@@ -187,7 +187,7 @@ def write_walk_forward(folder: Path, outcome, table: pd.DataFrame, fold_returns:
     if len(rows):
         rows.to_csv(folder / "walk_forward.csv", index=False, float_format="%.6g")
         plot_walk_forward(curves, len(folds), folder / "walk_forward.png")
-    return summary_lines(rows, len(folds))
+    return summary_lines(rows, len(folds), list(dict.fromkeys(table["symbol"])))
 
 
 def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names,

@@ -101,15 +101,18 @@ def plot_walk_forward(curves: dict, n_folds: int, path: Path) -> None:
     plt.close(fig)
 
 
-def summary_lines(rows: pd.DataFrame, n_folds: int) -> list[str]:
+def summary_lines(rows: pd.DataFrame, n_folds: int, symbols) -> list[str]:
     """One line per symbol: the walk-forward Sharpe and return beside the others'."""
     head = "Walk-forward selection (set chosen on the folds before, traded on the next):"
     if n_folds < 2:
         return [head, "1 fold: nothing to select (--walk-forward 2 or more chooses on the "
                       "folds before each fold)"]
     lines = [head]
-    for symbol, part in rows.groupby("symbol", sort=False):
-        by = part.set_index("line")
+    for symbol in symbols:
+        by = rows[rows["symbol"] == symbol].set_index("line")
+        if not len(by):
+            lines.append(f"{symbol}: no parameter set finished every fold")
+            continue
         walk = by.loc["walk-forward"]
         others = ", ".join(f"{name} {_fmt(by.at[name, 'sharpe'])} "
                            f"({_pct(by.at[name, 'total_return'])})"
@@ -118,13 +121,12 @@ def summary_lines(rows: pd.DataFrame, n_folds: int) -> list[str]:
                      f"{walk['fold_end']}): walk-forward Sharpe {_fmt(walk['sharpe'])} "
                      f"({_pct(walk['total_return'])}); same folds: {others}; buy and hold "
                      f"{_pct(by.at['buy and hold', 'total_return'])}")
-    if len(lines) == 1:
-        lines.append("no parameter set finished every fold")
     return lines
 
 
 def _held(benchmarks: dict, symbol, folds, sessions: int) -> dict:
-    parts = [benchmarks.get((symbol, f), math.nan) for f in folds]
+    parts = [benchmarks.get((symbol, f)) for f in folds]
+    parts = [math.nan if p is None else float(p) for p in parts]
     total = float(np.prod([1.0 + p for p in parts]) - 1.0)
     annual = (1.0 + total) ** (PERIODS_PER_YEAR / sessions) - 1.0 if sessions else math.nan
     return {"total_return": total, "annual_return": annual, "sharpe": math.nan,

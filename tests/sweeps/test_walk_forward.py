@@ -92,3 +92,27 @@ def test_performance_compounds_the_daily_returns_and_reads_drawdown_from_the_sta
     assert figures["total_return"] == pytest.approx(0.9 * 1.2 * 0.5 - 1)
     assert figures["max_drawdown"] == pytest.approx(0.54 / 1.08 - 1)  # peak 1.08 -> 0.54
     assert performance(pd.Series([-0.1, 0.05]))["max_drawdown"] == pytest.approx(-0.1)
+
+
+def test_the_report_rows_leave_out_sets_with_a_failed_fold_and_say_when_none_is_left():
+    """SPY's first set failed a fold: it takes no part (its row is n/a) and the others
+    are chosen as by hand; LATE has no complete set: its summary line says so."""
+    from sweeps.walk_forward_report import summary_lines, walk_forward_rows
+
+    table = pd.DataFrame({"symbol": ["SPY"] * 4 + ["LATE"], "width": ["1", "5", "10", "20", "5"],
+                          "failed_folds": [1, 0, 0, 0, 2]})
+    fold_returns = {0: [None, *HAND[0][1:]], 1: HAND[0], 2: HAND[1], 3: HAND[2], 4: [None] * 4}
+    folds = [(days[0], days[-1]) for days in FOLD_DAYS]
+    benchmarks = {("SPY", k): 0.1 for k in range(4)}
+    rows, curves = walk_forward_rows(table, fold_returns, ["width"], folds, benchmarks)
+    by = rows.set_index("line")
+    assert list(by.loc["fold", "sets"]) == ["width=10 | width=20", "width=20", "width=10"]
+    assert list(by.loc["fold", "tied_sets"]) == [2, 1, 1]
+    assert by.at["first set", "sets"] == "width=1" and np.isnan(by.at["first set", "sharpe"])
+    assert by.at["buy and hold", "total_return"] == pytest.approx(1.1 ** 3 - 1)
+    assert by.at["median set", "sets"] == "median of 3 sets"
+    assert set(curves) == {"SPY"} and set(rows["symbol"]) == {"SPY"}
+    lines = summary_lines(rows, 4, ["SPY", "LATE"])
+    assert lines[1].startswith("SPY, folds 1-3 (2024-01-04..")
+    assert lines[2] == "LATE: no parameter set finished every fold"
+    assert "nothing to select" in summary_lines(rows.iloc[:0], 1, ["SPY"])[1]
