@@ -112,7 +112,8 @@ def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
                  path: Path) -> pd.DataFrame:
     """Mean full-window Sharpe over ``x`` (columns) and ``y`` (rows), one panel per
     symbol, averaged over the other parameters, on one colour scale shared by the panels
-    (a colour means the same Sharpe in each); returns the numbers plotted."""
+    (a colour means the same Sharpe in each); returns the numbers plotted, a row per
+    symbol and cell (``symbol``, ``y``, ``x``, ``sharpe``: the CSV names both parameters)."""
     frames = []
     symbols = list(dict.fromkeys(table["symbol"]))
     fig, axes = plt.subplots(1, len(symbols), figsize=(4.2 * len(symbols) + 1, 3.6),
@@ -142,12 +143,14 @@ def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
             ax.text(c, r, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center",
                     va="center", fontsize=8)
         fig.colorbar(image, ax=ax, shrink=0.8)
-        frames.append(grid.rename_axis(index=y or "", columns=x).reset_index()
-                      .assign(symbol=symbol))
+        cells = (grid.rename_axis(index=y or "_row", columns=x).stack(future_stack=True)
+                 .rename("sharpe").reset_index().drop(columns="_row", errors="ignore"))
+        frames.append(cells.assign(symbol=symbol))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return pd.concat(frames, ignore_index=True)
+    cells = pd.concat(frames, ignore_index=True)
+    return cells[["symbol", *([y] if y else []), x, "sharpe"]]
 
 
 def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | None = None,

@@ -51,8 +51,14 @@ def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept,
     assert (folder / "summary.txt").read_text() in printed
     best = pd.read_csv(folder / "best_runs.csv")
     assert list(best["sharpe"]) == sorted(best["sharpe"], reverse=True)
-    heat = pd.read_csv(folder / "sharpe_heatmap.csv")
-    assert len(heat) == 2 * 2  # per symbol: allow_short rows x min_confidence columns
+    heat = pd.read_csv(folder / "sharpe_heatmap.csv")  # a row per symbol and cell
+    assert list(heat.columns) == ["symbol", "allow_short", "min_confidence", "sharpe"]
+    sets = pd.read_csv(folder / "parameter_sets.csv")
+    assert len(heat) == len(sets) == 2 * 2 * 3  # symbols x allow_short x min_confidence
+    cells = sets.groupby(["symbol", "allow_short", "min_confidence"])["sharpe"].mean()
+    for row in heat.itertuples():
+        assert row.sharpe == pytest.approx(
+            cells[(row.symbol, row.allow_short, row.min_confidence)], nan_ok=True)
 
     stats = json.loads((folder / "overfitting.json").read_text())
     for symbol in ("SPY", "QQQ"):
