@@ -20,15 +20,9 @@ from tests.fakes.ib_harness import (
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     ny_epoch,
+    paper_equity_argv,
     zigzag_bars,
 )
-
-
-def paper_args(tws, tmp_path, *extra) -> list[str]:
-    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
-            "--client-id", "21", "--bar-size", "5 secs", "--backfill", "1 D",
-            "--journal", str(tmp_path / "journal.sqlite"),
-            "--connect-timeout", "3", *extra]
 
 
 def today_bars(n: int) -> list[tuple]:
@@ -46,7 +40,7 @@ def test_paper_max_bars_smoke_run(tmp_path, capsys, ib_log):
         tws.set_history("SPY", ib_history(bars[:80]))
         result = {}
         thread = threading.Thread(target=lambda: result.setdefault(
-            "code", cli.main(paper_args(tws, tmp_path, "--max-bars", "3"))))
+            "code", cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "3"))))
         thread.start()
         tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
         for k, (_, o, h, lo, c, v) in enumerate(bars[80:]):
@@ -83,7 +77,7 @@ def test_done_counts_this_runs_fills_not_the_journals(tmp_path, capsys, ib_log):
             extra = ("--max-bars", "2") + (("--min-confidence", "1.0") if run == 2 else ())
             result = {}
             thread = threading.Thread(target=lambda e=extra, r=result, t=tws: r.setdefault(
-                "code", cli.main(paper_args(t, tmp_path, *e))))
+                "code", cli.main(paper_equity_argv(t, tmp_path, 21, *e))))
             thread.start()
             tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
             for k, (_, o, h, lo, c, v) in enumerate(bars[80:]):
@@ -100,7 +94,7 @@ def test_live_account_is_refused_without_live(tmp_path, capsys, ib_log):
     with FakeTWS(accounts=("U7654321",)) as tws:
         tws.add_stock("SPY", 756733)
         tws.set_history("SPY", ib_history(zigzag_bars(80)))
-        code = cli.main(paper_args(tws, tmp_path))
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21))
         assert code == 2
         out, err = capsys.readouterr()
         assert "account U7654321 is not a paper account" in err and "--live" in err
@@ -109,10 +103,10 @@ def test_live_account_is_refused_without_live(tmp_path, capsys, ib_log):
         db = sqlite3.connect(tmp_path / "journal.sqlite")
         assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 0
-        code = cli.main(paper_args(tws, tmp_path, "--live"))  # stdin is not a terminal
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--live"))  # stdin is not a terminal
         assert code == 2
         assert "confirm with --confirm-live U7654321" in capsys.readouterr().err
-        code = cli.main(paper_args(tws, tmp_path, "--live", "--confirm-live", "U1111111"))
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--live", "--confirm-live", "U1111111"))
         assert code == 2
         assert "does not match the live account" in capsys.readouterr().err
         assert tws.placed == []
@@ -156,7 +150,7 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
 
         helper = threading.Thread(target=operator)
         helper.start()
-        code = cli.main(paper_args(tws, tmp_path, "--cancel-on-exit"))
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--cancel-on-exit"))
         helper.join(10)
         tws.wait_until(lambda: tws.wait_for_order().status == "Cancelled", what="cancelled")
     out = capsys.readouterr().out
@@ -194,7 +188,7 @@ def test_ctrl_c_while_disconnected_names_the_orders_still_working(tmp_path, caps
 
         helper = threading.Thread(target=operator)
         helper.start()
-        code = cli.main(paper_args(tws, tmp_path, "--cancel-on-exit"))
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--cancel-on-exit"))
         helper.join(10)
         order = tws.wait_for_order()
     out = capsys.readouterr().out

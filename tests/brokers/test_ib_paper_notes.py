@@ -13,45 +13,22 @@ import run as cli
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     NEW_YORK,
-    ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
-    ny_epoch,
-    zigzag_bars,
+    paper_equity_argv,
+    push_today,
+    today_market,
 )
-
-
-def paper_argv(tws, tmp_path, *extra) -> list[str]:
-    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
-            "--client-id", "24", "--bar-size", "5 secs", "--backfill", "1 D",
-            "--journal", str(tmp_path / "journal.sqlite"), "--connect-timeout", "3", *extra]
-
-
-def market(tws: FakeTWS) -> list[tuple]:
-    """History up to yesterday (New York), today's bars after it; the rule signal calls
-    BUY on every one of them."""
-    today = dt.datetime.now(NEW_YORK).date()
-    bars = zigzag_bars(83, start=today - dt.timedelta(days=80))
-    tws.add_stock("SPY", 756733, price=bars[79][4])
-    tws.set_history("SPY", ib_history(bars[:80]))
-    return bars[80:]
-
-
-def push(tws: FakeTWS, bar: tuple, k: int) -> None:
-    """``bar``'s prices as today's k-th 5-second bar from 10:00 New York time."""
-    ten = dt.datetime.combine(dt.datetime.now(NEW_YORK).date(), dt.time(10))
-    _, o, h, lo, c, v = bar
-    tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
 
 
 def run_paper(tws, argv, between=None, bars: int = 2) -> int:
     """Run ``argv`` on a thread, streaming ``bars`` live bars (``between(k)`` after the
     k-th); the exit code."""
-    live, result = market(tws), {}
+    live, result = today_market(tws, 3), {}
     thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
     thread.start()
     tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
     for k in range(bars):
-        push(tws, live[k], k)
+        push_today(tws, live[k], k)
         if between is not None:
             between(k)
     thread.join(20)
@@ -62,7 +39,7 @@ def run_paper(tws, argv, between=None, bars: int = 2) -> int:
 def test_an_account_too_small_for_one_share_says_each_skipped_entry(tmp_path, capsys,
                                                                      ib_log):
     with FakeTWS(cash=50.0) as tws:
-        code = run_paper(tws, paper_argv(tws, tmp_path, "--max-bars", "2"))
+        code = run_paper(tws, paper_equity_argv(tws, tmp_path, 24, "--max-bars", "2"))
         placed = list(tws.placed)
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and placed == []
@@ -92,7 +69,7 @@ def test_an_order_ib_rejects_is_said_when_it_happens(tmp_path, capsys, ib_log):
                 tws.wait_until(lambda: len(tws.placed) == 1, what="the first order")
                 tws.order_mode = "fill"
 
-        code = run_paper(tws, paper_argv(tws, tmp_path, "--max-bars", "2"), fill_from_now_on)
+        code = run_paper(tws, paper_equity_argv(tws, tmp_path, 24, "--max-bars", "2"), fill_from_now_on)
         placed = len(tws.placed)
     out = capsys.readouterr().out.splitlines()
     assert code == 0 and placed == 2

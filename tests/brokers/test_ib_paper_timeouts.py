@@ -10,7 +10,6 @@ not the request timeout), and trading's historical request (``--request-timeout`
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 
@@ -21,13 +20,13 @@ from brokers.ib_store import IBStore, StoreSettings
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     FAST,
-    NEW_YORK,
     PaperRun,
     frame_bars,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
-    ny_epoch,
-    zigzag_bars,
+    paper_equity_argv,
+    push_today,
+    today_market,
 )
 
 DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Error 326",
@@ -139,26 +138,7 @@ def test_trading_fills_the_same_store_settings():
     assert default == StoreSettings()
 
 
-def paper_argv(tws, tmp_path, *extra) -> list[str]:
-    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
-            "--client-id", "23", "--bar-size", "5 secs", "--backfill", "1 D",
-            "--journal", str(tmp_path / "journal.sqlite"), "--connect-timeout", "3", *extra]
 
-
-def market(tws: FakeTWS) -> list[tuple]:
-    """History up to yesterday (New York), today's bars after it."""
-    today = dt.datetime.now(NEW_YORK).date()
-    bars = zigzag_bars(82, start=today - dt.timedelta(days=80))
-    tws.add_stock("SPY", 756733, price=bars[79][4])
-    tws.set_history("SPY", ib_history(bars[:80]))
-    return bars[80:]
-
-
-def push(tws: FakeTWS, bar: tuple, k: int) -> None:
-    """Today's k-th 5-second bar from 10:00 New York time."""
-    ten = dt.datetime.combine(bar[0], dt.time(10))
-    _, o, h, lo, c, v = bar
-    tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
 
 
 def test_stall_after_reaches_the_watchdog_a_hung_tws_is_reconnected(tmp_path, capsys,
@@ -166,20 +146,20 @@ def test_stall_after_reaches_the_watchdog_a_hung_tws_is_reconnected(tmp_path, ca
     ib_log.allow(*DROP_ERRORS)
     caplog.set_level(logging.WARNING, logger="btml.ib")
     with FakeTWS() as tws:
-        live = market(tws)
+        live = today_market(tws, 2)
         result = {}
-        argv = paper_argv(tws, tmp_path, "--max-bars", "2", "--stall-after", "0.3",
+        argv = paper_equity_argv(tws, tmp_path, 23, "--max-bars", "2", "--stall-after", "0.3",
                           "--stall-timeout", "0.4")
         thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
         thread.start()
         tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
-        push(tws, live[0], 0)
+        push_today(tws, live[0], 0)
         tws.wait_until(lambda: len(tws.placed) == 1, what="the first bar's order")
         tws.freeze()  # TWS hangs: the socket stays open, nothing more comes from it
         # the default --stall-after 30 would not notice within this wait (5 s)
         tws.wait_until(lambda: tws.connects == 2 and tws.subscribers("SPY") == 1,
                        what="the run reconnected and subscribed again")
-        push(tws, live[1], 1)  # the second and last bar, on the new connection
+        push_today(tws, live[1], 1)  # the second and last bar, on the new connection
         thread.join(20)
         assert not thread.is_alive()
     out = capsys.readouterr().out
@@ -194,16 +174,16 @@ def test_cancel_timeout_bounds_the_wait_for_an_unanswered_cancel(tmp_path, capsy
     never answers its cancel: the run reports it as possibly working after the 0.5 s of
     --cancel-timeout, and says so."""
     with FakeTWS() as tws:
-        live = market(tws)
+        live = today_market(tws, 2)
         tws.order_mode = "hold"
         tws.ignore.add("cancel_order")
         result = {}
-        argv = paper_argv(tws, tmp_path, "--max-bars", "1", "--cancel-on-exit",
+        argv = paper_equity_argv(tws, tmp_path, 23, "--max-bars", "1", "--cancel-on-exit",
                           "--cancel-timeout", "0.5")
         thread = threading.Thread(target=lambda: result.setdefault("code", cli.main(argv)))
         thread.start()
         tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars requested")
-        push(tws, live[0], 0)
+        push_today(tws, live[0], 0)
         thread.join(20)
         assert not thread.is_alive()
         order = tws.wait_for_order()

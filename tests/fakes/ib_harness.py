@@ -104,6 +104,33 @@ def epoch(day: dt.date, at: dt.time = LAST_5S) -> int:
     return ny_epoch(dt.datetime.combine(day, at))
 
 
+# ---------------------------------------------------------------- run.py paper on 5-second bars
+def paper_equity_argv(tws, tmp_path, client_id: int, *extra: str) -> list[str]:
+    """``run.py paper`` trading SPY's equity strategy on 5-second bars from ``tws`` after a
+    day's backfill, its journal in ``tmp_path``; each test file its own ``client_id``."""
+    return ["paper", "--strategy", "equity", "--symbols", "SPY", "--ib-port", str(tws.port),
+            "--client-id", str(client_id), "--bar-size", "5 secs", "--backfill", "1 D",
+            "--journal", str(tmp_path / "journal.sqlite"), "--connect-timeout", "3", *extra]
+
+
+def today_market(tws, live: int) -> list[tuple]:
+    """SPY's daily history up to yesterday (New York) in ``tws``, which only warms the
+    indicators up (the rule signal calls BUY on every bar), and ``live`` bars of today to
+    push."""
+    today = dt.datetime.now(NEW_YORK).date()
+    bars = zigzag_bars(80 + live, start=today - dt.timedelta(days=80))
+    tws.add_stock("SPY", 756733, price=bars[79][4])
+    tws.set_history("SPY", ib_history(bars[:80]))
+    return bars[80:]
+
+
+def push_today(tws, bar: tuple, k: int) -> None:
+    """``bar``'s prices as today's ``k``-th 5-second bar from 10:00 New York time."""
+    ten = dt.datetime.combine(dt.datetime.now(NEW_YORK).date(), dt.time(10))
+    _, o, h, lo, c, v = bar
+    tws.push_bar("SPY", ny_epoch(ten + dt.timedelta(seconds=5 * k)), o, h, lo, c, v)
+
+
 class Progress(bt.Analyzer):
     """Counts live bars the strategy has finished (after its ``next``); records every order
     notification the strategy receives."""
