@@ -80,7 +80,7 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
         if len(complete):
             joined = {i: pd.concat(fold_returns[i]) for i in complete.index}
             per_period = {i: sharpe_ratio(r) for i, r in joined.items()}
-            best = full_window_best({i: fold_returns[i] for i in complete.index})
+            best = full_window_best(per_period)
             dsr = deflated_sharpe(joined[best].to_numpy(), list(per_period.values()))
             entry["best"] = {name: _plain(complete.at[best, name]) for name in param_names}
             entry["deflated_sharpe"] = {

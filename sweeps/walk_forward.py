@@ -91,8 +91,12 @@ def performance(returns: pd.Series) -> dict:
             "max_drawdown": min(drawdown, 0.0)}
 
 
-def full_window_best(fold_returns: dict[int, list[pd.Series]]) -> int:
-    """The report's best set: the highest Sharpe of all its folds joined (the first of the
+def full_window_sharpes(fold_returns: dict[int, list[pd.Series]]) -> dict[int, float]:
+    """Each set's per-period Sharpe over all its folds joined."""
+    return {i: sharpe_ratio(pd.concat(folds)) for i, folds in fold_returns.items()}
+
+
+def full_window_best(sharpes: dict[int, float]) -> int:
+    """The report's best set from ``full_window_sharpes``: the highest (the first of the
     grid on a tie), i.e. chosen in-sample."""
-    sharpes = {i: sharpe_ratio(pd.concat(folds)) for i, folds in fold_returns.items()}
     return max(sharpes, key=lambda i: (sharpes[i], -i))

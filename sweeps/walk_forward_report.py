@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 from sweeps.walk_forward import (  # noqa: E402
     PERIODS_PER_YEAR,
     full_window_best,
+    full_window_sharpes,
     performance,
     select,
     stitched,
@@ -60,7 +61,7 @@ def walk_forward_rows(table: pd.DataFrame, fold_returns: dict, names, folds,
                          **performance(choice.returns)})
         walk = stitched(choices)
         out_of_sample = {i: pd.concat(fold_returns[i][1:]) for i in complete}
-        best = full_window_best({i: fold_returns[i] for i in complete})
+        best = full_window_best(full_window_sharpes({i: fold_returns[i] for i in complete}))
         each = pd.DataFrame([performance(r) for r in out_of_sample.values()])
         first = group.index[0]
         lines = [("walk-forward", "chosen on the folds before each fold", performance(walk)),
