@@ -13,9 +13,9 @@ import signal
 import threading
 
 import run as cli
-from tests.brokers.test_ib_paper_cli import paper_args, today_bars
+from tests.brokers.test_ib_paper_cli import today_bars
 from tests.fakes.fake_tws import FakeTWS
-from tests.fakes.ib_harness import ib_history, ny_epoch
+from tests.fakes.ib_harness import ib_history, ny_epoch, paper_equity_argv
 
 
 def test_only_lines_said_elsewhere_are_dropped(caplog):
@@ -64,7 +64,7 @@ def test_a_rejected_order_is_one_line_and_quiet_drops_the_status_lines(tmp_path,
         tws.set_history("SPY", ib_history(bars[:80]))
         result = {}
         thread = threading.Thread(target=lambda: result.setdefault(
-            "code", cli.main(paper_args(tws, tmp_path, "--max-bars", "2", "-q"))))
+            "code", cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "2", "-q"))))
         with caplog.at_level(logging.WARNING):
             thread.start()
             tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
@@ -83,7 +83,7 @@ def test_a_rejected_order_is_one_line_and_quiet_drops_the_status_lines(tmp_path,
 def test_an_unknown_symbol_is_only_the_error_line(tmp_path, capsys, caplog):
     with FakeTWS() as tws, caplog.at_level(logging.WARNING):
         tws.add_stock("SPY", 756733)
-        code = cli.main([*paper_args(tws, tmp_path), "--symbols", "SPYX"])
+        code = cli.main([*paper_equity_argv(tws, tmp_path, 21), "--symbols", "SPYX"])
     assert code == 2
     assert "error: IB has no (unique) contract for SPYX STK" in capsys.readouterr().err
     assert ib_async_lines(caplog) == []
@@ -101,7 +101,7 @@ def test_ctrl_c_during_the_backfill_leaves_no_pending_task(tmp_path, capsys, cap
 
         helper = threading.Thread(target=operator)
         helper.start()
-        code = cli.main(paper_args(tws, tmp_path))
+        code = cli.main(paper_equity_argv(tws, tmp_path, 21))
         helper.join(10)
         gc.collect()  # a task left pending on the stopped loop is reported when collected
     assert code == 130

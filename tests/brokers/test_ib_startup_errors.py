@@ -18,12 +18,13 @@ from ib_async import Stock
 
 import run as cli
 from brokers.ib_store import HistoryTimeout, IBError, IBStore
-from tests.brokers.test_ib_paper_cli import paper_args, today_bars
+from tests.brokers.test_ib_paper_cli import today_bars
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     FAST,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    paper_equity_argv,
 )
 
 
@@ -48,7 +49,7 @@ def test_empty_backfill_is_refused_naming_the_symbol(tws, tmp_path, capsys, ib_l
     tws.set_history("SPY", [])
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault(
-        "code", cli.main(paper_args(tws, tmp_path, "--max-bars", "1"))))
+        "code", cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "1"))))
     thread.start()
     tws.wait_until(lambda: "code" in result or tws.subscribers("SPY") > 0,
                    what="the run to stop, or to go live")
@@ -95,7 +96,7 @@ def test_connection_lost_during_startup_is_one_error_line(request_name, what, tw
                                                           capsys, ib_log):
     ib_log.allow(r"Peer closed connection", r"Connection reset by peer")
     tws.drop_on.add(request_name)
-    assert cli.main(paper_args(tws, tmp_path, "--max-bars", "1")) == 2
+    assert cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "1")) == 2
     line = only_error_line(capsys.readouterr().err)
     assert f"connection to TWS/Gateway at 127.0.0.1:{tws.port} was lost while asking for " \
            f"{what} (Socket disconnect)" in line
