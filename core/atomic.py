@@ -2,6 +2,9 @@
 
 Everything is written beside its target under a temporary name, then renamed over it with
 ``os.replace``, which is atomic on one filesystem. A failure removes the temporary file.
+A file's bytes reach the disk (``fsync``) before the rename, and the rename itself (the
+folder's ``fsync``) after it: without the first, a power cut soon after could leave the new
+name on an empty or partial file, which is the one thing this module promises never to show.
 """
 
 from __future__ import annotations
@@ -26,11 +29,38 @@ def atomic_write_file(path: Path | str, write: Callable[[Path], object]) -> Path
     os.close(fd)
     try:
         write(Path(tmp))
+        _sync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync(path: Path | str) -> None:
+    """Flush ``path``'s bytes to the disk (the writer closed it; its data may still sit in
+    the page cache, where a power cut loses it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename is a change of the folder), where the system
+    allows it: Windows cannot open a folder, and some filesystems refuse to sync one."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:

@@ -109,6 +109,36 @@ def test_a_cache_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path
     assert loaded["close"].iloc[0] in (1.0, 2.0)
 
 
+def test_a_cache_file_reaches_the_disk_before_its_name_and_its_name_after(tmp_path,
+                                                                         monkeypatch):
+    """A power cut right after a save must not leave the new name on an empty file: the
+    file's bytes are synced before the rename, and the folder (which holds the rename)
+    after it. Recorded at the system calls, the only place a power cut can be seen from."""
+    from core import atomic
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    target = tmp_path / "piece.bin"
+    atomic.atomic_write_bytes(target, b"twelve bytes")
+    assert target.read_bytes() == b"twelve bytes"
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"]
+    synced_file, _, synced_folder = (name for _, name in events)
+    assert Path(synced_file).parent == tmp_path and synced_file != str(target)  # the temp
+    assert Path(synced_folder) == tmp_path
+
+
 # ------------------------------------------------------------------ report folders
 @pytest.mark.parametrize("fails", [False, True])
 def test_a_report_killed_between_its_two_renames_is_put_back_first(tmp_path, fails):
