@@ -32,6 +32,10 @@ TENOR_YEARS = {
 }
 #: the tenor of the ``risk_free_rate`` column on bars
 BAR_RATE_YEARS = 0.25
+#: the yields (percent) a Treasury answer may hold: US bills and bonds have stayed between
+#: about -0.1 % (2020-2021 bills) and 16 % (1981); a value outside these bounds is a unit
+#: slip (basis points, a price) or a broken answer, and would price every option with it
+YIELD_BOUNDS_PERCENT = (-5.0, 50.0)
 CPI_RELEASE_DAY = 12
 
 
@@ -42,7 +46,22 @@ def fetch_treasury(client, lo, hi) -> pd.DataFrame:
                                             date_lte=f"{pd.Timestamp(hi):%Y-%m-%d}",
                                             limit=50000, sort="date", order="asc"))
     frame = dated_rows(rows, tuple(TENOR_YEARS), "/fed/v1/treasury-yields")
+    _check_yields(frame)
     return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+
+def _check_yields(frame: pd.DataFrame) -> None:
+    """Refuse an answer holding a yield no Treasury ever paid (``YIELD_BOUNDS_PERCENT``):
+    a 530 % rate was accepted and became every option's discount rate."""
+    lo, hi = YIELD_BOUNDS_PERCENT
+    values = frame.to_numpy(dtype=float)
+    bad = np.argwhere(np.isfinite(values) & ((values < lo) | (values > hi)))
+    if len(bad):
+        row, column = bad[0]
+        raise ApiError(f"Polygon answered /fed/v1/treasury-yields with "
+                       f"{frame.columns[column]} = {values[row, column]:g} % on "
+                       f"{frame.index[row]:%Y-%m-%d}, outside {lo:g} % to {hi:g} % (yields are "
+                       "percent); the answer was not used", api="Polygon", status=200)
 
 
 def dated_rows(rows, columns: tuple[str, ...], path: str) -> pd.DataFrame:

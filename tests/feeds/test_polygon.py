@@ -163,6 +163,15 @@ def test_an_economic_row_without_its_date_is_an_error_not_nan_rates(server, path
         make_source(server).bars("SPY", "2024-04-01", "2024-04-30")
 
 
+@pytest.mark.parametrize("value", [530.0, -12.0])
+def test_a_yield_no_treasury_ever_paid_is_an_error_not_a_rate(server, value):
+    server.fail("/fed/v1/treasury-yields", 200, {"status": "OK", "results": [
+        {"date": "2024-01-02", "yield_3_month": 5.2},
+        {"date": "2024-01-03", "yield_3_month": value, "yield_1_year": 4.8}]})
+    with pytest.raises(ApiError, match=f"yield_3_month = {value:g} % on 2024-01-03, outside"):
+        make_source(server).bars("SPY", "2024-04-01", "2024-04-30")
+
+
 def test_cpi_flags_skip_a_month_the_data_lacks():
     days = sessions("2025-10-01", "2026-01-30")
     periods = pd.DatetimeIndex(["2025-08-01", "2025-09-01", "2025-11-01"])  # no October
