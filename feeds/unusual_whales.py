@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 
 import httpx
@@ -73,22 +74,36 @@ def to_timestamp(value) -> pd.Timestamp | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None
         unit = "ms" if abs(value) > 1e11 else "s"
         return pd.Timestamp(value, unit=unit, tz="UTC")
     try:
         stamp = pd.Timestamp(str(value).replace(" ", "T", 1))
     except ValueError:
         return None
+    if pd.isna(stamp):  # "NaT": no instant (it paged back to year 1677 as older_than)
+        return None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def rows_frame(rows: list[dict], numbers: tuple[str, ...], times: tuple[str, ...] = (),
-               texts: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The fields asked for, typed: ``numbers`` as floats, ``times`` as UTC timestamps."""
+               texts: tuple[str, ...] = (), path: str = "") -> pd.DataFrame:
+    """The fields asked for, typed: ``numbers`` as floats, ``times`` as UTC timestamps.
+    A row whose time is missing or unreadable is an ``ApiError`` naming ``path``: such a
+    row cannot be placed in a day (a flow alert without its ``created_at`` was left out
+    of its day's count in silence; a tide reading without its ``timestamp`` sorted last and
+    became the day's closing tide)."""
     frame = pd.DataFrame({name: [to_number(r.get(name)) for r in rows] for name in numbers},
                          dtype=float)
     for name in times:
-        frame[name] = pd.to_datetime([to_timestamp(r.get(name)) for r in rows], utc=True)
+        stamps = [to_timestamp(r.get(name)) for r in rows]
+        bad = next((i for i, stamp in enumerate(stamps) if stamp is None), None)
+        if bad is not None:
+            raise ApiError(f"{API} answered GET {path} with a row whose {name} is "
+                           f"{rows[bad].get(name)!r}, not a time; the data was not used",
+                           api=API, status=200)
+        frame[name] = pd.to_datetime(stamps, utc=True)
     for name in texts:
         frame[name] = [None if r.get(name) is None else str(r.get(name)) for r in rows]
     return frame
@@ -271,13 +286,15 @@ class UnusualWhalesClient:
             "created_at")
         return rows_frame(rows, ("total_premium", "total_size", "volume", "open_interest",
                                  "price", "strike", "underlying_price", "volume_oi_ratio"),
-                          ("created_at",), ("type", "option_chain", "alert_rule"))
+                          ("created_at",), ("type", "option_chain", "alert_rule"),
+                          path="/api/option-trades/flow-alerts")
 
     def darkpool(self, ticker: str, date) -> pd.DataFrame:
         """Every dark-pool print of ``ticker`` on ``date``."""
         rows = self._paged(f"/api/darkpool/{ticker}", {"date": f"{pd.Timestamp(date):%Y-%m-%d}"},
                            self.page_sizes["darkpool"], "executed_at")
-        frame = rows_frame(rows, ("price", "size", "premium", "volume"), ("executed_at",))
+        frame = rows_frame(rows, ("price", "size", "premium", "volume"), ("executed_at",),
+                           path=f"/api/darkpool/{ticker}")
         frame["canceled"] = [bool(r.get("canceled")) for r in rows]
         return frame
 
@@ -315,8 +332,9 @@ class UnusualWhalesClient:
         """Market-wide net call/put premium through ``date`` (cumulative, 5-minute steps)."""
         rows = self.get_rows("/api/market/market-tide", {"date": f"{pd.Timestamp(date):%Y-%m-%d}",
                                                     "interval_5m": "true"})
-        return rows_frame(rows, ("net_call_premium", "net_put_premium", "net_volume"),
-                          ("timestamp",)).sort_values("timestamp").reset_index(drop=True)
+        frame = rows_frame(rows, ("net_call_premium", "net_put_premium", "net_volume"),
+                           ("timestamp",), path="/api/market/market-tide")
+        return frame.sort_values("timestamp").reset_index(drop=True)
 
 
 def _epoch_ms(value) -> int | None:

@@ -137,6 +137,25 @@ def test_a_malformed_answer_is_an_api_error_not_a_traceback(server, body, what):
         client_for(server).options_volume("SPY")
 
 
+@pytest.mark.parametrize("path, field, call", [
+    ("/api/option-trades/flow-alerts", "created_at",
+     lambda c: c.flow_alerts("SPY", pd.Timestamp("2024-03-04 05:00", tz="UTC"),
+                             pd.Timestamp("2024-03-05 05:00", tz="UTC"))),
+    ("/api/market/market-tide", "timestamp", lambda c: c.market_tide("2024-03-04")),
+    (DARKPOOL + "SPY", "executed_at", lambda c: c.darkpool("SPY", "2024-03-04")),
+])
+@pytest.mark.parametrize("stamp", [None, "yesterday", "NaT"])
+def test_a_row_without_a_readable_time_is_an_error_not_left_out(server, path, field, call,
+                                                                 stamp):
+    """A flow alert with an unreadable ``created_at`` was left out of its day's count in
+    silence; a tide reading without its time sorted last and became the closing tide."""
+    good = {field: "2024-03-04T15:00:00Z", "total_premium": "1000", "size": 10,
+            "net_call_premium": "5", "net_put_premium": "1"}
+    server.fail(path, 200, {"data": [good, {**good, field: stamp}]})
+    with pytest.raises(ApiError, match=f"{path} with a row whose {field} is {stamp!r}, not a"):
+        call(client_for(server))
+
+
 def test_flow_alerts_of_a_day_in_both_timestamp_styles(server):
     client = client_for(server)
     day = next(d for d in sessions("2024-03-01", "2024-03-29")
