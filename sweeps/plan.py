@@ -136,8 +136,42 @@ def walk_forward_folds(sessions: pd.DatetimeIndex, k: int) -> list[tuple[pd.Time
     return [(sessions[c[0]], sessions[c[-1]]) for c in np.array_split(np.arange(len(sessions)), k)]
 
 
+#: our packages whose code decides a run's result (the command line, ``cli``, does not)
+RESULT_PACKAGES = ("analyzers", "brokers", "core", "engine", "feeds", "indicators", "models",
+                   "pricing", "signals", "strategies", "sweeps", "training")
+
+
+def code_roots() -> list[Path]:
+    """The folders of ``RESULT_PACKAGES`` as this process imports them (a checkout or an
+    installed copy alike)."""
+    import importlib.util
+
+    roots = []
+    for name in RESULT_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        roots.extend(Path(p) for p in (spec.submodule_search_locations or []))
+    return roots
+
+
+@functools.cache
+def code_digest(roots: tuple[Path, ...] | None = None) -> str:
+    """A SHA-256 of every ``.py`` file under ``roots`` (``code_roots()``: the code that
+    decides a run's result), by relative path and content. A run key holds it, so that a
+    sweep rerun after an upgrade or an edit of a strategy runs again instead of giving the
+    old code's results; caches and compiled files do not count."""
+    digest = hashlib.sha256()
+    for root in roots if roots is not None else tuple(code_roots()):
+        for path in sorted(Path(root).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(f"{Path(root).name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run_key(identity: dict) -> str:
-    text = json.dumps({"version": STORE_VERSION, **identity}, sort_keys=True, default=str)
+    text = json.dumps({"version": STORE_VERSION, "code": code_digest(), **identity},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

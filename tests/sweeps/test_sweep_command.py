@@ -355,6 +355,34 @@ def test_a_run_on_changed_csv_data_is_a_new_run_not_a_stale_one(sample_market, t
     assert after.table["total_return"][1] != first.table["total_return"][1]
 
 
+def test_a_run_after_a_change_of_the_code_is_a_new_run_not_a_stale_one(tmp_path,
+                                                                      source_spec,
+                                                                      monkeypatch):
+    """Run keys named the settings and the data but not the code: a sweep rerun into the
+    same folder after an upgrade (or an edit of a strategy) gave the old code's results.
+    The code here is a stand-in folder, since a test must not edit the project's files."""
+    from sweeps import plan
+
+    code = tmp_path / "strategies"
+    (code / "__pycache__").mkdir(parents=True)
+    (code / "rules.py").write_text("THRESHOLD = 0.5\n")
+    monkeypatch.setattr(plan, "code_roots", lambda: [code])
+    plan.code_digest.cache_clear()
+    spec = SweepSpec("equity", ("SPY",), parse_grid("equity", ["allow_short=true"]),
+                     pd.Timestamp("2024-01-02"), pd.Timestamp("2024-06-28"), 2, source_spec)
+    first = run_sweep(spec, tmp_path / "sweep")
+    (code / "__pycache__" / "rules.cpython-311.pyc").write_bytes(b"compiled")
+    plan.code_digest.cache_clear()
+    again = run_sweep(spec, tmp_path / "sweep")
+    assert (again.executed, again.skipped) == (0, 2)  # the same code: reused
+    (code / "rules.py").write_text("THRESHOLD = 0.6\n")
+    plan.code_digest.cache_clear()  # a new process, after the edit
+    after = run_sweep(spec, tmp_path / "sweep")
+    assert (after.executed, after.skipped) == (2, 0)
+    assert set(after.table["key"]).isdisjoint(first.table["key"])
+    plan.code_digest.cache_clear()
+
+
 def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero_as_pbo_does(binds_in_one_fold):
     """No set of this grid trades in the last two folds of 2023-2024: their Sharpe is 0 in
     the CSCV matrix, but the mean fold Sharpe of parameter_sets.csv skipped them (0.3's read
