@@ -12,23 +12,26 @@ of backtest overfitting.
   annualized.
 * Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu, "The
   Probability of Backtest Overfitting", 2017) by combinatorially symmetric cross-validation:
-  the rows of a (time splits x parameter sets) performance matrix are split every way into
-  two halves; the parameter set that is best on one half (in-sample, by its mean) is ranked
-  on the other half (out-of-sample); PBO is the share of splits where that rank is at or
-  below the median, i.e. where the logit ``log(w / (1 - w))`` of its relative rank
-  ``w = rank / (N + 1)`` is ``<= 0``. Sets that tie in-sample (a rule that does not bind
-  in those folds gives several sets the same positions) are all winners, each with an equal
-  share of the split: picking the first would make PBO depend on the order of the grid. A
-  matrix whose sets tie in every split has no winner at all and no PBO. More than
-  ``MAX_GROUPS`` folds are joined into that many groups or fewer of equally many
-  consecutive folds (the paper's S = 16 gives C(16, 8) = 12,870 combinations; 40 folds
-  alone would give C(40, 20), about 1.4e11, a report that never ends).
+  the time splits (the sweep's folds) of a (periods x parameter sets) matrix of returns are
+  split every way into two halves; each half scores every set by the Sharpe of its returns
+  joined end to end (the paper's statistic on the half's rows, not the mean of the folds'
+  Sharpe ratios, which weighs a quiet fold like a busy one); the set that is best on one
+  half (in-sample) is ranked on the other half (out-of-sample); PBO is the share of splits
+  where that rank is at or below the median, i.e. where the logit ``log(w / (1 - w))`` of
+  its relative rank ``w = rank / (N + 1)`` is ``<= 0``. Sets that tie in-sample (a rule
+  that does not bind in those folds gives several sets the same positions) are all winners,
+  each with an equal share of the split: picking the first would make PBO depend on the
+  order of the grid. Sets whose returns are the same everywhere have no winner at all and
+  no PBO. More than ``MAX_GROUPS`` folds are joined into that many groups or fewer of
+  equally many consecutive folds (the paper's S = 16 gives C(16, 8) = 12,870 combinations;
+  40 folds alone would give C(40, 20), about 1.4e11, a report that never ends).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,16 +130,40 @@ def cscv_groups(n_folds: int) -> int:
     return max((g for g in range(2, MAX_GROUPS + 1, 2) if n_folds % g == 0), default=0)
 
 
-def probability_of_overfitting(performance) -> Overfitting:
-    """PBO by CSCV over a (folds x parameter sets) matrix of performance (higher is
-    better). The folds (in ``cscv_groups`` groups when there are more than
-    ``MAX_GROUPS``) are the splits: their number must be even and at least 2, and there
-    must be at least 2 parameter sets. A group scores a set by its folds' mean, so a
-    half's score is the mean over its folds either way."""
-    performance = np.asarray(performance, dtype=float)
-    if performance.ndim != 2:
-        raise ValueError("performance must be a (splits x parameter sets) matrix")
-    n_folds, n_sets = performance.shape
+def column_sharpes(returns: np.ndarray) -> np.ndarray:
+    """The per-period Sharpe of every column of ``returns`` (rows: periods), 0 for a
+    column that never moves (``sharpe_ratio`` column by column)."""
+    if len(returns) < 2:
+        return np.zeros(returns.shape[1])
+    sd = returns.std(axis=0, ddof=1)
+    mean = returns.mean(axis=0)
+    return np.divide(mean, sd, out=np.zeros_like(mean), where=sd > 0)
+
+
+def column_means(rows: np.ndarray) -> np.ndarray:
+    """The mean of every column: a half scored by the mean of its rows' scores (rows that
+    are already one score per fold)."""
+    return rows.mean(axis=0)
+
+
+def probability_of_overfitting(returns, fold_sizes=None,
+                               metric: Callable[[np.ndarray], np.ndarray] = column_sharpes
+                               ) -> Overfitting:
+    """PBO by CSCV, as in the paper: ``returns`` is the (periods x parameter sets) matrix of
+    every set's per-period returns in time order, ``fold_sizes`` how many consecutive rows
+    each fold has (default one row a fold). The folds (in ``cscv_groups`` groups of
+    consecutive folds when there are more than ``MAX_GROUPS``) are the splits: their number
+    must be even and at least 2, and there must be at least 2 parameter sets. A half is
+    scored by ``metric`` over its rows joined (default: each set's per-period Sharpe of the
+    half's returns end to end; ``column_means`` scores a matrix of one score per fold by
+    their mean)."""
+    returns = np.asarray(returns, dtype=float)
+    if returns.ndim != 2:
+        raise ValueError("returns must be a (periods x parameter sets) matrix")
+    sizes = [1] * len(returns) if fold_sizes is None else [int(n) for n in fold_sizes]
+    if sum(sizes) != len(returns) or min(sizes, default=0) < 1:
+        raise ValueError(f"fold sizes {sizes} do not split {len(returns)} rows")
+    n_folds, n_sets = len(sizes), returns.shape[1]
     if n_folds < 2 or n_folds % 2 and n_folds <= MAX_GROUPS:
         raise ValueError(f"CSCV needs an even number of time splits (>= 2), got {n_folds}")
     n_splits = cscv_groups(n_folds)
@@ -147,24 +174,30 @@ def probability_of_overfitting(performance) -> Overfitting:
                          "fewer, or a multiple of an even number up to it")
     if n_sets < 2:
         raise ValueError(f"CSCV needs at least 2 parameter sets, got {n_sets}")
-    if not np.isfinite(performance).all():
-        raise ValueError("performance has missing values")
-    performance = performance.reshape(n_splits, n_folds // n_splits, n_sets).mean(axis=1)
-    if (performance == performance[:, :1]).all():
+    if not np.isfinite(returns).all():
+        raise ValueError("returns have missing values")
+    per_group = n_folds // n_splits
+    ends = np.cumsum(sizes)[per_group - 1::per_group]
+    groups = np.split(returns, ends[:-1])  # each group's rows, in time order
+
+    def score(chosen) -> np.ndarray:
+        return metric(np.concatenate([groups[g] for g in chosen]))
+
+    if (returns == returns[:, :1]).all():
         raise ValueError("every parameter set scored the same in every fold (the swept "
                          "values made no difference): no in-sample winner to rank")
     logits, weights, tied, overfit = [], [], 0, 0.0
     combinations = list(itertools.combinations(range(n_splits), n_splits // 2))
     for in_sample in combinations:
         out_sample = [i for i in range(n_splits) if i not in in_sample]
-        scores = performance[list(in_sample)].mean(axis=0)
+        scores = score(in_sample)
         winners = np.flatnonzero(scores == scores.max())  # a tie: each one equally likely
         tied += len(winners) > 1
-        ranks = stats.rankdata(performance[out_sample].mean(axis=0))  # 1 = worst, ties averaged
+        ranks = stats.rankdata(score(out_sample))  # 1 = worst, ties averaged
         for best in winners:
             w = ranks[best] / (n_sets + 1)
             logits.append(math.log(w / (1.0 - w)))
             weights.append(1.0 / len(winners))
             overfit += weights[-1] * (logits[-1] <= 0.0)
     return Overfitting(overfit / len(combinations), tuple(logits), n_splits, len(combinations),
-                       tuple(weights), tied, n_folds // n_splits)
+                       tuple(weights), tied, per_group)

@@ -2,11 +2,11 @@
 
 A *trial* is one parameter set on one symbol. Its full-window figures come from its folds'
 daily returns joined end to end (each fold starts with the full cash, as its run did); its
-mean fold Sharpe is the mean of its finished folds' Sharpe ratios, an idle fold's 0 as in
-the CSCV matrix.
+mean fold Sharpe is the mean of its finished folds' Sharpe ratios, an idle fold's 0.
 Per symbol, the best trial by full-window Sharpe gets the deflated Sharpe ratio given the
-number of trials, and the trials' per-fold Sharpe matrix gives the probability of backtest
-overfitting (CSCV with the folds as the splits). Trials with a failed fold are left out of
+number of trials, and the trials' daily returns give the probability of backtest
+overfitting (CSCV with the folds as the splits, each half scored by the Sharpe of its
+returns joined). Trials with a failed fold are left out of
 both and counted. Layout::
 
     REPORT/results.parquet|csv     one row per run (written by the runner)
@@ -55,8 +55,8 @@ def trials(outcome) -> tuple[pd.DataFrame, dict]:
         errors = [r["row"].get("error") for r in results if r["row"].get("error")]
         row = {"symbol": symbol, **{k: _label(v) for k, v in params}, "folds": len(runs),
                "failed_folds": len(errors), "sharpe": math.nan, "total_return": math.nan,
-               # from the returns, as the CSCV matrix ranks them: an idle fold (no trade,
-               # constant returns) is 0 there, not left out of the mean
+               # from the returns: an idle fold (no trade, constant returns) has Sharpe 0,
+               # it is not left out of the mean
                "fold_sharpe_mean": _mean(sharpe_ratio(f) * math.sqrt(PERIODS_PER_YEAR)
                                          for f in folds if f is not None),
                "trades": sum(int(r["row"].get("trades") or 0) for r in results),
@@ -91,10 +91,8 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
                 "dsr": _plain(dsr.deflated_sharpe), "n_trials": dsr.n_trials,
                 "n_observations": dsr.n_observations, "skewness": dsr.skewness,
                 "kurtosis": dsr.kurtosis, "dsr_note": _dsr_note(joined[best], dsr)}
-            matrix = np.array([[sharpe_ratio(f) for f in fold_returns[i]]
-                               for i in complete.index]).T
             try:
-                pbo = probability_of_overfitting(matrix)
+                pbo = probability_of_overfitting(*_returns_matrix(fold_returns, complete.index))
                 entry["pbo"] = pbo.pbo
                 entry["pbo_combinations"] = pbo.n_combinations
                 entry["pbo_tied_splits"] = pbo.tied_splits
@@ -106,6 +104,24 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
                 entry["pbo_note"] = f"not computed: {exc}"
         out[symbol] = entry
     return out
+
+
+def _returns_matrix(fold_returns: dict, trials) -> tuple[np.ndarray, list[int]]:
+    """The (days x trials) matrix of the trials' daily returns, fold after fold, and each
+    fold's number of days, for CSCV. The trials of one symbol trade the same sessions in a
+    fold; a fold whose trials hold different days cannot be compared row by row."""
+    columns, sizes = [], None
+    for i in trials:
+        folds = fold_returns[i]
+        lengths = [len(f) for f in folds]
+        if sizes is None:
+            sizes = lengths
+        elif lengths != sizes or any(
+                not f.index.equals(g.index) for f, g in zip(folds, fold_returns[trials[0]],
+                                                             strict=True)):
+            raise ValueError("the parameter sets' folds hold different sessions")
+        columns.append(np.concatenate([f.to_numpy(dtype=float) for f in folds]))
+    return np.column_stack(columns), sizes
 
 
 def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,

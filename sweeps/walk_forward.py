@@ -8,8 +8,8 @@ before), then that set's daily returns on fold k; folds 1..K-1 stitched end to e
 out-of-sample result.
 
 * Score: the mean of the per-fold annualized Sharpe ratios over the folds before, the same
-  per-fold Sharpe the CSCV matrix and ``fold_sharpe_mean`` use; an idle fold (returns that
-  never change) scores 0.
+  per-fold Sharpe ``fold_sharpe_mean`` uses; an idle fold (returns that never change)
+  scores 0.
 * Ties: every set with the highest score (exactly equal, as when a rule does not bind in
   those folds and several sets hold the same positions) shares the fold equally: the fold's
   returns are the mean of the tied sets' daily returns. Picking the first would make the
