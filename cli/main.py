@@ -36,9 +36,26 @@ class Parser(argparse.ArgumentParser):
         if extras:
             command = getattr(parsed, "command", None)
             where = f"{self.prog} {command}" if command else self.prog
-            self.exit(2, f"{where}: error: unrecognized arguments: {' '.join(extras)} "
+            hint = self._close_options(extras, command)
+            self.exit(2, f"{where}: error: unrecognized arguments: {' '.join(extras)}{hint} "
                          f"(`python {where} --help` lists the options)\n")
         return parsed
+
+    def _close_options(self, extras: list[str], command: str | None) -> str:
+        """``; did you mean --models-dir?`` for an unknown option spelled like one the
+        command has (a typo, a singular for a plural), else nothing."""
+        import difflib
+
+        parser = self
+        if command and self._subparsers is not None:
+            parser = self._subparsers._group_actions[0].choices.get(command, self)
+        options = [o for o in parser._option_string_actions if o.startswith("--")]
+        hints = []
+        for token in extras:
+            name = token.split("=", 1)[0]
+            if name.startswith("--"):
+                hints += difflib.get_close_matches(name, options, n=1, cutoff=0.75)
+        return f"; did you mean {', '.join(dict.fromkeys(hints))}?" if hints else ""
 
     def _given_dests(self, argv: list[str], command: str | None) -> set[str]:
         """The destinations of the options named in ``argv``, resolved as argparse resolves

@@ -95,6 +95,11 @@ def no_data_work(monkeypatch):
     (["premarket", "--symbols", "AAPL", "--head", "lstm"],
      "run.py premarket: error: unrecognized arguments: --head lstm (`python run.py premarket "
      "--help` lists the options)"),
+    (["train", "--model-dir", "models"],
+     "run.py train: error: unrecognized arguments: --model-dir models; did you mean "
+     "--models-dir? (`python run.py train --help` lists the options)"),
+    ([*SAMPLE, "--stratgy", "equity"], "unrecognized arguments: --stratgy equity; did you "
+                                       "mean --strategy?"),
     (["sweep", "--symbols", "SPY", "--strategy", "equity", "--commission-per-contract", "1"],
      "--commission-per-contract applies only with --strategy credit-spread"),
     (["paper", "--ib-port", "70000"], "--ib-port: expected a port from 1 to 65535"),
