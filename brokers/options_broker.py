@@ -23,10 +23,15 @@ Shares trade exactly as in ``bt.brokers.BackBroker``. Spreads follow the protoco
   Returns, DrawDown, TimeReturn and PyFolio see option P&L bar by bar.
 * **Costs.** ``commission_per_contract`` x contracts x 2 legs per opening or closing
   order (at least ``min_commission_per_order``); none at expiry.
-* **Expiry.** On the first bar dated on or after the expiry the spread is cash-settled at
-  intrinsic value from the underlying's close that day (an assigned short leg is treated
-  as cash-settled: no shares are delivered). Expiry settles before any pending close of
-  the same spread, which is then rejected.
+* **Expiry.** A spread settles from the close of its expiry's last session: the expiry
+  date itself, or the session before it when the exchange is closed that day (the Friday
+  of a Saturday expiry, as monthly contracts were dated before 2015; the Thursday of one
+  dated on Good Friday; ``feeds.calendar.last_session``). On the first bar dated on or
+  after that session it is cash-settled at intrinsic value from the underlying's close of
+  that session (an assigned short leg is treated as cash-settled: no shares are
+  delivered); a data without a bar that session settles on its next bar from its last
+  close before it, never from a close dated after the expiry. Expiry settles before any
+  pending close of the same spread, which is then rejected.
 
 Spread orders are backtrader orders (``SpreadOpenOrder``/``SpreadCloseOrder``) with their
 fill in ``order.info`` and ``order.executed.price/comm/dt``; ``order.executed.size`` stays
@@ -46,6 +51,7 @@ from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 from brokers.spreads import LegFill, SpreadPosition, SpreadRequest, spread_margin
 from core.domain import CONTRACT_COMMISSION, MULTIPLIER
+from feeds.calendar import last_session
 
 _EPS = 1e-9
 
@@ -229,7 +235,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         request: SpreadRequest = info["request"]
         chain = self._chain_for(request.underlying, day, "fill bar")
         short, long = info["short"], info["long"]
-        if short.expiry <= day:
+        if last_session(short.expiry) <= day:  # settled on this bar, before any fill
             raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
         sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
@@ -342,18 +348,31 @@ class OptionsBroker(bt.brokers.BackBroker):
         for position in self.book.open():
             data = self._position_data[position.id]
             day = self._bar_day(data)
-            if day < position.expiry:
+            # the last session on or before the expiry: the expiry itself, or the Friday of
+            # a Saturday expiry, the Thursday of an expiry dated on Good Friday
+            settles = last_session(position.expiry)
+            if day < settles:
                 continue
             chain = self.chains[position.underlying]
-            if self._has_day(chain, day):
-                spot = float(chain.bars.loc[pd.Timestamp(day), "close"])
-            else:  # no chain that day: the feed's close is the underlying's close
-                spot = float(data.close[0])
+            spot = self._settlement_spot(chain, data, settles)
             value = sp.settlement(spot, position.short, position.long)
             _book_legs(position, day, sp.leg_settlements(spot, position.short, position.long),
                        opening=False, reason="expiry")
             self._finish(position, day, value, 0.0, "expiry", "expiry")
             position.extra["settlement_spot"] = spot
+            position.extra["settlement_session"] = settles
+
+    def _settlement_spot(self, chain, data, settles: dt.date) -> float:
+        """The underlying's close a spread expiring with last session ``settles`` settles
+        from: the chain's close that session, else the feed's; a feed without a bar that
+        session (a gap in the data) gives its last close before it, never a close dated
+        after the expiry."""
+        if self._has_day(chain, settles):
+            return float(chain.bars.loc[pd.Timestamp(settles), "close"])
+        for ago in range(0, -len(data), -1):  # this bar first, then back
+            if data.datetime.date(ago) <= settles:
+                return float(data.close[ago])
+        return float(data.close[0])  # no bar that early kept (a bounded buffer)
 
     # ------------------------------------------------------------------ each bar
     def _process_spread_orders(self) -> None:

@@ -73,6 +73,15 @@ def expiry_for_friday(friday: np.datetime64) -> np.datetime64:
     return days[i]
 
 
+@lru_cache(maxsize=4096)
+def last_session(day: dt.date) -> dt.date:
+    """The last NYSE session on or before ``day``: the day itself on a session, else the
+    session before it (a Saturday's Friday, Good Friday's Thursday). An option dated on a
+    day the exchange is closed last trades, and settles from the close of, that session.
+    Outside the calendar's span the day is kept (no holiday is known there)."""
+    return np.datetime64(expiry_for_friday(np.datetime64(day, "D")), "D").item()
+
+
 def day64(value) -> np.datetime64:
     """``value`` (a date, a timestamp, a datetime64 or a date string) as the day it falls
     on, a ``datetime64[D]``; dates and datetime64 values without going through pandas (the
