@@ -6,7 +6,10 @@ Shares trade exactly as in ``bt.brokers.BackBroker``. Spreads follow the protoco
 * **No lookahead.** A request is validated and its legs chosen from the chain of the bar
   it is placed on; it fills on the next bar at that bar's quotes of the same two
   contracts. A limit that the next bar's fill credit does not reach expires the order
-  (status Expired, ``info['reason']`` says why): a day order, never a silent wait.
+  (status Expired, ``info['reason']`` says why): a day order, never a silent wait. "The
+  next bar" is the next bar of the order's own data: in an account of several symbols an
+  opening or a close waits through a session its symbol has no bar for (that data still
+  shows the bar the order was placed on, whose quotes it must not fill at).
 * **Limits at the request bar's price** (``quote_limits=True``, off by default): every
   spread order without a limit of its own gets one at the request bar's fill price
   (credit to open, debit to close, rounded to the cent), the rule the IB broker follows
@@ -115,7 +118,8 @@ class OptionsBroker(bt.brokers.BackBroker):
         data = self._position_data.get(position_id, strategy.datas[0])
         contracts = position.contracts if position else 0
         order = SpreadCloseOrder(owner=strategy, data=data, size=contracts)
-        order.addinfo(action="close", position_id=position_id, tag=tag)
+        order.addinfo(action="close", position_id=position_id, tag=tag,
+                      placed=data.datetime.date(0))
         self._submit(order)
         if position is None or not position.is_open:
             state = "unknown" if position is None else "already closed"
@@ -379,8 +383,10 @@ class OptionsBroker(bt.brokers.BackBroker):
         still = []
         for order in self._spread_orders:
             day = self._bar_day(order.data)
-            if order.info["action"] == "open" and day <= order.info["placed"]:
-                still.append(order)  # never on the bar it was placed on
+            if day <= order.info["placed"]:
+                # never on the bar it was placed on: in an account of several symbols a
+                # data without a bar this session still shows the bar the order came from
+                still.append(order)
                 continue
             try:
                 if order.info["action"] == "open":

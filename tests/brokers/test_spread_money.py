@@ -254,3 +254,17 @@ def test_data_ending_before_expiry_leaves_the_spread_open_at_its_last_mark():
     assert row["pnl"] == pytest.approx(7.40)
     assert strat.broker.getvalue() == pytest.approx(CASH + 7.40)
 
+
+def test_close_waits_for_a_bar_of_its_own_symbol():
+    # two symbols in one account: GAP (the spread's, priced by the typed chain under the
+    # name SPY) lacks Friday the 12th. A close asked on Thursday the 11th must fill on
+    # GAP's next bar, Monday the 15th, at that bar's quotes (95 ask 1.40 - 90 bid 0.35 =
+    # 1.05), not on the 12th at the quotes of the 11th it was decided on (1.45 - 0.37).
+    full = DAYS
+    gap = [d for d in DAYS if d != pd.Timestamp("2021-03-12")]
+    chain = typed(days=gap, quotes={d: QUOTES[d] for d in gap})
+    strat = run(full, chain, {0: open_on(1), 3: lambda s: s.broker.close_spread(s, 1, "x")},
+                feeds={"OTHER": bars_of(full), "SPY": bars_of(gap)})
+    (position,) = strat.broker.closed_spreads()
+    assert position.exit_date == dt.date(2021, 3, 15)
+    assert position.exit_debit == pytest.approx(1.05)
