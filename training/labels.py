@@ -12,8 +12,10 @@ with the broker's own pricing (``brokers.spread_pricing``):
   ``stop_multiple`` x credit, or the expiry is ``close_days_before_expiry`` calendar days
   away, the strategy asks to close and the broker buys it back on the next bar at that
   bar's quotes by the fill rule;
-* a spread still open on the first bar dated on or after its expiry is cash-settled at
-  intrinsic value from that bar's close (and a pending close is then void);
+* a spread still open on the first bar dated on or after its expiry's last session (the
+  expiry, or the session before an expiry dated on a closed day: a Saturday, Good Friday)
+  is cash-settled at intrinsic value from that session's close, or the last close before it
+  when the data lacks it (and a pending close is then void);
 * commissions as the broker charges them: ``commission_per_contract`` x 2 legs on the
   opening and on the closing order, none at expiry.
 
@@ -40,6 +42,7 @@ from tqdm import tqdm
 from brokers import spread_pricing as sp
 from brokers.spreads import SpreadRequest
 from core.domain import CALL_CREDIT_SPREAD, HOLD, MULTIPLIER, PUT_CREDIT_SPREAD
+from feeds.calendar import last_session
 from models.config import refuse_values
 from pricing.contracts import default_width
 
@@ -146,12 +149,15 @@ def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
         short, long = sp.resolve_on_chain(chain, days[t], request)
     except sp.SpreadRejected:
         return refused
-    if short.expiry <= days[fill_i].date():
+    # an expiry dated on a day the exchange is closed (a Saturday, Good Friday) settles
+    # from the close of its last session before it, as the broker settles it
+    settles = last_session(short.expiry)
+    if settles <= days[fill_i].date():
         return refused
-    # the bars the spread is quoted on: from the fill to the last bar before its expiry
+    # the bars the spread is quoted on: from the fill to the last bar before it settles
     expiry = np.datetime64(short.expiry, "D")
     settle_i = fill_i + 1 + int(np.searchsorted(days[fill_i + 1:].values.astype("datetime64[D]"),
-                                                expiry))
+                                                np.datetime64(settles, "D")))
     life = days[fill_i:settle_i]
     shorts, longs = _life_quotes(chain, life, short, long)
     credit = sp.open_credit(shorts[0], longs[0], cfg.fill, cfg.slippage)
@@ -169,7 +175,11 @@ def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
         return SpreadOutcome((credit - debit - 2 * per_order) / (width - credit), fill_i + k,
                              str(reasons[asked[0]]))
     if settle_i < len(days):  # settles at expiry, before a close asked on its eve
-        debit = sp.settlement(float(chain.bars["close"].iloc[settle_i]), short, long)
+        # from the close of the settlement session, or of the last bar before it when the
+        # data lacks that session (never a close dated after the expiry)
+        on_time = days[settle_i].date() == settles
+        spot = float(chain.bars["close"].iloc[settle_i if on_time else settle_i - 1])
+        debit = sp.settlement(spot, short, long)
         return SpreadOutcome((credit - debit - per_order) / (width - credit), settle_i,
                              "expiry")
     return None

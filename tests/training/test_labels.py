@@ -82,12 +82,15 @@ def test_profit_take_and_stop_exit_on_the_bar_after_they_fire():
 
 
 def test_time_exit_and_expiry_settlement():
-    # no take, no stop: marks stay at the credit; expiry on a Saturday
+    # no take, no stop: marks stay at the credit; expiry on a Saturday (monthly contracts
+    # before 2015): it settles from Friday's close, its last session, as the broker does
+    # (it settled from Monday's, a close dated after the expiry)
     n, expiry = 40, pd.Timestamp("2024-02-10")
     mids = {("P", 95.0): 1.95, ("P", 90.0): 1.0, ("C", 105.0): 1.95, ("C", 110.0): 1.0}
     closes = flat(n, 100.0)
     days = pd.bdate_range("2024-01-01", periods=n)
-    closes[days.get_loc(pd.Timestamp("2024-02-12"))] = 93.0  # settlement bar: put ITM by 2
+    closes[days.get_loc(pd.Timestamp("2024-02-09"))] = 93.0  # settlement session: put ITM by 2
+    closes[days.get_loc(pd.Timestamp("2024-02-12"))] = 80.0  # after the expiry: not read
     chain = ScriptedChain(closes, mids, expiry=expiry)
     credit = (1.95 - HALF) - (1.0 + HALF)
 
@@ -98,12 +101,29 @@ def test_time_exit_and_expiry_settlement():
 
     to_expiry = dataclasses.replace(CFG, close_days_before_expiry=0)
     put = spread_outcome(chain, days, 0, "put_credit", to_expiry)
-    assert put.reason == "expiry" and days[put.exit_index] == pd.Timestamp("2024-02-12")
+    assert put.reason == "expiry" and days[put.exit_index] == pd.Timestamp("2024-02-09")
     assert put.return_on_risk == pytest.approx((credit - 2.0 - COMM) / (5 - credit))
     call = spread_outcome(chain, days, 0, "call_credit", to_expiry)
     assert call.return_on_risk == pytest.approx((credit - 0.0 - COMM) / (5 - credit))
     row = strategy_labels(chain, to_expiry, end=days[0]).iloc[0]
-    assert row["label"] == 1 and row["label_end"] == pd.Timestamp("2024-02-12")
+    assert row["label"] == 1 and row["label_end"] == pd.Timestamp("2024-02-09")
+
+
+def test_an_expiry_session_missing_from_the_data_settles_from_the_last_close_before_it():
+    """The broker's rule: never from a close dated after the expiry (Monday's 80), but the
+    last close before it (Thursday's 93), booked on the first bar after the gap."""
+    n = 40
+    mids = {("P", 95.0): 1.95, ("P", 90.0): 1.0, ("C", 105.0): 1.95, ("C", 110.0): 1.0}
+    chain = ScriptedChain(flat(n, 100.0), mids, expiry="2024-02-09")
+    chain.bars.loc[pd.Timestamp("2024-02-08"), "close"] = 93.0
+    chain.bars.loc[pd.Timestamp("2024-02-12"), "close"] = 80.0
+    chain.bars = chain.bars.drop(pd.Timestamp("2024-02-09"))  # the expiry session is missing
+    days = chain.bars.index
+    to_expiry = dataclasses.replace(CFG, close_days_before_expiry=0)
+    put = spread_outcome(chain, days, 0, "put_credit", to_expiry)
+    credit = (1.95 - HALF) - (1.0 + HALF)
+    assert put.reason == "expiry" and days[put.exit_index] == pd.Timestamp("2024-02-12")
+    assert put.return_on_risk == pytest.approx((credit - 2.0 - COMM) / (5 - credit))
 
 
 def test_a_spread_still_open_at_the_last_bar_leaves_the_label_unknown():
