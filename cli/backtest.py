@@ -114,7 +114,12 @@ def run_backtest_command(args) -> int:
     from tqdm import tqdm
 
     from analyzers.render_pool import start_render_server
-    from engine.backtest import BacktestSettings, realized_direction, run_symbol
+    from engine.backtest import (
+        BacktestSettings,
+        check_option_slippage,
+        realized_direction,
+        run_symbol,
+    )
     from engine.summary import format_summary, print_summary, window_header
     from strategies.registry import strategy_spec
 
@@ -122,6 +127,8 @@ def run_backtest_command(args) -> int:
     check_regimes_have_a_line(getattr(config, "skip_regimes", ()), args.signals,
                               "--skip-regimes")
     check_account(config, args.cash)
+    if args.strategy == "credit-spread":  # as BacktestSettings refuses it, before any work
+        check_option_slippage(args.option_fill, args.option_slippage)
     options.check_output_path(args.export_lines, "--export-lines", folder=False)
     if not args.no_report:
         options.check_report_folder(args.report)
@@ -152,6 +159,7 @@ def run_backtest_command(args) -> int:
         start=start, end=end, strategy=args.strategy, signals=args.signals, cash=args.cash,
         commission=args.commission, config=config, option_fill=args.option_fill,
         commission_per_contract=args.commission_per_contract,
+        option_slippage=args.option_slippage,
         record_lines=True, progress=not args.quiet, plot=args.plot,
     )
     if not args.quiet:

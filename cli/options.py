@@ -207,6 +207,7 @@ def strategy_settings(args: argparse.Namespace, config: object) -> dict:
                              for field in dataclasses.fields(config)}}
     if args.strategy == "credit-spread":
         recorded["settings"]["option_fill"] = args.option_fill
+        recorded["settings"]["option_slippage"] = args.option_slippage
     if getattr(args, "signals", "rule") == "ml":
         ml = {"model": args.model or "trained by this run"}
         if not args.model:
@@ -275,9 +276,14 @@ def _was_given(action, args: argparse.Namespace, given: set[str] | None) -> bool
 
 
 def add_option_fill_option(p) -> None:
+    """``--option-fill`` and, for mid fills, ``--option-slippage``."""
     p.add_argument("--option-fill", choices=("natural", "mid"), default="natural",
                    help="credit spreads: natural (sell at the bid, buy at the ask) or mid "
                         "prices")
+    p.add_argument("--option-slippage", type=money_arg, default=0.0, metavar="DOLLARS",
+                   help="credit spreads with --option-fill mid: dollars a share of the "
+                        "spread given up on every opening and closing fill (0.02 sells a "
+                        "1.00 mid credit for 0.98, buys a 0.50 mid debit back for 0.52)")
 
 
 def add_model_config_options(p, config_help: str = LSTM_CONFIG_HELP,

@@ -187,7 +187,8 @@ def build_spec(args):
     return SweepSpec(args.strategy, symbols, grid, start, end, args.walk_forward, source,
                      args.signals, args.cash, args.commission, args.option_fill, training,
                      portfolio=args.portfolio,
-                     commission_per_contract=args.commission_per_contract)
+                     commission_per_contract=args.commission_per_contract,
+                     option_slippage=args.option_slippage)
 
 
 def check_widths(strategy: str, grid, market, symbols, start: pd.Timestamp) -> None:

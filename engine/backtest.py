@@ -30,6 +30,16 @@ from feeds.btfeed import make_feed
 from strategies.registry import SIGNALS, STRATEGIES
 
 WARMUP_SESSIONS = 60
+
+
+def check_option_slippage(option_fill: str, slippage: float) -> None:
+    """Refuse a slippage that cannot be: below 0 (a fill better than mid), or with natural
+    fills, which cross the bid/ask and take none (it would change nothing in silence)."""
+    if not slippage >= 0.0:
+        raise DataError(f"--option-slippage must be 0 or more dollars a share, got {slippage}")
+    if slippage and option_fill != "mid":
+        raise DataError("--option-slippage applies only with --option-fill mid (natural "
+                        "fills already pay the bid/ask spread)")
 #: horizon (sessions) of the realized direction a signal is scored against in reports
 SCORING_HORIZON = 20
 #: a hit rate over fewer BUY/SELL calls than this is warned of as too few to read
@@ -49,9 +59,11 @@ class BacktestSettings:
     #: the strategy's config (an instance of its ``StrategySpec.config_cls``); None = the
     #: config's defaults
     config: object = None
-    #: options fills: 'natural' (cross bid/ask) or 'mid' (mid + slippage per share)
+    #: options fills: 'natural' (cross bid/ask) or 'mid' (mid prices, ``option_slippage``
+    #: dollars per share of the spread against the trader)
     option_fill: str = "natural"
     commission_per_contract: float = CONTRACT_COMMISSION
+    option_slippage: float = 0.0
     record_lines: bool = True
     progress: bool = True
     #: also draw backtrader's own ``cerebro.plot()`` figure (``SymbolResult.plot_png``)
@@ -59,6 +71,9 @@ class BacktestSettings:
     #: ``signals="ml"``: the fitted ``models.StrategyModel`` of each symbol, trained on bars
     #: before ``start`` only (run_symbol refuses one whose training window reaches it)
     signal_models: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_option_slippage(self.option_fill, self.option_slippage)
 
 
 @dataclass
@@ -147,6 +162,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     if spec.trades_options:
         cerebro.broker = OptionsBroker(chains={symbol: source.option_chain(symbol)},
                                        fill=settings.option_fill,
+                                       slippage=settings.option_slippage,
                                        commission_per_contract=settings.commission_per_contract)
         cerebro.addanalyzer(SpreadTrades, _name="spreads")
     cerebro.broker.setcash(settings.cash)

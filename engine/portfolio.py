@@ -122,6 +122,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
     if spec.trades_options:
         broker = OptionsBroker(chains={s: source.option_chain(s) for s in symbols},
                                fill=settings.option_fill,
+                               slippage=settings.option_slippage,
                                commission_per_contract=settings.commission_per_contract)
     else:
         broker = bt.brokers.BackBroker()

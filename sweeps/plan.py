@@ -22,6 +22,7 @@ import pandas as pd
 
 from core.domain import CONTRACT_COMMISSION
 from core.errors import DataError
+from engine.backtest import check_option_slippage
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
 from strategies.registry import STRATEGIES
@@ -80,6 +81,8 @@ class SweepSpec:
     portfolio: bool = False
     #: credit spreads: dollars per contract and leg (the options broker's commission)
     commission_per_contract: float = CONTRACT_COMMISSION
+    #: credit spreads with mid fills: dollars a share given up on every fill
+    option_slippage: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class RunSpec:
     #: a portfolio run (``symbol`` is then ``PORTFOLIO``): these symbols in one account
     portfolio: tuple[str, ...] = ()
     commission_per_contract: float = CONTRACT_COMMISSION
+    option_slippage: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     failed run saying so. ML model folders go under ``folder/models``."""
     if spec.signals == "ml" and spec.training is None:
         raise DataError("--signals ml needs a training spec")
+    check_option_slippage(spec.option_fill, spec.option_slippage)
     if spec.portfolio and spec.signals == "ml":
         raise DataError("--portfolio sweeps trade rule signals only (a model per symbol and "
                         "fold is not planned for one account yet); use --signals rule")
@@ -220,6 +225,8 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     identity["portfolio"] = list(portfolio)
                 if spec.commission_per_contract != CONTRACT_COMMISSION:  # likewise
                     identity["commission_per_contract"] = spec.commission_per_contract
+                if spec.option_slippage:  # likewise
+                    identity["option_slippage"] = spec.option_slippage
                 if seen is not None:  # the bars up to the fold's end: changed data, new run
                     identity["data"] = [seen(s, end) for s in (portfolio or (symbol,))]
                 train = None
@@ -230,7 +237,7 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     len(runs), run_key(identity), spec.source, spec.strategy, symbol,
                     tuple(params.items()), fold, spec.folds, start, end, spec.signals,
                     spec.cash, spec.commission, spec.option_fill, train, portfolio,
-                    spec.commission_per_contract))
+                    spec.commission_per_contract, spec.option_slippage))
     return Plan(tuple(runs), tuple(spec.grid.names), tuple(folds))
 
 

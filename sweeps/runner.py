@@ -98,6 +98,7 @@ def _backtest(run: RunSpec, training: dict | None):
         start=run.start, end=run.end, strategy=run.strategy, signals=run.signals,
         cash=run.cash, commission=run.commission, option_fill=run.option_fill,
         commission_per_contract=run.commission_per_contract,
+        option_slippage=run.option_slippage,
         record_lines=False, progress=False, signal_models=models, config=config)
     if run.portfolio:
         from engine.portfolio import run_portfolio

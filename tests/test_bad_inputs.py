@@ -95,6 +95,10 @@ def no_data_work(monkeypatch):
     (["premarket", "--symbols", "AAPL", "--head", "lstm"],
      "run.py premarket: error: unrecognized arguments: --head lstm (`python run.py premarket "
      "--help` lists the options)"),
+    ([*SPREADS, "--option-slippage", "0.05"],
+     "--option-slippage applies only with --option-fill mid (natural fills already pay"),
+    (["sweep", "--symbols", "SPY", "--option-slippage", "0.05"],
+     "--option-slippage applies only with --option-fill mid"),
     (["train", "--model-dir", "models"],
      "run.py train: error: unrecognized arguments: --model-dir models; did you mean "
      "--models-dir? (`python run.py train --help` lists the options)"),
@@ -769,6 +773,8 @@ def test_a_signal_without_a_call_to_score_is_warned():
      "--commission applies only with --strategy equity"),
     (["sweep", "--strategy", "equity", "--option-fill", "mid"],
      "--option-fill applies only with --strategy credit-spread"),
+    (["backtest", "--strategy", "equity", "--option-slippage", "0"],
+     "--option-slippage applies only with --strategy credit-spread"),
     (["sweep", "--cluster", "serial", "--workers", "64"],
      "--workers applies only with --cluster local"),
     (["sweep", "--head", "lstm"], "--head applies only with --signals ml"),

@@ -284,6 +284,25 @@ def test_the_contract_commission_reaches_every_spread_run_and_is_part_of_its_key
     assert (again.executed, again.skipped) == (0, 1)
 
 
+def test_the_option_slippage_reaches_every_spread_run_and_is_refused_before_any(
+        make_spec, tmp_path):
+    """``--option-slippage`` as in a backtest: mid fills that give up 0.05 a share earn
+    less, in runs of their own; with natural fills it is refused before any run."""
+    from dataclasses import replace
+
+    from core.errors import DataError
+
+    spec = replace(make_spec(symbols=("SPY",), folds=1, grid=["target_delta=0.3"]),
+                   option_fill="mid")
+    mid = run_sweep(spec, tmp_path)
+    slipped = run_sweep(replace(spec, option_slippage=0.05), tmp_path)
+    assert (slipped.executed, slipped.skipped) == (1, 0)
+    assert slipped.table["key"][0] != mid.table["key"][0]
+    assert slipped.table["total_return"][0] < mid.table["total_return"][0]
+    with pytest.raises(DataError, match="applies only with --option-fill mid"):
+        run_sweep(replace(spec, option_fill="natural", option_slippage=0.05), tmp_path)
+
+
 def test_a_csv_sweep_without_symbols_sweeps_every_file(tmp_path, capsys):
     """As backtest: with --source csv and no --symbols, the files' symbols (not SPY)."""
     days = pd.bdate_range("2023-01-02", periods=150)
