@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 from analyzers.percent_ticks import readable_percents  # noqa: E402
 from analyzers.render_pool import run_jobs  # noqa: E402
 from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
+from analyzers.window import daily_returns  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
 from core.domain import DIRECTION_NAMES  # noqa: E402
 
@@ -60,6 +61,22 @@ def _utc(frame):
 TEARSHEETS = ("tearsheet_returns.png", "tearsheet_positions.png", "tearsheet_transactions.png")
 
 
+def pyfolio_inputs(result, benchmark_name: str | None = None):
+    """What the tear sheets and performance.csv are given: the window's daily returns and
+    the benchmark's (``analyzers.window.daily_returns``: every session's but the first,
+    whose close is the starting point; pyfolio counts every row as a day, so the summary's
+    figures and performance.csv agree, and a window starting on a year's last session has
+    no one-session year) at midnight UTC of their session, the positions on those sessions
+    (shares and option legs in dollars, and cash), and the transactions at the instants
+    they filled (pyfolio draws their time of day in New York)."""
+    returns = _utc(daily_returns(result.returns))
+    benchmark = _utc(daily_returns(result.benchmark)).rename(
+        benchmark_name or f"{result.symbol} buy & hold")
+    positions = _utc(result.positions)
+    positions = positions.loc[positions.index.isin(returns.index)]
+    return returns, benchmark, positions, result.transactions
+
+
 def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TEARSHEETS,
                      stats: bool = True, benchmark_name: str | None = None) -> list[Path]:
     """pyfolio's returns, positions and transactions tear sheets as PNG files (``sheets``:
@@ -72,12 +89,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
     with quietly():
         import pyfolio as pf
 
-    returns = _utc(result.returns)
-    benchmark = _utc(result.benchmark).rename(benchmark_name or f"{result.symbol} buy & hold")
-    positions = _utc(result.positions)
-    positions = positions.loc[positions.index >= returns.index[0]]
-    # transactions keep their instants: pyfolio draws the time of day they were made
-    transactions = result.transactions
+    returns, benchmark, positions, transactions = pyfolio_inputs(result, benchmark_name)
     written = []
     with quietly(), faster_tearsheets() if fast else contextlib.nullcontext():
         make = {

@@ -21,6 +21,7 @@ from analyzers.drawdown import RunDrawDown
 from analyzers.portfolio import PortfolioPositions, merge_transactions
 from analyzers.pyfolio_items import PyFolioItems
 from analyzers.spread_trades import SpreadTrades
+from analyzers.window import daily_returns
 from brokers.options_broker import OptionsBroker
 from core.domain import CONTRACT_COMMISSION
 from core.errors import DataError
@@ -456,19 +457,23 @@ def spread_metrics(spreads: pd.DataFrame) -> dict:
 
 def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.DataFrame,
                         final_value: float, cash: float) -> dict:
-    """Return, risk and trade statistics over the scored window (empyrical's formulas)."""
+    """Return, risk and trade statistics over the scored window (empyrical's formulas on
+    the window's ``daily_returns``; a figure that one daily return cannot give, its
+    volatility, Sharpe and Sortino, is None: n/a)."""
     closed = trades[trades["status"] == "closed"]
     wins = closed[closed["pnl_net"] > 0]
+    daily = daily_returns(returns)
+    spread = len(daily) > 1
     return {
         "start": f"{returns.index[0]:%Y-%m-%d}",
         "end": f"{returns.index[-1]:%Y-%m-%d}",
         "sessions": int(len(returns)),
         "total_return": float(final_value / cash - 1.0),
-        "annual_return": float(empyrical.annual_return(returns)),
-        "annual_volatility": float(empyrical.annual_volatility(returns)),
-        "sharpe": _finite(empyrical.sharpe_ratio(returns)),
-        "sortino": _finite(empyrical.sortino_ratio(returns)),
-        "max_drawdown": float(empyrical.max_drawdown(returns)),
+        "annual_return": _finite(empyrical.annual_return(daily)),
+        "annual_volatility": _finite(empyrical.annual_volatility(daily)) if spread else None,
+        "sharpe": _finite(empyrical.sharpe_ratio(daily)) if spread else None,
+        "sortino": _finite(empyrical.sortino_ratio(daily)) if spread else None,
+        "max_drawdown": float(empyrical.max_drawdown(daily)),
         "benchmark_return": float((1.0 + benchmark).prod() - 1.0),
         "final_value": float(final_value),
         "trades": int(len(closed)),

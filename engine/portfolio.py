@@ -198,7 +198,9 @@ def collect_portfolio(symbols: list[str], strategy, bars: dict,
         lines = an.lines.get_analysis().drop_duplicates(["date", "symbol"], ignore_index=True)
     pnl = an.attribution.get_analysis()
     pnl = pnl[(pnl.index >= settings.start) & (pnl.index <= settings.end)]
-    daily = pnl.diff().fillna(pnl.iloc[:1])
+    # each session's P&L after the first close, the window's starting point (nothing is
+    # held before it: its own 0 is not a day, as for the account's daily returns)
+    daily = pnl.diff().iloc[1:]
     window = {s: b[(b.index >= settings.start) & (b.index <= settings.end)]
               for s, b in bars.items()}
     attribution = symbol_attribution(symbols, pnl, trades, spreads, lines, bars, settings)
