@@ -25,7 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analyzers.report import _save, header_text, plt, write_spread_tables, write_tearsheets
+from analyzers.report import (
+    _save,
+    header_text,
+    plt,
+    table_html,
+    write_spread_tables,
+    write_tearsheets,
+)
 from core.atomic import replace_folder
 
 PICTURES = ("pnl_by_symbol.png", "tearsheet_returns.png", "tearsheet_positions.png",
@@ -122,7 +129,7 @@ def _index_html(result, summary: str, header: dict) -> str:
               "<h2>attribution (<a href='attribution.csv'>attribution.csv</a>)</h2>",
               _attribution_shown(result.attribution).to_html(float_format=money),
               "<h2>correlation of daily P&amp;L</h2>",
-              result.correlation.to_html(float_format=lambda v: f"{v:.2f}")]
+              result.correlation.to_html(float_format=lambda v: f"{v:.2f}", na_rep="n/a")]
     pictures = [*PICTURES[:1], *(["spreads.png"] if len(result.spreads.columns) else []),
                 *PICTURES[1:]]
     for picture in pictures:
@@ -133,12 +140,13 @@ def _index_html(result, summary: str, header: dict) -> str:
         legs = result.spreads[["status", "underlying", "entry_date", "exit_date", "kind",
                                "short_leg", "long_leg", "contracts", "entry_credit",
                                "exit_debit", "pnl", "tag", "exit_reason"]]
-        parts.append(legs.to_html(index=False, float_format=money))
+        parts.append(table_html(legs, index=False))
         from analyzers.spread_trades import spread_summaries
 
         for name, table in spread_summaries(result.spreads).items():
             parts.append(f"<h3>{name.replace('_', ' ')} (<a href='spreads_{name}.csv'>"
-                         f"spreads_{name}.csv</a>)</h3>" + table.to_html(float_format=money))
+                         f"spreads_{name}.csv</a>)</h3>"
+                         + table_html(table, percent=("win_rate",)))
     files = ["positions.csv", "transactions.csv", "returns.csv", "pnl.csv",
              "pnl_correlation.csv", "metrics.json", "performance.csv"]
     if len(result.trades):  # a spread strategy's trades are its spreads (above)

@@ -368,6 +368,33 @@ def header_text(value) -> str:
     return "default" if value is None else str(value)
 
 
+def table_html(frame: pd.DataFrame, index: bool = True, percent=()) -> str:
+    """A table of a report page with its numbers as the summary writes them: amounts with
+    two decimals and thousands separators, the shares in ``percent`` (a win rate) as
+    percentages, and a missing value (an open spread's exit, the average win of a group
+    that never won) as n/a, never NaN or None."""
+    shown = frame.astype(object)
+    for column in percent:
+        if column in shown:
+            shown[column] = [None if _missing(v) else f"{100 * v:.2f}%" for v in frame[column]]
+    shown = shown.map(_cell)
+    shown.index = ["n/a" if _missing(label) else label for label in shown.index]
+    shown.index.name = frame.index.name
+    return shown.to_html(index=index)
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _cell(value) -> str:
+    if _missing(value):
+        return "n/a"
+    if isinstance(value, float | np.floating):
+        return f"{value:,.2f}"
+    return str(value)
+
+
 def _index_html(results, summary: str, header: dict) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Backtest report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
@@ -397,10 +424,10 @@ def _index_html(results, summary: str, header: dict) -> str:
             legs = result.spreads[["status", "entry_date", "exit_date", "kind", "short_leg",
                                    "long_leg", "contracts", "entry_credit", "exit_debit", "pnl",
                                    "tag", "exit_reason"]]
-            parts.append(legs.to_html(index=False, float_format=lambda v: f"{v:,.2f}"))
+            parts.append(table_html(legs, index=False))
             for table_name, table in spread_summaries(result.spreads).items():
                 parts.append(f"<h4>{table_name.replace('_', ' ')}</h4>"
-                             + table.to_html(float_format=lambda v: f"{v:,.2f}"))
+                             + table_html(table, percent=("win_rate",)))
         files = ["returns.csv", "metrics.json", "performance.csv"]
         if len(result.trades):  # a spread strategy's trades are its spreads (above)
             files.insert(0, "trades.csv")

@@ -109,3 +109,45 @@ def test_pictures_drawn_in_parallel_are_the_files_drawn_one_after_another(
         assert _drawn(tmp_path / str(n), results[:n], sample_market, 2) == serial
         assert len(serial) >= 6 * n
     assert pools and set(pools) == {workers_from}
+
+
+def _spread_rows() -> pd.DataFrame:
+    """Two closed spreads (a stop-loss that lost, a profit take that won) and one open."""
+    import datetime as dt
+
+    from analyzers.spread_trades import SPREAD_COLUMNS
+
+    day = dt.date
+    rows = pd.DataFrame({
+        "id": [1, 2, 3], "underlying": ["SPY"] * 3,
+        "kind": ["put_credit", "put_credit", "call_credit"],
+        "status": ["closed", "closed", "open"],
+        "entry_date": [day(2024, 3, 4), day(2024, 3, 5), day(2024, 3, 7)],
+        "exit_date": [day(2024, 3, 6), day(2024, 3, 8), None],
+        "expiry": [day(2024, 4, 12)] * 3,
+        "short_leg": ["SPY240412P00500000", "SPY240412P00505000", "SPY240412C00530000"],
+        "long_leg": ["SPY240412P00495000", "SPY240412P00500000", "SPY240412C00535000"],
+        "short_strike": [500.0, 505.0, 530.0], "long_strike": [495.0, 500.0, 535.0],
+        "contracts": [2, 2, 2], "entry_credit": [1.1, 1.2, 1.3],
+        "exit_debit": [2.2, 0.45, float("nan")], "pnl": [-225.2, 134.8, -12.5],
+        "commission": [5.2, 5.2, 2.6], "max_loss": [780.0, 760.0, 740.0],
+        "days_held": [2.0, 3.0, None], "exit_reason": ["close", "close", None],
+        "tag": ["stop_loss", "profit_take", ""], "dte_at_entry": [39, 38, 36],
+        "short_delta_at_entry": [-0.3, -0.28, 0.31], "regime_at_entry": [float("nan")] * 3,
+        "regime_name_at_entry": [None] * 3})
+    return rows[list(SPREAD_COLUMNS)]
+
+
+def test_the_pages_spread_tables_say_n_a_and_rates_in_percent_as_the_summary_does():
+    """An open spread has no exit yet and a group without a win has no average win: the
+    page says n/a (it said NaN and None); a win rate is a percentage (it read 0.50)."""
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(symbol="SPY", spreads=_spread_rows(),
+                             trades=pd.DataFrame(), plot_png=None)
+    page = report._index_html([result], "summary\n", {"command": "backtest"})
+    assert "NaN" not in page and "None" not in page and ">nan<" not in page
+    assert "<td>n/a</td>" in page
+    assert "<td>50.00%</td>" in page  # by kind: put credit spreads, one of two won
+    assert "<td>0.50</td>" not in page
+
