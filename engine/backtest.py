@@ -349,8 +349,9 @@ def open_only_warnings(result) -> list[str]:
         return []
     rows = result.spreads if len(result.spreads.columns) else result.trades
     still = rows[rows["status"] == "open"]
+    sides = set(still["side"]) if "side" in still else set()  # one account: long and short
     what = ("spread" if len(result.spreads.columns) else
-            f"{still['side'].iloc[0]} position" if "side" in still else "position")
+            f"{sides.pop()} position" if len(sides) == 1 else "position")
     count = len(still)
     return [f"no trade closed: the {result.metrics['total_return']:.2%} return comes from "
             f"{count} {what}{'s' if count != 1 else ''} still open at the end (entered "

@@ -41,6 +41,7 @@ from engine.backtest import (
     horizon_warnings,
     idle_warnings,
     load_window,
+    open_only_warnings,
     rejection_warnings,
     signal_factory_for,
     signal_scores,
@@ -141,6 +142,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
                        + idle_warnings(result, getattr(strategy, "skipped", []),
                                        getattr(strategy, "unacted", None))
                        + skipped_warnings(result, getattr(strategy, "skipped", []))
+                       + open_only_warnings(result)
                        + rejection_warnings(result.rejections))
     return result
 

@@ -140,3 +140,39 @@ def test_max_portfolio_risk_is_checked_where_the_config_is_made():
 def test_a_symbol_given_twice_is_refused(sample_market):
     with pytest.raises(DataError, match="SPY: given twice"):
         run_portfolio(sample_market, ["SPY", "QQQ", "SPY"], SETTINGS)
+
+
+def test_a_return_only_from_positions_still_open_is_warned_as_for_one_symbol(sample_market):
+    """Two sessions: spreads opened, none closed. The account's return is their unrealized
+    P&L, which its trades and win-rate columns do not count: said as a single symbol's run
+    says it (docs/backtests.md: a --portfolio run says the same)."""
+    settings = replace(SETTINGS, start=pd.Timestamp("2025-06-27"),
+                       end=pd.Timestamp("2025-06-30"), record_lines=False)
+    result = run_portfolio(sample_market, ["SPY", "QQQ"], settings)
+    assert result.metrics["trades"] == 0 and result.metrics["open_trades"] == 2
+    assert result.metrics["total_return"] != 0.0
+    assert any(w.startswith("no trade closed: the ") for w in
+               run_symbol(sample_market, "SPY", settings).warnings)
+    warned = [w for w in result.warnings if w.startswith("no trade closed: the ")]
+    assert warned == [f"no trade closed: the {result.metrics['total_return']:.2%} return comes "
+                      "from 2 spreads still open at the end (entered 2025-06-30), whose "
+                      "unrealized P&L the trades and win-rate columns (closed trades) do not "
+                      "count"]
+
+
+def test_open_positions_of_both_sides_are_not_all_called_long():
+    """One account can end long one symbol and short another: the warning names the side
+    only when every open position has it."""
+    from types import SimpleNamespace
+
+    from engine.backtest import open_only_warnings
+
+    def ending(sides):
+        trades = pd.DataFrame({"status": ["open"] * len(sides), "side": sides,
+                               "entry_date": [pd.Timestamp("2024-12-09").date()] * len(sides)})
+        return SimpleNamespace(metrics={"trades": 0, "open_trades": len(sides),
+                                        "total_return": 0.0081},
+                               spreads=pd.DataFrame(), trades=trades)
+
+    assert "from 2 positions still open" in open_only_warnings(ending(["long", "short"]))[0]
+    assert "from 2 short positions still open" in open_only_warnings(ending(["short"] * 2))[0]
