@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analyzers.window import daily_returns  # noqa: E402
 from core.domain import TRADING_DAYS  # noqa: E402
 from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
 from sweeps.walk_forward import full_window_best  # noqa: E402
@@ -257,9 +258,13 @@ def _dsr_note(returns: pd.Series, dsr) -> str | None:
 
 
 def _series(returns: dict | None) -> pd.Series | None:
+    """A fold's daily returns without its first session, the fold's starting point (0 by
+    construction, ``analyzers.window``), as the backtest's own figures read them: counted
+    as a day, each fold's 0 diluted its Sharpe and the joined returns' by one idle day."""
     if returns is None:
         return None
-    return pd.Series(returns["values"], index=pd.DatetimeIndex(returns["dates"]), dtype=float)
+    return daily_returns(pd.Series(returns["values"], index=pd.DatetimeIndex(returns["dates"]),
+                                   dtype=float))
 
 
 def _mean(values) -> float:

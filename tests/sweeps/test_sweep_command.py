@@ -29,9 +29,12 @@ def swept(tmp_path_factory, source_spec):
 
 
 def _returns(folder, keys) -> pd.Series:
+    """The folds' stored daily returns end to end, each without its first session (the
+    fold's starting point, 0 by construction, as the backtest's figures leave it out)."""
     store = ResultsStore(folder)
     parts = [store.load(k)["returns"] for k in keys]
-    return pd.concat([pd.Series(p["values"], index=pd.DatetimeIndex(p["dates"])) for p in parts])
+    return pd.concat([pd.Series(p["values"], index=pd.DatetimeIndex(p["dates"])).iloc[1:]
+                      for p in parts])
 
 
 def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept, capsys):
@@ -93,7 +96,7 @@ def test_the_walk_forward_file_trades_each_fold_on_the_set_best_before_it(swept)
         runs = table[table["symbol"] == symbol]
         sharpe = {}
         for (conf, short), group in runs.groupby(["min_confidence", "allow_short"], sort=False):
-            folds = [np.asarray(store.load(k)["returns"]["values"])
+            folds = [np.asarray(store.load(k)["returns"]["values"])[1:]  # no starting 0
                      for k in group.sort_values("fold")["key"]]
             sharpe[f"min_confidence={conf}, allow_short={short}"] = [
                 f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0 for f in folds]
@@ -135,8 +138,8 @@ def test_pbo_is_recomputed_from_the_stored_runs_with_each_half_joined(swept):
     for symbol, runs in table.groupby("symbol"):
         sets = [group.sort_values("fold")["key"].tolist()
                 for _, group in runs.groupby(["min_confidence", "allow_short"])]
-        folds = [[np.asarray(ResultsStore(folder).load(k)["returns"]["values"]) for k in keys]
-                 for keys in sets]
+        folds = [[np.asarray(ResultsStore(folder).load(k)["returns"]["values"])[1:]
+                  for k in keys] for keys in sets]  # each fold without its starting 0
 
         def sharpe(values):
             return values.mean() / values.std(ddof=1) if values.std(ddof=1) > 0 else 0.0
@@ -442,7 +445,7 @@ def test_the_mean_fold_sharpe_counts_an_idle_fold_as_zero(binds_in_one_fold):
     sets = pd.read_csv(folder / "parameter_sets.csv").set_index("min_confidence")
     assert table.loc[table["fold"] >= 2, "trades"].eq(0).all()
     for value, runs in table.groupby("min_confidence"):
-        folds = [np.asarray(ResultsStore(folder).load(k)["returns"]["values"])
+        folds = [np.asarray(ResultsStore(folder).load(k)["returns"]["values"])[1:]
                  for k in runs.sort_values("fold")["key"]]
         by_hand = [f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0
                    for f in folds]
