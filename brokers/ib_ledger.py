@@ -75,6 +75,11 @@ class IBLedger:
         self.errors: list[ErrorUpdate] = []
         self.reconcile_reports: list[dict] = []
         self._waiting_commission: dict[str, FillUpdate] = {}
+        #: IB's end (cancelled, rejected, inactive) of orders some of whose executions
+        #: still wait for their commission report, by orderRef: applied once those are
+        #: booked, so the strategy hears Partial before Canceled (IB reports commissions
+        #: after the order status) and a late fill never reopens an order already ended
+        self._ending: dict[str, OrderUpdate] = {}
         #: orderRefs of earlier processes' orders IB still works, not yet taken over
         self._adoptable: list[str] = []
 
@@ -199,7 +204,26 @@ class IBLedger:
                 order.accept(self.broker)
                 self.broker.notify(order)
         elif status in CANCELLED_STATES or status == "Inactive":
+            if self._commission_pending(ref):
+                self._ending[ref] = update
+                return
+            self._ending.pop(ref, None)
             self._finish_unfilled(ref, row, order, update)
+
+    def ending(self, ref: str) -> bool:
+        """Whether IB ended order ``ref`` and the end waits for a fill's commission."""
+        return ref in self._ending
+
+    def _commission_pending(self, ref: str) -> bool:
+        """Whether an execution of order ``ref`` waits for its commission report."""
+        return any(f.order_ref == ref for f in self._waiting_commission.values())
+
+    def _end_if_due(self, ref: str) -> None:
+        """Apply IB's end of order ``ref`` kept back by ``_on_order`` once none of its
+        executions waits for a commission any more."""
+        if ref in self._ending and not self._commission_pending(ref):
+            update = self._ending.pop(ref)
+            self._finish_unfilled(ref, self.journal.order(ref), self.orders.get(ref), update)
 
     def _finish_unfilled(self, ref: str, row: dict, order, update: OrderUpdate) -> None:
         if row["status"] in TERMINAL:
@@ -300,10 +324,13 @@ class IBLedger:
             self._book_stock(fill, commission, row, order)
         else:
             self._book_leg(fill, commission, row, order)
+        self._end_if_due(fill.order_ref)
 
     def _book_stock(self, fill: FillUpdate, commission: float, row: dict, order) -> None:
         filled = (row["filled"] or 0) + fill.shares
         status = "completed" if filled >= row["quantity"] - 1e-9 else "partial"
+        if status == "partial" and row["status"] in TERMINAL:
+            status = row["status"]  # a fill IB reports after it ended the order
         # the journal's row first: also when no feed of the symbol is known (yet)
         self.journal.update_order(fill.order_ref, status=status, filled=filled)
         data = self.account.datas.get(fill.symbol)
@@ -318,10 +345,14 @@ class IBLedger:
         comminfo = order.comminfo or self.broker.getcommissioninfo(data)
         pnl = comminfo.profitandloss(-closed, old_price, fill.price)
         share = commission / fill.shares if fill.shares else 0.0
+        ended = None if order.alive() else order.status
         order.execute(data.datetime[0], signed, fill.price,
                       closed, comminfo.getoperationcost(closed, old_price), abs(closed) * share,
                       opened, comminfo.getoperationcost(opened, fill.price), abs(opened) * share,
                       comminfo.margin, pnl, psize, pprice)
+        if ended is not None:  # a late fill of an order already ended: booked, it stays so
+            order.status = ended
+            return
         order.completed() if status == "completed" else order.partial()
         self.broker.notify(order)
 

@@ -188,8 +188,13 @@ class IBSpreadOrders:
             wait = self.store.settings.cancel_wait
             if sent and not self._await(
                     lambda r=ref: self.journal.order(r)["status"] in TERMINAL, wait):
-                self.event(f"IB did not confirm the cancel of {ref} within {wait:g} s: it may "
-                           f"still be working at IB (IB's answer, when it comes, ends it)")
+                if self.ledger.ending(ref):
+                    self.event(f"IB cancelled {ref}, but the commission of a fill of it has "
+                               f"not come within {wait:g} s: it ends once that fill is booked")
+                else:
+                    self.event(f"IB did not confirm the cancel of {ref} within {wait:g} s: it "
+                               f"may still be working at IB (IB's answer, when it comes, ends "
+                               f"it)")
 
     def _past_request_bar(self, order) -> bool:
         """Whether the bar now current comes after the request bar of ``order``, a spread

@@ -113,3 +113,35 @@ def test_cancel_202_gives_canceled(tws, ib_log):
     assert tws.wait_for_order().status == "Cancelled"
     assert any(f[0] == "4" for _, f in tws.received)  # cancelOrder went over the wire
     assert run.broker.journal.order(run.notes[-1][1]["order_ref"])["status"] == "canceled"
+
+
+def test_a_commission_after_the_cancel_books_the_partial_fill_before_the_cancel(tws, ib_log):
+    """TWS reports an execution's commission after the order's status: 40 of 100 shares
+    fill, the order is cancelled, and only then the commission report comes. The strategy
+    hears Partial (40 shares) and then Canceled, once; the journal says canceled with 40
+    filled. (The late fill used to reopen the order: Canceled, then Partial, the order
+    open again in the broker and 'partial' in the journal for ever.)"""
+    ib_log.allow(r"Error 202")
+    tws.order_mode = "hold"
+    actions = {0: lambda s: setattr(s, "o", s.buy(size=100, exectype=bt.Order.Limit,
+                                                  price=101.0)),
+               1: lambda s: s.cancel(s.o)}
+    with PaperRun(tws, HISTORY, LIVE[:3], strategy="scripted", actions=actions) as run:
+        run.push()
+        order = tws.wait_for_order()
+        tws.hold_commissions = True
+        tws.fill(order, quantity=40, price=101.0)
+        run.push()  # the strategy cancels; TWS confirms before the commission comes
+        tws.wait_until(lambda: order.status == "Cancelled", what="the cancel")
+        tws.release_commissions()
+        run.wait(lambda: "Canceled" in run.statuses(), what="Canceled")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Partial", "Canceled"]
+    _, info, size, price, comm, _ = run.notes[-1]
+    assert (size, price, comm) == (40, 101.0, pytest.approx(0.2))
+    broker = run.broker
+    row = broker.journal.order(info["order_ref"])
+    assert (row["status"], row["filled"]) == ("canceled", 40)
+    assert broker.get_orders_open() == [] and broker.journal.open_orders() == []
+    assert broker.getposition(run.datas[0]).size == 40
+    assert broker.cash_total() == pytest.approx(100_000 - 40 * 101.0 - 0.2)

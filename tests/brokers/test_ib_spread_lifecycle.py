@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import threading
 
 import pytest
 
@@ -107,6 +108,45 @@ def test_close_cancelled_after_a_partial_fill_keeps_the_rest_open(market, ib_log
     assert broker.position_diffs() == []
     assert run.statuses() == ["Submitted", "Accepted", "Completed", "Submitted", "Accepted",
                               "Partial", "Canceled", "Submitted", "Accepted", "Completed"]
+
+
+def test_an_opening_expired_after_a_partial_fill_whose_commissions_come_late(market,
+                                                                            ib_log):
+    """One of two contracts fills, the one-bar rule cancels the rest, and TWS sends the
+    legs' commission reports only after confirming the cancel: the strategy hears Partial
+    (1 contract, its credit) and then Expired, and holds a 1-contract spread. (It used to
+    hear Expired alone, 'not filled', while the contract it had sold was booked after.)"""
+    ib_log.allow(r"Error 202")
+    history, live, frame, short, long, credit, _ = market
+    with FakeTWS(option_commission=LEG_COMMISSION) as tws:
+        fake_market(tws, history, frame)
+        tws.order_mode = "hold"
+        with PaperRun(tws, history, live[:3], strategy="scripted",
+                      actions={0: open_spread}) as run:
+            run.push()
+            order = tws.wait_for_order()
+            tws.hold_commissions = True
+            tws.fill(order, quantity=1)
+
+            def commissions_after_the_cancel():
+                tws.wait_until(lambda: order.status == "Cancelled", what="the cancel")
+                tws.release_commissions()
+
+            late = threading.Thread(target=commissions_after_the_cancel)
+            late.start()
+            run.push()  # the order's bar is over: cancelled, commissions follow
+            late.join(5)
+            run.wait(lambda: "Expired" in run.statuses(), what="Expired")
+            run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Partial", "Expired"]
+    info = run.notes[-1][1]
+    assert info["filled_contracts"] == 1 and info["credit"] == pytest.approx(credit)
+    [spread] = run.broker.open_spreads()
+    assert spread.contracts == 1 and spread.margin == pytest.approx((5.0 - credit) * 100)
+    row = run.broker.journal.order(order.order_ref)
+    assert (row["status"], row["filled"]) == ("expired", 1)
+    assert not any(e.startswith("IB did not confirm") for e in run.events)
+    assert run.broker.position_diffs() == []
 
 
 def test_assignment_links_the_delivered_shares_to_the_spread(market, ib_log):

@@ -13,7 +13,8 @@ an order explicitly (also while no client is connected), ``drop_connections`` cl
 socket (optionally keeping the clientId busy, so reconnecting gets error 326), ``paused``
 makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
 ``settle_physically`` settles one with delivered shares (assignment/exercise),
-``send_error`` sends e.g. 1100/1101/1102, ``history_errors``
+``send_error`` sends e.g. 1100/1101/1102, ``hold_commissions`` keeps commission reports
+back until ``release_commissions`` (TWS sends them after the order status), ``history_errors``
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
 
@@ -192,6 +193,11 @@ class FakeTWS:
         self.stock_commission = stock_commission or (lambda shares, price: 1.0)
         self.option_commission = option_commission
         self.order_mode: str | Callable = "fill"
+        #: while True, fills send no commission report: they wait in ``held_commissions``
+        #: until ``release_commissions`` (TWS reports commissions after the execution and
+        #: the order status, sometimes well after)
+        self.hold_commissions = False
+        self.held_commissions: list[ServerExecution] = []
         self.partial_quantity = 1.0
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
         self.stocks: dict[str, Contract] = {}
@@ -761,6 +767,17 @@ class FakeTWS:
                       enc.error(order.order_id, 202, f"Order Canceled - reason:{reason}"))
         self._changed()
 
+    def release_commissions(self) -> None:
+        """Send the commission reports ``hold_commissions`` kept back, to the connections
+        of their orders' clientIds now connected (one that is not connected gets them
+        with its executions from reqExecutions after it reconnects)."""
+        with self._lock:
+            held, self.held_commissions = self.held_commissions, []
+        for e in held:
+            for conn in self._conns_of(e.client_id):
+                conn.send(conn.encoder.commission_report(e.exec_id, e.commission, e.realized))
+        self._changed()
+
     def natural_leg_prices(self, order: ServerOrder) -> list[float]:
         """Each leg at the price that crosses the book: the ask for a leg bought, the bid
         for a leg sold (leg actions are relative to a BUY of the combo)."""
@@ -810,11 +827,15 @@ class FakeTWS:
             out = [enc.execution(-1, e) for e in execs]
             out.append(self._status_msg(enc, order))
             out.append(enc.open_order(order, order.status))
-            out += [enc.commission_report(e.exec_id, e.commission, e.realized)
-                    for e in execs if e.commission is not None]
+            if not self.hold_commissions:
+                out += [enc.commission_report(e.exec_id, e.commission, e.realized)
+                        for e in execs if e.commission is not None]
             if conn.positions:
                 out += [enc.position(self.accounts[0], c, qty, avg) for c, qty, avg in moved]
             conn.send(*out)
+        if self.hold_commissions:
+            with self._lock:
+                self.held_commissions += [e for e in execs if e.commission is not None]
         self._push_account()
         self._changed()
         return execs
