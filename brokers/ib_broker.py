@@ -413,12 +413,13 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         be sent (the order is then Rejected with the reason and journaled as such)."""
         self.ledger.track(ref, order, con_ids)
         try:
-            order_id = self.store.place(contract, ib_order)
+            order_id, number = self.store.place(contract, ib_order)
         except (IBError, TimeoutError, ConnectionError) as exc:
             self.ledger.forget(ref)
             self.journal.update_order(ref, status="rejected", reason=str(exc))
             self._refuse(order, f"not sent: {exc}")
             return None
+        self.ledger.placed(ref, number)
         self.sent += 1
         self.journal.order_sent(ref, order_id, self.store.settings.client_id)
         return order_id

@@ -108,6 +108,9 @@ class Sync:
     fills: tuple[FillUpdate, ...]
     positions: tuple[PositionUpdate, ...]
     account_values: tuple[AccountUpdate, ...]
+    #: orders the store had placed when the snapshot was taken (``IBStore.placed``): an
+    #: order placed after it is missing from it without being lost
+    placed: int = 0
 
 
 def order_update(trade) -> OrderUpdate:

@@ -82,6 +82,8 @@ class IBLedger:
         self._ending: dict[str, OrderUpdate] = {}
         #: orderRefs of earlier processes' orders IB still works, not yet taken over
         self._adoptable: list[str] = []
+        #: each order's number among those the store placed (``IBStore.placed``)
+        self._placed: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the broker's calls
     def track(self, ref: str, order, con_ids: tuple[int, int] | None = None) -> None:
@@ -90,6 +92,11 @@ class IBLedger:
         self.orders[ref] = order
         if con_ids is not None:
             self.spreads.track(ref, *con_ids)
+
+    def placed(self, ref: str, number: int) -> None:
+        """``ref`` went out as the store's ``number``-th order: a ``Sync`` taken before
+        it (one that counted fewer orders) cannot list it, and it is not lost for that."""
+        self._placed[ref] = number
 
     def forget(self, ref: str) -> None:
         """``ref`` could not be sent: nothing IB says will be about it."""
@@ -433,6 +440,8 @@ class IBLedger:
             ref = row["order_ref"]
             if ref in sync.open_order_refs or ref in by_ref:
                 continue
+            if self._placed.get(ref, 0) > sync.placed:
+                continue  # sent after the snapshot was taken: it cannot be in it
             if self.journal.fills(ref) and row["status"] in ("completed", "partial"):
                 continue
             reason = ("IB does not know this order after reconnecting; it is not resent"

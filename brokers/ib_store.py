@@ -203,6 +203,9 @@ class IBStore:
         #: why reconnecting was given up (``reconnect_attempts`` spent); None while trying
         self.gave_up: str | None = None
         self._watchdog = None
+        #: orders placed through this store, counted on the loop thread (a ``Sync``
+        #: records how many it saw)
+        self.placed = 0
 
     # ------------------------------------------------------------------ threads
     def start(self) -> IBStore:
@@ -381,7 +384,8 @@ class IBStore:
             positions=tuple(position_update(p.account, p.contract, p.position, p.avgCost)
                             for p in ib.positions()),
             account_values=tuple(AccountUpdate(v.account, v.tag, v.value, v.currency)
-                                 for v in ib.accountValues()))
+                                 for v in ib.accountValues()),
+            placed=self.placed)
         return self.last_sync
 
     def _on_disconnected(self) -> None:
@@ -513,10 +517,14 @@ class IBStore:
                           + " (error 200 or ambiguous)")
         return list(result)
 
-    def place(self, contract: Contract, order) -> int:
-        """Send ``order``; returns the orderId ib_async gave it."""
+    def place(self, contract: Contract, order) -> tuple[int, int]:
+        """Send ``order``; returns the orderId ib_async gave it and the order's number
+        among those this store placed (``placed`` once it is sent: a ``Sync`` taken
+        before it counted fewer)."""
         def place():
-            return self.ib.placeOrder(contract, order).order.orderId
+            order_id = self.ib.placeOrder(contract, order).order.orderId
+            self.placed += 1
+            return order_id, self.placed
         return self.call(place)
 
     def open_order_refs(self) -> set[str]:

@@ -7,8 +7,11 @@ exactly once, the order is never sent again, and positions agree with IB.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from brokers.ib_events import Sync
 from brokers.ib_store import IBError, IBStore
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
@@ -125,3 +128,32 @@ def test_connectivity_errors(tws, ib_log, code, reconnects):
     assert run.broker.reconcile_reports[-1]["reconnect"] is True
     assert any(e == f"IB connection {'connected' if reconnects else 'restored, data kept'}"
                for e in run.events[2:])
+
+
+def test_an_order_sent_after_a_sync_was_taken_is_not_called_lost_by_it(tws, ib_log):
+    """A reconciliation snapshot (here after 1102, which comes whenever IB's link
+    recovers) is taken on the store's thread and applied on backtrader's: an order the
+    strategy sends in between is missing from it only because it did not exist yet. It
+    used to be marked lost (the strategy heard Canceled, then Completed when it filled)."""
+    ib_log.allow(r"Error 1102")
+    tws.order_mode = "hold"
+
+    def buy_after_a_snapshot(s):
+        taken = threading.Event()
+        s.broker.store.add_listener(lambda update: isinstance(update, Sync) and taken.set())
+        tws.send_error(-1, 1102, "Connectivity between IB and TWS has been restored - data "
+                                 "maintained.")
+        assert taken.wait(5), "no snapshot after 1102"
+        s.buy(size=100)  # the snapshot is in the broker's queue, not applied yet
+
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted",
+                  actions={0: buy_after_a_snapshot}) as run:
+        run.push()
+        run.wait(reconciled(run, 2), what="the snapshot applied")
+        tws.fill(tws.wait_for_order(), price=101.0)
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Completed"]
+    assert run.broker.reconcile_reports[1]["lost_orders"] == []
+    row = run.broker.journal.order(tws.placed[0].order_ref)
+    assert (row["status"], row["filled"]) == ("completed", 100)
