@@ -15,7 +15,8 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
   simulated broker); ``getvalue()`` adds every IB position at its latest price (the feed's
   close for symbols we trade, IB's portfolio price otherwise), so open spreads are marked.
 * **Safety.** Nothing is sent unless the account is a paper account (``DU...``) or
-  ``allow_live``; a daily loss limit and a maximum of open spreads refuse new opening orders
+  ``allow_live``, and TWS/Gateway manages it now (after a reconnect to another login
+  nothing is sent); a daily loss limit and a maximum of open spreads refuse new opening orders
   (closing orders still go); orders placed on historical backfill bars are refused.
 * **Spread fill rule** (the simulated broker's with ``quote_limits=True``): a spread order
   is a limit at the request bar's natural price (credit short bid - long ask to open,
@@ -341,6 +342,10 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         """Why no order may be sent now (None when it may)."""
         if not self.p.allow_live and not self.account.startswith("DU"):
             return f"account {self.account!r} is not a paper account"
+        if self.account not in self.store.accounts:  # another login since the start
+            return (f"account {self.account} is not among the accounts TWS/Gateway manages "
+                    f"now ({', '.join(self.store.accounts) or 'none'}): it was logged into "
+                    f"another account since the run started")
         if self._backfilling() and not self.p.trade_backfill:
             return "placed on a historical backfill bar (the feed is not live yet)"
         if not self.store.connected.is_set():

@@ -409,6 +409,10 @@ class IBLedger:
         for p in sync.positions:
             self._on_position(p)
         name = self.account.name
+        if name and name not in sync.accounts:
+            self.broker.event(f"warning: TWS/Gateway now manages {', '.join(sync.accounts)}, "
+                              f"not {name}, the account this run trades: no order is sent "
+                              f"until it is logged into {name} again")
         if name or len(sync.accounts) == 1:
             name = name or sync.accounts[0]
             self.journal.set_baseline({p.con_id: p.quantity for p in sync.positions

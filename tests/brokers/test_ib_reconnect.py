@@ -157,3 +157,23 @@ def test_an_order_sent_after_a_sync_was_taken_is_not_called_lost_by_it(tws, ib_l
     assert run.broker.reconcile_reports[1]["lost_orders"] == []
     row = run.broker.journal.order(tws.placed[0].order_ref)
     assert (row["status"], row["filled"]) == ("completed", 100)
+
+
+def test_after_a_reconnect_to_a_live_login_nothing_is_sent(tws, ib_log):
+    """The account decides, not the port, and after every reconnect too: TWS restarted
+    with a live login on the same port (its managed account U7654321, not the paper
+    account the run checked at start) gets no order; the refusal names both accounts.
+    (The broker kept sending orders addressed to the paper account.)"""
+    ib_log.allow(*DROP_ERRORS)
+    actions = {1: lambda s: s.buy(size=100)}
+    with PaperRun(tws, HISTORY, LIVE[:3], strategy="scripted", actions=actions) as run:
+        run.push()
+        tws.accounts = ["U7654321"]
+        tws.drop_connections()
+        run.wait(reconciled(run, 2), what="reconciliation after reconnect")
+        run.finish()
+    assert tws.placed == []
+    assert run.statuses() == ["Submitted", "Rejected"]
+    reason = run.notes[-1][1]["reason"]
+    assert "DU1234567" in reason and "U7654321" in reason
+    assert any("U7654321" in e and e.startswith("warning: ") for e in run.events)
