@@ -125,6 +125,9 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         self.sent = 0
         #: with ``cancel_on_exit``: what ``stop`` cancelled (None before it ran)
         self.exit_cancels: ExitCancels | None = None
+        #: whether ``await_replies`` ran (the paper cerebro calls it before the strategy
+        #: stops; ``stop`` then does not wait a second time)
+        self._replies_awaited = False
 
     # ------------------------------------------------------------------ the ledger's state
     @property
@@ -166,7 +169,8 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
 
     def stop(self):
         self._drain()
-        self.await_replies()
+        if not self._replies_awaited:
+            self.await_replies()
         if self.p.cancel_on_exit and self.exit_cancels is None:
             self.exit_cancels = self.cancel_open_orders()
 
@@ -202,6 +206,7 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             return not self.ledger.awaiting_commission() and not any(
                 o.status == o.Submitted for o in self.ledger.orders.values())
 
+        self._replies_awaited = True
         if answered():
             return True
         if not self.store.connected.is_set():

@@ -15,10 +15,12 @@ from strategies.registry import StrategySpec
 
 
 def one_account(feeds: dict, broker, spec: StrategySpec, config: object, signal_factory,
-                trade_start, **cerebro_options) -> bt.Cerebro:
-    """A cerebro with ``feeds`` (symbol -> data feed, in that order), ``broker`` and the
-    strategy of ``spec`` (``config`` None = its defaults) trading from ``trade_start``."""
-    cerebro = RunCerebro(stdstats=False, **cerebro_options)
+                trade_start, cerebro_cls: type[RunCerebro] = RunCerebro,
+                **cerebro_options) -> bt.Cerebro:
+    """A cerebro (of ``cerebro_cls``) with ``feeds`` (symbol -> data feed, in that order),
+    ``broker`` and the strategy of ``spec`` (``config`` None = its defaults) trading from
+    ``trade_start``."""
+    cerebro = cerebro_cls(stdstats=False, **cerebro_options)
     for symbol, feed in feeds.items():
         cerebro.adddata(feed, name=symbol)
     cerebro.setbroker(broker)

@@ -18,6 +18,7 @@ from brokers.ib_store import IBStore, StoreSettings
 from brokers.journal import Journal
 from core.errors import DataError
 from engine.account import one_account
+from engine.cerebro import RunCerebro
 from strategies.registry import SIGNALS, STRATEGIES
 
 
@@ -54,6 +55,24 @@ class PaperSettings:
     signal_models: dict = field(default_factory=dict)
     #: print the status line after every live bar (``paper -q``: no)
     status_lines: bool = True
+
+
+class PaperCerebro(RunCerebro):
+    """The paper run's cerebro: when the live bars end (``--max-bars``), the broker waits
+    (at most the request timeout) for IB's answers to the orders still unanswered and
+    hands them to the strategy *before* it stops. backtrader stops the strategies first
+    and the broker after, so an order rejected after the last bar reached the journal
+    but never the strategy: no ``not filled:`` line, nothing in the ``done:`` count."""
+
+    def _runnext(self, runstrats):
+        super()._runnext(runstrats)
+        if self._event_stop:
+            return
+        self._broker.await_replies()
+        # backtrader's ``_brokernotify`` without the broker's ``next``: no bar came
+        while (order := self._broker.get_notification()) is not None:
+            owner = order.owner or runstrats[0]
+            owner._addnotification(order, quicknotify=self.p.quicknotify)
 
 
 class PaperStatus(bt.Analyzer):
@@ -173,7 +192,7 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
         trade_start = now_local().date()
     cerebro = one_account(feeds, broker, STRATEGIES[settings.strategy],
                           settings.strategy_config, signal_factory(settings), trade_start,
-                          quicknotify=True)
+                          cerebro_cls=PaperCerebro, quicknotify=True)
     broker.watch(datas)  # named by now: the startup reconciliation books onto them
     # before the status line: a bar's skipped entry is said above that bar's status
     cerebro.addanalyzer(StrategyNotes, _name="strategy_notes", out=out)

@@ -84,3 +84,28 @@ def test_an_order_ib_rejects_is_said_when_it_happens(tmp_path, capsys, ib_log):
     assert line.endswith(f" shares on {today:%Y-%m-%d}: rejected by the broker")
     assert out[-1].startswith("done: 1 fill(s)")
     assert out[-1].endswith(", 0 entries skipped, 1 order(s) not filled")
+
+
+def test_an_order_ib_rejects_after_the_last_bar_is_said(tmp_path, capsys, ib_log):
+    """``--max-bars 1``: the order sent on the run's only live bar is rejected after that
+    bar was processed. The run waits for IB's answer before the strategy stops, so the
+    strategy hears it: the ``not filled:`` line and the ``done:`` count say it. (The
+    answer used to be journalled only: the strategy had stopped, nothing was said.)"""
+    ib_log.allow(r"Error 201")
+    with FakeTWS() as tws:
+        tws.order_mode = "silent"  # acknowledged later, after the bar: see ``between``
+
+        def reject_after_the_bar(k: int) -> None:
+            tws.reject(tws.wait_for_order(), "no trading permissions")
+
+        code = run_paper(tws, paper_equity_argv(tws, tmp_path, 24, "--max-bars", "1"),
+                         reject_after_the_bar, bars=1)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    today = dt.datetime.now(NEW_YORK).date()
+    rejected = [i for i, line in enumerate(out) if line.startswith("rejected btml/")]
+    not_filled = [i for i, line in enumerate(out) if line.startswith("not filled: ")]
+    assert len(rejected) == len(not_filled) == 1 and rejected[0] < not_filled[0]
+    assert out[not_filled[0]] == (f"not filled: SPY: buy of {tws.placed[0].quantity:g} "
+                                  f"shares on {today:%Y-%m-%d}: rejected by the broker")
+    assert out[-1].endswith(", 0 entries skipped, 1 order(s) not filled")

@@ -261,34 +261,25 @@ def test_credit_spread_strategy_waits_for_an_adopted_opening(spread_market, tmp_
 
 
 # ---------------------------------------------------------------------- the end of a run
-class StrategyStopped(bt.Analyzer):
-    """Sets ``event`` when the strategy stops (just before the broker's own ``stop``)."""
-
-    params = (("event", None),)
-
-    def stop(self):
-        self.p.event.set()
-
-
 def test_max_bars_end_waits_for_the_reply_to_the_last_bars_order(ib_log):
-    """An order sent on the last bar whose rejection arrives after the strategy stopped is
-    still recorded as rejected (it stayed 'submitted' and the next run called it lost)."""
+    """An order sent on the last bar whose rejection comes after that bar: the run waits
+    for it before the strategy stops, so the journal says rejected (it used to stay
+    'submitted' and the next run called it lost) and the strategy hears Rejected (it used
+    to have stopped already)."""
     ib_log.allow(r"Error 201")
-    stopped = threading.Event()
     with FakeTWS() as tws:
         stock_market(tws)
         tws.order_mode = "silent"
         run = PaperRun(tws, HISTORY, LIVE[:1], strategy="scripted",
                        actions={0: lambda s: s.buy(size=100)})
-        run.cerebro.addanalyzer(StrategyStopped, event=stopped)
         with run:
             run.push()
-            assert stopped.wait(10), "the run did not stop after --max-bars"
             tws.reject(tws.wait_for_order(), "no trading permissions")
             run.join()
     ref = tws.placed[0].order_ref
     row = run.broker.journal.order(ref)
     assert (row["status"], row["reason"]) == ("rejected", "no trading permissions")
+    assert run.statuses() == ["Submitted", "Rejected"]
 
 
 def test_paper_command_restart_takes_over_and_done_reports_orders_at_ib(tmp_path, capsys,
