@@ -109,3 +109,30 @@ def test_an_order_ib_rejects_after_the_last_bar_is_said(tmp_path, capsys, ib_log
     assert out[not_filled[0]] == (f"not filled: SPY: buy of {tws.placed[0].quantity:g} "
                                   f"shares on {today:%Y-%m-%d}: rejected by the broker")
     assert out[-1].endswith(", 0 entries skipped, 1 order(s) not filled")
+
+
+def test_a_credit_spread_no_contract_of_fits_is_said_as_skipped(tmp_path, capsys, ib_log):
+    """``--strategy credit-spread`` on an account of 1,000: the risk budget (2 % of the
+    value, 20.00) sizes no contract of a spread whose full width is 500.00, so every entry
+    is skipped; each is said on its bar, before its status line, with the New York date,
+    and counted in the ``done:`` line. Nothing is asked of IB's option chain or sent."""
+    with FakeTWS(cash=1_000.0) as tws:
+        argv = paper_equity_argv(tws, tmp_path, 25, "--max-bars", "2")
+        argv[argv.index("equity")] = "credit-spread"
+        code = run_paper(tws, argv)
+        placed = list(tws.placed)
+        asked = {f[0] for _, f in tws.received}
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and placed == []
+    assert "78" not in asked  # no reqSecDefOptParams: sizing refused before the legs
+    today = dt.datetime.now(NEW_YORK).date()
+    skipped = [i for i, line in enumerate(out) if line.startswith("skipped: ")]
+    status = [i for i, line in enumerate(out) if " | value " in line]
+    assert len(skipped) == 2 and len(status) == 2
+    assert skipped[0] < status[0] < skipped[1] < status[1]
+    for line in (out[i] for i in skipped):
+        assert line == (f"skipped: SPY: no contract of a 5-wide spread fits the risk budget "
+                        f"(risk_per_trade=0.02, max_portfolio_risk=0.3 of 1,000.00, 0.00 "
+                        f"already at risk) on {today:%Y-%m-%d}")
+    assert out[-1] == ("done: 0 fill(s), value 1,000.00, 0 open spread(s), 0 order(s) still "
+                       "working at IB, 2 entries skipped, 0 order(s) not filled")
