@@ -245,6 +245,7 @@ class IBStore:
         self.ib.positionEvent += self._on_position
         self.ib.updatePortfolioEvent += self._on_portfolio
         self.ib.accountValueEvent += self._on_account_value
+        _keep_early_commissions(self.ib.wrapper)
         ready.set()
         self._loop.run_forever()
 
@@ -704,6 +705,32 @@ class IBStore:
                 sub.handle = sub.start(self.ib)
             except Exception:
                 log.exception("re-subscribing bars failed")
+
+
+def _keep_early_commissions(wrapper) -> None:
+    """Make ib_async's ``wrapper`` keep a commission report that comes before its
+    execution and apply it when the execution arrives. ib_async looks the execution up by
+    execId and silently drops a report it cannot find, so the fill would wait for a
+    commission that already came (until a reconnect replayed it). IB documents the report
+    after the execution; this keeps the broker right if TWS ever sends them the other way."""
+    apply_report, apply_execution = wrapper.commissionReport, wrapper.execDetails
+    early: dict[str, Any] = {}
+
+    def commission_report(report) -> None:
+        if report.execId not in wrapper.fills:
+            early[report.execId] = report
+            if len(early) > 1000:  # reports of executions this client never gets
+                early.pop(next(iter(early)))
+            return
+        apply_report(report)
+
+    def exec_details(req_id, contract, execution) -> None:
+        apply_execution(req_id, contract, execution)
+        report = early.pop(execution.execId, None)
+        if report is not None:
+            apply_report(report)
+
+    wrapper.commissionReport, wrapper.execDetails = commission_report, exec_details
 
 
 class _Paced(Exception):

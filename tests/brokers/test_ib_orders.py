@@ -145,3 +145,21 @@ def test_a_commission_after_the_cancel_books_the_partial_fill_before_the_cancel(
     assert broker.get_orders_open() == [] and broker.journal.open_orders() == []
     assert broker.getposition(run.datas[0]).size == 40
     assert broker.cash_total() == pytest.approx(100_000 - 40 * 101.0 - 0.2)
+
+
+def test_a_commission_report_before_its_execution_is_kept(tws, ib_log):
+    """IB documents the commission report after its execution; sent before it, ib_async
+    finds no execution of that execId and drops it, so the fill waited for a commission
+    that had come (the order never completed). The store keeps such a report until its
+    execution arrives."""
+    tws.order_mode = "hold"
+    tws.commission_first = True
+    actions = {0: lambda s: s.buy(size=100)}
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions=actions) as run:
+        run.push()
+        tws.fill(tws.wait_for_order(), price=101.0)
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    _, info, size, price, comm, _ = run.notes[-1]
+    assert (size, price, comm) == (100, 101.0, pytest.approx(0.5))
+    assert run.broker.journal.fills(info["order_ref"])[0]["booked"] == 1

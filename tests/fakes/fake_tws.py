@@ -14,7 +14,8 @@ socket (optionally keeping the clientId busy, so reconnecting gets error 326), `
 makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
 ``settle_physically`` settles one with delivered shares (assignment/exercise),
 ``send_error`` sends e.g. 1100/1101/1102, ``hold_commissions`` keeps commission reports
-back until ``release_commissions`` (TWS sends them after the order status), ``history_errors``
+back until ``release_commissions`` (TWS sends them after the order status) and
+``commission_first`` sends them before their executions, ``history_errors``
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
 
@@ -198,6 +199,9 @@ class FakeTWS:
         #: the order status, sometimes well after)
         self.hold_commissions = False
         self.held_commissions: list[ServerExecution] = []
+        #: while True, a fill's commission reports go out before its executions (the
+        #: order ib_async drops a report in, knowing no execution of its execId yet)
+        self.commission_first = False
         self.partial_quantity = 1.0
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
         self.stocks: dict[str, Contract] = {}
@@ -824,12 +828,15 @@ class FakeTWS:
             moved = [self._book(e) for e in execs if e.contract.sec_type != "BAG"]
         for conn in self._conns_of(order.client_id):
             enc = conn.encoder
-            out = [enc.execution(-1, e) for e in execs]
+            reports = [] if self.hold_commissions else [
+                enc.commission_report(e.exec_id, e.commission, e.realized)
+                for e in execs if e.commission is not None]
+            out = reports if self.commission_first else []
+            out += [enc.execution(-1, e) for e in execs]
             out.append(self._status_msg(enc, order))
             out.append(enc.open_order(order, order.status))
-            if not self.hold_commissions:
-                out += [enc.commission_report(e.exec_id, e.commission, e.realized)
-                        for e in execs if e.commission is not None]
+            if not self.commission_first:
+                out += reports
             if conn.positions:
                 out += [enc.position(self.accounts[0], c, qty, avg) for c, qty, avg in moved]
             conn.send(*out)
