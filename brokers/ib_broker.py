@@ -8,8 +8,8 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
   (``btml/<strategy>/<intent>/<symbol>/<id>``) and is written to the journal before it is
   sent. IB's states map to backtrader's: PreSubmitted/Submitted -> Accepted, fills ->
   Partial/Completed (booked once their commission report is in), Cancelled -> Canceled,
-  error 201 -> Rejected with IB's reason (Margin when the reason is about margin or
-  equity), Inactive -> Rejected.
+  error 201 (or another error ending an order IB never accepted) -> Rejected with IB's
+  reason (Margin when the reason is about margin or equity), Inactive -> Rejected.
 * **Money.** ``getcash()`` is IB's TotalCashValue, plus the cash effect of fills booked
   since IB last reported it, minus the margin of open spreads (free cash, as in the
   simulated broker); ``getvalue()`` adds every IB position at its latest price (the feed's

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from typing import Any, Protocol
 
 from brokers.ib_account import IBAccount
@@ -238,7 +239,12 @@ class IBLedger:
         message = update.message or ""
         info = order.info if order is not None else {}
         margin = False
-        if update.error_code == 201 or update.status == "Inactive":
+        # IB refusing an order it never accepted is a rejection, whatever the code (201,
+        # or e.g. 110 for a price off the tick); 202 (or 10147 to a spread order's
+        # expiry) answers our cancel
+        refused = update.error_code not in (None, 202) and not info.get("expiring") and \
+            row["status"] in ("sending", "submitted")
+        if update.error_code == 201 or update.status == "Inactive" or refused:
             reason = _reason(message) or f"IB rejected the order ({update.status})"
             margin = any(w in reason.lower() for w in MARGIN_WORDS)
             state = "margin" if margin else "rejected"
@@ -492,10 +498,14 @@ def _request_bar(detail: dict) -> dt.datetime | None:
 
 
 def _reason(message: str) -> str:
-    """IB's human reason from an error text ('Order rejected - reason:XYZ' -> 'XYZ')."""
+    """IB's human reason from an error text ('Order rejected - reason:XYZ' -> 'XYZ'; the
+    'Error 110, reqId 7: ' ib_async puts before TWS's text is dropped)."""
     if "reason:" in message:
         return message.split("reason:", 1)[1].strip()
-    return message.strip()
+    return _ERROR_PREFIX.sub("", message.strip())
+
+
+_ERROR_PREFIX = re.compile(r"^(?:Error|Warning) -?\d+, reqId -?\d+: ")
 
 
 _HANDLERS = {

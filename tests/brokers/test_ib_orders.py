@@ -163,3 +163,25 @@ def test_a_commission_report_before_its_execution_is_kept(tws, ib_log):
     _, info, size, price, comm, _ = run.notes[-1]
     assert (size, price, comm) == (100, 101.0, pytest.approx(0.5))
     assert run.broker.journal.fills(info["order_ref"])[0]["booked"] == 1
+
+
+def test_an_order_ib_refuses_with_another_code_than_201_is_rejected(tws, ib_log):
+    """TWS refuses a new order with other codes than 201 too, e.g. 110 for a price off the
+    contract's tick (ib_async ends the order as Cancelled either way). An order IB never
+    accepted is Rejected with IB's text as the reason, so the strategy says it did not
+    fill; it used to be Canceled ('cancelled: ...' in the journal), which the credit
+    spread strategy does not report at all."""
+    ib_log.allow(r"Error 110")
+    tws.order_mode, tws.reject_code = "reject", 110
+    tws.reject_reason = "The price does not conform to the minimum price variation for this " \
+                        "contract."
+    actions = {0: lambda s: s.buy(size=10, exectype=bt.Order.Limit, price=100.003)}
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions=actions) as run:
+        run.push()
+        run.wait(lambda: len(run.statuses()) == 2, what="the answer")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Rejected"]
+    info = run.notes[-1][1]
+    assert info["reason"] == tws.reject_reason
+    row = run.broker.journal.order(info["order_ref"])
+    assert (row["status"], row["reason"]) == ("rejected", tws.reject_reason)

@@ -204,6 +204,10 @@ class FakeTWS:
         self.commission_first = False
         self.partial_quantity = 1.0
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
+        #: the error code 'reject' answers a new order with: 201 ("Order rejected -
+        #: reason:..."), or another code TWS refuses an order with, its text the reason
+        #: (e.g. 110, a price off the contract's tick)
+        self.reject_code = 201
         self.stocks: dict[str, Contract] = {}
         self.options: dict[int, Contract] = {}
         self._option_keys: dict[tuple, Contract] = {}
@@ -695,8 +699,9 @@ class FakeTWS:
             self._next_order_id = max(self._next_order_id, msg.order_id + 1)
             mode = self.order_mode
         if mode == "reject":
-            conn.send(enc.error(order.order_id, 201,
-                                f"Order rejected - reason:{self.reject_reason}"))
+            text = self.reject_reason if self.reject_code != 201 else \
+                f"Order rejected - reason:{self.reject_reason}"
+            conn.send(enc.error(order.order_id, self.reject_code, text))
             return
         with self._lock:
             self.orders[order.perm_id] = order
