@@ -177,3 +177,30 @@ def test_after_a_reconnect_to_a_live_login_nothing_is_sent(tws, ib_log):
     reason = run.notes[-1][1]["reason"]
     assert "DU1234567" in reason and "U7654321" in reason
     assert any("U7654321" in e and e.startswith("warning: ") for e in run.events)
+
+
+def test_an_execution_seen_live_then_replayed_after_a_reconnect_is_booked_once(tws, ib_log):
+    """A fill booked live comes again after the reconnect: replayed by reqExecutions, and
+    once more as a live execDetails with its commission report. Cash, position and the
+    journal count it once."""
+    ib_log.allow(*DROP_ERRORS)
+    tws.order_mode = "hold"
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted",
+                  actions={0: lambda s: s.buy(size=100)}) as run:
+        run.push()
+        order = tws.wait_for_order()
+        [execution] = tws.fill(order, price=101.0)
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        tws.drop_connections()
+        run.wait(reconciled(run, 2), what="reconciliation after reconnect")
+        for conn in tws._conns_of(order.client_id):
+            conn.send(conn.encoder.execution(-1, execution),
+                      conn.encoder.commission_report(execution.exec_id, 0.5, None))
+        run.finish()
+    broker = run.broker
+    assert run.statuses() == ["Submitted", "Accepted", "Completed"]
+    assert broker.reconcile_reports[1]["new_fills"] == 0
+    assert len(broker.journal.fills()) == 1
+    assert broker.getposition(run.datas[0]).size == 100
+    assert broker.cash_total() == pytest.approx(100_000 - 100 * 101.0 - 0.5)
+    assert broker.position_diffs() == []
