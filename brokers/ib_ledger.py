@@ -14,6 +14,7 @@ orders, hands each one to ``track`` and calls back only through ``LedgerBroker``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -299,6 +300,9 @@ class IBLedger:
 
     # ------------------------------------------------------------------ executions
     def _on_fill(self, fill: FillUpdate) -> None:
+        if not fill.order_ref and fill.perm_id:  # e.g. a combo's leg: the order's permId
+            ref = self.journal.order_ref_of(fill.perm_id)
+            fill = dataclasses.replace(fill, order_ref=ref) if ref else fill
         if not fill.order_ref or self.journal.order(fill.order_ref) is None:
             return
         if fill.sec_type == "BAG":  # the combo's own execution: its legs carry the money

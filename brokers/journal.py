@@ -119,6 +119,11 @@ class Journal:
                          (order_ref,)).fetchone()
         return dict(row) if row else None
 
+    def order_ref_of(self, perm_id: int) -> str | None:
+        """The orderRef of the order IB knows by ``perm_id`` (None when none is)."""
+        row = self._exec("SELECT order_ref FROM orders WHERE perm_id=?", (perm_id,)).fetchone()
+        return row["order_ref"] if row else None
+
     def orders(self) -> list[dict]:
         rows = self._exec("SELECT o.*, i.strategy, i.intent, i.symbol, i.detail FROM orders o "
                           "JOIN intents i USING (order_ref) ORDER BY i.created").fetchall()

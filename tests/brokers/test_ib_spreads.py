@@ -205,3 +205,27 @@ def test_close_working_when_the_legs_expire_is_rejected(market, ib_log):
     assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 0.0,
                                                                     spread.expiry)
     assert run.broker.position_diffs() == []
+
+
+def test_leg_executions_without_an_order_ref_are_matched_by_perm_id(market, ib_log):
+    """Leg executions that carry only the combo's permId (no orderRef; whether TWS copies
+    the orderRef onto them is unconfirmed) still open the spread: the broker knows the
+    order's permId from IB's order status. They used to be ignored as not ours: the
+    spread never opened while IB held its legs."""
+    history, live, chain = market
+    frame = chain.chain(live[0][0])
+    with FakeTWS(option_commission=0.65) as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        tws.leg_order_refs = False
+        with PaperRun(tws, history, live[:2], strategy="scripted",
+                      actions={0: open_then_close}) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            run.finish()
+    [spread] = run.broker.open_spreads()
+    assert spread.contracts == 2 and spread.commission == pytest.approx(4 * 0.65)
+    ref = tws.placed[0].order_ref
+    assert {f["order_ref"] for f in run.broker.journal.fills()} == {ref}
+    assert run.broker.position_diffs() == []

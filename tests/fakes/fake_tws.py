@@ -202,6 +202,9 @@ class FakeTWS:
         #: while True, a fill's commission reports go out before its executions (the
         #: order ib_async drops a report in, knowing no execution of its execId yet)
         self.commission_first = False
+        #: False: a combo's leg executions carry no orderRef, only the combo's orderId and
+        #: permId (whether TWS copies the orderRef onto leg executions is unconfirmed)
+        self.leg_order_refs = True
         self.partial_quantity = 1.0
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
         #: the error code 'reject' answers a new order with: 201 ("Order rejected -
@@ -823,6 +826,8 @@ class FakeTWS:
                     shares = qty * leg.ratio
                     execs.append(self._execution(order, contract, buy, shares, leg_price, when,
                                                  self.option_commission * shares))
+                    if not self.leg_order_refs:
+                        execs[-1].order_ref = ""
                 execs.append(self._execution(order, order.contract, order.action == "BUY", qty,
                                              price, when, None, cum=order.filled))
             else:
