@@ -185,3 +185,23 @@ def test_an_order_ib_refuses_with_another_code_than_201_is_rejected(tws, ib_log)
     assert info["reason"] == tws.reject_reason
     row = run.broker.journal.order(info["order_ref"])
     assert (row["status"], row["reason"]) == ("rejected", tws.reject_reason)
+
+
+def test_a_rejection_after_ib_accepted_the_order_ends_it_rejected(tws, ib_log):
+    """201 for an order IB had acknowledged (working, then refused, e.g. for margin once
+    the account moved): Accepted, then Margin with IB's reason; nothing filled."""
+    ib_log.allow(r"Error 201")
+    tws.order_mode = "hold"
+    reason = "YOUR ORDER IS NOT ACCEPTED. INSUFFICIENT EQUITY WITH LOAN"
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted",
+                  actions={0: lambda s: s.buy(size=100)}) as run:
+        run.push()
+        run.wait(lambda: "Accepted" in run.statuses(), what="Accepted")
+        tws.reject(tws.wait_for_order(), reason)
+        run.wait(lambda: "Margin" in run.statuses(), what="Margin")
+        run.finish()
+    assert run.statuses() == ["Submitted", "Accepted", "Margin"]
+    info = run.notes[-1][1]
+    assert info["reason"] == reason
+    assert run.broker.journal.order(info["order_ref"])["status"] == "margin"
+    assert run.broker.getposition(run.datas[0]).size == 0
