@@ -59,12 +59,15 @@ class IBAccount:
     def _ours(self, account: str) -> bool:
         return not (self.name and account and account != self.name)
 
-    def apply_value(self, update: AccountUpdate) -> None:
-        """IB's TotalCashValue replaces the cash and the fills booked since."""
+    def apply_value(self, update: AccountUpdate) -> bool:
+        """IB's TotalCashValue replaces the cash and the fills booked since; True when
+        ``update`` was that figure."""
         if not self._ours(update.account):
-            return
+            return False
         if update.tag == "TotalCashValue" and update.currency in ("USD", "BASE"):
             self._cash_base, self._cash_adjust = float(update.value), 0.0
+            return True
+        return False
 
     def apply_position(self, update: PositionUpdate) -> None:
         if not self._ours(update.account):
@@ -83,7 +86,7 @@ class IBAccount:
 
     # ------------------------------------------------------------------ money
     def book_cash(self, amount: float) -> None:
-        """Cash a fill moved (negative when paid), until IB's next TotalCashValue."""
+        """Cash an execution moved (negative when paid), until IB's next TotalCashValue."""
         self._cash_adjust += amount
 
     def cash_total(self) -> float:

@@ -10,8 +10,9 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
   Partial/Completed (booked once their commission report is in), Cancelled -> Canceled,
   error 201 (or another error ending an order IB never accepted) -> Rejected with IB's
   reason (Margin when the reason is about margin or equity), Inactive -> Rejected.
-* **Money.** ``getcash()`` is IB's TotalCashValue, plus the cash effect of fills booked
-  since IB last reported it, minus the margin of open spreads (free cash, as in the
+* **Money.** ``getcash()`` is IB's TotalCashValue, plus the cash effect of executions
+  seen since IB last reported it (the price on arrival, the commission with its report
+  unless IB's cash reported since), minus the margin of open spreads (free cash, as in the
   simulated broker); ``getvalue()`` adds every IB position at its latest price (the feed's
   close for symbols we trade, IB's portfolio price otherwise), so open spreads are marked.
 * **Safety.** Nothing is sent unless the account is a paper account (``DU...``) or

@@ -14,6 +14,7 @@ orders, hands each one to ``track`` and calls back only through ``LedgerBroker``
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import json
@@ -77,6 +78,11 @@ class IBLedger:
         self.errors: list[ErrorUpdate] = []
         self.reconcile_reports: list[dict] = []
         self._waiting_commission: dict[str, FillUpdate] = {}
+        #: executions whose price was paid into cash when they arrived, their commission
+        #: still to come; and those IB's cash has reported since (it holds their
+        #: commission too: IB charges it with the execution, and reports it after)
+        self._paid: set[str] = set()
+        self._cash_reported: set[str] = set()
         #: IB's end (cancelled, rejected, inactive) of orders some of whose executions
         #: still wait for their commission report, by orderRef: applied once those are
         #: booked, so the strategy hears Partial before Canceled (IB reports commissions
@@ -193,7 +199,8 @@ class IBLedger:
         self.errors.append(update)
 
     def _on_account(self, update: AccountUpdate) -> None:
-        self.account.apply_value(update)
+        if self.account.apply_value(update):
+            self._cash_reported |= self._paid
 
     def _on_position(self, update: PositionUpdate) -> None:
         self.account.apply_position(update)
@@ -313,7 +320,10 @@ class IBLedger:
             if known["booked"] or fill.exec_id in self._waiting_commission:
                 return
         if fill.commission is None:
+            # the price is paid now: IB's cash, when it reports next, has paid it too
             self._waiting_commission[fill.exec_id] = fill
+            self._paid.add(fill.exec_id)
+            self.account.book_cash(-_trade_value(fill))
         else:
             self.journal.set_commission(fill.exec_id, fill.commission, fill.realized_pnl)
             self._book(fill, fill.commission)
@@ -330,8 +340,12 @@ class IBLedger:
     def _book(self, fill: FillUpdate, commission: float) -> None:
         """Apply one execution to cash, positions and its order, exactly once."""
         self.journal.mark_booked(fill.exec_id)
-        signed = fill.shares if fill.side == "BOT" else -fill.shares
-        self.account.book_cash(-(signed * fill.price * fill.multiplier + commission))
+        paid = fill.exec_id in self._paid
+        self._paid.discard(fill.exec_id)
+        reported = fill.exec_id in self._cash_reported
+        self._cash_reported.discard(fill.exec_id)
+        self.account.book_cash(-((0.0 if paid else _trade_value(fill))
+                                 + (0.0 if reported else commission)))
         row = self.journal.order(fill.order_ref)
         order = self.orders.get(fill.order_ref)
         self.broker.event(f"fill {fill.side} {fill.shares:g} {fill.symbol} {fill.sec_type} "
@@ -480,16 +494,28 @@ class IBLedger:
                 self._adoptable.append(ref)
 
     def _sync_stock_positions(self) -> None:
-        """Stock positions of traded symbols follow IB (the authority) after a sync."""
+        """Stock positions of traded symbols follow IB (the authority) after a sync, less
+        the executions still waiting for their commission: IB's position holds them, and
+        booking them adds them to the strategy's position."""
         held, positions = self.account.held, self.account.positions
-        for p in held.values():
-            data = self.account.datas.get(p.symbol) if p.sec_type == "STK" else None
-            if data is not None and abs(positions[data].size - p.quantity) > 1e-9:
-                positions[data].set(p.quantity, p.avg_cost)
-        stocks = {p.symbol for p in held.values() if p.sec_type == "STK"}
+        waiting = collections.defaultdict(float)
+        for f in self._waiting_commission.values():
+            if f.sec_type == "STK":
+                waiting[f.symbol] += f.shares if f.side == "BOT" else -f.shares
+        stocks = {p.symbol: p for p in held.values() if p.sec_type == "STK"}
         for symbol, data in self.account.datas.items():
-            if symbol not in stocks and positions[data].size and not self._waiting_commission:
-                positions[data].set(0, 0.0)
+            p = stocks.get(symbol)
+            size = (p.quantity if p is not None else 0.0) - waiting[symbol]
+            if abs(positions[data].size - size) > 1e-9:
+                price = p.avg_cost if p is not None else positions[data].price
+                positions[data].set(size, price if abs(size) > 1e-9 else 0.0)
+
+
+def _trade_value(fill: FillUpdate) -> float:
+    """What an execution costs before commission: positive for a buy, negative for a
+    sale."""
+    signed = fill.shares if fill.side == "BOT" else -fill.shares
+    return signed * fill.price * fill.multiplier
 
 
 def _request_bar(detail: dict) -> dt.datetime | None:

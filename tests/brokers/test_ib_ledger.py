@@ -154,7 +154,9 @@ def test_a_fill_is_booked_once_when_its_commission_is_known(ledger):
     ledger.apply(fill("e1", "r1", "BOT", 10, 50.0))
     ledger.apply(fill("e1", "r1", "BOT", 10, 50.0))  # replayed after a reconnect
     assert ledger.awaiting_commission() == {"e1"}
-    assert ledger.account.cash_total() == 0.0 and ledger.account.positions[data].size == 0
+    # the price is paid into cash at once (IB's next cash report holds it), the fill is
+    # booked (position, order, commission) once its commission is known
+    assert ledger.account.cash_total() == -500.0 and ledger.account.positions[data].size == 0
 
     ledger.apply(CommissionUpdate("e1", 1.0, 0.0))
     assert ledger.awaiting_commission() == set()

@@ -204,3 +204,31 @@ def test_an_execution_seen_live_then_replayed_after_a_reconnect_is_booked_once(t
     assert broker.getposition(run.datas[0]).size == 100
     assert broker.cash_total() == pytest.approx(100_000 - 100 * 101.0 - 0.5)
     assert broker.position_diffs() == []
+
+
+def test_a_fill_replayed_before_its_commission_is_paid_for_once(tws, ib_log):
+    """The order fills while nobody is connected; after the reconnect reqExecutions
+    replays the execution, TWS's cash (which has paid for it) comes with the snapshot,
+    and the commission report only after it. Cash counts the purchase once: it was booked
+    again with the commission, 10,100.00 too low until TWS's next cash report (what the
+    account value, the sizing and the daily loss limit read meanwhile)."""
+    ib_log.allow(*DROP_ERRORS)
+    tws.order_mode = "hold"
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted",
+                  actions={0: lambda s: s.buy(size=100)}) as run:
+        run.push()
+        order = tws.wait_for_order()
+        run.wait(lambda: "Accepted" in run.statuses(), what="Accepted")
+        tws.paused = True
+        tws.drop_connections()
+        run.wait(lambda: "IB connection disconnected" in run.events, what="disconnect seen")
+        tws.hold_commissions = True
+        tws.fill(order, price=101.0)  # nobody is connected
+        tws.paused = False
+        run.wait(reconciled(run, 2), what="reconciliation after reconnect")
+        tws.release_commissions()
+        run.wait(lambda: "Completed" in run.statuses(), what="the commission booked")
+        cash = run.broker.cash_total()  # before TWS reports its cash again
+        run.finish()
+    assert cash == pytest.approx(100_000 - 100 * 101.0 - 0.5)
+    assert run.broker.getposition(run.datas[0]).size == 100

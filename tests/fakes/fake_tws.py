@@ -566,10 +566,11 @@ class FakeTWS:
         with self._lock:
             rows = [e for e in self.executions
                     if client_filter in (0, e.client_id)]
+            held = {e.exec_id for e in self.held_commissions}
         out = [enc.execution(req_id, e) for e in rows]
         out.append(enc.execution_end(req_id))
         out += [enc.commission_report(e.exec_id, e.commission, e.realized)
-                for e in rows if e.commission is not None]
+                for e in rows if e.commission is not None and e.exec_id not in held]
         conn.send(*out)
 
     # reqContractDetails
