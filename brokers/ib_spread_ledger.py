@@ -27,6 +27,7 @@ from brokers.journal import TERMINAL, Journal
 from brokers.spread_book import SpreadBook
 from brokers.spreads import SpreadLeg, SpreadPosition, SpreadRequest, spread_margin
 from core.domain import MULTIPLIER
+from feeds.calendar import last_session
 
 
 class IBSpreadLedger:
@@ -184,12 +185,15 @@ class IBSpreadLedger:
         """A spread at or past expiry whose legs IB no longer holds has been settled (or
         assigned and exercised) by IB, whose cash already shows it. It is closed here at
         intrinsic value, flagged as an estimate, by the simulated broker's rule: from the
-        close of the underlying's first bar dated on or after the expiry, on that bar's
-        date. IB removes expired legs overnight, so this usually runs a bar later than
-        that date; the record is the same as the backtest's (``expiry_bar``)."""
+        close of the expiry's last session (``feeds.calendar.last_session``: the Friday of
+        a Saturday expiry), or the last close before it when the data lacks that session,
+        on the date of the first bar on or after it. IB removes expired legs overnight, so
+        this usually runs a bar later than that date; the record is the same as the
+        backtest's (``expiry_bar``)."""
         for position in self.book.open():
             data = self.account.datas.get(position.underlying)
-            if data is None or not len(data) or exchange_date(data) < position.expiry:
+            if (data is None or not len(data)
+                    or exchange_date(data) < last_session(position.expiry)):
                 continue
             if any(c in self.account.held for c in position.extra.get("con_ids", ())):
                 continue
@@ -299,16 +303,21 @@ def opening_from_detail(detail: dict) -> tuple[SpreadRequest, SpreadLeg, SpreadL
 
 
 def expiry_bar(data, expiry: dt.date) -> tuple[dt.date, float]:
-    """Date and close of ``data``'s first bar dated on or after ``expiry`` (its latest bar
-    when none of the bars it still holds is: the estimate can only use what it has); dates
-    are New York dates, so the close is the expiry session's whatever the display zone."""
-    found = (exchange_date(data), float(data.close[0]))
+    """The date a spread expiring on ``expiry`` is settled on and the close it settles
+    from, as the simulated broker settles it: the close of ``data``'s last bar dated on or
+    before the expiry's last session (on intraday bars the session's last bar, not its
+    first; a gap in the data gives the last close before it, never a close dated after
+    the expiry), on the date of the first bar dated on or after that session. With no bar
+    that early left in the buffer, its earliest bar (the estimate can only use what it
+    has). Dates are New York dates, whatever the display zone."""
+    settles = last_session(expiry)
+    day = exchange_date(data)
     for ago in range(0, -len(data), -1):
-        day = exchange_date(data, ago)
-        if day < expiry:
-            break
-        found = (day, float(data.close[ago]))
-    return found
+        bar_day = exchange_date(data, ago)
+        if bar_day <= settles:
+            return (settles if bar_day == settles else day), float(data.close[ago])
+        day = bar_day  # the earliest bar after the session seen so far
+    return day, float(data.close[-len(data) + 1])
 
 
 def _fill_time(text: str | None) -> dt.datetime | None:

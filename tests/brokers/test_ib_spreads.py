@@ -121,6 +121,10 @@ def test_spread_refusals_width_and_max_open_spreads(market, ib_log):
 
 
 def test_expired_legs_close_the_spread_at_intrinsic(market, ib_log):
+    """The legs vanish and the feed's next bar comes after the expiry (no bar of the
+    expiry session): the spread is closed at intrinsic value from the last close before
+    the expiry, as the simulated broker settles a data gap, on that later bar's date (it
+    read the later bar's close, dated after the expiry)."""
     history, live, chain = market
     frame = chain.chain(live[0][0])
     actions = {0: open_then_close}
@@ -138,8 +142,12 @@ def test_expired_legs_close_the_spread_at_intrinsic(market, ib_log):
             run.live[1] = (after, spot, spot, spot, spot, 1000.0)
             run.finish()
     done = run.broker.closed_spreads()[0]
-    assert (done.exit_reason, done.exit_debit, done.exit_date) == ("expiry", 2.0, after)
-    assert done.realized_pnl == pytest.approx((done.entry_credit - 2.0) * 200 - 4 * 0.65)
+    before = live[0][4]  # the last close before the expiry
+    intrinsic = sp.settlement(before, done.short, done.long)
+    assert (done.exit_reason, done.exit_date) == ("expiry", after)
+    assert done.extra["settlement_spot"] == before and done.exit_debit == intrinsic
+    assert done.realized_pnl == pytest.approx((done.entry_credit - intrinsic) * 200
+                                              - 4 * 0.65)
     assert done.extra["settlement_estimated"] and run.broker.open_spreads() == []
     assert run.broker.reserved_margin() == 0.0
     assert run.broker.position_diffs() == []  # the vanished legs are booked as expired
