@@ -270,7 +270,7 @@ def test_credit_spreads_pay_the_commission_per_contract_given(tmp_path, per_cont
         "target_delta": 0.3, "width": None, "dte_min": 30, "dte_max": 45, "profit_take": 0.5,
         "stop_multiple": 2.0, "close_days_before_expiry": 5, "max_open_spreads": 3,
         "entry_spacing": 5, "risk_per_trade": 0.02, "max_portfolio_risk": 0.3,
-        "skip_regimes": [], "option_fill": "natural"}
+        "skip_regimes": [], "option_fill": "natural", "option_slippage": 0.0}
     assert "target_delta=0.3, width=default, dte_min=30" in (report / "index.html").read_text()
     spreads = pd.read_csv(report / "SPY" / "spreads.csv")
     assert len(spreads)
