@@ -142,7 +142,7 @@ def walk_forward_folds(sessions: pd.DatetimeIndex, k: int) -> list[tuple[pd.Time
 
 #: our packages whose code decides a run's result (the command line, ``cli``, does not)
 RESULT_PACKAGES = ("analyzers", "brokers", "core", "engine", "feeds", "indicators", "models",
-                   "pricing", "signals", "strategies", "sweeps", "training")
+                   "pricing", "strategies", "sweeps", "training")
 
 
 def code_roots() -> list[Path]:
@@ -153,7 +153,9 @@ def code_roots() -> list[Path]:
     roots = []
     for name in RESULT_PACKAGES:
         spec = importlib.util.find_spec(name)
-        roots.extend(Path(p) for p in (spec.submodule_search_locations or []))
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"the {name} package of this project is not importable")
+        roots.extend(Path(p) for p in spec.submodule_search_locations)
     return roots
 
 

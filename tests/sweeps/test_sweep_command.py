@@ -408,6 +408,25 @@ def test_a_run_on_changed_csv_data_is_a_new_run_not_a_stale_one(sample_market, t
     assert after.table["total_return"][1] != first.table["total_return"][1]
 
 
+def test_the_code_digest_covers_every_package_of_ours_but_the_command_line():
+    """The packages a run key hashes are this project's own (the import contracts' root
+    packages, ``cli`` aside), each a folder with an ``__init__.py``: an untracked output
+    folder named like a package (``signals/``, premarket's) once stood in the list, and a
+    fresh checkout, which has no such folder, could not make a key."""
+    import configparser
+    from pathlib import Path
+
+    from sweeps import plan
+
+    root = Path(plan.__file__).resolve().parents[1]
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    ours = set(config["importlinter"]["root_packages"].split()) - {"cli"}
+    assert set(plan.RESULT_PACKAGES) == ours
+    assert all((root / name / "__init__.py").is_file() for name in plan.RESULT_PACKAGES)
+    assert [r.name for r in plan.code_roots()] == list(plan.RESULT_PACKAGES)
+
+
 def test_a_run_after_a_change_of_the_code_is_a_new_run_not_a_stale_one(tmp_path,
                                                                       source_spec,
                                                                       monkeypatch):
