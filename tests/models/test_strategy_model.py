@@ -260,3 +260,17 @@ def test_a_model_stored_before_the_change_keeps_its_stored_temperature(tiny_mode
     raw = old.predict_proba(scored_bars, calibrated=False)[list(PROBA_COLUMNS)].dropna()
     np.testing.assert_allclose(old.predict_proba(scored_bars).loc[raw.index, list(PROBA_COLUMNS)],
                                apply_temperature(raw, 0.7), rtol=1e-6)
+
+
+def test_a_column_the_source_lacks_is_named_as_lacking_not_as_a_gap(tiny_model, scored_bars):
+    """A backtest feed has a line for every known column, NaN where the source has none (a
+    CSV of OHLCV): a model trained with the flow groups must say the data lacks those
+    columns, every one of them, not that the first is 'NaN on <date> (missing input data
+    there?)', which reads as a gap in the data."""
+    no_flow = scored_bars.copy()
+    flow = [c for c in no_flow.columns if c not in ("open", "high", "low", "close", "volume")]
+    no_flow[flow] = np.nan
+    with pytest.raises(DataError, match="trained on the feature groups") as refused:
+        tiny_model.predict_proba(no_flow)
+    assert "call_iv" in str(refused.value) and "dark_pool_ratio" in str(refused.value)
+    assert "missing input data there" not in str(refused.value)
