@@ -75,11 +75,25 @@ def require_files(model_dir: Path | str, needs: tuple[str, ...],
     """The folder, if it exists and holds ``needs``; DataError naming what lacks."""
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise DataError(f"no model folder at {folder} ({_for_store_folder(hint, folder)})")
+        raise DataError(f"no model folder at {folder} ({_for_store_folder(hint, folder)})"
+                        f"{_stored_beside(folder)}")
     missing = [f for f in needs if not (folder / f).exists()]
     if missing:
         raise DataError(f"model folder {folder} lacks {', '.join(missing)}")
     return folder
+
+
+def _stored_beside(folder: Path) -> str:
+    """'; SYMBOL's store holds: ...' naming the newest model folders beside a missing store
+    folder (the name to type instead), or '' when there are none."""
+    if folder.name == "latest" or not folder.parent.is_dir():
+        return ""
+    names = sorted((p.name for p in folder.parent.iterdir()
+                    if p.is_dir() and p.name[:1].isdigit()), reverse=True)
+    if not names:
+        return ""
+    more = f" and {len(names) - 5} older" if len(names) > 5 else ""
+    return f"; {folder.parent} holds {', '.join(names[:5])}{more}"
 
 
 def _for_store_folder(hint: str, folder: Path) -> str:
@@ -213,11 +227,16 @@ def saved_instant(saved_at: object) -> float:
 
 def resolve_model_dir(spec: str, root: Path | str = DEFAULT_ROOT, mode: str = "lstm_poc",
                       symbol: str = "SPY") -> Path:
-    """``latest`` (or a timestamp folder name) under the store, or a path."""
+    """``latest`` (or a timestamp folder name) under the store, or a path. A bare name
+    that is neither a store folder nor a path here (a timestamp typed without its random
+    suffix) is the store folder, so that the error names where it was looked for."""
     candidate = model_dir(mode, symbol, root) / spec
     if spec == "latest" or candidate.is_dir():
         return candidate
-    return Path(spec)
+    path = Path(spec)
+    if not path.exists() and len(path.parts) == 1 and not path.is_absolute():
+        return candidate
+    return path
 
 
 def load_model(model_class, spec: Path | str, mode: str, symbol: str | None = None,

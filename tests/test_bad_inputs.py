@@ -407,6 +407,25 @@ def test_a_missing_stored_model_suggests_the_command_that_makes_it(tmp_path, cap
             f"--models-dir {tmp_path}`)") in capsys.readouterr().err
 
 
+
+def test_a_mistyped_store_folder_name_is_looked_for_in_the_store(tmp_path, monkeypatch,
+                                                                 capsys):
+    """`--model TIMESTAMP` without its random suffix (or any name that is no folder) is a
+    store folder name: the error names where it was looked for and a command that runs,
+    not `--symbol  --save --models-dir .` built from the bare name."""
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store"
+    assert main([*SAMPLE, "--signals", "ml", "--model", "2024-01-05_10-00-00",
+                 "--models-dir", str(store), "--store-label", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert f"no model folder at {store / 'prod' / 'SPY' / '2024-01-05_10-00-00'}" in err
+    assert (f"(train one with `python run.py train --symbol SPY --save --store-label prod "
+            f"--models-dir {store}`)") in err
+    (store / "prod" / "SPY" / "2024-01-05_10-00-00-3f9a1c").mkdir(parents=True)
+    assert main([*SAMPLE, "--signals", "ml", "--model", "2024-01-05_10-00-00",
+                 "--models-dir", str(store), "--store-label", "prod"]) == 2
+    assert "SPY holds 2024-01-05_10-00-00-3f9a1c" in capsys.readouterr().err  # the name
+
 def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     assert main(ml_backtest(folder, symbol="QQQ")) == 2
