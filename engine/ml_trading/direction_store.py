@@ -42,20 +42,38 @@ def stored_fits(meta: dict, limit: pd.Timestamp, source, seed: int, config) -> b
 
 def other_data(meta: dict, bars: pd.DataFrame) -> str | None:
     """Why the stored model whose metadata.json is ``meta`` was trained on other bars than
-    ``bars`` up to its training end (its ``data_hash``: a CSV edited or replaced under the
-    same name, data revised at the vendor), or None when they agree or it records no
-    hash."""
+    ``bars`` (its ``data_hash``: a CSV edited or replaced under the same name, data revised
+    at the vendor), or None when they agree or it records no hash.
+
+    The hash is of the bars the model trained on, its ``training_window`` (what
+    ``stored_or_trained`` saves), so a source read from a later start (Polygon's history is
+    counted back from the end date) still matches while it holds that window; a hash of
+    every bar up to the training end (stores before that) is accepted too."""
     from models.store import data_hash
 
     try:
-        end = pd.Timestamp(meta["training_window"]["end"])
+        window = meta["training_window"]
+        start, end = pd.Timestamp(window["start"]), pd.Timestamp(window["end"])
     except (ValueError, KeyError, TypeError):
         return None
     stored = meta.get("data_hash")
-    if not stored or data_hash(bars[bars.index <= end]) == stored:
+    if not stored:
         return None
+    trained = bars[(bars.index >= start) & (bars.index <= end)]
+    if data_hash(trained) == stored or data_hash(bars[bars.index <= end]) == stored:
+        return None
+    if len(bars) and bars.index[0] > start:
+        return (f"trained on bars from {start:%Y-%m-%d}, before this source's first bar "
+                f"{bars.index[0]:%Y-%m-%d}: whether they are the same cannot be checked")
     return (f"trained on other bars than this source's up to {end:%Y-%m-%d} (its data hash "
             "differs: the data changed since)")
+
+
+def trained_bars(model, bars: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``bars`` a fitted model trained on (its ``training_window``: the last
+    ``max_train_bars`` plus warm-up), whose hash the store records."""
+    info = model.fit_info_
+    return bars[(bars.index >= info["train_start"]) & (bars.index <= info["train_end"])]
 
 
 def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradingSettings):
@@ -98,7 +116,8 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
                                      *skipped])
     _say_skipped(symbol, skipped, settings.quiet)  # why no stored model was taken
     model = train_model(symbol, bars, config, settings.quiet)
-    saved = save_direction_model(model, symbol, root=settings.models_dir, training_bars=bars,
+    saved = save_direction_model(model, symbol, root=settings.models_dir,
+                                 training_bars=trained_bars(model, bars),
                                  metadata={"source": source.name, "seed": settings.seed,
                                            "source_description": source.describe()})
     return model, "; ".join([f"new model trained until "

@@ -311,6 +311,33 @@ def test_trading_on_polygon_minute_aggregates(workdir):
     assert server.api_key not in printed
 
 
+
+def test_premarket_on_polygon_reuses_the_model_of_an_earlier_day(workdir):
+    """Polygon's history is fetched from a start counted back from the end date, so a later
+    day's bars start later than those an earlier day's model was stored with. The model
+    trained on nothing after the later day must still be reused (its data hash covers the
+    bars it trained on, which the later fetch still holds), not skipped as trained on
+    'other bars ... the data changed since' and trained again every morning."""
+    from tests.fakes.fake_polygon import FakePolygon
+
+    store = workdir / "store_polygon_days"
+    with FakePolygon() as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POLYGON_API_KEY", server.api_key)
+        mp.setenv("POLYGON_API_BASE", server.base)
+        notes = []
+        for end in ("2023-11-20", "2023-11-22"):
+            code, outcomes, printed = execute(
+                ["premarket", "--symbols", "SPY", "--end-date", end, "--config",
+                 "trees.toml", "--models-dir", str(store), "--report",
+                 str(workdir / "signals_polygon_days"), "--cache-dir",
+                 str(workdir / "cache"), "-q"])
+            assert code == 0, printed
+            notes.append(outcomes["SPY"].model_note)
+    assert notes[0].startswith("new model trained until 2023-11-20")
+    assert notes[1].startswith("stored model ") and "trained until 2023-11-20" in notes[1]
+    assert "data hash differs" not in notes[1]
+    assert len(list(direction_dir("SPY", store).glob("20*"))) == 1
+
 def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
     """``--source ib``: the fake TWS on 127.0.0.1 serves the 2025-11-28 session's 1-min bars
     (the sample market's, so the replay must print exactly the sample replay's changes and

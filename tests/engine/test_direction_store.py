@@ -56,3 +56,21 @@ def test_a_stored_model_of_other_bars_is_told_apart_by_its_data_hash(tmp_path):
         "training_window": {"start": "2024-01-02", "end": f"{days[19]:%Y-%m-%d}"}}))
     meta = json.loads((stamp / "metadata.json").read_text())
     assert other_data(meta, bars * 3) is None
+
+
+def test_the_data_hash_covers_the_training_window_only(tmp_path):
+    """A hash of the bars a model trained on (its training_window) matches bars read from
+    an earlier or a later start, as long as they hold that window; bars starting after it
+    cannot be checked, and say so."""
+    import pandas as pd
+
+    from engine.ml_trading.direction_store import other_data
+    from models.store import data_hash
+
+    days = pd.bdate_range("2024-01-02", periods=30)
+    bars = pd.DataFrame({"close": range(100, 130)}, index=days, dtype=float)
+    meta = {"training_window": {"start": f"{days[5]:%Y-%m-%d}", "end": f"{days[19]:%Y-%m-%d}"},
+            "data_hash": data_hash(bars.iloc[5:20])}
+    assert other_data(meta, bars) is None and other_data(meta, bars.iloc[3:]) is None
+    assert "data hash differs" in other_data(meta, bars * 3)
+    assert "cannot be checked" in other_data(meta, bars.iloc[8:])
