@@ -292,6 +292,11 @@ def _check_ml_request(args) -> None:
     """The --signals ml flags that contradict each other: refused before any symbol."""
     if args.refit_every and args.model:
         raise DataError("--refit-every trains its models in the run; it cannot use --model")
+    for flag, value in (("--head", args.head), ("--epochs", args.epochs)):
+        if args.model and value is not None:  # else silently ignored: the stored model's own
+            raise DataError(f"{flag} sets how the run trains its model; --model {args.model} "
+                            f"scores with a stored one, trained as its metadata.json says: "
+                            f"drop {flag} or --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
     if args.window != "expanding" and not args.refit_every:

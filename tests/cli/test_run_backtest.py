@@ -112,6 +112,10 @@ def test_the_sample_market_without_symbols_runs_its_own_default_symbols(capsys):
       "--end-date", "2021-06-30"], "bundled has SP500 from 1999-01-04 to 2018-12-31"),
     (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--model", "latest",
       "--refit-every", "5"], "cannot use --model"),
+    (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--model", "latest",
+      "--head", "lstm"], "--head sets how the run trains its model; --model latest scores"),
+    (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--model", "latest",
+      "--epochs", "3"], "--epochs sets how the run trains its model; --model latest scores"),
     (["--source", "sample", "--symbols", "SPY", "--signals", "ml", "--train-years", "1"],
      "--train-years needs --refit-every N --window rolling"),
 ])
