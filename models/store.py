@@ -79,8 +79,27 @@ def require_files(model_dir: Path | str, needs: tuple[str, ...],
                         f"{_stored_beside(folder)}")
     missing = [f for f in needs if not (folder / f).exists()]
     if missing:
-        raise DataError(f"model folder {folder} lacks {', '.join(missing)}")
+        raise DataError(f"model folder {folder} lacks {', '.join(missing)}"
+                        f"{_what_it_holds(folder, needs)}")
     return folder
+
+
+#: the file that tells each kind of stored model, and how messages name it
+KIND_FILES = {"strategy_model.pkl": "a seed-000 strategy model (--signals ml reads it)",
+              "direction_model.pkl": "a Direction model (--signals direction reads it)"}
+
+
+def _what_it_holds(folder: Path, needs: tuple[str, ...]) -> str:
+    """': it is ...' when a folder lacking a model's files is a symbol's store folder (the
+    one holding the timestamp folders and ``latest``) or holds the other kind of model,
+    else ''."""
+    if (folder / "latest").is_dir():
+        return (f": it is a symbol's store folder; name one of its model folders, e.g. "
+                f"{folder / 'latest'}")
+    for name, kind in KIND_FILES.items():
+        if name not in needs and (folder / name).exists():
+            return f": it holds {kind}"
+    return ""
 
 
 def _stored_beside(folder: Path) -> str:

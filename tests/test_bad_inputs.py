@@ -426,6 +426,20 @@ def test_a_mistyped_store_folder_name_is_looked_for_in_the_store(tmp_path, monke
                  "--models-dir", str(store), "--store-label", "prod"]) == 2
     assert "SPY holds 2024-01-05_10-00-00-3f9a1c" in capsys.readouterr().err  # the name
 
+
+def test_a_folder_that_holds_no_model_of_the_kind_says_what_it_holds(stored_model, capsys):
+    """`--model` naming a symbol's store folder (the one holding the timestamps and
+    latest/), or a seed-000 folder handed to a Direction loader, says what the folder is,
+    not only which files it lacks."""
+    from core.errors import DataError
+    from models.direction_store import load_direction_model
+
+    assert main(ml_backtest(stored_model.parent)) == 2
+    err = capsys.readouterr().err
+    assert "is a symbol's store folder" in err and str(stored_model.parent / "latest") in err
+    with pytest.raises(DataError, match="holds a seed-000 strategy model"):
+        load_direction_model(stored_model)
+
 def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     assert main(ml_backtest(folder, symbol="QQQ")) == 2
