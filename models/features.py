@@ -246,9 +246,19 @@ def newest_features(col: dict[str, np.ndarray], dates, groups) -> dict[str, floa
     return {name: float(f[name][-1]) for name in feature_names(groups)}
 
 
+def lacks(columns, column: str) -> bool:
+    """Whether bars (a frame, or a window's numpy columns) lack ``column``: a frame lacks
+    one it holds without a value, as a backtest feed's line of a column the source does not
+    have reads NaN on every bar (so the refusal names every such column, not the first NaN
+    as a gap on one date)."""
+    if column not in columns:
+        return True
+    return isinstance(columns, pd.DataFrame) and not columns[column].notna().any()
+
+
 def _require_inputs(columns, groups) -> None:
     """Refuse bars (a frame, or a window's numpy columns) lacking a column ``groups`` read."""
-    missing = [c for g in groups for c in GROUP_INPUTS[g] if c not in columns]
+    missing = [c for g in groups for c in GROUP_INPUTS[g] if lacks(columns, c)]
     if missing:
         raise DataError(f"bars lack the columns {', '.join(missing)} that the feature set needs")
 

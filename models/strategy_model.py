@@ -65,6 +65,7 @@ from models.features import (
     build_features,
     check_finite,
     check_finite_row,
+    lacks,
     newest_features,
 )
 from models.lstm import LSTMConfig, LSTMModel
@@ -229,16 +230,9 @@ class StrategyModel:
 
     def _check_inputs(self, columns) -> None:
         """Refuse bars (a frame, or a stream's numpy columns) that lack a column the
-        fitted feature groups read. A frame lacks a column it holds without one value: a
-        backtest feed has a line for every known column, NaN where the source has none
-        (a CSV of OHLCV), and those columns are named here, all of them, as the groups
-        are chosen at training (``available_groups``), not as a gap on one date."""
-        def lacks(column: str) -> bool:
-            if column not in columns:
-                return True
-            return isinstance(columns, pd.DataFrame) and not columns[column].notna().any()
-
-        missing = [c for g in self.groups_ for c in GROUP_INPUTS[g] if lacks(c)]
+        fitted feature groups read (``models.features.lacks``: a frame's column without one
+        value too, as the groups are chosen at training by ``available_groups``)."""
+        missing = [c for g in self.groups_ for c in GROUP_INPUTS[g] if lacks(columns, c)]
         if missing:
             raise DataError(f"this model was trained on the feature groups "
                             f"{', '.join(self.groups_)}; the data lacks "

@@ -185,3 +185,14 @@ def test_threads_change_the_speed_not_what_is_learned(fitted):
     np.testing.assert_allclose(one.hmm_.means_, unlimited.hmm_.means_, atol=1e-8)
     assert one.state_names_ == unlimited.state_names_
     assert sorted(one.state_names_) == sorted(REGIME_NAMES)
+
+
+def test_bars_without_a_value_of_a_fitted_column_are_named_as_lacking_it(fitted):
+    """A stored HMM (``load_hmm_model``) scoring a feed whose source has no flow (its lines
+    read NaN) names the columns the bars lack, not 'NaN or infinite on <date>', a gap."""
+    bars, _, model = fitted
+    no_flow = bars.loc["2022-01-03":"2022-12-30"].copy()
+    no_flow[["put_call_ratio", "dark_pool_ratio"]] = np.nan
+    with pytest.raises(DataError, match="lack the columns") as refused:
+        model.predict_frame(no_flow)
+    assert "put_call_ratio" in str(refused.value) and "dark_pool_ratio" in str(refused.value)
