@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import pickle
 from importlib.metadata import version
 from pathlib import Path
@@ -103,16 +104,22 @@ def _what_it_holds(folder: Path, needs: tuple[str, ...]) -> str:
 
 
 def _stored_beside(folder: Path) -> str:
-    """'; SYMBOL's store holds: ...' naming the newest model folders beside a missing store
-    folder (the name to type instead), or '' when there are none."""
-    if folder.name == "latest" or not folder.parent.is_dir():
+    """'; <store> holds ...' naming the newest model folders beside a missing store folder
+    (the name to type instead), or '' when there are none; for ``latest`` left pointing
+    at a folder deleted by hand, where it points first."""
+    if not folder.parent.is_dir():
+        return ""
+    gone = ""
+    if folder.is_symlink():
+        gone = f"; latest points at {os.readlink(folder)}, which is gone (deleted?)"
+    elif folder.name == "latest":
         return ""
     names = sorted((p.name for p in folder.parent.iterdir()
                     if p.is_dir() and p.name[:1].isdigit()), reverse=True)
     if not names:
-        return ""
+        return gone
     more = f" and {len(names) - 5} older" if len(names) > 5 else ""
-    return f"; {folder.parent} holds {', '.join(names[:5])}{more}"
+    return f"{gone}; {folder.parent} holds {', '.join(names[:5])}{more}"
 
 
 def _for_store_folder(hint: str, folder: Path) -> str:

@@ -440,6 +440,22 @@ def test_a_folder_that_holds_no_model_of_the_kind_says_what_it_holds(stored_mode
     with pytest.raises(DataError, match="holds a seed-000 strategy model"):
         load_direction_model(stored_model)
 
+
+def test_a_latest_link_to_a_deleted_folder_says_so(stored_model, tmp_path, capsys):
+    """`latest` left pointing at a model folder deleted by hand: the error says where it
+    points and that the folder is gone (and which folders are left), not only 'no model
+    folder at .../latest'."""
+    store = tmp_path / "store"
+    shutil.copytree(stored_model.parent, store / "lstm_poc" / "SPY", symlinks=True)
+    kept = store / "lstm_poc" / "SPY" / "2020-01-02_10-00-00-aaaaaa"
+    shutil.copytree(stored_model, kept)
+    shutil.rmtree(store / "lstm_poc" / "SPY" / stored_model.name)
+    assert main([*SAMPLE, "--signals", "ml", "--model", "latest", "--models-dir",
+                 str(store)]) == 2
+    err = capsys.readouterr().err
+    assert f"latest points at {stored_model.name}, which is gone" in err
+    assert f"holds {kept.name}" in err
+
 def test_a_model_of_another_symbol_is_refused(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     assert main(ml_backtest(folder, symbol="QQQ")) == 2
