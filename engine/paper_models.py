@@ -70,7 +70,8 @@ def load_paper_model(signals: str, spec: str, symbol: str, root: Path | str,
         folder = store.resolve_model_dir(spec, root, label or "lstm_poc", symbol)
         if not folder.is_dir():
             raise DataError(f"{symbol}: no {KINDS[signals]} at {folder} (train and save one: "
-                            f"python run.py train --symbol {symbol} --save)")
+                            f"python run.py train --symbol {symbol} --save)"
+                            f"{store.stored_beside(folder)}")
         return store.load_strategy_model(folder), folder
     if signals == "direction":
         from models.direction_store import MODE, load_direction_model
@@ -78,7 +79,8 @@ def load_paper_model(signals: str, spec: str, symbol: str, root: Path | str,
         folder = store.resolve_model_dir(spec, root, MODE, symbol)
         if not folder.is_dir():
             raise DataError(f"{symbol}: no {KINDS[signals]} at {folder} (python run.py "
-                            f"premarket --symbols {symbol} trains and stores one)")
+                            f"premarket --symbols {symbol} trains and stores one)"
+                            f"{store.stored_beside(folder)}")
         return load_direction_model(folder), folder
     raise DataError(f"--signals {signals} takes no stored model")
 

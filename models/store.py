@@ -77,7 +77,7 @@ def require_files(model_dir: Path | str, needs: tuple[str, ...],
     folder = Path(model_dir)
     if not folder.is_dir():
         raise DataError(f"no model folder at {folder} ({_for_store_folder(hint, folder)})"
-                        f"{_stored_beside(folder)}")
+                        f"{stored_beside(folder)}")
     missing = [f for f in needs if not (folder / f).exists()]
     if missing:
         raise DataError(f"model folder {folder} lacks {', '.join(missing)}"
@@ -103,7 +103,7 @@ def _what_it_holds(folder: Path, needs: tuple[str, ...]) -> str:
     return ""
 
 
-def _stored_beside(folder: Path) -> str:
+def stored_beside(folder: Path) -> str:
     """'; <store> holds ...' naming the newest model folders beside a missing store folder
     (the name to type instead), or '' when there are none; for ``latest`` left pointing
     at a folder deleted by hand, where it points first."""

@@ -185,6 +185,19 @@ def test_paper_cli_refuses_a_missing_model_before_connecting(argv, message, mode
     assert capsys.readouterr().err.startswith(message)
 
 
+@pytest.mark.parametrize(("signals", "label"), [("ml", "lstm_poc"), ("direction", "direction")])
+def test_a_mistyped_model_name_is_looked_for_in_the_store(signals, label, model_store):
+    """`--model` with a store folder name that is not there (a timestamp without its random
+    suffix): the error names the store folder looked in and the folders it holds."""
+    with pytest.raises(DataError) as refused:
+        paper_models(signals, "2021-12-31", ["SPY"], model_store, "lstm_poc",
+                     dt.date(2022, 1, 3))
+    folder = model_store / label / "SPY"
+    stored = next(p.name for p in folder.iterdir() if p.name[:1].isdigit())
+    assert f" at {folder / '2021-12-31'} " in str(refused.value)
+    assert f"{folder} holds {stored}" in str(refused.value)
+
+
 @pytest.mark.parametrize("signals", ["ml", "direction"])
 def test_paper_cli_trades_a_stored_model(signals, model_store, sample_market, tmp_path, capsys,
                                          ib_log):
