@@ -125,6 +125,25 @@ def stored_or_trained(symbol: str, bars: pd.DataFrame, source, settings: MLTradi
                              *skipped])
 
 
+def reuse_note(symbol: str, note: str, model, last: pd.Timestamp) -> str | None:
+    """What a run says before its results when ``stored_or_trained`` took a stored model
+    (``note`` its note): which one and, when its training stops before ``last`` (the last
+    bar the run scores from), by how many sessions, since a stored model is reused however
+    old it is; None for a model trained in the run (that run said so as it trained)."""
+    if not note.startswith("stored model "):
+        return None
+    from feeds.calendar import CALENDAR_END, sessions
+
+    trained = pd.Timestamp(model.trained_until)
+    behind = len(sessions(trained + pd.Timedelta(days=1),
+                          min(pd.Timestamp(last), pd.Timestamp(CALENDAR_END))))
+    text = f"{symbol} scores with the {note.split('; ')[0]}"
+    if behind:
+        text += (f", {behind} sessions before {pd.Timestamp(last):%Y-%m-%d} (--retrain "
+                 "trains one on the data up to it)")
+    return text
+
+
 def _say_skipped(symbol: str, skipped: list[str], quiet: bool) -> None:
     """Each stored model passed over, on stderr (not with -q): a folder the user put there
     is not ignored without a word."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from core.errors import DataError
-from engine.ml_trading.direction_store import stored_or_trained
+from engine.ml_trading.direction_store import reuse_note, stored_or_trained
 from engine.ml_trading.outcome import Notes, Outcome, per_symbol
 from engine.ml_trading.settings import MLTradingSettings
 from engine.ml_trading.signals import make_signal, signal_text
@@ -110,6 +110,9 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
     if minutes.empty:
         raise DataError(f"{name} has no regular-session minute bars on {session:%Y-%m-%d}")
     outcome.model, outcome.model_note = stored_or_trained(symbol, history, source, settings)
+    said = reuse_note(symbol, outcome.model_note, outcome.model, history.index[-1])
+    if said:
+        notes.add(said, symbol)
     outcome.replay = (session, history.iloc[-outcome.model.warmup_bars:],
                       partial_bars(minutes, history.iloc[-1], session_bar))
     if intraday is not None:

@@ -3,7 +3,7 @@ trained no later than it (else one trained now and stored)."""
 
 from __future__ import annotations
 
-from engine.ml_trading.direction_store import stored_or_trained
+from engine.ml_trading.direction_store import reuse_note, stored_or_trained
 from engine.ml_trading.outcome import Notes, Outcome
 from engine.ml_trading.settings import MLTradingSettings
 from engine.ml_trading.signals import make_signal, signal_text
@@ -16,6 +16,9 @@ def premarket_symbol(outcome: Outcome, source, settings: MLTradingSettings,
     bars = load_history(source, symbol, settings.end_date or today(), settings.model)
     as_of = data_end(settings, bars, source, symbol, notes)
     model, note = stored_or_trained(symbol, bars, source, settings)
+    said = reuse_note(symbol, note, model, as_of)
+    if said:
+        notes.add(said, symbol)
     scored = model.predict_frame(bars.iloc[-(model.warmup_bars + 1):])
     outcome.model, outcome.model_note = model, note
     outcome.signal = make_signal(symbol, f"{as_of:%Y-%m-%d}", scored.iloc[-1], outcome.source,

@@ -255,6 +255,27 @@ def test_premarket_reuses_the_stored_model_and_saves_its_signals(trading_run, wo
                            f"{row['confidence']:.2f}"
 
 
+
+def test_premarket_says_which_stored_model_it_scores_with_and_how_old(trading_run, workdir):
+    """A stored model is reused however old it is: the run says so (not only in the signal
+    files), naming the folder and how many sessions its training stops before the as-of
+    date, so a stale model is not traded in silence."""
+    code, outcomes, printed = execute(
+        ["premarket", "--source", "sample", "--symbols", "MSFT", "--end-date", "2025-12-05",
+         "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+         "--report", str(workdir / "signals")])
+    assert code == 0
+    note = outcomes["MSFT"].model_note
+    assert note.startswith("stored model ") and "trained until 2025-11-26" in note
+    assert re.search(r"^note: MSFT scores with the stored model \S+ \(trained until "
+                     r"2025-11-26\), 6 sessions before 2025-12-05 \(--retrain", printed,
+                     re.MULTILINE)
+    _, _, quiet = execute(
+        ["premarket", "--source", "sample", "--symbols", "MSFT", "--end-date", "2025-12-05",
+         "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+         "--report", str(workdir / "signals"), "-q"])
+    assert "note:" not in quiet
+
 def test_premarket_says_when_the_data_ends_before_today(trading_run, workdir):
     code, outcomes, printed = execute(
         ["premarket", "--source", "sample", "--symbols", "MSFT", "--config", "trees.toml",
