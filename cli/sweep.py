@@ -157,12 +157,14 @@ def check_parameter_sets(strategy: str, grid, quiet: bool, cash: float) -> None:
 
 def build_spec(args):
     """The SweepSpec of the parsed command line (grid checked, window resolved)."""
+    from engine.backtest import check_option_slippage
     from feeds.cache import default_cache_dir
     from sweeps.grid import parse_grid
     from sweeps.plan import SourceSpec, SweepSpec, open_source
 
     grid = parse_grid(args.strategy, args.grid)
     check_parameter_sets(args.strategy, grid, args.quiet, args.cash)
+    check_option_slippage(args.option_fill, args.option_slippage)  # as plan_sweep, up front
     check_regimes_have_a_line("skip_regimes" in grid.names, args.signals, "--grid skip_regimes")
     if args.heatmap:
         if len(set(args.heatmap)) != len(args.heatmap):
