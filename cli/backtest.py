@@ -297,6 +297,15 @@ def _check_ml_request(args) -> None:
             raise DataError(f"{flag} sets how the run trains its model; --model {args.model} "
                             f"scores with a stored one, trained as its metadata.json says: "
                             f"drop {flag} or --model")
+    if args.model and args.config:
+        from models.config import load_config_file
+
+        unused = sorted(set(load_config_file(args.config)) - {"labels"})
+        if unused:  # else silently ignored, as --head and --epochs were
+            tables = ", ".join(f"[{t}]" for t in unused)
+            raise DataError(f"{args.config}: {tables} set how the run trains its model; "
+                            f"--model {args.model} scores with a stored one (only [labels], "
+                            "which scores its calls, applies): drop those tables or --model")
     if args.train_years is not None and not (args.refit_every and args.window == "rolling"):
         raise DataError("--train-years needs --refit-every N --window rolling")
     if args.window != "expanding" and not args.refit_every:

@@ -124,6 +124,27 @@ def test_bad_requests_exit_2_with_a_clear_error(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("tables, refused", [
+    ("[lstm]\nepochs = 3\n", "[lstm] set how the run trains its model; --model"),
+    ("[hmm]\nn_iter = 5\n[model]\nhead = \"lstm\"\n", "[hmm], [model] set how the run"),
+    ("[labels]\ndte_min = 25\n", None),  # scores the stored model's calls: it applies
+])
+def test_a_config_table_a_stored_model_would_ignore_is_refused(tables, refused, tmp_path,
+                                                                capsys):
+    """With --model the stored model scores as it was trained: a config file's [model],
+    [lstm] or [hmm] tables were dropped in silence, as --head and --epochs were."""
+    config = tmp_path / "model.toml"
+    config.write_text(tables)
+    assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", "--signals", "ml",
+                     "--model", str(tmp_path / "no-such-model"), "--config", str(config),
+                     "--no-report"]) == 2
+    err = capsys.readouterr().err
+    if refused:
+        assert refused in err
+    else:
+        assert "set how the run trains" not in err and "no-such-model" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--strategy", "credit-spread", "--stop-multiple", "0.5"],
      "error: --stop-multiple 0.5 is invalid: must be above 1"),
