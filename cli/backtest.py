@@ -352,7 +352,11 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
             model = load_strategy_model(folder)
             check_trained_for(model.metadata_, symbol, str(folder))
             check_training_window(model.metadata_, start, str(folder))
-            note = source_note(model.metadata_, source.name, str(folder))
+            from feeds.sources import GENERATED_SOURCES
+
+            note = source_note(model.metadata_, source.name, str(folder),
+                               getattr(source, "seed", None)
+                               if source.name in GENERATED_SOURCES else None)
             if note:
                 notes.setdefault(symbol, []).append(note)
         else:

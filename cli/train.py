@@ -149,9 +149,14 @@ def run_train_command(args) -> int:
                             "hmm": ("continued from the last walk-forward fold's" if previous
                                     else "fitted afresh")}
         if args.save:
+            from feeds.sources import GENERATED_SOURCES
+
             saved = save_models(model, args.models_dir, args.store_label, symbol,
                                 metadata={"walk_forward": summary.get("walk_forward"),
-                                          "source": source_name},
+                                          "source": source_name,
+                                          # a simulated market is its seed
+                                          **({"seed": args.seed}
+                                             if source_name in GENERATED_SOURCES else {})},
                                 training_bars=data.bars)
             summary["saved_to"] = str(saved)
             print(f"Model saved to {saved} (and {saved.parent / 'latest'})")

@@ -16,6 +16,10 @@ from feeds.sample_market import SampleMarket
 #: the same symbols and calendar, hidden states that drive nothing; a model trained on it
 #: must not beat the majority label beyond noise
 SOURCE_NAMES = ("auto", "bundled", "sample", "sample-noedge", "csv", "polygon")
+#: the simulated markets, whose bars their name and seed decide; any other source's bars (a
+#: CSV file, the Polygon cache, data shipped with a dependency) can change under the same
+#: name (a sweep's run key then holds a digest of the bars; a stored model, its seed)
+GENERATED_SOURCES = ("sample", "sample-noedge")
 
 
 def resolve_auto(symbols: list[str]) -> tuple[str, str]:

@@ -315,14 +315,21 @@ def check_trained_for(metadata: dict, symbol: str, where: str) -> None:
                         f"use a model of {wanted} (make one with `{make}`)")
 
 
-def source_note(metadata: dict, source_name: str, where: str) -> str | None:
+def source_note(metadata: dict, source_name: str, where: str,
+                seed: int | None = None) -> str | None:
     """A warning when the model was trained on another source than the run reads (a model
-    of the sample market scoring real bars means little); None when they agree or the
+    of the sample market scoring real bars means little), or on a simulated market of
+    another seed (another market under the same name); None when they agree or the
     metadata does not say."""
     trained = metadata.get("source")
     if trained and trained != source_name:
         return (f"the model in {where} was trained on {trained} data; this run reads "
                 f"{source_name}")
+    trained_seed = metadata.get("seed")
+    if trained and seed is not None and trained_seed is not None and trained_seed != seed:
+        return (f"the model in {where} was trained on {trained} data of seed {trained_seed}; "
+                f"this run reads seed {seed}, another simulated market (--seed "
+                f"{trained_seed} reads the one it learned)")
     return None
 
 

@@ -25,15 +25,12 @@ from core.errors import DataError
 from engine.backtest import check_option_slippage
 from feeds.base import MarketSource
 from feeds.cache import ParquetCache
+from feeds.sources import GENERATED_SOURCES
 from strategies.registry import STRATEGIES
 from sweeps.grid import Grid
 
 #: bump when a change in this package changes what a stored result means
 STORE_VERSION = 1
-#: sources whose bars their name and seed decide; any other source's bars (a CSV file, the
-#: Polygon cache, data shipped with a dependency) can change under the same name, so the key
-#: of a run on them holds a digest of the bars it can see
-GENERATED_SOURCES = ("sample", "sample-noedge")
 
 
 @dataclass(frozen=True)

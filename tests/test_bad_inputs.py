@@ -487,6 +487,22 @@ def test_a_paper_run_refuses_a_model_of_another_symbol(stored_model, tmp_path):
         paper_models("ml", str(folder), ["QQQ"], tmp_path, None, dt.date(2030, 1, 2))
 
 
+def test_a_model_of_another_simulated_market_runs_with_a_loud_warning(stored_model, tmp_path,
+                                                                      capsys):
+    """A model of the sample market of seed 7 scoring seed 42's bars (another market under
+    the same source name) ran without a word."""
+    folder = copy_of(stored_model, tmp_path)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**metadata, "seed": 7}))
+    argv = [a for a in ml_backtest(folder) if a != "-q"]
+    assert main(argv) == 0
+    assert (f"warning: SPY: the model in {folder} was trained on sample data of seed 7; this "
+            "run reads seed 42, another simulated market (--seed 7 reads the one it "
+            "learned)") in capsys.readouterr().out
+    assert main([*argv, "--seed", "7"]) == 0
+    assert "another simulated market" not in capsys.readouterr().out
+
+
 def test_a_model_of_another_source_runs_with_a_loud_warning(stored_model, tmp_path, capsys):
     folder = copy_of(stored_model, tmp_path)
     metadata = json.loads((folder / "metadata.json").read_text())

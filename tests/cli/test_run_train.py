@@ -22,6 +22,7 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     meta = json.loads((latest / "metadata.json").read_text())
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["lstm_config"]["sequence_length"] == 10
+    assert (meta["source"], meta["seed"]) == ("sample", 42)  # a simulated market is its seed
     summary = json.loads((report / "training_summary.json").read_text())
     assert set(summary["walk_forward"]) == {"lstm", "lstm_argmax", "lstm_raw", "majority",
                                             "logistic", "regime_logistic", "rule", "oracle",
