@@ -323,6 +323,7 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
     them. Labels are cached (``training.label_cache``). A stored model of another symbol
     is refused; one of another source adds a warning to ``notes[symbol]``."""
     from feeds.cache import ParquetCache
+    from feeds.sources import GENERATED_SOURCES
     from models.store import (
         check_trained_for,
         check_training_window,
@@ -352,8 +353,6 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
             model = load_strategy_model(folder)
             check_trained_for(model.metadata_, symbol, str(folder))
             check_training_window(model.metadata_, start, str(folder))
-            from feeds.sources import GENERATED_SOURCES
-
             note = source_note(model.metadata_, source.name, str(folder),
                                getattr(source, "seed", None)
                                if source.name in GENERATED_SOURCES else None)

@@ -31,6 +31,10 @@ from feeds.btfeed import make_feed
 from strategies.registry import SIGNALS, STRATEGIES
 
 WARMUP_SESSIONS = 60
+#: horizon (sessions) of the realized direction a signal is scored against in reports
+SCORING_HORIZON = 20
+#: a hit rate over fewer BUY/SELL calls than this is warned of as too few to read
+MIN_HIT_CALLS = 10
 
 
 def check_option_slippage(option_fill: str, slippage: float) -> None:
@@ -41,10 +45,6 @@ def check_option_slippage(option_fill: str, slippage: float) -> None:
     if slippage and option_fill != "mid":
         raise DataError("--option-slippage applies only with --option-fill mid (natural "
                         "fills already pay the bid/ask spread)")
-#: horizon (sessions) of the realized direction a signal is scored against in reports
-SCORING_HORIZON = 20
-#: a hit rate over fewer BUY/SELL calls than this is warned of as too few to read
-MIN_HIT_CALLS = 10
 
 
 @dataclass(frozen=True)

@@ -157,13 +157,13 @@ def code_roots() -> list[Path]:
 
 
 @functools.cache
-def code_digest(roots: tuple[Path, ...] | None = None) -> str:
-    """A SHA-256 of every ``.py`` file under ``roots`` (``code_roots()``: the code that
-    decides a run's result), by relative path and content. A run key holds it, so that a
-    sweep rerun after an upgrade or an edit of a strategy runs again instead of giving the
-    old code's results; caches and compiled files do not count."""
+def code_digest() -> str:
+    """A SHA-256 of every ``.py`` file under ``code_roots()`` (the code that decides a
+    run's result), by relative path and content. A run key holds it, so that a sweep rerun
+    after an upgrade or an edit of a strategy runs again instead of giving the old code's
+    results; caches and compiled files do not count."""
     digest = hashlib.sha256()
-    for root in roots if roots is not None else tuple(code_roots()):
+    for root in code_roots():
         for path in sorted(Path(root).rglob("*.py")):
             if "__pycache__" in path.parts:
                 continue

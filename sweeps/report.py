@@ -111,18 +111,14 @@ def _returns_matrix(fold_returns: dict, trials) -> tuple[np.ndarray, list[int]]:
     """The (days x trials) matrix of the trials' daily returns, fold after fold, and each
     fold's number of days, for CSCV. The trials of one symbol trade the same sessions in a
     fold; a fold whose trials hold different days cannot be compared row by row."""
-    columns, sizes = [], None
+    first = fold_returns[trials[0]]
+    columns = []
     for i in trials:
         folds = fold_returns[i]
-        lengths = [len(f) for f in folds]
-        if sizes is None:
-            sizes = lengths
-        elif lengths != sizes or any(
-                not f.index.equals(g.index) for f, g in zip(folds, fold_returns[trials[0]],
-                                                             strict=True)):
+        if any(not f.index.equals(g.index) for f, g in zip(folds, first, strict=True)):
             raise ValueError("the parameter sets' folds hold different sessions")
         columns.append(np.concatenate([f.to_numpy(dtype=float) for f in folds]))
-    return np.column_stack(columns), sizes
+    return np.column_stack(columns), [len(f) for f in first]
 
 
 def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
