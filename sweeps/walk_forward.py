@@ -7,9 +7,13 @@ k after the first, the set with the best score on folds 0..k-1 (anchored: every 
 before), then that set's daily returns on fold k; folds 1..K-1 stitched end to end are the
 out-of-sample result.
 
-* Score: the mean of the per-fold annualized Sharpe ratios over the folds before, the same
-  per-fold Sharpe ``fold_sharpe_mean`` uses; an idle fold (returns that never change)
-  scores 0.
+* Score: the annualized Sharpe of each set's daily returns of the folds before, joined end
+  to end (``column_sharpes``): the statistic by which the probability of overfitting ranks
+  a half's sets in-sample, so that the PBO measures this very rule. The mean of the folds'
+  Sharpe ratios, used before, weighs a quiet fold like a busy one: a set with a steady
+  0.1 % a day in a calm fold (Sharpe 11) and a 3 % loss in the next (Sharpe -0.5) beat one
+  up in both (Sharpe 1 each) although it lost money over the two. Returns that never
+  change score 0.
 * Ties: every set with the highest score (exactly equal, as when a rule does not bind in
   those folds and several sets hold the same positions) shares the fold equally: the fold's
   returns are the mean of the tied sets' daily returns. Picking the first would make the
@@ -26,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.domain import TRADING_DAYS
-from sweeps.overfitting import sharpe_ratio
+from sweeps.overfitting import column_sharpes, sharpe_ratio
 
 PERIODS_PER_YEAR = TRADING_DAYS
 
@@ -38,25 +42,22 @@ class FoldChoice:
     fold: int
     #: indices (into the sets given) of the sets sharing the best in-sample score
     chosen: tuple[int, ...]
-    #: their score: mean annualized Sharpe over folds 0..fold-1
+    #: their score: the annualized Sharpe of their returns of folds 0..fold-1 joined
     in_sample_sharpe: float
     #: the mean of the chosen sets' daily returns on this fold
     returns: pd.Series
 
 
-def fold_sharpes(fold_returns: list[list[pd.Series]]) -> np.ndarray:
-    """The (folds x sets) matrix of annualized per-fold Sharpe ratios (idle folds 0) of
-    ``fold_returns[set][fold]``."""
-    return np.array([[sharpe_ratio(f) * math.sqrt(PERIODS_PER_YEAR) for f in folds]
-                     for folds in fold_returns]).T
-
-
-def choose(scores: np.ndarray, fold: int) -> tuple[tuple[int, ...], float]:
-    """The sets with the best mean score over rows ``0..fold-1`` of ``scores`` (folds x
-    sets) and that score; rows from ``fold`` on are never read."""
+def choose(fold_returns: list[list[pd.Series]], fold: int) -> tuple[tuple[int, ...], float]:
+    """The sets of ``fold_returns[set][fold]`` whose returns of folds ``0..fold-1`` joined
+    have the best annualized Sharpe, and that Sharpe; folds from ``fold`` on are never
+    read."""
     if fold < 1:
         raise ValueError("the first fold has no folds before it to choose on")
-    in_sample = np.asarray(scores, dtype=float)[:fold].mean(axis=0)
+    joined = np.column_stack([np.concatenate([np.asarray(f, dtype=float)
+                                              for f in folds[:fold]])
+                              for folds in fold_returns])
+    in_sample = column_sharpes(joined) * math.sqrt(PERIODS_PER_YEAR)
     best = in_sample.max()
     return tuple(int(i) for i in np.flatnonzero(in_sample == best)), float(best)
 
@@ -64,10 +65,9 @@ def choose(scores: np.ndarray, fold: int) -> tuple[tuple[int, ...], float]:
 def select(fold_returns: list[list[pd.Series]]) -> list[FoldChoice]:
     """Anchored walk-forward selection over ``fold_returns[set][fold]`` (every set with the
     same folds): one choice per fold after the first."""
-    scores = fold_sharpes(fold_returns)
     choices = []
-    for fold in range(1, scores.shape[0]):
-        chosen, score = choose(scores, fold)
+    for fold in range(1, len(fold_returns[0])):
+        chosen, score = choose(fold_returns, fold)
         returns = pd.concat([fold_returns[i][fold] for i in chosen], axis=1).mean(axis=1)
         choices.append(FoldChoice(fold, chosen, score, returns))
     return choices

@@ -84,9 +84,10 @@ def test_sweep_command_on_a_local_cluster_writes_the_table_and_the_report(swept,
 
 
 def test_the_walk_forward_file_trades_each_fold_on_the_set_best_before_it(swept):
-    """Recomputed from the stored runs: for fold k the set(s) with the best mean annualized
-    fold Sharpe over folds 0..k-1, their fold return as its run reported it, and the
-    stitched line compounding the fold rows; the summary has one line per symbol."""
+    """Recomputed from the stored runs: for fold k the set(s) with the best annualized
+    Sharpe of their daily returns of folds 0..k-1 joined (the PBO's in-sample statistic),
+    their fold return as its run reported it, and the stitched line compounding the fold
+    rows; the summary has one line per symbol."""
     folder, _ = swept
     table = pd.read_csv(folder / "results.csv")
     walk = pd.read_csv(folder / "walk_forward.csv")
@@ -94,17 +95,17 @@ def test_the_walk_forward_file_trades_each_fold_on_the_set_best_before_it(swept)
     store = ResultsStore(folder)
     for symbol in ("SPY", "QQQ"):
         runs = table[table["symbol"] == symbol]
-        sharpe = {}
+        returns = {}
         for (conf, short), group in runs.groupby(["min_confidence", "allow_short"], sort=False):
-            folds = [np.asarray(store.load(k)["returns"]["values"])[1:]  # no starting 0
-                     for k in group.sort_values("fold")["key"]]
-            sharpe[f"min_confidence={conf}, allow_short={short}"] = [
-                f.mean() / f.std(ddof=1) * math.sqrt(252) if f.std() > 0 else 0.0 for f in folds]
+            returns[f"min_confidence={conf}, allow_short={short}"] = [
+                np.asarray(store.load(k)["returns"]["values"])[1:]  # no starting 0
+                for k in group.sort_values("fold")["key"]]
         rows = walk[walk["symbol"] == symbol].set_index("line")
         by_fold = rows.loc["fold"].set_index("fold")
         assert list(by_fold.index) == [1, 2, 3]
         for k in (1, 2, 3):
-            means = {name: np.mean(s[:k]) for name, s in sharpe.items()}
+            means = {name: sharpe_ratio(np.concatenate(f[:k])) * math.sqrt(252)
+                     for name, f in returns.items()}
             best = max(means.values())
             chosen = sorted(n for n, m in means.items() if m == pytest.approx(best, abs=1e-12))
             assert sorted(by_fold.at[k, "sets"].split(" | ")) == chosen

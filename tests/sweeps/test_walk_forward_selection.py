@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweeps.walk_forward import choose, fold_sharpes, performance, select, stitched
+from sweeps.overfitting import sharpe_ratio
+from sweeps.walk_forward import choose, performance, select, stitched
 
 FOLD_DAYS = [pd.bdate_range("2024-01-01", periods=3) + pd.offsets.BDay(3 * k)
              for k in range(4)]
@@ -16,6 +17,12 @@ FOLD_DAYS = [pd.bdate_range("2024-01-01", periods=3) + pd.offsets.BDay(3 * k)
 
 def _fold(k: int, values) -> pd.Series:
     return pd.Series(values, index=FOLD_DAYS[k], dtype=float)
+
+
+def fold_sharpes(fold_returns: list[list[pd.Series]]) -> np.ndarray:
+    """The (folds x sets) matrix of annualized per-fold Sharpe ratios (the old rule's)."""
+    return np.array([[sharpe_ratio(f) * math.sqrt(252) for f in folds]
+                     for folds in fold_returns]).T
 
 
 def _sets(shapes) -> list[list[pd.Series]]:
@@ -37,20 +44,41 @@ HAND = _sets([
 
 
 def test_a_hand_made_sweep_chooses_the_known_sets_and_ties_share_the_fold():
-    """Folds 0..k-1 in Sharpe x sqrt(252) units: fold 1 is chosen on fold 0 alone, where
-    sets 1 and 2 tie at 2 (set 0 idle: 0): they share fold 1, half each. Fold 2 on folds
-    0-1: means (0 + 2) / 2 = 1, (2 - 2) / 2 = 0, (2 + 1) / 2 = 1.5: set 2. Fold 3 on folds
-    0-2: 0, 2/3, 1/3: set 1."""
+    """Each set scored by the Sharpe (x sqrt(252)) of its returns of folds 0..k-1 joined:
+    fold 1 is chosen on fold 0 alone, where sets 1 and 2 tie at 2 (set 0 idle: 0): they
+    share fold 1, half each. Fold 2 on folds 0-1 joined: set 0 [0, 0, 0, .01, .02, .03]
+    0.79, set 1 (UP2 then DOWN2, mean 0) 0, set 2 [.01, .02, .03, 0, .01, .02] mean .015,
+    sd sqrt(550e-6 / 5): 1.43: set 2. Fold 3 on folds 0-2: 0, 0.31, 0.17: set 1."""
     root = math.sqrt(252)
     np.testing.assert_allclose(fold_sharpes(HAND)[:3] / root,
                                [[0, 2, 2], [2, -2, 1], [-2, 2, -2]], atol=1e-12)
     choices = select(HAND)
     assert [(c.fold, c.chosen) for c in choices] == [(1, (1, 2)), (2, (2,)), (3, (1,))]
-    assert [c.in_sample_sharpe / root for c in choices] == pytest.approx([2, 1.5, 2 / 3])
+    assert [c.in_sample_sharpe / root for c in choices] == pytest.approx(
+        [2, 0.015 / math.sqrt(550e-6 / 5), 0.305887645], abs=1e-8)
     pd.testing.assert_series_equal(choices[0].returns,
                                    (HAND[1][1] + HAND[2][1]) / 2, check_names=False)
     pd.testing.assert_series_equal(choices[1].returns, HAND[2][2], check_names=False)
     pd.testing.assert_series_equal(choices[2].returns, HAND[1][3], check_names=False)
+
+
+def test_the_choice_is_the_sharpe_of_the_folds_joined_as_pbo_ranks_in_sample():
+    """The criterion of the PBO's in-sample ranking (``column_sharpes`` of the folds'
+    returns end to end), not the mean of the folds' Sharpe ratios: set 0 gains a steady
+    0.1 % a day in a quiet fold 0 (Sharpe 11) and loses 3 % in a busy fold 1 (Sharpe
+    -0.5), set 1 makes UP1 in both (Sharpe 1 each). The mean of the folds' Sharpes, 5.25
+    against 1, chose set 0, which lost money over the two folds (joined Sharpe -0.32);
+    the joined Sharpe chooses set 1 (1.12)."""
+    from sweeps.overfitting import column_sharpes
+
+    quiet, busy = [0.001, 0.0011, 0.0012], [-0.03, -0.01, 0.01]
+    sets = _sets([[quiet, busy, UP2], [UP1, UP1, UP2]])
+    assert fold_sharpes(sets)[:2].mean(axis=0) / math.sqrt(252) == pytest.approx([5.25, 1])
+    choice = select(sets)[1]
+    assert choice.fold == 2 and choice.chosen == (1,)
+    joined = np.column_stack([np.concatenate([quiet, busy]), UP1 + UP1])
+    assert column_sharpes(joined) == pytest.approx([-0.31707593, 1.11803399])
+    assert choice.in_sample_sharpe == pytest.approx(1.11803399 * math.sqrt(252))
 
 
 def test_the_stitched_returns_are_the_chosen_sets_fold_returns_end_to_end():
@@ -81,10 +109,10 @@ def test_the_choice_for_a_fold_does_not_change_when_that_fold_or_later_ones_chan
         after = select(changed)
         assert after[k - 1].chosen == before[k - 1].chosen
         assert after[k - 1].in_sample_sharpe == before[k - 1].in_sample_sharpe
-    scores = fold_sharpes(sets)
-    assert choose(scores, 2) == choose(np.vstack([scores[:2], np.full((2, 5), np.nan)]), 2)
+    blanked = [[f if j < 2 else f * np.nan for j, f in enumerate(folds)] for folds in sets]
+    assert choose(sets, 2) == choose(blanked, 2)
     with pytest.raises(ValueError, match="no folds before it"):
-        choose(scores, 0)
+        choose(sets, 0)
 
 
 def test_performance_compounds_the_daily_returns_and_reads_drawdown_from_the_start():
