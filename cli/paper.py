@@ -32,7 +32,7 @@ from cli.arg_types import (
 from cli.strategy_config import check_regimes_have_a_line, config_from_args
 from core.errors import DataError
 from engine.paper import PaperSettings, build
-from engine.paper_models import paper_models
+from engine.paper_models import paper_models, training_source
 from strategies.registry import strategy_spec
 
 
@@ -194,8 +194,9 @@ def paper_settings(args) -> PaperSettings:
     store = store_settings(args)
     options.check_output_path(args.journal, "--journal", folder=False)
     first_live = now_local().date()  # New York's today, as engine.paper.build
+    notes: dict[str, list[str]] = {}
     models = paper_models(args.signals, args.model, args.symbols, args.models_dir,
-                          args.store_label, first_live)
+                          args.store_label, first_live, notes)
     _check_backfill(args.backfill, args.bar_size, models)
     _check_journal_client(args.journal, args.client_id)
     config = config_from_args(strategy_spec(args.strategy), args)
@@ -203,7 +204,7 @@ def paper_settings(args) -> PaperSettings:
                               "--skip-regimes")
     return PaperSettings(
         strategy=args.strategy, symbols=args.symbols, signals=args.signals,
-        signal_models=models, store=store,
+        signal_models=models, model_notes=notes, store=store,
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
         decide_at=args.decide_at,
@@ -260,9 +261,12 @@ def run_paper(args) -> int:
               f"{args.ib_host}:{args.ib_port} clientId {args.client_id}, journal {args.journal}",
               flush=True)
         for symbol, model in settings.signal_models.items():
+            trained_on = training_source(getattr(model, "metadata_", None) or {})
             print(f"signals {settings.signals} for {symbol}: model trained until "
-                  f"{model.trained_until:%Y-%m-%d}, warm-up {model.warmup_bars} bars",
-                  flush=True)
+                  f"{model.trained_until:%Y-%m-%d} on {trained_on}, warm-up "
+                  f"{model.warmup_bars} bars", flush=True)
+            for note in settings.model_notes.get(symbol, ()):
+                print(f"warning: {symbol}: {note}", flush=True)
         known = {f["exec_id"] for f in broker.journal.fills()}  # earlier runs' fills
         try:
             strategy = cerebro.run()[0]

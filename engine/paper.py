@@ -53,6 +53,9 @@ class PaperSettings:
     #: ``signals`` ml / direction: the fitted model of each symbol
     #: (``engine.paper_models.paper_models`` loads and checks them)
     signal_models: dict = field(default_factory=dict)
+    #: warnings about those models, per symbol (a model of a simulated market), said as the
+    #: run starts
+    model_notes: dict = field(default_factory=dict)
     #: print the status line after every live bar (``paper -q``: no)
     status_lines: bool = True
 

@@ -8,6 +8,12 @@ when it was trained on columns IB does not send (implied volatility, flow, dark 
 model trained on the sample market with every feature group). The backfill bars only warm
 the model up (``SignalStrategy.trade_start``), so scoring them with a model that trained on
 them decides nothing.
+
+The source a model was trained on (its ``metadata.json``) is said, and a model of a
+simulated market is warned of with the backtest's words (``models.store.source_note``):
+IB's bars are a real market's, whose patterns the sample market's are not. A model of real
+bars (a CSV file, Polygon, the bundled history) scoring IB's is what a paper run is for, so
+their differing source names are said, not warned of.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import DataError
+from feeds.sources import GENERATED_SOURCES
 
 #: the bar fields an IB feed carries (its extra lines read NaN)
 IB_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -36,6 +43,30 @@ def columns_read(model) -> tuple[str, ...]:
     if groups is None and hasattr(model, "models"):  # RefitModel: its segments share them
         groups = model.models[0].groups_
     return tuple(c for g in groups or ("price",) for c in GROUP_INPUTS[g])
+
+
+def training_source(metadata: dict) -> str:
+    """What a stored model was trained on, as a paper run says it: ``sample data of seed
+    42`` (a simulated market is its name and seed), ``polygon data``, or that its store
+    does not record it (a folder saved without, as by an older store)."""
+    trained = metadata.get("source")
+    if not trained:
+        return "a source its store does not record"
+    seed = metadata.get("seed")
+    # premarket records its seed for every source (it makes the sample flow columns)
+    if trained in GENERATED_SOURCES and seed is not None:
+        return f"{trained} data of seed {seed}"
+    return f"{trained} data"
+
+
+def paper_source_note(metadata: dict, where: str) -> str | None:
+    """The backtest's warning (``source_note``) for a model of a simulated market trading
+    IB's bars; None for a model of real bars or one whose source is not recorded."""
+    from models.store import source_note
+
+    if metadata.get("source") not in GENERATED_SOURCES:
+        return None
+    return source_note(metadata, "IB", where)
 
 
 def check_paper_model(model, symbol: str, where: str, first_live: dt.date) -> None:
@@ -86,8 +117,11 @@ def load_paper_model(signals: str, spec: str, symbol: str, root: Path | str,
 
 
 def paper_models(signals: str, spec: str | None, symbols: list[str], root: Path | str,
-                 label: str | None, first_live: dt.date) -> dict:
-    """A checked model per symbol for ``--signals ml|direction`` (empty for ``rule``)."""
+                 label: str | None, first_live: dt.date,
+                 notes: dict[str, list[str]] | None = None) -> dict:
+    """A checked model per symbol for ``--signals ml|direction`` (empty for ``rule``); a
+    model of a simulated market adds a warning to ``notes[symbol]``
+    (``paper_source_note``)."""
     if signals not in KINDS:
         return {}
     if not spec:
@@ -98,7 +132,11 @@ def paper_models(signals: str, spec: str | None, symbols: list[str], root: Path 
 
     for symbol in symbols:
         model, folder = load_paper_model(signals, spec, symbol, root, label)
-        check_trained_for(getattr(model, "metadata_", None) or {}, symbol, str(folder))
+        metadata = getattr(model, "metadata_", None) or {}
+        check_trained_for(metadata, symbol, str(folder))
         check_paper_model(model, symbol, str(folder), first_live)
+        note = paper_source_note(metadata, str(folder))
+        if note and notes is not None:
+            notes.setdefault(symbol, []).append(note)
         models[symbol] = model
     return models

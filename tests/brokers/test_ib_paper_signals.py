@@ -145,9 +145,12 @@ def test_a_model_reading_columns_ib_lacks_is_refused(tiny_model, tiny_direction_
 
 @pytest.fixture(scope="module")
 def model_store(tmp_path_factory, ib_ml_model, ib_direction_model):
+    """Both models as ``train --save`` and premarket store them: trained on the sample
+    market of seed 42 (``metadata.json`` says so)."""
     root = tmp_path_factory.mktemp("store")
-    save_model(ib_ml_model, "lstm_poc", "SPY", root)
-    save_direction_model(ib_direction_model, "SPY", root)
+    trained_on = {"source": "sample", "seed": 42}
+    save_model(ib_ml_model, "lstm_poc", "SPY", root, metadata=trained_on)
+    save_direction_model(ib_direction_model, "SPY", root, metadata=trained_on)
     return root
 
 
@@ -158,6 +161,41 @@ def test_paper_models_load_latest_from_the_store(signals, model_store):
     assert pd.Timestamp(models["SPY"].trained_until) == TRAINED_UNTIL
     with pytest.raises(DataError, match="reaches the live period"):
         paper_models(signals, "latest", ["SPY"], model_store, "lstm_poc", dt.date(2021, 6, 1))
+
+
+@pytest.mark.parametrize("signals", ["ml", "direction"])
+@pytest.mark.parametrize(("trained_on", "said", "warned"), [
+    ({"source": "sample", "seed": 7}, "sample data of seed 7", True),
+    ({"source": "sample-noedge", "seed": 42}, "sample-noedge data of seed 42", True),
+    ({"source": "polygon", "seed": 42}, "polygon data", False),  # seed: the sample flow's
+    ({"source": "csv"}, "csv data", False),
+    ({}, "a source its store does not record", False),
+])
+def test_a_paper_run_says_the_source_its_model_was_trained_on(signals, trained_on, said,
+                                                               warned, ib_ml_model,
+                                                               ib_direction_model, tmp_path):
+    """A stored model trading IB's bars: its training source is said (the backtest warns of a
+    model of another source; a paper run said nothing), and a model of a simulated market
+    (the sample market, of whatever seed) is warned of with the backtest's words: its
+    patterns are not the real market's. A model of real bars (a CSV file, Polygon) is what
+    a paper run is for: said, not warned of."""
+    from engine.paper_models import training_source
+
+    if signals == "ml":
+        save_model(ib_ml_model, "lstm_poc", "SPY", tmp_path, metadata=trained_on)
+    else:
+        save_direction_model(ib_direction_model, "SPY", tmp_path, metadata=trained_on)
+    notes = {}
+    models = paper_models(signals, "latest", ["SPY"], tmp_path, "lstm_poc",
+                          dt.date(2022, 1, 3), notes)
+    assert training_source(models["SPY"].metadata_) == said
+    label = "lstm_poc" if signals == "ml" else "direction"
+    folder = tmp_path / label / "SPY" / "latest"
+    if warned:
+        assert notes == {"SPY": [f"the model in {folder} was trained on "
+                                 f"{trained_on['source']} data; this run reads IB"]}
+    else:
+        assert notes == {}
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -229,7 +267,12 @@ def test_paper_cli_trades_a_stored_model(signals, model_store, sample_market, tm
         assert not thread.is_alive()
     out, err = capsys.readouterr()
     assert result["code"] == 0, err
-    assert f"signals {signals} for SPY: model trained until 2021-12-31" in out
+    assert (f"signals {signals} for SPY: model trained until 2021-12-31 on sample data of "
+            "seed 42, warm-up ") in out
+    # the backtest's warning: a simulated market's model trading a real market's bars
+    folder = model_store / ("lstm_poc" if signals == "ml" else "direction") / "SPY" / "latest"
+    assert (f"warning: SPY: the model in {folder} was trained on sample data; this run reads "
+            "IB") in out
     status = [line for line in out.splitlines() if " | value " in line]
     assert len(status) == 1 and status[0].startswith(f"{today:%Y-%m-%d} 16:00:00 SPY ")
     assert " | decided in " in status[0]
