@@ -55,6 +55,13 @@ class MarketSource(ABC):
     def option_chain(self, symbol: str):
         """An ``feeds.chain.OptionChain`` for ``symbol`` (quotes by date), or None."""
 
+    def chain_digest(self, symbol: str) -> str | None:
+        """A digest of the stored option-chain data ``option_chain(symbol)`` reads, for a
+        source whose chains can change under its name (Polygon's cache, refreshed); None
+        for chains modelled from the source's own bars and seed by our code, which a sweep's
+        run key already covers."""
+        return None
+
     def limit_expiries(self, dte_min: int, dte_max: int) -> None:  # noqa: B027 - optional hook
         """The days-to-expiry window the strategy can pick from, so a source that downloads
         chains fetches only those expiries. Modelled chains hold every expiry: no-op."""

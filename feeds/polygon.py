@@ -20,8 +20,10 @@ further back than its ~2 years); without ``end``, up to the last complete sessio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -176,6 +178,22 @@ class PolygonSource(MarketSource):
             self._chains[symbol] = chain
         return chain
 
+    def chain_digest(self, symbol: str) -> str | None:
+        """A SHA-256 of the manifest (path, size, modification time) of the cache files the
+        chains of ``symbol`` are made of: its contract lists and option bars, its unadjusted
+        closes and the Treasury yields (``chain_files``). A refreshed cache (other chain
+        data for the same symbol and window) changes it; nothing is read but the folders'
+        listings, however many gigabytes they hold. None without a cache."""
+        cache = self.store.cache
+        if cache is None:
+            return None
+        digest = hashlib.sha256()
+        for path in chain_files(cache, self.check_symbol(symbol)):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(cache.root)}\0{stat.st_size}\0"
+                          f"{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
     def chain_snapshot(self, symbol: str, **filters) -> pd.DataFrame:
         """The live chain of ``symbol`` now (see ``feeds.polygon_snapshot``); not cached."""
         from feeds.polygon_snapshot import chain_snapshot
@@ -183,6 +201,21 @@ class PolygonSource(MarketSource):
         symbol = self.check_symbol(symbol)
         rates = self.rates(self.last_complete - pd.Timedelta(days=10), self.last_complete)
         return chain_snapshot(self.client, symbol, rates, self.last_complete, **filters)
+
+
+def chain_files(cache: ParquetCache, symbol: str) -> list[Path]:
+    """The cache files a chain of ``symbol`` reads, sorted: everything under its folders of
+    option contracts, option bars and unadjusted daily bars, and the Treasury yields'
+    (temporary files of a write in progress left out)."""
+    datasets = [("options-contracts", symbol), ("options-day", symbol),
+                ("stocks-day-raw", symbol), ("fed-treasury-yields",)]
+    files = []
+    for dataset in datasets:
+        folder = cache.path_for(("polygon", *dataset, "_")).parent
+        if folder.is_dir():
+            files += [p for p in folder.rglob("*.parquet")
+                      if p.is_file() and not p.name.startswith(".")]
+    return sorted(files)
 
 
 def polygon_from_environment(*, seed: int = 42, cache: ParquetCache | None = None,

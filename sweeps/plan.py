@@ -4,9 +4,9 @@ A run is described by small frozen dataclasses (no frames), so a Dask task ships
 hundred bytes and the worker reads the bars from the shared on-disk cache itself. The key
 of a run is a SHA-256 of everything that decides its result (strategy, symbol, the full
 strategy config, fold and its dates, source, seed, signals, cash, costs, and the training
-settings of ML signals, and the bars of a source whose data can change under its name), so
-rerunning the same sweep finds the runs already finished and a changed setting or changed
-data never reuses a stale one.
+settings of ML signals, and the bars and option chains of a source whose data can change
+under its name), so rerunning the same sweep finds the runs already finished and a changed setting or
+changed data never reuses a stale one.
 """
 
 from __future__ import annotations
@@ -195,6 +195,9 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
     frames = {s: source.bars(s, None, spec.end) for s in symbols}
     history = {s: frame.index for s, frame in frames.items()}
     seen = _data_digests(spec.source, frames)
+    # the option chains a spread run reads, where they can change under the source's name
+    chains = ({s: source.chain_digest(s) for s in symbols}
+              if STRATEGIES[spec.strategy].trades_options else {})
     union = pd.DatetimeIndex(sorted(set().union(*history.values())))
     sessions = union[(union >= spec.start) & (union <= spec.end)]
     try:
@@ -228,6 +231,8 @@ def plan_sweep(spec: SweepSpec, folder: Path | str) -> Plan:
                     identity["option_slippage"] = spec.option_slippage
                 if seen is not None:  # the bars up to the fold's end: changed data, new run
                     identity["data"] = [seen(s, end) for s in (portfolio or (symbol,))]
+                if any(chains.values()):  # a refreshed chain cache: new runs
+                    identity["chains"] = [chains[s] for s in (portfolio or (symbol,))]
                 train = None
                 if spec.signals == "ml":
                     train = _train_job(spec, symbol, history[symbol], start, training, folder,
