@@ -77,6 +77,7 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
     from feeds.calendar import sessions
     from feeds.sample_market import SYMBOLS as SAMPLE_PROFILES
     from feeds.sample_market import session_minutes
+    from feeds.sources import GENERATED_SOURCES
 
     symbol, config = outcome.symbol, settings.model
     if intraday is None:
@@ -102,6 +103,11 @@ def prepare_trading(outcome: Outcome, source, settings: MLTradingSettings, notes
                       f"{before:%Y-%m-%d} (the session before {session:%Y-%m-%d}): the model "
                       "sees no sessions in between", symbol)
         minutes, name = intraday.minute_bars(symbol), intraday.name
+        if source.name in GENERATED_SOURCES:  # a simulated market under real minutes
+            notes.add(f"the daily history and the model are the {source.name} market's, a "
+                      "simulated market: IB's minute bars of the real one are scored on top "
+                      "of them (use --history-source polygon or csv for real daily history)",
+                      symbol)
         session_bar = bars.loc[session] if session in bars.index else None
         if session_bar is None:  # release flags of the session unknown to the daily source
             session_bar = history.iloc[-1].copy()

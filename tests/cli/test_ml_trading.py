@@ -382,6 +382,16 @@ def test_trading_on_ib_minute_bars(trading_run, workdir, capsys):
              "2025-11-28", "--config", "trees.toml", "--models-dir", str(workdir / "store"),
              "--report", str(workdir / "signals_ib"), "-q"])
         requests = [f for _, f in tws.received if f[0] == "20"]
+        # not quiet: the notes before the results
+        _, _, said = execute(
+            ["trading", "--source", "ib", "--history-source", "sample", "--ib-port",
+             str(tws.port), "--client-id", "8", "--symbols", "MSFT", "--end-date",
+             "2025-11-28", "--config", "trees.toml", "--models-dir", str(workdir / "store"),
+             "--report", str(workdir / "signals_ib_notes")])
+    # a model of the simulated market scoring IB's real minutes was said nowhere
+    assert ("note: the daily history and the model are the sample market's, a simulated "
+            "market: IB's minute bars of the real one are scored on top of them (use "
+            "--history-source polygon or csv for real daily history) (MSFT)") in said
     assert code == 1, printed
     # endDateTime (the 13:00 close), bar size, duration, RTH, TRADES, for each symbol
     assert [f[-8:-3] for f in requests] == [["20251128 18:00:00 UTC", "1 min", "1 D", "1",
