@@ -266,7 +266,8 @@ class OptionsBroker(bt.brokers.BackBroker):
             long=long, contracts=n, entry_date=day, entry_credit=credit, commission=comm,
             margin=margin, mark=sp.mark(sq, lq), dte=(short.expiry - day).days)
         _set_leg_marks(position, sq, lq)
-        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, True),
+        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, True,
+                                                position.width),
                    opening=True, reason="open")
         self.book.add(position)
         self._position_data[position.id] = order.data
@@ -287,7 +288,7 @@ class OptionsBroker(bt.brokers.BackBroker):
                                     f"{position.exit_date} before the close could fill")
         chain = self._chain_for(position.underlying, day, "fill bar")
         sq, lq = self._spread_quotes(chain, day, position.short, position.long)
-        debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+        debit = sp.close_debit(sq, lq, self.p.fill, self.p.slippage, position.width)
         limit = order.info.get("limit")
         if limit is not None and debit > limit + _EPS:
             order.info["reason"] = (f"limit debit {limit:.2f} not reached: {self.p.fill} "
@@ -296,7 +297,8 @@ class OptionsBroker(bt.brokers.BackBroker):
             order.executed.dt = order.data.datetime[0]
             return
         comm = self.commission(position.contracts)
-        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, False),
+        _book_legs(position, day, sp.leg_prices(sq, lq, self.p.fill, self.p.slippage, False,
+                                                position.width),
                    opening=False, reason="close")
         self._finish(position, day, debit, comm, "close", order.info["tag"])
         order.info.update(debit=debit, commission=comm, realized_pnl=position.realized_pnl)
@@ -306,7 +308,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         """Debit per share to buy ``position`` back on ``day`` by the fill rule."""
         chain = self._chain_for(position.underlying, day, when)
         sq, lq = self._spread_quotes(chain, day, position.short, position.long)
-        return sp.close_debit(sq, lq, self.p.fill, self.p.slippage)
+        return sp.close_debit(sq, lq, self.p.fill, self.p.slippage, position.width)
 
     def _spread_quotes(self, chain, day: dt.date, short, long) -> tuple[sp.Quote, sp.Quote]:
         """One spread's quotes on ``day``: from its life table (``sp.LifeQuotes``, built

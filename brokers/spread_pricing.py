@@ -220,24 +220,35 @@ def mid_credit(short: Quote, long: Quote) -> float:
     return short.mid - long.mid
 
 
-def close_debit(short: Quote, long: Quote, fill: str, slippage: float) -> float:
-    """Debit per share paid to buy the spread back by the fill rule."""
-    if fill == "natural":
-        return short.ask - long.bid
-    return short.mid - long.mid + slippage
+def close_debit(short: Quote, long: Quote, fill: str, slippage: float,
+                width: float | None = None) -> float:
+    """Debit per share paid to buy the spread back by the fill rule, at most ``width``.
+
+    A vertical is never worth more than its width (what it pays at most at expiry), so
+    nobody pays more to buy it back; wide quotes of two legs deep in the money can put
+    the natural debit (short ask - long bid) above it, as mid plus slippage can. The
+    broker always caps; ``width`` None (the strategy labels, ``training.labels``) does
+    not."""
+    debit = short.ask - long.bid if fill == "natural" else short.mid - long.mid + slippage
+    return debit if width is None else min(debit, width)
 
 
 def leg_prices(short: Quote, long: Quote, fill: str, slippage: float,
-               opening: bool) -> tuple[float, float]:
+               opening: bool, width: float) -> tuple[float, float]:
     """Per-share price of each leg of a fill, so that short - long is exactly the credit
     (``opening``) or debit of ``open_credit``/``close_debit``; mid fills split the
-    slippage evenly between the legs. Used to book each leg as its own transaction."""
+    slippage evenly between the legs, and a closing debit capped at ``width`` takes what
+    it saves off evenly too. Used to book each leg as its own transaction."""
     if fill == "natural":
-        return (short.bid, long.ask) if opening else (short.ask, long.bid)
-    half = slippage / 2.0
-    if opening:
-        return short.mid - half, long.mid + half
-    return short.mid + half, long.mid - half
+        prices = (short.bid, long.ask) if opening else (short.ask, long.bid)
+    else:
+        half = slippage / 2.0
+        prices = ((short.mid - half, long.mid + half) if opening
+                  else (short.mid + half, long.mid - half))
+    excess = prices[0] - prices[1] - width
+    if opening or excess <= 0.0:
+        return prices
+    return prices[0] - excess / 2.0, prices[1] + excess / 2.0
 
 
 def mark(short: Quote, long: Quote) -> float:

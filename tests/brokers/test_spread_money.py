@@ -8,6 +8,7 @@ uses. A ``Ledger`` analyzer records the broker after every bar.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import backtrader as bt
@@ -268,3 +269,46 @@ def test_close_waits_for_a_bar_of_its_own_symbol():
     (position,) = strat.broker.closed_spreads()
     assert position.exit_date == dt.date(2021, 3, 15)
     assert position.exit_debit == pytest.approx(1.05)
+
+
+# the underlying gaps from 100 to 88 on the 12th (i=4), both puts deep in the money and
+# quoted wide: 95 put 9.70/10.50 (mid 10.10), 90 put 4.80/5.40 (mid 5.10). The natural
+# debit is 10.50 - 4.80 = 5.70, but a 5-wide spread is never worth more than 5.00 (what it
+# pays at most at expiry): nobody buys it back for more
+DEEP = ((9.70, 10.50, 10.10), (4.80, 5.40, 5.10))
+
+
+@pytest.mark.parametrize("fill, slippage", [("natural", 0.0), ("mid", 0.30)])
+def test_closing_debit_is_capped_at_the_width(fill, slippage):
+    quotes = {d: (QUOTES[d] if i < 4 else DEEP) for i, d in enumerate(DAYS)}
+    chain = typed({d: 88.0 for d in DAYS[4:]}, quotes=quotes)
+    strat = run(DAYS[:7], chain, {0: open_on(), 4: close_on("stop_loss")}, fill=fill,
+                slippage=slippage)
+    (position,) = strat.broker.closed_spreads()
+    # natural 5.70 and mid 5.00 + 0.30 = 5.30 both capped at the width, 5.00: the loss is
+    # the spread's max loss, (5 - credit) x 200, plus both orders' commissions (2 x 2.60)
+    credit = 0.97 if fill == "natural" else 1.55 - 0.48 - 0.30
+    assert position.exit_debit == pytest.approx(5.00)
+    assert position.realized_pnl == pytest.approx((credit - 5.00) * 200 - 5.20)
+    assert -position.realized_pnl == pytest.approx(position.max_loss + 5.20)
+    # the two legs booked still add up to the debit paid: the excess (0.70 or 0.30) taken
+    # off evenly, each leg inside its own bid/ask
+    short_fill, long_fill = position.leg_fills[2:]
+    assert short_fill.price - long_fill.price == pytest.approx(5.00)
+    assert 9.70 <= short_fill.price <= 10.50 and 4.80 <= long_fill.price <= 5.40
+    assert strat.broker.getvalue() == pytest.approx(CASH + position.realized_pnl)
+
+
+def test_closing_limit_at_the_request_bar_is_capped_at_the_width():
+    # quote_limits: the close asked on the 12th (deep quotes) gets its limit at that bar's
+    # price, capped too: 5.00, which the 15th's capped debit (5.00) reaches, so it fills
+    quotes = {d: (QUOTES[d] if i < 4 else DEEP) for i, d in enumerate(DAYS)}
+    chain = typed({d: 88.0 for d in DAYS[4:]}, quotes=quotes)
+    # the opening has a limit of its own (0.90, reached by the 9th's 0.97)
+    opening = dataclasses.replace(REQUEST, limit_credit=0.90)
+    strat = run(DAYS[:7], chain, {0: open_on(request=opening), 4: close_on("stop_loss")},
+                quote_limits=True)
+    (_, _, close_info) = [n for n in strat.notes if n[2].get("action") == "close"][-1]
+    assert close_info["limit"] == pytest.approx(5.00)
+    (position,) = strat.broker.closed_spreads()
+    assert position.exit_debit == pytest.approx(5.00)
