@@ -344,9 +344,12 @@ def calendar_warnings(source: MarketSource, symbol: str, bars: pd.DataFrame) -> 
 
 def open_only_warnings(result) -> list[str]:
     """A return with no closed trade: all of it is the unrealized P&L of what is still held
-    at the end, which the trades and win-rate columns (closed trades) do not show."""
-    if result.metrics.get("trades") or not result.metrics.get("open_trades"):
+    at the end, which the trades and win-rate columns (closed trades) do not show; with
+    some closed, the spreads still open (``open_spreads_warnings``)."""
+    if not result.metrics.get("open_trades"):
         return []
+    if result.metrics.get("trades"):
+        return open_spreads_warnings(result)
     rows = result.spreads if len(result.spreads.columns) else result.trades
     still = rows[rows["status"] == "open"]
     sides = set(still["side"]) if "side" in still else set()  # one account: long and short
@@ -357,6 +360,28 @@ def open_only_warnings(result) -> list[str]:
             f"{count} {what}{'s' if count != 1 else ''} still open at the end (entered "
             f"{pd.Timestamp(still['entry_date'].min()):%Y-%m-%d}), whose unrealized P&L the "
             "trades and win-rate columns (closed trades) do not count"]
+
+
+def open_spreads_warnings(result) -> list[str]:
+    """Spreads still open at the end of a run that closed some: they are in the return,
+    valued at mid with no cost to close (the broker's value), but not in the trades and
+    win-rate columns, which count closed spreads; said with their count and P&L, not left
+    to the spreads figure's title."""
+    spreads = result.spreads
+    if not len(spreads.columns):
+        return []
+    still = spreads[spreads["status"] == "open"]
+    if still.empty:
+        return []
+    first, last = (f"{pd.Timestamp(d):%Y-%m-%d}" for d in (still["entry_date"].min(),
+                                                           still["entry_date"].max()))
+    entered = first if first == last else f"{first} to {last}"
+    count = len(still)
+    return [f"{count} spread{'s' if count != 1 else ''} still open at the end (entered "
+            f"{entered}) valued at mid with no cost to close: unrealized P&L "
+            f"{still['pnl'].sum():,.2f}, in the {result.metrics['total_return']:.2%} return "
+            f"but not in the trades ({result.metrics['trades']}) and win-rate columns, which "
+            "count closed spreads"]
 
 
 def rejection_warnings(rejections: list[str]) -> list[str]:

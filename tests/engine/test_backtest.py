@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from engine.backtest import BacktestSettings, run_symbol
+from engine.summary import format_summary
 from feeds.csv_source import CsvMarket
 
 
@@ -54,3 +55,29 @@ def test_backtraders_trade_figures_count_share_trades_and_are_left_out_for_sprea
     assert spreads.metrics["trades"] > 0
     assert not any(key.startswith("trades") for key in spreads.metrics["backtrader"])
     assert spreads.metrics["backtrader"]["max_drawdown_pct"] > 0
+
+
+def test_spreads_still_open_at_the_end_are_said_beside_the_closed_ones(sample_market):
+    """Once a spread has closed, those still open at the end were in the return (valued at
+    mid, no cost to close) but in neither the trades nor the win-rate column, with no word
+    but the spreads figure's title: the summary says how many, and their P&L."""
+    settings = BacktestSettings(strategy="credit-spread", start=pd.Timestamp("2024-01-02"),
+                                end=pd.Timestamp("2024-12-31"), progress=False,
+                                record_lines=False)
+    result = run_symbol(sample_market, "SPY", settings)
+    still = result.spreads[result.spreads["status"] == "open"]
+    m = result.metrics
+    assert m["trades"] > 0 and m["open_trades"] == len(still) > 0
+    assert m["spread_unrealized_pnl"] == pytest.approx(still["pnl"].sum())
+    first, last = (f"{pd.Timestamp(d):%Y-%m-%d}" for d in (still["entry_date"].min(),
+                                                           still["entry_date"].max()))
+    entered = first if first == last else f"{first} to {last}"
+    said = (f"{len(still)} spread{'s' if len(still) > 1 else ''} still open at the end "
+            f"(entered {entered}) valued at mid with no cost to close: unrealized P&L "
+            f"{still['pnl'].sum():,.2f}, in the {m['total_return']:.2%} return but not in the "
+            f"trades ({m['trades']}) and win-rate columns, which count closed spreads")
+    assert said in result.warnings
+    header = {"strategy": "credit-spread", "signals": "rule", "start": m["start"],
+              "end": m["end"], "cash": 100_000.0, "source_description": "sample"}
+    assert f"warning: SPY: {said}\n" in format_summary([result], header)
+
