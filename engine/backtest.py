@@ -186,6 +186,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
                                        getattr(strategy, "unacted", None))
                        + skipped_warnings(result, getattr(strategy, "skipped", []))
                        + open_only_warnings(result)
+                       + ruin_warnings(result)
                        + rejection_warnings(getattr(strategy, "rejections", [])))
     if settings.plot:
         result.plot_png = backtrader_figure(strategy)
@@ -490,12 +491,16 @@ def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.Dat
     wins = closed[closed["pnl_net"] > 0]
     daily = daily_returns(returns)
     spread = len(daily) > 1
-    return {
+    # a loss of the whole account or more has no annual rate: empyrical raises a value at
+    # or below 0 to 252 / days, nan for most windows, but a number for a whole number
+    # (-0.18 ** 3 - 1: -100.58 % over 84 daily returns)
+    ruined = final_value <= 0.0
+    metrics = {
         "start": f"{returns.index[0]:%Y-%m-%d}",
         "end": f"{returns.index[-1]:%Y-%m-%d}",
         "sessions": int(len(returns)),
         "total_return": float(final_value / cash - 1.0),
-        "annual_return": _finite(empyrical.annual_return(daily)),
+        "annual_return": None if ruined else _finite(empyrical.annual_return(daily)),
         "annual_volatility": _finite(empyrical.annual_volatility(daily)) if spread else None,
         "sharpe": _finite(empyrical.sharpe_ratio(daily)) if spread else None,
         "sortino": _finite(empyrical.sortino_ratio(daily)) if spread else None,
@@ -507,6 +512,28 @@ def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.Dat
         "win_rate": float(len(wins) / len(closed)) if len(closed) else None,
         "net_pnl_closed": float(closed["pnl_net"].sum()),
     }
+    if ruined:
+        metrics["account_at_or_below_zero_on"] = first_at_or_below_zero(returns)
+    return metrics
+
+
+def first_at_or_below_zero(returns: pd.Series) -> str | None:
+    """The first session whose close left the account at 0 or below (its value relative to
+    the start is the running product of 1 + the daily returns: each is value / the value
+    before - 1, so the product telescopes, sign included)."""
+    below = np.flatnonzero(np.cumprod(1.0 + returns.to_numpy(dtype=float)) <= 0.0)
+    return f"{returns.index[below[0]]:%Y-%m-%d}" if len(below) else None
+
+
+def ruin_warnings(result) -> list[str]:
+    """Why an account that lost all its cash or more has no annual return (n/a)."""
+    m = result.metrics
+    if m["final_value"] > 0.0:
+        return []
+    return [f"annual return n/a: the account's value fell to 0 or below on "
+            f"{m.get('account_at_or_below_zero_on') or m['end']} and ends at "
+            f"{m['final_value']:,.2f} ({m['total_return']:.2%}), a loss of the whole "
+            "account or more, which has no annual rate"]
 
 
 def _finite(value) -> float | None:

@@ -43,6 +43,7 @@ from engine.backtest import (
     load_window,
     open_only_warnings,
     rejection_warnings,
+    ruin_warnings,
     signal_factory_for,
     signal_scores,
     skipped_warnings,
@@ -143,6 +144,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
                                        getattr(strategy, "unacted", None))
                        + skipped_warnings(result, getattr(strategy, "skipped", []))
                        + open_only_warnings(result)
+                       + ruin_warnings(result)
                        + rejection_warnings(result.rejections))
     return result
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from engine.backtest import BacktestSettings, run_symbol
 from engine.summary import format_summary
+from feeds.calendar import sessions
 from feeds.csv_source import CsvMarket
+from strategies.equity import EquityConfig
 
 
 def test_warm_up_bars_are_never_traded_when_the_history_starts_late(tmp_path):
@@ -81,3 +85,37 @@ def test_spreads_still_open_at_the_end_are_said_beside_the_closed_ones(sample_ma
               "end": m["end"], "cash": 100_000.0, "source_description": "sample"}
     assert f"warning: SPY: {said}\n" in format_summary([result], header)
 
+
+def test_an_account_that_falls_below_zero_says_why_its_annual_return_is_na(tmp_path):
+    """A short of 95 % of the account through a squeeze (the price 2.6 times in a session)
+    loses more than the account: (1 + return) is below 0, which has no annual rate. The
+    summary's n/a comes with the reason and the session the account reached 0."""
+    days = sessions("2021-01-04", "2021-07-30")
+    closes, price = [], 100.0
+    for i in range(len(days)):
+        if i < 120:
+            price += -1.0 if i % 2 else 0.6  # a zigzag decline: SELL calls, RSI near 37
+        elif i == 120:
+            price *= 2.6
+        closes.append(round(price, 2))
+    (tmp_path / "SQZ.csv").write_text("date,open,high,low,close,volume\n" + "\n".join(
+        f"{d:%Y-%m-%d},{c},{c},{c},{c},1000" for d, c in zip(days, closes, strict=True))
+        + "\n")
+    settings = BacktestSettings(start=days[60], end=days[-1], progress=False,
+                                record_lines=False,
+                                config=EquityConfig(allow_short=True, min_confidence=0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value in power" is not the reason
+        result = run_symbol(CsvMarket(tmp_path), "SQZ", settings)
+    m = result.metrics
+    assert m["final_value"] < 0 and m["total_return"] < -1.0
+    assert m["annual_return"] is None
+    fell = f"{days[120]:%Y-%m-%d}"
+    assert m["account_at_or_below_zero_on"] == fell
+    said = (f"annual return n/a: the account's value fell to 0 or below on {fell} and ends "
+            f"at {m['final_value']:,.2f} ({m['total_return']:.2%}), a loss of the whole "
+            "account or more, which has no annual rate")
+    assert said in result.warnings
+    header = {"strategy": "equity", "signals": "rule", "start": m["start"], "end": m["end"],
+              "cash": 100_000.0, "source_description": "csv"}
+    assert f"warning: SQZ: {said}\n" in format_summary([result], header)
