@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analyzers.percent_ticks import readable_percents  # noqa: E402
+from analyzers.pyfolio_drawdowns import drawdowns_from  # noqa: E402
 from analyzers.render_pool import run_jobs  # noqa: E402
 from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
 from analyzers.window import daily_returns  # noqa: E402
@@ -91,7 +92,10 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
 
     returns, benchmark, positions, transactions = pyfolio_inputs(result, benchmark_name)
     written = []
-    with quietly(), faster_tearsheets() if fast else contextlib.nullcontext():
+    # its drawdown panels from the starting cash, the first session (the summary's max dd)
+    start = _utc(result.returns.to_frame()).index[0]
+    with quietly(), drawdowns_from(start), \
+            faster_tearsheets() if fast else contextlib.nullcontext():
         make = {
             "tearsheet_returns.png": lambda: pf.create_returns_tear_sheet(
                 returns, positions=positions, transactions=transactions,
