@@ -78,7 +78,8 @@ class IBSpreadOrders:
         return order
 
     def close_spread(self, strategy, position_id: int, tag: str = "close") -> SpreadCloseOrder:
-        """Buy the spread back with one BAG at the natural debit from IB's quotes."""
+        """Buy the spread back with one BAG at the natural debit from IB's quotes, at most
+        the spread's width."""
         position = self.ledger.book.get(position_id)
         data = self.ledger.account.datas.get(position.underlying) if position else None
         data = data or strategy.datas[0]
@@ -108,7 +109,9 @@ class IBSpreadOrders:
                     position.underlying, f"{position.expiry:%Y%m%d}",
                     [position.short.strike, position.long.strike], position.short.right)
                 sq, lq = self.resolver.quotes([short_c, long_c])
-                debit = round(sq["ask"] - lq["bid"], 2)
+                # never above the width, which is all the spread can pay at expiry (the
+                # simulated broker caps its debit alike: brokers.spread_pricing.close_debit)
+                debit = round(min(sq["ask"] - lq["bid"], position.width), 2)
             except sp.SpreadRejected as exc:
                 reason = exc.reason
             except (IBError, TimeoutError) as exc:

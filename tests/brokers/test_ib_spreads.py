@@ -237,3 +237,31 @@ def test_leg_executions_without_an_order_ref_are_matched_by_perm_id(market, ib_l
     ref = tws.placed[0].order_ref
     assert {f["order_ref"] for f in run.broker.journal.fills()} == {ref}
     assert run.broker.position_diffs() == []
+
+
+def test_a_close_is_never_limited_above_the_spreads_width(market, ib_log):
+    """Both legs quoted deep in the money and wide (the short 9.70/10.50, the long
+    4.80/5.40): the natural debit 5.70 is more than the 5-wide spread can ever be worth, so
+    the closing BAG's limit is the width, 5.00, as the simulated broker's limit and fill
+    (quote_limits) are capped: a paper run and its backtest stay order for order alike."""
+    history, live, chain = market
+    frame = chain.chain(live[0][0]).copy()
+    short, long = sp.resolve_legs(frame, REQUEST, float(frame["underlying"].iloc[0]))
+    for leg, (bid, ask) in ((short, (9.70, 10.50)), (long, (4.80, 5.40))):
+        row = frame["symbol"] == leg.symbol
+        frame.loc[row, ["bid", "ask", "mid"]] = bid, ask, (bid + ask) / 2
+    with FakeTWS(option_commission=0.65) as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        actions = {0: open_then_close, 1: close_first}
+        with PaperRun(tws, history, live, strategy="scripted", actions=actions) as run:
+            run.push()
+            run.wait(lambda: "Completed" in run.statuses(), what="open filled")
+            run.push()
+            close = tws.placed[1]
+            run.wait(lambda: run.statuses().count("Completed") == 2, what="close filled")
+            run.finish()
+    assert tws.placed[0].limit == pytest.approx(9.70 - 5.40)  # opened at the natural 4.30
+    assert (close.action, close.limit) == ("BUY", pytest.approx(5.00))
+    assert run.broker.closed_spreads()[0].exit_debit == pytest.approx(5.00)
