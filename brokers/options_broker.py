@@ -217,6 +217,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
                                     f"on {day:%Y-%m-%d} ({short.symbol} / {long.symbol})")
+        _check_below_width(credit, request.width, self.p.fill, day)
         limit = request.limit_credit
         if request.mid_allowance is not None:
             limit = sp.mid_credit(sq, lq) - request.mid_allowance
@@ -246,6 +247,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         if credit <= _EPS:
             raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
                                     f"on {day:%Y-%m-%d}")
+        _check_below_width(credit, request.width, self.p.fill, day)
         if info["limit"] is not None and credit < info["limit"] - _EPS:
             info["reason"] = (f"limit credit {info['limit']:.2f} not reached: "
                               f"{self.p.fill} credit {credit:.2f} on {day:%Y-%m-%d}")
@@ -438,6 +440,16 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._valuelever += net
         self._fundval = self._value / self._fundshares
         return self._value if not lever else self._valuelever
+
+
+def _check_below_width(credit: float, width: float, fill: str, day: dt.date) -> None:
+    """Refuse a credit at or above the width: a vertical pays at most its width, so such
+    quotes are an error of the data, and the spread would book a risk-free profit with no
+    margin (``spread_margin`` is 0 there; the strategy labels refuse it too)."""
+    if credit >= width - _EPS:
+        raise sp.SpreadRejected(f"credit {credit:.2f} at {fill} prices on {day:%Y-%m-%d} is "
+                                f"not below the width {width:g}: no spread sells for what "
+                                "it can pay at most (a quote error)")
 
 
 def _set_leg_marks(position: SpreadPosition, short: sp.Quote, long: sp.Quote) -> None:

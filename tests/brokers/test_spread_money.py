@@ -312,3 +312,19 @@ def test_closing_limit_at_the_request_bar_is_capped_at_the_width():
     assert close_info["limit"] == pytest.approx(5.00)
     (position,) = strat.broker.closed_spreads()
     assert position.exit_debit == pytest.approx(5.00)
+
+
+# a quote no market makes: the 95 put bid 5.20 and the 90 put asked at 0.10, a natural
+# credit of 5.10 for a spread that can never pay more than 5.00
+ARBITRAGE = ((5.20, 5.30, 5.25), (0.05, 0.10, 0.075))
+
+
+@pytest.mark.parametrize("bad_day", [0, 1])  # the request bar, the fill bar
+def test_a_credit_at_or_above_the_width_is_refused(bad_day):
+    quotes = {d: (ARBITRAGE if i == bad_day else QUOTES[d]) for i, d in enumerate(DAYS)}
+    strat = run(DAYS[:3], typed(quotes=quotes), {0: open_on()})
+    (_, status, info) = strat.notes[-1]
+    assert status == "Rejected"
+    assert info["reason"].startswith("credit 5.10 at natural prices on ")
+    assert "is not below the width 5" in info["reason"]
+    assert strat.broker.open_spreads() == [] and strat.broker.getvalue() == CASH
