@@ -35,7 +35,7 @@ from brokers.ib_events import (
 )
 from brokers.ib_orders import journal_stock_order
 from brokers.ib_spread_ledger import IBSpreadLedger, opening_from_detail
-from brokers.journal import TERMINAL, Journal
+from brokers.journal import COMBO, SUPERSEDED, TERMINAL, Journal, exec_version
 from brokers.spread_book import SpreadBook
 from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 
@@ -92,6 +92,10 @@ class IBLedger:
         self._adoptable: list[str] = []
         #: each order's number among those the store placed (``IBStore.placed``)
         self._placed: dict[str, int] = {}
+        #: corrections waiting for their commission, by execId: the journal row of the
+        #: booked execution each replaces once it is booked (until then the earlier one
+        #: still counts for positions and orders; the cash holds the corrected price)
+        self._replaces: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ the broker's calls
     def track(self, ref: str, order, con_ids: tuple[int, int] | None = None) -> None:
@@ -313,20 +317,70 @@ class IBLedger:
         if not fill.order_ref or self.journal.order(fill.order_ref) is None:
             return
         if fill.sec_type == "BAG":  # the combo's own execution: its legs carry the money
-            self.journal.add_fill(fill, booked=-1)
+            self.journal.add_fill(fill, booked=COMBO)
+            return
+        if self._outdated(fill):
             return
         if not self.journal.add_fill(fill):
             known = self.journal.fill(fill.exec_id)
             if known["booked"] or fill.exec_id in self._waiting_commission:
                 return
+        old = self._corrected(fill)
         if fill.commission is None:
-            # the price is paid now: IB's cash, when it reports next, has paid it too
+            # the price is paid now: IB's cash, when it reports next, has paid it too (a
+            # correction's price in place of the execution it corrects)
             self._waiting_commission[fill.exec_id] = fill
             self._paid.add(fill.exec_id)
-            self.account.book_cash(-_trade_value(fill))
+            self.account.book_cash(-_trade_value(fill) + (_row_value(old) if old else 0.0))
         else:
             self.journal.set_commission(fill.exec_id, fill.commission, fill.realized_pnl)
             self._book(fill, fill.commission)
+
+    # ------------------------------------------------------------------ corrections
+    def _outdated(self, fill: FillUpdate) -> bool:
+        """Whether ``fill`` is an earlier version of an execution the journal holds a
+        correction of (IB's execIds: ``journal.exec_version``), e.g. a restart's
+        ``reqExecutions`` listing both: recorded as replaced, never booked."""
+        own = exec_version(fill.exec_id)
+        if own is None:
+            return False
+        newer = [r for r in self.journal.versions(fill.exec_id)
+                 if exec_version(r["exec_id"])[1] > own[1] and r["booked"] != COMBO]
+        if not newer:
+            return False
+        if self.journal.add_fill(fill, booked=SUPERSEDED):
+            self.journal.log("correction", {"exec_id": fill.exec_id,
+                                            "replaced_by": newer[-1]["exec_id"]})
+            self.broker.event(f"not booked {fill.exec_id}: IB corrected it already "
+                              f"({newer[-1]['exec_id']}) ref {fill.order_ref}")
+        return True
+
+    def _corrected(self, fill: FillUpdate) -> dict | None:
+        """The journal row of the booked execution that correction ``fill`` replaces once
+        booked (``_replaces``); None when it corrects nothing booked. An earlier version
+        not booked yet (its commission still to come) is dropped at once: its price comes
+        back to the cash, its commission is never booked."""
+        own = exec_version(fill.exec_id)
+        if own is None:
+            return None
+        old = None
+        for row in self.journal.versions(fill.exec_id):
+            if exec_version(row["exec_id"])[1] >= own[1] or row["booked"] not in (0, 1):
+                continue
+            if row["booked"] == 1:
+                old = row
+                continue
+            self._waiting_commission.pop(row["exec_id"], None)
+            if row["exec_id"] in self._paid:
+                self._paid.discard(row["exec_id"])
+                self.account.book_cash(_row_value(row))
+            self._cash_reported.discard(row["exec_id"])
+            self.journal.supersede(row["exec_id"], fill.exec_id)
+            self.broker.event(f"corrected {row['exec_id']} -> {fill.exec_id} before it was "
+                              f"booked: {_said(row)} now {_said(fill)} ref {fill.order_ref}")
+        if old is not None:
+            self._replaces[fill.exec_id] = old
+        return old
 
     def _on_commission(self, update: CommissionUpdate) -> None:
         known = self.journal.fill(update.exec_id)
@@ -338,27 +392,43 @@ class IBLedger:
             self._book(fill, update.commission)
 
     def _book(self, fill: FillUpdate, commission: float) -> None:
-        """Apply one execution to cash, positions and its order, exactly once."""
+        """Apply one execution to cash, positions and its order, exactly once; a
+        correction in place of the execution it corrects (``_replaces``)."""
+        old = self._replaces.pop(fill.exec_id, None)
+        if old is not None and self.journal.fill(old["exec_id"])["booked"] != 1:
+            old = None  # replaced meanwhile by another way (cannot happen twice)
+        row = self.journal.order(fill.order_ref)
+        if old is not None and row["kind"] != "stock":
+            self.spreads.combo(fill.order_ref, row)  # its leg fills before the correction
         self.journal.mark_booked(fill.exec_id)
         paid = fill.exec_id in self._paid
         self._paid.discard(fill.exec_id)
         reported = fill.exec_id in self._cash_reported
         self._cash_reported.discard(fill.exec_id)
-        self.account.book_cash(-((0.0 if paid else _trade_value(fill))
-                                 + (0.0 if reported else commission)))
-        row = self.journal.order(fill.order_ref)
+        old_value = _row_value(old) if old else 0.0
+        old_commission = (old["commission"] or 0.0) if old else 0.0
+        # IB's cash reported since the correction came holds it whole (commissions too)
+        self.account.book_cash(-((0.0 if paid else _trade_value(fill) - old_value)
+                                 + (0.0 if reported else commission - old_commission)))
         order = self.orders.get(fill.order_ref)
-        self.broker.event(f"fill {fill.side} {fill.shares:g} {fill.symbol} {fill.sec_type} "
-                          f"{fill.right}{fill.strike or ''} @ {fill.price:.4f} "
-                          f"comm {commission:.2f} ref {fill.order_ref}")
-        if row["kind"] == "stock":
-            self._book_stock(fill, commission, row, order)
+        if old is not None:
+            self.journal.supersede(old["exec_id"], fill.exec_id)
+            self.broker.event(f"corrected {old['exec_id']} -> {fill.exec_id}: {_said(old)} "
+                              f"now {_said(fill)} comm {commission:.2f} ref "
+                              f"{fill.order_ref}")
         else:
-            self._book_leg(fill, commission, row, order)
+            self.broker.event(f"fill {fill.side} {fill.shares:g} {fill.symbol} "
+                              f"{fill.sec_type} {fill.right}{fill.strike or ''} @ "
+                              f"{fill.price:.4f} comm {commission:.2f} ref {fill.order_ref}")
+        if row["kind"] == "stock":
+            self._book_stock(fill, commission, row, order, old)
+        else:
+            self._book_leg(fill, commission, row, order, old)
         self._end_if_due(fill.order_ref)
 
-    def _book_stock(self, fill: FillUpdate, commission: float, row: dict, order) -> None:
-        filled = (row["filled"] or 0) + fill.shares
+    def _book_stock(self, fill: FillUpdate, commission: float, row: dict, order,
+                    old: dict | None = None) -> None:
+        filled = (row["filled"] or 0) + fill.shares - (old["shares"] if old else 0.0)
         status = "completed" if filled >= row["quantity"] - 1e-9 else "partial"
         if status == "partial" and row["status"] in TERMINAL:
             status = row["status"]  # a fill IB reports after it ended the order
@@ -367,6 +437,9 @@ class IBLedger:
         data = self.account.datas.get(fill.symbol)
         if data is None:
             return  # the feed, once watched, starts from IB's position (``IBAccount.watch``)
+        if old is not None:
+            self._correct_stock(fill, commission, old, order, data, status)
+            return
         position = self.account.positions[data]
         signed = fill.shares if fill.side == "BOT" else -fill.shares
         old_price = position.price
@@ -387,14 +460,60 @@ class IBLedger:
         order.completed() if status == "completed" else order.partial()
         self.broker.notify(order)
 
-    def _book_leg(self, fill: FillUpdate, commission: float, row: dict, order) -> None:
+    def _correct_stock(self, fill: FillUpdate, commission: float, old: dict, order, data,
+                       status: str) -> None:
+        """Correction ``fill`` in place of the booked execution ``old``: the position and
+        the order's executed size, price, value and commission as if the correction had
+        come instead (the average price recomputed when the execution added to the
+        position); the strategy is told the order again with the corrected numbers."""
+        position = self.account.positions[data]
+        was = _signed(old["side"], old["shares"])
+        now = _signed(fill.side, fill.shares)
+        size, price = position.size, position.price
+        new_size = size - was + now
+        if abs(new_size) < 1e-9:
+            new_price = 0.0
+        elif was * size > 0 and new_size * size > 0:  # it added to the position
+            new_price = (price * size - was * old["price"] + now * fill.price) / new_size
+        elif new_size * size > 0:  # it reduced the position: the average stands
+            new_price = price
+        else:
+            new_price = fill.price
+        position.set(new_size, new_price)
+        if order is None:
+            return
+        comminfo = order.comminfo or self.broker.getcommissioninfo(data)
+        executed = order.executed
+        total = executed.size - was + now
+        executed.price = ((executed.price * executed.size - was * old["price"]
+                           + now * fill.price) / total) if abs(total) > 1e-9 else 0.0
+        executed.value += (comminfo.getoperationcost(now, fill.price)
+                           - comminfo.getoperationcost(was, old["price"]))
+        executed.comm += commission - (old["commission"] or 0.0)
+        executed.remsize += was - now
+        executed.size = total
+        executed.psize, executed.pprice = position.size, position.price
+        order.addinfo(corrected=[*order.info.get("corrected", []),
+                                 (old["exec_id"], fill.exec_id)])
+        if status == "completed":
+            order.completed()
+        elif status == "partial" and order.alive():
+            order.partial()
+        self.broker.notify(order)
+
+    def _book_leg(self, fill: FillUpdate, commission: float, row: dict, order,
+                  old: dict | None = None) -> None:
         ref = fill.order_ref
         fills = self.spreads.combo(ref, row)
-        before = fills.units
-        fills.add(fill.exec_id, fill.con_id, fill.side, fill.shares, fill.price, commission,
-                  fill.time)
+        before, before_commission = fills.units, fills.commission
+        if old is not None:
+            fills.replace(old["exec_id"], fill.exec_id, fill.con_id, fill.side, fill.shares,
+                          fill.price, commission, fill.time)
+        else:
+            fills.add(fill.exec_id, fill.con_id, fill.side, fill.shares, fill.price,
+                      commission, fill.time)
         units = fills.units
-        if units == before and order is not None:
+        if units == before and order is not None and old is None:
             return
         quantity = int(row["quantity"])
         done = units >= quantity
@@ -408,7 +527,9 @@ class IBLedger:
         if row["kind"] == "spread_open":
             position = self.spreads.open_position(ref, row, order, fills)
         else:
-            position = self.spreads.close_position(ref, row, order, fills, done)
+            position = self.spreads.close_position(
+                ref, row, order, fills, done,
+                corrects=before_commission if old is not None else None)
         if order is None or position is None or not units:
             return
         order.executed.dt = order.data.datetime[0]
@@ -420,6 +541,13 @@ class IBLedger:
             order.addinfo(credit=fills.net_price, margin=position.margin)
         else:
             order.addinfo(debit=fills.net_price, realized_pnl=position.realized_pnl)
+        if old is not None:
+            order.addinfo(corrected=[*order.info.get("corrected", []),
+                                     (old["exec_id"], fill.exec_id)])
+            if order.alive():
+                order.completed() if done else order.partial()
+            self.broker.notify(order)  # the corrected numbers, also of an order done
+            return
         if not order.alive():
             return  # a late fill of an order already cancelled: booked, nothing to notify
         order.completed() if done else order.partial()
@@ -501,7 +629,10 @@ class IBLedger:
         waiting = collections.defaultdict(float)
         for f in self._waiting_commission.values():
             if f.sec_type == "STK":
-                waiting[f.symbol] += f.shares if f.side == "BOT" else -f.shares
+                waiting[f.symbol] += _signed(f.side, f.shares)
+                old = self._replaces.get(f.exec_id)  # still counted in the position
+                if old is not None:
+                    waiting[f.symbol] -= _signed(old["side"], old["shares"])
         stocks = {p.symbol: p for p in held.values() if p.sec_type == "STK"}
         for symbol, data in self.account.datas.items():
             p = stocks.get(symbol)
@@ -514,8 +645,23 @@ class IBLedger:
 def _trade_value(fill: FillUpdate) -> float:
     """What an execution costs before commission: positive for a buy, negative for a
     sale."""
-    signed = fill.shares if fill.side == "BOT" else -fill.shares
-    return signed * fill.price * fill.multiplier
+    return _signed(fill.side, fill.shares) * fill.price * fill.multiplier
+
+
+def _row_value(row: dict) -> float:
+    """``_trade_value`` of an execution as the journal holds it."""
+    return _signed(row["side"], row["shares"]) * row["price"] * (row["multiplier"] or 1.0)
+
+
+def _signed(side: str, shares: float) -> float:
+    return shares if side == "BOT" else -shares
+
+
+def _said(fill) -> str:
+    """An execution (a ``FillUpdate`` or a journal row) in a few words: 100 @ 101.0000."""
+    shares, price = (fill["shares"], fill["price"]) if isinstance(fill, dict) else \
+        (fill.shares, fill.price)
+    return f"{shares:g} @ {price:.4f}"
 
 
 def _request_bar(detail: dict) -> dt.datetime | None:

@@ -97,11 +97,14 @@ class IBSpreadLedger:
             margin=0.0, mark=fills.net_price, dte=(short.expiry - day).days,
             extra={"order_ref": ref, "con_ids": con_ids})
 
-    def close_position(self, ref: str, row: dict, order, fills: ComboFills, done: bool):
+    def close_position(self, ref: str, row: dict, order, fills: ComboFills, done: bool,
+                       corrects: float | None = None):
         """Apply a closing combo's fills: all contracts bought back close the spread; while
         the order works, the margin of the contracts bought back is released; once it ended
         (cancelled, expired) after a partial fill, those contracts become their own closed
-        spread and the rest stays open (``_split``)."""
+        spread and the rest stays open (``_split``). ``corrects``: the fills are a
+        correction of fills whose commission was that (a spread they closed already is
+        closed again at the corrected debit, its exit commission replaced)."""
         detail = json.loads(row["detail"])
         info = order.info if order is not None else detail
         position = self.book.get(info.get("position_id"))
@@ -113,6 +116,8 @@ class IBSpreadLedger:
             else self.account.today(position.underlying))
         quantity, units = int(row["quantity"]), fills.units
         if done:
+            if corrects is not None and not position.is_open:
+                position.commission -= corrects  # closed before: its old exit commission
             self.book.close(position, day, fills.net_price, fills.commission, "close", tag)
             position.margin = 0.0
             position.extra.pop("closed_contracts", None)

@@ -229,6 +229,8 @@ class ComboFills:
     long_con_id: int
     legs: dict[int, list[tuple[str, float, float, float]]] = field(default_factory=dict)
     exec_ids: set[str] = field(default_factory=set)
+    #: where each execution's row is in ``legs`` (conId, index), for ``replace``
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: execution times (UTC) of the first and the latest leg fill: a spread opens (closes)
     #: on the exchange date of its fills, not on the bar that is current when they arrive
     first_at: dt.datetime | None = None
@@ -239,11 +241,30 @@ class ComboFills:
         if exec_id in self.exec_ids or con_id not in (self.short_con_id, self.long_con_id):
             return False
         self.exec_ids.add(exec_id)
-        self.legs.setdefault(con_id, []).append((side, shares, price, commission))
+        rows = self.legs.setdefault(con_id, [])
+        self.rows[exec_id] = (con_id, len(rows))
+        rows.append((side, shares, price, commission))
         if when is not None:
             self.first_at = when if self.first_at is None else min(self.first_at, when)
             self.last_at = when if self.last_at is None else max(self.last_at, when)
         return True
+
+    def replace(self, old_exec_id: str, exec_id: str, con_id: int, side: str, shares: float,
+                price: float, commission: float, when: dt.datetime | None = None) -> None:
+        """Execution ``exec_id`` is a correction of ``old_exec_id``: it takes the earlier
+        one's place (its shares, price and commission no longer count). Also when the
+        fills were rebuilt from a journal that already holds the correction only."""
+        where = self.rows.pop(old_exec_id, None)
+        if where is not None:
+            self.exec_ids.discard(old_exec_id)
+            leg, index = where
+            if exec_id not in self.exec_ids and leg == con_id:
+                self.legs[leg][index] = (side, shares, price, commission)
+                self.exec_ids.add(exec_id)
+                self.rows[exec_id] = where
+                return
+            self.legs[leg][index] = (side, 0.0, 0.0, 0.0)  # the old row counts for nothing
+        self.add(exec_id, con_id, side, shares, price, commission, when)
 
     def _shares(self, con_id: int) -> float:
         return sum(s for _, s, _, _ in self.legs.get(con_id, []))

@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import datetime as dt
 import json
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -26,6 +27,29 @@ from brokers.spreads import SpreadLeg, SpreadPosition
 #: order states after which IB will never fill more
 TERMINAL = frozenset({"completed", "canceled", "rejected", "margin", "expired", "lost",
                       "refused"})
+
+#: ``fills.booked``: 1 booked (cash, positions, its order), 0 recorded and not booked yet
+#: (its commission still to come), ``COMBO`` a combo's own execution (its legs carry the
+#: money), ``SUPERSEDED`` an execution a later correction of it replaced (never booked,
+#: or booked and taken back when the correction was booked)
+COMBO = -1
+SUPERSEDED = -2
+
+#: an execId as IB writes them (``0000e0d5.657b2c1f.01.01``): the execution's stem, then
+#: the number of its version after the final period; IB: "A correction is indicated by an
+#: ExecId which differs from a previous ExecId in only the digits after the final period,
+#: e.g. an ExecId ending in '.02' would be a correction of a previous execution with an
+#: ExecId ending in '.01'" (TWS API reference, ``Execution.ExecId``)
+_EXEC_ID = re.compile(r"^(?P<stem>[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*)\.(?P<version>\d+)$")
+
+
+def exec_version(exec_id: str) -> tuple[str, int] | None:
+    """(stem, version) of an IB execId (``'0000e0d5.0001.01.02'`` -> ``('0000e0d5.0001.01',
+    2)``): executions with the same stem are versions of one execution, the higher
+    version a correction that replaces the lower. None for an id of another form (the
+    broker's synthetic ``assign/...`` fills)."""
+    match = _EXEC_ID.match(exec_id or "")
+    return (match["stem"], int(match["version"])) if match else None
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -150,6 +174,25 @@ class Journal:
 
     def mark_booked(self, exec_id: str) -> None:
         self._exec("UPDATE fills SET booked=1 WHERE exec_id=?", (exec_id,))
+
+    def versions(self, exec_id: str) -> list[dict]:
+        """The journal's other versions of execution ``exec_id`` (same stem, another
+        version number: ``exec_version``), lowest version first; [] for an execId of
+        another form."""
+        own = exec_version(exec_id)
+        if own is None:
+            return []
+        rows = self._exec("SELECT * FROM fills WHERE exec_id LIKE ? AND exec_id != ?",
+                          (own[0] + ".%", exec_id)).fetchall()
+        out = [dict(r) for r in rows
+               if (v := exec_version(r["exec_id"])) is not None and v[0] == own[0]]
+        return sorted(out, key=lambda r: exec_version(r["exec_id"])[1])
+
+    def supersede(self, exec_id: str, by: str) -> None:
+        """Execution ``exec_id`` is replaced by its correction ``by``: it no longer counts
+        (``SUPERSEDED``), the ``events`` table says which replaced which."""
+        self._exec("UPDATE fills SET booked=? WHERE exec_id=?", (SUPERSEDED, exec_id))
+        self.log("correction", {"exec_id": exec_id, "replaced_by": by})
 
     def fill(self, exec_id: str) -> dict | None:
         row = self._exec("SELECT * FROM fills WHERE exec_id=?", (exec_id,)).fetchone()

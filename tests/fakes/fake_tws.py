@@ -40,7 +40,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from tests.fakes import fake_tws_wire as wire
@@ -857,6 +857,53 @@ class FakeTWS:
         self._push_account()
         self._changed()
         return execs
+
+    def correct(self, execution: ServerExecution, shares: float | None = None,
+                price: float | None = None,
+                commission: float | None = None) -> ServerExecution:
+        """TWS corrects ``execution``: a new execution whose execId differs only in the
+        digits after the final period (``.01`` -> ``.02``; IB's ``Execution.ExecId``
+        reference), with the corrected shares, price and commission (default: the old
+        ones). It replaces the earlier one, in the fake's cash, positions and order too;
+        both stay in the executions ``reqExecutions`` replays. The order's clientId gets
+        the execDetails (reqId -1), the order's status, the commission report, the
+        position and the account values (whether TWS sends a status or a position with a
+        correction is unconfirmed)."""
+        with self._lock:
+            stem, _, version = execution.exec_id.rpartition(".")
+            shares = execution.shares if shares is None else shares
+            price = execution.price if price is None else price
+            order = self.orders.get(execution.perm_id)
+            cum = execution.cum_qty - execution.shares + shares
+            new = replace(execution, exec_id=f"{stem}.{int(version) + 1:02d}", shares=shares,
+                          price=price, cum_qty=cum, avg_price=price,
+                          commission=execution.commission if commission is None
+                          else commission)
+            # the old execution out of the fake's books, the correction in
+            undo = replace(execution, side="SLD" if execution.side == "BOT" else "BOT",
+                           commission=-(execution.commission or 0.0))
+            self._book(undo)
+            moved = [self._book(new)] if new.contract.sec_type != "BAG" else []
+            if order is not None and order.contract.con_id == execution.contract.con_id:
+                value = order.avg_price * order.filled - execution.price * execution.shares
+                order.filled += shares - execution.shares
+                order.avg_price = (value + price * shares) / order.filled if order.filled \
+                    else 0.0
+                order.last_price = price
+            self.executions.append(new)
+        for conn in self._conns_of(execution.client_id):
+            enc = conn.encoder
+            out = [enc.execution(-1, new)]
+            if order is not None:
+                out.append(self._status_msg(enc, order))
+            if new.commission is not None:
+                out.append(enc.commission_report(new.exec_id, new.commission, new.realized))
+            if conn.positions:
+                out += [enc.position(self.accounts[0], c, qty, avg) for c, qty, avg in moved]
+            conn.send(*out)
+        self._push_account()
+        self._changed()
+        return new
 
     def _leg_prices(self, order: ServerOrder, net: float) -> list[float]:
         """Per-leg prices whose combo value (BUY legs +, SELL legs -) equals ``net``."""
