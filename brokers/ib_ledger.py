@@ -41,6 +41,10 @@ from brokers.spread_orders import SpreadCloseOrder, SpreadOpenOrder
 
 OPEN_STATES = frozenset({"PreSubmitted", "Submitted", "ApiPending"})
 CANCELLED_STATES = frozenset({"Cancelled", "ApiCancelled"})
+#: IB could not cancel the order (10147 not found, 10148 cannot be cancelled: it filled
+#: or ended meanwhile); ib_async ends the trade as Cancelled on them all the same, but the
+#: order's own reports (its executions, IB's Cancelled) say how it ended
+CANCEL_REFUSED = frozenset({10147, 10148})
 MARGIN_WORDS = ("margin", "equity with loan", "buying power", "insufficient")
 
 
@@ -224,7 +228,12 @@ class IBLedger:
                 order.accept(self.broker)
                 self.broker.notify(order)
         elif status in CANCELLED_STATES or status == "Inactive":
-            if self._commission_pending(ref):
+            if update.error_code in CANCEL_REFUSED and row["status"] not in (
+                    "sending", "submitted") and row["status"] not in TERMINAL:
+                self.broker.event(f"IB did not cancel {ref}: {_reason(update.message)} (its "
+                                  f"executions or IB's own end of it will say how it ended)")
+                return
+            if self._commission_pending(ref) or self._fills_to_come(row, update):
                 self._ending[ref] = update
                 return
             self._ending.pop(ref, None)
@@ -238,12 +247,23 @@ class IBLedger:
         """Whether an execution of order ``ref`` waits for its commission report."""
         return any(f.order_ref == ref for f in self._waiting_commission.values())
 
+    @staticmethod
+    def _fills_to_come(row: dict, update: OrderUpdate) -> bool:
+        """Whether IB's status ``update`` counts more filled than the executions of the
+        order booked so far (the end of an order can overtake the report of its last
+        execution)."""
+        return update.filled > (row["filled"] or 0.0) + 1e-9
+
     def _end_if_due(self, ref: str) -> None:
         """Apply IB's end of order ``ref`` kept back by ``_on_order`` once none of its
-        executions waits for a commission any more."""
+        executions waits for a commission, and every execution IB's end counted is
+        booked."""
         if ref in self._ending and not self._commission_pending(ref):
+            row = self.journal.order(ref)
+            if self._fills_to_come(row, self._ending[ref]) and row["status"] not in TERMINAL:
+                return
             update = self._ending.pop(ref)
-            self._finish_unfilled(ref, self.journal.order(ref), self.orders.get(ref), update)
+            self._finish_unfilled(ref, row, self.orders.get(ref), update)
 
     def _finish_unfilled(self, ref: str, row: dict, order, update: OrderUpdate) -> None:
         if row["status"] in TERMINAL:
@@ -433,7 +453,8 @@ class IBLedger:
         if status == "partial" and row["status"] in TERMINAL:
             status = row["status"]  # a fill IB reports after it ended the order
         # the journal's row first: also when no feed of the symbol is known (yet)
-        self.journal.update_order(fill.order_ref, status=status, filled=filled)
+        self.journal.update_order(fill.order_ref, status=status, filled=filled,
+                                  reason=_late_reason(row, status))
         data = self.account.datas.get(fill.symbol)
         if data is None:
             return  # the feed, once watched, starts from IB's position (``IBAccount.watch``)
@@ -454,10 +475,29 @@ class IBLedger:
                       closed, comminfo.getoperationcost(closed, old_price), abs(closed) * share,
                       opened, comminfo.getoperationcost(opened, fill.price), abs(opened) * share,
                       comminfo.margin, pnl, psize, pprice)
-        if ended is not None:  # a late fill of an order already ended: booked, it stays so
-            order.status = ended
+        if ended is not None:
+            self._filled_after_end(order, ended, status == "completed")
             return
         order.completed() if status == "completed" else order.partial()
+        self.broker.notify(order)
+
+    def _filled_after_end(self, order, ended: int, done: bool) -> None:
+        """An execution of ``order`` booked after the strategy was told it ended
+        (``ended``: IB reported the cancel before the fill the exchange made first): the
+        strategy hears the fill. Completed when it filled the order (the journal says
+        completed too); else Partial with the shares, then the end again."""
+        ref = order.info.get("order_ref", "")
+        self.broker.event(f"filled after its end {ref}: {order.executed.size:g} filled "
+                          f"(IB reported the end before the execution)")
+        if done:
+            word = order.getstatusname(ended).lower()
+            order.addinfo(reason=f"filled after IB reported it {word}")
+            order.completed()
+            self.broker.notify(order)
+            return
+        order.partial()
+        self.broker.notify(order)
+        order.status = ended
         self.broker.notify(order)
 
     def _correct_stock(self, fill: FillUpdate, commission: float, old: dict, order, data,
@@ -522,7 +562,8 @@ class IBLedger:
             status = "completed"
         elif status not in TERMINAL:
             status = "partial"
-        self.journal.update_order(ref, status=status, filled=units)
+        self.journal.update_order(ref, status=status, filled=units,
+                                  reason=_late_reason(row, status))
         row = self.journal.order(ref)
         if row["kind"] == "spread_open":
             position = self.spreads.open_position(ref, row, order, fills)
@@ -549,7 +590,8 @@ class IBLedger:
             self.broker.notify(order)  # the corrected numbers, also of an order done
             return
         if not order.alive():
-            return  # a late fill of an order already cancelled: booked, nothing to notify
+            self._filled_after_end(order, order.status, done)
+            return
         order.completed() if done else order.partial()
         self.broker.notify(order)
 
@@ -651,6 +693,14 @@ def _trade_value(fill: FillUpdate) -> float:
 def _row_value(row: dict) -> float:
     """``_trade_value`` of an execution as the journal holds it."""
     return _signed(row["side"], row["shares"]) * row["price"] * (row["multiplier"] or 1.0)
+
+
+def _late_reason(row: dict, status: str) -> str | None:
+    """The journal's reason for an order a fill completed after IB had reported its end
+    (cancelled, expired: the exchange filled it first); None otherwise."""
+    if status == "completed" and row["status"] in TERMINAL and row["status"] != "completed":
+        return f"filled after IB reported it {row['status']}"
+    return None
 
 
 def _signed(side: str, shares: float) -> float:

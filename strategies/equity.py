@@ -131,6 +131,15 @@ class EquityStrategy(SignalStrategy):
             if order.info.get("adopted") and self._pending.get(order.data, 0) is None:
                 self._adopt(order)
             return
+        pending = self._pending[order.data]
+        if pending is not None and pending.ref != order.ref:
+            return  # news of an earlier order (filled after its end): the pending one decides
+        if pending is None:
+            # the order had ended already and is told again (a paper broker told the cancel
+            # before the fill the exchange made first): the side is the one now held
+            self._side[order.data] = self._side_before[order.data] = _sign(
+                self.getposition(order.data).size)
+            return
         if order.status in (order.Canceled, order.Margin, order.Rejected, order.Expired):
             # not filled: back to the side actually held, so a later bar may try again
             self._side[order.data] = self._side_before[order.data]

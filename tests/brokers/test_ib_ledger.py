@@ -262,3 +262,50 @@ def test_a_reconnect_books_missed_fills_and_marks_unknown_orders_lost(ledger):
 
     ledger.apply(PositionUpdate("DU1", STOCK_ID, "SPY", "STK", "", 0.0, "", 1.0, 15, 50.1))
     assert ledger.position_diffs() == [{"con_id": STOCK_ID, "journal": 10.0, "ib": 15.0}]
+
+
+def test_an_end_that_overtakes_its_last_execution_waits_for_it(ledger):
+    """IB's Cancelled counts 4 shares filled before their execution has arrived: the end
+    waits for it, so the strategy hears Partial (4) and then Canceled, never Canceled
+    with nothing filled."""
+    stock_order(ledger, "r1")
+    ledger.apply(OrderUpdate(1, 11, 0, "r1", "Cancelled", 4.0, 6.0, 100.0, 202,
+                             "Order Canceled - reason:"))
+    assert ledger.broker.notes == [] and ledger.journal.order("r1")["status"] == "submitted"
+    ledger.apply(fill("e1", "r1", "BOT", 4, 100.0, commission=0.4))
+    assert ledger.broker.notes == [("r1", "Partial"), ("r1", "Canceled")]
+    assert (ledger.journal.order("r1")["status"], ledger.journal.order("r1")["filled"]) == (
+        "canceled", 4)
+
+
+def test_a_fill_after_the_cancel_was_reported_is_told_partial_then_the_end(ledger):
+    stock_order(ledger, "r1")
+    ledger.apply(status("r1", "Submitted"))
+    ledger.apply(status("r1", "Cancelled", 202, "Order Canceled - reason:"))
+    ledger.apply(fill("e1", "r1", "BOT", 4, 100.0, commission=0.4))
+    assert ledger.broker.notes == [("r1", "Accepted"), ("r1", "Canceled"), ("r1", "Partial"),
+                                   ("r1", "Canceled")]
+    assert ledger.journal.order("r1")["status"] == "canceled"
+    ledger.apply(fill("e2", "r1", "BOT", 6, 100.0, commission=0.6))
+    assert ledger.broker.notes[-1] == ("r1", "Completed")
+    row = ledger.journal.order("r1")
+    assert (row["status"], row["filled"], row["reason"]) == (
+        "completed", 10, "filled after IB reported it canceled")
+
+
+def test_a_spread_fill_that_beats_its_expiry_cancel_is_completed_not_expired(ledger):
+    """The broker cancels a spread order unfilled after its bar; IB refuses the cancel
+    (10148: it filled) before reporting the leg fills. The spread opened: Completed."""
+    order = spread_order(ledger, "s1", contracts=1)
+    ledger.apply(status("s1", "Submitted"))
+    order.addinfo(expiring=True, expire_reason="limit credit 1.05 not filled: cancelled")
+    ledger.apply(status("s1", "Cancelled", 10148, "Error 10148, reqId 2: OrderId 2 that needs "
+                        "to be cancelled cannot be cancelled, state: Filled."))
+    assert ledger.journal.order("s1")["status"] == "accepted" and order.alive()
+    ledger.apply(fill("s.01", "s1", "SLD", 1, 2.00, 0.65, con_id=SHORT_ID, sec_type="OPT",
+                      multiplier=100))
+    ledger.apply(fill("l.01", "s1", "BOT", 1, 0.95, 0.65, con_id=LONG_ID, sec_type="OPT",
+                      multiplier=100))
+    assert ledger.broker.notes[-1] == ("s1", "Completed")
+    assert ledger.journal.order("s1")["status"] == "completed"
+    assert len(ledger.book.open()) == 1

@@ -205,3 +205,60 @@ def test_a_rejection_after_ib_accepted_the_order_ends_it_rejected(tws, ib_log):
     assert info["reason"] == reason
     assert run.broker.journal.order(info["order_ref"])["status"] == "margin"
     assert run.broker.getposition(run.datas[0]).size == 0
+
+
+@pytest.mark.parametrize("race, statuses", [
+    ("refused_first", ["Submitted", "Accepted", "Completed"]),
+    ("cancelled_first", ["Submitted", "Accepted", "Canceled", "Completed"]),
+])
+def test_a_cancel_racing_a_fill_ends_with_the_fill(tws, ib_log, race, statuses):
+    """The strategy cancels a working limit order while the exchange fills it. TWS either
+    refuses the cancel (10148, 'cannot be cancelled, state: Filled') before it reports the
+    fill, or reports the cancel (Cancelled + 202) and then the fill the exchange made
+    before the cancel reached it. Either way the order filled: the strategy ends with
+    Completed for 10 shares, as the ledger (10 held) and the journal (completed) say. It
+    used to end with Canceled while the shares were booked and the journal said
+    completed."""
+    ib_log.allow(r"Error 202", r"Error 10148")
+    tws.order_mode, tws.cancel_race = "hold", race
+    actions = {0: lambda s: setattr(s, "o", s.buy(size=10, exectype=bt.Order.Limit,
+                                                  price=50.0)),
+               1: lambda s: s.cancel(s.o)}
+    with PaperRun(tws, HISTORY, LIVE[:3], strategy="scripted", actions=actions) as run:
+        run.push()
+        run.wait(lambda: "Accepted" in run.statuses(), what="Accepted")
+        run.push()
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    assert run.statuses() == statuses
+    _, info, size, price, comm, _ = run.notes[-1]
+    assert (size, price, comm) == (10, 50.0, pytest.approx(0.05))
+    broker = run.broker
+    row = broker.journal.order(info["order_ref"])
+    assert (row["status"], row["filled"]) == ("completed", 10)
+    assert broker.getposition(run.datas[0]).size == 10
+    assert broker.get_orders_open() == []
+
+
+def test_the_equity_strategy_holds_what_a_fill_after_the_cancel_bought(tws, ib_log):
+    """TWS reports the equity strategy's buy cancelled and then the fill the exchange made
+    first: the strategy is told Canceled, then Completed, and holds the long side it now
+    has. It used to stay on the side before the order (flat) while holding the shares: the
+    next BUY call tried to buy again (a skipped entry or a second order), a SELL call would
+    never have sold them."""
+    ib_log.allow(r"Error 202")
+
+    def cancel_then_fill(fake, order):
+        fake.cancel_by_server(order)
+        fake.fill(order, price=LIVE[0][4])
+
+    tws.order_mode = cancel_then_fill
+    with PaperRun(tws, HISTORY, LIVE[:4]) as run:
+        run.push()
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    strategy = run.result[0]
+    assert run.statuses() == ["Submitted", "Accepted", "Canceled", "Completed"]
+    assert len(tws.placed) == 1 and strategy.skipped == []
+    assert strategy._side[run.datas[0]] == 1
+    assert run.broker.getposition(run.datas[0]).size == tws.placed[0].quantity

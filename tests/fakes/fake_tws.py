@@ -206,6 +206,13 @@ class FakeTWS:
         #: permId (whether TWS copies the orderRef onto leg executions is unconfirmed)
         self.leg_order_refs = True
         self.partial_quantity = 1.0
+        #: a cancel racing a fill: None (the cancel wins), 'refused_first' (the fill won:
+        #: error 10148 "cannot be cancelled, state: Filled" comes before the execution,
+        #: which ib_async takes for a cancel) or 'cancelled_first' (status Cancelled and
+        #: error 202, then an execution the exchange made before the cancel reached it);
+        #: ``race_quantity`` shares fill (None: the rest)
+        self.cancel_race: str | None = None
+        self.race_quantity: float | None = None
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
         #: the error code 'reject' answers a new order with: 201 ("Order rejected -
         #: reason:..."), or another code TWS refuses an order with, its text the reason
@@ -742,6 +749,16 @@ class FakeTWS:
         if order is None or not order.is_open:
             conn.send(conn.encoder.error(order_id, 10147, f"OrderId {order_id} that needs to be "
                                                           "cancelled is not found."))
+            return
+        race = self.cancel_race
+        if race == "refused_first":  # the fill won; TWS's cancel reject overtakes its report
+            conn.send(conn.encoder.error(order_id, 10148, f"OrderId {order_id} that needs to "
+                                                          "be cancelled cannot be cancelled, "
+                                                          "state: Filled."))
+        elif race == "cancelled_first":  # TWS reports the cancel, the fill comes after it
+            self.cancel_by_server(order, "")
+        if race is not None:
+            self.fill(order, quantity=self.race_quantity)
             return
         self.cancel_by_server(order, "")
 
