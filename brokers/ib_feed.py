@@ -8,7 +8,10 @@ warm up, then live bars, one of two ways:
   later period shows up); a daily bar is built from the session's 5-second bars and
   delivered with the one ending the session (13:00 on half-days), or, with ``decide_at``
   (e.g. ``"15:45"``), built from the 5-second bars up to that time and delivered then
-  (later 5-second bars of that date make no second bar). A bar already forming when the
+  (later 5-second bars of that date make no second bar). When the 5-second bar that ends
+  a bar never comes (none follows the close with regular hours), the bar goes out on the
+  feed's clock, IB's time as its 5-second bars tell it, ``close_grace`` (10) seconds after
+  its end, never before (``_close_by_clock``). A bar already forming when the
   feed starts (a mid-session start) begins as IB's bar so far, which the 5-second bars
   continue (its open, high/low over both, volume added), so it is the whole bar, not just
   the part seen since start;
@@ -43,12 +46,14 @@ import logging
 import math
 import queue
 import time
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import backtrader as bt
 from ib_async import Stock
 
 from brokers.bar_times import (
+    EXCHANGE_TZ,
     BarClock,
     exchange_date,
     from_epoch,
@@ -91,6 +96,7 @@ class IBData(bt.feed.DataBase):
         ("decide_at", None),
         ("max_live_bars", None),
         ("qcheck", 0.5),
+        ("close_grace", 10.0),
     )
 
     def __init__(self):
@@ -112,6 +118,11 @@ class IBData(bt.feed.DataBase):
         #: ``time.perf_counter()`` when the last bar was handed to backtrader (the status
         #: line's decision latency counts from here)
         self.filled_at = 0.0
+        #: the feed's clock: (epoch of IB's time, ``monotonic()`` then), set by each
+        #: 5-second bar as it arrives (its end) or at start (the machine's time); and how
+        #: often it was read to close a bar whose last 5-second bar did not come
+        self._heard: tuple[float, float] | None = None
+        self.clock_checks = 0
 
     def islive(self) -> bool:
         return True
@@ -143,6 +154,7 @@ class IBData(bt.feed.DataBase):
                           f"covers trading sessions and that TWS/Gateway's historical data "
                           f"farm (HMDS) is connected")
         now = now_local()
+        self._heard = (now.replace(tzinfo=EXCHANGE_TZ).timestamp(), monotonic())
         for bar in history:
             when, complete = self.clock.history(bar.date)
             if complete <= now:
@@ -239,6 +251,7 @@ class IBData(bt.feed.DataBase):
 
     def _on_realtime(self, bars, has_new: bool) -> None:
         b = bars[-1]
+        self._heard = (b.time.timestamp() + 5, monotonic())  # IB's time: the bar's end
         self._queue.put(("5s", b.time.timestamp(), b.open_, b.high, b.low, b.close, b.volume))
         del bars[:-1]  # ib_async keeps every bar otherwise
 
@@ -266,7 +279,11 @@ class IBData(bt.feed.DataBase):
             try:
                 item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
-                return None
+                bar = self._close_by_clock()
+                if bar is None:
+                    return None
+                self.live_bars += 1
+                return self._fill(*bar)
             wait = 0
             bar = self._ingest(item)
             if bar is not None:
@@ -303,6 +320,31 @@ class IBData(bt.feed.DataBase):
             p[2], p[3], p[4], p[5] = max(p[2], h), min(p[3], lo), c, p[5] + v
         if done is None and place == "last":
             done, self._pending = tuple(self._pending), None
+        return done
+
+    def _close_by_clock(self) -> tuple | None:
+        """The bar being built from 5-second bars, once the feed's clock says it is over:
+        IB sent no 5-second bar that ends it (none comes after the close with regular
+        hours, so a missing 15:59:55 bar held the day's bar until the next session). The
+        clock is IB's time as its bars tell it (the end of the last 5-second bar, plus
+        the time since it came), so it never runs ahead of TWS; the bar goes out
+        ``close_grace`` seconds after its end (the cut: the session's close from the
+        exchange calendar, 13:00 on a half day, or ``decide_at``), time for a late last
+        5-second bar to arrive. Not while the connection is down or the subscription is
+        catching up: the bars re-fetched after a reconnect complete it instead."""
+        self.clock_checks += 1
+        heard, handle = self._heard, getattr(getattr(self, "_sub", None), "handle", None)
+        if self._pending is None or heard is None or self.p.live != "realtime" or \
+                getattr(handle, "bars", None) is None or \
+                not self.p.store.connected.is_set():
+            return None
+        end = self.clock.slot(self._pending[0])[1].replace(tzinfo=EXCHANGE_TZ).timestamp()
+        now = heard[0] + (monotonic() - heard[1])
+        if now < end + self.p.close_grace:
+            return None
+        done, self._pending = tuple(self._pending), None
+        log.info("%s: the bar of %s closed on the clock (IB sent no 5-second bar ending it)",
+                 self.p.dataname, done[0])
         return done
 
     def _same_or_before(self, a: dt.datetime, b: dt.datetime) -> bool:

@@ -251,3 +251,68 @@ def test_a_mid_session_start_continues_ibs_forming_bar(monkeypatch, ib_log, bar_
     # IB's open and high, a 5-second bar's low, the last close, IB's volume + 3 x 300
     assert (data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0]) == (
         100.0, 110.0, 89.5, 105.0, 5e6 + 900.0)
+
+
+class _Monotonic:
+    """The feed's elapsed-time clock, moved by the test (the store's loop keeps its own)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(("day", "close", "decide_at"), [
+    (dt.date(2024, 3, 8), dt.time(16), None),         # a Friday in EST (UTC-5)
+    (dt.date(2024, 3, 11), dt.time(16), None),        # the Monday after the DST change (UTC-4)
+    (dt.date(2024, 11, 29), dt.time(13), None),       # the half day after Thanksgiving
+    (dt.date(2024, 3, 11), dt.time(15, 45), "15:45"),  # decide at 15:45
+])
+def test_the_day_bar_closes_on_time_when_its_last_5s_bar_never_comes(monkeypatch, ib_log, day,
+                                                                     close, decide_at):
+    """IB never sends the 5-second bar that ends the day (15:59:55, 12:59:55 on a half
+    day, 15:44:55 with --decide-at 15:45). The day's bar still reaches the strategy that
+    day, once the feed's clock (the end of the last 5-second bar IB sent, plus the time
+    since it came) is ``close_grace`` (10 s) past the cut, never before the cut: not at
+    3 s after the last bar, not from the 16:00 of a normal day on a half day. It used to
+    wait for the next session's first bar."""
+    clock = _Monotonic()
+    monkeypatch.setattr("brokers.ib_feed.monotonic", clock)
+    cut = dt.datetime.combine(day, close)
+    next_day = day + dt.timedelta(days=3 if day.weekday() == 4 else 1)
+    at = lambda d, t: ny_epoch(dt.datetime.combine(d, t))  # noqa: E731
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=470.0)
+        tws.set_history("SPY", [(day - dt.timedelta(days=1), 470.0, 472.0, 468.0, 471.0, 1e6)])
+        with PaperRun(tws, [(day, 0, 0, 0, 0, 0)], [None] * 2, strategy="scripted",
+                      actions={}, settings={"bar_size": "1 day", "decide_at": decide_at,
+                                            "trade_start": day}) as run:
+            data = run.datas[0]
+            tws.push_bar("SPY", at(day, dt.time(9, 30)), 471.0, 471.5, 470.5, 471.0, 100.0)
+            tws.push_bar("SPY", at(day, dt.time(11, 0)), 471.0, 475.0, 466.0, 474.0, 100.0)
+            last = cut - dt.timedelta(seconds=10)  # the bar before the missing one
+            tws.push_bar("SPY", ny_epoch(last), 474.0, 474.5, 473.0, 473.5, 100.0)
+            tws.wait_until(lambda: data.last_bar_received == ny_epoch(last),
+                           what="the last 5-second bar")
+            checks = data.clock_checks
+            clock.now += 3  # 3 s after that bar's end: 2 s before the cut
+            run.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
+            assert run._done_bars == 0, "the day's bar went out before the session closed"
+            clock.now += 10  # 8 s after the cut: still within the grace for a late bar
+            checks = data.clock_checks
+            run.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
+            assert run._done_bars == 0
+            clock.now += 3  # 11 s after the cut
+            run.wait_bars(1, "the day's bar on the clock, before any bar of the next day")
+            tws.push_bar("SPY", at(next_day, dt.time(9, 30)), 473.0, 473.0, 472.0, 472.5,
+                         100.0)
+            next_cut = dt.datetime.combine(next_day, close) if decide_at else \
+                session_hours(next_day)[1]
+            tws.push_bar("SPY", ny_epoch(next_cut - dt.timedelta(seconds=5)), 472.5, 473.0,
+                         471.0, 472.0, 100.0)
+            run.join()
+    assert (data.datetime.datetime(-1), data.datetime.date(-1)) == (cut, day)
+    assert (data.open[-1], data.high[-1], data.low[-1], data.close[-1], data.volume[-1]) == (
+        471.0, 475.0, 466.0, 473.5, 300.0)
+    assert data.datetime.date(0) == next_day and data.close[0] == 472.0
