@@ -32,8 +32,14 @@ class IBAccount:
         self.held: dict[int, PositionUpdate] = {}
         #: IB's latest portfolio price per conId
         self.marks: dict[int, float] = {}
+        #: IB's TotalCashValue in USD (None before one came)
         self._cash_base: float | None = None
         self._cash_adjust = 0.0
+        #: an account based in another currency: IB's TotalCashValue in it (amount,
+        #: currency; IB gives it in no other), and IB's ExchangeRate of USD (base units
+        #: per USD), which turns it into dollars
+        self._base_cash: tuple[float, str] | None = None
+        self._usd_rate: float | None = None
 
     # ------------------------------------------------------------------ feeds
     def watch(self, data) -> None:
@@ -61,13 +67,62 @@ class IBAccount:
 
     def apply_value(self, update: AccountUpdate) -> bool:
         """IB's TotalCashValue replaces the cash and the fills booked since; True when
-        ``update`` was that figure."""
+        ``update`` was that figure. The broker counts in USD (its fills are USD): IB's
+        USD row when it gives one; for an account based in another currency, whose
+        TotalCashValue IB gives only in that currency (or as BASE), that figure at IB's
+        own ExchangeRate of USD (``cash_note``), or no cash at all without one
+        (``cash_problem``: opening orders are refused)."""
         if not self._ours(update.account):
             return False
-        if update.tag == "TotalCashValue" and update.currency in ("USD", "BASE"):
-            self._cash_base, self._cash_adjust = float(update.value), 0.0
-            return True
-        return False
+        if update.tag == "ExchangeRate" and update.currency == "USD":
+            rate = _number(update.value)
+            self._usd_rate = rate if rate is not None and rate > 0 else None
+            return False
+        if update.tag != "TotalCashValue" or (value := _number(update.value)) is None:
+            return False
+        if update.currency == "USD":
+            self._cash_base = value
+        elif update.currency:
+            self._base_cash = (value, update.currency)
+            if self._cash_base is not None:
+                return False  # IB's own USD figure stands
+        else:
+            return False
+        self._cash_adjust = 0.0
+        return True
+
+    def _dollars(self) -> float | None:
+        """IB's last cash figure in USD (None: none came, or it cannot be converted)."""
+        if self._cash_base is not None:
+            return self._cash_base
+        if self._base_cash is not None and self._usd_rate is not None:
+            return self._base_cash[0] / self._usd_rate
+        return None
+
+    def cash_note(self) -> str | None:
+        """How the cash of an account based in another currency than USD is read (None
+        for a USD figure, or before IB reported the cash)."""
+        if self._cash_base is not None or self._base_cash is None:
+            return None
+        amount, currency = self._base_cash
+        if self._usd_rate is None:
+            return self.cash_problem()
+        return (f"the account's base currency is {currency}: its cash is IB's "
+                f"TotalCashValue {amount:,.2f} {currency} at IB's exchange rate "
+                f"{self._usd_rate:g} {currency} per USD, {amount / self._usd_rate:,.2f} USD "
+                f"(the rate as IB last reported it)")
+
+    def cash_problem(self) -> str | None:
+        """Why the cash in USD is unknown (an account based in another currency whose
+        USD exchange rate IB did not report); None when it is known or not reported
+        yet."""
+        if self._cash_base is not None or self._base_cash is None or \
+                self._usd_rate is not None:
+            return None
+        currency = self._base_cash[1]
+        return (f"IB reports the account's cash only in {currency} (TotalCashValue, its "
+                f"base currency) and no USD exchange rate: the cash in USD is unknown, so "
+                f"no opening order is sent (closing orders still go)")
 
     def apply_position(self, update: PositionUpdate) -> None:
         if not self._ours(update.account):
@@ -90,8 +145,9 @@ class IBAccount:
         self._cash_adjust += amount
 
     def cash_total(self) -> float:
-        """IB's TotalCashValue plus fills booked since it was reported (spread credits in)."""
-        return (self._cash_base or 0.0) + self._cash_adjust
+        """IB's TotalCashValue (in USD) plus fills booked since it was reported (spread
+        credits in)."""
+        return (self._dollars() or 0.0) + self._cash_adjust
 
     def value(self) -> float:
         """Cash plus every IB position at its latest price (the feed's close for symbols
@@ -109,3 +165,10 @@ class IBAccount:
         if p.con_id in self.marks:
             return self.marks[p.con_id]
         return p.avg_cost / (p.multiplier if p.sec_type != "STK" else 1.0)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None

@@ -356,6 +356,8 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             return "placed on a historical backfill bar (the feed is not live yet)"
         if not self.store.connected.is_set():
             return "not connected to TWS/Gateway"
+        if opening and (problem := self.ledger.account.cash_problem()) is not None:
+            return problem
         if opening and self.p.max_daily_loss is not None:
             today = self._exchange_today()
             start = self.journal.day_start_value(today, self.getvalue())

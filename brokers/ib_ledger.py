@@ -100,6 +100,8 @@ class IBLedger:
         #: booked execution each replaces once it is booked (until then the earlier one
         #: still counts for positions and orders; the cash holds the corrected price)
         self._replaces: dict[str, dict] = {}
+        #: the cash note (``IBAccount.cash_note``) last said, by its first words
+        self._cash_said: str | None = None
 
     # ------------------------------------------------------------------ the broker's calls
     def track(self, ref: str, order, con_ids: tuple[int, int] | None = None) -> None:
@@ -209,6 +211,10 @@ class IBLedger:
     def _on_account(self, update: AccountUpdate) -> None:
         if self.account.apply_value(update):
             self._cash_reported |= self._paid
+        note = self.account.cash_note()
+        if note is not None and note.split(":")[0] != self._cash_said:
+            self._cash_said = note.split(":")[0]  # once per kind, not per rate move
+            self.broker.event(f"warning: {note}")
 
     def _on_position(self, update: PositionUpdate) -> None:
         self.account.apply_position(update)

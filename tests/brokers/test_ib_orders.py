@@ -262,3 +262,41 @@ def test_the_equity_strategy_holds_what_a_fill_after_the_cancel_bought(tws, ib_l
     assert len(tws.placed) == 1 and strategy.skipped == []
     assert strategy._side[run.datas[0]] == 1
     assert run.broker.getposition(run.datas[0]).size == tws.placed[0].quantity
+
+
+def test_a_eur_based_account_has_its_cash_in_dollars_at_ibs_rate(tws, ib_log):
+    """A paper account based in EUR: IB reports TotalCashValue only in EUR (90,000.00) and
+    its ExchangeRate of USD (0.9 EUR per USD). The broker's cash is 100,000.00 USD, said in
+    a warning line, and the strategy trades on it. It used to read no cash at all (0.00:
+    the EUR row was ignored), so the account seemed empty."""
+    tws.base_currency, tws.usd_rate = "EUR", 0.9
+    tws.order_mode = "next_bar_open"
+    with PaperRun(tws, HISTORY, LIVE[:2]) as run:
+        assert run.broker.cash_total() == pytest.approx(100_000)
+        run.push()
+        run.push()
+        run.wait(lambda: "Completed" in run.statuses(), what="Completed")
+        run.finish()
+    broker = run.broker
+    bought = tws.placed[0].quantity
+    assert bought == int(0.95 * 100_000 / LIVE[0][4])
+    assert broker.cash_total() == pytest.approx(tws.cash, abs=0.01)
+    said = [e for e in run.events if e.startswith("warning: the account's base currency")]
+    assert len(said) == 1 and "EUR" in said[0] and "0.9 EUR per USD" in said[0]
+
+
+def test_a_eur_based_account_without_a_usd_rate_refuses_opening_orders(tws, ib_log):
+    """No USD figure and no exchange rate from IB: the cash in dollars is unknown, so the
+    strategy's entry is refused with the reason (a warning line says it once) instead of
+    being sized on a cash of 0.00."""
+    tws.base_currency, tws.usd_rate = "EUR", None
+    actions = {0: lambda s: s.buy(size=10)}
+    with PaperRun(tws, HISTORY, LIVE[:2], strategy="scripted", actions=actions) as run:
+        run.push()
+        run.wait(lambda: "Rejected" in run.statuses(), what="Rejected")
+        run.finish()
+    assert tws.placed == []
+    reason = run.notes[-1][1]["reason"]
+    assert "EUR" in reason and "USD" in reason
+    assert sum(e.startswith("warning: IB reports the account's cash only in EUR")
+               for e in run.events) == 1

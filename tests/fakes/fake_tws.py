@@ -191,6 +191,12 @@ class FakeTWS:
         self.server_version = server_version
         self.accounts = list(accounts)
         self.cash = cash
+        #: the account's base currency and IB's ExchangeRate of USD in it (base units per
+        #: USD; None: not reported). The fake's cash stays in USD (its fills are USD); a
+        #: non-USD base reports the account values as a real such account does
+        #: (``_account_values``)
+        self.base_currency = "USD"
+        self.usd_rate: float | None = 1.0
         self.stock_commission = stock_commission or (lambda shares, price: 1.0)
         self.option_commission = option_commission
         self.order_mode: str | Callable = "fill"
@@ -967,6 +973,22 @@ class FakeTWS:
             net = self.cash + sum(qty * self._mark(c) * c.mult
                                   for c, qty, _ in self.positions.values())
             cash = self.cash
+        base = self.base_currency
+        if base != "USD":
+            # as a EUR-based paper account reports (a capture of ib_async's accountValues):
+            # TotalCashValue and NetLiquidation only in the base currency, cash balances
+            # per currency plus BASE, ExchangeRate per currency (base units per unit)
+            rate = self.usd_rate or 1.0
+            rows = [("AccountCode", self.accounts[0], ""),
+                    ("NetLiquidation", f"{net * rate:.2f}", base),
+                    ("TotalCashValue", f"{cash * rate:.2f}", base),
+                    ("TotalCashBalance", f"{cash * rate:.4f}", "BASE"),
+                    ("TotalCashBalance", "0.00", base),
+                    ("TotalCashBalance", f"{cash:.4f}", "USD"),
+                    ("ExchangeRate", "1.00", "BASE"), ("ExchangeRate", "1.00", base)]
+            if self.usd_rate is not None:
+                rows.append(("ExchangeRate", f"{self.usd_rate:.7f}", "USD"))
+            return rows
         return [("AccountCode", self.accounts[0], ""), ("AccountType", "INDIVIDUAL", ""),
                 ("NetLiquidation", f"{net:.2f}", "USD"), ("TotalCashValue", f"{cash:.2f}", "USD"),
                 ("TotalCashBalance", f"{cash:.2f}", "BASE"), ("BuyingPower", f"{4 * net:.2f}",
