@@ -62,9 +62,11 @@ def config_table(path: Path | str, table: str) -> dict:
     return data[table]
 
 
-def override(config, values: dict, where: str):
+def override(config, values: dict, where: str, section: str = ""):
     """A copy of the dataclass ``config`` with ``values`` replaced; unknown keys are a
-    DataError naming them and the known ones (``where`` says which file or flag).
+    DataError naming them and the known ones (``where`` says which file or flag,
+    ``section`` which of its tables, as the configs' own checks name it: ``seed`` is an
+    [lstm] key, so "unknown keys seed" alone would not say that the [hmm] table is wrong).
 
     A config class with named architectures (``for_architecture``, as ``LSTMConfig``)
     whose ``architecture`` the values change starts from that architecture's defaults:
@@ -72,14 +74,15 @@ def override(config, values: dict, where: str):
     another architecture's sizes."""
     names = {f.name for f in fields(config)}
     unknown = set(values) - names
+    table = f"{section}: " if section else ""
     if unknown:
-        raise DataError(f"{where}: unknown keys {', '.join(sorted(unknown))}; "
+        raise DataError(f"{where}: {table}unknown keys {', '.join(sorted(unknown))}; "
                         f"known: {', '.join(sorted(names))}")
     hints = typing.get_type_hints(type(config))
     wrong = [f"{key}={value!r} must be {_describe(hints[key])}"
              for key, value in values.items() if not _fits(value, hints[key])]
     if wrong:  # a string for a number, 2.5 bars, true for a count: refused, not coerced
-        raise DataError(f"{where}: " + "; ".join(wrong))
+        raise DataError(f"{where}: {table}" + "; ".join(wrong))
     wanted = values.get("architecture")
     if wanted is not None and wanted != getattr(config, "architecture", wanted) \
             and hasattr(config, "for_architecture"):

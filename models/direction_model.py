@@ -210,7 +210,8 @@ def make_direction_config(config_file: str | Path | None = None,
     ``epochs``, which a model without network members refuses (it would change nothing)."""
     config = DirectionConfig()
     if config_file is not None:
-        config = override(config, config_table(config_file, "direction"), str(config_file))
+        config = override(config, config_table(config_file, "direction"), str(config_file),
+                          "direction")
     if epochs is not None:
         if not any(MEMBERS[m].kind == SEQUENCE for m in config.members):
             networks = "/".join(n for n, member in MEMBERS.items() if member.kind == SEQUENCE)

@@ -84,8 +84,8 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
                         f"(got {file_head!r})")
     head = head or file_head
     decision = table.pop("decision", DECISIONS[0])
-    regime = override(RegimeHeadConfig(), table, where)
-    lstm = override(LSTMConfig(), data.get("lstm", {}), where)  # unknown keys named first
+    regime = override(RegimeHeadConfig(), table, where, "model")
+    lstm = override(LSTMConfig(), data.get("lstm", {}), where, "lstm")  # unknown keys first
     if epochs is not None:
         lstm = override(lstm, {"epochs": epochs}, "--epochs")
     if head != "lstm":
@@ -99,9 +99,9 @@ def make_spec(config_file: Path | str | None = None, epochs: int | None = None,
         raise DataError(f"--hmm-start {pd.Timestamp(hmm_start):%Y-%m-%d} is after --lstm-start "
                         f"{pd.Timestamp(lstm_start):%Y-%m-%d}: the HMM's history must cover "
                         f"the bars the model trains on; start it earlier")
-    return TrainingSpec(head=head, decision=decision, regime_head=regime,
-                        lstm=lstm, hmm=override(HMMConfig(), data.get("hmm", {}), where),
-                        labels=override(LabelConfig(), data.get("labels", {}), where),
+    return TrainingSpec(head=head, decision=decision, regime_head=regime, lstm=lstm,
+                        hmm=override(HMMConfig(), data.get("hmm", {}), where, "hmm"),
+                        labels=override(LabelConfig(), data.get("labels", {}), where, "labels"),
                         hmm_start=pd.Timestamp(hmm_start) if hmm_start else None,
                         lstm_start=pd.Timestamp(lstm_start) if lstm_start else None)
 

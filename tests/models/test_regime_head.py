@@ -125,6 +125,26 @@ def test_a_model_pickled_before_heads_existed_still_scores(tiny_model, scored_ba
                                   tiny_model.predict_proba(scored_bars))
 
 
+@pytest.mark.parametrize("body, message", [
+    ("[hmm]\nseed = 1\n", "c.toml: hmm: unknown keys seed; known: "),  # seed is [lstm]'s
+    ("[lstm]\nepoch = 3\n", "c.toml: lstm: unknown keys epoch; known: "),
+    ('[lstm]\nepochs = "x"\n', "c.toml: lstm: epochs='x' must be a whole number"),
+    ('[labels]\nwidth = "x"\n', "c.toml: labels: width='x' must be a number or none"),
+    ('[model]\nC = "x"\n', "c.toml: model: C='x' must be a number"),
+])
+def test_a_config_error_names_its_table(tmp_path, body, message):
+    """A key a table lacks, or a value of the wrong type, names the table as the values'
+    own checks do (``model: C=0 must be above 0``): ``seed`` is an [lstm] key, so
+    "unknown keys seed" alone sends a reader of an [hmm] table looking in the wrong place."""
+    from training.pipeline import make_spec
+
+    config = tmp_path / "c.toml"
+    config.write_text(body)
+    with pytest.raises(DataError) as refused:
+        make_spec(config, head="lstm")
+    assert str(refused.value).startswith(f"{config.parent}/{message}")
+
+
 def test_lstm_settings_with_the_regime_head_are_refused_up_front(tmp_path):
     from training.pipeline import make_spec
 
