@@ -109,7 +109,8 @@ class EquityStrategy(SignalStrategy):
             order = self.order_target_percent(data=data, target=side * size)
             if order is None and side:  # the target is less than one share: nothing held
                 self.skipped.append(
-                    f"{data._name}: {size:.0%} of the account ({size * self.broker.getvalue():,.2f}) "
+                    f"{data._name}: {size * 100:.3g}% of the account "  # 0.38%, not 0%
+                    f"({size * self.broker.getvalue():,.2f}) "
                     f"is less than one share at {data.close[0]:,.2f} on "
                     f"{session_date(data):%Y-%m-%d}")
                 continue

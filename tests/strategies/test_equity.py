@@ -78,3 +78,14 @@ def test_short_only_when_allowed(bars):
 def test_scale_by_confidence_sizes_the_position(bars):
     fills, _ = run(bars, {5: (1.0, 0.5)}, EquityConfig(scale_by_confidence=True))
     assert fills[0][1] == int(0.95 * 0.5 * 100_000 / bars["close"].iloc[5])
+
+
+@pytest.mark.parametrize("confidence, share", [(0.004, "0.38%"), (0.5, "47.5%"), (1.0, "95%")])
+def test_an_entry_sized_to_nothing_says_the_share_it_was_sized_to(bars, confidence, share):
+    """The skipped entry's line states the share of the account the position was sized to
+    as it was: 95 % x a confidence of 0.004 is 0.38 %, which a whole-percent format
+    printed as '0% of the account (0.76)', a share that could buy nothing at any price."""
+    config = EquityConfig(scale_by_confidence=True, min_confidence=0.0)
+    fills, strategy = run(bars, {5: (1.0, confidence)}, config, cash=200.0)
+    assert fills == []
+    assert strategy.skipped[0].startswith(f"SPY: {share} of the account (")
