@@ -297,8 +297,9 @@ def horizon_warnings(config, result: SymbolResult) -> list[str]:
     dte_min = getattr(config, "dte_min", None)
     days = (result.returns.index[-1] - result.returns.index[0]).days
     if dte_min is not None and days < dte_min:
-        out.append(f"the window spans {days} days, fewer than --dte-min {dte_min}: no spread "
-                   f"can reach expiry; spreads open at the end are marked to market")
+        out.append(f"the window spans {days} day{'s' if days != 1 else ''}, fewer than "
+                   f"--dte-min {dte_min}: no spread can reach expiry; spreads open at the "
+                   f"end are marked to market")
     return out
 
 

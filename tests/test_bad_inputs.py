@@ -650,6 +650,15 @@ def test_a_window_within_the_scoring_horizon_or_the_expiry_is_loudly_warned(caps
     assert "warning: SPY: the window spans 14 days, fewer than --dte-min 30" in out
 
 
+def test_a_two_session_window_spans_one_day_in_the_warning(capsys):
+    """Two consecutive sessions are one calendar day apart: '1 day', not '1 days'."""
+    assert main(["backtest", "--source", "sample", "--symbols", "SPY", "--start-date",
+                 "2025-12-30", "--end-date", "2025-12-31", "--strategy", "credit-spread",
+                 "--no-report"]) == 0
+    assert ("warning: SPY: the window spans 1 day, fewer than --dte-min 30"
+            in capsys.readouterr().out)
+
+
 @pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
 def test_a_width_off_the_strike_grid_is_refused_not_a_silent_zero(portfolio, capsys):
     """The sample SPY near 630 lists strikes every 5: a width of 3 could never be filled."""
