@@ -61,17 +61,17 @@ def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]
         from analyzers.spread_plots import plot_spreads
 
         written.append(plot_spreads(result, folder / "spreads.png"))
-    tables = {
-        "attribution.csv": result.attribution,
-        "pnl.csv": result.pnl,
-        "pnl_correlation.csv": result.correlation,
-        "positions.csv": _by_session(result.positions),
-        "transactions.csv": _exchange_time(result.transactions),
-        "returns.csv": pd.DataFrame({"portfolio": result.returns,
-                                     "equal_weight": result.benchmark}),
+    tables = {  # name: (table, its first column's name: a reader's pandas finds it)
+        "attribution.csv": (result.attribution, "symbol"),
+        "pnl.csv": (result.pnl, "date"),
+        "pnl_correlation.csv": (result.correlation, "symbol"),
+        "positions.csv": (_by_session(result.positions), "date"),
+        "transactions.csv": (_exchange_time(result.transactions), "date"),
+        "returns.csv": (pd.DataFrame({"portfolio": result.returns,
+                                      "equal_weight": result.benchmark}), "date"),
     }
-    for name, table in tables.items():
-        table.to_csv(folder / name)
+    for name, (table, index_label) in tables.items():
+        table.to_csv(folder / name, index_label=index_label)
         written.append(folder / name)
     result.trades.to_csv(folder / "trades.csv", index=False)
     written.append(folder / "trades.csv")

@@ -125,7 +125,7 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
         stats_table = pf.timeseries.perf_stats(
             returns, factor_returns=benchmark, positions=positions,
             transactions=transactions if len(transactions) else None)
-    stats_table.rename("value").to_csv(folder / "performance.csv")
+    stats_table.rename("value").to_csv(folder / "performance.csv", index_label="statistic")
     written.append(folder / "performance.csv")
     return written
 

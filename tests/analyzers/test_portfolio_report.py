@@ -35,6 +35,16 @@ def test_equity_portfolio_report_has_tear_sheets_attribution_and_no_spread_table
     pnl = pd.read_csv(folder / "pnl.csv", index_col=0)
     assert pnl.iloc[-1].sum() + settings.cash == pytest.approx(result.metrics["final_value"],
                                                                abs=0.01)
+    # every table's first column is named, as the single-symbol report's returns.csv
+    # (date, strategy, market): it read ',portfolio,equal_weight', ',pnl,...', ',value'
+    first = {name: pd.read_csv(folder / name, nrows=0).columns[0]
+             for name in ("returns.csv", "attribution.csv", "pnl.csv", "pnl_correlation.csv",
+                          "positions.csv", "transactions.csv", "performance.csv")}
+    assert first == {"returns.csv": "date", "attribution.csv": "symbol", "pnl.csv": "date",
+                     "pnl_correlation.csv": "symbol", "positions.csv": "date",
+                     "transactions.csv": "date", "performance.csv": "statistic"}
+    assert list(pd.read_csv(folder / "returns.csv").columns) == ["date", "portfolio",
+                                                                 "equal_weight"]
     # index.html writes the attribution's shares as the summary does: percentages
     page = (folder / "index.html").read_text()
     for symbol in ("SPY", "QQQ"):
