@@ -123,7 +123,7 @@ def run_train_command(args) -> int:
             last = report.models[-1]
             folds = report.folds
             importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
-            importance.to_csv(folder / "feature_importance.csv")
+            importance.to_csv(folder / "feature_importance.csv", index_label="feature")
             plots.plot_feature_importance(importance, folder / "feature_importance.png")
         say("fitting the final model on all history ...")
         model = spec.make_model()

@@ -148,8 +148,8 @@ def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: st
                 pd.concat(o.seed_evaluations, keys=range(len(o.seed_evaluations)),
                           names=["seed", "model"]).to_csv(
                     tmp / o.symbol / "direction_evaluation_seeds.csv")
-            model.importance_.rename("importance").to_csv(tmp / o.symbol /
-                                                          "feature_importance.csv")
+            model.importance_.rename("importance").to_csv(
+                tmp / o.symbol / "feature_importance.csv", index_label="feature")
 
     write_report(folder, [o.result for o in ok], summary, header,
                  lambda result: realized_direction(closes[result.symbol]), extra=model_tables)

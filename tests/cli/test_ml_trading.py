@@ -146,6 +146,8 @@ def test_backtest_writes_the_report_folder(backtest_run, workdir):
         assert (report / "SP500" / name).stat().st_size > 0, name
     evaluation = pd.read_csv(report / "SP500" / "direction_evaluation.csv", index_col=0)
     assert {"meta", "majority", "always_buy", "xgboost"} <= set(evaluation.index)
+    importance = pd.read_csv(report / "SP500" / "feature_importance.csv")  # named columns
+    assert list(importance.columns) == ["feature", "importance"] and len(importance)
 
 
 def test_start_date_beyond_the_data_is_a_per_symbol_error(workdir):

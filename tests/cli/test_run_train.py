@@ -74,6 +74,9 @@ def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
     assert "walk-forward scores" in page and "<img src='feature_importance.png'" in page
     assert "<img src='training_history.png'" not in page  # the regime head has no epochs
     assert "<a href='scores.csv'>scores.csv</a>" in page
+    # its first column named (it read ',importance': pandas took 'Unnamed: 0')
+    importance = pd.read_csv(report / "feature_importance.csv")
+    assert list(importance.columns) == ["feature", "importance"] and len(importance)
     difference = summary["log_loss_vs_majority"]
     assert difference["difference"] == pytest.approx(
         summary["walk_forward"]["regime"]["log_loss"]
