@@ -57,11 +57,12 @@ CONFIG_FLAGS: dict[type, tuple[str, ...]] = {
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a default only where the help text does not already say it (and not for
-    defaults that mean "not given")."""
+    defaults that mean "not given": None, False, an empty string or tuple, which read
+    "(default: )" and "(default: ())")."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False):
+        if "default" in text or action.default in (None, False, "", ()):
             return text
         return super()._get_help_string(action)
 

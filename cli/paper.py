@@ -72,7 +72,9 @@ def register(commands) -> None:
     options.only_with(p, "signals", ("ml", "direction"), ml._group_actions)
     ib = p.add_argument_group("connection")
     ib_connection.add_connection_options(ib)
-    ib.add_argument("--account", default="", help="managed account (needed when several)")
+    ib.add_argument("--account", default="",
+                    help="managed account: needed when the login manages several "
+                         "(default: the only one)")
     bars = p.add_argument_group("bars")
     bars.add_argument("--bar-size", default="1 day", choices=tuple(BAR_SECONDS),
                       help="the strategy's bar; with realtime live bars '1 day' is built "
