@@ -93,13 +93,18 @@ def plot_walk_forward(curves: dict, n_folds: int, path: Path) -> None:
         for (name, returns), style in zip(lines.items(), ("-", "--"), strict=True):
             ax.plot(returns.index, (1.0 + returns).cumprod(), style, label=name)
         ax.axhline(1.0, color="grey", linewidth=0.6)
-        ax.set_title(f"{symbol}, folds 1-{n_folds - 1}", fontsize=10)
+        ax.set_title(f"{symbol}, {_traded_folds(n_folds)}", fontsize=10)
         ax.set_ylabel("growth of 1")
         ax.legend(fontsize=8)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _traded_folds(n_folds: int) -> str:
+    """The folds the selection trades, 1 to K-1: 'folds 1-3', or 'fold 1' of two."""
+    return "fold 1" if n_folds == 2 else f"folds 1-{n_folds - 1}"
 
 
 def summary_lines(rows: pd.DataFrame, n_folds: int, symbols) -> list[str]:
@@ -118,7 +123,7 @@ def summary_lines(rows: pd.DataFrame, n_folds: int, symbols) -> list[str]:
         others = ", ".join(f"{name} {_fmt(by.at[name, 'sharpe'])} "
                            f"({_pct(by.at[name, 'total_return'])})"
                            for name in ("in-sample best", "median set", "first set"))
-        lines.append(f"{symbol}, folds 1-{n_folds - 1} ({walk['fold_start']}.."
+        lines.append(f"{symbol}, {_traded_folds(n_folds)} ({walk['fold_start']}.."
                      f"{walk['fold_end']}): walk-forward Sharpe {_fmt(walk['sharpe'])} "
                      f"({_pct(walk['total_return'])}); same folds: {others}; buy and hold "
                      f"{_pct(by.at['buy and hold', 'total_return'])}")

@@ -144,3 +144,5 @@ def test_the_report_rows_leave_out_sets_with_a_failed_fold_and_say_when_none_is_
     assert lines[1].startswith("SPY, folds 1-3 (2024-01-04..")
     assert lines[2] == "LATE: no parameter set finished every fold"
     assert "nothing to select" in summary_lines(rows.iloc[:0], 1, ["SPY"])[1]
+    # two folds trade one: 'fold 1', not 'folds 1-1'
+    assert summary_lines(rows, 2, ["SPY"])[1].startswith("SPY, fold 1 (2024-01-04..")
