@@ -127,8 +127,10 @@ def implied_realized_divergence(bars: pd.DataFrame, horizon: int = 20,
                         "option implied volatility)")
     negative = np.isinf(iv) | (iv < 0)
     if negative.any():
+        when = bars.index[int(np.argmax(negative))]
+        label = f"{when:%Y-%m-%d}" if isinstance(when, pd.Timestamp) else repr(when)
         raise DataError(f"implied_realized_divergence: atm_iv is negative or infinite on "
-                        f"{bars.index[int(np.argmax(negative))]}")
+                        f"{label}")
     return pd.DataFrame(run_filter(stream, [close, iv]), index=bars.index,
                         columns=stream.columns)
 

@@ -240,8 +240,10 @@ def test_stat_arb_bad_input_is_refused():
         implied_realized_divergence(no_iv, 10, 20)
     negative_iv = pd.DataFrame({"close": close, "atm_iv": 0.2})
     negative_iv.iloc[50, 1] = -0.1
-    with pytest.raises(DataError, match="negative"):
+    with pytest.raises(DataError, match="negative") as refused:
         implied_realized_divergence(negative_iv, 10, 20)
+    # the date alone, as the prices' refusals name it (it read '2020-03-11 00:00:00')
+    assert str(refused.value).endswith(f"on {close.index[50]:%Y-%m-%d}")
     with pytest.raises(DataError, match="close.*2020-02-12"):
         implied_realized_divergence(pd.DataFrame({"close": nan, "atm_iv": 0.2}), 10, 20)
 
