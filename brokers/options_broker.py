@@ -204,6 +204,13 @@ class OptionsBroker(bt.brokers.BackBroker):
                                     f"({when})")
         return chain
 
+    def _prices(self) -> str:
+        """The fill rule a credit was priced by, in a refusal: a slippage that takes the
+        whole mid credit is named, since no chain quoted that credit."""
+        if self.p.slippage:
+            return f"{self.p.fill} prices less a slippage of {self.p.slippage:.2f} a share"
+        return f"{self.p.fill} prices"
+
     def _prepare_open(self, data, request: SpreadRequest) -> dict:
         """Validate ``request`` against this bar's chain; the legs and limit it fixes."""
         problems = request.problems()
@@ -215,7 +222,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
-            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
+            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self._prices()} "
                                     f"on {day:%Y-%m-%d} ({short.symbol} / {long.symbol})")
         _check_below_width(credit, request.width, self.p.fill, day)
         limit = request.limit_credit
@@ -245,7 +252,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
         if credit <= _EPS:
-            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self.p.fill} prices "
+            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self._prices()} "
                                     f"on {day:%Y-%m-%d}")
         _check_below_width(credit, request.width, self.p.fill, day)
         if info["limit"] is not None and credit < info["limit"] - _EPS:

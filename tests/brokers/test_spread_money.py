@@ -173,6 +173,17 @@ def test_mid_fill_with_slippage_and_a_minimum_commission():
     assert (short_fill.price, long_fill.price) == (pytest.approx(1.53), pytest.approx(0.50))
 
 
+def test_a_slippage_that_eats_the_credit_is_refused_saying_so():
+    """Mid credit 1.60 - 0.50 = 1.10 less 2.00 a share of slippage is -0.90: the refusal
+    says the slippage took it (it read 'non-positive credit -0.90 at mid prices', a mid
+    credit no chain quoted)."""
+    strat = run(DAYS[:3], typed(), {0: open_on()}, fill="mid", slippage=2.0)
+    (reason,) = {note[2].get("reason") for note in strat.notes if note[1] == "Rejected"}
+    assert reason.startswith("non-positive credit -0.90 at mid prices less a slippage of 2.00 "
+                             "a share on 2021-03-08")
+    assert strat.broker.open_spreads() == []
+
+
 def test_early_close_pays_the_next_bars_natural_debit():
     # close asked on the 12th (i=4), filled on the 15th (i=5) at 95 ask 1.40 - 90 bid 0.35
     # = 1.05: realized (0.97 - 1.05) x 200 - 2.60 x 2 = -21.20
