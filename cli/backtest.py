@@ -52,7 +52,9 @@ def add_backtest_options(p: argparse.ArgumentParser) -> None:
     options.add_source_options(
         data, help="where bars come from: bundled = real S&P 500 / NASDAQ daily bars "
                    "shipped with the arch package (1999-2018); sample = the seeded simulated "
-                   "market (2008-2025); csv = your files (--csv); polygon = Polygon.io; "
+                   "market (2008-2025); sample-noedge = the simulated market without edge "
+                   "(its hidden states drive nothing: a model should find nothing there); "
+                   "csv = your files (--csv); polygon = Polygon.io; "
                    "auto = bundled when it has every symbol, else sample")
     options.add_window_options(
         data, start="first traded session (default: 3 years before the end date)",

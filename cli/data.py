@@ -46,8 +46,9 @@ def register(commands) -> None:
     # polygon only: the other sources have nothing to download
     options.add_source_options(
         fetch, sources=("polygon",), default="polygon",
-        help="where to fetch from; --seed makes the simulated flow columns used when no "
-             "UNUSUAL_WHALES_API_KEY is set")
+        help="where to fetch from: polygon (Polygon.io, with Unusual Whales flow when "
+             "UNUSUAL_WHALES_API_KEY is set; --seed makes the simulated flow columns used "
+             "without it)")
     fetch.add_argument("--options", action="store_true",
                        help="also fetch the option chain of every session (many requests)")
     fetch.add_argument("--minutes", action="store_true",

@@ -110,7 +110,8 @@ def _add_options(p: argparse.ArgumentParser, backtest: bool, ib: bool = True,
     options.add_source_options(
         p, sources=(*DAILY_SOURCES, "ib") if ib else DAILY_SOURCES,
         help="auto: polygon when POLYGON_API_KEY is set, else per symbol the bundled real "
-             "index data (SP500, NASDAQ) or the simulated sample market" + (
+             "index data (SP500, NASDAQ) or the simulated sample market; sample, bundled, "
+             "polygon: that source alone; csv: your files (--csv)" + (
                  "; ib (trading mode only): the session's 1-min bars from Interactive "
                  "Brokers, the daily history from --history-source" if ib else ""))
     if ib:

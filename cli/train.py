@@ -43,7 +43,8 @@ def register(commands) -> None:
     options.add_store_label_option(p, mode_alias=True)
     options.add_models_dir_option(p)
     options.add_source_options(
-        p, help="market source (auto: bundled when it has the symbol, else sample)")
+        p, help="market source, as for backtest (auto: bundled when it has the symbol, "
+                "else sample)")
     options.add_window_options(
         p, start=None, end="last bar of training data (default: the source's last bar)")
     p.add_argument("--hmm-start", type=date_arg,

@@ -25,3 +25,21 @@ def test_no_help_shows_an_empty_default():
     shown = {command: empty.findall(re.sub(r"\s+", " ", parser.format_help()))
              for command, parser in _parsers(build_parser())}
     assert {command: found for command, found in shown.items() if found} == {}
+
+
+def test_every_source_a_command_offers_is_explained_in_its_help():
+    """``--source`` lists its choices; its help says what each is, or refers to the
+    command that does (backtest's listed neither sample-noedge nor what it is)."""
+    unexplained = {}
+    for command, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if action.dest not in ("source", "history_source") or not action.choices:
+                continue
+            text = action.help or ""
+            if "as for backtest" in text or "as --source" in text:
+                continue
+            missing = [c for c in action.choices
+                       if not re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", text)]
+            if missing:
+                unexplained[f"{command} {action.option_strings[0]}"] = missing
+    assert unexplained == {}
