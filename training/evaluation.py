@@ -170,7 +170,8 @@ def format_scores(report: SeedsReport) -> str:
               f"error of the {report.model_name} model's mean over the {n} bars: {se:.4f} "
               "(labels overlap in time, so the true error is larger).",
               "edge: (score - majority) / (oracle - majority), 1 = the oracle's edge, "
-              f"0 = none; '-' where the oracle does not beat the majority class by "
+              "0 = none; '-' where there is no oracle (the source does not know the true "
+              f"regime) or it does not beat the majority class by "
               f"{EDGE_MIN_STANDARD_ERRORS:g} paired standard errors (its margin is the bars' "
               "noise, and a share of it would read anything)."]
     diff, se = report.log_loss_vs_majority()
