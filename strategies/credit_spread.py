@@ -104,14 +104,28 @@ class CreditSpreadConfig:
         be skipped and the run would report an idle 0.00 %."""
         if self.contracts_for(cash, width) >= 1:
             return None
-        name, share = min((("risk_per_trade", self.risk_per_trade),
-                           ("max_portfolio_risk", self.max_portfolio_risk)),
-                          key=lambda item: item[1])
+        shares = (("risk_per_trade", self.risk_per_trade),
+                  ("max_portfolio_risk", self.max_portfolio_risk))
+        name, share = min(shares, key=lambda item: item[1])
         at = f"width={width:g}" if self.width else f"the default width {width:g}"
+        full = width * MULTIPLIER
         return (f"{name}={share:g} of {cash:,.2f} cash is {share * cash:,.2f}, less than one "
-                f"contract's full width at {at} ({width * MULTIPLIER:,.2f}, what a spread is "
-                f"sized on): no spread can ever be sized; raise it or the cash, or narrow the "
-                f"width")
+                f"contract's full width at {at} ({full:,.2f}, what a spread is sized on): no "
+                f"spread can ever be sized; raise {_what_sizes(shares, full, cash)}"
+                # the default width is one strike step: no chain lists a narrower spread
+                + (", or sell narrower spreads" if self.width else ""))
+
+
+def _what_sizes(shares, full: float, cash: float) -> str:
+    """What would size one contract ``full`` dollars wide: each share of ``shares`` (name,
+    value) below ``full / cash`` raised to it (no share may pass 1), or the cash."""
+    needed = full / cash
+    more_cash = f"the cash to at least {full / min(v for _, v in shares):,.2f}"
+    if needed > 1:
+        return more_cash
+    low = [(name, value) for name, value in shares if value < needed]
+    which = "it" if len(low) == 1 else " and ".join(f"{n}={v:g}" for n, v in low)
+    return f"{which} to at least {needed:.3g} or {more_cash}"
 
 
 class CreditSpreadStrategy(SignalStrategy):

@@ -66,3 +66,26 @@ def test_report_has_spread_tables(spread_run):
     assert by_exit["spreads"].sum() == metrics["trades"]  # every closed spread
     assert metrics["trades"] >= 1
     assert "SPY240" in (out / "report" / "index.html").read_text()
+
+
+def test_an_account_too_small_for_one_contract_is_told_how_much_would_do():
+    """The refusal says what would size one contract; it advised narrowing the width also
+    for the default width, one strike step, which no chain lists narrower (the bundled
+    S&P 500 near 2,044: strikes every 25, so 'narrow the width' could not be followed)."""
+    from strategies import CreditSpreadConfig
+
+    default = CreditSpreadConfig().sizing_refusal(100_000.0, 25.0)
+    assert default.endswith("no spread can ever be sized; raise it to at least 0.025 or the "
+                            "cash to at least 125,000.00")
+    assert "narrow" not in default
+    chosen = CreditSpreadConfig(width=25.0).sizing_refusal(100_000.0, 25.0)
+    assert chosen.endswith("raise it to at least 0.025 or the cash to at least 125,000.00, "
+                           "or sell narrower spreads")
+    capped = CreditSpreadConfig(max_portfolio_risk=0.01).sizing_refusal(100_000.0, 25.0)
+    assert capped.startswith("max_portfolio_risk=0.01 of 100,000.00 cash is 1,000.00")
+    assert capped.endswith("raise risk_per_trade=0.02 and max_portfolio_risk=0.01 to at least "
+                           "0.025 or the cash to at least 250,000.00")
+    assert CreditSpreadConfig().sizing_refusal(125_000.0, 25.0) is None
+    # no share of the account up to 1 sizes it: only more cash does
+    assert CreditSpreadConfig().sizing_refusal(1_000.0, 25.0).endswith(
+        "can ever be sized; raise the cash to at least 125,000.00")
