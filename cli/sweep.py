@@ -120,8 +120,8 @@ def register(commands) -> None:
         help="worker processes of the local cluster, one thread each")])
     options.add_report_option(
         p, "results store and report folder (default: "
-           "reports/sweep_<source>_<strategy>_<start>_<end>, dates as YYYYMMDD); rerunning into the same folder "
-           "skips finished runs")
+           "reports/sweep_<source>_<strategy>_<start>_<end>, dates as YYYYMMDD); rerunning "
+           "into the same folder skips finished runs; a folder of other files is refused")
     p.add_argument("--heatmap", type=_heatmap, metavar="X,Y",
                    help="the two grid parameters of the Sharpe heatmap (default: the first two)")
     p.add_argument("--top", type=positive_int_arg, default=10, help="rows of the best-runs table")
@@ -242,12 +242,13 @@ def run_sweep_command(args) -> int:
     from sweeps.report import write_report
     from sweeps.runner import run_sweep
 
-    options.check_output_path(args.report, "--report", folder=True)
+    check_sweep_folder(args.report)
     if args.cluster.startswith(("tcp://", "tls://")):
         check_scheduler(args.cluster)  # before the source is opened: fail in seconds
     spec = build_spec(args)
     folder = args.report or Path("reports") / (
         f"sweep_{spec.source.name}_{spec.strategy}_{spec.start:%Y%m%d}_{spec.end:%Y%m%d}")
+    check_sweep_folder(folder)
     options.check_output_path(folder / "runs", "--report", folder=True)  # the results store
     cluster = None if args.cluster == "serial" else args.cluster
     outcome = run_sweep(spec, folder, cluster=cluster, workers=args.workers,
@@ -261,6 +262,22 @@ def run_sweep_command(args) -> int:
           file=sys.stdout)
     report_warnings(outcome.table)
     return report_failures(outcome.table)
+
+
+def check_sweep_folder(folder: Path | None) -> None:
+    """Refuse a ``--report`` folder holding files of the user's: the sweep writes
+    results.csv, summary.txt and its other files into it (a rerun into an earlier sweep's
+    folder, which has the ``runs/`` of its results store, resumes there). Then the checks
+    of ``check_output_path``."""
+    if folder is None:
+        return
+    # a runs/ that is not a folder is named by the results store's own check
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "runs").exists():
+        raise DataError(f"--report {folder} holds files that are not a sweep's (no runs/ "
+                        "folder of its results store), and the sweep writes results.csv, "
+                        "summary.txt and its other files there: name a new or empty folder "
+                        "(or an earlier sweep's)")
+    options.check_output_path(folder, "--report", folder=True)
 
 
 def report_warnings(table) -> None:

@@ -261,6 +261,32 @@ def test_a_sweep_in_which_no_run_finished_exits_1():
     assert report_failures(pd.DataFrame({"error": [None, None]})) == 0
 
 
+def test_a_folder_of_other_files_is_refused_and_left_as_it_is(tmp_path, monkeypatch, capsys):
+    """The sweep writes results.csv, summary.txt, ... into its folder: one holding the
+    user's own files (the folder the command runs in, too) is refused before any work,
+    as backtest refuses it; `--report .` overwrote a results.csv and a summary.txt."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "results.csv").write_text("my results\n")
+    (folder / "summary.txt").write_text("my notes\n")
+    argv = ["sweep", "--symbols", "SPY", "--start-date", "2024-01-02", "--end-date",
+            "2024-03-28", "--cluster", "serial", "-q"]
+    assert run.main([*argv, "--report", str(folder)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: --report {folder} holds files that are not a sweep's (no runs/ folder of "
+        "its results store)")
+    monkeypatch.chdir(folder)
+    assert run.main([*argv, "--report", "."]) == 2
+    assert "error: --report . holds files that are not a sweep's" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["results.csv", "summary.txt"]
+    assert (folder / "results.csv").read_text() == "my results\n"
+    # an earlier sweep's folder (its runs/ store) and an empty one are taken
+    store = tmp_path / "store"
+    assert run.main([*argv, "--report", str(store)]) == 0
+    assert run.main([*argv, "--report", str(store)]) == 0
+    assert "(0 run now, 1 already done)" in capsys.readouterr().out
+
+
 def test_a_window_past_the_data_says_where_the_data_is(tmp_path, capsys):
     assert run.main(["sweep", "--symbols", "SPY", "--grid", "target_delta=0.2,0.3",
                      "--end-date", "2030-01-02", "--cluster", "serial", "-q",
