@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from brokers.spreads import SpreadLeg, SpreadPosition
+from core.errors import DataError
 
 #: order states after which IB will never fill more
 TERMINAL = frozenset({"completed", "canceled", "rejected", "margin", "expired", "lost",
@@ -88,8 +89,13 @@ class Journal:
         self.path = str(path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:  # another file (a CSV): read, never written
+            self._db.close()
+            raise DataError(f"{path} is not a paper journal (an SQLite file: {exc}); name a "
+                            "new file or the journal of an earlier run") from None
         self._lock = threading.Lock()
 
     def close(self) -> None:

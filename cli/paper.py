@@ -224,7 +224,10 @@ def _check_journal_client(journal: Path, client_id: int) -> None:
         return
     from brokers.journal import Journal
 
-    store = Journal(journal)
+    try:
+        store = Journal(journal)
+    except DataError as exc:
+        raise DataError(f"--journal {exc}") from None
     try:
         theirs = [o["client_id"] for o in store.open_orders()
                   if o["client_id"] is not None and o["client_id"] != client_id]

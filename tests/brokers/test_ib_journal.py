@@ -76,3 +76,21 @@ def test_daily_loss_limit_refuses_new_positions_not_reductions(ib_log):
     assert len(refused) == 1 and refused[0].startswith("daily max loss reached: down ")
     assert [(p.action, p.quantity) for p in tws.placed] == [("BUY", 100), ("SELL", 50)]
     assert run.broker.getposition(run.datas[0]).size == 50
+
+
+def test_a_file_that_is_not_a_journal_is_refused_naming_it_and_left_as_it_is(tmp_path, capsys):
+    """A CSV given as --journal (a typo, a tab completed to the wrong file) stops the run
+    with one error line before anything connects; it was sqlite3's traceback."""
+    import run
+    from core.errors import DataError
+
+    other = tmp_path / "bars.csv"
+    other.write_text("date,open,high,low,close,volume\n2024-01-02,1,1,1,1,1\n")
+    before = other.read_bytes()
+    with pytest.raises(DataError, match=f"{other} is not a paper journal"):
+        Journal(other)
+    assert run.main(["paper", "--journal", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --journal {other} is not a paper journal (an SQLite file: "
+                          "file is not a database)")
+    assert "Traceback" not in err and other.read_bytes() == before
