@@ -447,14 +447,18 @@ def _nearest_existing(path: Path) -> Path:
 def check_output_path(path: Path | None, flag: str, *, folder: bool) -> None:
     """Refuse an output ``path`` that can never be written, before any work starts (a
     backtest that runs for minutes and then fails to save is a silent waste): a folder
-    option naming an existing file, a file option naming an existing folder, or a place
-    under a file or a folder we cannot write to."""
+    option naming an existing file, a file option naming an existing folder or something
+    that is not a regular file (a device, a pipe: the atomic write's rename would replace
+    it), or a place under a file or a folder we cannot write to."""
     if path is None:
         return
     kind = "folder" if folder else "file"
     if path.exists() and path.is_dir() != folder:
         what = "a file" if folder else "a folder"
         raise DataError(f"{flag} {path} is {what}, not a {kind}; name a new or existing {kind}")
+    if not folder and path.exists() and not path.is_file():  # /dev/full, /dev/stdout, a FIFO
+        raise DataError(f"{flag} {path} is not a regular file (a pipe, a device): a file is "
+                        "written beside it and renamed over it; name a file")
     parent = _nearest_existing(path.parent)
     if not parent.is_dir():
         raise DataError(f"{flag} {path}: {parent} is a file, so the {kind} cannot be created")

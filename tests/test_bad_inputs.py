@@ -193,6 +193,25 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_backtest(tmp_path
     assert "is a file, so the folder cannot be created" in capsys.readouterr().err
 
 
+def test_an_output_file_that_is_not_a_regular_file_is_refused_and_kept(tmp_path, capsys,
+                                                                       no_data_work):
+    """A file is written beside its path and renamed over it, which replaced a device or a
+    pipe given as --export-lines (/dev/full became a CSV file, and 'Lines exported to
+    /dev/full' was said); such a path is refused before the run and left as it is."""
+    import os
+    import stat
+
+    pipe = tmp_path / "lines.fifo"
+    os.mkfifo(pipe)
+    assert main([*SAMPLE, "--export-lines", str(pipe)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: --export-lines {pipe} is not a regular file (a "
+                                   "pipe, a device): a file is written beside it and renamed "
+                                   "over it; name a file")
+    assert "Results Summary" not in captured.out
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
 def test_a_report_never_replaces_a_folder_of_the_users_files(tmp_path, capsys, no_data_work,
                                                              monkeypatch):
     """A backtest report replaces its folder whole: a folder holding other files, or the
