@@ -21,7 +21,12 @@ def read_config_file(path: Path | str) -> dict:
     path = Path(path)
     if not path.exists():
         raise DataError(f"config file {path} does not exist")
-    text = path.read_text()
+    if path.is_dir():
+        raise DataError(f"config file {path} is a folder, not a file")
+    try:
+        text = path.read_text(encoding="utf-8")  # TOML is UTF-8 by its specification
+    except (OSError, UnicodeDecodeError) as exc:  # a binary file given by mistake
+        raise DataError(f"{path}: cannot read it as text ({exc})") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml

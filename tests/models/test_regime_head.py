@@ -145,6 +145,20 @@ def test_a_config_error_names_its_table(tmp_path, body, message):
     assert str(refused.value).startswith(f"{config.parent}/{message}")
 
 
+def test_a_config_that_is_not_a_text_file_is_refused_naming_it(tmp_path):
+    """A binary file or a folder given as --config was a UnicodeDecodeError or an
+    IsADirectoryError traceback; now one error naming the file."""
+    from training.pipeline import make_spec
+
+    binary = tmp_path / "model.toml"
+    binary.write_bytes(b"[model]\nC = 0.5\n\xf0\x28\x8c\x28\n")
+    with pytest.raises(DataError, match=f"^{binary}: cannot read it as text "
+                                        r"\('utf-8' codec can't decode"):
+        make_spec(binary)
+    with pytest.raises(DataError, match=f"^config file {tmp_path} is a folder, not a file$"):
+        make_spec(tmp_path)
+
+
 def test_lstm_settings_with_the_regime_head_are_refused_up_front(tmp_path):
     from training.pipeline import make_spec
 
