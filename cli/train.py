@@ -132,7 +132,8 @@ def run_train_command(args) -> int:
         # their names), as each fold continued the one before: what the evaluation scored
         previous = report.models[-1].hmm_ if args.folds > 0 else None
         model.fit(data.bars, data.labels, hmm_bars=data.hmm_bars,
-                  hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous))
+                  hmm=fold_regimes(model, data.bars, data.hmm_bars, previous=previous,
+                                   final=True))
         if model.report_.history:  # an LSTM's epochs (the regime head has none)
             plots.plot_training_history(model.report_.history, folder / "training_history.png")
         regimes = model.model_inputs(data.bars)[list(REGIME_COLUMNS)].dropna()  # no head needed

@@ -165,16 +165,22 @@ def fit_refit_model(bars: pd.DataFrame, labels: pd.DataFrame, make_model: Callab
 
 
 def fold_regimes(model: StrategyModel, train: pd.DataFrame, hmm_bars: pd.DataFrame | None,
-                 previous: MarketStateClassifier | None) -> MarketStateClassifier:
+                 previous: MarketStateClassifier | None,
+                 final: bool = False) -> MarketStateClassifier:
     """The HMM ``model.fit(train, labels, hmm_bars=hmm_bars)`` would fit (same features,
     same bars: ``hmm_bars``, else ``train``), continuing ``previous``, the HMM of the
-    fold before (``MarketStateClassifier.fit``)."""
+    fold before (``MarketStateClassifier.fit``); ``final``: that of the model fitted on
+    all the history after the walk-forward, which a history too short names as such."""
     groups = model.feature_groups or available_groups(train)
     source = hmm_bars if hmm_bars is not None else train
     try:
         features = regime_features(source, groups)
     except DataError as exc:
-        raise DataError(f"the walk-forward block that trains up to "
-                        f"{source.index[-1]:%Y-%m-%d}: {exc}; use fewer --folds or a longer "
-                        "history") from None
+        last = f"{source.index[-1]:%Y-%m-%d}"
+        if final:
+            raise DataError(f"the final model, trained up to {last}: {exc}; give it a "
+                            "longer history") from None
+        raise DataError(f"the walk-forward block that trains up to {last}: {exc}; start the "
+                        "blocks later (train: fewer --folds; backtest: a later --start-date) "
+                        "or give a longer history") from None
     return MarketStateClassifier(model.hmm_config).fit(features, previous=previous)

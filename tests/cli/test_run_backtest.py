@@ -412,3 +412,16 @@ def test_every_rule_a_sweep_varies_can_be_set_on_a_backtest(tmp_path):
     assert run.main(["backtest", "--source", "sample", "--symbols", "SPY", *WINDOW,
                      "--target-percent", "0.5", "--scale-by-confidence", "--no-report",
                      "-q"]) == 0
+
+
+def test_a_refit_block_too_short_says_what_a_backtest_can_change(tmp_path, capsys):
+    """A backtest has no --folds: a first refit block too short for the HMM advised 'use
+    fewer --folds'; it names the backtest's own lever, a later --start-date."""
+    assert run.main(["backtest", "--symbols", "SPY", "--source", "sample", "--signals", "ml",
+                     "--refit-every", "60", "--start-date", "2008-06-02", "--end-date",
+                     "2009-06-01", "--no-report", "-q"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: SPY: the walk-forward block that trains up to 2008-05-30: "
+                            "104 bars up to 2008-05-30 are too short a history")
+    assert error.endswith("start the blocks later (train: fewer --folds; backtest: a later "
+                          "--start-date) or give a longer history")

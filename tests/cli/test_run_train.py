@@ -273,3 +273,16 @@ def test_a_training_report_is_replaced_whole_and_never_a_folder_of_other_files(t
     assert run.main([*TRAIN_2021, "--folds", "0", "--report", str(mine)]) == 2
     assert "holds files that are not a training report" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_a_history_too_short_for_the_final_model_says_so_not_a_walk_forward_block(
+        tmp_path, capsys):
+    """With --folds 0 there is no walk-forward block: a history too short for the final
+    model's HMM said 'the walk-forward block that trains up to ...; use fewer --folds'."""
+    assert run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
+                     "2008-03-01", "--folds", "0", "--report", str(tmp_path / "r"),
+                     "-q"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: the final model, trained up to 2008-02-29: 41 bars up to "
+                            "2008-02-29 are too short a history")
+    assert error.endswith("give it a longer history") and "--folds" not in error
