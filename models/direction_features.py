@@ -56,6 +56,7 @@ from models.features import (
     feature_columns,
     feature_frame,
     has_column,
+    lagged,
     rolling_mean,
     rolling_nanmean,
     rolling_std,
@@ -241,7 +242,7 @@ def _implied_volatility(f: dict, iv: np.ndarray, ret: np.ndarray) -> None:
     f["iv_minus_rv"] = iv - realized
     f["iv_rv_ratio"] = _ratio(iv, realized, 1.0)
     log_iv = np.log(np.where(iv > 0, iv, np.nan))
-    f["iv_change_5"] = log_iv - np.concatenate([np.full(5, np.nan), log_iv[:-5]])
+    f["iv_change_5"] = log_iv - lagged(log_iv, 5)
     f["iv_z60"] = _ratio(iv - rolling_mean(iv, 60), rolling_std(iv, 60), 0.0)
 
 

@@ -72,6 +72,14 @@ def _windows(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def lagged(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` ``n`` rows back, NaN for the first ``n`` rows (all of them in a series
+    shorter than that, which is all warm-up)."""
+    out = np.full(len(values), np.nan)
+    out[n:] = values[:-n] if len(values) > n else values[:0]
+    return out
+
+
 def rolling_mean(values: np.ndarray, n: int) -> np.ndarray:
     return _windows(values, n).mean(axis=1)
 
@@ -174,7 +182,7 @@ def feature_columns(col: dict[str, np.ndarray], dates, groups) -> dict[str, np.n
         f["put_call_ratio_10"] = rolling_mean(col["put_call_ratio"], 10)
         f["option_volume_ratio"] = col["option_volume_ratio"]
         oi = col["open_interest"]
-        f["oi_change_5"] = oi / np.concatenate([np.full(5, np.nan), oi[:-5]]) - 1.0
+        f["oi_change_5"] = oi / lagged(oi, 5) - 1.0
     if "flow" in groups:
         f["unusual_score"] = col["unusual_score"]
         f["dark_pool_ratio"] = col["dark_pool_ratio"]
@@ -203,9 +211,9 @@ def feature_frame(f: dict, index: pd.Index, names) -> pd.DataFrame:
 def _price_features(f, col, close, log_close, ret) -> None:
     high, low = col["high"], col["low"]
     f["ret_1"] = ret
-    f["ret_5"] = log_close - np.concatenate([np.full(5, np.nan), log_close[:-5]])
-    f["ret_10"] = log_close - np.concatenate([np.full(10, np.nan), log_close[:-10]])
-    f["ret_20"] = log_close - np.concatenate([np.full(20, np.nan), log_close[:-20]])
+    f["ret_5"] = log_close - lagged(log_close, 5)
+    f["ret_10"] = log_close - lagged(log_close, 10)
+    f["ret_20"] = log_close - lagged(log_close, 20)
     annual = np.sqrt(TRADING_DAYS)
     f["vol_10"] = rolling_std(ret, 10) * annual
     f["vol_20"] = rolling_std(ret, 20) * annual

@@ -27,6 +27,14 @@ def test_appending_bars_changes_no_earlier_value(bars):
     pd.testing.assert_frame_equal(direction_features(bars.iloc[:150]), full.iloc[:150])
 
 
+@pytest.mark.parametrize("n", [1, 4, 10, 19])
+def test_fewer_bars_than_the_longest_lag_are_the_longer_frames_first_rows(bars, n):
+    """A frame shorter than a lag gives the longer frame's first rows (a numpy broadcast
+    ValueError before)."""
+    pd.testing.assert_frame_equal(direction_features(bars.iloc[:n]),
+                                  direction_features(bars).iloc[:n])
+
+
 def test_a_tail_of_lookback_bars_gives_the_same_row(bars):
     full = direction_features(bars)
     for end in (LOOKBACK, 170, len(bars)):

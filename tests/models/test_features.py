@@ -33,6 +33,16 @@ def test_a_tail_of_lookback_bars_gives_the_same_last_row(bars):
         np.testing.assert_array_equal(tail.iloc[-1].to_numpy(), full.iloc[end - 1].to_numpy())
 
 
+@pytest.mark.parametrize("n", [1, 4, 10, 19])
+def test_fewer_bars_than_the_longest_lag_are_all_warm_up(bars, n):
+    """A frame shorter than a lag (20 bars for ret_20) is all warm-up, as its first rows
+    are in a longer one: the lags raised a numpy broadcast ValueError, which premarket
+    --end-date 2008-01-15 (10 sample bars) printed as a traceback."""
+    short = build_features(bars.iloc[:n])
+    assert len(short) == n and short.isna().all(axis=None)
+    pd.testing.assert_frame_equal(short, build_features(bars).iloc[:n])
+
+
 def test_warm_up_rows_are_nan_and_the_rest_finite(bars):
     f = build_features(bars)
     assert f.iloc[: LOOKBACK - 1].isna().all(axis=None)
