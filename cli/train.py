@@ -247,9 +247,17 @@ def check_folds(args, folds: list, labelled: pd.DatetimeIndex, folds_for) -> Non
 
 def evaluate(args, spec, data, folder: Path, summary: dict, say):
     """Walk-forward over ``--seeds`` seeds; writes the score tables and fills ``summary``."""
+    from core.errors import DataError
     from training.evaluation import evaluate_seeds, format_scores
 
     labelled = data.labels.index[data.labels["label"].notna()]
+    if not len(labelled):  # a label needs the sessions up to its spread's exit
+        blocks = (f"--refit-every {args.refit_every}" if args.refit_every is not None
+                  else f"--folds {args.folds}")
+        raise DataError(f"{blocks}: no session up to {data.bars.index[-1]:%Y-%m-%d} has a "
+                        f"label to score the walk-forward on ({len(data.bars)} bars; a label "
+                        "needs the sessions up to its spread's exit): give a longer history, "
+                        "or --folds 0 to skip the evaluation")
     first_test = labelled[int(len(labelled) * 2 / 3)]
     folds = evaluation_folds(args, data.bars.index, first_test, spec.embargo)
     check_folds(args, folds, labelled, lambda n: evaluation_folds(

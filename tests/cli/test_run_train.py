@@ -286,3 +286,15 @@ def test_a_history_too_short_for_the_final_model_says_so_not_a_walk_forward_bloc
     assert error.startswith("error: the final model, trained up to 2008-02-29: 41 bars up to "
                             "2008-02-29 are too short a history")
     assert error.endswith("give it a longer history") and "--folds" not in error
+
+
+def test_a_history_without_a_labelled_session_is_refused_before_the_walk_forward(tmp_path,
+                                                                                capsys):
+    """Nine sessions give no label (a label needs its spread's exit): the walk-forward had
+    no bar to start its test blocks at, an IndexError traceback."""
+    assert run.main(["train", "--symbol", "SPY", "--source", "sample", "--end-date",
+                     "2008-01-15", "--report", str(tmp_path / "r"), "-q"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: --folds 2: no session up to 2008-01-15 has a label to "
+                            "score the walk-forward on")
+    assert "Traceback" not in error
