@@ -119,6 +119,7 @@ def run_backtest_command(args) -> int:
     from engine.backtest import (
         BacktestSettings,
         check_option_slippage,
+        check_spreads_can_trade,
         realized_direction,
         run_symbol,
     )
@@ -171,6 +172,11 @@ def run_backtest_command(args) -> int:
 
         if errors:
             raise DataError(_all_failed(errors))
+        for symbol in symbols if args.signals == "ml" else ():  # before models train
+            try:
+                check_spreads_can_trade(source, symbol, settings)
+            except DataError as exc:  # the engine names config fields; the user typed flags
+                raise DataError(in_flags(str(exc))) from None
         models = (ml_models(args, source, symbols, start, end, {})
                   if args.signals == "ml" else {})
         return run_portfolio_backtest(args, source, source_name, symbols,
@@ -181,6 +187,8 @@ def run_backtest_command(args) -> int:
                        disable=args.quiet or len(symbols) == 1):
         notes: dict[str, list[str]] = {}
         try:
+            if args.signals == "ml":
+                check_spreads_can_trade(source, symbol, settings)  # before it trains
             models = (ml_models(args, source, [symbol], start, end, notes)
                       if args.signals == "ml" else {})
             result = run_symbol(source, symbol, replace(settings, signal_models=models))

@@ -195,6 +195,23 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     return result
 
 
+def check_spreads_can_trade(source: MarketSource, symbol: str,
+                            settings: BacktestSettings) -> None:
+    """``run_symbol``'s width and account checks, before a signal model is trained for
+    ``symbol``: a ``--signals ml`` run trained its model first, minutes of work for a run
+    that could never size a spread. The first traded session is taken with the rule
+    signal's warm-up: a model is trained on more history than its own warm-up before
+    ``start``, so its run starts trading there too (``run_symbol`` checks again)."""
+    spec = STRATEGIES[settings.strategy]
+    if not spec.trades_options:
+        return
+    config = spec.resolve_config(settings.config)
+    bars = load_window(source, source.check_symbol(symbol), settings.start, settings.end)
+    spot = float(bars["close"].iloc[WARMUP_SESSIONS])
+    check_width(symbol, config.width, spot)
+    check_sizing(symbol, config, settings.cash, spot)
+
+
 def check_sizing(symbol: str, config, cash: float, spot: float) -> None:
     """Refuse an account too small for one contract of the spreads the config sells (its
     ``width``, else the default width at the first traded session's ``spot``): sized by

@@ -698,6 +698,23 @@ def test_an_account_too_small_for_the_default_width_is_refused(portfolio, capsys
                           "a spread is sized on): no spread can ever be sized")
 
 
+@pytest.mark.parametrize("portfolio", [[], ["--portfolio"]])
+def test_an_account_too_small_is_refused_before_a_model_is_trained(portfolio, monkeypatch,
+                                                                   capsys):
+    """With ``--signals ml`` the account check came after each symbol's model was trained
+    (minutes of work for a run that could never size a spread); it comes first now."""
+    import cli.backtest
+
+    def trained(*args, **kwargs):
+        raise AssertionError("a model was trained before the account was checked")
+
+    monkeypatch.setattr(cli.backtest, "ml_models", trained)
+    assert main([*SPREADS, *portfolio, "--signals", "ml", "--cash", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SPY: --risk-per-trade 0.02 of 1,000.00 cash is 20.00, less "
+                          "than one contract's full width at the default width 5 ")
+
+
 def test_a_symbol_and_its_alias_are_refused_as_one_symbol_twice(capsys):
     assert main(["backtest", "--source", "bundled", "--symbols", "sp500,SPX", "--no-report",
                  "-q"]) == 2
