@@ -105,7 +105,10 @@ def register(commands) -> None:
     risk.add_argument("--max-daily-loss", type=positive_float_arg,
                       help="dollars; no new positions beyond")
     risk.add_argument("--max-open-spreads", type=count_arg, dest="spread_cap",
-                      help="no new spreads beyond this many (0: none)")
+                      help="the broker's safety cap: no new spread beyond this many open "
+                           "and pending in the whole account, every symbol together (0: "
+                           "none); the strategy still opens at most its max_open_spreads "
+                           "(3) per symbol, as in a backtest")
     risk.add_argument("--cancel-on-exit", action="store_true",
                       help="cancel open orders on exit and wait for IB to confirm each "
                            "(an order it did not confirm is named as possibly still working)")
