@@ -29,15 +29,19 @@ The same strategies that run on ``OptionsBroker`` in backtests run here unchange
   journal: executions are booked by execId (fills that happened while disconnected arrive
   only here), orders IB still has are re-attached by orderRef/permId, orders IB never
   acknowledged are marked lost and **never resent**, and IB's positions are diffed against
-  the journal's baseline + booked fills (``reconcile_reports``).
+  the journal's baseline + booked fills (``reconcile_reports``). While connected, an
+  order with no answer for the request timeout is looked up at TWS
+  (``IBStore.orders_known``): lost, never resent, when TWS does not list it.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import datetime as dt
 import logging
 import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -129,6 +133,11 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
         #: whether ``await_replies`` ran (the paper cerebro calls it before the strategy
         #: stops; ``stop`` then does not wait a second time)
         self._replies_awaited = False
+        #: orders sent and not acknowledged yet: ``time.monotonic()`` when sent (or last
+        #: asked about), by orderRef
+        self._sent_at: dict[str, float] = {}
+        #: the question to TWS about the orders not acknowledged in time (``orders_known``)
+        self._order_check: tuple[list[str], concurrent.futures.Future] | None = None
 
     # ------------------------------------------------------------------ the ledger's state
     @property
@@ -298,13 +307,57 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             self.ledger.apply(update)
 
     def next(self):
-        self._drain()
+        answered = self._order_check is not None and self._order_check[1].done()
+        self._drain()  # TWS's answer's order states before it is read
+        if answered:
+            self._settle_order_check()
+        self._ask_about_unanswered()
         self.ledger.adopt_orders()
         self._pull_commissions()
         self.ledger.spreads.link_assignments()
         self._expire_spread_orders()
         self.ledger.spreads.mark()
         self._track_exchange_day()
+
+    def _ask_about_unanswered(self) -> None:
+        """Ask TWS which orders it knows when one this process sent has had no answer
+        for the request timeout: otherwise a strategy waiting for it (the equity strategy
+        sends nothing while an order is pending) would wait until a reconnect or the end.
+        One question at a time, and none while disconnected (the reconnect's sync
+        answers then)."""
+        if self._order_check is not None or not self._sent_at or \
+                not self.store.connected.is_set():
+            return
+        waited, now = self.store.settings.request_timeout, time.monotonic()
+        due = []
+        for ref, sent in list(self._sent_at.items()):
+            row = self.journal.order(ref)
+            if row is None or row["status"] != "submitted":
+                del self._sent_at[ref]  # answered or ended: nothing to ask
+            elif now - sent >= waited:
+                due.append(ref)
+        if due:
+            self._order_check = (due, self.store.orders_known())
+
+    def _settle_order_check(self) -> None:
+        """TWS's answer about the orders not acknowledged in time: those it does not list
+        are lost (``IBLedger.settle_unanswered``); without an answer, ask again after
+        another request timeout."""
+        due, future = self._order_check
+        self._order_check = None
+        waited = self.store.settings.request_timeout
+        try:
+            placed, known = future.result()
+        except (TimeoutError, ConnectionError, concurrent.futures.CancelledError) as exc:
+            self.event(f"warning: TWS did not say which orders it knows ({exc or 'no answer'} "
+                       f"within {waited:g} s); {len(due)} order(s) still unacknowledged, "
+                       "asking again")
+            for ref in due:
+                self._sent_at[ref] = time.monotonic()
+            return
+        self.ledger.settle_unanswered(due, placed, known, waited)
+        for ref in due:
+            self._sent_at.pop(ref, None)  # listed ones had their states in the answer
 
     def _pull_commissions(self) -> None:
         """Book the fills waiting for a commission that ib_async has but announced with no
@@ -433,6 +486,7 @@ class IBBroker(IBSpreadOrders, bt.broker.BrokerBase):
             self._refuse(order, f"not sent: {exc}")
             return None
         self.ledger.placed(ref, number)
+        self._sent_at[ref] = time.monotonic()
         self.sent += 1
         self.journal.order_sent(ref, order_id, self.store.settings.client_id)
         return order_id

@@ -651,14 +651,39 @@ class IBLedger:
             reason = ("IB does not know this order after reconnecting; it is not resent"
                       if row["status"] == "sending" else
                       "IB no longer lists this order after reconnecting")
-            self.journal.update_order(ref, status="lost", reason=reason)
+            self._lose(ref, reason)
             settled.append(ref)
-            order = self.orders.get(ref)
-            if order is not None and order.alive():
-                order.addinfo(reason=reason)
-                order.cancel()
-                self.broker.notify(order)
         return settled
+
+    def settle_unanswered(self, refs: list[str], placed: int, known: frozenset[str],
+                          waited: float) -> list[str]:
+        """Orders of ``refs`` IB has not acknowledged within ``waited`` seconds, sent
+        before TWS was asked (``placed``, ``IBStore.orders_known``) and not among the
+        orders it listed (``known``): TWS never got them. Lost, never resent (as after a
+        reconnect); the strategy is told Canceled with the reason and may decide again.
+        An order TWS listed stays: its state came with the answer."""
+        lost = []
+        for ref in refs:
+            row = self.journal.order(ref)
+            if row is None or row["status"] != "submitted" or ref in known or \
+                    self._placed.get(ref, 0) > placed:
+                continue
+            reason = (f"IB did not acknowledge this order within {waited:g} s and TWS does "
+                      "not list it among its open or completed orders; it is not resent")
+            self.broker.event(f"lost {ref}: {reason}")
+            self._lose(ref, reason)
+            lost.append(ref)
+        return lost
+
+    def _lose(self, ref: str, reason: str) -> None:
+        """Order ``ref`` is lost: journaled so, and Canceled to the strategy with
+        ``reason``."""
+        self.journal.update_order(ref, status="lost", reason=reason)
+        order = self.orders.get(ref)
+        if order is not None and order.alive():
+            order.addinfo(reason=reason)
+            order.cancel()
+            self.broker.notify(order)
 
     def _note_adoptable(self, sync: Sync) -> None:
         """Orders the journal thinks open, IB still works and this process did not send:

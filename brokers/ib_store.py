@@ -33,6 +33,7 @@ and what to check, so the command line says it in one ``error:`` line.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import math
@@ -535,6 +536,22 @@ class IBStore:
             return set()
         return self.call(lambda: {t.order.orderRef for t in self.ib.openTrades()
                                   if t.order.orderRef})
+
+    def orders_known(self) -> concurrent.futures.Future:
+        """Ask TWS which of this client's orders it knows (``reqOpenOrders`` and
+        ``reqCompletedOrders``), without waiting: a future of ``(placed, refs)``, the
+        orders this store had placed when it asked and the orderRefs TWS listed. TWS
+        answers its socket's messages in order, so an order sent before the question and
+        not in the answer never reached it (``IBBroker`` asks about orders it has not
+        acknowledged). The listed orders' states come as order updates on the way."""
+        async def ask() -> tuple[int, frozenset[str]]:
+            placed = self.placed
+            working = await self.ib.reqOpenOrdersAsync()
+            ended = await self.ib.reqCompletedOrdersAsync(False)
+            return placed, frozenset(t.order.orderRef for t in [*working, *ended]
+                                     if t.order.orderRef)
+        return asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(ask(), self.settings.request_timeout), self._loop)
 
     def cancel_and_confirm(self, refs: list[str],
                            timeout: float | None = None) -> dict[str, str] | None:

@@ -7,8 +7,8 @@ parameters, option snapshots with model greeks, placeOrder for STK and BAG, canc
 historical bars (with keepUpToDate updates), 5-second real-time bars and error messages.
 
 Tests script it per scenario: ``order_mode`` says what happens to a new order ('fill',
-'hold', 'reject', 'partial', 'next_bar_open', or 'silent': kept but not answered yet, as
-while TWS's reply is still in flight), ``fill``/``reject``/``cancel_by_server`` act on
+'hold', 'reject', 'partial', 'next_bar_open', 'silent': kept but not answered yet, as
+while TWS's reply is still in flight, or 'lost': read but never kept nor answered), ``fill``/``reject``/``cancel_by_server`` act on
 an order explicitly (also while no client is connected), ``drop_connections`` closes every
 socket (optionally keeping the clientId busy, so reconnecting gets error 326), ``paused``
 makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
@@ -20,7 +20,8 @@ answers historical requests with e.g. 162, and ``push_bar`` streams a bar to sub
 (``received``, ``orders``), and ``wait_until`` waits on a condition, never on a clock.
 
 It misbehaves on purpose, as a TWS in trouble does: ``ignore`` names requests it never
-answers ('history', 'contract_details', 'current_time', 'cancel_order'), ``drop_on`` requests on whose
+answers ('history', 'contract_details', 'current_time', 'cancel_order',
+'open_orders'), ``drop_on`` requests on whose
 arrival it closes every socket (a connection lost mid-request), and ``freeze()`` makes it
 stop sending anything to the clients connected now while their sockets stay open (a hung
 TWS); a client that connects afterwards is served normally.
@@ -465,7 +466,8 @@ class FakeTWS:
         return buffer[8 + size:]
 
     #: message ids of the requests ``ignore`` and ``drop_on`` name
-    REQUESTS = {"history": 20, "contract_details": 9, "current_time": 49, "cancel_order": 4}
+    REQUESTS = {"history": 20, "contract_details": 9, "current_time": 49, "cancel_order": 4,
+                "open_orders": 5}
 
     def _dispatch(self, conn: _Conn, f: list[str]) -> None:
         msg_id = int(f[0])
@@ -719,6 +721,8 @@ class FakeTWS:
             text = self.reject_reason if self.reject_code != 201 else \
                 f"Order rejected - reason:{self.reject_reason}"
             conn.send(enc.error(order.order_id, self.reject_code, text))
+            return
+        if mode == "lost":  # read, then neither kept nor answered: listed nowhere
             return
         with self._lock:
             self.orders[order.perm_id] = order
