@@ -504,11 +504,14 @@ def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.Dat
                         final_value: float, cash: float) -> dict:
     """Return, risk and trade statistics over the scored window (empyrical's formulas on
     the window's ``daily_returns``; a figure that one daily return cannot give, its
-    volatility, Sharpe and Sortino, is None: n/a)."""
+    volatility, Sharpe and Sortino, is None: n/a; so are they once the account's value
+    fell to 0 or below: each later daily return is one on a value of 0 or less, its sign
+    flipped, which no ratio can read)."""
     closed = trades[trades["status"] == "closed"]
     wins = closed[closed["pnl_net"] > 0]
     daily = daily_returns(returns)
-    spread = len(daily) > 1
+    fell_on = first_at_or_below_zero(returns)
+    spread = len(daily) > 1 and fell_on is None
     # a loss of the whole account or more has no annual rate: empyrical raises a value at
     # or below 0 to 252 / days, nan for most windows, but a number for a whole number
     # (-0.18 ** 3 - 1: -100.58 % over 84 daily returns)
@@ -530,8 +533,8 @@ def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.Dat
         "win_rate": float(len(wins) / len(closed)) if len(closed) else None,
         "net_pnl_closed": float(closed["pnl_net"].sum()),
     }
-    if ruined:
-        metrics["account_at_or_below_zero_on"] = first_at_or_below_zero(returns)
+    if fell_on is not None or ruined:
+        metrics["account_at_or_below_zero_on"] = fell_on
     return metrics
 
 
@@ -544,14 +547,21 @@ def first_at_or_below_zero(returns: pd.Series) -> str | None:
 
 
 def ruin_warnings(result) -> list[str]:
-    """Why an account that lost all its cash or more has no annual return (n/a)."""
+    """Why an account that lost all its cash or more has no annual return, volatility,
+    Sharpe or Sortino ratio (n/a)."""
     m = result.metrics
+    fell_on = m.get("account_at_or_below_zero_on")
+    ratios = ("volatility, Sharpe and Sortino n/a{}: the daily returns from then on are "
+              "returns on a value of 0 or less")
     if m["final_value"] > 0.0:
-        return []
+        if fell_on is None:
+            return []
+        return [ratios.format("") + f" (the account's value fell to 0 or below on {fell_on}, "
+                                    "a loss of the whole account, before it ended above 0)"]
     return [f"annual return n/a: the account's value fell to 0 or below on "
-            f"{m.get('account_at_or_below_zero_on') or m['end']} and ends at "
-            f"{m['final_value']:,.2f} ({m['total_return']:.2%}), a loss of the whole "
-            "account or more, which has no annual rate"]
+            f"{fell_on or m['end']} and ends at {m['final_value']:,.2f} "
+            f"({m['total_return']:.2%}), a loss of the whole account or more, which has no "
+            "annual rate; " + ratios.format(" too")]
 
 
 def _finite(value) -> float | None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from engine.backtest import BacktestSettings, run_symbol
+from engine.backtest import (
+    BacktestSettings,
+    performance_metrics,
+    ruin_warnings,
+    run_symbol,
+)
 from engine.summary import format_summary
 from feeds.calendar import sessions
 from feeds.csv_source import CsvMarket
@@ -110,12 +116,34 @@ def test_an_account_that_falls_below_zero_says_why_its_annual_return_is_na(tmp_p
     m = result.metrics
     assert m["final_value"] < 0 and m["total_return"] < -1.0
     assert m["annual_return"] is None
+    # the daily returns after that day are on a value of 0 or less (sign-flipped): no
+    # volatility, Sharpe or Sortino ratio reads them
+    assert (m["annual_volatility"], m["sharpe"], m["sortino"]) == (None, None, None)
     fell = f"{days[120]:%Y-%m-%d}"
     assert m["account_at_or_below_zero_on"] == fell
     said = (f"annual return n/a: the account's value fell to 0 or below on {fell} and ends "
             f"at {m['final_value']:,.2f} ({m['total_return']:.2%}), a loss of the whole "
-            "account or more, which has no annual rate")
+            "account or more, which has no annual rate; volatility, Sharpe and Sortino "
+            "n/a too: the daily returns from then on are returns on a value of 0 or less")
     assert said in result.warnings
     header = {"strategy": "equity", "signals": "rule", "start": m["start"], "end": m["end"],
               "cash": 100_000.0, "source_description": "csv"}
     assert f"warning: SQZ: {said}\n" in format_summary([result], header)
+
+
+def test_ratios_are_na_once_the_account_touched_zero_even_if_it_ends_above():
+    """A short whose loss took the account to -10 % of its cash, then a fall of the
+    stock that brought it back to +10 %: each daily return after the fall is one on a
+    negative value (-2.0 here for a gain of 20 % of the cash), so its volatility, Sharpe
+    and Sortino would read nonsense; the annual return is the ending value's."""
+    days = pd.bdate_range("2024-01-02", periods=4)
+    returns = pd.Series([0.0, 0.1, -1.2 / 1.1, -2.0], index=days)  # 1, 1.1, -0.1, 0.1
+    trades = pd.DataFrame({"status": pd.Series(dtype=str), "pnl_net": pd.Series(dtype=float)})
+    m = performance_metrics(returns, returns * 0.0, trades, 10_000.0 * 0.1, 10_000.0)
+    assert (m["annual_volatility"], m["sharpe"], m["sortino"]) == (None, None, None)
+    assert m["annual_return"] is not None
+    assert m["account_at_or_below_zero_on"] == "2024-01-04"
+    said, = ruin_warnings(SimpleNamespace(metrics=m))
+    assert said == ("volatility, Sharpe and Sortino n/a: the daily returns from then on are "
+                    "returns on a value of 0 or less (the account's value fell to 0 or below "
+                    "on 2024-01-04, a loss of the whole account, before it ended above 0)")
