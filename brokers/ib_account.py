@@ -71,7 +71,9 @@ class IBAccount:
         USD row when it gives one; for an account based in another currency, whose
         TotalCashValue IB gives only in that currency (or as BASE), that figure at IB's
         own ExchangeRate of USD (``cash_note``), or no cash at all without one
-        (``cash_problem``: opening orders are refused)."""
+        (``cash_problem``: opening orders are refused). A BASE row is the base currency's
+        own figure again, not a currency: read from its currency's row, as it may come
+        first (a USD account read as one known only in 'BASE' until its USD row came)."""
         if not self._ours(update.account):
             return False
         if update.tag == "ExchangeRate" and update.currency == "USD":
@@ -82,7 +84,7 @@ class IBAccount:
             return False
         if update.currency == "USD":
             self._cash_base = value
-        elif update.currency:
+        elif update.currency and update.currency != "BASE":  # BASE: its own row's alias
             self._base_cash = (value, update.currency)
             if self._cash_base is not None:
                 return False  # IB's own USD figure stands

@@ -9,6 +9,8 @@ from __future__ import annotations
 import backtrader as bt
 import pytest
 
+from brokers.ib_account import IBAccount
+from brokers.ib_events import AccountUpdate
 from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     PaperRun,
@@ -300,3 +302,15 @@ def test_a_eur_based_account_without_a_usd_rate_refuses_opening_orders(tws, ib_l
     assert "EUR" in reason and "USD" in reason
     assert sum(e.startswith("warning: IB reports the account's cash only in EUR")
                for e in run.events) == 1
+
+
+def test_a_usd_account_reporting_its_cash_as_base_first_is_not_called_foreign():
+    """TWS may send an account's TotalCashValue as BASE beside its currency's row, in
+    either order. BASE is the base currency's own figure under another name, not a
+    currency: a USD account whose BASE row came first read as one whose cash was known
+    only in 'BASE' (opening orders refused, a false warning) until the USD row came."""
+    account = IBAccount("DU1")
+    assert not account.apply_value(AccountUpdate("DU1", "TotalCashValue", "100000.00", "BASE"))
+    assert (account.cash_problem(), account.cash_note()) == (None, None)
+    assert account.apply_value(AccountUpdate("DU1", "TotalCashValue", "100000.00", "USD"))
+    assert account.cash_total() == 100_000.0 and account.cash_note() is None
