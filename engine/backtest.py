@@ -156,8 +156,7 @@ def run_symbol(source: MarketSource, symbol: str, settings: BacktestSettings) ->
     spec = STRATEGIES[settings.strategy]
     config = spec.resolve_config(settings.config)
     if spec.trades_options:
-        check_width(symbol, config.width, float(bars["close"].iloc[warmup]))
-        check_sizing(symbol, config, settings.cash, float(bars["close"].iloc[warmup]))
+        check_spreads_fit(symbol, config, settings.cash, float(bars["close"].iloc[warmup]))
     cerebro = RunCerebro(stdstats=False)
     cerebro.adddata(make_feed(bars, symbol))
     if spec.trades_options:
@@ -207,9 +206,16 @@ def check_spreads_can_trade(source: MarketSource, symbol: str,
         return
     config = spec.resolve_config(settings.config)
     bars = load_window(source, source.check_symbol(symbol), settings.start, settings.end)
-    spot = float(bars["close"].iloc[WARMUP_SESSIONS])
+    check_spreads_fit(symbol, config, settings.cash, float(bars["close"].iloc[WARMUP_SESSIONS]))
+
+
+def check_spreads_fit(symbol: str, config, cash: float, spot: float) -> None:
+    """The spreads the config sells, at the first traded session's ``spot``: a width on
+    the option chain's strike grid (``check_width``) that an account of ``cash`` can size
+    one contract of (``check_sizing``); the single-symbol and the portfolio backtest refuse
+    the same settings."""
     check_width(symbol, config.width, spot)
-    check_sizing(symbol, config, settings.cash, spot)
+    check_sizing(symbol, config, cash, spot)
 
 
 def check_sizing(symbol: str, config, cash: float, spot: float) -> None:

@@ -34,8 +34,7 @@ from engine.backtest import (
     backtrader_metrics,
     buy_and_hold,
     calendar_warnings,
-    check_sizing,
-    check_width,
+    check_spreads_fit,
     first_session_asked,
     from_first_close,
     horizon_warnings,
@@ -118,8 +117,7 @@ def run_portfolio(source: MarketSource, symbols: list[str],
         first_traded.append(traded_start(bars[symbol], warmup))
         if spec.trades_options:  # as a single-symbol run: a width off the grid is refused
             spot = float(bars[symbol]["close"].iloc[warmup])
-            check_width(symbol, config.width, spot)
-            check_sizing(symbol, config, settings.cash, spot)
+            check_spreads_fit(symbol, config, settings.cash, spot)
     requested, settings = settings, replace(settings, start=max(first_traded))
     if spec.trades_options:
         broker = OptionsBroker(chains={s: source.option_chain(s) for s in symbols},
