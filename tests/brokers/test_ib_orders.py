@@ -11,11 +11,10 @@ import pytest
 
 from brokers.ib_account import IBAccount
 from brokers.ib_events import AccountUpdate
-from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     PaperRun,
-    ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    spy_tws,
     zigzag_bars,
 )
 
@@ -25,9 +24,7 @@ LIVE = zigzag_bars(86)[80:]
 
 @pytest.fixture
 def tws():
-    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
-        fake.add_stock("SPY", 756733, price=HISTORY[-1][4])
-        fake.set_history("SPY", ib_history(HISTORY))
+    with spy_tws(HISTORY) as fake:
         yield fake
 
 

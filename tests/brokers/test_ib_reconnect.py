@@ -13,12 +13,11 @@ import pytest
 
 from brokers.ib_events import Sync
 from brokers.ib_store import IBError, IBStore
-from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     FAST,
     PaperRun,
-    ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    spy_tws,
     zigzag_bars,
 )
 
@@ -30,9 +29,7 @@ DROP_ERRORS = (r"Peer closed connection", r"API connection failed", r"Error 326"
 
 @pytest.fixture
 def tws():
-    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
-        fake.add_stock("SPY", 756733, price=HISTORY[-1][4])
-        fake.set_history("SPY", ib_history(HISTORY))
+    with spy_tws(HISTORY) as fake:
         yield fake
 
 

@@ -16,8 +16,8 @@ from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     FAST,
     PaperRun,
-    ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
+    spy_tws,
     zigzag_bars,
 )
 
@@ -28,9 +28,7 @@ WAIT = 0.3  # the request timeout of these runs, seconds
 
 @pytest.fixture
 def tws():
-    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
-        fake.add_stock("SPY", 756733, price=HISTORY[-1][4])
-        fake.set_history("SPY", ib_history(HISTORY))
+    with spy_tws(HISTORY) as fake:
         yield fake
 
 

@@ -13,10 +13,12 @@ epoch computed with zoneinfo, so DST is right), and tests assert New York wall-c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import backtrader as bt
@@ -278,3 +280,13 @@ def frame_bars(frame) -> list[tuple]:
     """(date, open, high, low, close, volume) rows of a bars DataFrame indexed by date."""
     return [(ts.date(), float(r.open), float(r.high), float(r.low), float(r.close),
              float(r.volume)) for ts, r in zip(frame.index, frame.itertuples(), strict=True)]
+
+
+@contextlib.contextmanager
+def spy_tws(history: list[tuple]) -> Iterator[FakeTWS]:
+    """The IB order tests' fake TWS: SPY listed at ``history``'s last close with that
+    daily history, and a commission of half a cent a share."""
+    with FakeTWS(stock_commission=lambda shares, price: 0.005 * shares) as fake:
+        fake.add_stock("SPY", 756733, price=history[-1][4])
+        fake.set_history("SPY", ib_history(history))
+        yield fake
