@@ -204,6 +204,20 @@ class OptionsBroker(bt.brokers.BackBroker):
                                     f"({when})")
         return chain
 
+    def _check_credit(self, credit: float, width: float, day: dt.date,
+                      legs: str = "") -> None:
+        """Refuse an opening credit (on the request bar and again on the fill bar) that is
+        not above 0, or not below the ``width``: a vertical pays at most its width, so such
+        quotes are an error of the data, and the spread would book a risk-free profit with
+        no margin (``spread_margin`` is 0 there; the strategy labels refuse it too)."""
+        if credit <= _EPS:
+            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self._prices()} "
+                                    f"on {day:%Y-%m-%d}{legs}")
+        if credit >= width - _EPS:
+            raise sp.SpreadRejected(f"credit {credit:.2f} at {self.p.fill} prices on "
+                                    f"{day:%Y-%m-%d} is not below the width {width:g}: no "
+                                    "spread sells for what it can pay at most (a quote error)")
+
     def _prices(self) -> str:
         """The fill rule a credit was priced by, in a refusal: a slippage that takes the
         whole mid credit is named, since no chain quoted that credit."""
@@ -221,10 +235,7 @@ class OptionsBroker(bt.brokers.BackBroker):
         short, long = sp.resolve_on_chain(chain, day, request)
         sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
-        if credit <= _EPS:
-            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self._prices()} "
-                                    f"on {day:%Y-%m-%d} ({short.symbol} / {long.symbol})")
-        _check_below_width(credit, request.width, self.p.fill, day)
+        self._check_credit(credit, request.width, day, f" ({short.symbol} / {long.symbol})")
         limit = request.limit_credit
         if request.mid_allowance is not None:
             limit = sp.mid_credit(sq, lq) - request.mid_allowance
@@ -251,10 +262,7 @@ class OptionsBroker(bt.brokers.BackBroker):
             raise sp.SpreadRejected(f"{short.symbol} expired before the fill on {day}")
         sq, lq = self._spread_quotes(chain, day, short, long)
         credit = sp.open_credit(sq, lq, self.p.fill, self.p.slippage)
-        if credit <= _EPS:
-            raise sp.SpreadRejected(f"non-positive credit {credit:.2f} at {self._prices()} "
-                                    f"on {day:%Y-%m-%d}")
-        _check_below_width(credit, request.width, self.p.fill, day)
+        self._check_credit(credit, request.width, day)
         if info["limit"] is not None and credit < info["limit"] - _EPS:
             info["reason"] = (f"limit credit {info['limit']:.2f} not reached: "
                               f"{self.p.fill} credit {credit:.2f} on {day:%Y-%m-%d}")
@@ -447,16 +455,6 @@ class OptionsBroker(bt.brokers.BackBroker):
         self._valuelever += net
         self._fundval = self._value / self._fundshares
         return self._value if not lever else self._valuelever
-
-
-def _check_below_width(credit: float, width: float, fill: str, day: dt.date) -> None:
-    """Refuse a credit at or above the width: a vertical pays at most its width, so such
-    quotes are an error of the data, and the spread would book a risk-free profit with no
-    margin (``spread_margin`` is 0 there; the strategy labels refuse it too)."""
-    if credit >= width - _EPS:
-        raise sp.SpreadRejected(f"credit {credit:.2f} at {fill} prices on {day:%Y-%m-%d} is "
-                                f"not below the width {width:g}: no spread sells for what "
-                                "it can pay at most (a quote error)")
 
 
 def _set_leg_marks(position: SpreadPosition, short: sp.Quote, long: sp.Quote) -> None:
