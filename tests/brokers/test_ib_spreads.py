@@ -7,8 +7,10 @@ ones the simulated broker's rule picks from the same chain, computed here indepe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -43,6 +45,17 @@ def close_first(s):
     s.closed = s.broker.close_spread(s, spread.id, tag="test")
 
 
+@contextlib.contextmanager
+def chain_tws(history: list[tuple], frame: pd.DataFrame) -> Iterator[FakeTWS]:
+    """A fake TWS listing SPY at ``history``'s last close with that daily history and the
+    option chain ``frame``, 0.65 a contract."""
+    with FakeTWS(option_commission=0.65) as tws:
+        tws.add_stock("SPY", 756733, price=history[-1][4])
+        tws.set_history("SPY", ib_history(history))
+        tws.add_chain_frame("SPY", frame)
+        yield tws
+
+
 def test_credit_spread_is_one_bag_filled_at_the_limit_and_closed(market, ib_log):
     history, live, chain = market
     day = live[0][0]
@@ -50,10 +63,7 @@ def test_credit_spread_is_one_bag_filled_at_the_limit_and_closed(market, ib_log)
     short, long = sp.resolve_legs(frame, REQUEST, float(frame["underlying"].iloc[0]))
     quotes = frame.set_index("symbol")
     credit = round(quotes.at[short.symbol, "bid"] - quotes.at[long.symbol, "ask"], 2)
-    with FakeTWS(option_commission=0.65) as tws:
-        tws.add_stock("SPY", 756733, price=history[-1][4])
-        tws.set_history("SPY", ib_history(history))
-        tws.add_chain_frame("SPY", frame)
+    with chain_tws(history, frame) as tws:
         actions = {0: open_then_close, 1: close_first}
         with PaperRun(tws, history, live, strategy="scripted", actions=actions) as run:
             run.push()
@@ -222,10 +232,7 @@ def test_leg_executions_without_an_order_ref_are_matched_by_perm_id(market, ib_l
     spread never opened while IB held its legs."""
     history, live, chain = market
     frame = chain.chain(live[0][0])
-    with FakeTWS(option_commission=0.65) as tws:
-        tws.add_stock("SPY", 756733, price=history[-1][4])
-        tws.set_history("SPY", ib_history(history))
-        tws.add_chain_frame("SPY", frame)
+    with chain_tws(history, frame) as tws:
         tws.leg_order_refs = False
         with PaperRun(tws, history, live[:2], strategy="scripted",
                       actions={0: open_then_close}) as run:
@@ -250,10 +257,7 @@ def test_a_close_is_never_limited_above_the_spreads_width(market, ib_log):
     for leg, (bid, ask) in ((short, (9.70, 10.50)), (long, (4.80, 5.40))):
         row = frame["symbol"] == leg.symbol
         frame.loc[row, ["bid", "ask", "mid"]] = bid, ask, (bid + ask) / 2
-    with FakeTWS(option_commission=0.65) as tws:
-        tws.add_stock("SPY", 756733, price=history[-1][4])
-        tws.set_history("SPY", ib_history(history))
-        tws.add_chain_frame("SPY", frame)
+    with chain_tws(history, frame) as tws:
         actions = {0: open_then_close, 1: close_first}
         with PaperRun(tws, history, live, strategy="scripted", actions=actions) as run:
             run.push()
