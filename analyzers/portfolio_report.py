@@ -34,6 +34,7 @@ from analyzers.report import (
     write_tearsheets,
 )
 from core.atomic import replace_folder
+from core.csv_format import CSV_FLOAT_FORMAT
 
 PICTURES = ("pnl_by_symbol.png", "tearsheet_returns.png", "tearsheet_positions.png",
             "tearsheet_transactions.png")
@@ -71,9 +72,9 @@ def _write_files(folder: Path, result, summary: str, header: dict) -> list[Path]
                                       "equal_weight": result.benchmark}), "date"),
     }
     for name, (table, index_label) in tables.items():
-        table.to_csv(folder / name, index_label=index_label)
+        table.to_csv(folder / name, index_label=index_label, float_format=CSV_FLOAT_FORMAT)
         written.append(folder / name)
-    result.trades.to_csv(folder / "trades.csv", index=False)
+    result.trades.to_csv(folder / "trades.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     written.append(folder / "trades.csv")
     if len(result.spreads.columns):
         written += write_spread_tables(result.spreads, folder)

@@ -37,6 +37,7 @@ from analyzers.render_pool import run_jobs  # noqa: E402
 from analyzers.tearsheet_speed import faster_tearsheets, freeze_ticks  # noqa: E402
 from analyzers.window import daily_returns  # noqa: E402
 from core.atomic import replace_folder  # noqa: E402
+from core.csv_format import CSV_FLOAT_FORMAT
 from core.domain import DIRECTION_NAMES  # noqa: E402
 
 DIRECTION_COLORS = {1: "#2ca02c", 0: "#c7c7c7", -1: "#d62728"}
@@ -125,7 +126,8 @@ def write_tearsheets(result, folder: Path, fast: bool = True, sheets: tuple = TE
         stats_table = pf.timeseries.perf_stats(
             returns, factor_returns=benchmark, positions=positions,
             transactions=transactions if len(transactions) else None)
-    stats_table.rename("value").to_csv(folder / "performance.csv", index_label="statistic")
+    stats_table.rename("value").to_csv(folder / "performance.csv", index_label="statistic",
+                                       float_format=CSV_FLOAT_FORMAT)
     written.append(folder / "performance.csv")
     return written
 
@@ -283,9 +285,9 @@ def _write_symbol_tables(result, folder: Path) -> list[Path]:
     if getattr(result, "plot_png", None):
         (folder / "backtrader_plot.png").write_bytes(result.plot_png)
         written.append(folder / "backtrader_plot.png")
-    result.trades.to_csv(folder / "trades.csv", index=False)
+    result.trades.to_csv(folder / "trades.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     pd.DataFrame({"strategy": result.returns, "market": result.benchmark}).to_csv(
-        folder / "returns.csv", index_label="date")
+        folder / "returns.csv", index_label="date", float_format=CSV_FLOAT_FORMAT)
     (folder / "metrics.json").write_text(json.dumps(saved_metrics(result), indent=2) + "\n")
     written += [folder / "trades.csv", folder / "returns.csv", folder / "metrics.json"]
     if len(result.spreads.columns):
@@ -297,11 +299,11 @@ def write_spread_tables(spreads: pd.DataFrame, folder: Path) -> list[Path]:
     """spreads.csv (every spread with both legs' OCC symbols) and the summary tables."""
     from analyzers.spread_trades import spread_summaries
 
-    spreads.to_csv(folder / "spreads.csv", index=False)
+    spreads.to_csv(folder / "spreads.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     written = [folder / "spreads.csv"]
     for name, table in spread_summaries(spreads).items():
         path = folder / f"spreads_{name}.csv"
-        table.to_csv(path)
+        table.to_csv(path, float_format=CSV_FLOAT_FORMAT)
         written.append(path)
     return written
 
@@ -354,9 +356,10 @@ def _write_report_files(folder: Path, results: list, summary: str, header: dict,
     flat = pd.DataFrame({s: {k: "; ".join(v) if isinstance(v, list) else v
                              for k, v in m.items() if not isinstance(v, dict)}
                          for s, m in metrics.items()}).T
-    flat.to_csv(folder / "metrics.csv", index_label="symbol")
+    flat.to_csv(folder / "metrics.csv", index_label="symbol", float_format=CSV_FLOAT_FORMAT)
     pd.concat([r.trades for r in results], ignore_index=True).to_csv(folder / "trades.csv",
-                                                                     index=False)
+                                                                     index=False,
+                                                                     float_format=CSV_FLOAT_FORMAT)
     (folder / "index.html").write_text(_index_html(results, summary, header))
     written += [folder / n for n in ("summary.txt", "metrics.json", "metrics.csv",
                                      "trades.csv", "index.html")]

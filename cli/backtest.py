@@ -19,6 +19,7 @@ from cli.strategy_config import (
     in_flags,
 )
 from core.atomic import atomic_write_file
+from core.csv_format import CSV_FLOAT_FORMAT
 from core.errors import DataError
 
 #: the bundled real index data, so a run with no arguments trades real markets offline
@@ -217,7 +218,8 @@ def run_backtest_command(args) -> int:
              functools.partial(r.metrics.__setitem__, "ml_signal_scores")) for r in results])
     if args.export_lines:
         lines = pd.concat([r.lines for r in results], ignore_index=True)
-        atomic_write_file(args.export_lines, lambda tmp: lines.to_csv(tmp, index=False))
+        atomic_write_file(args.export_lines, lambda tmp: lines.to_csv(tmp, index=False,
+                                                                      float_format=CSV_FLOAT_FORMAT))
         if not args.quiet:
             print(f"\nLines exported to {args.export_lines}")
     if not args.no_report:

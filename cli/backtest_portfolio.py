@@ -10,6 +10,7 @@ from pathlib import Path
 from cli import options
 from cli.strategy_config import in_flags
 from core.atomic import atomic_write_file
+from core.csv_format import CSV_FLOAT_FORMAT
 from core.errors import DataError
 from engine.backtest import BacktestSettings
 
@@ -45,7 +46,8 @@ def run_portfolio_backtest(args, source, source_name: str, symbols: list[str],
         if not scores:
             del result.metrics["ml_signal_scores"]
     if args.export_lines:
-        atomic_write_file(args.export_lines, lambda tmp: result.lines.to_csv(tmp, index=False))
+        atomic_write_file(args.export_lines, lambda tmp: result.lines.to_csv(tmp, index=False,
+                                                                             float_format=CSV_FLOAT_FORMAT))
         if not args.quiet:
             print(f"\nLines exported to {args.export_lines}")
     if not args.no_report:

@@ -23,6 +23,7 @@ import pandas as pd
 from cli import options
 from cli.arg_types import count_arg, date_arg, positive_int_arg, symbol_arg
 from core.atomic import staged_folder
+from core.csv_format import CSV_FLOAT_FORMAT
 from core.domain import REGIME_NAMES
 
 #: the files every training report has: a folder with them may be replaced by a new one
@@ -116,7 +117,7 @@ def run_train_command(args) -> int:
             plots.plot_signal_timeline(report.predictions, data.bars["close"].reindex(
                 report.predictions.index), folder / "signal_distribution.png", column=name)
             returns = plots.signal_returns(report.predictions, data.bars["close"])
-            returns.to_csv(folder / "returns_vs_market.csv")
+            returns.to_csv(folder / "returns_vs_market.csv", float_format=CSV_FLOAT_FORMAT)
             plots.plot_returns_vs_market(returns, folder / "returns_vs_market.png", symbol)
             summary["returns_vs_market"] = {
                 column: float((1.0 + returns[column]).prod() - 1.0)
@@ -124,7 +125,8 @@ def run_train_command(args) -> int:
             last = report.models[-1]
             folds = report.folds
             importance = last.permutation_importance(data.bars, data.labels, folds[-1].test_start)
-            importance.to_csv(folder / "feature_importance.csv", index_label="feature")
+            importance.to_csv(folder / "feature_importance.csv", index_label="feature",
+                              float_format=CSV_FLOAT_FORMAT)
             plots.plot_feature_importance(importance, folder / "feature_importance.png")
         say("fitting the final model on all history ...")
         model = spec.make_model()
@@ -263,10 +265,12 @@ def evaluate(args, spec, data, folder: Path, summary: dict, say):
     check_folds(args, folds, labelled, lambda n: evaluation_folds(
         replace_folds(args, n), data.bars.index, first_test, spec.embargo))
     report = evaluate_seeds(data, spec, folds, args.seeds, progress=not args.quiet)
-    report.table.to_csv(folder / "walk_forward.csv", index=False)
-    report.predictions.to_csv(folder / "predictions.csv")
-    report.mean.to_csv(folder / "scores.csv", index_label="predictor")
-    report.std.to_csv(folder / "scores_std.csv", index_label="predictor")
+    report.table.to_csv(folder / "walk_forward.csv", index=False, float_format=CSV_FLOAT_FORMAT)
+    report.predictions.to_csv(folder / "predictions.csv", float_format=CSV_FLOAT_FORMAT)
+    report.mean.to_csv(folder / "scores.csv", index_label="predictor",
+                       float_format=CSV_FLOAT_FORMAT)
+    report.std.to_csv(folder / "scores_std.csv", index_label="predictor",
+                      float_format=CSV_FLOAT_FORMAT)
     summary.update(report.summary())
     text = format_scores(report)
     (folder / "scores.txt").write_text(text + "\n")

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analyzers.window import daily_returns  # noqa: E402
+from core.csv_format import CSV_FLOAT_FORMAT
 from core.domain import TRADING_DAYS  # noqa: E402
 from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
 from sweeps.walk_forward import full_window_best  # noqa: E402
@@ -173,9 +174,9 @@ def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | Non
     folder.mkdir(parents=True, exist_ok=True)
     names = list(outcome.plan.param_names)
     table, fold_returns = trials(outcome)
-    table.to_csv(folder / "parameter_sets.csv", index=False)
+    table.to_csv(folder / "parameter_sets.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     best = table.sort_values("sharpe", ascending=False, na_position="last").head(top)
-    best.to_csv(folder / "best_runs.csv", index=False)
+    best.to_csv(folder / "best_runs.csv", index=False, float_format=CSV_FLOAT_FORMAT)
     stats = overfitting(table, fold_returns, names)
     (folder / "overfitting.json").write_text(json.dumps(stats, indent=2, allow_nan=True))
     axes = heatmap or tuple(names[:2])
@@ -183,7 +184,8 @@ def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | Non
         order = {n: [_label(v) for v in values] for n, values in header["grid"]}
         plot_heatmap(table, axes[0], axes[1] if len(axes) > 1 else None, order,
                      folder / "sharpe_heatmap.png").to_csv(folder / "sharpe_heatmap.csv",
-                                                           index=False)
+                                                           index=False,
+                                                           float_format=CSV_FLOAT_FORMAT)
     walk = write_walk_forward(folder, outcome, table, fold_returns, names)
     summary = format_summary(outcome, header, best, stats, names, walk)
     (folder / "summary.txt").write_text(summary)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.atomic import atomic_write_bytes, atomic_write_file
+from core.csv_format import CSV_FLOAT_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -81,5 +82,6 @@ def write_table(table: pd.DataFrame, folder: Path | str) -> tuple[Path, Path]:
     folder = Path(folder)
     parquet, csv = folder / "results.parquet", folder / "results.csv"
     atomic_write_file(parquet, lambda tmp: table.to_parquet(tmp, index=False))
-    atomic_write_file(csv, lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write_file(csv, lambda tmp: table.to_csv(tmp, index=False,
+                                                    float_format=CSV_FLOAT_FORMAT))
     return parquet, csv

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.atomic import atomic_write_bytes, atomic_write_file
+from core.csv_format import CSV_FLOAT_FORMAT
 from engine.ml_trading.outcome import Notes, Outcome
 from engine.ml_trading.settings import MLTradingSettings
 
@@ -143,13 +144,16 @@ def _backtest_report(settings: MLTradingSettings, ok: list[Outcome], summary: st
     def model_tables(tmp: Path) -> None:  # inside the report, before it is swapped in
         for o in ok:
             model = o.model
-            model.evaluation_.to_csv(tmp / o.symbol / "direction_evaluation.csv")
+            model.evaluation_.to_csv(tmp / o.symbol / "direction_evaluation.csv",
+                                     float_format=CSV_FLOAT_FORMAT)
             if len(o.seed_evaluations) > 1:  # every seed's table, one after the other
                 pd.concat(o.seed_evaluations, keys=range(len(o.seed_evaluations)),
                           names=["seed", "model"]).to_csv(
-                    tmp / o.symbol / "direction_evaluation_seeds.csv")
+                    tmp / o.symbol / "direction_evaluation_seeds.csv",
+                    float_format=CSV_FLOAT_FORMAT)
             model.importance_.rename("importance").to_csv(
-                tmp / o.symbol / "feature_importance.csv", index_label="feature")
+                tmp / o.symbol / "feature_importance.csv", index_label="feature",
+                float_format=CSV_FLOAT_FORMAT)
 
     write_report(folder, [o.result for o in ok], summary, header,
                  lambda result: realized_direction(closes[result.symbol]), extra=model_tables)
@@ -166,7 +170,8 @@ def _save_signals(settings: MLTradingSettings, outcomes: list[Outcome]) -> None:
     stem = folder / f"{settings.mode}_{as_of}"
     rows = pd.DataFrame([o.signal for o in ok])
     # each file whole or not at all: an interrupt never leaves an empty or half signal file
-    atomic_write_file(stem.with_suffix(".csv"), lambda tmp: rows.to_csv(tmp, index=False))
+    atomic_write_file(stem.with_suffix(".csv"), lambda tmp: rows.to_csv(tmp, index=False,
+                                                                        float_format=CSV_FLOAT_FORMAT))
     payload = {"mode": settings.mode, "as_of": as_of,
                "created_at": pd.Timestamp.now(tz="America/New_York").isoformat(timespec="seconds"),
                "signals": [o.signal for o in ok],
@@ -178,7 +183,8 @@ def _save_signals(settings: MLTradingSettings, outcomes: list[Outcome]) -> None:
         changes = folder / f"{stem.name}_changes.csv"
         table = pd.DataFrame([c for o in ok for c in o.changes]).sort_values(
             ["as_of", "symbol"], kind="stable")
-        atomic_write_file(changes, lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write_file(changes, lambda tmp: table.to_csv(tmp, index=False,
+                                                            float_format=CSV_FLOAT_FORMAT))
         written.append(changes)
     if not settings.quiet:
         print(f"\nSignals saved to {', '.join(str(p) for p in written)}")

@@ -89,3 +89,17 @@ def test_an_account_too_small_for_one_contract_is_told_how_much_would_do():
     # no share of the account up to 1 sizes it: only more cash does
     assert CreditSpreadConfig().sizing_refusal(1_000.0, 25.0).endswith(
         "can ever be sized; raise the cash to at least 125,000.00")
+
+
+def test_report_csvs_carry_no_float_noise(spread_run):
+    """Credits and debits are differences of cent quotes: the CSV shows 0.46, not the
+    0.45999999999999996 binary arithmetic leaves; every figure stays within 1e-9 of the
+    exact value metrics.json keeps."""
+    out, _, metrics, _ = spread_run
+    text = pd.read_csv(out / "report" / "SPY" / "spreads.csv", dtype=str)
+    for column in ("entry_credit", "exit_debit"):
+        decimals = text[column].dropna().str.partition(".")[2].str.len()
+        assert decimals.max() <= 2, text[column].tolist()
+    table = pd.read_csv(out / "report" / "metrics.csv", index_col="symbol")
+    for name in ("total_return", "sharpe", "final_value", "max_drawdown"):
+        assert table.loc["SPY", name] == pytest.approx(metrics[name], rel=1e-9, abs=1e-12)
