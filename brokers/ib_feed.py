@@ -10,8 +10,9 @@ warm up, then live bars, one of two ways:
   (e.g. ``"15:45"``), built from the 5-second bars up to that time and delivered then
   (later 5-second bars of that date make no second bar). When the 5-second bar that ends
   a bar never comes (none follows the close with regular hours), the bar goes out on the
-  feed's clock, IB's time as its 5-second bars tell it, ``close_grace`` (10) seconds after
-  its end, never before (``_close_by_clock``). A bar already forming when the
+  feed's clock, IB's time as its 5-second bars tell it, ``close_grace`` (10, ``paper
+  --close-grace``; 0 to below ``CLOSE_GRACE_LIMIT``) seconds after its end, never before
+  (``_close_by_clock``). A bar already forming when the
   feed starts (a mid-session start) begins as IB's bar so far, which the 5-second bars
   continue (its open, high/low over both, volume added), so it is the whole bar, not just
   the part seen since start;
@@ -54,6 +55,8 @@ from ib_async import Stock
 
 from brokers.bar_times import (
     EXCHANGE_TZ,
+    REGULAR_CLOSE,
+    REGULAR_OPEN,
     BarClock,
     exchange_date,
     from_epoch,
@@ -70,6 +73,25 @@ BAR_SECONDS = {"5 secs": 5, "10 secs": 10, "15 secs": 15, "30 secs": 30, "1 min"
                "3 hours": 10800, "4 hours": 14400, "8 hours": 28800, "1 day": 86400}
 _DAY = 86400
 log = logging.getLogger("btml.ib")
+#: ``close_grace`` must stay below the shortest night, from a regular session's close
+#: (16:00) to the next open (09:30), 17 h 30 min: a grace that long could never let a bar
+#: out on the clock before the next session, whose first 5-second bar closes it anyway
+CLOSE_GRACE_LIMIT = _DAY - (dt.datetime.combine(dt.date.min, REGULAR_CLOSE)
+                            - dt.datetime.combine(dt.date.min, REGULAR_OPEN)).seconds
+
+
+def check_close_grace(seconds: float) -> float:
+    """``seconds`` as a ``close_grace``, else ValueError naming it (``close_grace=...``):
+    a finite number from 0 (the bar goes out at its end on the feed's clock, a late last
+    5-second bar is then lost) to below ``CLOSE_GRACE_LIMIT``. The paper settings and the
+    feed refuse the same values with it."""
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds)
+            and 0 <= seconds < CLOSE_GRACE_LIMIT):
+        raise ValueError(f"close_grace={seconds!r} is invalid: must be a number of seconds "
+                         f"from 0 to below {CLOSE_GRACE_LIMIT} (17 h 30 min, the night from "
+                         f"a 16:00 close to the next 09:30 open: a longer grace would hold "
+                         f"the day's bar until the next session)")
+    return float(seconds)
 
 
 class _Realtime:
@@ -106,6 +128,7 @@ class IBData(bt.feed.DataBase):
         if self.p.live not in ("realtime", "keep_up"):
             raise ValueError(f"live must be 'realtime' or 'keep_up', got {self.p.live!r}")
         self.seconds = BAR_SECONDS[self.p.bar_size]
+        check_close_grace(self.p.close_grace)
         ZoneInfo(self.p.tz)  # an unknown zone fails here, not in backtrader's display
         decide_at = parse_decide_at(self.p.decide_at)
         if decide_at is not None and (self.seconds < _DAY or self.p.live != "realtime"):

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from brokers.bar_times import now_local, parse_decide_at
 from brokers.ib_broker import ExitCancels
-from brokers.ib_feed import BAR_SECONDS
+from brokers.ib_feed import BAR_SECONDS, CLOSE_GRACE_LIMIT, check_close_grace
 from brokers.ib_store import IBError, IBStore, StoreSettings
 from cli import ib_connection, options
 from cli.arg_types import (
@@ -29,7 +29,7 @@ from cli.arg_types import (
     positive_int_arg,
     seconds_arg,
 )
-from cli.strategy_config import check_regimes_have_a_line, config_from_args
+from cli.strategy_config import check_regimes_have_a_line, config_from_args, with_flags
 from core.errors import DataError
 from engine.paper import PaperSettings, build
 from engine.paper_models import paper_models, training_source
@@ -90,6 +90,16 @@ def register(commands) -> None:
                                                         "backfill (e.g. '1 Y', '5 D', '3600 S')")
     bars.add_argument("--live-bars", default="realtime", choices=("realtime", "keep_up"),
                       help="5-second real-time bars resampled, or keepUpToDate bars")
+    bars.add_argument("--close-grace", type=seconds_arg, metavar="SECONDS",
+                      help="with --live-bars realtime: when the 5-second bar that ends a "
+                           "bar never comes (none follows the close with regular hours), "
+                           "the bar goes out this many seconds after its end (the close, "
+                           "13:00 on half days, or --decide-at) on the feed's clock, IB's "
+                           "time as its 5-second bars tell it; from 0 to below "
+                           f"{CLOSE_GRACE_LIMIT} (17 h 30 min, the night from a 16:00 close "
+                           f"to the next open; default {PaperSettings.close_grace:g}). Raise "
+                           "it if IB's last 5-second bar comes late; a bar it comes after "
+                           "has gone out without it")
     bars.add_argument("--all-hours", action="store_true", help="include bars outside RTH")
     bars.add_argument("--timezone", default="America/New_York",
                       help="zone the strategy and the status line see bar times in; only "
@@ -158,6 +168,15 @@ def _check_bar_flags(args) -> None:
     if args.decide_at is not None and args.live_bars != "realtime":
         raise DataError("--decide-at needs --live-bars realtime (the day's bar is built "
                         "from 5-second bars)")
+    if args.close_grace is not None:
+        if args.live_bars != "realtime":
+            raise DataError("--close-grace applies only with --live-bars realtime (keep_up "
+                            "bars go out when IB starts the next one, never on the feed's "
+                            "clock): drop it")
+        try:
+            check_close_grace(args.close_grace)  # as PaperSettings, before any work
+        except ValueError as exc:
+            raise DataError(with_flags(str(exc), ("close_grace",))) from None
 
 
 def store_settings(args) -> StoreSettings:
@@ -213,6 +232,7 @@ def paper_settings(args) -> PaperSettings:
         journal=str(args.journal), bar_size=args.bar_size, backfill=args.backfill,
         live=args.live_bars, use_rth=not args.all_hours, tz=args.timezone,
         decide_at=args.decide_at,
+        **({} if args.close_grace is None else {"close_grace": args.close_grace}),
         max_bars=args.max_bars, allow_live=args.live, cancel_on_exit=args.cancel_on_exit,
         max_daily_loss=args.max_daily_loss, max_open_spreads=args.spread_cap,
         strategy_config=config, status_lines=not args.quiet)

@@ -13,7 +13,7 @@ import backtrader as bt
 
 from brokers.bar_times import now_local
 from brokers.ib_broker import IBBroker
-from brokers.ib_feed import IBData
+from brokers.ib_feed import IBData, check_close_grace
 from brokers.ib_store import IBStore, StoreSettings
 from brokers.journal import Journal
 from core.errors import DataError
@@ -41,6 +41,10 @@ class PaperSettings:
     #: daily bars only: cut and deliver the day's bar at this New York time ("HH:MM")
     #: instead of the close
     decide_at: str | None = None
+    #: realtime bars: seconds past a bar's end (the close, 13:00 on a half day, or
+    #: ``decide_at``) on the feed's clock after which the bar goes out without the 5-second
+    #: bar that ends it; from 0 to below ``brokers.ib_feed.CLOSE_GRACE_LIMIT``
+    close_grace: float = 10.0
     max_bars: int | None = None
     allow_live: bool = False
     cancel_on_exit: bool = False
@@ -58,6 +62,12 @@ class PaperSettings:
     model_notes: dict = field(default_factory=dict)
     #: print the status line after every live bar (``paper -q``: no)
     status_lines: bool = True
+
+    def __post_init__(self):
+        """Refuse a ``close_grace`` no feed can use (``check_close_grace``), naming it as
+        ``close_grace=...`` (the command turns it into ``--close-grace``), before any feed
+        is built."""
+        self.close_grace = check_close_grace(self.close_grace)
 
 
 class PaperCerebro(RunCerebro):
@@ -181,7 +191,8 @@ def build(settings: PaperSettings, store: IBStore | None = None, journal: Journa
     feeds = {symbol: IBData(dataname=symbol, store=store, bar_size=settings.bar_size,
                             backfill=settings.backfill, live=settings.live,
                             use_rth=settings.use_rth, tz=settings.tz,
-                            decide_at=settings.decide_at, max_live_bars=settings.max_bars,
+                            decide_at=settings.decide_at, close_grace=settings.close_grace,
+                            max_live_bars=settings.max_bars,
                             qcheck=settings.qcheck)
              for symbol in settings.symbols}
     datas = list(feeds.values())

@@ -254,13 +254,24 @@ def test_a_mid_session_start_continues_ibs_forming_bar(monkeypatch, ib_log, bar_
 
 
 class _Monotonic:
-    """The feed's elapsed-time clock, moved by the test (the store's loop keeps its own)."""
+    """The feed's elapsed-time clock, moved by the test (the store's loop keeps its own).
+    Each read wakes ``wait``: the feed reads it on every arrival of a 5-second bar and on
+    every check of the clock while a bar is forming."""
 
     def __init__(self):
         self.now = 1000.0
+        self.reads = 0
+        self._cond = threading.Condition()
 
     def __call__(self) -> float:
+        with self._cond:
+            self.reads += 1
+            self._cond.notify_all()
         return self.now
+
+    def wait(self, predicate, what: str, timeout: float = 5.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(predicate, timeout), f"timed out waiting for {what}"
 
 
 @pytest.mark.parametrize(("day", "close", "decide_at"), [
@@ -316,3 +327,44 @@ def test_the_day_bar_closes_on_time_when_its_last_5s_bar_never_comes(monkeypatch
     assert (data.open[-1], data.high[-1], data.low[-1], data.close[-1], data.volume[-1]) == (
         471.0, 475.0, 466.0, 473.5, 300.0)
     assert data.datetime.date(0) == next_day and data.close[0] == 472.0
+
+
+@pytest.mark.parametrize(("grace", "held", "out"), [
+    (30.0, (11, 29), 31),  # longer than the default: not yet at 11 s past the cut
+    (2.0, (), 3),          # shorter: out at 3 s past the cut, where 10 s would hold it
+])
+def test_close_grace_sets_when_the_day_bar_goes_out_on_the_clock(monkeypatch, ib_log, grace,
+                                                                 held, out):
+    """``close_grace`` from the paper settings (``--close-grace``) reaches the feed: with
+    no 15:59:55 bar on the Monday after the DST change, the day's bar goes out ``grace``
+    seconds after the 16:00 close on the feed's clock, not after the default 10 s."""
+    clock = _Monotonic()
+    monkeypatch.setattr("brokers.ib_feed.monotonic", clock)
+    day = dt.date(2024, 3, 11)
+    cut = dt.datetime.combine(day, dt.time(16))
+    with FakeTWS() as tws:
+        tws.add_stock("SPY", 756733, price=470.0)
+        tws.set_history("SPY", [(day - dt.timedelta(days=3), 470.0, 472.0, 468.0, 471.0, 1e6)])
+        with PaperRun(tws, [(day, 0, 0, 0, 0, 0)], [None], strategy="scripted", actions={},
+                      settings={"bar_size": "1 day", "close_grace": grace,
+                                "trade_start": day}) as run:
+            data = run.datas[0]
+            assert data.p.close_grace == grace
+            tws.push_bar("SPY", ny_epoch(cut.replace(hour=9, minute=30)), 471.0, 472.0,
+                         470.0, 471.5, 100.0)
+            last = cut - dt.timedelta(seconds=10)  # its end, 15:59:55, is the feed's time
+            tws.push_bar("SPY", ny_epoch(last), 471.5, 471.5, 470.5, 471.0, 100.0)
+            clock.wait(lambda: data.last_bar_received == ny_epoch(last),
+                       what="the last 5-second bar")
+            for after_cut in held:
+                clock.now = 1000.0 + 5 + after_cut
+                reads = clock.reads  # two reads later the feed has checked at that time
+                clock.wait(lambda r=reads: clock.reads >= r + 2,
+                           what=f"the feed's clock checks {after_cut} s after the cut")
+                assert run._done_bars == 0, f"out {after_cut} s after the cut"
+            clock.now = 1000.0 + 5 + out
+            run.wait_bars(1, f"the day's bar {out} s after the cut")
+            run.join()
+    assert (data.datetime.datetime(0), data.datetime.date(0)) == (cut, day)
+    assert (data.open[0], data.high[0], data.low[0], data.close[0]) == (
+        471.0, 472.0, 470.0, 471.0)

@@ -308,3 +308,52 @@ def test_a_journal_with_open_orders_of_another_client_id_is_refused_before_conne
         RuntimeError("connecting")))
     with pytest.raises(RuntimeError, match="connecting"):  # the same id goes on to connect
         cli.main(["paper", "--journal", str(path), "--client-id", "7"])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--close-grace", "-1"], "--close-grace -1.0 is invalid: must be a number of seconds "
+                              "from 0 to below 63000"),
+    (["--close-grace", "63000"], "--close-grace 63000.0 is invalid: must be a number of "
+                                 "seconds from 0 to below 63000"),
+    (["--close-grace", "1e9", "--decide-at", "15:45"], "--close-grace 1000000000.0 is "
+                                                       "invalid"),
+    (["--close-grace", "5", "--live-bars", "keep_up"], "--close-grace applies only with "
+                                                       "--live-bars realtime"),
+])
+def test_close_grace_that_cannot_work_is_refused_before_connecting(extra, message, capsys,
+                                                                   monkeypatch):
+    """A negative grace, or one so long that the day's bar could only go out with the
+    next session's first 5-second bar (the shortest night is 16:00 to 09:30, 17 h 30 min),
+    or a grace with keepUpToDate bars (which never close on the clock) stops with one
+    ``error:`` line naming the flag, before anything connects."""
+    def no_connection(self):
+        raise AssertionError("connected with a --close-grace that cannot work")
+
+    monkeypatch.setattr(IBStore, "start", no_connection)
+    assert cli.main(["paper", "--ib-port", "1", *extra]) == 2
+    assert f"error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "ten"])
+def test_close_grace_must_be_a_finite_number(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["paper", "--close-grace", value])
+    assert stop.value.code == 2
+    assert "argument --close-grace: expected a" in capsys.readouterr().err
+
+
+def test_close_grace_reaches_the_paper_settings_which_refuse_the_same_values():
+    """``--close-grace`` fills ``PaperSettings.close_grace`` (the feeds get it from there,
+    ``test_ib_daily``); without it the feed's default, 10 s. A script that builds the
+    settings itself is refused the same values, naming the field."""
+    from cli.paper import paper_settings
+    from engine.paper import PaperSettings
+
+    parse = cli.build_parser().parse_args
+    assert paper_settings(parse(["paper", "--close-grace", "2.5"])).close_grace == 2.5
+    assert paper_settings(parse(["paper", "--close-grace", "0"])).close_grace == 0.0
+    assert paper_settings(parse(["paper"])).close_grace == 10.0
+    for bad in (-0.5, float("nan"), float("inf"), 63000.0):
+        with pytest.raises(ValueError, match=r"close_grace=.* is invalid: must be a number "
+                                             r"of seconds from 0 to below 63000"):
+            PaperSettings(close_grace=bad)
