@@ -43,7 +43,9 @@ OPEN_STATES = frozenset({"PreSubmitted", "Submitted", "ApiPending"})
 CANCELLED_STATES = frozenset({"Cancelled", "ApiCancelled"})
 #: IB could not cancel the order (10147 not found, 10148 cannot be cancelled: it filled
 #: or ended meanwhile); ib_async ends the trade as Cancelled on them all the same, but the
-#: order's own reports (its executions, IB's Cancelled) say how it ended
+#: order's own reports (its executions, IB's Cancelled) say how it ended. A 10148 naming a
+#: state the order still works in (Submitted, PendingCancel, ...) keeps it in that state
+#: (``brokers.ib_store``): it goes on working
 CANCEL_REFUSED = frozenset({10147, 10148})
 MARGIN_WORDS = ("margin", "equity with loan", "buying power", "insufficient")
 
@@ -228,6 +230,11 @@ class IBLedger:
         self.journal.update_order(ref, perm_id=update.perm_id)
         order = self.orders.get(ref)
         status = update.status
+        if update.error_code in CANCEL_REFUSED and status not in CANCELLED_STATES and \
+                row["status"] not in TERMINAL:  # refused, still working at IB
+            self.broker.event(f"IB did not cancel {ref}: {_reason(update.message)} (it is "
+                              f"still {status} at IB: a later cancel, its executions or "
+                              f"IB's own end of it will say how it ends)")
         if status in OPEN_STATES and row["status"] in ("sending", "submitted"):
             self.journal.update_order(ref, status="accepted")
             if order is not None and order.status == order.Submitted:

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ib_async import IB, Contract
+from ib_async import IB, Contract, TradeLogEntry
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from brokers.ib_events import (
@@ -66,6 +66,11 @@ log = logging.getLogger("btml.ib")
 INFO_CODES = frozenset({2104, 2106, 2107, 2108, 2119, 2158, 2100, 2150, 10167})
 WARNING_CODES = frozenset({2103, 2105, 2157, 2110, 399, 404, 434, 321, 110, 105, 165})
 LINK_CODES = {1100: "lost", 1101: "restored, data lost", 1102: "restored, data kept"}
+#: the states TWS names in a 10148 ("... cannot be cancelled, state: Submitted.") for an
+#: order that goes on working
+STILL_WORKING = frozenset({"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted",
+                           "PendingCancel"})
+_REFUSED_STATE = re.compile(r"state:\s*(\w+)")
 
 
 class _IBAsyncNoise(logging.Filter):
@@ -247,6 +252,7 @@ class IBStore:
         self.ib.updatePortfolioEvent += self._on_portfolio
         self.ib.accountValueEvent += self._on_account_value
         _keep_early_commissions(self.ib.wrapper)
+        _keep_refused_cancels_working(self.ib.wrapper)
         ready.set()
         self._loop.run_forever()
 
@@ -748,6 +754,39 @@ def _keep_early_commissions(wrapper) -> None:
             apply_report(report)
 
     wrapper.commissionReport, wrapper.execDetails = commission_report, exec_details
+
+
+def _keep_refused_cancels_working(wrapper) -> None:
+    """Make ib_async's ``wrapper`` keep an order working when TWS refuses to cancel it
+    with error 10148 naming a working state ("OrderId N that needs to be cancelled cannot
+    be cancelled, state: Submitted", PreSubmitted, or PendingCancel for a cancel already
+    pending). ib_async 2.1.0 ends the trade as Cancelled on any 10148, so: ``openTrades``
+    leaves it out and a later cancel of ours (the strategy's, an expiring spread's,
+    ``--cancel-on-exit``'s) was never sent, ``cancel_and_confirm`` counted the refusal as
+    a confirmed cancel, and TWS's own later end of the order (orderStatus Cancelled, 202)
+    changed nothing ib_async held, so nobody heard it. Here the trade takes the state TWS
+    named instead, with the error in its log (the ledger says the refusal), and the
+    error event goes out as usual. Any other 10148 (state Filled, Cancelled: it did end)
+    is left to ib_async; the order's own reports say how it ended."""
+    report_error = wrapper.error
+
+    def error(req_id: int, code: int, message: str, *rest) -> None:
+        match = _REFUSED_STATE.search(message) if code == 10148 else None
+        state = match.group(1) if match else ""
+        trade = wrapper.trades.get((wrapper.clientId, req_id)) if state else None
+        if state not in STILL_WORKING or trade is None or trade.isDone():
+            report_error(req_id, code, message, *rest)
+            return
+        log.info("IB refused to cancel orderId %s, still %s at TWS (%d): %s", req_id,
+                 state, code, message)
+        trade.orderStatus.status = state
+        trade.log.append(TradeLogEntry(wrapper.lastTime, state,
+                                       f"Error {code}, reqId {req_id}: {message}", code))
+        wrapper.ib.orderStatusEvent.emit(trade)
+        trade.statusEvent.emit(trade)
+        wrapper.ib.errorEvent.emit(req_id, code, message, None)
+
+    wrapper.error = error
 
 
 class _Paced(Exception):

@@ -13,7 +13,8 @@ an order explicitly (also while no client is connected), ``drop_connections`` cl
 socket (optionally keeping the clientId busy, so reconnecting gets error 326), ``paused``
 makes TWS refuse connections, ``expire_options`` cash-settles an expiry,
 ``settle_physically`` settles one with delivered shares (assignment/exercise),
-``send_error`` sends e.g. 1100/1101/1102, ``hold_commissions`` keeps commission reports
+``send_error`` sends e.g. 1100/1101/1102, ``cancel_refusals`` refuses cancels of working
+orders (10148), ``hold_commissions`` keeps commission reports
 back until ``release_commissions`` (TWS sends them after the order status) and
 ``commission_first`` sends them before their executions, ``history_errors``
 answers historical requests with e.g. 162, and ``push_bar`` streams a bar to subscribers. Everything received is recorded
@@ -220,6 +221,12 @@ class FakeTWS:
         #: ``race_quantity`` shares fill (None: the rest)
         self.cancel_race: str | None = None
         self.race_quantity: float | None = None
+        #: cancels TWS refuses while the order keeps working: each cancelOrder takes the
+        #: next state and is answered with error 10148 "cannot be cancelled, state: <it>"
+        #: (e.g. 'Submitted', 'PreSubmitted', or 'PendingCancel' for a cancel already
+        #: pending); the order stays as it was until the test fills or cancels it
+        #: (``fill``, ``cancel_by_server``). Empty: cancels go through
+        self.cancel_refusals: list[str] = []
         self.reject_reason = "The order quantity exceeds the maximum allowed for this account"
         #: the error code 'reject' answers a new order with: 201 ("Order rejected -
         #: reason:..."), or another code TWS refuses an order with, its text the reason
@@ -759,6 +766,14 @@ class FakeTWS:
         if order is None or not order.is_open:
             conn.send(conn.encoder.error(order_id, 10147, f"OrderId {order_id} that needs to be "
                                                           "cancelled is not found."))
+            return
+        with self._lock:
+            refusal = self.cancel_refusals.pop(0) if self.cancel_refusals else None
+        if refusal is not None:  # the order goes on working
+            conn.send(conn.encoder.error(order_id, 10148, f"OrderId {order_id} that needs to "
+                                                          "be cancelled cannot be cancelled, "
+                                                          f"state: {refusal}."))
+            self._changed()
             return
         race = self.cancel_race
         if race == "refused_first":  # the fill won; TWS's cancel reject overtakes its report
