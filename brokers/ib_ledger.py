@@ -235,6 +235,8 @@ class IBLedger:
             self.broker.event(f"IB did not cancel {ref}: {_reason(update.message)} (it is "
                               f"still {status} at IB: a later cancel, its executions or "
                               f"IB's own end of it will say how it ends)")
+            if order is not None and order.info.get("expiring"):
+                order.addinfo(cancel_refused=True)  # the one-bar rule cancels it again
         if status in OPEN_STATES and row["status"] in ("sending", "submitted"):
             self.journal.update_order(ref, status="accepted")
             if order is not None and order.status == order.Submitted:

@@ -164,14 +164,21 @@ class IBSpreadOrders:
         is booked instead: IB is the authority. A confirmation that does not come in time
         is said (the order may still work; IB's later answer still ends it). An order taken
         over from an earlier process counts its bars from the first bar after its request
-        bar (``_past_request_bar``)."""
+        bar (``_past_request_bar``). A cancel IB refused while the order works on (10148,
+        ``info['cancel_refused']``) is sent again on the next bar."""
         bars = self.p.spread_order_bars
         if bars is None:
             return
         for ref, order in list(self.ledger.orders.items()):
             info = order.info
-            if not order.alive() or info.get("expiring") or \
-                    info.get("action") not in ("open", "close"):
+            if not order.alive() or info.get("action") not in ("open", "close"):
+                continue
+            if info.get("expiring"):
+                if info.pop("cancel_refused", False):
+                    self.event(f"cancelling {ref} again: IB refused to cancel it on the bar "
+                               f"before, and it is good for {bars} bar(s) after its request "
+                               "bar")
+                    self._cancel_expiring(ref)
                 continue
             if "placed_len" not in info and not self._past_request_bar(order):
                 continue
@@ -183,21 +190,26 @@ class IBSpreadOrders:
                                      f"within {bars} bar(s) after the request bar: "
                                      f"cancelled")
             self.event(f"expiring {ref}: {info['expire_reason']}")
-            try:
-                sent = self.store.cancel(order_ref=ref)
-            except (IBError, TimeoutError) as exc:
-                self.event(f"could not cancel {ref}: {exc}")
-                continue
-            wait = self.store.settings.cancel_wait
-            if sent and not self._await(
-                    lambda r=ref: self.journal.order(r)["status"] in TERMINAL, wait):
-                if self.ledger.ending(ref):
-                    self.event(f"IB cancelled {ref}, but the commission of a fill of it has "
-                               f"not come within {wait:g} s: it ends once that fill is booked")
-                else:
-                    self.event(f"IB did not confirm the cancel of {ref} within {wait:g} s: it "
-                               f"may still be working at IB (IB's answer, when it comes, ends "
-                               f"it)")
+            self._cancel_expiring(ref)
+
+    def _cancel_expiring(self, ref: str) -> None:
+        """Cancel the expiring order ``ref`` and wait (at most ``cancel_wait``) for IB's
+        answer to end it; say why when it does not."""
+        try:
+            sent = self.store.cancel(order_ref=ref)
+        except (IBError, TimeoutError) as exc:
+            self.event(f"could not cancel {ref}: {exc}")
+            return
+        wait = self.store.settings.cancel_wait
+        if sent and not self._await(
+                lambda: self.journal.order(ref)["status"] in TERMINAL, wait):
+            if self.ledger.ending(ref):
+                self.event(f"IB cancelled {ref}, but the commission of a fill of it has "
+                           f"not come within {wait:g} s: it ends once that fill is booked")
+            else:
+                self.event(f"IB did not confirm the cancel of {ref} within {wait:g} s: it "
+                           f"may still be working at IB (IB's answer, when it comes, ends "
+                           f"it)")
 
     def _past_request_bar(self, order) -> bool:
         """Whether the bar now current comes after the request bar of ``order``, a spread

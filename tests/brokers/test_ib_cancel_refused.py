@@ -161,6 +161,52 @@ def test_an_exit_cancel_refused_as_pending_is_reported_as_possibly_working(tws):
     assert run.broker.journal.order(order.order_ref)["status"] == "accepted"
 
 
+def spread_run(sample_market, tws, live_bars: int) -> PaperRun:
+    """A scripted run that asks for a put credit spread on its first live bar (held by the
+    fake), on the sample market's bars with SPY's option chain; cancels wait 0.3 s."""
+    from brokers.spreads import SpreadRequest
+    from tests.fakes.ib_harness import frame_bars, ib_history
+
+    bars = frame_bars(sample_market.bars("SPY", "2022-09-01", "2023-01-31"))
+    history, live = bars[:80], bars[80:80 + live_bars]
+    tws.set_history("SPY", ib_history(history))
+    tws.add_stock("SPY", 756733, price=history[-1][4])
+    tws.add_chain_frame("SPY", sample_market.option_chain("SPY").chain(live[0][0]))
+    request = SpreadRequest("SPY", "put_credit", target_delta=0.30, width=5.0, dte_min=30,
+                            dte_max=45, contracts=1)
+    store = StoreSettings(port=tws.port, client_id=12, **{**FAST, "cancel_timeout": 0.3})
+    actions = {0: lambda s: s.broker.open_credit_spread(s, s.data, request)}
+    return PaperRun(tws, history, live, strategy="scripted", actions=actions,
+                    settings={"store": store})
+
+
+def test_the_one_bar_rule_cancels_again_on_the_next_bar_after_a_refusal(sample_market,
+                                                                        tws):
+    """The one-bar rule's cancel of the first bar's spread order is refused (10148, still
+    Submitted): on the next bar the broker cancels it again, TWS confirms, and the
+    strategy is told Expired with the one-bar reason. The order used to be left working
+    at IB (the rule cancelled each order once), past the one bar it is good for."""
+    tws.cancel_refusals = ["Submitted"]
+    with spread_run(sample_market, tws, 4) as run:
+        run.push()
+        ref = tws.placed[0].order_ref
+        run.push()  # the one-bar rule cancels; TWS refuses
+        tws.wait_until(lambda: cancels(tws) == 1, what="the first cancel at TWS")
+        assert run.statuses() == ["Submitted", "Accepted"]
+        run.push()  # cancelled again, confirmed
+        tws.wait_until(lambda: cancels(tws) == 2, what="the second cancel at TWS")
+        run.wait(lambda: "Expired" in run.statuses(), what="Expired")
+        run.finish()
+    assert cancels(tws) == 2 and tws.order_by_ref(ref).status == "Cancelled"
+    assert run.statuses() == ["Submitted", "Accepted", "Expired"]
+    assert run.notes[-1][1]["reason"].startswith("limit credit ")
+    assert run.broker.journal.order(ref)["status"] == "expired"
+    said = [e for e in run.events if ref in e]
+    assert said[-2] == (f"cancelling {ref} again: IB refused to cancel it on the bar "
+                        "before, and it is good for 1 bar(s) after its request bar")
+    assert said[-1].startswith(f"expired {ref}: limit credit ")
+
+
 def test_an_expiring_spread_order_tws_ends_after_refusing_its_cancel_is_expired(
         sample_market, tws):
     """The one-bar rule cancels the spread order of the first bar on the next one; TWS
@@ -168,21 +214,8 @@ def test_an_expiring_spread_order_tws_ends_after_refusing_its_cancel_is_expired(
     When TWS later ends it itself, the strategy is told Expired with the one-bar reason,
     as the simulated broker expires it. ib_async used to drop TWS's end (it held the trade
     Cancelled since the 10148): the order stayed Accepted, working in the run's books."""
-    from brokers.spreads import SpreadRequest
-    from tests.fakes.ib_harness import frame_bars, ib_history
-
-    bars = frame_bars(sample_market.bars("SPY", "2022-09-01", "2023-01-31"))
-    history, live = bars[:80], bars[80:83]
-    tws.set_history("SPY", ib_history(history))
-    tws.add_stock("SPY", 756733, price=history[-1][4])
-    tws.add_chain_frame("SPY", sample_market.option_chain("SPY").chain(live[0][0]))
     tws.cancel_refusals = ["Submitted"]
-    request = SpreadRequest("SPY", "put_credit", target_delta=0.30, width=5.0, dte_min=30,
-                            dte_max=45, contracts=1)
-    store = StoreSettings(port=tws.port, client_id=12, **{**FAST, "cancel_timeout": 0.3})
-    actions = {0: lambda s: s.broker.open_credit_spread(s, s.data, request)}
-    with PaperRun(tws, history, live, strategy="scripted", actions=actions,
-                  settings={"store": store}) as run:
+    with spread_run(sample_market, tws, 3) as run:
         run.push()
         ref = tws.placed[0].order_ref
         run.push()  # the one-bar rule cancels; TWS refuses
