@@ -304,15 +304,15 @@ def test_the_day_bar_closes_on_time_when_its_last_5s_bar_never_comes(monkeypatch
             tws.push_bar("SPY", at(day, dt.time(11, 0)), 471.0, 475.0, 466.0, 474.0, 100.0)
             last = cut - dt.timedelta(seconds=10)  # the bar before the missing one
             tws.push_bar("SPY", ny_epoch(last), 474.0, 474.5, 473.0, 473.5, 100.0)
-            tws.wait_until(lambda: data.last_bar_received == ny_epoch(last),
-                           what="the last 5-second bar")
+            clock.wait(lambda: data.last_bar_received == ny_epoch(last),
+                       what="the last 5-second bar")
             checks = data.clock_checks
             clock.now += 3  # 3 s after that bar's end: 2 s before the cut
-            run.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
+            clock.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
             assert run._done_bars == 0, "the day's bar went out before the session closed"
             clock.now += 10  # 8 s after the cut: still within the grace for a late bar
             checks = data.clock_checks
-            run.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
+            clock.wait(lambda: data.clock_checks >= checks + 2, what="the feed's clock checks")
             assert run._done_bars == 0
             clock.now += 3  # 11 s after the cut
             run.wait_bars(1, "the day's bar on the clock, before any bar of the next day")
