@@ -22,7 +22,10 @@ of backtest overfitting.
   that does not bind in those folds gives several sets the same positions) are all winners,
   each with an equal share of the split: picking the first would make PBO depend on the
   order of the grid. Sets whose returns are the same everywhere have no winner at all and
-  no PBO. More than ``MAX_GROUPS`` folds are joined into that many groups or fewer of
+  no PBO. A set whose account fell to 0 or below in a fold (``wiped``) has no Sharpe in
+  any half that holds that fold: it is ranked last there, below every set with a Sharpe
+  (its daily returns from then on are returns on a value of 0 or less, whose Sharpe reads
+  a loss as a gain). More than ``MAX_GROUPS`` folds are joined into that many groups or fewer of
   equally many consecutive folds (the paper's S = 16 gives C(16, 8) = 12,870 combinations;
   40 folds alone would give C(40, 20), about 1.4e11, a report that never ends).
 """
@@ -76,6 +79,13 @@ def sharpe_ratio(returns) -> float:
     returns = np.asarray(returns, dtype=float)
     sd = returns.std(ddof=1) if len(returns) > 1 else 0.0
     return float(returns.mean() / sd) if sd > 0 else 0.0
+
+
+def fell_to_zero(returns) -> bool:
+    """Whether an account whose daily returns from its start are ``returns`` fell to 0 or
+    below: its value relative to the start is the running product of 1 + the returns (the
+    product telescopes, sign included; ``engine.backtest.first_at_or_below_zero``)."""
+    return bool((np.cumprod(1.0 + np.asarray(returns, dtype=float)) <= 0.0).any())
 
 
 def expected_max_sharpe(trial_sharpes) -> float:
@@ -147,8 +157,8 @@ def column_means(rows: np.ndarray) -> np.ndarray:
 
 
 def probability_of_overfitting(returns, fold_sizes=None,
-                               metric: Callable[[np.ndarray], np.ndarray] = column_sharpes
-                               ) -> Overfitting:
+                               metric: Callable[[np.ndarray], np.ndarray] = column_sharpes,
+                               wiped=None) -> Overfitting:
     """PBO by CSCV, as in the paper: ``returns`` is the (periods x parameter sets) matrix of
     every set's per-period returns in time order, ``fold_sizes`` how many consecutive rows
     each fold has (default one row a fold). The folds (in ``cscv_groups`` groups of
@@ -156,7 +166,9 @@ def probability_of_overfitting(returns, fold_sizes=None,
     must be even and at least 2, and there must be at least 2 parameter sets. A half is
     scored by ``metric`` over its rows joined (default: each set's per-period Sharpe of the
     half's returns end to end; ``column_means`` scores a matrix of one score per fold by
-    their mean)."""
+    their mean). ``wiped`` (a boolean matrix of the same shape, optional) marks the rows of
+    each fold in which that set's account fell to 0 or below: a half holding any of them
+    scores that set -inf, last."""
     returns = np.asarray(returns, dtype=float)
     if returns.ndim != 2:
         raise ValueError("returns must be a (periods x parameter sets) matrix")
@@ -179,9 +191,13 @@ def probability_of_overfitting(returns, fold_sizes=None,
     per_group = n_folds // n_splits
     ends = np.cumsum(sizes)[per_group - 1::per_group]
     groups = np.split(returns, ends[:-1])  # each group's rows, in time order
+    fell = np.split(np.zeros(returns.shape, dtype=bool) if wiped is None
+                    else np.asarray(wiped, dtype=bool), ends[:-1])
 
     def score(chosen) -> np.ndarray:
-        return metric(np.concatenate([groups[g] for g in chosen]))
+        scores = metric(np.concatenate([groups[g] for g in chosen]))
+        return np.where(np.concatenate([fell[g] for g in chosen]).any(axis=0), -np.inf,
+                        scores)
 
     if (returns == returns[:, :1]).all():
         raise ValueError("every parameter set scored the same in every fold (the swept "

@@ -7,7 +7,11 @@ Per symbol, the best trial by full-window Sharpe gets the deflated Sharpe ratio 
 number of trials, and the trials' daily returns give the probability of backtest
 overfitting (CSCV with the folds as the splits, each half scored by the Sharpe of its
 returns joined). Trials with a failed fold are left out of
-both and counted. Layout::
+both and counted. A trial whose account fell to 0 or below in a fold has no Sharpe (n/a,
+as the backtest's is once its account touched 0: the daily returns from then on are
+returns on a value of 0 or less, a loss on a negative value reads as a gain): it is
+ranked last, is not the best trial the deflated Sharpe tests (whose trials are those with
+a Sharpe), and is last in each PBO half that holds that fold. Layout::
 
     REPORT/results.parquet|csv     one row per run (written by the runner)
     REPORT/parameter_sets.csv      one row per trial: Sharpe, return, failed folds
@@ -34,8 +38,13 @@ import pandas as pd  # noqa: E402
 from analyzers.window import daily_returns  # noqa: E402
 from core.csv_format import CSV_FLOAT_FORMAT
 from core.domain import TRADING_DAYS  # noqa: E402
-from sweeps.overfitting import deflated_sharpe, probability_of_overfitting, sharpe_ratio  # noqa: E402
-from sweeps.walk_forward import full_window_best  # noqa: E402
+from sweeps.overfitting import (  # noqa: E402
+    deflated_sharpe,
+    fell_to_zero,
+    probability_of_overfitting,
+    sharpe_ratio,
+)
+from sweeps.walk_forward import full_window_best, full_window_sharpes  # noqa: E402
 from sweeps.walk_forward_report import (  # noqa: E402
     plot_walk_forward,
     summary_lines,
@@ -55,21 +64,32 @@ def trials(outcome) -> tuple[pd.DataFrame, dict]:
         results = [outcome.results[r.key] for r in runs]
         folds = [_series(r["returns"]) for r in results]
         errors = [r["row"].get("error") for r in results if r["row"].get("error")]
+        fell = [(run.fold, _fell_on(f)) for run, f in zip(runs, folds, strict=True)
+                if f is not None and fell_to_zero(f)]
         row = {"symbol": symbol, **{k: _label(v) for k, v in params}, "folds": len(runs),
                "failed_folds": len(errors), "sharpe": math.nan, "total_return": math.nan,
                # from the returns: an idle fold (no trade, constant returns) has Sharpe 0,
-               # it is not left out of the mean
-               "fold_sharpe_mean": _mean(sharpe_ratio(f) * math.sqrt(PERIODS_PER_YEAR)
-                                         for f in folds if f is not None),
+               # it is not left out of the mean; a fold whose account fell to 0 has none
+               "fold_sharpe_mean": math.nan if fell else _mean(
+                   sharpe_ratio(f) * math.sqrt(PERIODS_PER_YEAR) for f in folds if f is not None),
                "trades": sum(int(r["row"].get("trades") or 0) for r in results),
+               "account_at_or_below_zero_on": fell[0][1] if fell else None,
+               "account_at_or_below_zero_fold": fell[0][0] if fell else None,
                "first_error": errors[0] if errors else None}
         if not errors:
             joined = pd.concat(folds)
-            row["sharpe"] = sharpe_ratio(joined) * math.sqrt(PERIODS_PER_YEAR)
+            if not fell:  # n/a (NaN), ranked last, once the account touched 0
+                row["sharpe"] = sharpe_ratio(joined) * math.sqrt(PERIODS_PER_YEAR)
             row["total_return"] = float((1.0 + joined).prod() - 1.0)
         rows.append(row)
         fold_returns[i] = folds
-    return pd.DataFrame(rows), fold_returns
+    return pd.DataFrame(rows).astype({"account_at_or_below_zero_fold": "Int64"}), fold_returns
+
+
+def _fell_on(returns: pd.Series) -> str:
+    """The first session whose close left the account at 0 or below."""
+    below = np.flatnonzero(np.cumprod(1.0 + returns.to_numpy(dtype=float)) <= 0.0)
+    return f"{returns.index[below[0]]:%Y-%m-%d}"
 
 
 def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
@@ -77,13 +97,21 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
     out = {}
     for symbol, group in table.groupby("symbol", sort=False):
         complete = group[group["failed_folds"] == 0]
+        fell = complete["account_at_or_below_zero_on"].notna()
         entry = {"trials": int(len(group)), "complete_trials": int(len(complete)),
+                 "account_at_or_below_zero_trials": int(fell.sum()),
                  "best": None, "deflated_sharpe": None, "pbo": None, "pbo_note": None}
-        if len(complete):
+        if len(complete) and fell.all():
+            entry["note"] = ("the account of every complete parameter set fell to 0 or below "
+                             "in a fold: no Sharpe to rank")
+            entry["pbo_note"] = "not computed: no parameter set has a Sharpe"
+        elif len(complete):
             joined = {i: pd.concat(fold_returns[i]) for i in complete.index}
-            per_period = {i: sharpe_ratio(r) for i, r in joined.items()}
+            per_period = full_window_sharpes({i: fold_returns[i] for i in complete.index})
             best = full_window_best(per_period)
-            dsr = deflated_sharpe(joined[best].to_numpy(), list(per_period.values()))
+            # the trials are those with a Sharpe: a wiped-out one has none to spread SR0
+            dsr = deflated_sharpe(joined[best].to_numpy(),
+                                  [v for v in per_period.values() if np.isfinite(v)])
             entry["best"] = {name: _plain(complete.at[best, name]) for name in param_names}
             entry["deflated_sharpe"] = {
                 "sharpe_annual": dsr.sharpe * math.sqrt(PERIODS_PER_YEAR),
@@ -94,7 +122,9 @@ def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
                 "n_observations": dsr.n_observations, "skewness": dsr.skewness,
                 "kurtosis": dsr.kurtosis, "dsr_note": _dsr_note(joined[best], dsr)}
             try:
-                pbo = probability_of_overfitting(*_returns_matrix(fold_returns, complete.index))
+                matrix, sizes = _returns_matrix(fold_returns, complete.index)
+                pbo = probability_of_overfitting(
+                    matrix, sizes, wiped=_fell_matrix(fold_returns, complete.index))
                 entry["pbo"] = pbo.pbo
                 entry["pbo_combinations"] = pbo.n_combinations
                 entry["pbo_tied_splits"] = pbo.tied_splits
@@ -120,6 +150,13 @@ def _returns_matrix(fold_returns: dict, trials) -> tuple[np.ndarray, list[int]]:
             raise ValueError("the parameter sets' folds hold different sessions")
         columns.append(np.concatenate([f.to_numpy(dtype=float) for f in folds]))
     return np.column_stack(columns), [len(f) for f in first]
+
+
+def _fell_matrix(fold_returns: dict, trials) -> np.ndarray:
+    """The rows of ``_returns_matrix`` marking, per trial, each fold in which its account
+    fell to 0 or below (every row of that fold)."""
+    return np.column_stack([np.concatenate([np.full(len(f), fell_to_zero(f))
+                                            for f in fold_returns[i]]) for i in trials])
 
 
 def plot_heatmap(table: pd.DataFrame, x: str, y: str | None, order: dict,
@@ -187,7 +224,7 @@ def write_report(folder: Path | str, outcome, header: dict, heatmap: tuple | Non
                                                            index=False,
                                                            float_format=CSV_FLOAT_FORMAT)
     walk = write_walk_forward(folder, outcome, table, fold_returns, names)
-    summary = format_summary(outcome, header, best, stats, names, walk)
+    summary = format_summary(outcome, header, best, stats, names, walk, table)
     (folder / "summary.txt").write_text(summary)
     return summary
 
@@ -209,7 +246,7 @@ def write_walk_forward(folder: Path, outcome, table: pd.DataFrame, fold_returns:
 
 
 def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names,
-                   walk_forward: list[str] = ()) -> str:
+                   walk_forward: list[str] = (), table: pd.DataFrame | None = None) -> str:
     failed = int(outcome.table["error"].notna().sum())
     lines = [f"Sweep: {header['strategy']} strategy on {header['signals']} signals, "
              f"{header['start']}..{header['end']}, {header['folds']} fold(s), "
@@ -217,12 +254,14 @@ def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names
              f"runs: {len(outcome.table)} ({outcome.executed} run now, {outcome.skipped} "
              f"already done), failed: {failed}", "", "Best parameter sets (full-window Sharpe):"]
     columns = ["symbol", *names, "sharpe", "total_return", "failed_folds"]
-    lines += best[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}").splitlines()
+    lines += best[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}",
+                                     na_rep="n/a").splitlines()
+    lines += fell_to_zero_lines(table, names)
     lines += ["", "Overfitting (per symbol, the best complete parameter set):"]
     for symbol, entry in stats.items():
         dsr = entry["deflated_sharpe"]
         if dsr is None:
-            lines.append(f"{symbol}: no parameter set finished every fold")
+            lines.append(f"{symbol}: {entry.get('note') or 'no parameter set finished every fold'}")
             continue
         params = ", ".join(f"{k}={v}" for k, v in entry["best"].items()) or "(defaults)"
         pbo = (f"PBO {entry['pbo']:.2f} over {entry['pbo_combinations']} CSCV splits"
@@ -241,6 +280,29 @@ def format_summary(outcome, header: dict, best: pd.DataFrame, stats: dict, names
     if walk_forward:
         lines += ["", *walk_forward]
     return "\n".join(lines) + "\n"
+
+
+def fell_to_zero_lines(table: pd.DataFrame | None, names) -> list[str]:
+    """Per symbol, the parameter sets whose account fell to 0 or below in a fold, with the
+    first of them, and what their n/a Sharpe means for the ranking and the selection."""
+    if table is None or "account_at_or_below_zero_on" not in table:
+        return []
+    lines = []
+    for symbol, group in table.groupby("symbol", sort=False):
+        fell = group[group["account_at_or_below_zero_on"].notna()]
+        if not len(fell):
+            continue
+        first = fell.iloc[0]
+        label = ", ".join(f"{n}={first[n]}" for n in names) or "(defaults)"
+        more = f"; {len(fell) - 1} more in parameter_sets.csv" if len(fell) > 1 else ""
+        lines.append(f"{symbol}: the account of {len(fell)} of {len(group)} parameter sets "
+                     f"fell to 0 or below in a fold ({label}: fold "
+                     f"{first['account_at_or_below_zero_fold']} on "
+                     f"{first['account_at_or_below_zero_on']}{more}): Sharpe n/a (the daily "
+                     "returns from then on are returns on a value of 0 or less), ranked last; "
+                     "not chosen by the walk-forward selection on folds that hold it, and "
+                     "last in every PBO half that holds them")
+    return lines
 
 
 def _dsr_note(returns: pd.Series, dsr) -> str | None:

@@ -22,10 +22,12 @@ from core.csv_format import CSV_FLOAT_FORMAT
 
 log = logging.getLogger(__name__)
 
-#: metric columns every table has, in this order (others the runs report follow them)
+#: metric columns every table has, in this order (others the runs report follow them);
+#: ``account_at_or_below_zero_on``: the session a run's account fell to 0 or below, whose
+#: annual return or ratios are then n/a (empty for every other run)
 METRIC_COLUMNS = ("sessions", "total_return", "annual_return", "annual_volatility", "sharpe",
                   "sortino", "max_drawdown", "benchmark_return", "final_value", "trades",
-                  "open_trades", "win_rate", "net_pnl_closed")
+                  "open_trades", "win_rate", "net_pnl_closed", "account_at_or_below_zero_on")
 RUN_COLUMNS = ("key", "strategy", "signals", "symbol")
 FOLD_COLUMNS = ("fold", "fold_start", "fold_end")
 

@@ -18,6 +18,11 @@ out-of-sample result.
   those folds and several sets hold the same positions) shares the fold equally: the fold's
   returns are the mean of the tied sets' daily returns. Picking the first would make the
   answer depend on the order of the ``--grid`` values, as it made PBO before.
+* A set whose account fell to 0 or below in one of the folds before has no Sharpe there
+  (as a backtest's Sharpe is n/a once its account touched 0: the daily returns from then
+  on are returns on a value of 0 or less, and a loss on a negative value reads as a
+  gain): it scores -inf, below every set with a Sharpe, and is chosen only when every set
+  fell to 0 (then all share the fold by the tie rule, and the score is n/a).
 * Only sets that finished every fold take part, as in the overfitting statistics.
 """
 
@@ -30,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from core.domain import TRADING_DAYS
-from sweeps.overfitting import column_sharpes, sharpe_ratio
+from sweeps.overfitting import column_sharpes, fell_to_zero, sharpe_ratio
 
 PERIODS_PER_YEAR = TRADING_DAYS
 
@@ -42,7 +47,8 @@ class FoldChoice:
     fold: int
     #: indices (into the sets given) of the sets sharing the best in-sample score
     chosen: tuple[int, ...]
-    #: their score: the annualized Sharpe of their returns of folds 0..fold-1 joined
+    #: their score: the annualized Sharpe of their returns of folds 0..fold-1 joined (NaN:
+    #: every set's account fell to 0 or below in one of those folds)
     in_sample_sharpe: float
     #: the mean of the chosen sets' daily returns on this fold
     returns: pd.Series
@@ -51,15 +57,19 @@ class FoldChoice:
 def choose(fold_returns: list[list[pd.Series]], fold: int) -> tuple[tuple[int, ...], float]:
     """The sets of ``fold_returns[set][fold]`` whose returns of folds ``0..fold-1`` joined
     have the best annualized Sharpe, and that Sharpe; folds from ``fold`` on are never
-    read."""
+    read. A set whose account fell to 0 or below in one of those folds scores -inf (no
+    Sharpe): chosen only if every set did, with a score of NaN (n/a)."""
     if fold < 1:
         raise ValueError("the first fold has no folds before it to choose on")
     joined = np.column_stack([np.concatenate([np.asarray(f, dtype=float)
                                               for f in folds[:fold]])
                               for folds in fold_returns])
     in_sample = column_sharpes(joined) * math.sqrt(PERIODS_PER_YEAR)
+    fell = [any(fell_to_zero(f) for f in folds[:fold]) for folds in fold_returns]
+    in_sample[fell] = -np.inf
     best = in_sample.max()
-    return tuple(int(i) for i in np.flatnonzero(in_sample == best)), float(best)
+    chosen = tuple(int(i) for i in np.flatnonzero(in_sample == best))
+    return chosen, float(best) if np.isfinite(best) else math.nan
 
 
 def select(fold_returns: list[list[pd.Series]]) -> list[FoldChoice]:
@@ -80,23 +90,29 @@ def stitched(choices: list[FoldChoice]) -> pd.Series:
 
 def performance(returns: pd.Series) -> dict:
     """Total and annual return, annualized Sharpe and max drawdown (a negative fraction) of
-    daily returns compounded, as the backtest reports them."""
+    daily returns compounded, as the backtest reports them: no annual return (NaN) for an
+    account that ends at 0 or below, no Sharpe once it touched 0."""
     equity = (1.0 + returns).cumprod()
     total = float(equity.iloc[-1] - 1.0) if len(returns) else math.nan
-    annual = (1.0 + total) ** (PERIODS_PER_YEAR / len(returns)) - 1.0 if len(returns) else math.nan
+    annual = ((1.0 + total) ** (PERIODS_PER_YEAR / len(returns)) - 1.0
+              if len(returns) and total > -1.0 else math.nan)
     drawdown = float((equity / equity.cummax().clip(lower=1.0) - 1.0).min()) if len(returns) \
         else math.nan
     return {"total_return": total, "annual_return": float(annual),
-            "sharpe": sharpe_ratio(returns) * math.sqrt(PERIODS_PER_YEAR),
+            "sharpe": (math.nan if (equity <= 0.0).any()
+                       else sharpe_ratio(returns) * math.sqrt(PERIODS_PER_YEAR)),
             "max_drawdown": min(drawdown, 0.0)}
 
 
 def full_window_sharpes(fold_returns: dict[int, list[pd.Series]]) -> dict[int, float]:
-    """Each set's per-period Sharpe over all its folds joined."""
-    return {i: sharpe_ratio(pd.concat(folds)) for i, folds in fold_returns.items()}
+    """Each set's per-period Sharpe over all its folds joined; -inf (none, ranked last)
+    for a set whose account fell to 0 or below in a fold."""
+    return {i: -math.inf if any(fell_to_zero(f) for f in folds)
+            else sharpe_ratio(pd.concat(folds)) for i, folds in fold_returns.items()}
 
 
 def full_window_best(sharpes: dict[int, float]) -> int:
     """The report's best set from ``full_window_sharpes``: the highest (the first of the
-    grid on a tie), i.e. chosen in-sample."""
+    grid on a tie; a set with no Sharpe only when no set has one), i.e. chosen
+    in-sample."""
     return max(sharpes, key=lambda i: (sharpes[i], -i))

@@ -9,7 +9,7 @@ Per symbol, the rows of ``walk_forward.csv`` (``line`` says which):
 * beside it, over the same folds 1..K-1: ``in-sample best`` (the report's best set, chosen
   on every fold, these included: what trading the sweep's winner looked like in hindsight),
   ``median set`` (the median over the complete sets of each figure, a typical set, not one
-  set), ``first set`` (the grid's first set; without ``--grid`` the defaults) and ``buy and
+  set; a set's n/a annual return or Sharpe, its account fell to 0 or below, ranks last), ``first set`` (the grid's first set; without ``--grid`` the defaults) and ``buy and
   hold`` (the symbol's own return over those folds; no daily series, so no Sharpe).
 """
 
@@ -62,12 +62,13 @@ def walk_forward_rows(table: pd.DataFrame, fold_returns: dict, names, folds,
         walk = stitched(choices)
         out_of_sample = {i: pd.concat(fold_returns[i][1:]) for i in complete}
         best = full_window_best(full_window_sharpes({i: fold_returns[i] for i in complete}))
-        each = pd.DataFrame([performance(r) for r in out_of_sample.values()])
+        each = _ranked_last(pd.DataFrame([performance(r) for r in out_of_sample.values()]))
         first = group.index[0]
         lines = [("walk-forward", "chosen on the folds before each fold", performance(walk)),
                  ("in-sample best", _label(group, names, best),
                   performance(out_of_sample[best])),
-                 ("median set", f"median of {len(complete)} sets", each.median().to_dict()),
+                 ("median set", f"median of {len(complete)} sets",
+                  each.median().replace(-math.inf, math.nan).to_dict()),
                  ("first set", _label(group, names, first),
                   performance(out_of_sample[first]) if first in out_of_sample
                   else dict.fromkeys(FIGURES, math.nan)),
@@ -82,6 +83,12 @@ def walk_forward_rows(table: pd.DataFrame, fold_returns: dict, names, folds,
                "in_sample_sharpe", *FIGURES]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"fold": "Int64", "tied_sets": "Int64"}), curves
+
+
+def _ranked_last(figures: pd.DataFrame) -> pd.DataFrame:
+    """A set's n/a annual return or Sharpe (its account fell to 0 or below) as -inf, so the
+    median ranks it below every figure instead of leaving it out."""
+    return figures.fillna({"annual_return": -math.inf, "sharpe": -math.inf})
 
 
 def plot_walk_forward(curves: dict, n_folds: int, path: Path) -> None:
