@@ -368,18 +368,15 @@ def calendar_warnings(source: MarketSource, symbol: str, bars: pd.DataFrame) -> 
 
 
 def open_only_warnings(result) -> list[str]:
-    """A return with no closed trade: all of it is the unrealized P&L of what is still held
-    at the end, which the trades and win-rate columns (closed trades) do not show; with
-    some closed, the spreads still open (``open_spreads_warnings``)."""
+    """What a return owes to positions still open at the end (spreads, or shares long or
+    short), which the trades and win-rate columns (closed trades) do not show: with no
+    trade closed, all of the return; with some closed, their count, entries and unrealized
+    P&L beside the closed ones (``open_positions_warnings``)."""
     if not result.metrics.get("open_trades"):
         return []
     if result.metrics.get("trades"):
-        return open_spreads_warnings(result)
-    rows = result.spreads if len(result.spreads.columns) else result.trades
-    still = rows[rows["status"] == "open"]
-    sides = set(still["side"]) if "side" in still else set()  # one account: long and short
-    what = ("spread" if len(result.spreads.columns) else
-            f"{sides.pop()} position" if len(sides) == 1 else "position")
+        return open_positions_warnings(result)
+    still, what = still_open(result)
     count = len(still)
     return [f"no trade closed: the {result.metrics['total_return']:.2%} return comes from "
             f"{count} {what}{'s' if count != 1 else ''} still open at the end (entered "
@@ -387,26 +384,40 @@ def open_only_warnings(result) -> list[str]:
             "trades and win-rate columns (closed trades) do not count"]
 
 
-def open_spreads_warnings(result) -> list[str]:
-    """Spreads still open at the end of a run that closed some: they are in the return,
-    valued at mid with no cost to close (the broker's value), but not in the trades and
-    win-rate columns, which count closed spreads; said with their count and P&L, not left
-    to the spreads figure's title."""
-    spreads = result.spreads
-    if not len(spreads.columns):
-        return []
-    still = spreads[spreads["status"] == "open"]
+def still_open(result) -> tuple[pd.DataFrame, str]:
+    """The rows of the positions still open at the end (spreads for a spread run, else
+    share trades) and what to call one: 'spread', 'long position', 'short position' or,
+    in one account holding both sides, 'position'."""
+    spreads = len(result.spreads.columns) > 0
+    rows = result.spreads if spreads else result.trades
+    still = rows[rows["status"] == "open"]
+    sides = set(still["side"]) if "side" in still else set()
+    what = ("spread" if spreads else
+            f"{sides.pop()} position" if len(sides) == 1 else "position")
+    return still, what
+
+
+def open_positions_warnings(result) -> list[str]:
+    """Positions still open at the end of a run that closed some trades: they are in the
+    return (a spread valued at mid, shares marked at the last close, with no cost to close:
+    the broker's value), but not in the trades and win-rate columns, which count closed
+    trades; said with their count, entries and P&L (the ``unrealized_pnl`` metric), not
+    left to a figure's title or to trades.csv."""
+    still, what = still_open(result)
     if still.empty:
         return []
+    spreads = what == "spread"
     first, last = (f"{pd.Timestamp(d):%Y-%m-%d}" for d in (still["entry_date"].min(),
                                                            still["entry_date"].max()))
     entered = first if first == last else f"{first} to {last}"
     count = len(still)
-    return [f"{count} spread{'s' if count != 1 else ''} still open at the end (entered "
-            f"{entered}) valued at mid with no cost to close: unrealized P&L "
-            f"{still['pnl'].sum():,.2f}, in the {result.metrics['total_return']:.2%} return "
-            f"but not in the trades ({result.metrics['trades']}) and win-rate columns, which "
-            "count closed spreads"]
+    valued = "valued at mid" if spreads else "marked at the last close"
+    pnl = still["pnl" if spreads else "pnl_net"].sum()
+    return [f"{count} {what}{'s' if count != 1 else ''} still open at the end (entered "
+            f"{entered}) {valued} with no cost to close: unrealized P&L {pnl:,.2f}, in the "
+            f"{result.metrics['total_return']:.2%} return but not in the trades "
+            f"({result.metrics['trades']}) and win-rate columns, which count closed "
+            f"{'spreads' if spreads else 'trades'}"]
 
 
 def rejection_warnings(rejections: list[str]) -> list[str]:
@@ -494,13 +505,15 @@ def collect(symbol: str, strategy, bars: pd.DataFrame, settings: BacktestSetting
 
 
 def spread_metrics(spreads: pd.DataFrame) -> dict:
-    """Spread counts and P&L; ``trades``/``win_rate`` count spreads for spread strategies."""
+    """Spread counts and P&L; ``trades``/``win_rate``/``unrealized_pnl`` count spreads for
+    spread strategies."""
     closed = spreads[spreads["status"] == "closed"]
     return {
         "trades": int(len(closed)),
         "open_trades": int((spreads["status"] == "open").sum()),
         "win_rate": float((closed["pnl"] > 0).mean()) if len(closed) else None,
         "net_pnl_closed": float(closed["pnl"].sum()),
+        "unrealized_pnl": float(spreads.loc[spreads["status"] == "open", "pnl"].sum()),
         "spread_unrealized_pnl": float(spreads.loc[spreads["status"] == "open", "pnl"].sum()),
         "spread_commissions": float(spreads["commission"].sum()),
     }
@@ -538,6 +551,8 @@ def performance_metrics(returns: pd.Series, benchmark: pd.Series, trades: pd.Dat
         "open_trades": int((trades["status"] == "open").sum()),
         "win_rate": float(len(wins) / len(closed)) if len(closed) else None,
         "net_pnl_closed": float(closed["pnl_net"].sum()),
+        # positions still open at the end: in the return, not in trades or win_rate
+        "unrealized_pnl": float(trades.loc[trades["status"] == "open", "pnl_net"].sum()),
     }
     if fell_on is not None or ruined:
         metrics["account_at_or_below_zero_on"] = fell_on

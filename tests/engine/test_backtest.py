@@ -8,8 +8,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from analyzers.report import saved_metrics
 from engine.backtest import (
     BacktestSettings,
+    open_only_warnings,
     performance_metrics,
     ruin_warnings,
     run_symbol,
@@ -90,6 +92,50 @@ def test_spreads_still_open_at_the_end_are_said_beside_the_closed_ones(sample_ma
     header = {"strategy": "credit-spread", "signals": "rule", "start": m["start"],
               "end": m["end"], "cash": 100_000.0, "source_description": "sample"}
     assert f"warning: SPY: {said}\n" in format_summary([result], header)
+
+
+def test_a_share_position_still_open_at_the_end_is_said_beside_the_closed_trades(sample_market):
+    """As for spreads: once a trade has closed, a position still open at the end is in the
+    return (marked at the last close, no cost to close) but not in the trades and win-rate
+    columns; it was said only when no trade closed. SPY over 2023's first half closes one
+    long and ends holding another."""
+    settings = BacktestSettings(start=pd.Timestamp("2023-01-03"), end=pd.Timestamp("2023-06-30"),
+                                progress=False, record_lines=False)
+    result = run_symbol(sample_market, "SPY", settings)
+    still = result.trades[result.trades["status"] == "open"]
+    m = result.metrics
+    assert m["trades"] == 1 and m["open_trades"] == len(still) == 1
+    assert m["unrealized_pnl"] == pytest.approx(still["pnl_net"].sum())
+    said = (f"1 long position still open at the end (entered "
+            f"{pd.Timestamp(still['entry_date'].iloc[0]):%Y-%m-%d}) marked at the last close "
+            f"with no cost to close: unrealized P&L {still['pnl_net'].sum():,.2f}, in the "
+            f"{m['total_return']:.2%} return but not in the trades (1) and win-rate columns, "
+            "which count closed trades")
+    assert said in result.warnings
+    assert said in saved_metrics(result)["warnings"]  # metrics.json
+    header = {"strategy": "equity", "signals": "rule", "start": m["start"], "end": m["end"],
+              "cash": 100_000.0, "source_description": "sample"}
+    assert f"warning: SPY: {said}\n" in format_summary([result], header)
+
+
+def test_open_positions_of_a_run_that_closed_some_are_counted_by_side():
+    """One account (a portfolio) can end long one symbol and short another: the side is
+    named only when every open position has it, the entries as a range."""
+    def ending(sides):
+        days = [pd.Timestamp("2024-12-02").date(), pd.Timestamp("2024-12-09").date()]
+        trades = pd.DataFrame({"status": ["closed", *["open"] * len(sides)],
+                               "side": ["long", *sides], "entry_date": [days[0], *days],
+                               "pnl_net": [50.0, 120.5, -20.25]})
+        return SimpleNamespace(metrics={"trades": 1, "open_trades": len(sides),
+                                        "total_return": 0.0081},
+                               spreads=pd.DataFrame(), trades=trades)
+
+    mixed, = open_only_warnings(ending(["long", "short"]))
+    assert mixed.startswith("2 positions still open at the end (entered 2024-12-02 to "
+                            "2024-12-09) marked at the last close with no cost to close: "
+                            "unrealized P&L 100.25, in the 0.81% return")
+    shorts, = open_only_warnings(ending(["short", "short"]))
+    assert shorts.startswith("2 short positions still open at the end")
 
 
 def test_an_account_that_falls_below_zero_says_why_its_annual_return_is_na(tmp_path):
