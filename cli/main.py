@@ -97,11 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
 CHATTY_LOGGERS = ("matplotlib", "PIL", "h5py", "asyncio")
 
 
+#: loggers whose warnings are a user's business, printed as the project's ``warning: ...``
+#: lines (a cache file rebuilt, the regime classifier's HMM that did not converge), not as
+#: ``WARNING feeds.cache: ...`` log records
+PLAIN_WARNING_LOGGERS = ("feeds.cache", "models.regimes")
+
+
+class PlainWarnings(logging.Formatter):
+    """``warning: MESSAGE`` for a WARNING of ``PLAIN_WARNING_LOGGERS``, as every other
+    warning of a command reads; other records in the log's ``LEVEL name: message``."""
+
+    def __init__(self):
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if (record.levelno == logging.WARNING
+                and record.name.startswith(PLAIN_WARNING_LOGGERS)):
+            return f"warning: {record.getMessage()}"
+        return super().format(record)
+
+
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """WARNING by default; -v: DEBUG (ib_async, httpx, ours) without the chatty libraries'
-    debug lines; -q: results only, hmmlearn's EM notes are not ours."""
+    debug lines; -q: results only, hmmlearn's own EM notes are not ours (the regime
+    classifier says its HMM's in plain words, ``models.hmm_convergence``)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PlainWarnings())
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
     if verbose:
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)

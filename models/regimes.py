@@ -57,6 +57,7 @@ filter starting at the first bar with features; ``stream()`` gives the same bar 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,7 +81,10 @@ from models.features import (
     groups_for,
     newest_features,
 )
+from models.hmm_convergence import fit_noting, not_converged_words
 from models.store import pickle_to, require_files, unpickle
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hmmlearn.hmm import GaussianHMM
@@ -190,9 +194,13 @@ class MarketStateClassifier:
             previous._check_fitted()
             if previous.features_ != self.features_:
                 previous = None  # other features: nothing to carry over, the rule names
+        self._not_converged = None
         with threadpool_limits(limits=self.config.threads):
             self.hmm_, probs, self.names_follow_stats_ = self._best_of_restarts(
                 Z, features, previous)
+        if self._not_converged:
+            log.warning(self._not_converged)
+        del self._not_converged  # not part of the fitted model (or its pickle)
         self._prepare_emissions()
         self.state_stats_ = state_stats(features, probs)
         if previous is None:
@@ -238,9 +246,9 @@ class MarketStateClassifier:
         """Fit each candidate; the best by (follows the rule, log-likelihood), None when
         every one broke down."""
         best, best_key = None, None
-        for hmm in candidates:
+        for i, hmm in enumerate(candidates):
             try:
-                hmm.fit(Z)
+                notes = fit_noting(hmm, Z)
                 score = hmm.score(Z)
                 self.hmm_ = hmm
                 self._prepare_emissions()
@@ -255,6 +263,9 @@ class MarketStateClassifier:
             key = (follows, score)
             if best_key is None or key > best_key:
                 best, best_key = (hmm, probs, follows), key
+                # said only for the fit kept: a restart that lost changes nothing
+                self._not_converged = (not_converged_words(hmm, i, len(candidates))
+                                       if notes else None)
         return best
 
     def _gaussians(self, scaler: StandardScaler | None = None) -> tuple[np.ndarray, np.ndarray]:
