@@ -48,8 +48,12 @@ def only_error_line(err: str) -> str:
 def test_empty_backfill_is_refused_naming_the_symbol(tws, tmp_path, capsys, ib_log):
     tws.set_history("SPY", [])
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault(
-        "code", cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "1"))))
+
+    def run() -> None:
+        result["code"] = cli.main(paper_equity_argv(tws, tmp_path, 21, "--max-bars", "1"))
+        tws.wake()  # the wait below reads the exit code too
+
+    thread = threading.Thread(target=run)
     thread.start()
     tws.wait_until(lambda: "code" in result or tws.subscribers("SPY") > 0,
                    what="the run to stop, or to go live")

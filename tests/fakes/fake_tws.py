@@ -325,6 +325,11 @@ class FakeTWS:
         with self._cond:
             self._cond.notify_all()
 
+    def wake(self) -> None:
+        """Wake ``wait_until``: for a predicate that also reads state outside the fake (a
+        command's exit code set by the test's thread), so the wait ends when it changes."""
+        self._changed()
+
     @property
     def connected_client_ids(self) -> list[int]:
         with self._lock:
