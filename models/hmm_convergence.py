@@ -7,7 +7,9 @@ reached the user as ``WARNING hmmlearn.base: ...`` (or nothing under ``-q``), wi
 saying which model it was, whether the fit was kept, or what to change. ``fit_noting``
 fits one HMM with that note held back and returns it; the regime classifier says it in
 plain words for the fit it keeps (``not_converged_words``), on its own logger, which the
-command line prints as a ``warning:`` line.
+command line prints as a ``warning:`` line. hmmlearn also counts EM that reached its
+``n_iter`` limit as converged, and logs nothing, though the log-likelihood may still be
+rising by more than ``tol``: ``ran_out`` tells that case and ``ran_out_words`` says it.
 """
 
 from __future__ import annotations
@@ -62,3 +64,23 @@ def not_converged_words(hmm, restart: int, restarts: int) -> str:
             "history (an earlier --hmm-start), more restarts ([hmm] n_init in a --config "
             f"file, now {restarts}) or a larger [hmm] tol (now {hmm.tol:g}) may give EM a fit "
             "that converges")
+
+
+def ran_out(hmm) -> bool:
+    """Whether EM of a fitted ``hmm`` stopped at its ``n_iter`` limit while its
+    log-likelihood still rose by at least ``tol`` a step (hmmlearn calls that converged)."""
+    monitor = hmm.monitor_
+    history = list(monitor.history)
+    return (monitor.iter >= monitor.n_iter and len(history) >= 2
+            and history[-1] - history[-2] >= monitor.tol)
+
+
+def ran_out_words(hmm, restart: int, restarts: int) -> str:
+    """What stopped and what the user can change, for a fitted ``hmm`` that ``ran_out``."""
+    history = list(hmm.monitor_.history)
+    kept = f" (restart {restart + 1} of {restarts}, the one kept)" if restarts > 1 else ""
+    return (f"the regime classifier's HMM{kept} did not converge: EM stopped at its limit of "
+            f"{hmm.n_iter} iterations with its log-likelihood still rising by "
+            f"{history[-1] - history[-2]:.6g} a step (tol {hmm.tol:g}), so its regimes are "
+            f"those of that step; a larger [hmm] n_iter in a --config file (now {hmm.n_iter}) "
+            "lets EM run on")

@@ -81,7 +81,7 @@ from models.features import (
     groups_for,
     newest_features,
 )
-from models.hmm_convergence import fit_noting, not_converged_words
+from models.hmm_convergence import fit_noting, not_converged_words, ran_out, ran_out_words
 from models.store import pickle_to, require_files, unpickle
 
 log = logging.getLogger(__name__)
@@ -264,8 +264,9 @@ class MarketStateClassifier:
             if best_key is None or key > best_key:
                 best, best_key = (hmm, probs, follows), key
                 # said only for the fit kept: a restart that lost changes nothing
-                self._not_converged = (not_converged_words(hmm, i, len(candidates))
-                                       if notes else None)
+                self._not_converged = (
+                    not_converged_words(hmm, i, len(candidates)) if notes
+                    else ran_out_words(hmm, i, len(candidates)) if ran_out(hmm) else None)
         return best
 
     def _gaussians(self, scaler: StandardScaler | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -52,3 +52,20 @@ def test_a_fit_that_converged_says_nothing(qqq_features, caplog):
     with caplog.at_level(logging.WARNING):
         MarketStateClassifier(HMMConfig(n_init=1, random_state=45)).fit(qqq_features)
     assert [r.name for r in caplog.records] == []
+
+
+def test_a_kept_fit_that_ran_out_of_iterations_is_said(qqq_features, caplog):
+    """hmmlearn counts EM that reached ``n_iter`` as converged and logs nothing, though its
+    log-likelihood was still rising by more than ``tol``: the classifier says so."""
+    with caplog.at_level(logging.WARNING):
+        model = MarketStateClassifier(HMMConfig(n_init=1, random_state=45, n_iter=3)).fit(
+            qqq_features)
+    monitor = model.hmm_.monitor_
+    assert monitor.iter == 3 and monitor.history[-1] - monitor.history[-2] >= monitor.tol
+    said = [r.getMessage() for r in caplog.records if r.name == "models.regimes"]
+    assert said == [
+        "the regime classifier's HMM did not converge: EM stopped at its limit of 3 "
+        f"iterations with its log-likelihood still rising by "
+        f"{monitor.history[-1] - monitor.history[-2]:.6g} a step (tol 0.0001), so its "
+        "regimes are those of that step; a larger [hmm] n_iter in a --config file (now 3) "
+        "lets EM run on"]
