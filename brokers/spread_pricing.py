@@ -221,16 +221,16 @@ def mid_credit(short: Quote, long: Quote) -> float:
 
 
 def close_debit(short: Quote, long: Quote, fill: str, slippage: float,
-                width: float | None = None) -> float:
+                width: float) -> float:
     """Debit per share paid to buy the spread back by the fill rule, at most ``width``.
 
     A vertical is never worth more than its width (what it pays at most at expiry), so
     nobody pays more to buy it back; wide quotes of two legs deep in the money can put
     the natural debit (short ask - long bid) above it, as mid plus slippage can. The
-    broker always caps; ``width`` None (the strategy labels, ``training.labels``) does
-    not."""
+    width is required: the broker and the strategy labels (``training.labels``) price a
+    close alike, and the labels once kept the uncapped debit."""
     debit = short.ask - long.bid if fill == "natural" else short.mid - long.mid + slippage
-    return debit if width is None else min(debit, width)
+    return min(debit, width)
 
 
 def leg_prices(short: Quote, long: Quote, fill: str, slippage: float,

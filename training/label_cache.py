@@ -27,7 +27,7 @@ from models.store import data_hash
 from training.labels import LabelConfig, strategy_labels
 
 #: bump when the label definition changes, so old files are not read as new labels
-LABEL_VERSION = "2"  # 2: spreads traded by the strategy's exits
+LABEL_VERSION = "3"  # 2: spreads traded by the strategy's exits; 3: closes capped at the width
 
 
 def labels_fingerprint() -> str:

@@ -11,7 +11,8 @@ with the broker's own pricing (``brokers.spread_pricing``):
   ``profit_take`` of the credit (mark <= (1 - profit_take) x credit), reached
   ``stop_multiple`` x credit, or the expiry is ``close_days_before_expiry`` calendar days
   away, the strategy asks to close and the broker buys it back on the next bar at that
-  bar's quotes by the fill rule;
+  bar's quotes by the fill rule, for at most the width a share (the broker's cap: wide
+  quotes of two legs deep in the money can put the natural debit above it);
 * a spread still open on the first bar dated on or after its expiry's last session (the
   expiry, or the session before an expiry dated on a closed day: a Saturday, Good Friday)
   is cash-settled at intrinsic value from that session's close, or the last close before it
@@ -171,7 +172,9 @@ def spread_outcome(chain, days: pd.DatetimeIndex, t: int, kind: str,
     asked = np.flatnonzero(reasons != "")
     if len(asked) and asked[0] + 1 < len(life):  # bought back on the bar after the ask
         k = int(asked[0]) + 1
-        debit = sp.close_debit(shorts[k], longs[k], cfg.fill, cfg.slippage)
+        # at most the width, as the broker pays (a vertical is never bought back for more)
+        debit = sp.close_debit(shorts[k], longs[k], cfg.fill, cfg.slippage,
+                               abs(short.strike - long.strike))
         return SpreadOutcome((credit - debit - 2 * per_order) / (width - credit), fill_i + k,
                              str(reasons[asked[0]]))
     if settle_i < len(days):  # settles at expiry, before a close asked on its eve

@@ -20,16 +20,19 @@ COMM = 0.65 * 2 / 100  # commission per share of one opening or closing order
 
 class ScriptedChain:
     """A chain of four contracts (95/90 puts, 105/110 calls, one expiry) whose mids follow
-    a script per bar; bid and ask are mid -/+ 0.05."""
+    a script per bar; bid and ask are mid -/+ 0.05, or -/+ a scripted half spread
+    (``halves``, per contract and bar like ``mids``)."""
 
     symbol = "TST"
 
-    def __init__(self, closes, mids: dict, expiry="2024-02-09"):
+    def __init__(self, closes, mids: dict, expiry="2024-02-09", halves: dict | None = None):
         days = pd.bdate_range("2024-01-01", periods=len(closes))
         self.bars = pd.DataFrame({"close": np.asarray(closes, dtype=float)}, index=days)
         self.expiry = pd.Timestamp(expiry)
         self.mids = {key: np.broadcast_to(np.asarray(v, dtype=float), len(days))
                      for key, v in mids.items()}
+        self.halves = {key: np.broadcast_to(np.asarray(halves.get(key, HALF), dtype=float),
+                                            len(days)) for key in self.mids} if halves else {}
 
     def chain(self, date):
         rows = [("P", 95.0, -0.30), ("P", 90.0, -0.15), ("C", 105.0, 0.30), ("C", 110.0, 0.15)]
@@ -40,8 +43,10 @@ class ScriptedChain:
             "underlying": float(self.bars.loc[pd.Timestamp(date), "close"])})
 
     def quote_prices(self, date, expiry, strike, right):
-        mid = float(self.mids[(right, strike)][self.bars.index.get_loc(pd.Timestamp(date))])
-        return mid - HALF, mid + HALF, mid
+        i = self.bars.index.get_loc(pd.Timestamp(date))
+        mid = float(self.mids[(right, strike)][i])
+        half = float(self.halves[(right, strike)][i]) if self.halves else HALF
+        return mid - half, mid + half, mid
 
 
 def flat(n, value):
@@ -79,6 +84,38 @@ def test_profit_take_and_stop_exit_on_the_bar_after_they_fire():
     assert row["label"] == 2  # the put, the only spread that made money
     assert row["put_exit"] == days[4] and row["call_exit"] == days[6]
     assert row["label_end"] == days[6]  # the label compares both: it reads both exits
+
+
+def test_a_close_is_bought_back_at_most_at_the_width_as_the_broker_pays():
+    """The broker's cap (``brokers.spread_pricing.close_debit`` with the width): the
+    underlying gaps down, both puts deep in the money and quoted wide, 95 put 9.70/10.50 and
+    90 put 4.80/5.40 (the quotes of the broker's own test): the natural debit is 5.70, but a
+    5-wide spread is bought back for at most 5.00, so the label loses the spread's max loss
+    plus both orders' commissions, never more (it read -1.18 of its risk, beyond it)."""
+    n = 30
+    chain = ScriptedChain(flat(n, 100.0), {
+        # put mark 1.0 on the fill bar, then 5.0 (>= 2 x 0.90: the stop fires on bar 2)
+        ("P", 95.0): path(n, [2.0, 2.0, 10.10]), ("P", 90.0): path(n, [1.0, 1.0, 5.10]),
+        ("C", 105.0): flat(n, 2.0), ("C", 110.0): flat(n, 1.0)},
+        halves={("P", 95.0): path(n, [HALF, HALF, 0.40]),
+                ("P", 90.0): path(n, [HALF, HALF, 0.30])})
+    days = chain.bars.index
+    put = spread_outcome(chain, days, 0, "put_credit", CFG)
+    assert (put.exit_index, put.reason) == (3, "stop_loss")
+    natural = 10.50 - 4.80  # 5.70: above the width
+    assert natural > 5.0
+    max_loss = (CREDIT - 5.0 - 2 * COMM) / (5.0 - CREDIT)  # -1 less the commissions' share
+    assert put.return_on_risk == pytest.approx(max_loss)
+    assert put.return_on_risk >= -1.0 - 2 * COMM / (5.0 - CREDIT) - 1e-12
+    # the broker's price of that close, with its cap
+    short, long = sp.Quote(9.70, 10.50, 10.10), sp.Quote(4.80, 5.40, 5.10)
+    debit = sp.close_debit(short, long, "natural", 0.0, 5.0)
+    assert put.return_on_risk == pytest.approx((CREDIT - debit - 2 * COMM) / (5.0 - CREDIT))
+    # mid fills with slippage: mid 5.00 + 0.30 is above the width too
+    mid = dataclasses.replace(CFG, fill="mid", slippage=0.30)
+    credit = 2.0 - 1.0 - 0.30
+    put = spread_outcome(chain, days, 0, "put_credit", mid)
+    assert put.return_on_risk == pytest.approx((credit - 5.0 - 2 * COMM) / (5.0 - credit))
 
 
 def test_time_exit_and_expiry_settlement():
@@ -259,6 +296,34 @@ def test_labels_are_what_the_strategy_realizes_on_the_simulated_broker(sample_ma
         assert pd.Timestamp(spread.exit_date) == row[f"{kind}_exit"]
         reasons.add(spread.tag or spread.exit_reason)
     assert len(reasons) >= 2, reasons  # more than one kind of exit was checked
+
+
+def test_a_close_at_the_width_is_the_label_the_simulated_broker_realizes(sample_market):
+    """SPY's call spread sold on 2021-08-25's signal is stopped out into a rally and bought
+    back where the natural debit (short ask - long bid) is above the width: the broker pays
+    the width, and the label is what the broker realizes (it read -1.14 of the risk, the
+    broker -1.01: the spread's max loss plus both orders' commissions)."""
+    import backtrader as bt
+
+    from feeds.btfeed import make_feed
+    from strategies.credit_spread import CreditSpreadStrategy
+
+    chain = sample_market.option_chain("SPY")
+    bars = sample_market.bars("SPY", "2021-08-02", "2021-10-29")
+    signal = pd.Timestamp("2021-08-25")
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(make_feed(bars, "SPY"))
+    cerebro.broker = OptionsBroker(chains={"SPY": chain})
+    cerebro.broker.setcash(100_000.0)
+    cerebro.addstrategy(CreditSpreadStrategy, signal_factory=OnDates({signal}, 1),
+                        config=CreditSpreadConfig())
+    (spread,) = cerebro.run()[0].broker.closed_spreads("SPY")
+    assert spread.exit_debit == pytest.approx(spread.width)  # closed at the cap
+    realized = spread.realized_pnl / spread.margin
+    assert realized == pytest.approx(-1.0 - 2 * COMM / (spread.width - spread.entry_credit))
+    row = strategy_labels(chain, LabelConfig(), start=signal, end=signal).loc[signal]
+    assert row["call_return"] == pytest.approx(realized, rel=1e-9, abs=1e-9)
+    assert pd.Timestamp(spread.exit_date) == row["call_exit"]
 
 
 class _FramePathChain:
