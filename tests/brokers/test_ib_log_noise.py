@@ -9,13 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-import signal
 import threading
 
 import run as cli
 from tests.brokers.test_ib_paper_cli import today_bars
 from tests.fakes.fake_tws import FakeTWS
-from tests.fakes.ib_harness import ib_history, ny_epoch, paper_equity_argv
+from tests.fakes.ib_harness import (
+    OPERATOR_WAIT,
+    CtrlC,
+    ib_history,
+    ny_epoch,
+    paper_equity_argv,
+)
 
 
 def test_only_lines_said_elsewhere_are_dropped(caplog):
@@ -94,15 +99,12 @@ def test_ctrl_c_during_the_backfill_leaves_no_pending_task(tmp_path, capsys, cap
         tws.add_stock("SPY", 756733)
         tws.ignore.add("history")  # the backfill never comes; the operator gives up
 
-        def operator():
-            tws.wait_until(lambda: any(f[0] == "20" for _, f in tws.received),
-                           what="the backfill asked for")
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-        helper = threading.Thread(target=operator)
-        helper.start()
+        operator = CtrlC(lambda: tws.wait_until(
+            lambda: any(f[0] == "20" for _, f in tws.received), timeout=OPERATOR_WAIT,
+            what="the backfill asked for"))
+        operator.start()
         code = cli.main(paper_equity_argv(tws, tmp_path, 21))
-        helper.join(10)
+        operator.check()
         gc.collect()  # a task left pending on the stopped loop is reported when collected
     assert code == 130
     assert "stopping on Ctrl-C" in capsys.readouterr().out

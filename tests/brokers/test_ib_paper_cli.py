@@ -4,7 +4,6 @@ and the connection handshake at the server versions the client supports."""
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import sqlite3
 import threading
 
@@ -17,6 +16,8 @@ from tests.fakes.fake_tws import FakeTWS
 from tests.fakes.ib_harness import (
     FAST,
     NEW_YORK,
+    OPERATOR_WAIT,
+    CtrlC,
     ib_history,
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     ny_epoch,
@@ -138,20 +139,18 @@ def test_ctrl_c_stops_cleanly_and_cancels_on_exit(tmp_path, capsys, ib_log):
         tws.add_stock("SPY", 756733, price=bars[79][4])
         tws.set_history("SPY", ib_history(bars[:80]))
 
-        def operator():
-            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+        def steps():
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, timeout=OPERATOR_WAIT,
+                           what="real-time bars")
             _, o, h, lo, c, v = bars[80]
             tws.push_bar("SPY", ny_epoch(ten), o, h, lo, c, v)
-            tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
-            # what Ctrl-C does: a real SIGINT to the main thread, which also wakes it from a
-            # blocking wait (``_thread.interrupt_main`` only sets a flag, which a main
-            # thread waiting on a lock never reads: the test then hung)
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            tws.wait_until(lambda: len(tws.placed) == 1, timeout=OPERATOR_WAIT,
+                           what="the order")
 
-        helper = threading.Thread(target=operator)
-        helper.start()
+        operator = CtrlC(steps)  # then Ctrl-C: a real SIGINT to the main thread
+        operator.start()
         code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--cancel-on-exit"))
-        helper.join(10)
+        operator.check()
         tws.wait_until(lambda: tws.wait_for_order().status == "Cancelled", what="cancelled")
     out = capsys.readouterr().out
     assert code == 130
@@ -176,20 +175,22 @@ def test_ctrl_c_while_disconnected_names_the_orders_still_working(tmp_path, caps
         tws.add_stock("SPY", 756733, price=bars[79][4])
         tws.set_history("SPY", ib_history(bars[:80]))
 
-        def operator():
-            tws.wait_until(lambda: tws.subscribers("SPY") == 1, what="real-time bars")
+        def steps():
+            tws.wait_until(lambda: tws.subscribers("SPY") == 1, timeout=OPERATOR_WAIT,
+                           what="real-time bars")
             _, o, h, lo, c, v = bars[80]
             tws.push_bar("SPY", ny_epoch(ten), o, h, lo, c, v)
-            tws.wait_until(lambda: len(tws.placed) == 1, what="the order")
+            tws.wait_until(lambda: len(tws.placed) == 1, timeout=OPERATOR_WAIT,
+                           what="the order")
             tws.paused = True  # TWS restarting: the client's reconnects are refused
             tws.drop_connections()
-            tws.wait_until(lambda: tws.refused_paused >= 1, what="a refused reconnect")
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            tws.wait_until(lambda: tws.refused_paused >= 1, timeout=OPERATOR_WAIT,
+                           what="a refused reconnect")
 
-        helper = threading.Thread(target=operator)
-        helper.start()
+        operator = CtrlC(steps)
+        operator.start()
         code = cli.main(paper_equity_argv(tws, tmp_path, 21, "--cancel-on-exit"))
-        helper.join(10)
+        operator.check()
         order = tws.wait_for_order()
     out = capsys.readouterr().out
     assert code == 130

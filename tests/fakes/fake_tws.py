@@ -51,6 +51,11 @@ from tests.fakes.fake_tws_wire import BAG_CON_ID, Contract, Encoder, Leg
 MAX_SERVER_VERSION = 176
 NEW_YORK = ZoneInfo("America/New_York")
 
+#: how long a test waits for the code under test by default: long, for a loaded machine
+#: (CI beside other jobs); every wait ends as soon as its condition holds, so a passing
+#: test never waits it out
+WAIT = 30.0
+
 
 def ib_time(when: dt.datetime) -> str:
     """An instant as TWS writes intraday bar and execution times: New York wall-clock
@@ -314,7 +319,7 @@ class FakeTWS:
                                       daemon=True)
             thread.start()
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0,
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = WAIT,
                    what: str = "condition") -> None:
         """Block until ``predicate()`` holds (checked whenever the fake's state changes)."""
         with self._cond:
@@ -805,7 +810,7 @@ class FakeTWS:
         with self._lock:
             return next(o for o in self.orders.values() if o.order_ref == order_ref)
 
-    def wait_for_order(self, count: int = 1, timeout: float = 5.0) -> ServerOrder:
+    def wait_for_order(self, count: int = 1, timeout: float = WAIT) -> ServerOrder:
         """The ``count``-th order accepted (not rejected) by the fake."""
         self.wait_until(lambda: len(self.orders) >= count, timeout, f"{count} order(s)")
         with self._lock:

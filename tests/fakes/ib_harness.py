@@ -17,8 +17,9 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import backtrader as bt
@@ -26,13 +27,46 @@ import pytest
 
 from brokers.ib_store import StoreSettings
 from engine.paper import PaperSettings, build
-from tests.fakes.fake_tws import FakeTWS
+from tests.fakes.fake_tws import WAIT, FakeTWS
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: when a live bar of a date is streamed (the start of the session's last 5-second bar)
 LAST_5S = dt.time(15, 59, 55)
 FAST = dict(reconnect_delay=0.05, reconnect_max_delay=0.2, connect_timeout=3.0,
             request_timeout=3.0, pacing_delay=0.01)
+
+
+#: how long an operator's steps wait for the command under test: long, for a loaded
+#: machine, since each wait ends as soon as its condition holds
+OPERATOR_WAIT = 60.0
+
+
+class CtrlC(threading.Thread):
+    """The operator of a Ctrl-C test: ``steps()`` (waits on the fake TWS, bars pushed), then
+    a real SIGINT to the main thread, which also wakes it from a blocking wait
+    (``_thread.interrupt_main`` only sets a flag, which a main thread waiting on a lock never
+    reads). The SIGINT goes also when a step fails (a wait that timed out), so the command
+    under test stops instead of running on and hanging the suite; ``check()`` then raises
+    that failure in the test."""
+
+    def __init__(self, steps: Callable[[], None]):
+        super().__init__(daemon=True)
+        self.steps = steps
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.steps()
+        except BaseException as exc:  # noqa: BLE001 - raised in the test by check()
+            self.error = exc
+        finally:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def check(self, timeout: float = 10.0) -> None:
+        """Wait for the operator; raise what failed in its steps."""
+        self.join(timeout)
+        if self.error is not None:
+            raise self.error
 
 
 class IBLogCollector(logging.Handler):
@@ -233,7 +267,7 @@ class PaperRun:
             self._cond.notify_all()
 
     # called from the test thread
-    def wait(self, predicate, timeout: float = 5.0, what: str = "condition") -> None:
+    def wait(self, predicate, timeout: float = WAIT, what: str = "condition") -> None:
         with self._cond:
             ok = self._cond.wait_for(lambda: predicate() or self.error is not None, timeout)
         if self.error is not None:
