@@ -7,7 +7,9 @@ back (truncated, corrupt, foreign) is reported, deleted and rebuilt, never a cra
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.machinery
 import logging
 import os
 import re
@@ -25,15 +27,71 @@ from core.errors import DataError
 log = logging.getLogger(__name__)
 
 
+#: the packages whose modules a code fingerprint follows imports into (ours)
+OUR_PACKAGES = ("analyzers", "brokers", "cli", "core", "engine", "feeds", "indicators",
+                "models", "pricing", "strategies", "sweeps", "training")
+
+
 def code_fingerprint(*modules) -> str:
-    """A short hash of the source files of ``modules`` (module objects): part of the cache
-    key of anything those modules compute, so editing the code that built a cached frame
-    makes the old file miss instead of being read back as the new result (a stale sample
-    market once broke tests on one machine and passed on a clean one)."""
+    """A short hash of the source files of ``modules`` (module objects) and of every module
+    of ours they import, directly or through each other (``our_sources``): part of the
+    cache key of anything those modules compute, so editing the code that built a cached
+    frame makes the old file miss instead of being read back as the new result (a stale
+    sample market once broke tests on one machine and passed on a clean one; labels once
+    hashed their pricer but not the calendar and contracts it imports)."""
     digest = hashlib.sha256()
-    for module in modules:
-        digest.update(Path(module.__file__).read_bytes())
+    for path in sorted(our_sources(modules)):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
+
+
+def our_sources(modules) -> set[Path]:
+    """The source files of ``modules`` and of every module of ``OUR_PACKAGES`` they import,
+    transitively (imports inside functions too; read from the source, nothing imported)."""
+    seen: set[Path] = set()
+    todo = [Path(m.__file__).resolve() for m in modules]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        todo.extend(_imported_sources(path))
+    return seen
+
+
+def _imported_sources(path: Path) -> list[Path]:
+    """Source files of the modules of ours that ``path`` names in an absolute import."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # ``from pkg import module`` names a module too; ``from module import name`` not
+            names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    found = []
+    for name in names:
+        if name.split(".")[0] in OUR_PACKAGES and (source := _module_file(name)) is not None:
+            found.append(source.resolve())
+    return found
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name``, found on ``sys.path`` without importing anything
+    (``importlib.util.find_spec`` imports a dotted name's parents: a fingerprint must not
+    load TensorFlow); None for a name that is not a module (``from m import function``)."""
+    top, *rest = name.split(".")
+    spec = importlib.machinery.PathFinder.find_spec(top)
+    if spec is None:
+        return None
+    if not spec.submodule_search_locations:  # a top-level module, not a package
+        return Path(spec.origin) if not rest and spec.origin.endswith(".py") else None
+    folder = Path(next(iter(spec.submodule_search_locations))).joinpath(*rest[:-1])
+    last = rest[-1] if rest else None
+    for candidate in ((folder / "__init__.py",) if last is None else
+                      (folder / f"{last}.py", folder / last / "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def default_cache_dir() -> Path:

@@ -284,3 +284,41 @@ def test_another_frame_in_a_cache_files_place_is_rebuilt(tmp_path):
                                 ("open", "high", "low", "close", "volume"))
     pd.testing.assert_frame_equal(built, bars)
     assert list(cache.load(("sample", "SPY")).columns) == list(bars.columns)  # stored again
+
+
+def test_a_code_fingerprint_follows_the_modules_of_ours_they_import(tmp_path, monkeypatch):
+    """Editing a module that a fingerprinted module imports (directly or through another,
+    also inside a function) changes the fingerprint: the label cache hashed the labels, the
+    spread pricer, the chain and Black-Scholes, but not the calendar, the contracts or the
+    spread legs they import, so an edit there read back labels of the old code."""
+    import importlib
+    import sys
+
+    import feeds.cache as cache
+
+    package = tmp_path / "fppkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "top.py").write_text("from fppkg import middle\n")
+    (package / "middle.py").write_text("def f():\n    from fppkg.leaf import X\n    return X\n")
+    (package / "leaf.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cache, "OUR_PACKAGES", (*cache.OUR_PACKAGES, "fppkg"))
+    top = importlib.import_module("fppkg.top")
+    before = cache.code_fingerprint(top)
+    (package / "leaf.py").write_text("X = 2\n")
+    assert cache.code_fingerprint(top) != before
+    for name in [n for n in sys.modules if n.startswith("fppkg")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_the_label_fingerprint_covers_every_module_the_labels_price_with():
+    import brokers.spreads
+    import feeds.calendar
+    import pricing.contracts
+    from feeds.cache import our_sources
+    from training import labels
+
+    covered = our_sources([labels])
+    for module in (brokers.spreads, feeds.calendar, pricing.contracts):
+        assert Path(module.__file__).resolve() in covered, module.__name__
