@@ -14,6 +14,7 @@ Everything is a pure function of ``seed``: the same seed gives the same market, 
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from pricing.black_scholes import black_scholes_price
 GENERATOR_VERSION = 2
 
 
+@functools.cache  # the code a process runs does not change under it
 def generator_fingerprint() -> str:
     """The hash of the code that draws the sample market (this module, the chain's world,
     Black-Scholes): cached bars of an edited generator are never read back."""

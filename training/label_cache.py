@@ -15,6 +15,7 @@ Files are written atomically by ``feeds.cache.ParquetCache``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from training.labels import LabelConfig, strategy_labels
 LABEL_VERSION = "3"  # 2: spreads traded by the strategy's exits; 3: closes capped at the width
 
 
+@functools.cache  # the code a process runs does not change under it
 def labels_fingerprint() -> str:
     """The hash of the code that prices labels (labels, spread pricing, the chain, Black-
     Scholes): labels cached by an edited pricer are priced again."""
