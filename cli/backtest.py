@@ -333,16 +333,19 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
     ``start``), else trained on the history before ``start``; with ``--refit-every N`` a
     ``models.refit.RefitModel`` whose model of each N sessions trained on the data before
     them. Labels are cached (``training.label_cache``). A stored model of another symbol
-    is refused; one of another source adds a warning to ``notes[symbol]``."""
+    is refused; one of another source, or of older labels, adds a warning to
+    ``notes[symbol]``."""
     from feeds.cache import ParquetCache
     from feeds.sources import GENERATED_SOURCES
     from models.store import (
         check_trained_for,
         check_training_window,
+        label_note,
         load_strategy_model,
         resolve_model_dir,
         source_note,
     )
+    from training.label_cache import LABEL_CHANGE, LABEL_VERSION
     from training.pipeline import train_strategy_model
     from training.refit import train_refit_model
 
@@ -368,6 +371,10 @@ def ml_models(args, source, symbols: list[str], start: pd.Timestamp,
             note = source_note(model.metadata_, source.name, str(folder),
                                getattr(source, "seed", None)
                                if source.name in GENERATED_SOURCES else None)
+            if note:
+                notes.setdefault(symbol, []).append(note)
+            note = label_note(model.metadata_, LABEL_VERSION, LABEL_CHANGE, str(folder),
+                              symbol)
             if note:
                 notes.setdefault(symbol, []).append(note)
         else:

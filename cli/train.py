@@ -72,6 +72,7 @@ def run_train_command(args) -> int:
     from models.refit import fold_regimes
     from models.store import save_models
     from models.strategy_model import REGIME_COLUMNS
+    from training.label_cache import LABEL_VERSION
     from training.pipeline import training_data
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -158,6 +159,8 @@ def run_train_command(args) -> int:
             saved = save_models(model, args.models_dir, args.store_label, symbol,
                                 metadata={"walk_forward": summary.get("walk_forward"),
                                           "source": source_name,
+                                          # the labels its expected returns learned from
+                                          "label_version": LABEL_VERSION,
                                           # a simulated market is its seed
                                           **({"seed": args.seed}
                                              if source_name in GENERATED_SOURCES else {})},

@@ -121,22 +121,26 @@ def paper_models(signals: str, spec: str | None, symbols: list[str], root: Path 
                  notes: dict[str, list[str]] | None = None) -> dict:
     """A checked model per symbol for ``--signals ml|direction`` (empty for ``rule``); a
     model of a simulated market adds a warning to ``notes[symbol]``
-    (``paper_source_note``)."""
+    (``paper_source_note``), so does a strategy model of older labels (``label_note``)."""
     if signals not in KINDS:
         return {}
     if not spec:
         raise DataError(f"--signals {signals} needs --model latest|TIMESTAMP|PATH (a paper "
                         "run never trains: it trades a model fitted before it)")
     models = {}
-    from models.store import check_trained_for
+    from models.store import check_trained_for, label_note
+    from training.label_cache import LABEL_CHANGE, LABEL_VERSION
 
     for symbol in symbols:
         model, folder = load_paper_model(signals, spec, symbol, root, label)
         metadata = getattr(model, "metadata_", None) or {}
         check_trained_for(metadata, symbol, str(folder))
         check_paper_model(model, symbol, str(folder), first_live)
-        note = paper_source_note(metadata, str(folder))
-        if note and notes is not None:
-            notes.setdefault(symbol, []).append(note)
+        said = [paper_source_note(metadata, str(folder))]
+        if signals == "ml":  # a strategy model's expected returns learned from the labels
+            said.append(label_note(metadata, LABEL_VERSION, LABEL_CHANGE, str(folder), symbol))
+        for note in filter(None, said):
+            if notes is not None:
+                notes.setdefault(symbol, []).append(note)
         models[symbol] = model
     return models

@@ -333,6 +333,25 @@ def source_note(metadata: dict, source_name: str, where: str,
     return None
 
 
+def label_note(metadata: dict, version: str, what_changed: str, where: str,
+               symbol: str) -> str | None:
+    """A warning when a strategy model learned its expected returns from labels of an older
+    definition than today's ``version`` (its metadata.json has an older ``label_version``,
+    or none though ``train --save`` wrote it: saved before the version was recorded); None
+    when they agree or the metadata says nothing of its training (a folder of other
+    origin)."""
+    if not metadata.get("source"):
+        return None
+    learned = metadata.get("label_version")
+    if learned is not None and str(learned) == str(version):
+        return None
+    older = (f"labels of version {learned}" if learned is not None else
+             f"labels older than version {version}")
+    return (f"the model in {where} learned its expected returns from {older} "
+            f"({what_changed}): retrain it on today's labels "
+            f"(`python run.py train --symbol {symbol.upper()} --save`)")
+
+
 def check_training_window(metadata: dict, first_scored: pd.Timestamp, where: str) -> None:
     """Refuse a model whose training data reaches the first bar it would score, and one
     whose metadata.json does not say (a damaged file: whether it saw the window is

@@ -29,6 +29,8 @@ from training.labels import LabelConfig, strategy_labels
 
 #: bump when the label definition changes, so old files are not read as new labels
 LABEL_VERSION = "3"  # 2: spreads traded by the strategy's exits; 3: closes capped at the width
+#: what the latest LABEL_VERSION changed, for a stored model of older labels (``label_note``)
+LABEL_CHANGE = "closes capped at the width"
 
 
 @functools.cache  # the code a process runs does not change under it

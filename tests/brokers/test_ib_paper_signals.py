@@ -32,6 +32,7 @@ from tests.fakes.ib_harness import (
     ib_log_fixture,  # noqa: F401 (the ib_log fixture)
     ny_epoch,
 )
+from training.label_cache import LABEL_VERSION
 
 OHLCV = list(IB_COLUMNS)
 TRAINED_UNTIL = pd.Timestamp("2021-12-31")
@@ -149,7 +150,8 @@ def model_store(tmp_path_factory, ib_ml_model, ib_direction_model):
     market of seed 42 (``metadata.json`` says so)."""
     root = tmp_path_factory.mktemp("store")
     trained_on = {"source": "sample", "seed": 42}
-    save_model(ib_ml_model, "lstm_poc", "SPY", root, metadata=trained_on)
+    save_model(ib_ml_model, "lstm_poc", "SPY", root,
+               metadata={**trained_on, "label_version": LABEL_VERSION})
     save_direction_model(ib_direction_model, "SPY", root, metadata=trained_on)
     return root
 
@@ -181,8 +183,10 @@ def test_a_paper_run_says_the_source_its_model_was_trained_on(signals, trained_o
     a paper run is for: said, not warned of."""
     from engine.paper_models import training_source
 
-    if signals == "ml":
-        save_model(ib_ml_model, "lstm_poc", "SPY", tmp_path, metadata=trained_on)
+    if signals == "ml":  # as train --save writes it: with the labels' version
+        save_model(ib_ml_model, "lstm_poc", "SPY", tmp_path,
+                   metadata={**trained_on, "label_version": LABEL_VERSION}
+                   if trained_on else {})
     else:
         save_direction_model(ib_direction_model, "SPY", tmp_path, metadata=trained_on)
     notes = {}
@@ -293,3 +297,20 @@ def test_model_signals_need_daily_bars(bar_size, model_store, capsys):
     assert cli.main(argv) == 2
     assert capsys.readouterr().err.startswith(
         f"error: --signals ml scores daily sessions: use --bar-size '1 day' (got '{bar_size}')")
+
+
+@pytest.mark.parametrize(("learned", "older"), [
+    ("2", "labels of version 2"), (None, f"labels older than version {LABEL_VERSION}")])
+def test_a_paper_run_warns_of_a_strategy_model_of_older_labels(learned, older, ib_ml_model,
+                                                               tmp_path):
+    """A stored strategy model whose expected returns learned from an older label
+    definition (a version before today's, or none recorded: saved before it was) is warned
+    of with what changed and how to retrain, as the backtest warns."""
+    metadata = {"source": "csv", **({"label_version": learned} if learned else {})}
+    save_model(ib_ml_model, "lstm_poc", "SPY", tmp_path, metadata=metadata)
+    notes = {}
+    paper_models("ml", "latest", ["SPY"], tmp_path, "lstm_poc", dt.date(2022, 1, 3), notes)
+    folder = tmp_path / "lstm_poc" / "SPY" / "latest"
+    assert notes == {"SPY": [
+        f"the model in {folder} learned its expected returns from {older} (closes capped at "
+        "the width): retrain it on today's labels (`python run.py train --symbol SPY --save`)"]}

@@ -8,6 +8,7 @@ import pytest
 
 import run
 from models.evaluation import chosen_pnl
+from training.label_cache import LABEL_VERSION
 
 
 def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tiny_config,
@@ -23,6 +24,7 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert meta["training_window"]["end"] == "2021-12-31"
     assert meta["lstm_config"]["sequence_length"] == 10
     assert (meta["source"], meta["seed"]) == ("sample", 42)  # a simulated market is its seed
+    assert meta["label_version"] == LABEL_VERSION  # what its expected returns learned from
     summary = json.loads((report / "training_summary.json").read_text())
     assert set(summary["walk_forward"]) == {"lstm", "lstm_argmax", "lstm_raw", "majority",
                                             "logistic", "regime_logistic", "rule", "oracle",
@@ -47,6 +49,16 @@ def test_train_saves_evaluates_and_backtests_with_the_stored_model(tmp_path, tin
     assert "SPY: Return:" in capsys.readouterr().out
     assert run.main(args + ["--start-date", "2021-11-01", "--no-report"]) == 2
     assert "overlaps the backtest" in capsys.readouterr().err
+    # a model saved before the labels' last change (no label_version, or an older one)
+    for saved in store.glob("test/SPY/*/metadata.json"):
+        meta = json.loads(saved.read_text())
+        meta.pop("label_version", None)
+        saved.write_text(json.dumps(meta))
+    assert run.main(args + ["--start-date", "2022-01-03", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert (f"learned its expected returns from labels older than version {LABEL_VERSION} "
+            "(closes capped at the width)") in err
+    assert "python run.py train --symbol SPY --save" in err
 
 
 def test_the_default_head_is_the_regime_regression_end_to_end(tmp_path, capsys):
