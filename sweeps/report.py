@@ -38,6 +38,7 @@ import pandas as pd  # noqa: E402
 from analyzers.window import daily_returns  # noqa: E402
 from core.csv_format import CSV_FLOAT_FORMAT
 from core.domain import TRADING_DAYS  # noqa: E402
+from engine.backtest import first_at_or_below_zero  # noqa: E402
 from sweeps.overfitting import (  # noqa: E402
     deflated_sharpe,
     fell_to_zero,
@@ -64,8 +65,9 @@ def trials(outcome) -> tuple[pd.DataFrame, dict]:
         results = [outcome.results[r.key] for r in runs]
         folds = [_series(r["returns"]) for r in results]
         errors = [r["row"].get("error") for r in results if r["row"].get("error")]
-        fell = [(run.fold, _fell_on(f)) for run, f in zip(runs, folds, strict=True)
-                if f is not None and fell_to_zero(f)]
+        # (fold, the first session its account closed at 0 or below) of each such fold
+        fell = [(run.fold, on) for run, f in zip(runs, folds, strict=True)
+                if f is not None and (on := first_at_or_below_zero(f)) is not None]
         row = {"symbol": symbol, **{k: _label(v) for k, v in params}, "folds": len(runs),
                "failed_folds": len(errors), "sharpe": math.nan, "total_return": math.nan,
                # from the returns: an idle fold (no trade, constant returns) has Sharpe 0,
@@ -84,12 +86,6 @@ def trials(outcome) -> tuple[pd.DataFrame, dict]:
         rows.append(row)
         fold_returns[i] = folds
     return pd.DataFrame(rows).astype({"account_at_or_below_zero_fold": "Int64"}), fold_returns
-
-
-def _fell_on(returns: pd.Series) -> str:
-    """The first session whose close left the account at 0 or below."""
-    below = np.flatnonzero(np.cumprod(1.0 + returns.to_numpy(dtype=float)) <= 0.0)
-    return f"{returns.index[below[0]]:%Y-%m-%d}"
 
 
 def overfitting(table: pd.DataFrame, fold_returns: dict, param_names) -> dict:
